@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install vleval into ./.venv on a fresh machine.
+#   ./install.sh        the package (enough for `vleval demo` and real evaluations)
+#   ./install.sh test   plus the test tools (pytest, ruff, playwright)
+# torch is installed first and pinned, so that nothing pulls a multi-GB CUDA build by accident.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q torch==2.13.0
+if [ "${1:-}" = "test" ]; then
+    .venv/bin/python -m pip install -q -e '.[test]'
+else
+    .venv/bin/python -m pip install -q -e .
+fi
+echo "vleval installed in $(pwd)/.venv"

@@ -1,0 +1,5 @@
+import sys
+
+from vleval.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""OpenAI-compatible judge client with concurrency, retries and an on-disk cache."""

@@ -1,0 +1,1 @@
+"""InternVL2.5 model cards, inputs (tiling, prompts, template), modeling and backends."""

@@ -1,0 +1,1 @@
+"""Running evaluations: scheduling, distributed execution, resume, Slurm jobs."""

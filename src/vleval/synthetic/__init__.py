@@ -1,0 +1,1 @@
+"""One factory for test data: tiny checkpoints, tokenizers and benchmark TSVs (tests, demo, bench)."""

@@ -1,0 +1,155 @@
+"""The objects every stage passes along: samples, requests, predictions, and the cards that describe
+benchmarks and models.
+
+This module imports nothing of vleval, so any stage can depend on it without depending on another
+stage (see ``shared/design.md``: dataset row -> Sample -> Request -> Prediction -> score -> report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from PIL import Image
+
+TaskType = Literal["MCQ", "Y/N", "VQA"]
+LLMFamily = Literal["qwen2", "internlm2"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Cards: data that describes a benchmark or a model. Registries are dicts of these.
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BenchmarkCard:
+    """One benchmark as the reference toolkit (VLMEvalKit) registers it.
+
+    ``md5`` is the checksum at the newest pinned protocol; a protocol may override it
+    (``Protocol.md5_overrides``), since the reference re-uploaded some files.
+    """
+
+    name: str  # VLMEvalKit dataset name, e.g. "MMStar"
+    url: str
+    md5: str
+    task_type: TaskType  # decides the prompt branch and the MCQ/Y-N judge default
+    family: str  # scorer module under vleval.datasets, e.g. "mcq", "yorn", "ocrbench"
+    img_root: str  # folder under $LMUData/images used by the reference
+    max_tiles: int = 6  # per-image tile cap before the multi-image 64 // n reduction
+    max_new_tokens: int = 4096
+    has_answers: bool = True  # False for MMBench_TEST_EN_V11 (scored on the official server)
+    required_columns: tuple[str, ...] = ("index", "question")
+    description: str = ""
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.tsv"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """One InternVL2.5 checkpoint."""
+
+    name: str  # canonical VLMEvalKit name, e.g. "InternVL2_5-8B"
+    repo_id: str  # Hugging Face repo id
+    llm_family: LLMFamily
+    params: str  # as the source document prints it, e.g. "8.1B"
+    download_gb: float
+    gpus_per_task: int  # 8 for 38B/78B (source document's launch script), else 1
+    llm_layers: int
+    mpo: bool = False  # -MPO variants use the MPO prompt (VLMEvalKit use_mpo_prompt=True)
+    aliases: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------------------------------
+# Flow objects
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class Sample:
+    """One benchmark row, typed. Knows nothing about models.
+
+    ``images`` are decoded lazily on first access through ``image_loader`` (base64 in the TSV);
+    nothing is written to disk unless a caller asks for it.
+    """
+
+    dataset: str
+    index: int | str
+    question: str
+    options: dict[str, str] = field(default_factory=dict)  # letter -> text, alphabetical, non-empty
+    hint: str | None = None
+    answer: str | None = None
+    category: str | None = None
+    l2_category: str | None = None
+    split: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # every other non-image column
+    image_paths: tuple[str, ...] = ()  # names from the `image_path` column, if any
+    image_loader: Callable[[], list[Image.Image]] | None = field(default=None, repr=False)
+    _images: list[Image.Image] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def images(self) -> list[Image.Image]:
+        if self._images is None:
+            self._images = self.image_loader() if self.image_loader else []
+        return self._images
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 4096
+    do_sample: bool = False  # greedy, as the reference
+    num_beams: int = 1
+
+
+@dataclass
+class Request:
+    """What one backend call needs, built by a pure function of (Sample, benchmark card, model card,
+    protocol, cot flag) in ``vleval.models.internvl.prompts``.
+
+    ``text`` is the user turn with one ``<image>`` placeholder per image (before the chat template
+    and before expanding placeholders into image-context tokens); the backend's processor applies
+    the template and the tiling.
+    """
+
+    dataset: str
+    index: int | str
+    text: str
+    images: list[Image.Image]
+    max_tiles: int  # effective per-image cap (already reduced by 64 // n_images)
+    upscale_first_image: bool = False  # MMMU: first image resized 2x with BILINEAR before tiling
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    postprocess: Literal["none", "mpo"] = "none"  # MPO 'Final answer:' extraction
+
+
+@dataclass
+class Prediction:
+    dataset: str
+    index: int | str
+    prediction: str  # the text handed to scoring (after post-processing)
+    raw: str | None = None  # the model's text before post-processing
+    error: str | None = None  # set when the sample failed (prediction then is a failure text)
+    seconds: float | None = None
+    prompt: str | None = None  # full templated text, kept for --save-prompts and the report
+    tiles: tuple[int, ...] = ()  # tiles per image, thumbnail included
+
+
+# --------------------------------------------------------------------------------------------------
+# The judge seen from scoring: anything that answers chat requests.
+# --------------------------------------------------------------------------------------------------
+JUDGE_FAILURE_TEXT = "Failed to obtain answer via API. "
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    prompt: str
+    system: str | None = None
+    temperature: float = 0.0
+    max_tokens: int = 2048
+
+
+class Judge(Protocol):
+    """An LLM judge. ``ask_many`` returns one answer per request, in order; a request whose calls all
+    failed yields ``JUDGE_FAILURE_TEXT`` (as the reference does), never an exception."""
+
+    model: str  # API model id, e.g. "gpt-4o-mini-2024-07-18"
+    short_name: str  # the reference's short name used in file names, e.g. "gpt-4o-mini"
+
+    def ask_many(self, requests: Sequence[JudgeRequest]) -> list[str]: ...
