@@ -16,7 +16,8 @@ from vleval.errors import VlevalError
 # (module, what it adds) in the order --help lists them
 COMMAND_MODULES = (
     "vleval.runner.commands",  # run, slurm
-    "vleval.datasets.commands",  # data list/download, eval
+    "vleval.datasets.commands",  # data list/download
+    "vleval.datasets.eval_commands",  # eval
     "vleval.models.commands",  # models list/download
     "vleval.report.commands",  # report, demo
 )
