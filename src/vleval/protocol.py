@@ -39,6 +39,8 @@ class Quirk(StrEnum):
     MMVET_DIVIDE_BY_CAPABILITY_COUNT = "mmvet_divide_by_capability_count"  # missing capability raises
     MMVET_MAX_TOKENS_3 = "mmvet_max_tokens_3"  # 2024.12: MM-Vet judge requests carry max_tokens=3
     YORN_PERIOD_LIMIT_32 = "yorn_period_limit_32"  # re.sub(..., re.UNICODE) as count: <= 32 periods
+    # 2024.12: smp/misc.py periodStrip '(?!<=\d)(\.)(?!\d)' (typo for a lookbehind) also strips '5.'
+    PUNCT_PERIOD_AFTER_DIGIT_STRIPPED = "punct_period_after_digit_stripped"
     # --- predictions and images
     EMPTY_PREDICTION_IS_NAN = "empty_prediction_is_nan"  # xlsx round trip turns '' into 'nan'
     JPEG_REENCODE_SINGLE_IMAGE = "jpeg_reencode_single_image"  # 2024.12: images go through <index>.jpg
@@ -67,6 +69,8 @@ class Protocol:
     judge_retries: int
     judge_timeout_s: float
     md5_overrides: dict[str, str] = field(default_factory=dict)
+    # judge max_tokens when the reference does not set one (VK api/gpt.py OpenAIWrapper default)
+    judge_max_tokens: int = 2048
     quirks: frozenset[Quirk] = frozenset()
     mcq_result_file_tag: str | None = None  # 'openai' in 2024.12; None = the judge's short name
 
@@ -115,7 +119,9 @@ PROTOCOL_2024_12 = Protocol(
         "MMMU_DEV_VAL": "521afc0f3bf341e6654327792781644d",
     },
     quirks=_COMMON_QUIRKS
+        Quirk.PUNCT_PERIOD_AFTER_DIGIT_STRIPPED,
     | {
+    judge_max_tokens=1024,
         Quirk.MMVET_MAX_TOKENS_3,
         Quirk.JPEG_REENCODE_SINGLE_IMAGE,
         Quirk.CRPE_SHARED_IMAGE_CACHE,
