@@ -119,13 +119,13 @@ PROTOCOL_2024_12 = Protocol(
         "MMMU_DEV_VAL": "521afc0f3bf341e6654327792781644d",
     },
     quirks=_COMMON_QUIRKS
-        Quirk.PUNCT_PERIOD_AFTER_DIGIT_STRIPPED,
     | {
-    judge_max_tokens=1024,
         Quirk.MMVET_MAX_TOKENS_3,
         Quirk.JPEG_REENCODE_SINGLE_IMAGE,
         Quirk.CRPE_SHARED_IMAGE_CACHE,
+        Quirk.PUNCT_PERIOD_AFTER_DIGIT_STRIPPED,
     },
+    judge_max_tokens=1024,
     mcq_result_file_tag="openai",
 )
 
