@@ -1,0 +1,59 @@
+"""The templated query is what the tokenizer sees: it must match the reference character for character
+(internvl25.md §4.7)."""
+
+from __future__ import annotations
+
+from vleval.models.internvl.template import (
+    EOS_TOKEN,
+    NUM_IMAGE_TOKENS,
+    SYSTEM_MESSAGE,
+    readable_query,
+    render_query,
+)
+
+SYSTEM = "你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的多模态大语言模型。"
+HEAD = "<|im_start|>system\n" + SYSTEM + "<|im_end|>\n<|im_start|>user\n"
+TAIL = "<|im_end|>\n<|im_start|>assistant\n"
+
+
+def block(n_tiles: int) -> str:
+    return "<img>" + "<IMG_CONTEXT>" * (256 * n_tiles) + "</img>"
+
+
+def test_constants():
+    assert SYSTEM_MESSAGE == SYSTEM
+    assert NUM_IMAGE_TOKENS == 256
+    assert EOS_TOKEN == "<|im_end|>"
+
+
+def test_single_image_query():
+    query = render_query("<image>\nWhat is shown?", [7])
+    assert query == HEAD + block(7) + "\nWhat is shown?" + TAIL
+    assert query.count("<IMG_CONTEXT>") == 7 * 256
+
+
+def test_multi_image_placeholders_filled_in_order():
+    text = "Image-1: <image>\nImage-2: <image>\nCompare <image 1> and <image 2>."
+    query = render_query(text, [5, 1])
+    expected = (
+        HEAD + "Image-1: " + block(5) + "\nImage-2: " + block(1) + "\nCompare <image 1> and <image 2>." + TAIL
+    )
+    assert query == expected
+
+
+def test_text_only_query():
+    assert render_query("Hello", []) == HEAD + "Hello" + TAIL
+
+
+def test_missing_placeholder_is_prepended_like_the_model_chat():
+    assert render_query("Describe.", [1]) == HEAD + block(1) + "\nDescribe." + TAIL
+
+
+def test_custom_system_message():
+    assert render_query("Hi", [], system_message="Be brief.") == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi" + TAIL
+    )
+
+
+def test_readable_query_collapses_image_tokens():
+    assert readable_query(render_query("<image>\nQ", [3])) == HEAD + "<image>\nQ" + TAIL
