@@ -1,0 +1,312 @@
+"""A local, deterministic, OpenAI-compatible judge server on 127.0.0.1 (tests, the demo, dry runs).
+
+    with JudgeServer() as server:
+        judge = make_judge("gpt-4o-mini", None, base_url=server.base_url, cache_dir=tmp)
+        ...
+        server.request_count
+
+It serves POST ``/v1/chat/completions`` and ``/chat/completions`` in the OpenAI format (and GET
+``/v1/models``). Answers come from ``answer(model, messages, temperature) -> str``; the default,
+``rule_based_answer``, recognises the reference's judge prompts and answers them sensibly. It is a
+stand-in, not a judge: numbers scored with it say nothing about a model.
+
+Failure injection: ``fail_next(n, status)`` answers the next n chat requests with that HTTP status;
+``delay_next(n, seconds)`` / ``delay_s`` slow answers down (timeouts, concurrency); ``api_key`` makes
+it reject other keys with 401, echoing the key it got as careless proxies do (to test redaction).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+AnswerFn = Callable[[str, list[dict[str, Any]], float], str]
+
+CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+
+
+# -------------------------------------------------------------------------------------------------
+# The default responder: one rule per reference judge prompt (VLMEvalKit vlmeval/dataset/utils/*)
+# -------------------------------------------------------------------------------------------------
+def message_text(messages: list[dict[str, Any]]) -> str:
+    """The text of the last user message (string content or a list of text parts)."""
+    for message in reversed(messages):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _last_segment(text: str, start: str, end: str | None = None) -> str:
+    """The text after the last ``start`` (and before the following ``end``, if given)."""
+    tail = text.rpartition(start)[2] if start in text else ""
+    if end is not None and end in tail:
+        tail = tail.partition(end)[0]
+    return tail.strip()
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^\w\s]", " ", text.lower()).split()
+
+
+def _answer_mathvista(prompt: str) -> str:
+    response = _last_segment(prompt, "Model respone:")
+    response = response.removesuffix("Extracted answer:").strip()
+    numbers = _NUMBER.findall(response.replace(",", ""))
+    return numbers[-1] if numbers else response
+
+
+def _answer_mmvet(prompt: str) -> str:
+    # The final table row is 'question | ground truth | prediction | ' after the examples.
+    row = prompt.rpartition("| 1.0\n\n")[2] if "| 1.0\n\n" in prompt else prompt.strip().splitlines()[-1]
+    fields = row.split(" | ")
+    if len(fields) < 3:
+        return "0.0"
+    truth, prediction = fields[1], " | ".join(fields[2:]).lower()
+    if "<OR>" in truth:
+        hit = any(part.strip().lower() in prediction for part in truth.split("<OR>"))
+    else:
+        hit = all(part.strip().lower() in prediction for part in truth.split("<AND>"))
+    return "1.0" if hit else "0.5"
+
+
+def _answer_yes_no(prompt: str) -> str:
+    words = _words(_last_segment(prompt, "Answer:", "Your output:"))
+    if "yes" in words and "no" not in words:
+        return "Yes"
+    if "no" in words and "yes" not in words:
+        return "No"
+    return "Unknown"
+
+
+def _answer_mcq(prompt: str) -> str:
+    chinese = "选项:" in prompt
+    options_block = _last_segment(
+        prompt, "选项:" if chinese else "Options:", "答案:" if chinese else "\nAnswer:"
+    )
+    answer = _last_segment(prompt, "答案:" if chinese else "Answer:", "输出:" if chinese else "Your output:")
+    options = dict(re.findall(r"(?:^|\s)([A-Z])\.\s+(.+?)(?=\s+[A-Z]\.\s|\n|$)", options_block))
+    tokens = re.sub(r"[.()\[\],:;!*#{}]", " ", answer).split()
+    letters = [letter for letter in options if letter in tokens]
+    if len(letters) == 1:
+        return letters[0]
+    by_text = [letter for letter, text in options.items() if text.strip().lower() in answer.lower()]
+    return by_text[0] if len(by_text) == 1 else "Z"
+
+
+# Checked in order: the first matching marker decides the rule.
+_RULES: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("Extracted answer:", _answer_mathvista),  # MathVista extraction
+    ("[Assistant 1]", lambda _prompt: "8 6"),  # LLaVA-Bench review
+    ("Compare the ground truth and prediction", _answer_mmvet),  # MM-Vet grading
+    ("The options are only Yes / No", _answer_yes_no),  # Y/N matching (HallusionBench)
+    ("several options of a single-choice question", _answer_mcq),  # MCQ matching
+    ("单选题", _answer_mcq),  # MCQ matching, Chinese prompt
+)
+
+
+def rule_based_answer(model: str, messages: list[dict[str, Any]], temperature: float) -> str:
+    """A deterministic stand-in for the reference judges (see the module docstring)."""
+    prompt = message_text(messages)
+    for marker, respond in _RULES:
+        if marker in prompt:
+            return respond(prompt)
+    return "Hello! This is the vleval local judge."
+
+
+# -------------------------------------------------------------------------------------------------
+# The server
+# -------------------------------------------------------------------------------------------------
+class JudgeServer:
+    """A real HTTP server on 127.0.0.1 and a free port; use as a context manager."""
+
+    def __init__(self, answer: AnswerFn | None = None, *, delay_s: float = 0.0, api_key: str | None = None):
+        self.answer = answer or rule_based_answer
+        self.delay_s = delay_s
+        self.api_key = api_key
+        self.requests: list[dict[str, Any]] = []  # every chat request body received, in arrival order
+        self.auth_headers: list[str] = []
+        self.peak_concurrency = 0
+        self._lock = threading.Lock()
+        self._failures: list[tuple[int, float | None]] = []  # (status, Retry-After) per upcoming request
+        self._delays: list[float] = []
+        self._in_flight = 0
+        self._served = 0
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- addresses
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the judge server is not running; use it as a context manager")
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """OpenAI-style base (``.../v1``), for ``--judge-base-url``."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def chat_url(self) -> str:
+        """The full endpoint, as the reference's ``OPENAI_API_BASE`` expects it."""
+        return f"{self.base_url}/chat/completions"
+
+    # --- counters and failure injection
+    @property
+    def request_count(self) -> int:
+        """Chat requests received (answered or failed on purpose)."""
+        with self._lock:
+            return len(self.requests)
+
+    @property
+    def answered_count(self) -> int:
+        with self._lock:
+            return self._served
+
+    def fail_next(self, n: int, status: int = 500, *, retry_after: float | None = None) -> None:
+        """Answer the next ``n`` chat requests with HTTP ``status`` (e.g. 429, 500, 503)."""
+        with self._lock:
+            self._failures.extend([(status, retry_after)] * n)
+
+    def delay_next(self, n: int, seconds: float) -> None:
+        """Wait ``seconds`` before answering each of the next ``n`` chat requests."""
+        with self._lock:
+            self._delays.extend([seconds] * n)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.auth_headers.clear()
+            self._failures.clear()
+            self._delays.clear()
+            self._served = 0
+            self.peak_concurrency = 0
+
+    # --- lifecycle
+    def start(self) -> JudgeServer:
+        handler = type("JudgeHandler", (_Handler,), {"judge_server": self})
+        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="judge-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> JudgeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- request handling (called from the handler threads)
+    def _handle_chat(self, body: dict[str, Any], auth: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            self.requests.append(body)
+            self.auth_headers.append(auth)
+            failure = self._failures.pop(0) if self._failures else None
+            delay = self._delays.pop(0) if self._delays else self.delay_s
+            self._in_flight += 1
+            self.peak_concurrency = max(self.peak_concurrency, self._in_flight)
+        try:
+            if delay:
+                time.sleep(delay)
+            if self.api_key is not None and auth != f"Bearer {self.api_key}":
+                got = auth.removeprefix("Bearer ")
+                return 401, _error(f"Incorrect API key provided: {got}", "invalid_api_key"), {}
+            if failure is not None:
+                status, retry_after = failure
+                headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+                return status, _error(f"injected failure {status}", "injected"), headers
+            model = str(body.get("model", ""))
+            text = self.answer(model, body.get("messages", []), float(body.get("temperature", 0.0) or 0.0))
+            with self._lock:
+                self._served += 1
+                serial = self._served
+            return 200, _completion(serial, model, text), {}
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+
+def _error(message: str, code: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "vleval_local_judge", "param": None, "code": code}}
+
+
+def _completion(serial: int, model: str, text: str) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-local-{serial}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": 0,
+            "completion_tokens": len(text.split()),
+            "total_tokens": len(text.split()),
+        },
+    }
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a client that hung up mid-request (timeout tests) is not an error worth a traceback
+
+
+class _Handler(BaseHTTPRequestHandler):
+    judge_server: JudgeServer  # set on the subclass made in JudgeServer.start
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        return
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") in ("/v1/models", "/models"):
+            self._send(200, {"object": "list", "data": [{"id": "local-judge", "object": "model"}]})
+        else:
+            self._send(404, _error(f"no route {self.path}", "not_found"))
+
+    def do_POST(self) -> None:
+        if self.path.rstrip("/") not in CHAT_PATHS:
+            self._send(404, _error(f"no route {self.path}", "not_found"))
+            return
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("body is not a JSON object")
+        except ValueError as err:
+            self._send(400, _error(f"bad request body: {err}", "bad_request"))
+            return
+        status, payload, headers = self.judge_server._handle_chat(body, self.headers.get("Authorization", ""))
+        self._send(status, payload, headers)
+
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout test); nothing to tell it
