@@ -115,7 +115,7 @@ class OpenAIJudge:
         self.progress = progress
         self.stats = JudgeStats()
         self._send_n = "openai.com" in self.base_url
-        self._secret = api_key or ""
+        self._secret = _Secret(api_key or "")
         self._client = openai.OpenAI(
             base_url=self.base_url,
             api_key=api_key or PLACEHOLDER_API_KEY,
@@ -232,9 +232,10 @@ class OpenAIJudge:
             return answer
         with self._lock:
             self.stats.failures += 1
-        log.warning(
-            "judge %s: no answer after %d attempt(s): %s", self.model, self.retries, self.stats.last_error
-        )
+        if self._fatal_error is None:  # after a fatal error, one warning was enough
+            log.warning(
+                "judge %s: no answer after %d attempt(s): %s", self.model, self.retries, self.stats.last_error
+            )
         return None
 
     def _attempt(self, body: dict[str, Any]) -> str:
@@ -277,9 +278,22 @@ class OpenAIJudge:
             self.stats.last_error = message
 
     def _redact(self, text: str) -> str:
-        if self._secret and self._secret in text:
-            text = text.replace(self._secret, "***")
+        secret = self._secret.value
+        if secret and secret in text:
+            text = text.replace(secret, "***")
         return text[:500]
+
+
+class _Secret:
+    """Holds the API key for redaction without showing it in ``repr``/``vars`` dumps."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "_Secret(***)"
 
 
 def _error_text(err: openai.APIStatusError) -> str:

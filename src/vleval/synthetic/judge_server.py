@@ -199,7 +199,9 @@ class JudgeServer:
     def start(self) -> JudgeServer:
         handler = type("JudgeHandler", (_Handler,), {"judge_server": self})
         self._httpd = _QuietServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="judge-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="judge-server", daemon=True
+        )
         self._thread.start()
         return self
 
