@@ -69,16 +69,21 @@ class Protocol:
     judge_retries: int
     judge_timeout_s: float
     md5_overrides: dict[str, str] = field(default_factory=dict)
-    # judge max_tokens when the reference does not set one (VK api/gpt.py OpenAIWrapper default)
-    judge_max_tokens: int = 2048
+    # image cache folder under $LMUData/images where it differs from the card (VK img_root_map)
+    img_root_overrides: dict[str, str] = field(default_factory=dict)
     quirks: frozenset[Quirk] = frozenset()
     mcq_result_file_tag: str | None = None  # 'openai' in 2024.12; None = the judge's short name
+    # judge max_tokens when the reference does not set one (VK api/gpt.py OpenAIWrapper default)
+    judge_max_tokens: int = 2048
 
     def has(self, quirk: Quirk) -> bool:
         return quirk in self.quirks
 
     def md5_for(self, card: BenchmarkCard) -> str:
         return self.md5_overrides.get(card.name, card.md5)
+
+    def img_root_for(self, card: BenchmarkCard) -> str:
+        return self.img_root_overrides.get(card.name, card.img_root)
 
     def judge_for(self, card: BenchmarkCard) -> str | None:
         """The reference's default judge short name for a benchmark (VK run.py::get_judge_kwargs);
@@ -118,6 +123,8 @@ PROTOCOL_2024_12 = Protocol(
         "MMBench_TEST_EN_V11": "26f0f15381a21720255091d3e0316ce6",
         "MMMU_DEV_VAL": "521afc0f3bf341e6654327792781644d",
     },
+    # VK b13a37db vlmeval/dataset/image_base.py::img_root_map: 'MMMU' in name -> 'MMMU'
+    img_root_overrides={"MMMU_DEV_VAL": "MMMU"},
     quirks=_COMMON_QUIRKS
     | {
         Quirk.MMVET_MAX_TOKENS_3,
@@ -125,8 +132,8 @@ PROTOCOL_2024_12 = Protocol(
         Quirk.CRPE_SHARED_IMAGE_CACHE,
         Quirk.PUNCT_PERIOD_AFTER_DIGIT_STRIPPED,
     },
-    judge_max_tokens=1024,
     mcq_result_file_tag="openai",
+    judge_max_tokens=1024,
 )
 
 PROTOCOL_2026_08 = Protocol(

@@ -1,0 +1,284 @@
+"""Benchmark TSV -> table (as the reference reads it) -> typed Samples with lazily decoded images.
+
+The table reproduces VK ``vlmeval/dataset/image_base.py::ImageBaseDataset.__init__``
+(shared/protocol/benchmarks.md §0.1): ``pandas.read_csv(sep='\\t')`` with its default type inference,
+rows without an image dropped, an ``image`` cell of <= 64 characters replaced by the image of the row
+it names, list literals in ``image``/``image_path`` parsed, and ``index`` turned into ints when every
+index reads as one. Images stay base64 until a Sample's ``images`` is first read.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import io
+import math
+import re
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from vleval.datasets.files import require_tsv
+from vleval.errors import DataCorruptError
+from vleval.protocol import Protocol, Quirk
+from vleval.types import BenchmarkCard, Sample
+
+IMAGE_REFERENCE_MAX_LEN = 64  # VK: an image cell this short names another row's index
+OPTION_LETTERS = tuple(string.ascii_uppercase)
+_SAMPLE_FIELDS = {
+    "index",
+    "question",
+    "hint",
+    "answer",
+    "category",
+    "l2-category",
+    "split",
+    "image",
+    "image_path",
+}
+_INT_LIKE = re.compile(r"^[+-]?\d+$")
+
+
+# --------------------------------------------------------------------------------------------------
+# the table
+# --------------------------------------------------------------------------------------------------
+def _as_str_list(value: Any, where: str) -> list[str]:
+    """VK ``toliststr``: a '[...]' string is a list literal; a plain string is a one-item list."""
+    if isinstance(value, list):
+        return [str(x) for x in value]
+    text = str(value)
+    if len(text) > 1 and text[0] == "[" and text[-1] == "]":
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise DataCorruptError(f"{where}: not a valid list literal ({text[:60]}...)") from None
+        if isinstance(parsed, (list, tuple)):
+            return [str(x) for x in parsed]
+    return [text]
+
+
+def _reads_as_int(text: str) -> bool:
+    """VK ``istype(x, int)`` evaluates the string; literal_eval is the safe equivalent here."""
+    if _INT_LIKE.match(text):
+        return True
+    try:
+        return isinstance(ast.literal_eval(text), int)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+
+
+def _resolve_image_references(images: list[str], indices: list[str], path: Path) -> list[str]:
+    by_index = dict(zip(indices, images, strict=True))
+    resolved = []
+    for index, image in zip(indices, images, strict=True):
+        if len(image) <= IMAGE_REFERENCE_MAX_LEN:
+            target = by_index.get(image)
+            if target is None or len(target) <= IMAGE_REFERENCE_MAX_LEN:
+                raise DataCorruptError(
+                    f"{path}: row index {index}, column 'image': {image!r} is neither base64 image data "
+                    f"nor the index of a row that holds an image. Re-download the file."
+                )
+            image = target
+        resolved.append(image)
+    return resolved
+
+
+def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
+    """Read a benchmark TSV exactly as the reference prepares it (see module docstring)."""
+    try:
+        data = pd.read_csv(path, sep="\t")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataCorruptError(f"{path}: cannot be read as a TSV file ({exc}). Re-download it.") from None
+    missing = [column for column in card.required_columns if column not in data.columns]
+    if missing:
+        raise DataCorruptError(
+            f"{path}: header lacks required column(s) {', '.join(map(repr, missing))} for {card.name} "
+            f"(has {', '.join(map(str, data.columns))}). Is this the right file? Re-download it."
+        )
+    if "image" in data.columns:
+        data = data[~pd.isna(data["image"])]
+    data = data.reset_index(drop=True)
+    indices = [str(x) for x in data["index"]]
+    if "image" in data.columns:
+        images = _resolve_image_references([str(x) for x in data["image"]], indices, path)
+        parsed = [
+            _as_str_list(image, f"{path}: row index {index}, column 'image'")
+            for image, index in zip(images, indices, strict=True)
+        ]
+        data["image"] = pd.Series([x[0] if len(x) == 1 else x for x in parsed], dtype=object)
+    if "image_path" in data.columns:
+        paths = [
+            _as_str_list(value, f"{path}: row index {index}, column 'image_path'")
+            for value, index in zip(data["image_path"], indices, strict=True)
+        ]
+        data["image_path"] = pd.Series([x[0] if len(x) == 1 else x for x in paths], dtype=object)
+    if indices and all(_reads_as_int(x) for x in indices):
+        data["index"] = [int(x) for x in indices]
+    else:
+        data["index"] = indices
+    return data
+
+
+def load_table(
+    card: BenchmarkCard, protocol: Protocol, root: Path | str | None = None, verify_md5: bool = True
+) -> pd.DataFrame:
+    """The benchmark as the reference holds it in memory (``ImageBaseDataset.data``)."""
+    return read_table(require_tsv(card, protocol, root, verify_md5=verify_md5), card)
+
+
+# --------------------------------------------------------------------------------------------------
+# images
+# --------------------------------------------------------------------------------------------------
+def decode_image(payload: str) -> Image.Image:
+    """VK ``decode_base64_to_image``: RGBA, P and LA become RGB (alpha dropped); other modes stay."""
+    image = Image.open(io.BytesIO(base64.b64decode(payload)))
+    image.load()
+    if image.mode in ("RGBA", "P", "LA"):
+        image = image.convert("RGB")
+    return image
+
+
+@dataclass(frozen=True)
+class Base64Images:
+    """A Sample's ``image_loader``: decodes the row's base64 payloads on call (picklable)."""
+
+    path: str
+    index: int | str
+    payloads: tuple[str, ...]
+
+    def __call__(self) -> list[Image.Image]:
+        images = []
+        for number, payload in enumerate(self.payloads, start=1):
+            try:
+                images.append(decode_image(payload))
+            except (binascii.Error, UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+                which = f" (image {number} of {len(self.payloads)})" if len(self.payloads) > 1 else ""
+                raise DataCorruptError(
+                    f"{self.path}: row index {self.index}, column 'image'{which} cannot be decoded as an "
+                    f"image ({type(exc).__name__}: {exc}). Re-download the file."
+                ) from None
+        return images
+
+
+# --------------------------------------------------------------------------------------------------
+# samples
+# --------------------------------------------------------------------------------------------------
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if _missing(value) else str(value)
+
+
+def _plain(value: Any) -> Any:
+    """NaN -> None and numpy scalars -> Python values, so ``extra`` is easy to serialise."""
+    if _missing(value):
+        return None
+    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+
+
+def _row_to_sample(row: dict[str, Any], card: BenchmarkCard, path: Path, option_columns: list[str]) -> Sample:
+    index = _plain(row["index"])
+    question = row.get("question")
+    if _missing(question):
+        raise DataCorruptError(
+            f"{path}: row index {index}, column 'question' is empty. Re-download the file."
+        )
+    options = {letter: str(row[letter]) for letter in option_columns if not _missing(row[letter])}
+    image = row.get("image")
+    payloads = () if _missing(image) else tuple(image) if isinstance(image, list) else (str(image),)
+    image_path = row.get("image_path")
+    image_paths = () if _missing(image_path) else tuple(_as_str_list(image_path, f"{path}: row {index}"))
+    extra = {
+        key: _plain(value)
+        for key, value in row.items()
+        if key not in _SAMPLE_FIELDS and key not in option_columns
+    }
+    return Sample(
+        dataset=card.name,
+        index=index,
+        question=str(question),
+        options=options,
+        hint=_text_or_none(row.get("hint")),
+        answer=_text_or_none(row.get("answer")),
+        category=_text_or_none(row.get("category")),
+        l2_category=_text_or_none(row.get("l2-category")),
+        split=_text_or_none(row.get("split")),
+        extra=extra,
+        image_paths=image_paths,
+        image_loader=Base64Images(str(path), index, payloads) if payloads else None,
+    )
+
+
+def table_to_samples(table: pd.DataFrame, card: BenchmarkCard, path: Path | str = "<table>") -> list[Sample]:
+    """Typed samples in table order; options = the non-empty single-letter columns A..Z."""
+    option_columns = [letter for letter in OPTION_LETTERS if letter in table.columns]
+    return [_row_to_sample(row, card, Path(path), option_columns) for row in table.to_dict("records")]
+
+
+def load_samples(
+    card: BenchmarkCard, protocol: Protocol, root: Path | str | None = None, verify_md5: bool = True
+) -> list[Sample]:
+    """The benchmark's rows as Samples, in file order; images decode on first use."""
+    path = require_tsv(card, protocol, root, verify_md5=verify_md5)
+    return table_to_samples(read_table(path, card), card, path)
+
+
+# --------------------------------------------------------------------------------------------------
+# writing images to disk, only when asked (reference layout)
+# --------------------------------------------------------------------------------------------------
+def image_file_names(sample: Sample, protocol: Protocol | None = None) -> list[str]:
+    """File names the reference gives a row's images under ``images/<img_root>/``
+    (VK ``ImageBaseDataset.dump_image``): listed ``image_path`` names, else ``<index>_<i>.png`` for
+    several images, ``<index>.png`` for one; under Quirk.JPEG_REENCODE_SINGLE_IMAGE (VK b13a37db) a
+    single image is always ``<index>.jpg``."""
+    count = (
+        len(sample.image_loader.payloads)
+        if isinstance(sample.image_loader, Base64Images)
+        else len(sample.images)
+    )
+    if count > 1:
+        if sample.image_paths and len(sample.image_paths) >= count:
+            return list(sample.image_paths[:count])
+        return [f"{sample.index}_{i}.png" for i in range(count)]
+    if protocol is not None and protocol.has(Quirk.JPEG_REENCODE_SINGLE_IMAGE):
+        return [f"{sample.index}.jpg"]
+    if sample.image_paths:
+        return [sample.image_paths[0]]
+    return [f"{sample.index}.png"]
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except (OSError, SyntaxError, ValueError):
+        return False
+
+
+def save_images(
+    samples: Iterable[Sample], folder: Path | str, protocol: Protocol | None = None
+) -> dict[int | str, list[Path]]:
+    """Write each sample's images under ``folder`` (normally ``$LMUData/images/<img_root>``) as the
+    reference names them; an existing readable file is kept, as the reference keeps it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[int | str, list[Path]] = {}
+    for sample in samples:
+        paths = [folder / name for name in image_file_names(sample, protocol)]
+        pending = [p for p in paths if not _readable(p)]
+        if pending:
+            for image, target in zip(sample.images, paths, strict=False):
+                if target in pending:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    image.save(target)
+        written[sample.index] = paths
+    return written

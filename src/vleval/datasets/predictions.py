@@ -1,0 +1,201 @@
+"""Prediction files in the reference layout (shared/protocol/benchmarks.md §0.2).
+
+``{MODEL}_{DATASET}.xlsx``: every column of the loaded benchmark table except ``image``, in table row
+order, plus ``prediction`` (VK ``vlmeval/inference.py::infer_data_job``). ``.tsv`` is accepted too
+(VK ``PRED_FORMAT=tsv``). Files are written to a temporary name and renamed, so a crash never leaves a
+half-written prediction file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.protocol import Protocol, Quirk
+
+PREDICTION_SUFFIXES = (".xlsx", ".tsv")
+RAW_PREDICTIONS_ATTR = "prediction_raw"  # DataFrame.attrs key: prediction cells as written
+# xlsxwriter would otherwise turn '=...' strings into formulas and 'http...' into links
+_XLSX_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in PREDICTION_SUFFIXES:
+        raise VlevalError(f"{path}: prediction files must end in .xlsx or .tsv, not {suffix or '(none)'!r}.")
+    return suffix
+
+
+def _cell(value: Any) -> Any:
+    # list cells (multi-image `image_path`) as the literal the loader parses back
+    return str(value) if isinstance(value, (list, tuple)) else value
+
+
+def _write_frame(frame: pd.DataFrame, path: Path) -> None:
+    suffix = _suffix(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if suffix == ".xlsx":
+            with pd.ExcelWriter(tmp, engine="xlsxwriter", engine_kwargs={"options": _XLSX_OPTIONS}) as writer:
+                frame.to_excel(writer, index=False)
+        else:
+            frame.to_csv(tmp, sep="\t", index=False, encoding="utf-8", quoting=csv.QUOTE_ALL)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _key(index: Any) -> str:
+    return str(index)
+
+
+def write_prediction_file(
+    path: Path | str,
+    table: pd.DataFrame,
+    predictions: Mapping[Any, str],
+    extra_columns: Mapping[str, Mapping[Any, Any]] | None = None,
+) -> Path:
+    """Write ``table`` (the loaded benchmark, or the part of it that ran) without ``image``, plus
+    ``prediction`` = ``str(text)`` per row and any ``extra_columns`` (name -> index -> value).
+
+    Every table row needs a prediction and every prediction a table row (keys compared as strings,
+    so 7 and "7" are the same index)."""
+    path = Path(path)
+    _suffix(path)
+    by_key = {_key(k): v for k, v in predictions.items()}
+    table_keys = [_key(k) for k in table["index"]]
+    missing = [k for k in table_keys if k not in by_key]
+    if missing:
+        raise DataMissingError(
+            f"cannot write {path}: no prediction for {len(missing)} row(s) (index {', '.join(missing[:5])}"
+            f"{', ...' if len(missing) > 5 else ''}). Finish the run first, or pass only the rows that ran."
+        )
+    unknown = sorted(set(by_key) - set(table_keys))
+    if unknown:
+        raise DataCorruptError(
+            f"cannot write {path}: predictions for index {', '.join(unknown[:5])} are not rows of the "
+            f"benchmark table; were they made for another benchmark?"
+        )
+    frame = table.drop(columns=["image"], errors="ignore").copy()
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = [_cell(v) for v in frame[column]]
+    frame["prediction"] = [str(by_key[k]) for k in table_keys]
+    for name, values in (extra_columns or {}).items():
+        keyed = {_key(k): v for k, v in values.items()}
+        frame[name] = [_cell(keyed.get(k)) for k in table_keys]
+    _write_frame(frame, path)
+    return path
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    suffix = _suffix(path)
+    if not path.is_file():
+        raise DataMissingError(
+            f"prediction file {path} does not exist. Check the path, or run the model first."
+        )
+    try:
+        if suffix == ".xlsx":
+            return pd.read_excel(path)
+        # keep prediction text as written ('007' stays '007'); empty cells still read as NaN
+        return pd.read_csv(path, sep="\t", dtype={"prediction": str})
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise DataCorruptError(f"{path}: cannot be read as a prediction file ({exc}).") from None
+
+
+def _raw_predictions(path: Path) -> list[str]:
+    """The prediction cells exactly as written ('' for empty; 'None' and 'NA' stay text)."""
+    if path.suffix.lower() == ".xlsx":
+        column = pd.read_excel(path, usecols=["prediction"], dtype=str, keep_default_na=False)["prediction"]
+    else:
+        column = pd.read_csv(path, sep="\t", usecols=["prediction"], dtype=str, keep_default_na=False)[
+            "prediction"
+        ]
+    return [str(v) for v in column]
+
+
+def read_prediction_file(path: Path | str, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A prediction file as a DataFrame, rows in file order.
+
+    Only ``index`` and ``prediction`` are required; with ``table`` (the loaded benchmark), every
+    benchmark column the file lacks is joined in by index (the file's own columns win, as the
+    reference scores the prediction file's columns), and ``index`` takes the table's type.
+    ``prediction`` is left as read: an empty prediction is NaN here; ``prediction_texts`` turns it
+    into the text scoring sees.
+    """
+    path = Path(path)
+    frame = _read_raw(path)
+    for column in ("index", "prediction"):
+        if column not in frame.columns:
+            raise DataCorruptError(
+                f"{path}: no {column!r} column (columns: {', '.join(map(str, frame.columns))}). A prediction "
+                f"file needs at least 'index' and 'prediction'."
+            )
+    keys = [_key(k) for k in frame["index"]]
+    seen: dict[str, int] = {}
+    for row, key in enumerate(keys, start=2):  # row 1 is the header
+        if key in seen:
+            raise DataCorruptError(
+                f"{path}: row {row}: index {key} repeats row {seen[key]}; keep one prediction per index."
+            )
+        seen[key] = row
+    raw = _raw_predictions(path)
+    if table is None:
+        frame.attrs[RAW_PREDICTIONS_ATTR] = raw
+        return frame
+    rows_by_key = {_key(k): i for i, k in enumerate(table["index"])}
+    for row, key in enumerate(keys, start=2):
+        if key not in rows_by_key:
+            raise DataCorruptError(
+                f"{path}: row {row}: index {key} is not a row of the benchmark table; is this the "
+                f"prediction file of another benchmark?"
+            )
+    positions = [rows_by_key[k] for k in keys]
+    aligned = table.drop(columns=["image"], errors="ignore").iloc[positions].reset_index(drop=True)
+    merged = frame.copy()
+    merged["index"] = aligned["index"].tolist()
+    for column in aligned.columns:
+        if column not in merged.columns:
+            merged[column] = aligned[column].tolist()
+    ordered = [c for c in aligned.columns] + [c for c in merged.columns if c not in aligned.columns]
+    merged = merged[ordered]
+    merged.attrs[RAW_PREDICTIONS_ATTR] = raw
+    return merged
+
+
+def prediction_texts(frame: pd.DataFrame, protocol: Protocol) -> list[str]:
+    """The prediction text per row as scoring sees it.
+
+    Under Quirk.EMPTY_PREDICTION_IS_NAN the reference's ``str(x)`` of what pandas read: an empty cell
+    (and pandas' NA words such as 'None' or 'NA') becomes 'nan'. Without the quirk, the text exactly
+    as written in the file (kept by ``read_prediction_file``), '' for an empty prediction."""
+    if protocol.has(Quirk.EMPTY_PREDICTION_IS_NAN):
+        return [_prediction_text(value) for value in frame["prediction"]]
+    raw = frame.attrs.get(RAW_PREDICTIONS_ATTR)
+    if raw is not None and len(raw) == len(frame):
+        return list(raw)
+    return [_prediction_text(v) if isinstance(v, str) or not _is_nan(v) else "" for v in frame["prediction"]]
+
+
+def _is_nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _prediction_text(value: Any) -> str:
+    return "nan" if _is_nan(value) else str(value)
+
+
+def index_order(values: Sequence[Any]) -> list[Any]:
+    """Indices as plain Python values (numpy ints -> int), for dict keys and JSON."""
+    return [v.item() if hasattr(v, "item") else v for v in values]
