@@ -85,7 +85,7 @@ MCQ_PROMPT = (
     "You are an AI assistant who will help me to match an answer with several options of a "
     "single-choice question. ...\nExample 1: \nQuestion: What is the main object in image?\n"
     "Options: A. teddy bear B. rabbit C. cat D. dog\nAnswer: a cute teddy bear\nYour output: A\n"
-    "Example 3: \nQuestion: {q}?\nOptions: A. red\nB. blue\nC. green\n\nAnswer: {a}\nYour output: "
+    "Example 3: \nQuestion: {q}?\nOptions: There are several options: \nA. red\nB. blue\nC. green\n\nAnswer: {a}\nYour output: "
 )
 
 

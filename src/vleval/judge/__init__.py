@@ -1,1 +1,14 @@
 """OpenAI-compatible judge client with concurrency, retries and an on-disk cache."""
+
+from vleval.judge.cache import JudgeCache, default_cache_dir
+from vleval.judge.client import JudgeChoice, JudgeUnavailableWarning, OpenAIJudge, make_judge, resolve_judge
+
+__all__ = [
+    "JudgeCache",
+    "JudgeChoice",
+    "JudgeUnavailableWarning",
+    "OpenAIJudge",
+    "default_cache_dir",
+    "make_judge",
+    "resolve_judge",
+]

@@ -132,8 +132,16 @@ def rule_based_answer(model: str, messages: list[dict[str, Any]], temperature: f
 class JudgeServer:
     """A real HTTP server on 127.0.0.1 and a free port; use as a context manager."""
 
-    def __init__(self, answer: AnswerFn | None = None, *, delay_s: float = 0.0, api_key: str | None = None):
+    def __init__(
+        self,
+        answer: AnswerFn | None = None,
+        *,
+        delay_s: float = 0.0,
+        api_key: str | None = None,
+        port: int = 0,
+    ):
         self.answer = answer or rule_based_answer
+        self.requested_port = port  # 0: a free port chosen by the OS
         self.delay_s = delay_s
         self.api_key = api_key
         self.requests: list[dict[str, Any]] = []  # every chat request body received, in arrival order
@@ -198,7 +206,7 @@ class JudgeServer:
     # --- lifecycle
     def start(self) -> JudgeServer:
         handler = type("JudgeHandler", (_Handler,), {"judge_server": self})
-        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        self._httpd = _QuietServer(("127.0.0.1", self.requested_port), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="judge-server", daemon=True
         )
@@ -312,3 +320,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout test); nothing to tell it
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vleval.synthetic.judge_server [--port N]``: serve until Ctrl-C (dry runs)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local deterministic stand-in for the OpenAI judge API.")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    args = parser.parse_args(argv)
+    with JudgeServer(port=args.port) as server:
+        print(
+            f"local judge on {server.base_url} (use --judge-base-url {server.base_url}); Ctrl-C stops it",
+            flush=True,
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
