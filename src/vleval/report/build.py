@@ -1,0 +1,78 @@
+"""Programmatic entry points: ``write_report`` and ``write_compare`` (the CLI and the demo call these)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vleval.errors import DataMissingError
+from vleval.report.collect import BenchmarkRun, collect_runs
+from vleval.report.compare import compare_runs, render_compare
+from vleval.report.html import render_report
+from vleval.report.images import thumbnail_loader
+from vleval.report.summary import Summary, build_summary, write_summary_files
+
+DEFAULT_THUMBNAILS = 200  # per benchmark; keeps a full 12-benchmark report to a few MB
+
+
+@dataclass
+class ReportFiles:
+    html: Path
+    summary_md: Path
+    summary_csv: Path
+    summary: Summary
+
+
+def _collect(work_dirs: Sequence[Path], data_dir: Path | None, thumbnails: int) -> list[BenchmarkRun]:
+    loader = thumbnail_loader(data_dir, thumbnails)
+    runs: list[BenchmarkRun] = []
+    for work_dir in work_dirs:
+        runs.extend(collect_runs(Path(work_dir), thumbnails=loader))
+    if not runs:
+        dirs = ", ".join(str(d) for d in work_dirs)
+        raise DataMissingError(
+            f"no prediction files (<model>/<model>_<benchmark>.xlsx) found under {dirs}; "
+            "run `vleval run --work-dir DIR ...` first, or point --work-dir at the directory it wrote."
+        )
+    return runs
+
+
+def write_report(
+    work_dirs: Sequence[Path],
+    out: Path | None = None,
+    *,
+    threshold: float = 1.0,
+    data_dir: Path | None = None,
+    notes: Iterable[str] = (),
+    thumbnails: int = DEFAULT_THUMBNAILS,
+    title: str = "vleval report",
+) -> ReportFiles:
+    """Read every run under ``work_dirs`` and write ``out`` (default ``<first work dir>/report.html``)
+    plus ``summary.md`` and ``summary.csv`` beside it."""
+    runs = _collect(work_dirs, data_dir, thumbnails)
+    summary = build_summary(runs, threshold=threshold)
+    out = Path(out) if out else Path(work_dirs[0]) / "report.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    notes = list(notes)
+    out.write_text(render_report(summary, notes=notes, title=title), encoding="utf-8")
+    md_path, csv_path = write_summary_files(summary, out.parent, notes)
+    return ReportFiles(html=out, summary_md=md_path, summary_csv=csv_path, summary=summary)
+
+
+def write_compare(
+    dir_a: Path,
+    dir_b: Path,
+    out: Path | None = None,
+    *,
+    data_dir: Path | None = None,
+    thumbnails: int = DEFAULT_THUMBNAILS,
+) -> Path:
+    """Compare two work directories; writes ``out`` (default ``<dir_b>/compare.html``)."""
+    runs_a = _collect([dir_a], data_dir, thumbnails)
+    runs_b = _collect([dir_b], data_dir, thumbnails)
+    changes = compare_runs(runs_a, runs_b)
+    out = Path(out) if out else Path(dir_b) / "compare.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_compare(changes, str(dir_a), str(dir_b)), encoding="utf-8")
+    return out

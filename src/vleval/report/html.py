@@ -1,0 +1,257 @@
+"""One self-contained HTML file: scores table, per-category charts (inline SVG), sample browser.
+
+Everything is inline (CSS, JS, SVG, images as data: URIs); the page loads nothing from the network
+(a Content-Security-Policy in the template forbids it). The table and charts are rendered here, so
+they read without JavaScript; the sample browser is a small script over an embedded JSON block.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from html import escape
+from importlib import resources
+from typing import Any
+
+from vleval import __version__
+from vleval.report.collect import BenchmarkRun, SampleRecord
+from vleval.report.summary import SCALE_NOTE, Cell, Summary
+
+PALETTE = ("#2f5fb3", "#d9822b", "#3a9a5b", "#b3261e", "#7b4fb3", "#1b9aaa", "#8a6d3b", "#c2185b")
+
+
+def _asset(name: str) -> str:
+    return resources.files("vleval.report").joinpath("assets", name).read_text(encoding="utf-8")
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def page(title: str, body: str, data: dict[str, Any]) -> str:
+    # "</" inside the JSON would close the <script> element early.
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    html = _asset("template.html")
+    for key, value in (("TITLE", escape(title)), ("CSS", _asset("report.css")), ("JS", _asset("report.js"))):
+        html = html.replace("{{" + key + "}}", value)
+    # body and data last: sample text may contain "{{...}}"
+    head, tail = html.split("{{BODY}}")
+    tail_head, tail_tail = tail.split("{{DATA}}")
+    return head + body + tail_head + payload + tail_tail
+
+
+# --------------------------------------------------------------------------------------------------
+# scores table
+# --------------------------------------------------------------------------------------------------
+def _cell_html(cell: Cell | None, threshold: float) -> str:
+    if cell is None:
+        return '<td class="empty">—</td>'
+    flag = cell.flagged(threshold)
+    parts = [f'<div class="ours" data-role="ours">{_fmt(cell.ours)}</div>']
+    if cell.published is not None:
+        title = escape(f"{cell.published.metric} — {cell.published.source}")
+        if cell.published.alternatives:
+            title += escape(f" — also published: {cell.published.alternatives}")
+        parts.append(
+            f'<div class="pub" title="{title}">published <span data-role="published">'
+            f"{cell.published.score:.1f}</span></div>"
+        )
+        parts.append(
+            f'<div class="diff">Δ <span data-role="diff">{_fmt(cell.diff, signed=True)}</span></div>'
+        )
+    else:
+        parts.append('<div class="pub muted">no published figure</div>')
+    if len(cell.runs) > 1:
+        runs = []
+        for run in cell.runs:
+            label = escape(cell.run_label(run))
+            runs.append(f'<span class="chosen">{label} ✓</span>' if run is cell.chosen else label)
+        parts.append(f'<div class="runs" title="{escape(cell.rule)}">{" · ".join(runs)}</div>')
+    settings = cell.chosen.settings
+    parts.append(f'<div class="settings" data-role="settings">{escape(settings.describe())}</div>')
+    if cell.chosen.n_failed:
+        parts.append(f'<div class="settings">{cell.chosen.n_failed} failed samples</div>')
+    label = cell.chosen.headline.label if cell.chosen.headline else "not scored"
+    attrs = (
+        f'data-model="{escape(cell.model)}" data-benchmark="{escape(cell.benchmark)}" title="{escape(label)}"'
+    )
+    return f'<td class="{"flag" if flag else "cell"}" {attrs}>' + "".join(parts) + "</td>"
+
+
+def scores_table(summary: Summary) -> str:
+    head = "".join(f"<th>{escape(b)}</th>" for b in summary.benchmarks)
+    rows = []
+    for model in summary.models:
+        cells = "".join(_cell_html(summary.cell(model, b), summary.threshold) for b in summary.benchmarks)
+        rows.append(f"<tr><th>{escape(model)}</th>{cells}</tr>")
+    return (
+        f'<table class="scores" id="scores"><thead><tr><th>model</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        f'<p class="muted">{escape(SCALE_NOTE)} Highlighted: |our score − published| &gt; '
+        f"{summary.threshold:g} points. Hover a number for what it measures and where it was published.</p>"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# charts
+# --------------------------------------------------------------------------------------------------
+def bar_chart(benchmark: str, series: list[tuple[str, list[tuple[str, float]]]], unit: str) -> str:
+    """Horizontal grouped bars: one group per category, one bar per model."""
+    categories: list[str] = []
+    for _, values in series:
+        for name, _value in values:
+            if name not in categories:
+                categories.append(name)
+    if not categories:
+        return ""
+    top = 100.0 if unit == "%" else max((v for _, vs in series for _, v in vs), default=1.0) or 1.0
+    label_w, plot_w, bar_h, gap = 200, 300, 12, 8
+    group_h = bar_h * len(series) + gap
+    height = group_h * len(categories) + 30
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 60}" height="{height}" '
+        f'role="img" aria-label="{escape(benchmark)} per-category scores">'
+    ]
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        x = label_w + plot_w * tick
+        out.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 20}" stroke="#e3e6ea"/>')
+        out.append(
+            f'<text x="{x:.1f}" y="{height - 6}" font-size="10" text-anchor="middle" fill="#5f6b76">'
+            f"{top * tick:g}</text>"
+        )
+    for row, category in enumerate(categories):
+        y0 = row * group_h
+        short = category if len(category) <= 34 else category[:32] + "…"
+        out.append(
+            f'<text x="{label_w - 6}" y="{y0 + group_h / 2 + 2:.1f}" font-size="11" text-anchor="end">'
+            f"<title>{escape(category)}</title>{escape(short)}</text>"
+        )
+        for k, (model, values) in enumerate(series):
+            value = dict(values).get(category)
+            if value is None:
+                continue
+            width = max(0.0, min(1.0, value / top)) * plot_w
+            y = y0 + k * bar_h
+            out.append(
+                f'<rect x="{label_w}" y="{y}" width="{width:.1f}" height="{bar_h - 2}" fill="{PALETTE[k % len(PALETTE)]}">'
+                f"<title>{escape(model)} · {escape(category)}: {value:.2f}{'' if unit == '%' else ' ' + unit}</title></rect>"
+            )
+            out.append(
+                f'<text x="{label_w + width + 3:.1f}" y="{y + bar_h - 3}" font-size="9" fill="#5f6b76">{value:.1f}</text>'
+            )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def charts_section(summary: Summary) -> str:
+    figures = []
+    for benchmark in summary.benchmarks:
+        series = []
+        unit = "%"
+        for model in summary.models:
+            cell = summary.cell(model, benchmark)
+            if cell and cell.chosen.headline and cell.chosen.headline.categories:
+                series.append((model, cell.chosen.headline.categories))
+                unit = cell.chosen.headline.category_unit
+        svg = bar_chart(benchmark, series, unit)
+        if not svg:
+            continue
+        legend = "".join(
+            f'<span><i style="background:{PALETTE[k % len(PALETTE)]}"></i>{escape(m)}</span>'
+            for k, (m, _) in enumerate(series)
+        )
+        unit_note = "percent" if unit == "%" else f"raw {unit} (the reference's counts)"
+        figures.append(
+            f'<figure class="chart" data-benchmark="{escape(benchmark)}"><figcaption>{escape(benchmark)} '
+            f'<span class="muted">per category, {unit_note}</span></figcaption>'
+            f'<div class="legend">{legend}</div>{svg}</figure>'
+        )
+    if not figures:
+        return '<p class="muted">No per-category tables found.</p>'
+    return f'<div class="charts">{"".join(figures)}</div>'
+
+
+# --------------------------------------------------------------------------------------------------
+# sample browser
+# --------------------------------------------------------------------------------------------------
+def sample_json(run: BenchmarkRun, sample: SampleRecord, label: str = "") -> dict[str, Any]:
+    return {
+        "label": label,
+        "p": sample.prediction,
+        "x": sample.extracted,
+        "h": sample.hit,
+        "v": sample.verdict,
+        "f": sample.failed,
+        "pr": sample.prompt,
+        "t": sample.tiles,
+    }
+
+
+def sample_entry(run: BenchmarkRun, sample: SampleRecord, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "b": run.benchmark,
+        "m": run.model,
+        "i": sample.index,
+        "c": sample.category,
+        "q": sample.question,
+        "o": sample.options,
+        "a": sample.answer,
+        "img": sample.image,
+        "runs": runs,
+    }
+
+
+SAMPLE_BROWSER = """
+<div class="filters" id="filters">
+  <label>benchmark <select id="f-benchmark"></select></label>
+  <label>model <select id="f-model"></select></label>
+  <label>category <select id="f-category"></select></label>
+  <label>verdict <select id="f-verdict">
+    <option value="">all</option><option value="hit">hit</option><option value="miss">miss</option>
+    <option value="unknown">unknown</option><option value="failed">failed</option></select></label>
+  <label><input type="checkbox" id="f-failed"> failed only</label>
+  <input type="search" id="f-search" placeholder="search question, answer, prediction…" aria-label="search">
+  <span id="sample-count"></span>
+</div>
+<div id="sample-list"></div>
+<button class="more" id="sample-more" type="button">show more</button>
+"""
+
+
+def _notes_html(notes: list[str], css: str = "banner") -> str:
+    return "".join(f'<div class="{css}">{escape(n)}</div>' for n in notes)
+
+
+def run_notes(summary: Summary) -> str:
+    items = []
+    for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark)):
+        for run in cell.runs:
+            for note in run.notes:
+                items.append(f"<li>{escape(run.model)} · {escape(run.benchmark)}: {escape(note)}</li>")
+    return f"<ul>{''.join(items)}</ul>" if items else '<p class="muted">None.</p>'
+
+
+def render_report(summary: Summary, *, notes: list[str] | None = None, title: str = "vleval report") -> str:
+    samples = [
+        sample_entry(cell.chosen, s, [sample_json(cell.chosen, s)])
+        for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark))
+        for s in cell.chosen.samples
+    ]
+    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = (
+        f"<h1>{escape(title)}</h1>"
+        f'<p class="muted">Generated {generated} by vleval {escape(__version__)} · '
+        f"{len(summary.models)} models × {len(summary.benchmarks)} benchmarks · {len(samples)} samples</p>"
+        + _notes_html(notes or [])
+        + "<h2>Scores</h2>"
+        + scores_table(summary)
+        + "<h2>Per-category scores</h2>"
+        + charts_section(summary)
+        + "<h2>Samples</h2>"
+        + SAMPLE_BROWSER
+        + "<h2>What could not be shown</h2>"
+        + run_notes(summary)
+    )
+    return page(title, body, {"mode": "report", "samples": samples})

@@ -1,0 +1,66 @@
+import csv
+import io
+
+from vleval.report.build import write_report
+from vleval.report.collect import collect_runs
+from vleval.report.summary import build_summary, summary_csv, summary_markdown
+
+MODEL = "InternVL2_5-8B"  # written by conftest.work_dirs
+
+
+def test_table_numbers_on_one_scale(work_dirs):
+    direct, _ = work_dirs
+    summary = build_summary(collect_runs(direct), threshold=1.0)
+    mmstar = summary.cell(MODEL, "MMStar")
+    assert round(mmstar.ours, 2) == 75.00 and mmstar.published.score == 62.8
+    assert round(mmstar.diff, 2) == 12.20 and mmstar.flagged(1.0)
+    ocr = summary.cell(MODEL, "OCRBench")
+    assert round(ocr.ours, 2) == 82.20 and not ocr.flagged(1.0)  # 822 / 1000 against 822 printed
+    hall = summary.cell(MODEL, "HallusionBench")
+    assert round(hall.ours, 2) == 50.00 and round(hall.diff, 2) == -0.10  # mean(aAcc, fAcc, qAcc)
+
+
+def test_mmmu_uses_the_better_of_direct_and_cot(work_dirs):
+    summary = build_summary(collect_runs(work_dirs[0]) + collect_runs(work_dirs[1]))
+    mmmu = summary.cell(MODEL, "MMMU_DEV_VAL")
+    assert [round(r.score, 2) for r in mmmu.runs] == [50.0, 58.0]
+    assert mmmu.chosen.settings.cot is True and round(mmmu.ours, 2) == 58.0
+    assert "best of direct and CoT" in mmmu.rule
+
+
+def test_threshold_decides_the_highlight(work_dirs):
+    summary = build_summary(collect_runs(work_dirs[0]), threshold=20.0)
+    assert not summary.cell(MODEL, "MMStar").flagged(summary.threshold)
+
+
+def test_settings_travel_with_every_cell(work_dirs):
+    summary = build_summary(collect_runs(work_dirs[0]))
+    mmstar = summary.cell(MODEL, "MMStar").chosen.settings
+    assert (mmstar.cot, mmstar.judge, mmstar.protocol, mmstar.version) == (False, "gpt-3.5-turbo-0125", "2024.12", "0.1.0")
+    assert summary.cell(MODEL, "OCRBench").chosen.settings.judge == "none (rule-based)"
+    hall = summary.cell(MODEL, "HallusionBench").chosen.settings.judge
+    assert hall.startswith("gpt-3.5-turbo-0125") and "not recorded" in hall
+
+
+def test_summary_files_beside_the_html(work_dirs, tmp_path):
+    files = write_report(list(work_dirs), tmp_path / "out" / "r.html")
+    assert files.summary_md.parent == files.html.parent == tmp_path / "out"
+    rows = {r["benchmark"]: r for r in csv.DictReader(io.StringIO(files.summary_csv.read_text()))}
+    assert rows["MMStar"]["ours"] == "75.0000" and rows["MMStar"]["flagged"] == "yes"
+    assert rows["MMMU_DEV_VAL"]["runs"] == "direct 50.00; CoT 58.00"
+    assert rows["OCRBench"]["failed"] == "1"
+    md = files.summary_md.read_text()
+    assert "| InternVL2_5-8B |" in md and "75.00 / 62.8 (+12.20) !" in md
+
+
+def test_missing_result_files_degrade_to_not_scored(work_dirs):
+    direct, _ = work_dirs
+    (direct / MODEL / f"{MODEL}_MMStar_acc.csv").unlink()
+    (direct / MODEL / f"{MODEL}_MMStar_score.json").unlink()
+    (direct / MODEL / f"{MODEL}_MMStar_rows.jsonl").write_text('{"index": 1, "hit": true}\n{"index": 2, "hi')
+    summary = build_summary(collect_runs(direct))
+    cell = summary.cell(MODEL, "MMStar")
+    assert cell.ours is None and cell.diff is None
+    assert any("not scored" in n for n in cell.chosen.notes)
+    assert [s.hit for s in cell.chosen.samples] == [True, None, None, None]  # truncated line skipped
+    assert "—" in summary_markdown(summary) and "MMStar,," in summary_csv(summary)
