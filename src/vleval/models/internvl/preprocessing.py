@@ -11,8 +11,10 @@ thumbnail of the whole image when the grid has more than one tile. Resizes use P
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -122,3 +124,32 @@ def prepare_pixels(
         tensors.append(tiles_to_tensor(tiles))
         tiles_per_image.append(len(tiles))
     return torch.cat(tensors, dim=0), tiles_per_image
+
+
+# Modes PIL can write as JPEG (JpegImagePlugin.RAWMODE); the reference would fail on any other.
+_JPEG_MODES = frozenset({"1", "L", "RGB", "RGBX", "CMYK", "YCbCr"})
+
+
+def as_dumped(image: Image.Image, file_name: str) -> Image.Image:
+    """The image as the reference reads it back after writing it to ``file_name``.
+
+    VLMEvalKit decodes each benchmark image, converts RGBA/P/LA to RGB (alpha dropped), saves it under
+    a name whose extension picks the format, with PIL's default settings, and the model reads that file
+    (``vlmeval/smp/vlm.py::decode_base64_to_image_file``, ``ImageBaseDataset.dump_image``). A ``.jpg``
+    name therefore means a lossy JPEG round trip (quality 75, 4:2:0); PNG is lossless and skipped. The
+    round trip happens in memory; nothing is written to disk.
+    """
+    if image.mode in ("RGBA", "P", "LA"):
+        image = image.convert("RGB")
+    extension = Path(file_name).suffix.lower()
+    image_format = Image.registered_extensions().get(extension, "PNG")
+    if image_format == "PNG":
+        return image
+    if image_format == "JPEG" and image.mode not in _JPEG_MODES:
+        image = image.convert("RGB")  # the reference raises here (e.g. 16-bit grey); keep going instead
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)  # no options: PIL's defaults, as Image.save(path) uses
+    buffer.seek(0)
+    reread = Image.open(buffer)
+    reread.load()
+    return reread

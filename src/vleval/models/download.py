@@ -1,0 +1,144 @@
+"""Where checkpoints live on disk, and fetching them from the Hugging Face Hub.
+
+Layout as the source document lays it out: ``pretrained/<name>/`` holding the repository's files as
+downloaded (real files, not symlinks into a cache). ``VLEVAL_MODEL_DIR`` or ``--model-dir`` moves the
+``pretrained`` folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.types import ModelCard
+
+MODEL_DIR_ENV = "VLEVAL_MODEL_DIR"
+DEFAULT_MODEL_DIR = "pretrained"
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
+
+
+def model_dir_default() -> Path:
+    """``$VLEVAL_MODEL_DIR`` if set, else ``./pretrained``."""
+    return Path(os.environ.get(MODEL_DIR_ENV) or DEFAULT_MODEL_DIR)
+
+
+def model_path(card: ModelCard, model_dir: Path | str | None = None) -> Path:
+    """The checkpoint folder of a model: ``<model_dir>/<name>``."""
+    return Path(model_dir if model_dir is not None else model_dir_default()) / card.name
+
+
+def manual_download_command(card: ModelCard, model_dir: Path | str | None = None) -> str:
+    """The shell command that downloads the checkpoint without vleval (huggingface_hub's CLI)."""
+    return f"hf download {card.repo_id} --local-dir {model_path(card, model_dir)}"
+
+
+def _how_to_get(card: ModelCard, model_dir: Path | str | None) -> str:
+    option = f" --model-dir {model_dir}" if model_dir is not None else ""
+    return (
+        f"Download it with `vleval models download {card.name}{option}`, or by hand with "
+        f"`{manual_download_command(card, model_dir)}` (older huggingface_hub: `huggingface-cli download "
+        f"--resume-download --local-dir-use-symlinks False {card.repo_id} --local-dir "
+        f"{model_path(card, model_dir)}`)."
+    )
+
+
+def missing_files(path: Path) -> list[str]:
+    """What a checkpoint folder lacks to be loadable: config.json, and the safetensors weights (one
+    file, or an index plus every shard it names). Empty when complete."""
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    index = path / WEIGHTS_INDEX_FILE
+    if index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (ValueError, KeyError, AttributeError) as exc:
+            raise DataCorruptError(
+                f"{index} is not a safetensors index (no readable 'weight_map': {exc}); delete it and "
+                "download the checkpoint again."
+            ) from exc
+        missing.extend(shard for shard in shards if not (path / shard).is_file())
+    elif not (path / WEIGHTS_FILE).is_file():
+        missing.append(f"{WEIGHTS_FILE} or {WEIGHTS_INDEX_FILE}")
+    return missing
+
+
+def require_checkpoint(card: ModelCard, model_dir: Path | str | None = None) -> Path:
+    """The checkpoint folder, after checking it holds config.json and all weight files."""
+    path = model_path(card, model_dir)
+    if not path.is_dir():
+        raise DataMissingError(
+            f"checkpoint of {card.name} not found at {path}. {_how_to_get(card, model_dir)}"
+        )
+    missing = missing_files(path)
+    if missing:
+        raise DataMissingError(
+            f"checkpoint of {card.name} at {path} is incomplete: missing {', '.join(missing)}. "
+            f"{_how_to_get(card, model_dir)} (a download resumes where it stopped)."
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class LocalStatus:
+    """What ``vleval models list`` shows about one model's folder."""
+
+    path: Path
+    state: str  # "ready", "incomplete" or "missing"
+    size_bytes: int
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def local_status(card: ModelCard, model_dir: Path | str | None = None) -> LocalStatus:
+    path = model_path(card, model_dir)
+    if not path.is_dir():
+        return LocalStatus(path, "missing", 0)
+    try:
+        state = "incomplete" if missing_files(path) else "ready"
+    except DataCorruptError:
+        state = "incomplete"
+    return LocalStatus(path, state, folder_size(path))
+
+
+def download_model(card: ModelCard, model_dir: Path | str | None = None, endpoint: str | None = None) -> Path:
+    """Fetch every file of the model's Hub repository into ``<model_dir>/<name>`` (resumes partial
+    downloads) and check the result is loadable. ``endpoint`` overrides the Hub URL (mirrors, tests).
+    """
+    # Imported here: only this command needs the Hub client's network stack.
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
+
+    path = model_path(card, model_dir)
+    try:
+        snapshot_download(card.repo_id, local_dir=path, endpoint=endpoint)
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
+        reason = " ".join(str(exc).split())
+        raise VlevalError(
+            f"cannot download {card.repo_id}: the Hugging Face Hub is unreachable or offline mode is on "
+            f"(HF_HUB_OFFLINE). Hub said: {reason} Check the network (or HF_ENDPOINT for a mirror) and run "
+            f"the same command again; files already fetched are kept. Manual alternative: "
+            f"`{manual_download_command(card, model_dir)}`."
+        ) from exc
+    except (GatedRepoError, RepositoryNotFoundError) as exc:
+        raise VlevalError(
+            f"cannot download {card.repo_id}: the Hub refused access ({type(exc).__name__}). Log in with "
+            "`hf auth login` (or set HF_TOKEN) if the repository needs it."
+        ) from exc
+    except HfHubHTTPError as exc:
+        raise VlevalError(
+            f"cannot download {card.repo_id}: {' '.join(str(exc).split())} Run the same command again to resume."
+        ) from exc
+    return require_checkpoint(card, model_dir)
