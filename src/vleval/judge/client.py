@@ -183,22 +183,26 @@ class OpenAIJudge:
         bar = tqdm(total=len(todo), desc=f"judge {self.short_name}", disable=not self.progress)
         pool = ThreadPoolExecutor(max_workers=min(self.workers, len(todo)), thread_name_prefix="judge")
         try:
-            futures = {pool.submit(self._ask_one, body): key for key, body in todo.items()}
+            futures = {pool.submit(self._ask_and_store, key, body): key for key, body in todo.items()}
             for future in as_completed(futures):
-                key = futures[future]
                 answer = future.result()
-                if answer is None:
-                    results[key] = JUDGE_FAILURE_TEXT
-                else:
-                    if self.cache is not None:
-                        self.cache.put(key, self.model, todo[key], answer)
-                    results[key] = answer
+                results[futures[future]] = JUDGE_FAILURE_TEXT if answer is None else answer
                 bar.update(1)
+        except BaseException:
+            # Ctrl-C: drop what has not started; every answer received so far is already cached.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         finally:
-            # On Ctrl-C: drop what has not started; answers already cached stay cached.
-            pool.shutdown(wait=True, cancel_futures=True)
             bar.close()
+        pool.shutdown(wait=True)
         return results
+
+    def _ask_and_store(self, key: str, body: dict[str, Any]) -> str | None:
+        # Stored by the worker the moment it arrives, so that a kill loses no received answer.
+        answer = self._ask_one(body)
+        if answer is not None and self.cache is not None:
+            self.cache.put(key, self.model, body, answer)
+        return answer
 
     def _ask_one(self, body: dict[str, Any]) -> str | None:
         """Up to ``retries`` attempts; None when all failed."""
