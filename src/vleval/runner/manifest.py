@@ -1,0 +1,108 @@
+"""``<work-dir>/<model>/run.json``: what ran, so a result can be traced and repeated.
+
+Holds the exact command, versions (vleval, torch, transformers, Python), protocol, model identity
+(checkpoint folder and digest of its config/index), each benchmark file's md5, settings and timings.
+Never the judge API key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vleval.runner.targets import ModelTarget, tsv_md5
+
+if TYPE_CHECKING:
+    from vleval.runner.run import CellResult, RunConfig, RunPlan
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for package in ("vleval", "torch", "transformers", "tokenizers", "pandas", "xlsxwriter"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def _settings(config: RunConfig) -> dict[str, Any]:
+    return {
+        "mode": config.mode,
+        "cot": config.cot,
+        "backend": config.backend if config.backend_factory is None else "custom",
+        "judge": config.judge,
+        "judge_base_url": config.judge_base_url,
+        "judge_workers": config.judge_workers,
+        "verify_md5": config.verify_md5,
+        "max_new_tokens_override": config.max_new_tokens,
+        "batch_size": config.batch_size,
+        "device": config.device,
+        "dtype": config.dtype,
+        "save_prompts": config.save_prompts,
+        "seed": config.seed,
+    }
+
+
+def write_run_json(
+    path: Path,
+    *,
+    config: RunConfig,
+    plan: RunPlan,
+    target: ModelTarget,
+    checkpoint_digest: str,
+    cells: list[CellResult],
+    world_size: int,
+    started: float,
+) -> Path:
+    datasets = {}
+    for card in plan.datasets:
+        tsv = plan.tsv.get(card.name)
+        cell = next((c for c in cells if c.dataset == card.name), None)
+        datasets[card.name] = {
+            "tsv": str(tsv) if tsv else None,
+            "tsv_md5": tsv_md5(tsv) if tsv and tsv.is_file() else None,
+            "expected_md5": plan.protocol.md5_for(card),
+            "samples": cell.n_samples if cell else None,
+            "inferred_this_run": cell.n_inferred if cell else None,
+            "reused": cell.n_reused if cell else None,
+            "failed": cell.n_failed if cell else None,
+            "headline": cell.headline if cell else None,
+            "headline_name": cell.headline_name if cell else None,
+            "prediction_file": cell.pred_file.name if cell and cell.pred_file else None,
+            "result_files": [f.name for f in cell.files] if cell else [],
+            "notes": cell.notes if cell else [],
+            "error": cell.error if cell else None,
+            "seconds": {"infer": round(cell.infer_s, 3), "eval": round(cell.eval_s, 3)} if cell else None,
+        }
+    body = {
+        "command": config.command if config.command is not None else list(sys.argv),
+        "cwd": os.getcwd(),
+        "versions": versions(),
+        "protocol": {"name": plan.protocol.name, "reference_commit": plan.protocol.reference_commit},
+        "model": {
+            "name": target.name,
+            "repo_id": target.card.repo_id,
+            "path": str(target.path),
+            "checkpoint_digest": checkpoint_digest,
+            "llm_family": target.card.llm_family,
+            "mpo": target.card.mpo,
+        },
+        "datasets": datasets,
+        "settings": _settings(config),
+        "world_size": world_size,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.time() - started, 3),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,162 @@
+"""Slurm jobs laid out as the source document's launch script (``internvl2_5_evaluation.md``), one job
+per model, running ``vleval run`` under ``srun``.
+
+Per model: ``GPUS_PER_TASK`` = the model card's ``gpus_per_task`` (8 for 38B/78B, else 1),
+``--ntasks = GPUS / GPUS_PER_TASK``, ``--ntasks-per-node = GPUS_PER_NODE / GPUS_PER_TASK``,
+``--gres=gpu:GPUS_PER_NODE`` (only when GPUs are asked for), log in ``<log-dir>/<model>/evaluation.log``.
+The source document's ``srun --async --quotatype`` are options of a customised Slurm that stock Slurm
+rejects (``unrecognized option``, exit 255): jobs are submitted without blocking through ``sbatch``,
+and ``--quota-type`` / ``--srun-args`` pass cluster-specific options only when asked.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vleval.errors import VlevalError
+
+
+@dataclass(frozen=True)
+class SlurmLayout:
+    partition: str | None
+    gpus: int
+    gpus_per_node: int
+    gpus_per_task: int
+    ntasks: int
+    ntasks_per_node: int
+
+    @property
+    def nodes(self) -> int:
+        return max(1, math.ceil(self.ntasks / self.ntasks_per_node))
+
+
+def plan_layout(
+    *, partition: str | None, gpus: int, gpus_per_node: int, gpus_per_task: int, cpu_tasks: int = 1
+) -> SlurmLayout:
+    """The source document's arithmetic; ``gpus == 0`` is a CPU job of ``cpu_tasks`` tasks on one node."""
+    if gpus < 0 or gpus_per_node < 0 or cpu_tasks < 1:
+        raise VlevalError("--gpus and --gpus-per-node must be >= 0 and --ntasks >= 1")
+    if gpus == 0:
+        return SlurmLayout(partition, 0, 0, 0, cpu_tasks, cpu_tasks)
+    if gpus_per_node <= 0:
+        raise VlevalError("--gpus-per-node must be > 0 when --gpus > 0")
+    per_task = gpus_per_task
+    if gpus % per_task or gpus_per_node % per_task:
+        raise VlevalError(
+            f"{per_task} GPUs per task do not divide --gpus {gpus} and --gpus-per-node {gpus_per_node}; "
+            "use multiples of the GPUs per task."
+        )
+    return SlurmLayout(partition, gpus, gpus_per_node, per_task, gpus // per_task, gpus_per_node // per_task)
+
+
+@dataclass(frozen=True)
+class SlurmJob:
+    model: str
+    layout: SlurmLayout
+    run_args: tuple[str, ...]  # arguments after `vleval run`
+    log_dir: Path
+    workdir: Path
+    python: str = field(default_factory=lambda: sys.executable)
+    job_name: str | None = None
+    quota_type: str | None = None
+    srun_args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / self.model / "evaluation.log"
+
+    @property
+    def script_path(self) -> Path:
+        return self.log_dir / self.model / "job.sbatch"
+
+    def script(self) -> str:
+        """The sbatch script (bash)."""
+        lay = self.layout
+        name = self.job_name or f"vleval_{self.model}"
+        lines = ["#!/bin/bash", f"#SBATCH --job-name={name}"]
+        if lay.partition:
+            lines.append(f"#SBATCH --partition={lay.partition}")
+        lines += [
+            f"#SBATCH --nodes={lay.nodes}",
+            f"#SBATCH --ntasks={lay.ntasks}",
+            f"#SBATCH --ntasks-per-node={lay.ntasks_per_node}",
+        ]
+        if lay.gpus > 0:
+            lines.append(f"#SBATCH --gres=gpu:{lay.gpus_per_node}")
+        if self.quota_type:
+            lines.append(f"#SBATCH --quotatype={self.quota_type}")
+        lines += [
+            f"#SBATCH --chdir={self.workdir}",
+            f"#SBATCH --output={self.log_file}",
+            f"#SBATCH --error={self.log_file}",
+            "set -euo pipefail",
+            f"# vleval job for {self.model}: {lay.ntasks} task(s), "
+            + (f"{lay.gpus_per_task} GPU(s) per task" if lay.gpus else "CPU only"),
+        ]
+        if lay.gpus > 0:
+            lines.append(f"export GPUS_PER_TASK={lay.gpus_per_task}")
+        for key, value in self.env:
+            lines.append(f"export {key}={shlex.quote(value)}")
+        srun = [
+            "srun",
+            "--kill-on-bad-exit=1",
+            f"--ntasks={lay.ntasks}",
+            f"--ntasks-per-node={lay.ntasks_per_node}",
+        ]
+        if lay.gpus > 0:
+            srun.append(f"--gres=gpu:{lay.gpus_per_node}")
+        if self.quota_type:
+            srun.append(f"--quotatype={self.quota_type}")
+        srun += list(self.srun_args)
+        command = [self.python, "-u", "-m", "vleval", "run", *self.run_args]
+        lines.append(" ".join(shlex.quote(a) for a in srun + command))
+        return "\n".join(lines) + "\n"
+
+
+def gpus_per_task_for(model: str, card_gpus_per_task: int | None) -> int:
+    """8 for 38B/78B (the source document's ``[[ $model =~ 38B|78B ]]``), else the card's value or 1."""
+    if card_gpus_per_task:
+        return card_gpus_per_task
+    return 8 if re.search(r"38B|78B", model) else 1
+
+
+_JOB_ID = re.compile(r"^(\d+)")
+
+
+def submit(job: SlurmJob, sbatch: str = "sbatch") -> str:
+    """Write the script and its log folder, submit without blocking; returns the job id."""
+    job.log_file.parent.mkdir(parents=True, exist_ok=True)  # Slurm does not create -o folders
+    job.script_path.write_text(job.script(), encoding="utf-8")
+    try:
+        proc = subprocess.run(
+            [sbatch, "--parsable", str(job.script_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise VlevalError(
+            f"`{sbatch}` not found: submit from a Slurm login node, or run the printed script yourself."
+        ) from None
+    if proc.returncode != 0:
+        raise VlevalError(
+            f"sbatch refused the job for {job.model} (exit {proc.returncode}): {proc.stderr.strip()}. "
+            f"Script: {job.script_path}"
+        )
+    match = _JOB_ID.match(proc.stdout.strip())
+    if not match:
+        raise VlevalError(f"sbatch gave no job id for {job.model}: {proc.stdout.strip()!r}")
+    return match.group(1)
+
+
+def join_command(argv: Sequence[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,114 @@
+"""What a run evaluates: models (registry names or checkpoint folders) and benchmarks, resolved and
+checked before any work starts, with their checksums for ``run.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vleval.errors import DataCorruptError, VlevalError
+from vleval.types import ModelCard
+
+_FAMILY_BY_ARCH = {"Qwen2ForCausalLM": "qwen2", "InternLM2ForCausalLM": "internlm2"}
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    card: ModelCard
+    path: Path  # checkpoint folder (may not exist yet: validation reports it)
+    from_path: bool  # given as a folder rather than a registry name
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+
+def looks_like_path(spec: str) -> bool:
+    return "/" in spec or spec.startswith(".") or Path(spec).is_dir()
+
+
+def card_from_checkpoint(path: Path) -> ModelCard:
+    """A ModelCard for a checkpoint folder (a fine-tuned or tiny model): named after the folder, LLM
+    family and depth read from its ``config.json``; a folder named like a registry model keeps that
+    model's card (MPO prompt, GPUs per task)."""
+    from vleval.models.registry import get_model
+
+    name = path.resolve().name
+    config_file = path / "config.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VlevalError(f"{config_file} not found: {path} is not an InternVL checkpoint folder.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataCorruptError(
+            f"{config_file} is not valid JSON ({exc}); re-download the checkpoint."
+        ) from None
+    known = None
+    try:
+        known = get_model(name)
+    except VlevalError:
+        known = None
+    if known is not None:
+        return dataclasses.replace(known, name=name)
+    llm = config.get("llm_config") or {}
+    arch = (llm.get("architectures") or [""])[0]
+    family = _FAMILY_BY_ARCH.get(arch)
+    if family is None:
+        raise VlevalError(
+            f"{config_file}: llm_config.architectures is {arch!r}; vleval runs InternVL2.5 checkpoints "
+            f"whose LLM is one of {', '.join(_FAMILY_BY_ARCH)}."
+        )
+    return ModelCard(
+        name=name,
+        repo_id=f"local:{path.resolve()}",
+        llm_family=family,  # type: ignore[arg-type]
+        params="?",
+        download_gb=0.0,
+        gpus_per_task=8 if re.search(r"38B|78B", name) else 1,
+        llm_layers=int(llm.get("num_hidden_layers", 0)),
+        mpo="MPO" in name.upper(),
+    )
+
+
+def resolve_model(spec: str, model_dir: Path | None) -> ModelTarget:
+    """A registry name/alias (checkpoint expected under ``model_dir``) or a checkpoint folder."""
+    if looks_like_path(spec):
+        path = Path(spec)
+        return ModelTarget(card_from_checkpoint(path), path, True)
+    from vleval.models.download import model_path
+    from vleval.models.registry import get_model
+
+    card = get_model(spec)
+    return ModelTarget(card, Path(model_path(card, model_dir)), False)
+
+
+def _md5_file(path: Path) -> str:
+    h = hashlib.md5()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tsv_md5(path: Path) -> str:
+    return _md5_file(path)
+
+
+def checkpoint_digest(path: Path) -> str:
+    """Cheap identity of a checkpoint: sha256 over config.json, the safetensors index (or the header of
+    a single model.safetensors) and the weight files' sizes; not over the weights themselves."""
+    h = hashlib.sha256()
+    for name in ("config.json", "generation_config.json", "model.safetensors.index.json"):
+        file = path / name
+        if file.is_file():
+            h.update(name.encode() + b"\0" + file.read_bytes())
+    for weights in sorted(path.glob("*.safetensors")):
+        h.update(f"{weights.name}:{weights.stat().st_size}".encode())
+        with weights.open("rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            h.update(fh.read(min(size, 1 << 24)))  # the JSON header: names, dtypes, shapes, offsets
+    return h.hexdigest()
