@@ -210,9 +210,14 @@ def _fetch(url: str, part: Path, desc: str, progress: bool, timeout: float) -> N
                 total=total, initial=have, unit="B", unit_scale=True, desc=desc, disable=not progress
             ) as bar,
         ):
+            received = have
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 out.write(chunk)
+                received += len(chunk)
                 bar.update(len(chunk))
+    # read(amt) ends quietly when the connection drops early; the .part file keeps what arrived
+    if total is not None and received < total:
+        raise OSError(f"connection closed after {received} of {total} bytes")
 
 
 def download(

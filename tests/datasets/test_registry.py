@@ -1,0 +1,76 @@
+import pytest
+
+from vleval.datasets.registry import BENCHMARKS, benchmark_names, get_benchmark
+from vleval.errors import VlevalError
+from vleval.protocol import get_protocol
+
+EXPECTED = {
+    "MMBench_TEST_EN_V11",
+    "MMBench_DEV_EN_V11",
+    "MMStar",
+    "MMMU_DEV_VAL",
+    "MathVista_MINI",
+    "HallusionBench",
+    "AI2D_TEST",
+    "OCRBench",
+    "MMVet",
+    "LLaVABench",
+    "CRPE_EXIST",
+    "CRPE_RELATION",
+}
+
+
+def test_all_twelve_benchmarks_registered_with_file_names():
+    assert set(BENCHMARKS) == EXPECTED
+    assert benchmark_names()[0] == "MMBench_TEST_EN_V11"
+    for name, card in BENCHMARKS.items():
+        assert card.file_name == f"{name}.tsv"
+        assert card.url.endswith(f"/{name}.tsv")  # legacy name (URL basename) = new name
+        assert len(card.md5) == 32 and int(card.md5, 16) >= 0
+        assert {"index", "question"} <= set(card.required_columns)
+
+
+def test_reference_facts():
+    assert get_benchmark("MMBench_DEV_EN_V11").md5 == "30c05be8f2f347a50be25aa067248184"
+    assert get_benchmark("MMBench_TEST_EN_V11").has_answers is False
+    assert get_benchmark("MMBench_DEV_EN_V11").has_answers is True
+    assert get_benchmark("OCRBench").max_tiles == 24
+    assert get_benchmark("MMMU_DEV_VAL").max_tiles == 12
+    assert get_benchmark("MMStar").max_tiles == 6
+    assert get_benchmark("CRPE_EXIST").img_root == get_benchmark("CRPE_RELATION").img_root == "CRPE"
+    assert get_benchmark("HallusionBench").task_type == "Y/N"
+    assert {c.family for c in BENCHMARKS.values()} == {
+        "mcq",
+        "yorn",
+        "mathvista",
+        "ocrbench",
+        "mmvet",
+        "llavabench",
+        "crpe",
+    }
+    assert get_benchmark("CRPE_EXIST").url.startswith("https://huggingface.co/")
+
+
+def test_protocol_md5_and_image_folder_differ_where_the_reference_changed():
+    old, new = get_protocol("2024.12"), get_protocol("2026.08")
+    mmmu, test = get_benchmark("MMMU_DEV_VAL"), get_benchmark("MMBench_TEST_EN_V11")
+    assert old.md5_for(mmmu) == "521afc0f3bf341e6654327792781644d"
+    assert new.md5_for(mmmu) == "585e8ad75e73f75dcad265dfd0417d64"
+    assert old.md5_for(test) == "26f0f15381a21720255091d3e0316ce6"
+    assert new.md5_for(test) == "8d1a704e791df6f5d9fb3ef782b65365"
+    assert old.img_root_for(mmmu) == "MMMU" and new.img_root_for(mmmu) == "MMMU_DEV_VAL"
+    for card in BENCHMARKS.values():
+        if card.name not in ("MMMU_DEV_VAL", "MMBench_TEST_EN_V11"):
+            assert old.md5_for(card) == new.md5_for(card) == card.md5
+
+
+def test_unknown_name_suggests_close_match_and_lists_all():
+    with pytest.raises(VlevalError) as info:
+        get_benchmark("MMStr")
+    message = str(info.value)
+    assert "Did you mean MMStar" in message
+    assert "CRPE_RELATION" in message
+
+
+def test_name_lookup_ignores_case():
+    assert get_benchmark("mmstar").name == "MMStar"
