@@ -1,0 +1,113 @@
+"""`vleval eval`: score a prediction file as the reference toolkit does."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from vleval.datasets.registry import BENCHMARKS, get_benchmark
+from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="score a prediction file (reference-exact metrics and result files)",
+        description=(
+            "Score a prediction file (<MODEL>_<DATASET>.xlsx or .tsv with at least 'index' and "
+            "'prediction') exactly as VLMEvalKit does under the chosen protocol, and write the "
+            "reference's result files beside it (or into --work-dir), plus <stem>_score.json and a "
+            "per-row <stem>_rows.jsonl."
+        ),
+    )
+    parser.add_argument("--data", required=True, metavar="NAME", help=f"benchmark: {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--pred", required=True, type=Path, metavar="FILE", help="prediction file (.xlsx or .tsv)"
+    )
+    parser.add_argument(
+        "--judge",
+        default=None,
+        metavar="MODEL|none",
+        help="judge short name or model id (default: the protocol's judge for the benchmark); "
+        "'none' = rule-based matching only (MathVista, MMVet and LLaVABench need a judge)",
+    )
+    parser.add_argument(
+        "--judge-base-url",
+        default=None,
+        metavar="URL",
+        help="OpenAI-compatible endpoint (default $OPENAI_API_BASE)",
+    )
+    parser.add_argument("--judge-workers", type=int, default=16, metavar="N", help="parallel judge requests")
+    parser.add_argument(
+        "--protocol", default=DEFAULT_PROTOCOL, choices=sorted(PROTOCOLS), help="reference rules to reproduce"
+    )
+    parser.add_argument("--work-dir", type=Path, default=None, metavar="DIR", help="where result files go")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, metavar="DIR", help="benchmark TSVs ($LMUData)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the MCQ random fallback (recorded)")
+    parser.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from vleval.datasets.scoring import evaluate
+
+    card = get_benchmark(args.data)
+    protocol = get_protocol(args.protocol)
+    out_dir = args.work_dir if args.work_dir is not None else Path(args.pred).parent
+    judge = _make_judge(args, card, protocol, Path(out_dir))
+    try:
+        result = evaluate(
+            card, protocol, args.pred, judge, seed=args.seed, out_dir=args.work_dir, data_dir=args.data_dir
+        )
+    finally:
+        close = getattr(judge, "close", None)
+        if close is not None:
+            close()
+    print(f"{card.name}  protocol {protocol.name}  judge {result.judge_model or 'none'}")
+    for name, table in result.tables.items():
+        print(f"\n[{name}]")
+        print(_format_table(table))
+    headline = "-" if result.headline is None or math.isnan(result.headline) else f"{result.headline:.4f}"
+    print(f"\n{result.headline_name}: {headline}")
+    for note in result.notes:
+        print(f"note: {note}")
+    print("files:")
+    for path in result.files:
+        print(f"  {path}")
+    return 0
+
+
+def _make_judge(args: argparse.Namespace, card, protocol, out_dir: Path):
+    default = protocol.judge_for(card)
+    if default is None and args.judge is None:
+        return None  # rule-based metric
+    from vleval.judge.cache import default_cache_dir
+    from vleval.judge.client import make_judge
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        judge = make_judge(
+            args.judge,
+            default,
+            base_url=args.judge_base_url,
+            workers=args.judge_workers,
+            retries=protocol.judge_retries,
+            timeout=protocol.judge_timeout_s,
+            cache_dir=default_cache_dir(out_dir),
+        )
+    for warning in caught:
+        print(f"warning: {warning.message}")
+    return judge
+
+
+def _format_table(table: pd.DataFrame) -> str:
+    shown = table if table.shape[1] <= 12 else table.iloc[:, :12]
+    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    if shown is not table:
+        text += f"\n({table.shape[1] - 12} more columns in the csv)"
+    return text

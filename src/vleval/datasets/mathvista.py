@@ -1,0 +1,201 @@
+"""MathVista_MINI: rule prefetch, judge extraction, accuracy per task and skill.
+
+Sources (open-compass/VLMEvalKit, identical logic at b13a37db and e8e78f05):
+``vlmeval/dataset/utils/mathvista.py`` (``build_mathvista_gpt4_prompt``, ``post_check``,
+``MathVista_auxeval``, ``MathVista_acc``) and ``vlmeval/dataset/image_vqa.py::MathVista.evaluate``
+(judge ``max_tokens=128``; files ``{stem}_{J}.xlsx`` and ``{stem}_{J}_score.csv``).
+
+Quirks (``protocol.py``): MATHVISTA_LIST_NEVER_CORRECT (free-form answers compare the string
+'None'), MATHVISTA_PREFETCH_ANY_LETTER (a wrong letter is a successful prefetch),
+MATHVISTA_ZERO_PREFETCH_FALSY (a prefetched 0 goes to the judge). ``precision`` is never used.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vleval.datasets.matching import can_infer, is_failure_text
+from vleval.datasets.scoring import (
+    EvalResult,
+    ask_in_rounds,
+    judge_prompt,
+    require_columns,
+    require_judge,
+    write_csv,
+    write_xlsx,
+    xlsx_round_trip,
+)
+from vleval.errors import DataCorruptError
+from vleval.protocol import Protocol, Quirk
+from vleval.types import BenchmarkCard, Judge
+
+JUDGE_ROUNDS = 5
+JUDGE_MAX_TOKENS = 128
+PREFETCH_LOG = "Prefetch succeed"
+
+
+def build_judge_prompt(row: dict[str, Any]) -> str:
+    # 'respone' and the missing newline before 'Extracted answer:' are the reference's
+    return (
+        judge_prompt("mathvista_ice.txt")
+        + f"{row['question']}\n"
+        + f"Model respone: {row['prediction']}"
+        + ("Extracted answer:")
+    )
+
+
+def _choices(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        values = ast.literal_eval(str(row["choices"]))
+    except (ValueError, SyntaxError):
+        raise DataCorruptError(
+            f"MathVista: row {row['index']}: 'choices' is not a Python list literal: {row['choices']!r}."
+        ) from None
+    return {chr(65 + i): v for i, v in enumerate(values)}
+
+
+def post_check(row: dict[str, Any], protocol: Protocol, *, prefetch: bool) -> Any:
+    """The reference's post_check: with ``prefetch`` the value read from the raw prediction (or a
+    falsy value); otherwise whether ``row['res']`` is correct."""
+    res: Any = None
+    ans: Any = row["answer"]
+    response = row["prediction"] if prefetch else row["res"]
+    try:
+        if row["question_type"] == "multi_choice":
+            ans = row["answer_option"]
+            res = can_infer(response, _choices(row), protocol) or False
+            if prefetch and (protocol.has(Quirk.MATHVISTA_PREFETCH_ANY_LETTER) or res == ans):
+                return res
+        elif row["answer_type"] == "integer":
+            res = int(response)
+            ans = int(row["answer"])
+        elif row["answer_type"] == "float":
+            res = float(response)
+            ans = float(row["answer"])
+        else:
+            # the reference stringifies its unset `res` (None), so these are never right
+            res = str(res) if protocol.has(Quirk.MATHVISTA_LIST_NEVER_CORRECT) else str(response)
+            ans = str(ans)
+    except (ValueError, TypeError):
+        pass
+    if res == ans:
+        return res if prefetch else True
+    return False
+
+
+def _prefetched(value: Any, protocol: Protocol) -> bool:
+    if protocol.has(Quirk.MATHVISTA_ZERO_PREFETCH_FALSY):
+        return bool(value)
+    return value is not False and value is not None
+
+
+def extract(rows: list[dict[str, Any]], protocol: Protocol, judge: Judge) -> list[tuple[Any, str]]:
+    """(res, log) per row, as MathVista_auxeval."""
+    out: list[tuple[Any, str] | None] = []
+    prompts: dict[int, str] = {}
+    for i, row in enumerate(rows):
+        value = post_check(row, protocol, prefetch=True)
+        if _prefetched(value, protocol):
+            out.append((value, PREFETCH_LOG))
+        else:
+            out.append(None)
+            prompts[i] = build_judge_prompt(row)
+    answers = ask_in_rounds(
+        judge,
+        prompts,
+        rounds=JUDGE_ROUNDS,
+        accept=lambda _, answer: None if is_failure_text(answer) else answer,
+        temperature=lambda i: 0.5 * i,
+        max_tokens=JUDGE_MAX_TOKENS,
+    )
+    for i, (value, raw) in answers.items():
+        prediction = rows[i]["prediction"]
+        log = "".join(f"Try {k}: output is {prediction}, failed to parse.\n" for k in range(len(raw) - 1))
+        if value is None:
+            out[i] = (
+                "",
+                log
+                + f"Try {len(raw) - 1}: output is {prediction}, failed to parse.\nAll 5 retries failed.\n",
+            )
+        else:
+            out[i] = (value, log + "Succeed")
+    return [o for o in out if o is not None]
+
+
+def _skills(value: Any) -> list[Any]:
+    try:
+        skills = ast.literal_eval(str(value))
+    except (ValueError, SyntaxError):
+        return [value]
+    return list(skills) if isinstance(skills, list | tuple) else [value]
+
+
+def mathvista_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame, list[bool]]:
+    """MathVista_acc: counters in first-seen order (Overall, then each row's skills and task)."""
+    tot: dict[Any, int] = {}
+    fetch: dict[Any, int] = {}
+    hit: dict[Any, int] = {}
+    hits = []
+    for row in data.to_dict(orient="records"):
+        keys = ["Overall", *_skills(row.get("skills")), row.get("task")]
+        for k in keys:
+            tot[k] = tot.get(k, 0) + 1
+        task_skill_keys = ["Overall", row.get("task"), *_skills(row.get("skills"))]
+        if row["log"] == PREFETCH_LOG:
+            for k in task_skill_keys:
+                fetch[k] = fetch.get(k, 0) + 1
+        ok = bool(post_check(row, protocol, prefetch=False))
+        hits.append(ok)
+        if ok:
+            for k in task_skill_keys:
+                hit[k] = hit.get(k, 0) + 1
+    table = pd.DataFrame(
+        {
+            "Task&Skill": list(tot),
+            "tot": [tot[k] for k in tot],
+            "prefetch": [fetch.get(k, 0) for k in tot],
+            "hit": [hit.get(k, 0) for k in tot],
+            "prefetch_rate": [fetch.get(k, 0) / tot[k] * 100 for k in tot],
+            "acc": [hit.get(k, 0) / tot[k] * 100 for k in tot],
+        }
+    )
+    return table, hits
+
+
+def score(
+    data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, stem: Path, seed: int
+) -> EvalResult:
+    judge = require_judge(judge, card)
+    require_columns(data, ("index", "prediction", "question", "answer", "question_type", "answer_type"), card)
+    data = data.copy()
+    extracted = extract(data.to_dict(orient="records"), protocol, judge)
+    # the reference reads res back from its xlsx: '' and NA spellings become NaN
+    data["res"] = [xlsx_round_trip(res) for res, _ in extracted]
+    data["log"] = [log for _, log in extracted]
+    storage = stem.parent / f"{stem.name}_{judge.short_name}.xlsx"
+    write_xlsx(data, storage)
+    table, hits = mathvista_acc(data, protocol)
+    score_path = stem.parent / f"{stem.name}_{judge.short_name}_score.csv"
+    write_csv(table, score_path)
+    overall = table[table["Task&Skill"] == "Overall"].iloc[0]
+    rows = pd.DataFrame(
+        {
+            "index": data["index"],
+            "answer": data["answer"],
+            "extracted": data["res"],
+            "hit": [int(h) for h in hits],
+            "how": ["rule" if log == PREFETCH_LOG else "judge" for log in data["log"]],
+        }
+    )
+    return EvalResult(
+        headline=float(overall["acc"]),
+        headline_name="Overall acc (percent)",
+        tables={"score": table},
+        files=[storage, score_path],
+        rows=rows,
+        metrics={"prefetch_rate": float(overall["prefetch_rate"])},
+    )
