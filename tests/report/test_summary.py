@@ -36,7 +36,12 @@ def test_threshold_decides_the_highlight(work_dirs):
 def test_settings_travel_with_every_cell(work_dirs):
     summary = build_summary(collect_runs(work_dirs[0]))
     mmstar = summary.cell(MODEL, "MMStar").chosen.settings
-    assert (mmstar.cot, mmstar.judge, mmstar.protocol, mmstar.version) == (False, "gpt-3.5-turbo-0125", "2024.12", "0.1.0")
+    assert (mmstar.cot, mmstar.judge, mmstar.protocol, mmstar.version) == (
+        False,
+        "gpt-3.5-turbo-0125",
+        "2024.12",
+        "0.1.0",
+    )
     assert summary.cell(MODEL, "OCRBench").chosen.settings.judge == "none (rule-based)"
     hall = summary.cell(MODEL, "HallusionBench").chosen.settings.judge
     assert hall.startswith("gpt-3.5-turbo-0125") and "not recorded" in hall

@@ -1,0 +1,110 @@
+"""The report in a real headless browser: Debian's chromium driven by Playwright (never `playwright
+install`). CI installs chromium with .ci/services.d/chromium.sh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vleval.report.build import write_report
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+MODEL = "InternVL2_5-8B"  # written by conftest.work_dirs
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "Debian chromium not installed at /usr/bin/chromium (install: bash .ci/services.d/chromium.sh)"
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright not installed (pip install '.[test]')"
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+def test_report_in_chromium(browser, work_dirs, tmp_path):
+    html = write_report(list(work_dirs), tmp_path / "report.html").html
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on(
+        "console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+    )
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on(
+        "request",
+        lambda r: problems.append(f"network: {r.url}") if not r.url.startswith(("file:", "data:")) else None,
+    )
+    page.goto(html.as_uri())
+
+    # the table shows the right numbers
+    def cell(benchmark: str, role: str) -> str:
+        return page.locator(
+            f'td[data-model="{MODEL}"][data-benchmark="{benchmark}"] [data-role="{role}"]'
+        ).inner_text()
+
+    assert (cell("MMStar", "ours"), cell("MMStar", "published"), cell("MMStar", "diff")) == (
+        "75.00",
+        "62.8",
+        "+12.20",
+    )
+    assert (cell("OCRBench", "ours"), cell("OCRBench", "diff")) == ("82.20", "+0.00")
+    assert cell("MMMU_DEV_VAL", "ours") == "58.00"
+    assert page.locator('td.flag[data-benchmark="MMStar"]').count() == 1
+    assert page.locator('td.flag[data-benchmark="OCRBench"]').count() == 0
+
+    # filters change the visible samples
+    samples = page.locator("#sample-list .sample")
+    assert samples.count() == 10
+    page.select_option("#f-verdict", "miss")
+    assert samples.count() == 3  # MMStar 4, HallusionBench VD_0_0_1, OCRBench 1 (failed counts as a miss)
+    page.select_option("#f-benchmark", "MMStar")
+    assert samples.count() == 1 and samples.first.get_attribute("data-index") == "4"
+    page.select_option("#f-verdict", "")
+    page.fill("#f-search", "circles")
+    assert samples.count() == 1 and samples.first.get_attribute("data-index") == "2"
+    page.fill("#f-search", "")
+    page.select_option("#f-benchmark", "")
+    page.check("#f-failed")
+    assert samples.count() == 1 and samples.first.get_attribute("data-benchmark") == "OCRBench"
+    page.uncheck("#f-failed")
+    assert page.locator("#sample-count").inner_text() == "10 of 10 samples"
+    # markup in sample text stays text
+    assert "What is written <b>here</b>?" in page.locator('.sample[data-index="4"]').inner_text()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+    page.close()
+    assert problems == []
+
+
+def test_compare_page_in_chromium(browser, work_dirs, tmp_path):
+    from vleval.report.build import write_compare
+
+    out = write_compare(work_dirs[0], work_dirs[1], tmp_path / "compare.html")
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(out.as_uri())
+    sides = page.locator("#sample-list .sample .side")
+    assert sides.count() == 2  # one changed sample, A and B side by side
+    assert page.locator('#compare [data-role="delta"]').first.inner_text() == "+8.00"
+    page.close()
+    assert errors == []

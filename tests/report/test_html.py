@@ -1,0 +1,79 @@
+import json
+import re
+
+from vleval.report.build import write_compare, write_report
+
+MODEL = "InternVL2_5-8B"  # written by conftest.work_dirs
+
+
+def _data(html: str) -> dict:
+    block = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
+    return json.loads(block.group(1))
+
+
+def test_report_is_one_offline_file(work_dirs, tmp_path):
+    html = write_report(list(work_dirs), tmp_path / "report.html").html.read_text()
+    # nothing fetched from anywhere: no external src/href, no stylesheet or script links
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
+    assert "<link" not in html and "<script src" not in html
+    assert "default-src 'none'" in html  # the page itself forbids network loads
+    assert "<svg" in html  # charts are inline SVG
+
+
+def test_table_cells_show_ours_published_diff_and_settings(work_dirs, tmp_path):
+    html = write_report(list(work_dirs), tmp_path / "report.html").html.read_text()
+    cell = re.search(
+        rf'<td class="flag" data-model="{MODEL}" data-benchmark="MMStar".*?</td>', html, re.S
+    ).group(0)
+    assert (
+        '<span data-role="published">62.8</span>' in cell and '<span data-role="diff">+12.20</span>' in cell
+    )
+    assert (
+        ">75.00<" in cell and "CoT off · judge gpt-3.5-turbo-0125 · protocol 2024.12 · vleval 0.1.0" in cell
+    )
+    ocr = re.search(r'<td class="(\w+)" data-model="[^"]+" data-benchmark="OCRBench"', html).group(1)
+    assert ocr == "cell"  # within the threshold: not highlighted
+    mmmu = re.search(r'data-benchmark="MMMU_DEV_VAL".*?</td>', html, re.S).group(0)
+    assert "direct 50.00" in mmmu and "CoT 58.00 ✓" in mmmu
+
+
+def test_sample_browser_data_has_prompt_verdict_and_escapes_markup(work_dirs, tmp_path):
+    html = write_report([work_dirs[0]], tmp_path / "report.html").html.read_text()
+    samples = _data(html)["samples"]
+    assert len(samples) == 10
+    miss = next(s for s in samples if s["b"] == "MMStar" and s["i"] == "4")
+    assert miss["runs"][0]["h"] is False and miss["runs"][0]["x"] == "A" and miss["a"] == "D"
+    assert miss["o"] == {"A": "cat", "B": "dog", "C": "cow", "D": "pig"}
+    assert "<IMG_CONTEXT>×512" in miss["runs"][0]["pr"]  # 512 repeated tokens collapsed
+    assert miss["runs"][0]["t"] == [2]
+    assert "<b>here</b>" in miss["q"]  # kept as text in JSON, rendered with textContent
+    assert "What is written <b>here</b>" not in html.split('id="report-data"')[0]
+    failed = next(s for s in samples if s["b"] == "OCRBench" and s["i"] == "1")
+    assert failed["runs"][0]["f"] is True
+    hall = [s["runs"][0]["h"] for s in samples if s["b"] == "HallusionBench"]
+    assert hall == [True, False]  # from the reference's auxmatch file
+
+
+def test_script_end_tag_in_a_prediction_cannot_break_the_page(work_dirs, tmp_path):
+    import pandas as pd
+
+    pred = work_dirs[0] / MODEL / f"{MODEL}_MMStar.xlsx"
+    table = pd.read_excel(pred)
+    table.loc[0, "prediction"] = "</script><script>alert(1)</script>"
+    table.to_excel(pred, index=False)
+    html = write_report([work_dirs[0]], tmp_path / "report.html").html.read_text()
+    assert html.count("</script>") == 2  # the JSON block and the page script only
+    first = next(s for s in _data(html)["samples"] if s["b"] == "MMStar" and s["i"] == "1")
+    assert first["runs"][0]["p"] == "</script><script>alert(1)</script>"
+
+
+def test_compare_shows_score_change_and_changed_verdicts(work_dirs, tmp_path):
+    out = write_compare(work_dirs[0], work_dirs[1], tmp_path / "compare.html")
+    html = out.read_text()
+    row = re.search(r'<tr data-model="[^"]+" data-benchmark="MMMU_DEV_VAL">.*?</tr>', html, re.S).group(0)
+    assert '<td data-role="a">50.00</td>' in row and '<td data-role="b">58.00</td>' in row
+    assert '<td class="delta-up" data-role="delta">+8.00</td>' in row
+    assert '<td data-role="changed">1 of 2</td>' in row
+    samples = _data(html)["samples"]
+    assert [(s["i"], [r["h"] for r in s["runs"]]) for s in samples] == [("validation_1", [False, True])]
+    assert samples[0]["runs"][0]["label"].startswith("A · ")
