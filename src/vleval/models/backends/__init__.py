@@ -1,1 +1,5 @@
+"""Inference backends: ``hf`` (batched transformers, native loading), ``vllm``, ``openai``."""
 
+from vleval.models.backends.base import BACKENDS, Backend, load_backend
+
+__all__ = ["BACKENDS", "Backend", "load_backend"]

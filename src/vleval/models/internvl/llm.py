@@ -1,0 +1,89 @@
+"""The language model from maintained transformers classes, no remote code.
+
+- Qwen2 (1B/4B/38B/78B): ``Qwen2ForCausalLM`` as is; checkpoint names already match.
+- InternLM2 (2B/8B/26B): ``LlamaForCausalLM``. InternLM2 is Llama with a fused, KV-group-major
+  ``wqkv`` and other weight names (§8.5, §8.6; ``weights.py`` does the renaming and the split);
+  RoPE is ``rotate_half`` style with optional ``dynamic`` (NTK) or ``linear`` scaling, which map to
+  transformers' rope types of the same names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    PretrainedConfig,
+    PreTrainedModel,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
+
+from vleval.errors import DataCorruptError
+
+# Keys of llm_config that describe the file, not the model.
+_NOT_MODEL_FIELDS = {
+    "architectures",
+    "auto_map",
+    "_name_or_path",
+    "model_type",
+    "transformers_version",
+    "torch_dtype",
+    "dtype",
+    "attn_implementation",
+    "_attn_implementation",
+}
+
+
+def _rope_parameters(llm: dict[str, Any]) -> dict[str, Any]:
+    theta = float(llm.get("rope_theta", 10000.0))
+    scaling = llm.get("rope_scaling")
+    if not scaling:
+        return {"rope_type": "default", "rope_theta": theta}
+    kind = scaling.get("type") or scaling.get("rope_type")
+    if kind not in ("dynamic", "linear"):
+        raise DataCorruptError(
+            f"config.json: llm_config.rope_scaling type {kind!r} is not 'dynamic' or 'linear'"
+        )
+    return {"rope_type": kind, "factor": float(scaling["factor"]), "rope_theta": theta}
+
+
+def qwen2_config(llm: dict[str, Any]) -> Qwen2Config:
+    fields = {k: v for k, v in llm.items() if k not in _NOT_MODEL_FIELDS}
+    fields["tie_word_embeddings"] = False  # IV configuration_internvl_chat.py forces it off
+    return Qwen2Config(**fields)
+
+
+def internlm2_as_llama_config(llm: dict[str, Any]) -> LlamaConfig:
+    hidden, heads = int(llm["hidden_size"]), int(llm["num_attention_heads"])
+    return LlamaConfig(
+        vocab_size=int(llm["vocab_size"]),
+        hidden_size=hidden,
+        intermediate_size=int(llm["intermediate_size"]),
+        num_hidden_layers=int(llm["num_hidden_layers"]),
+        num_attention_heads=heads,
+        num_key_value_heads=int(llm.get("num_key_value_heads") or heads),
+        head_dim=hidden // heads,
+        hidden_act=llm.get("hidden_act", "silu"),
+        max_position_embeddings=int(llm.get("max_position_embeddings", 2048)),
+        rms_norm_eps=float(llm.get("rms_norm_eps", 1e-6)),
+        rope_parameters=_rope_parameters(llm),
+        attention_bias=bool(llm.get("bias", True)),  # InternLM2 puts config.bias on wqkv and wo only
+        mlp_bias=False,
+        tie_word_embeddings=False,
+        bos_token_id=llm.get("bos_token_id", 1),
+        eos_token_id=llm.get("eos_token_id", 2),
+        pad_token_id=llm.get("pad_token_id", 0),
+    )
+
+
+def llm_config(family: str, llm: dict[str, Any]) -> PretrainedConfig:
+    return qwen2_config(llm) if family == "qwen2" else internlm2_as_llama_config(llm)
+
+
+def build_llm(family: str, llm: dict[str, Any], attn_implementation: str = "sdpa") -> PreTrainedModel:
+    config = llm_config(family, llm)
+    config._attn_implementation = attn_implementation
+    cls = Qwen2ForCausalLM if family == "qwen2" else LlamaForCausalLM
+    return cls(config)

@@ -1,0 +1,243 @@
+"""Tiny random-weight InternVL2.5 checkpoints in the ORIGINAL layout (as downloaded from OpenGVLab).
+
+A directory holds ``config.json`` (model_type ``internvl_chat`` with ``vision_config``/``llm_config``),
+sharded safetensors with the checkpoint's own tensor names + ``model.safetensors.index.json``,
+the family's tokenizer files, ``generation_config.json`` and no ``.py`` file. Dimensions are tiny
+but the image geometry is real (448 px tiles, patch 14, 256 tokens per tile), LLM head size 32
+(the smallest vLLM's CPU attention accepts). Same arguments -> byte-identical files; a directory
+already built with the same arguments is reused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from vleval.synthetic.tokenizer import write_internlm2_tokenizer, write_qwen2_tokenizer
+
+Family = Literal["qwen2", "internlm2"]
+_FORMAT_VERSION = 1  # bump when the files change, so cached directories are rebuilt
+_MARKER = ".vleval-synthetic.json"
+
+VIT_HIDDEN = 32
+LLM_HIDDEN = 128
+LLM_HEADS = 4  # head_dim 32
+LLM_KV_HEADS = 2  # two KV groups of two query heads: exercises InternLM2's group-major wqkv
+# (embedding offset on hidden dim 0, <|im_end|> weight on it): tuned so greedy answers stop after
+# roughly 2-15 tokens for most prompts.
+STOP_BIAS = {"qwen2": (3.0, 8.0), "internlm2": (2.0, 4.0)}
+
+
+def _vision_config(family: Family) -> dict[str, Any]:
+    # Qwen2 tiny mimics InternViT-300M (layer_norm, qkv bias); InternLM2 tiny the 6B tower (rms_norm,
+    # qk normalization), so both tower variants are exercised.
+    big_tower_style = family == "internlm2"
+    return {
+        "architectures": ["InternVisionModel"],
+        "model_type": "intern_vit_6b",
+        "attention_dropout": 0.0,
+        "drop_path_rate": 0.0,
+        "dropout": 0.0,
+        "hidden_act": "gelu",
+        "hidden_size": VIT_HIDDEN,
+        "image_size": 448,
+        "initializer_factor": 1.0,
+        "initializer_range": 0.02,
+        "intermediate_size": 4 * VIT_HIDDEN,
+        "layer_norm_eps": 1e-6,
+        "norm_type": "rms_norm" if big_tower_style else "layer_norm",
+        "num_attention_heads": 2,
+        "num_channels": 3,
+        "num_hidden_layers": 2,
+        "patch_size": 14,
+        "qk_normalization": big_tower_style,
+        "qkv_bias": not big_tower_style,
+        "use_flash_attn": False,
+    }
+
+
+def _llm_config(family: Family, vocab_size: int, ids: dict[str, int]) -> dict[str, Any]:
+    common = {
+        "hidden_act": "silu",
+        "hidden_size": LLM_HIDDEN,
+        "intermediate_size": 2 * LLM_HIDDEN,
+        "max_position_embeddings": 32768,
+        "num_attention_heads": LLM_HEADS,
+        "num_hidden_layers": 2,
+        "num_key_value_heads": LLM_KV_HEADS,
+        "rope_theta": 1000000.0,
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+        "use_cache": True,
+        "vocab_size": vocab_size,
+    }
+    if family == "qwen2":
+        return {
+            "architectures": ["Qwen2ForCausalLM"],
+            "model_type": "qwen2",
+            **common,
+            "attention_dropout": 0.0,
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "max_window_layers": 2,
+            "rms_norm_eps": 1e-6,
+            "rope_scaling": None,
+            "sliding_window": 32768,
+            "use_sliding_window": False,
+        }
+    return {
+        "architectures": ["InternLM2ForCausalLM"],
+        "model_type": "internlm2",
+        "auto_map": {
+            "AutoConfig": "configuration_internlm2.InternLM2Config",
+            "AutoModel": "modeling_internlm2.InternLM2ForCausalLM",
+            "AutoModelForCausalLM": "modeling_internlm2.InternLM2ForCausalLM",
+        },
+        **common,
+        "attn_implementation": "eager",
+        "bias": False,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "pad_token_id": 2,
+        "rms_norm_eps": 1e-5,
+        "rope_scaling": {"factor": 2.0, "type": "dynamic"},
+    }
+
+
+def tiny_config(family: Family, vocab_size: int, ids: dict[str, int], *, mpo: bool = False) -> dict[str, Any]:
+    """The ``config.json`` of a tiny checkpoint (field set of the real InternVL2.5 configs)."""
+    if family not in ("qwen2", "internlm2"):
+        raise ValueError(f"family must be 'qwen2' or 'internlm2', not {family!r}")
+    size = "1B" if family == "qwen2" else "2B"
+    return {
+        "_name_or_path": f"tiny/InternVL2_5-{size}{'-MPO' if mpo else ''}",
+        "architectures": ["InternVLChatModel"],
+        "auto_map": {
+            "AutoConfig": "configuration_internvl_chat.InternVLChatConfig",
+            "AutoModel": "modeling_internvl_chat.InternVLChatModel",
+            "AutoModelForCausalLM": "modeling_internvl_chat.InternVLChatModel",
+        },
+        "downsample_ratio": 0.5,
+        "dynamic_image_size": True,
+        "force_image_size": 448,
+        "llm_config": _llm_config(family, vocab_size, ids),
+        "max_dynamic_patch": 12,
+        "min_dynamic_patch": 1,
+        "model_type": "internvl_chat",
+        "ps_version": "v2",
+        "select_layer": -1,
+        "template": "internvl2_5",
+        "torch_dtype": "bfloat16",
+        "use_backbone_lora": 0,
+        "use_llm_lora": 0,
+        "use_thumbnail": True,
+        "vision_config": _vision_config(family),
+    }
+
+
+def _write_tokenizer(family: Family, out_dir: Path) -> tuple[int, dict[str, int], list[int]]:
+    """(number of tokens, ids of the special tokens, ids that should rarely be generated)."""
+    n_tokens = write_qwen2_tokenizer(out_dir) if family == "qwen2" else write_internlm2_tokenizer(out_dir)
+    from vleval.models.internvl.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(out_dir)
+    names = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<IMG_CONTEXT>", "</s>")
+    ids = {t: tok.convert_tokens_to_ids(t) for t in names if t in tok.get_vocab()}
+    special = set(tok.all_special_ids) - {ids["<|im_end|>"]}
+    quiet = []
+    for i in range(n_tokens):
+        text = tok.decode([i])
+        if i in special or not text.strip() or not text.isprintable() or "\ufffd" in text:
+            quiet.append(i)
+    return n_tokens, ids, quiet
+
+
+def _randomize(
+    model: torch.nn.Module, seed: int, im_end_id: int, quiet_ids: list[int], stop_bias: tuple[float, float]
+) -> None:
+    """Fill every parameter from one seeded generator, scaled so activations stay O(1) and greedy
+    outputs vary with the input; the ``<|im_end|>`` output row is boosted so generation stops, and
+    the rows of ``quiet_ids`` (raw bytes, control characters, other special tokens, padding rows)
+    are damped so outputs are mostly readable text that survives an xlsx round trip."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in sorted(model.named_parameters()):
+            noise = torch.randn(param.shape, generator=gen, dtype=torch.float32)
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf in ("ls1", "ls2"):
+                value = 0.5 + 0.1 * noise
+            elif "norm" in name and leaf == "weight" or name.startswith("mlp1.0.weight"):
+                value = 1.0 + 0.1 * noise
+            elif leaf == "bias":
+                value = 0.02 * noise
+            elif "embed" in name:
+                value = 0.5 * noise
+            elif param.dim() >= 2:
+                fan_in = param[0].numel()
+                value = noise / fan_in**0.5
+            else:
+                value = noise
+            param.copy_(value)
+        head = model.language_model.lm_head.weight
+        head.mul_(4.0)
+        head[quiet_ids] *= 0.1
+        # Hidden dimension 0 carries a steady positive offset from every token embedding; the
+        # <|im_end|> row reads it, so stopping competes with content tokens instead of never winning.
+        model.language_model.get_input_embeddings().weight[:, 0] += stop_bias[0]
+        head[im_end_id, 0] += stop_bias[1]
+
+
+def build_tiny_model(family: Family, *, seed: int = 0, mpo: bool = False, work_dir: Path | None = None):
+    """(in-memory InternVLModel in fp32, config dict, tokenizer dir) for a tiny checkpoint.
+
+    The tokenizer is written to ``work_dir`` (a temporary directory if None) because the model's
+    vocabulary size and token ids come from it.
+    """
+    import tempfile
+
+    from vleval.models.internvl.config import parse_config
+    from vleval.models.internvl.modeling import InternVLModel
+
+    tok_dir = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="vleval-tok-"))
+    n_tokens, ids, quiet = _write_tokenizer(family, tok_dir)
+    vocab_size = -(-n_tokens // 16) * 16  # padded like the real embeddings (151674 > 151665 tokens)
+    config = tiny_config(family, vocab_size, ids, mpo=mpo)
+    with torch.device("cpu"):
+        model = InternVLModel(parse_config(config))
+    quiet += list(range(n_tokens, vocab_size))
+    _randomize(model, seed + (1000 if mpo else 0), ids["<|im_end|>"], quiet, STOP_BIAS[family])
+    model.img_context_token_id = ids["<IMG_CONTEXT>"]
+    return model.eval(), config, tok_dir
+
+
+def make_tiny_checkpoint(
+    path: Path, family: Family, *, seed: int = 0, shards: int = 2, mpo: bool = False
+) -> Path:
+    """Write a tiny checkpoint of ``family`` to ``path`` (created) and return ``path``."""
+    from vleval.models.internvl.weights import save_sharded, to_checkpoint_tensors
+
+    path = Path(path)
+    spec = {"version": _FORMAT_VERSION, "family": family, "seed": seed, "shards": shards, "mpo": mpo}
+    marker = path / _MARKER
+    if marker.is_file() and json.loads(marker.read_text()) == spec:
+        return path
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    model, config, _ = build_tiny_model(family, seed=seed, mpo=mpo, work_dir=path)
+    llm = config["llm_config"]
+    tensors = to_checkpoint_tensors(
+        model.state_dict(), family, llm["num_attention_heads"], llm["num_key_value_heads"]
+    )
+    save_sharded(tensors, path, shards)
+    (path / "config.json").write_text(
+        json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    gen = {"_from_model_config": True, "transformers_version": "4.37.2"}
+    (path / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n", encoding="utf-8")
+    marker.write_text(json.dumps(spec) + "\n")
+    return path
