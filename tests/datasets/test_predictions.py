@@ -1,0 +1,120 @@
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from vleval.datasets.loading import load_table
+from vleval.datasets.predictions import prediction_texts, read_prediction_file, write_prediction_file
+from vleval.datasets.registry import get_benchmark
+from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.protocol import Quirk, get_protocol
+from vleval.synthetic.benchmarks import make_benchmark_tsv
+
+PROTOCOL = get_protocol("2024.12")
+NO_NAN_QUIRK = dataclasses.replace(PROTOCOL, quirks=PROTOCOL.quirks - {Quirk.EMPTY_PREDICTION_IS_NAN})
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lmu")
+    out = {}
+    for name in ("MMBench_DEV_EN_V11", "MMMU_DEV_VAL"):
+        make_benchmark_tsv(name, root, n=4)
+        out[name] = load_table(get_benchmark(name), PROTOCOL, root, verify_md5=False)
+    return out
+
+
+TRICKY = ["A", "", "=1+1", "http://example.com/x", "007", "None", "line1\nline2\tTabbed", "B. cat"]
+
+
+def _predictions(table):
+    return {index: TRICKY[i % len(TRICKY)] for i, index in enumerate(table["index"])}
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".tsv"])
+def test_round_trip_keeps_layout_and_text(tmp_path, tables, suffix):
+    table = tables["MMBench_DEV_EN_V11"]
+    preds = _predictions(table)
+    path = write_prediction_file(tmp_path / f"M_MMBench_DEV_EN_V11{suffix}", table, preds)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+    frame = read_prediction_file(path)
+    assert list(frame.columns) == [c for c in table.columns if c != "image"] + ["prediction"]
+    assert frame["index"].tolist() == table["index"].tolist()
+    texts = prediction_texts(frame, NO_NAN_QUIRK)
+    assert texts == [preds[i] for i in table["index"]]  # formulas, URLs, '007', tabs survive
+
+
+def test_empty_prediction_reads_back_as_the_reference_does(tmp_path, tables):
+    table = tables["MMBench_DEV_EN_V11"]
+    path = write_prediction_file(tmp_path / "p.xlsx", table, _predictions(table))
+    frame = read_prediction_file(path)
+    assert pd.isna(frame["prediction"][1])
+    quirky = prediction_texts(frame, PROTOCOL)
+    assert quirky[1] == "nan" and quirky[5] == "nan"  # '' and 'None' both become 'nan'
+    plain = prediction_texts(frame, NO_NAN_QUIRK)
+    assert plain[1] == "" and plain[5] == "None"
+
+
+def test_minimal_file_is_joined_with_the_dataset(tmp_path, tables):
+    table = tables["MMBench_DEV_EN_V11"]
+    path = tmp_path / "minimal.tsv"
+    pd.DataFrame({"index": [table["index"][2], table["index"][0]], "prediction": ["B", "A"]}).to_csv(
+        path, sep="\t", index=False
+    )
+    frame = read_prediction_file(path, table)
+    assert frame["index"].tolist() == [table["index"][2], table["index"][0]]  # file order
+    assert frame["answer"].tolist() == [table["answer"][2], table["answer"][0]]
+    assert "image" not in frame.columns and frame["prediction"].tolist() == ["B", "A"]
+
+
+def test_file_columns_win_over_the_dataset(tmp_path, tables):
+    table = tables["MMBench_DEV_EN_V11"]
+    path = tmp_path / "p.tsv"
+    pd.DataFrame({"index": [table["index"][0]], "prediction": ["A"], "A": ["edited"]}).to_csv(
+        path, sep="\t", index=False
+    )
+    assert read_prediction_file(path, table)["A"].tolist() == ["edited"]
+
+
+def test_unknown_index_names_the_row(tmp_path, tables):
+    path = tmp_path / "p.tsv"
+    pd.DataFrame({"index": [0, 424242], "prediction": ["A", "B"]}).to_csv(path, sep="\t", index=False)
+    with pytest.raises(DataCorruptError, match="row 3: index 424242"):
+        read_prediction_file(path, tables["MMBench_DEV_EN_V11"])
+
+
+def test_bad_prediction_files(tmp_path):
+    with pytest.raises(DataMissingError):
+        read_prediction_file(tmp_path / "absent.xlsx")
+    with pytest.raises(VlevalError, match=".xlsx or .tsv"):
+        read_prediction_file(tmp_path / "p.csv")
+    no_pred = tmp_path / "p.tsv"
+    pd.DataFrame({"index": [1]}).to_csv(no_pred, sep="\t", index=False)
+    with pytest.raises(DataCorruptError, match="'prediction'"):
+        read_prediction_file(no_pred)
+    duplicate = tmp_path / "d.tsv"
+    pd.DataFrame({"index": [1, 1], "prediction": ["A", "B"]}).to_csv(duplicate, sep="\t", index=False)
+    with pytest.raises(DataCorruptError, match="repeats"):
+        read_prediction_file(duplicate)
+
+
+def test_writer_refuses_incomplete_or_foreign_predictions(tmp_path, tables):
+    table = tables["MMBench_DEV_EN_V11"]
+    preds = _predictions(table)
+    first = table["index"][0]
+    with pytest.raises(DataMissingError, match=f"index {first}"):
+        write_prediction_file(tmp_path / "p.xlsx", table, {k: v for k, v in preds.items() if k != first})
+    with pytest.raises(DataCorruptError, match="99999999"):
+        write_prediction_file(tmp_path / "p.xlsx", table, {**preds, 99999999: "A"})
+    assert not list(tmp_path.iterdir())
+
+
+def test_multi_image_paths_and_extra_columns(tmp_path, tables):
+    table = tables["MMMU_DEV_VAL"]
+    preds = {i: "A" for i in table["index"]}
+    thinking = {i: f"thought {i}" for i in table["index"]}
+    path = write_prediction_file(tmp_path / "p.xlsx", table, preds, extra_columns={"thinking": thinking})
+    frame = read_prediction_file(path, table)
+    assert frame.columns[-2:].tolist() == ["prediction", "thinking"]
+    multi = [v for v in frame["image_path"] if str(v).startswith("[")]
+    assert multi and all(eval(v)[0].endswith("_1.png") for v in multi)  # list literal, as written
