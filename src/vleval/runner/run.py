@@ -357,7 +357,7 @@ def _make_backend(config: RunConfig, target: ModelTarget, info: DistInfo, use_cu
     kwargs = _backend_kwargs(config, target, info, use_cuda)
     if config.backend_factory is not None:
         return config.backend_factory(target.path, kwargs)
-    from vleval.models.backends.hf import load_backend
+    from vleval.models.backends.base import load_backend
 
     return load_backend(config.backend, target.path, **{k: v for k, v in kwargs.items() if v is not None})
 
