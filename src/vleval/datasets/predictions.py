@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ def _write_frame(frame: pd.DataFrame, path: Path) -> None:
     try:
         if suffix == ".xlsx":
             with pd.ExcelWriter(tmp, engine="xlsxwriter", engine_kwargs={"options": _XLSX_OPTIONS}) as writer:
+                # fixed creation time: the same predictions give a byte-identical file (resume tests)
+                writer.book.set_properties({"created": datetime(2000, 1, 1, tzinfo=UTC)})
                 frame.to_excel(writer, index=False)
         else:
             frame.to_csv(tmp, sep="\t", index=False, encoding="utf-8", quoting=csv.QUOTE_ALL)

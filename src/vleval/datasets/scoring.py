@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -133,6 +134,8 @@ def write_xlsx(frame: pd.DataFrame, path: Path) -> Path:
         engine="xlsxwriter",
         engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}},
     ) as writer:
+        # fixed creation time: the same rows give a byte-identical file (resume tests)
+        writer.book.set_properties({"created": datetime(2000, 1, 1, tzinfo=UTC)})
         frame.to_excel(writer, index=False)
     return path
 
