@@ -186,9 +186,9 @@ def dump_file_names(sample: Sample, n_images: int, protocol: Protocol) -> list[s
     if n_images == 1:
         if protocol.has(Quirk.JPEG_REENCODE_SINGLE_IMAGE):
             return [f"{sample.index}.jpg"]
-        return [sample.image_paths[0]] if len(sample.image_paths) == 1 else [f"{sample.index}.png"]
-    if len(sample.image_paths) == n_images:
-        return list(sample.image_paths)
+        return [sample.image_paths[0]] if sample.image_paths else [f"{sample.index}.png"]
+    if len(sample.image_paths) >= n_images:  # the reference zips images with names
+        return list(sample.image_paths[:n_images])
     return [f"{sample.index}_{i}.png" for i in range(n_images)]
 
 

@@ -1,0 +1,342 @@
+"""What the model is asked for each benchmark must be the reference's text, character for character.
+
+Expected strings are written by hand from shared/protocol/internvl25.md §4-§6 (not produced by the
+code under test): one sample per benchmark x (plain, -MPO model) x (CoT off, on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from importlib import resources
+
+import pytest
+from PIL import Image
+
+from vleval.models.internvl.prompts import build_request
+from vleval.models.registry import get_model
+from vleval.protocol import get_protocol
+from vleval.types import BenchmarkCard, Sample
+
+MCQ_COT = (
+    "Answer the preceding multiple choice question. The last line of your response should follow this format: "
+    "'Answer: \\boxed{$LETTER}' (without quotes), where LETTER is one of the options. If you are uncertain or "
+    "the problem is too complex, make a reasoned guess based on the information provided. Avoid repeating steps "
+    "indefinitely\u2014provide your best guess even if unsure. Think step by step logically, considering all "
+    "relevant information before answering."
+)
+QA_COT = (
+    "Answer the preceding question. The last line of your response should follow this format: "
+    "'Answer: \\boxed{$FINAL_ANSWER}' (without quotes), where 'FINAL_ANSWER' is your conclusion based on the "
+    "reasoning provided. If you are uncertain or the problem is too complex, make a reasoned guess based on the "
+    "information provided. Avoid repeating steps indefinitely\u2014provide your best guess even if unsure. Think "
+    "step by step logically, considering all relevant information before answering."
+)
+MPO = (
+    "Your task is to answer the question below. Give step by step reasoning before you answer, and when "
+    'you\'re ready to answer, please use the format "Final answer: .."\n\nQuestion:\n\n'
+)
+DIRECT = "Answer with the option's letter from the given choices directly."
+SHORT = "Answer the question using a single word or phrase."
+
+CARDS = {
+    card.name: card
+    for card in (
+        BenchmarkCard("MMBench_TEST_EN_V11", "", "", "MCQ", "mcq", "MMBench_V11", has_answers=False),
+        BenchmarkCard("MMBench_DEV_EN_V11", "", "", "MCQ", "mcq", "MMBench_V11"),
+        BenchmarkCard("MMStar", "", "", "MCQ", "mcq", "MMStar"),
+        BenchmarkCard("MMMU_DEV_VAL", "", "", "MCQ", "mcq", "MMMU", max_tiles=12),
+        BenchmarkCard("MathVista_MINI", "", "", "VQA", "mathvista", "MathVista_MINI"),
+        BenchmarkCard("HallusionBench", "", "", "Y/N", "yorn", "HallusionBench"),
+        BenchmarkCard("AI2D_TEST", "", "", "MCQ", "mcq", "AI2D_TEST"),
+        BenchmarkCard("OCRBench", "", "", "VQA", "ocrbench", "OCRBench", max_tiles=24),
+        BenchmarkCard("MMVet", "", "", "VQA", "mmvet", "MMVet"),
+        BenchmarkCard("LLaVABench", "", "", "VQA", "llavabench", "LLaVABench"),
+        BenchmarkCard("CRPE_EXIST", "", "", "VQA", "crpe", "CRPE"),
+        BenchmarkCard("CRPE_RELATION", "", "", "VQA", "crpe", "CRPE"),
+    )
+}
+
+
+def sample(dataset, question, options=None, hint=None, n_images=1, index=7, image_paths=()):
+    images = [Image.new("RGB", (64, 48), (40 * k, 90, 200)) for k in range(n_images)]
+    return Sample(
+        dataset=dataset,
+        index=index,
+        question=question,
+        options=options or {},
+        hint=hint,
+        image_paths=image_paths,
+        image_loader=lambda: images,
+    )
+
+
+MATHVISTA_Q = "Hint: Please answer the question requiring an integer answer.\nQuestion: What is x?"
+CRPE_REL_Q = "What is the relation between the man and the horse?\nA. riding\nB. feeding"
+
+SAMPLES = {
+    "MMBench_TEST_EN_V11": sample(
+        "MMBench_TEST_EN_V11",
+        "Which animal is this?",
+        {"A": "Cow", "B": "Horse", "C": "Sheep", "D": "Goat"},
+        hint="The picture shows a farm.",
+    ),
+    "MMBench_DEV_EN_V11": sample("MMBench_DEV_EN_V11", "这是什么动物？", {"A": "牛", "B": "马"}),
+    "MMStar": sample("MMStar", "How many dots are there?", {"A": "1", "B": "2", "C": "3", "D": "4"}),
+    "MMMU_DEV_VAL": sample(
+        "MMMU_DEV_VAL",
+        "Compare <image 1> and <image 2>. Which is larger?",
+        {"A": "Left", "B": "Right"},
+        n_images=2,
+    ),
+    "MathVista_MINI": sample("MathVista_MINI", MATHVISTA_Q),
+    "HallusionBench": sample("HallusionBench", "Is the sky green in this image?"),
+    "AI2D_TEST": sample("AI2D_TEST", "Which label marks the stem?", {"A": "a", "B": "b", "C": "c", "D": "d"}),
+    "OCRBench": sample("OCRBench", "What is written on the sign?"),
+    "MMVet": sample("MMVet", "What is the total price?"),
+    "LLaVABench": sample("LLaVABench", "Describe the image."),
+    "CRPE_EXIST": sample("CRPE_EXIST", "Is there a dog in the image?"),
+    "CRPE_RELATION": sample("CRPE_RELATION", CRPE_REL_Q),
+}
+
+FARM = "The picture shows a farm.\nWhich animal is this?\nA. Cow\nB. Horse\nC. Sheep\nD. Goat"
+COW = "Which animal is this?\nA. Cow\nB. Horse\nC. Sheep\nD. Goat"
+CN = "这是什么动物？\nA. 牛\nB. 马"
+DOTS = "How many dots are there?\nA. 1\nB. 2\nC. 3\nD. 4"
+MMMU_TEXT = "Compare <image 1> and <image 2>. Which is larger?\nA. Left\nB. Right"
+TWO = "Image-1: <image>\nImage-2: <image>\n"
+ONE = "<image>\n"
+STEM = "Which label marks the stem?\nA. a\nB. b\nC. c\nD. d"
+SKY = "Is the sky green in this image?"
+SKY_P = SKY + " Please answer yes or no. " + SHORT
+SIGN = "What is written on the sign?"
+PRICE = "What is the total price?"
+DOG = "Is there a dog in the image?"
+LLAVA = "Describe the image.\nAnswer this question in detail."
+
+# benchmark -> {(mpo model, cot): (text, post-processing)}; §6 matrix: P plain, C CoT, M MPO prompt.
+EXPECTED = {
+    "MMBench_TEST_EN_V11": {
+        (False, False): (ONE + FARM + "\n" + DIRECT, "none"),
+        (False, True): (ONE + FARM + "\n" + MCQ_COT, "none"),
+        (True, False): (ONE + FARM + "\n" + DIRECT, "none"),
+        (True, True): (ONE + MPO + COW, "mpo"),  # hint dropped
+    },
+    "MMBench_DEV_EN_V11": {
+        (False, False): (ONE + CN + "\n请直接回答选项字母。", "none"),
+        (False, True): (ONE + CN + "\n请直接回答选项字母。\n" + MCQ_COT, "none"),  # CN suffix kept
+        (True, False): (ONE + CN + "\n请直接回答选项字母。", "none"),
+        (True, True): (ONE + MPO + CN, "mpo"),
+    },
+    "MMStar": {
+        (False, False): (ONE + DOTS + "\n" + DIRECT, "none"),
+        (False, True): (ONE + DOTS + "\n" + MCQ_COT, "none"),
+        (True, False): (ONE + MPO + DOTS, "mpo"),
+        (True, True): (ONE + MPO + DOTS, "mpo"),
+    },
+    "MMMU_DEV_VAL": {
+        (False, False): (TWO + MMMU_TEXT + "\n" + DIRECT, "none"),
+        (False, True): (TWO + MMMU_TEXT + "\n" + MCQ_COT, "none"),
+        (True, False): (TWO + MMMU_TEXT + "\n" + DIRECT, "none"),
+        (True, True): (TWO + MPO + MMMU_TEXT, "mpo"),
+    },
+    "MathVista_MINI": {
+        (False, False): (ONE + MATHVISTA_Q, "none"),
+        (False, True): (ONE + MATHVISTA_Q + "\n" + QA_COT, "none"),
+        (True, False): (ONE + MATHVISTA_Q, "none"),
+        (True, True): (ONE + MPO + MATHVISTA_Q, "none"),
+    },
+    "HallusionBench": {
+        (False, False): (ONE + SKY_P, "none"),
+        (False, True): (ONE + SKY_P, "none"),  # no Y/N CoT
+        (True, False): (ONE + MPO + SKY, "mpo"),
+        (True, True): (ONE + MPO + SKY, "mpo"),
+    },
+    "AI2D_TEST": {
+        (False, False): (ONE + STEM + "\n" + DIRECT, "none"),
+        (False, True): (ONE + STEM + "\n" + MCQ_COT, "none"),
+        (True, False): (ONE + STEM + "\n" + DIRECT, "none"),
+        (True, True): (ONE + MPO + STEM, "mpo"),
+    },
+    "OCRBench": {
+        (False, False): (ONE + SIGN + "\n" + SHORT, "none"),
+        (False, True): (ONE + SIGN + "\n" + SHORT, "none"),
+        (True, False): (ONE + MPO + SIGN, "none"),  # MPO prompt, but VQA: no post-processing
+        (True, True): (ONE + MPO + SIGN, "none"),
+    },
+    "MMVet": {
+        (False, False): (ONE + PRICE, "none"),
+        (False, True): (ONE + PRICE + "\n" + QA_COT, "none"),
+        (True, False): (ONE + PRICE, "none"),
+        (True, True): (ONE + PRICE + "\n" + QA_COT, "none"),  # MPO prompt skips MMVet
+    },
+    "LLaVABench": {
+        (False, False): (ONE + LLAVA, "none"),
+        (False, True): (ONE + LLAVA, "none"),
+        (True, False): (ONE + LLAVA, "none"),
+        (True, True): (ONE + LLAVA, "none"),
+    },
+    "CRPE_EXIST": {
+        (False, False): (ONE + DOG, "none"),
+        (False, True): (ONE + DOG + "\n" + QA_COT, "none"),
+        (True, False): (ONE + DOG, "none"),
+        (True, True): (ONE + MPO + DOG, "mpo"),
+    },
+    "CRPE_RELATION": {
+        (False, False): (ONE + CRPE_REL_Q, "none"),
+        (False, True): (ONE + CRPE_REL_Q + "\n" + QA_COT, "none"),
+        (True, False): (ONE + CRPE_REL_Q, "none"),
+        (True, True): (ONE + MPO + CRPE_REL_Q, "mpo"),
+    },
+}
+
+CASES = [
+    (benchmark, mpo, cot)
+    for benchmark in EXPECTED
+    for mpo in (False, True)
+    for cot in (False, True)  # fmt: skip
+]
+
+
+@pytest.mark.parametrize(("benchmark", "mpo", "cot"), CASES)
+def test_prompt_text_matches_reference(benchmark, mpo, cot):
+    model = get_model("InternVL2_5-2B-MPO" if mpo else "InternVL2_5-2B")
+    request = build_request(SAMPLES[benchmark], CARDS[benchmark], model, get_protocol("2024.12"), cot)
+    text, postprocess = EXPECTED[benchmark][(mpo, cot)]
+    assert request.text == text
+    assert request.postprocess == postprocess
+    assert request.generation.max_new_tokens == 4096
+    assert request.generation.do_sample is False and request.generation.num_beams == 1
+
+
+def test_all_twelve_benchmarks_covered():
+    assert len(EXPECTED) == 12 and len(CASES) == 48
+
+
+@pytest.mark.parametrize("protocol", ["2024.12", "2026.08"])
+def test_prompts_identical_under_both_protocols(protocol):
+    model = get_model("InternVL2_5-1B-MPO")
+    for benchmark, card in CARDS.items():
+        request = build_request(SAMPLES[benchmark], card, model, get_protocol(protocol), cot=True)
+        assert request.text == EXPECTED[benchmark][(True, True)][0]
+
+
+def test_tile_caps_and_upscale():
+    base = get_model("InternVL2_5-8B")
+    protocol = get_protocol()
+
+    def request(benchmark, smp):
+        return build_request(smp, CARDS[benchmark], base, protocol, cot=False)
+
+    assert request("OCRBench", SAMPLES["OCRBench"]).max_tiles == 24
+    assert request("MMStar", SAMPLES["MMStar"]).max_tiles == 6
+    mmmu = request("MMMU_DEV_VAL", SAMPLES["MMMU_DEV_VAL"])
+    assert (mmmu.max_tiles, mmmu.upscale_first_image, len(mmmu.images)) == (12, True, 2)
+    assert request("MMMU_DEV_VAL", sample("MMMU_DEV_VAL", "q", n_images=6)).max_tiles == 10
+    assert request("MMMU_DEV_VAL", sample("MMMU_DEV_VAL", "q", n_images=11)).max_tiles == 5
+    assert request("MMStar", SAMPLES["MMStar"]).upscale_first_image is False
+
+
+def test_mmmu_open_question_and_many_images():
+    base = get_model("InternVL2_5-8B")
+    smp = sample("MMMU_DEV_VAL", "What is the value of <image 1>?", n_images=3)
+    plain = build_request(smp, CARDS["MMMU_DEV_VAL"], base, get_protocol(), cot=False)
+    prefix = "Image-1: <image>\nImage-2: <image>\nImage-3: <image>\n"
+    assert plain.text == prefix + "What is the value of <image 1>?\nAnswer the question directly."
+    cot = build_request(smp, CARDS["MMMU_DEV_VAL"], base, get_protocol(), cot=True)
+    assert cot.text == prefix + "What is the value of <image 1>?\nAnswer the question directly.\n" + MCQ_COT
+
+
+def test_mcq_cot_strips_leading_whitespace_and_direct_instruction_inside_the_question():
+    smp = sample("AI2D_TEST", f"  {DIRECT} Pick one.", {"A": "x", "B": "y"})
+    request = build_request(smp, CARDS["AI2D_TEST"], get_model("InternVL2_5-8B"), get_protocol(), cot=True)
+    assert request.text == ONE + "Pick one.\nA. x\nB. y\n" + MCQ_COT
+
+
+def test_text_only_sample_has_no_placeholder():
+    smp = sample("MMVet", "Say hi.", n_images=0)
+    request = build_request(smp, CARDS["MMVet"], get_model("InternVL2_5-8B"), get_protocol(), cot=False)
+    assert (request.text, request.images, request.max_tiles) == ("Say hi.", [], 6)
+
+
+# --------------------------------------------------------------------------------------------------
+# images as the reference reads them back from its dump folder
+# --------------------------------------------------------------------------------------------------
+def noisy_image(mode="RGB"):
+    noise = Image.effect_noise((96, 64), 60)
+    image = Image.merge("RGB", (noise, noise.rotate(90), Image.linear_gradient("L").resize((96, 64))))
+    return image.convert(mode)
+
+
+def reference_round_trip(image, tmp_path, name):
+    """What VLMEvalKit does: save under the name (PIL defaults), open, convert('RGB')."""
+    if image.mode in ("RGBA", "P", "LA"):
+        image = image.convert("RGB")
+    path = tmp_path / name
+    image.save(path)
+    return Image.open(path).convert("RGB")
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P"])
+def test_single_image_is_jpeg_round_tripped_under_2024_12(tmp_path, mode):
+    image = noisy_image(mode)
+    smp = Sample("MMStar", 12, "q", {"A": "a"}, image_loader=lambda: [image])
+    request = build_request(
+        smp, CARDS["MMStar"], get_model("InternVL2_5-1B"), get_protocol("2024.12"), cot=False
+    )
+    got = request.images[0].convert("RGB")
+    assert got.tobytes() == reference_round_trip(image, tmp_path, "12.jpg").tobytes()
+    assert got.tobytes() != image.convert("RGB").tobytes()  # lossy: the pixels did change
+
+
+def test_single_image_is_lossless_under_2026_08_unless_named_jpg(tmp_path):
+    image = noisy_image()
+    protocol = get_protocol("2026.08")
+    model = get_model("InternVL2_5-1B")
+    plain = Sample("MMStar", 12, "q", {"A": "a"}, image_loader=lambda: [image])
+    assert (
+        build_request(plain, CARDS["MMStar"], model, protocol, False).images[0].tobytes() == image.tobytes()
+    )
+    named = Sample("MMStar", 12, "q", {"A": "a"}, image_paths=("pic.jpg",), image_loader=lambda: [image])
+    got = build_request(named, CARDS["MMStar"], model, protocol, False).images[0]
+    assert got.tobytes() == reference_round_trip(image, tmp_path, "pic.jpg").tobytes()
+
+
+def test_multi_image_rows_keep_png_names_lossless_under_2024_12():
+    images = [noisy_image(), noisy_image("RGBA")]
+    smp = Sample("MMMU_DEV_VAL", 3, "q", image_paths=("3_0.png", "3_1.png"), image_loader=lambda: images)
+    request = build_request(
+        smp, CARDS["MMMU_DEV_VAL"], get_model("InternVL2_5-1B"), get_protocol("2024.12"), False
+    )
+    assert [im.tobytes() for im in request.images] == [
+        images[0].tobytes(),
+        images[1].convert("RGB").tobytes(),
+    ]
+
+
+def test_request_building_reads_no_files(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    build_request(SAMPLES["MMStar"], CARDS["MMStar"], get_model("InternVL2_5-1B"), get_protocol(), cot=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "sha256"),
+    [
+        ("mcq_cot.txt", "737f451a9bc57374338bfae2e975a6b3c0d454582d031fdbf936e89bd76956c5"),
+        ("qa_cot.txt", "1b2879159cfe64c1954141acd870befa25084984b812313403593db5e33bb21b"),
+        ("mpo_final_answer.txt", "fd10a22a4b1fafa1ed1319f057c09e6c6b856ca34c5baffd4a5273904e7de182"),
+    ],
+)
+def test_prompt_data_files_are_byte_exact(name, sha256):
+    data = resources.files("vleval").joinpath("data", "prompts", name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == sha256
+
+
+def test_jpeg_helper_matches_in_memory_bytes():
+    # Guard: PIL's default JPEG encode is deterministic, so the in-memory round trip is reproducible.
+    image = noisy_image()
+    first, second = io.BytesIO(), io.BytesIO()
+    image.save(first, format="JPEG")
+    image.save(second, format="JPEG")
+    assert first.getvalue() == second.getvalue()
