@@ -35,7 +35,13 @@ def is_correct(gold: str, pred: str, protocol: Protocol) -> bool:
 
 
 def score(
-    data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, stem: Path, seed: int
+    data: pd.DataFrame,
+    card: BenchmarkCard,
+    protocol: Protocol,
+    judge: Judge | None,
+    *,
+    stem: Path,
+    seed: int = 0,
 ) -> EvalResult:
     require_columns(data, ("index", "prediction", "answer", "category"), card)
     rows = data.to_dict(orient="records")

@@ -67,7 +67,13 @@ def llavabench_score(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def score(
-    data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, stem: Path, seed: int
+    data: pd.DataFrame,
+    card: BenchmarkCard,
+    protocol: Protocol,
+    judge: Judge | None,
+    *,
+    stem: Path,
+    seed: int = 0,
 ) -> EvalResult:
     judge = require_judge(judge, card)
     require_columns(data, ("index", "prediction", "question", "caption", "gpt4_ans", "category"), card)

@@ -128,7 +128,13 @@ def extract_options(
 
 
 def score(
-    data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, stem: Path, seed: int
+    data: pd.DataFrame,
+    card: BenchmarkCard,
+    protocol: Protocol,
+    judge: Judge | None,
+    *,
+    stem: Path,
+    seed: int = 0,
 ) -> EvalResult:
     data = _prepare(data, card)
     tag = result_file_tag(judge)

@@ -119,7 +119,13 @@ def mmvet_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame, pd.
 
 
 def score(
-    data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, stem: Path, seed: int
+    data: pd.DataFrame,
+    card: BenchmarkCard,
+    protocol: Protocol,
+    judge: Judge | None,
+    *,
+    stem: Path,
+    seed: int = 0,
 ) -> EvalResult:
     judge = require_judge(judge, card)
     require_columns(data, ("index", "prediction", "question", "answer", "category"), card)

@@ -63,7 +63,13 @@ def is_hit(prediction: Any, answers: list[str], category: str) -> bool:
 
 
 def score(
-    data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, stem: Path, seed: int
+    data: pd.DataFrame,
+    card: BenchmarkCard,
+    protocol: Protocol,
+    judge: Judge | None,
+    *,
+    stem: Path,
+    seed: int = 0,
 ) -> EvalResult:
     require_columns(data, ("index", "prediction", "answer", "category"), card)
     counts = dict.fromkeys(CATEGORIES, 0)

@@ -114,7 +114,13 @@ def hallusion_rating(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def score(
-    data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, stem: Path, seed: int
+    data: pd.DataFrame,
+    card: BenchmarkCard,
+    protocol: Protocol,
+    judge: Judge | None,
+    *,
+    stem: Path,
+    seed: int = 0,
 ) -> EvalResult:
     require_columns(data, ("index", "prediction", "answer", "l2-category"), card)
     data = data.copy()
