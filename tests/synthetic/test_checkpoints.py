@@ -1,0 +1,110 @@
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import sentencepiece as spm
+from safetensors import safe_open
+
+from vleval.models.internvl.tokenizer import load_tokenizer
+from vleval.synthetic.checkpoints import make_tiny_checkpoint
+
+FAMILIES = ("qwen2", "internlm2")
+
+
+def _digests(path: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def checkpoint(request, tmp_path_factory) -> tuple[str, Path]:
+    family = request.param
+    return family, make_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / family, family)
+
+
+def test_original_layout_without_python_files(checkpoint):
+    family, path = checkpoint
+    names = {p.name for p in path.iterdir()}
+    assert not [n for n in names if n.endswith(".py")]
+    assert {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors.index.json",
+        "tokenizer_config.json",
+    } <= names
+    assert {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"} <= names
+    tokenizer_files = (
+        {"vocab.json", "merges.txt", "tokenizer.json"} if family == "qwen2" else {"tokenizer.model"}
+    )
+    assert tokenizer_files <= names
+
+    config = json.loads((path / "config.json").read_text())
+    assert config["model_type"] == "internvl_chat"
+    assert (
+        config["ps_version"] == "v2"
+        and config["downsample_ratio"] == 0.5
+        and config["force_image_size"] == 448
+    )
+    assert config["vision_config"]["image_size"] == 448 and config["vision_config"]["patch_size"] == 14
+    llm = config["llm_config"]
+    assert llm["architectures"] == ["Qwen2ForCausalLM" if family == "qwen2" else "InternLM2ForCausalLM"]
+    assert llm["hidden_size"] // llm["num_attention_heads"] >= 32  # vLLM's CPU attention needs it
+
+
+def test_index_names_every_tensor_with_checkpoint_names(checkpoint):
+    family, path = checkpoint
+    weight_map = json.loads((path / "model.safetensors.index.json").read_text())["weight_map"]
+    stored = set()
+    for shard in set(weight_map.values()):
+        with safe_open(str(path / shard), framework="pt") as f:
+            stored |= set(f.keys())
+    assert stored == set(weight_map)
+    assert any(n.startswith("vision_model.encoder.layers.0.attn.qkv") for n in stored)
+    assert "mlp1.3.weight" in stored
+    if family == "internlm2":
+        assert "language_model.model.tok_embeddings.weight" in stored
+        assert "language_model.model.layers.0.attention.wqkv.weight" in stored
+        assert "language_model.output.weight" in stored
+        assert not any("q_proj" in n for n in stored)
+    else:
+        assert "language_model.model.layers.0.self_attn.q_proj.bias" in stored
+        assert "language_model.lm_head.weight" in stored
+
+
+def test_same_seed_gives_byte_identical_files_and_reuses_the_directory(tmp_path):
+    for family in FAMILIES:
+        a = make_tiny_checkpoint(tmp_path / f"a-{family}", family, seed=3)
+        b = make_tiny_checkpoint(tmp_path / f"b-{family}", family, seed=3)
+        assert _digests(a) == _digests(b)
+        mtime = (a / "config.json").stat().st_mtime_ns
+        assert make_tiny_checkpoint(a, family, seed=3) == a
+        assert (a / "config.json").stat().st_mtime_ns == mtime  # cached, not rebuilt
+    other = make_tiny_checkpoint(tmp_path / "c", "qwen2", seed=4)
+    shard = "model-00001-of-00002.safetensors"
+    assert _digests(other)[shard] != _digests(tmp_path / "a-qwen2")[shard]
+
+
+def test_mpo_variant_and_single_file(tmp_path):
+    base = make_tiny_checkpoint(tmp_path / "base", "qwen2")
+    mpo = make_tiny_checkpoint(tmp_path / "mpo", "qwen2", mpo=True, shards=1)
+    assert (mpo / "model.safetensors").is_file() and not (mpo / "model.safetensors.index.json").exists()
+    assert json.loads((mpo / "config.json").read_text())["_name_or_path"].endswith("-MPO")
+    assert _digests(base)["tokenizer.json"] == _digests(mpo)["tokenizer.json"]
+
+
+def test_tokenizers_carry_internvl_tokens_and_the_family_bos_rule(checkpoint):
+    family, path = checkpoint
+    tok = load_tokenizer(path)
+    text = "<|im_start|>user\n<img><IMG_CONTEXT><IMG_CONTEXT></img>\nWhat is it?<|im_end|>\n"
+    ids = tok(text).input_ids
+    context = tok.convert_tokens_to_ids("<IMG_CONTEXT>")
+    assert ids.count(context) == 2
+    for special in ("<img>", "</img>", "<|im_start|>", "<|im_end|>"):
+        assert tok.convert_tokens_to_ids(special) in ids
+    if family == "internlm2":
+        assert ids[0] == tok.convert_tokens_to_ids("<s>")  # add_bos_token (protocol §4.7)
+        sp = spm.SentencePieceProcessor(model_file=str(path / "tokenizer.model"))
+        assert sp.piece_to_id("<|im_end|>") == tok.convert_tokens_to_ids("<|im_end|>")
+    else:
+        assert ids[0] == tok.convert_tokens_to_ids("<|im_start|>")  # no BOS for Qwen2
+        assert tok.decode(ids) == text
