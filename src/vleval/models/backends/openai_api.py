@@ -1,0 +1,320 @@
+"""The ``openai`` backend: any OpenAI-compatible multimodal server the user already runs.
+
+``vllm serve`` / ``python -m vllm.entrypoints.openai.api_server``, LMDeploy's ``api_server`` or SGLang
+serve the model; vleval sends each request as one chat completion:
+
+- a system message: the InternVL2.5 template's (``template.SYSTEM_MESSAGE``, or the checkpoint's own);
+- one user message whose content is the request's images as base64 PNG ``image_url`` parts, in order,
+  then one text part: the request text with its ``<image>`` placeholders kept where they are (vLLM
+  expands each into the image's tokens; a single image's ``<image>\\n`` prefix is what vLLM would put
+  there anyway). Servers with another placeholder get it through ``image_placeholder``; ``None``
+  removes them and lets the server place the images itself;
+- ``temperature=0`` (greedy) and ``max_tokens`` = the request's ``max_new_tokens``;
+- for vLLM servers (``vllm_extras``, on by default), vLLM's extra request fields that make it generate
+  exactly what the hf backend does: the reference's tile limit as ``mm_processor_kwargs``
+  (``max_dynamic_patch`` = ``request.max_tiles``; the server would otherwise tile up to the
+  checkpoint's config value, 12), ``add_special_tokens`` (the reference tokenizes the templated prompt
+  with BOS, which InternLM2 adds and Qwen2 does not; the InternVL2.5 chat template has no BOS of its
+  own), and a stop on ``<|im_end|>`` alone (``ignore_eos`` + ``stop_token_ids``, its id asked from the
+  server's ``/tokenize``), as the reference's ``chat()`` stops. Other servers: ``vllm_extras=False``.
+
+vLLM renders the checkpoint's chat template in "string" content format (the InternVL2.5 template
+concatenates ``message['content']``; UNVERIFIED against the official tokenizer_config.json) and puts
+the images at the ``<image>`` placeholders the text carries. A template that loops over content parts
+would add its own placeholders: serve it with ``--chat-template-content-format string``.
+
+Images go out as the tiler should see them: RGB (alpha dropped, as the reference's ``convert('RGB')``;
+vLLM would composite it on white) and, for MMMU, the first image already upscaled 2x (BILINEAR).
+The server's answer is cut at ``<|im_end|>``, stripped and post-processed like the hf backend's.
+Requests run on ``workers`` threads; transient failures (connection, timeout, 408/409/429/5xx) are
+retried ``retries`` times with exponential backoff; a request that still fails becomes a Prediction
+with ``error`` set, and the others go on.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from vleval.errors import VlevalError
+from vleval.models.internvl.preprocessing import find_grid
+from vleval.models.internvl.template import EOS_TOKEN, IMAGE_PLACEHOLDER, SYSTEM_MESSAGE
+from vleval.types import Prediction, Request
+
+log = logging.getLogger("vleval.backends.openai")
+
+# Local servers (vLLM, LMDeploy) accept any key unless started with one; this one is no secret.
+PLACEHOLDER_API_KEY = "EMPTY"
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+
+
+# --------------------------------------------------------------------------------------------------
+# What a server that tiles images itself must receive (shared with the vllm backend)
+# --------------------------------------------------------------------------------------------------
+def server_images(request: Request) -> list[Image.Image]:
+    """The request's images as the tiler must see them: RGB, and the first one upscaled 2x with
+    BILINEAR when ``request.upscale_first_image`` (MMMU), exactly the steps of the hf backend's
+    ``preprocessing.load_tiles`` before tiling."""
+    images = []
+    for position, image in enumerate(request.images):
+        image = image.convert("RGB")
+        if request.upscale_first_image and position == 0:
+            image = image.resize((image.width * 2, image.height * 2), Image.Resampling.BILINEAR)
+        images.append(image)
+    return images
+
+
+def tiles_for(image: Image.Image, max_tiles: int) -> int:
+    """Tiles the reference cuts ``image`` into, thumbnail included (no pixels are touched)."""
+    columns, rows = find_grid(image.width, image.height, max_tiles)
+    return columns * rows + (1 if columns * rows > 1 else 0)
+
+
+def finish_text(raw: str, postprocess_kind: str) -> str:
+    """The hf backend's decoding tail: cut at ``<|im_end|>``, strip, then the request's post-processing."""
+    from vleval.models.internvl.postprocess import postprocess
+
+    return postprocess(postprocess_kind, raw.split(EOS_TOKEN)[0].strip())
+
+
+def png_data_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def normalize_api_base(api_base: str) -> str:
+    """Accept ``http://host:port``, ``.../v1`` or a full ``.../v1/chat/completions`` URL."""
+    base = api_base.strip().rstrip("/")
+    if base.endswith("/chat/completions"):
+        base = base[: -len("/chat/completions")]
+    if not base.endswith("/v1"):
+        base += "/v1"
+    return base
+
+
+# --------------------------------------------------------------------------------------------------
+class OpenAIBackend:
+    """Greedy generation through an OpenAI-compatible chat completions server."""
+
+    def __init__(
+        self,
+        api_base: str,
+        model: str | None = None,
+        *,
+        api_key: str | None = None,
+        workers: int = 8,
+        retries: int = 3,
+        timeout_s: float = 600.0,
+        backoff_s: float = 1.0,
+        system_message: str | None = None,
+        image_placeholder: str | None = IMAGE_PLACEHOLDER,
+        vllm_extras: bool = True,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        import openai
+
+        if workers < 1 or retries < 1:
+            raise VlevalError(f"openai backend: workers ({workers}) and retries ({retries}) must be >= 1")
+        self.api_base = normalize_api_base(api_base)
+        self.workers = workers
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.system_message = SYSTEM_MESSAGE if system_message is None else system_message
+        self.image_placeholder = image_placeholder
+        self.vllm_extras = vllm_extras
+        self.extra_body = dict(extra_body or {})
+        # Retries are ours (counted, logged, backoff); the client must not add its own.
+        self._client = openai.OpenAI(
+            base_url=self.api_base, api_key=api_key or PLACEHOLDER_API_KEY, timeout=timeout_s, max_retries=0
+        )
+        self.model = model or self._served_model()
+        self._log_lock = threading.Lock()
+        self.stop_token_ids = self._im_end_ids() if vllm_extras else None
+        self.model_dir: Path | None = None
+
+    # -- public -------------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": "openai",
+            "api_base": self.api_base,
+            "model": self.model,
+            "model_dir": None if self.model_dir is None else str(self.model_dir),
+            "workers": self.workers,
+            "retries": self.retries,
+            "vllm_extras": self.vllm_extras,
+            "stop_token_ids": self.stop_token_ids,
+        }
+
+    def generate(self, requests: Sequence[Request]) -> list[Prediction]:
+        if not requests:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(requests))) as pool:
+            return list(pool.map(self._generate_one, requests))
+
+    # -- one request --------------------------------------------------------------------------------
+    def chat_body(self, request: Request) -> dict[str, Any]:
+        """The JSON body of the chat completion for ``request`` (without ``model``)."""
+        images = server_images(request)
+        text = request.text
+        if self.image_placeholder is None:
+            text = text.replace(IMAGE_PLACEHOLDER + "\n", "").replace(IMAGE_PLACEHOLDER, "")
+        elif self.image_placeholder != IMAGE_PLACEHOLDER:
+            text = text.replace(IMAGE_PLACEHOLDER, self.image_placeholder)
+        content: list[dict[str, Any]] = [
+            {"type": "image_url", "image_url": {"url": png_data_url(image)}} for image in images
+        ]
+        content.append({"type": "text", "text": text})
+        body: dict[str, Any] = {
+            "messages": [
+                {"role": "system", "content": self.system_message},
+                {"role": "user", "content": content},
+            ],
+            "temperature": 0.0,
+            "max_tokens": request.generation.max_new_tokens,
+        }
+        extra: dict[str, Any] = {}
+        if self.vllm_extras:
+            extra["add_special_tokens"] = True
+            extra["skip_special_tokens"] = True
+            if self.stop_token_ids:
+                extra["ignore_eos"] = True
+                extra["stop_token_ids"] = list(self.stop_token_ids)
+            if images:
+                extra["mm_processor_kwargs"] = {
+                    "max_dynamic_patch": request.max_tiles,
+                    "min_dynamic_patch": 1,
+                    "dynamic_image_size": True,
+                    "use_thumbnail": True,
+                }
+        extra.update(self.extra_body)
+        if extra:
+            body["extra_body"] = extra
+        return body
+
+    def _generate_one(self, request: Request) -> Prediction:
+        started = time.perf_counter()
+        tiles = tuple(tiles_for(image, request.max_tiles) for image in server_images(request))
+        try:
+            body = self.chat_body(request)
+        except Exception as exc:  # an undecodable image fails this sample only
+            return self._failed(request, f"could not encode the images: {exc}", started, tiles)
+        error = "no attempt made"
+        for attempt in range(1, self.retries + 1):
+            try:
+                response = self._client.chat.completions.create(model=self.model, **body)
+                raw = response.choices[0].message.content or ""
+                return Prediction(
+                    dataset=request.dataset,
+                    index=request.index,
+                    prediction=finish_text(raw, request.postprocess),
+                    raw=raw,
+                    seconds=time.perf_counter() - started,
+                    tiles=tiles,
+                )
+            except Exception as exc:
+                error = _describe_error(exc)
+                if not _retryable(exc) or attempt == self.retries:
+                    break
+                with self._log_lock:
+                    log.warning(
+                        "openai backend: %s/%s attempt %d failed (%s); retrying",
+                        request.dataset,
+                        request.index,
+                        attempt,
+                        error,
+                    )
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+        return self._failed(request, error, started, tiles)
+
+    def _failed(self, request: Request, error: str, started: float, tiles: tuple[int, ...]) -> Prediction:
+        return Prediction(
+            dataset=request.dataset,
+            index=request.index,
+            prediction="",
+            error=f"openai backend ({self.api_base}): {error}",
+            seconds=time.perf_counter() - started,
+            tiles=tiles,
+        )
+
+    def _im_end_ids(self) -> list[int] | None:
+        """``<|im_end|>``'s id from vLLM's ``/tokenize`` (None, with a warning, where there is none)."""
+        root = self.api_base[: -len("/v1")]
+        try:
+            response = self._client.post(
+                root + "/tokenize",
+                body={"model": self.model, "prompt": EOS_TOKEN, "add_special_tokens": False},
+                cast_to=object,
+            )
+            ids = list(response["tokens"])
+        except Exception as exc:
+            log.warning(
+                "openai backend: %s has no vLLM /tokenize (%s); generation stops where the server's own "
+                "end-of-sequence rule says",
+                self.api_base,
+                _describe_error(exc),
+            )
+            return None
+        if len(ids) != 1:
+            log.warning("openai backend: %s is %s tokens on this server, not one", EOS_TOKEN, ids)
+            return None
+        return ids
+
+    def _served_model(self) -> str:
+        """The only model the server serves, when the user named none."""
+        try:
+            served = [m.id for m in self._client.models.list()]
+        except Exception as exc:
+            raise VlevalError(
+                f"openai backend: cannot list the models of {self.api_base} ({_describe_error(exc)}); "
+                "is the server running? Pass --api-base of a running OpenAI-compatible server"
+            ) from None
+        if len(served) != 1:
+            raise VlevalError(
+                f"openai backend: {self.api_base} serves {len(served)} models ({', '.join(served) or 'none'}); "
+                "name the one to use with --api-model"
+            )
+        return served[0]
+
+
+def _retryable(exc: Exception) -> bool:
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError):
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500
+    return False
+
+
+def _describe_error(exc: Exception) -> str:
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def openai_backend_for(
+    model_dir: Path | None = None, *, api_base: str | None = None, **kwargs: Any
+) -> OpenAIBackend:
+    """``load_backend('openai', model_dir, api_base=..., ...)``: the server serves the model, so the
+    local checkpoint directory is only recorded (it need not exist here)."""
+    if not api_base:
+        raise VlevalError(
+            "the openai backend needs the address of a running OpenAI-compatible server: --api-base "
+            "http://HOST:PORT/v1 (e.g. one started with `python -m vllm.entrypoints.openai.api_server "
+            "--model pretrained/InternVL2_5-8B`)"
+        )
+    backend = OpenAIBackend(api_base, **kwargs)
+    backend.model_dir = None if model_dir is None else Path(model_dir)
+    return backend
