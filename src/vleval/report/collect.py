@@ -201,6 +201,8 @@ def read_settings(run_json: dict[str, Any], score_json: dict[str, Any], benchmar
         versions = look("versions")
         version = versions.get("vleval") if isinstance(versions, dict) else None
     judge = _judge_name(look("judge_model", "judge"))
+    if judge is None and "judge_model" in score_json and family_of(benchmark) not in ("ocrbench", "crpe"):
+        judge = "none (exact matching)"  # scoring recorded that it ran without a judge
     if judge is None:
         judge = _default_judge(benchmark, None if protocol is None else str(protocol))
     endpoint = look("judge_base_url", "base_url")
@@ -333,7 +335,10 @@ def read_samples(
         prediction = _text(record.get("prediction"))
         error = _first(verdict, "error") or _first(prompt, "error")
         log = _first(verdict, "log", "judge_log", "judge", "verdict")
-        score = _first(verdict, "score")
+        score = _first(verdict, "score", "gpt4_score")
+        verdict_text = " · ".join(
+            part for part in (f"score {_text(score)}" if score is not None else "", _text(log)) if part
+        )
         samples.append(
             SampleRecord(
                 index=index,
@@ -344,7 +349,7 @@ def read_samples(
                 prediction=prediction,
                 extracted=_text(_first(verdict, "extracted", "extracted_answer", "pred", "res", "opt")),
                 hit=_hit_from(verdict),
-                verdict=_text(log) if log is not None else ("" if score is None else f"score {_text(score)}"),
+                verdict=verdict_text,
                 failed=bool(error) or any(marker in prediction for marker in FAILURE_MARKERS),
                 prompt=_collapse_image_tokens(_text(_first(prompt, "prompt", "text", "query"))),
                 tiles=_tiles(_first(prompt, "tiles", "tiles_per_image")),
@@ -370,7 +375,9 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
         run_json = _read_json(model_dir / "run.json")
         for benchmark, pred_file in find_prediction_files(model_dir).items():
             stem = pred_file.with_suffix("")
+            # vleval's summary is _score.json, or _vleval.json where the reference owns _score.json
             score_json = _read_json(stem.with_name(stem.name + "_score.json"))
+            score_json.update(_read_json(stem.with_name(stem.name + "_vleval.json")))
             settings = read_settings(run_json, score_json, benchmark)
             headline = read_headline(benchmark, stem, settings.judge)
             notes = []

@@ -62,20 +62,20 @@ def read_thumbnails(tsv: Path, limit: int, max_side: int = MAX_SIDE) -> dict[str
 
 
 def thumbnail_loader(data_dir: Path | None, limit: int) -> Callable[[str, dict[str, Any]], dict[str, str]]:
-    """A loader for ``collect_runs``: finds ``<data_dir>/<benchmark>.tsv`` (or the data directory the
-    run recorded in run.json) and returns index -> thumbnail; cached per TSV."""
+    """A loader for ``collect_runs``: finds the TSV the run recorded in run.json (or
+    ``<data_dir>/<benchmark>.tsv``) and returns index -> thumbnail; cached per TSV."""
     cache: dict[Path, dict[str, str]] = {}
 
     def load(benchmark: str, run_json: dict[str, Any]) -> dict[str, str]:
         if limit <= 0:
             return {}
         candidates = []
-        recorded = run_json.get("data_dir") or run_json.get("data_root")
-        if isinstance(run_json.get("settings"), dict):
-            recorded = recorded or run_json["settings"].get("data_dir")
-        for root in (recorded, data_dir):
-            if root:
-                candidates.append(Path(root) / f"{benchmark}.tsv")
+        datasets = run_json.get("datasets")
+        entry = datasets.get(benchmark) if isinstance(datasets, dict) else None
+        if isinstance(entry, dict) and entry.get("tsv"):  # the file the run read (runner's run.json)
+            candidates.append(Path(entry["tsv"]))
+        if data_dir:
+            candidates.append(Path(data_dir) / f"{benchmark}.tsv")
         for tsv in candidates:
             if tsv.is_file():
                 if tsv not in cache:

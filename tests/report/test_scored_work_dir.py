@@ -1,0 +1,87 @@
+"""The report reads what the real scorers write: synthetic benchmark files, prediction files and
+`evaluate` with the local judge server, then the report's numbers against the scorers' headlines."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from vleval.report.build import write_report
+
+# benchmark -> factor from the scorer's headline to the report's 0-100 scale
+SCALE = {
+    "MMStar": 100,  # Overall fraction
+    "MMMU_DEV_VAL": 100,  # validation Overall fraction
+    "HallusionBench": 1,  # mean(aAcc, fAcc, qAcc), percent
+    "OCRBench": 0.1,  # Final Score out of 1000
+    "MathVista_MINI": 1,  # percent
+    "MMVet": 1,  # percent
+    "CRPE_RELATION": 100,  # fraction
+}
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    from vleval.datasets.loading import load_table
+    from vleval.datasets.predictions import write_prediction_file
+    from vleval.datasets.registry import get_benchmark
+    from vleval.datasets.scoring import evaluate
+    from vleval.judge.client import make_judge
+    from vleval.protocol import get_protocol
+    from vleval.synthetic.benchmarks import make_benchmark_tsv
+    from vleval.synthetic.judge_server import JudgeServer
+
+    root = tmp_path_factory.mktemp("scored")
+    protocol = get_protocol("2024.12")
+    model_dir = root / "work" / "tiny-model"
+    model_dir.mkdir(parents=True)
+    headlines = {}
+    with JudgeServer() as server, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in SCALE:
+            card = get_benchmark(name)
+            make_benchmark_tsv(name, root / "data", n=8)
+            table = load_table(card, protocol, root / "data", verify_md5=False)
+            answers = table["answer"] if "answer" in table else table["index"]
+            # every other row answers with the gold answer
+            predictions = {
+                ix: (str(a) if k % 2 == 0 else "I cannot tell")
+                for k, (ix, a) in enumerate(zip(table["index"], answers, strict=True))
+            }
+            pred = write_prediction_file(model_dir / f"tiny-model_{name}.xlsx", table, predictions)
+            judge = make_judge(
+                None,
+                protocol.judge_for(card),
+                base_url=server.base_url,
+                api_key="test",
+                cache_dir=root / "cache",
+            )
+            headlines[name] = evaluate(card, protocol, pred, judge, table=table).headline
+    files = write_report([root / "work"], data_dir=root / "data")
+    return files, headlines
+
+
+def test_report_scores_match_the_scorers_on_one_scale(scored):
+    files, headlines = scored
+    for name, factor in SCALE.items():
+        cell = files.summary.cell("tiny-model", name)
+        assert cell is not None, name
+        assert cell.ours == pytest.approx(headlines[name] * factor), name
+        assert cell.published is None  # a model nobody published
+
+
+def test_verdicts_settings_and_thumbnails_come_through(scored):
+    files, _ = scored
+    mmstar = files.summary.cell("tiny-model", "MMStar").chosen
+    assert [s.hit for s in mmstar.samples][:4] == [True, False, True, False]
+    assert all(s.image.startswith("data:image/jpeg;base64,") for s in mmstar.samples)
+    assert mmstar.settings.protocol == "2024.12" and mmstar.settings.judge == "gpt-3.5-turbo-0125"
+    ocr = files.summary.cell("tiny-model", "OCRBench").chosen
+    assert ocr.settings.judge == "none (rule-based)"
+    assert any("1000" in note for note in ocr.notes)  # the scorer's note on the /10 normalisation
+    mathvista = files.summary.cell("tiny-model", "MathVista_MINI").chosen.headline
+    assert mathvista.categories  # per task/skill bars
+    html = files.html.read_text()
+    assert html.count("<svg") >= len(SCALE) - 1
+    assert files.html.stat().st_size < 2_000_000
