@@ -26,7 +26,8 @@ class Backend(Protocol):
 BACKENDS: dict[str, tuple[str, str, str | None]] = {
     "hf": ("vleval.models.backends.hf", "HFBackend", None),
     "vllm": ("vleval.models.backends.vllm", "VLLMBackend", "vllm"),
-    "openai": ("vleval.models.backends.openai", "OpenAIBackend", None),
+    # openai: a factory taking (model_dir, api_base=..., ...); the checkpoint dir is optional there.
+    "openai": ("vleval.models.backends.openai_api", "openai_backend_for", None),
 }
 
 
