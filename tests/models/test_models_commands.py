@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import huggingface_hub.constants
 import pytest
@@ -108,3 +111,81 @@ def test_download_rejects_unknown_names_before_downloading(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "unknown model 'InternVL3-8B'" in captured.err
     assert "Downloading" not in captured.out
+
+
+# --------------------------------------------------------------------------------------------------
+# A minimal Hugging Face Hub on 127.0.0.1 (the three endpoints snapshot_download uses), so a real
+# download runs without network.
+# --------------------------------------------------------------------------------------------------
+HUB_FILES = {"config.json": b'{"model_type": "internvl_chat"}', "model.safetensors": b"\1" * 5000}
+HUB_COMMIT = "c" * 40
+
+
+class FakeHub(BaseHTTPRequestHandler):
+    file_gets: list[str] = []
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def _json(self, payload):
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _file(self, with_body: bool):
+        name = self.path.split("/resolve/", 1)[1].split("/", 1)[1]
+        data = HUB_FILES[name]
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", HUB_COMMIT)
+        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if with_body:
+            FakeHub.file_gets.append(name)
+            self.wfile.write(data)
+
+    def do_HEAD(self):
+        self._file(with_body=False)
+
+    def do_GET(self):
+        if self.path.startswith("/api/") and "/tree/" in self.path:
+            files = [
+                {"type": "file", "path": name, "size": len(data), "oid": "0" * 40}
+                for name, data in HUB_FILES.items()
+            ]
+            self._json(files)
+        elif self.path.startswith("/api/"):
+            self._json(
+                {"id": "repo", "sha": HUB_COMMIT, "siblings": [{"rfilename": name} for name in HUB_FILES]}
+            )
+        else:
+            self._file(with_body=True)
+
+
+@pytest.fixture
+def fake_hub():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    FakeHub.file_gets = []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_writes_real_files_and_skips_them_next_time(tmp_path, fake_hub, capsys):
+    card = get_model("InternVL2_5-1B")
+    path = download_model(card, tmp_path, endpoint=fake_hub)
+    assert path == tmp_path / "InternVL2_5-1B"
+    for name, data in HUB_FILES.items():
+        assert not (path / name).is_symlink() and (path / name).read_bytes() == data
+    assert sorted(FakeHub.file_gets) == sorted(HUB_FILES)
+
+    download_model(card, tmp_path, endpoint=fake_hub)  # complete files are not fetched again
+    assert sorted(FakeHub.file_gets) == sorted(HUB_FILES)
+
+    assert main(["models", "list", "--model-dir", str(tmp_path)]) == 0
+    assert "ready" in capsys.readouterr().out
