@@ -1,0 +1,142 @@
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import sentencepiece as spm
+import torch
+from safetensors.torch import load_file, save_file
+
+from vleval.errors import DataCorruptError, DataMissingError
+from vleval.models.internvl.loader import load_internvl
+from vleval.models.internvl.tokenizer import load_tokenizer
+from vleval.synthetic.checkpoints import build_tiny_model, make_tiny_checkpoint
+
+FAMILIES = ("qwen2", "internlm2")
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("loader")
+    return {family: make_tiny_checkpoint(root / family, family) for family in FAMILIES}
+
+
+def _query(tok, n_tiles: int, question: str = "What is shown?") -> torch.Tensor:
+    text = (
+        "<|im_start|>user\n<img>" + "<IMG_CONTEXT>" * (256 * n_tiles) + f"</img>\n{question}<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    return tok(text, return_tensors="pt").input_ids
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_loaded_model_equals_the_model_that_was_saved(family, checkpoints, tmp_path):
+    loaded = load_internvl(checkpoints[family])
+    reference, _, _ = build_tiny_model(family, work_dir=tmp_path)
+    # every parameter filled with exactly the saved values (InternLM2: renamed and wqkv split)
+    ours, theirs = loaded.state_dict(), reference.state_dict()
+    assert ours.keys() == theirs.keys()
+    for name, tensor in theirs.items():
+        assert torch.equal(ours[name], tensor), name
+    assert next(loaded.parameters()).dtype == torch.float32  # CPU default
+    tok = load_tokenizer(checkpoints[family])
+    ids = _query(tok, 2)
+    pixels = torch.randn(2, 3, 448, 448, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(loaded(ids, pixels), reference(ids, pixels))
+
+
+def test_dtype_override(checkpoints):
+    model = load_internvl(checkpoints["qwen2"], dtype="bfloat16")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+
+
+def _rewrite_first_shard(path: Path, edit, holding: str | None = None) -> None:
+    """Apply ``edit`` to the tensors of the first shard (or of the shard holding ``holding``)."""
+    index_path = path / "model.safetensors.index.json"
+    index = json.loads(index_path.read_text())
+    shard = index["weight_map"][holding] if holding else "model-00001-of-00002.safetensors"
+    tensors = load_file(str(path / shard))
+    edit(tensors)
+    save_file(tensors, str(path / shard), metadata={"format": "pt"})
+    index["weight_map"] = {n: f for n, f in index["weight_map"].items() if f != shard}
+    index["weight_map"].update({n: shard for n in tensors})
+    index_path.write_text(json.dumps(index))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_missing_tensor_is_refused_by_name(family, checkpoints, tmp_path):
+    path = shutil.copytree(checkpoints[family], tmp_path / "ckpt")
+    victim = {}
+
+    def drop(tensors):
+        victim["name"] = name = sorted(n for n in tensors if n.startswith("language_model"))[0]
+        del tensors[name]
+
+    _rewrite_first_shard(path, drop)
+    with pytest.raises(DataCorruptError, match=re.escape(f"missing tensors: {victim['name']}")):
+        load_internvl(path)
+
+
+def test_unexpected_tensor_is_refused_by_name(checkpoints, tmp_path):
+    path = shutil.copytree(checkpoints["internlm2"], tmp_path / "ckpt")
+    _rewrite_first_shard(path, lambda t: t.update({"vision_model.extra_norm.weight": torch.ones(4)}))
+    with pytest.raises(DataCorruptError, match=r"unexpected tensors: vision_model\.extra_norm\.weight"):
+        load_internvl(path)
+
+
+def test_wrong_shape_is_refused(checkpoints, tmp_path):
+    path = shutil.copytree(checkpoints["qwen2"], tmp_path / "ckpt")
+    head = "language_model.lm_head.weight"
+    _rewrite_first_shard(path, lambda t: t.update({head: t[head][:-1]}), holding=head)
+    with pytest.raises(DataCorruptError, match="lm_head.weight has shape"):
+        load_internvl(path)
+
+
+def test_python_files_in_the_checkpoint_are_never_executed(checkpoints, tmp_path):
+    path = shutil.copytree(checkpoints["internlm2"], tmp_path / "ckpt")
+    marker = tmp_path / "executed"
+    payload = f"open({str(marker)!r}, 'w').write('x')\nraise SystemExit('checkpoint code ran')\n"
+    for name in ("configuration_internvl_chat.py", "modeling_internvl_chat.py", "tokenization_internlm2.py"):
+        (path / name).write_text(payload)
+    model = load_internvl(path)
+    load_tokenizer(path)
+    assert model.img_context_token_id is not None
+    assert not marker.exists()
+    assert not [m for m in sys.modules if "internvl_chat" in m or "tokenization_internlm2" in m]
+
+
+def test_not_an_internvl_checkpoint(tmp_path, checkpoints):
+    with pytest.raises(DataMissingError, match="no config.json"):
+        load_internvl(tmp_path)
+    path = shutil.copytree(checkpoints["qwen2"], tmp_path / "ckpt")
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "model_type": "internvl"}))
+    with pytest.raises(DataCorruptError, match="model_type is 'internvl'"):
+        load_internvl(path)
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "model-00002-of-00002.safetensors").unlink()
+    with pytest.raises(DataMissingError, match="model-00002-of-00002.safetensors"):
+        load_internvl(path)
+
+
+def test_internlm2_tokenizer_encodes_like_the_slow_sentencepiece_tokenizer(checkpoints):
+    """The remote InternLM2Tokenizer: BOS, then each text chunk between special tokens encoded by
+    sentencepiece on its own (with its dummy prefix), special tokens as single ids."""
+    path = checkpoints["internlm2"]
+    tok = load_tokenizer(path)
+    sp = spm.SentencePieceProcessor(model_file=str(path / "tokenizer.model"))
+    text = (
+        "<|im_start|>system\n你是书生·万象<|im_end|>\n<|im_start|>user\n<img><IMG_CONTEXT></img>\n"
+        "Question: Which color? A. red B. blue 42<|im_end|>\n<|im_start|>assistant\n"
+    )
+    specials = ["<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>"]
+    expected = [sp.bos_id()]
+    for chunk in re.split("(" + "|".join(map(re.escape, specials)) + ")", text):
+        if chunk in specials:
+            expected.append(tok.convert_tokens_to_ids(chunk))
+        elif chunk:
+            expected.extend(sp.encode(chunk))
+    assert tok(text).input_ids == expected
