@@ -217,3 +217,12 @@ def test_legacy_file_name_is_adopted_when_md5_matches(tmp_path):
     (tmp_path / "MMStar_legacy.tsv").write_bytes(source.read_bytes())
     assert require_tsv(card, protocol, tmp_path) == tmp_path / "MMStar.tsv"
     assert not (tmp_path / "MMStar_legacy.tsv").exists()
+
+
+def test_download_replaces_a_mismatched_file_only_after_verifying(tmp_path, served_card, server):
+    card, protocol, body = served_card
+    stale = tsv_path(card, tmp_path)
+    stale.write_bytes(b"index\tquestion\nold\told\n")
+    assert file_state(card, protocol, tmp_path).state == "md5_mismatch"
+    assert download(card, protocol, tmp_path, progress=False).read_bytes() == body
+    assert file_state(card, protocol, tmp_path).state == "present"

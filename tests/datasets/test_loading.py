@@ -164,3 +164,11 @@ def test_save_images_uses_the_reference_layout(data_dir, tmp_path):
     before = paths[0].stat().st_mtime_ns
     save_images(multi, tmp_path / "MMMU")
     assert paths[0].stat().st_mtime_ns == before  # existing readable files are kept
+
+
+def test_samples_pickle_with_their_lazy_images(data_dir):
+    import pickle
+
+    sample = samples("AI2D_TEST", data_dir)[3]
+    clone = pickle.loads(pickle.dumps(sample))
+    assert clone.images[0].tobytes() == sample.images[0].tobytes()
