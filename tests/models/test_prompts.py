@@ -340,3 +340,9 @@ def test_jpeg_helper_matches_in_memory_bytes():
     image.save(first, format="JPEG")
     image.save(second, format="JPEG")
     assert first.getvalue() == second.getvalue()
+
+
+def test_options_are_read_in_letter_order_and_only_a_to_z():
+    smp = sample("AI2D_TEST", "Q?", {"B": "two", "A": "one", "aa": "ignored"})
+    request = build_request(smp, CARDS["AI2D_TEST"], get_model("InternVL2_5-8B"), get_protocol(), cot=False)
+    assert request.text == ONE + "Q?\nA. one\nB. two\n" + DIRECT

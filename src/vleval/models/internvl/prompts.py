@@ -14,6 +14,7 @@ of name fragments, checked in order, first hit wins.
 from __future__ import annotations
 
 import re
+import string
 from functools import cache
 from importlib import resources
 
@@ -82,6 +83,7 @@ MPO_KEEPS_PROMPT = ("LLaVABench", "MMVet")
 UPSCALE_FIRST_IMAGE = ("MMMU",)
 
 _CJK = re.compile("[\u4e00-\u9fff]")
+_OPTION_LETTERS = frozenset(string.ascii_uppercase)
 
 
 @cache
@@ -101,14 +103,20 @@ def _first_style(dataset: str, table: tuple[tuple[tuple[str, ...], str], ...], d
 # --------------------------------------------------------------------------------------------------
 # Text
 # --------------------------------------------------------------------------------------------------
+def lettered_options(sample: Sample) -> list[tuple[str, str]]:
+    """The options the reference reads: columns A..Z, in alphabetical order."""
+    return sorted((letter, text) for letter, text in sample.options.items() if letter in _OPTION_LETTERS)
+
+
 def multiple_choice_prompt(sample: Sample) -> str:
     """§4.1: optional hint line, the question, one ``X. text`` line per option, the direct-answer
     instruction (Chinese if the text so far has any CJK character)."""
     text = sample.question if sample.hint is None else sample.hint + "\n" + sample.question
-    for letter, option in sample.options.items():
+    options = lettered_options(sample)
+    for letter, option in options:
         text += f"\n{letter}. {option}"
     chinese = _CJK.search(text) is not None
-    if sample.options:
+    if options:
         return text + "\n" + (MCQ_DIRECT_SUFFIX_CN if chinese else MCQ_DIRECT_SUFFIX)
     return text + "\n" + (OPEN_DIRECT_SUFFIX_CN if chinese else OPEN_DIRECT_SUFFIX)
 
@@ -125,7 +133,7 @@ def qa_cot_prompt(text: str) -> str:
 def mpo_prompt(sample: Sample) -> str:
     """§6: the raw question (no hint, no suffixes) and its options inside the MPO reasoning prompt."""
     question = sample.question
-    options = "".join(f"{letter}. {option}\n" for letter, option in sample.options.items())
+    options = "".join(f"{letter}. {option}\n" for letter, option in lettered_options(sample))
     if options.strip():
         question = f"{question}\n{options}"
     return prompt_text("mpo_final_answer.txt").format(question=question).strip()
