@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     listing = actions.add_parser("list", help="show every model, its metadata and whether it is downloaded")
     listing.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
-    listing.set_defaults(func=list_command)
+    listing.set_defaults(models_func=list_command)
 
     download = actions.add_parser(
         "download",
@@ -28,14 +28,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     download.add_argument("names", nargs="+", metavar="NAME", help="model names, e.g. InternVL2_5-8B")
     download.add_argument("--model-dir", type=Path, default=None, help=model_dir_help)
-    download.set_defaults(func=download_command)
+    download.set_defaults(models_func=download_command)
 
-    models.set_defaults(func=lambda args: _print_help(models))
+    # One handler for the group, dispatching on the action: a default set on both the group and an
+    # action parser is resolved differently across Python versions.
+    models.set_defaults(func=lambda args: _dispatch(args, models))
 
 
-def _print_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 0
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    handler = getattr(args, "models_func", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    return handler(args)
 
 
 def format_bytes(n_bytes: int) -> str:
