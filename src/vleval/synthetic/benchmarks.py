@@ -427,8 +427,14 @@ def _llavabench(rng: random.Random, n: int) -> list[Row]:
     return rows
 
 
+CRPE_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+
+
 def _crpe(rng: random.Random, n: int, categories: tuple[str, ...]) -> list[Row]:
-    """Blocks of 4 consecutive rows: one question with its options rotated (the circular variants)."""
+    """Blocks of 4 consecutive rows: one question with its options rotated (the circular variants).
+
+    Row format follows the official CRPE files (options as 'A. text' lines in the question, the
+    letter as the answer); that the VLMEvalKit TSVs keep exactly this text is UNVERIFIED."""
     rows = []
     for q in range(n):
         image, drawn = _shape_image(rng, q)
@@ -447,12 +453,12 @@ def _crpe(rng: random.Random, n: int, categories: tuple[str, ...]) -> list[Row]:
         for rotation in range(4):
             rotated = options[rotation:] + options[:rotation]
             letter = LETTERS[rotated.index(right)]
-            listed = "\n".join(f"({LETTERS[k]}) {text}" for k, text in enumerate(rotated))
+            listed = "\n".join(f"{LETTERS[k]}. {text}" for k, text in enumerate(rotated))
             rows.append(
                 {
                     "index": first_index + rotation,
-                    "question": f"{stem}\n{listed}",
-                    "answer": f"({letter}) {right}",
+                    "question": f"{stem}\n{listed}\n{CRPE_INSTRUCTION}",
+                    "answer": letter,
                     "category": category,
                     "image": image if rotation == 0 else str(first_index),
                 }
