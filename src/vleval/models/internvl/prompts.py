@@ -69,8 +69,9 @@ VQA_STYLES: tuple[tuple[tuple[str, ...], str], ...] = (
             "CRPE",
             "MIA-Bench",
             "MM-Math",
-        )
-        + ("DynaMath", "QSpatial"),
+            "DynaMath",
+            "QSpatial",
+        ),
         "verbatim",
     ),
 )
