@@ -38,6 +38,9 @@ class Quirk(StrEnum):
     LLAVABENCH_UNPARSABLE_MINUS_ONE = "llavabench_unparsable_minus_one"  # [-1, -1] averaged in
     MMVET_DIVIDE_BY_CAPABILITY_COUNT = "mmvet_divide_by_capability_count"  # missing capability raises
     MMVET_MAX_TOKENS_3 = "mmvet_max_tokens_3"  # 2024.12: MM-Vet judge requests carry max_tokens=3
+    # MMVet_acc uses one counter dict for capabilities and category strings: a row whose category is a
+    # single capability ('ocr') counts twice in that capability's row (and in the fine table)
+    MMVET_SINGLE_CAPABILITY_COUNTED_TWICE = "mmvet_single_capability_counted_twice"
     YORN_PERIOD_LIMIT_32 = "yorn_period_limit_32"  # re.sub(..., re.UNICODE) as count: <= 32 periods
     # 2024.12: smp/misc.py periodStrip '(?!<=\d)(\.)(?!\d)' (typo for a lookbehind) also strips '5.'
     PUNCT_PERIOD_AFTER_DIGIT_STRIPPED = "punct_period_after_digit_stripped"
@@ -106,6 +109,7 @@ _COMMON_QUIRKS = frozenset(
         Quirk.MATHVISTA_ZERO_PREFETCH_FALSY,
         Quirk.LLAVABENCH_UNPARSABLE_MINUS_ONE,
         Quirk.MMVET_DIVIDE_BY_CAPABILITY_COUNT,
+        Quirk.MMVET_SINGLE_CAPABILITY_COUNTED_TWICE,
         Quirk.YORN_PERIOD_LIMIT_32,
         Quirk.EMPTY_PREDICTION_IS_NAN,
     }
