@@ -244,6 +244,8 @@ def image_file_names(sample: Sample, protocol: Protocol | None = None) -> list[s
         if isinstance(sample.image_loader, Base64Images)
         else len(sample.images)
     )
+    if count == 0:
+        return []
     if count > 1:
         if sample.image_paths and len(sample.image_paths) >= count:
             return list(sample.image_paths[:count])
