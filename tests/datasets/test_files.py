@@ -226,3 +226,18 @@ def test_download_replaces_a_mismatched_file_only_after_verifying(tmp_path, serv
     assert file_state(card, protocol, tmp_path).state == "md5_mismatch"
     assert download(card, protocol, tmp_path, progress=False).read_bytes() == body
     assert file_state(card, protocol, tmp_path).state == "present"
+
+
+def test_file_of_another_protocol_is_kept_and_explained(tmp_path, served_card, monkeypatch):
+    card, protocol, body = served_card
+    # pretend the server's file is the one 2026.08 pins and 2024.12 pins an older upload
+    newer = dataclasses.replace(protocol, name="2026.08")
+    older = dataclasses.replace(protocol, name="2024.12", md5_overrides={"MMStar": "0" * 32})
+    monkeypatch.setattr(files, "PROTOCOLS", {"2026.08": newer, "2024.12": older})
+    with pytest.raises(DataCorruptError) as info:
+        download(card, older, tmp_path, progress=False)
+    assert "--protocol 2026.08" in str(info.value) and "--skip-md5-check" in str(info.value)
+    assert tsv_path(card, tmp_path).read_bytes() == body  # the genuine download is kept
+    with pytest.raises(DataCorruptError, match="protocol 2026.08 pins"):
+        require_tsv(card, older, tmp_path)
+    assert require_tsv(card, newer, tmp_path) == tsv_path(card, tmp_path)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from vleval.errors import DataCorruptError, DataMissingError
-from vleval.protocol import Protocol
+from vleval.protocol import PROTOCOLS, Protocol
 from vleval.types import BenchmarkCard
 
 MD5_CACHE_NAME = ".vleval_md5_cache.json"
@@ -168,6 +168,14 @@ def require_tsv(
     if state.state == "missing":
         raise DataMissingError(missing_message(card, state.path))
     if state.state == "md5_mismatch":
+        pinned_by = protocols_pinning(card, state.md5 or "")
+        if pinned_by:
+            raise DataCorruptError(
+                f"{state.path} is the {card.name} file that protocol {' and '.join(pinned_by)} pins "
+                f"(md5 {state.md5}), but protocol {protocol.name} expects {state.expected_md5}, an older "
+                f"upload that {card.url} may no longer serve. Use --protocol {pinned_by[0]}, place the "
+                f"{protocol.name} file there, or accept this file knowingly (vleval run --skip-md5-check)."
+            )
         raise DataCorruptError(
             f"{state.path} has md5 {state.md5}, but protocol {protocol.name} expects {state.expected_md5} "
             f"for {card.name}: the file is incomplete, modified or another version. Run "
@@ -175,6 +183,12 @@ def require_tsv(
             f"(from {card.url})."
         )
     return state.path
+
+
+def protocols_pinning(card: BenchmarkCard, md5: str) -> list[str]:
+    """Names of the pinned protocols whose md5 for ``card`` is ``md5`` (the reference re-uploaded
+    some files, so a file can be right for one protocol and wrong for another)."""
+    return [name for name, protocol in PROTOCOLS.items() if protocol.md5_for(card) == md5]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -256,6 +270,17 @@ def download(
         )
     expected = protocol.md5_for(card)
     actual = md5_of_file(part)
+    pinned_by = protocols_pinning(card, actual)
+    if actual != expected and pinned_by:
+        # a genuine upload, pinned by another protocol: keep it, but say it does not fit this one
+        os.replace(part, target)
+        cached_md5(target)
+        raise DataCorruptError(
+            f"{card.url} now serves the {card.name} file pinned by protocol {' and '.join(pinned_by)} "
+            f"(md5 {actual}), saved at {target}; protocol {protocol.name} expects {expected}, which this "
+            f"URL no longer serves. Use --protocol {pinned_by[0]}, place the {protocol.name} file at "
+            f"{target} yourself, or accept this file knowingly (vleval run --skip-md5-check)."
+        )
     if actual != expected:
         part.unlink()
         raise DataCorruptError(
