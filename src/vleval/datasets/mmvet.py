@@ -88,25 +88,38 @@ def _float_or_none(text: str) -> float | None:
 
 
 def mmvet_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """MMVet_acc: per capability (substring of the category string) and per exact combination."""
-    tot: dict[str, int] = {}
-    total: dict[str, float] = {}
+    """MMVet_acc: per capability (substring of the category string) and per exact combination.
+
+    Quirk.MMVET_SINGLE_CAPABILITY_COUNTED_TWICE: the reference keeps both in one counter, so a row
+    whose category is exactly one capability ('ocr') is counted twice under that name."""
+    shared = protocol.has(Quirk.MMVET_SINGLE_CAPABILITY_COUNTED_TWICE)
+    cap_tot: dict[str, int] = {}
+    cap_sum: dict[str, float] = {}
+    combo_tot, combo_sum = (cap_tot, cap_sum) if shared else ({}, {})
     combos: list[str] = []
+
+    def add(tot: dict[str, int], total: dict[str, float], key: str, value: float) -> None:
+        tot[key] = tot.get(key, 0) + 1
+        total[key] = total.get(key, 0.0) + value
+
     for category, value in zip(data["category"], data["score"], strict=True):
-        category = str(category)
+        category, value = str(category), float(value)
         combo = category.replace(",", "_")
         if combo not in combos:
             combos.append(combo)
-        keys = [c for c in CAPABILITIES if c in category] + ["Overall", combo]
-        for k in keys:
-            tot[k] = tot.get(k, 0) + 1
-            total[k] = total.get(k, 0.0) + float(value)
-    missing = [c for c in CAPABILITIES if not tot.get(c)]
+        for capability in CAPABILITIES:
+            if capability in category:
+                add(cap_tot, cap_sum, capability, value)
+        add(cap_tot, cap_sum, "Overall", value)
+        if not shared:
+            add(combo_tot, combo_sum, "Overall", value)
+        add(combo_tot, combo_sum, combo, value)
+    missing = [c for c in CAPABILITIES if not cap_tot.get(c)]
     capabilities = [
-        c for c in CAPABILITIES if protocol.has(Quirk.MMVET_DIVIDE_BY_CAPABILITY_COUNT) or tot.get(c)
+        c for c in CAPABILITIES if protocol.has(Quirk.MMVET_DIVIDE_BY_CAPABILITY_COUNT) or cap_tot.get(c)
     ]
 
-    def table(keys: list[str]) -> pd.DataFrame:
+    def table(keys: list[str], tot: dict[str, int], total: dict[str, float]) -> pd.DataFrame:
         return pd.DataFrame(
             {
                 "Category": keys,
@@ -115,7 +128,11 @@ def mmvet_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame, pd.
             }
         )
 
-    return table([*capabilities, "Overall"]), table([*combos, "Overall"]), missing
+    return (
+        table([*capabilities, "Overall"], cap_tot, cap_sum),
+        table([*combos, "Overall"], combo_tot, combo_sum),
+        missing,
+    )
 
 
 def score(
