@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vleval.datasets.files import data_root, download, file_state
+from vleval.datasets.files import data_root, download, file_state, protocols_pinning
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import VlevalError
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
@@ -91,9 +91,10 @@ def run_list(args: argparse.Namespace) -> int:
     rows = [("NAME", "TASK", "STATE", "SIZE", "PATH")]
     for card in BENCHMARKS.values():
         state = file_state(card, protocol, root)
-        rows.append(
-            (card.name, card.task_type, _STATE_LABELS[state.state], _human_size(state.size), str(state.path))
-        )
+        label = _STATE_LABELS[state.state]
+        if state.state == "md5_mismatch" and (pinned_by := protocols_pinning(card, state.md5 or "")):
+            label += f" ({'/'.join(pinned_by)} file)"
+        rows.append((card.name, card.task_type, label, _human_size(state.size), str(state.path)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print(
