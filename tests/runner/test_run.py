@@ -1,0 +1,214 @@
+"""`vleval run` in one process: outputs, run.json, reuse, failures and their retry, errors, dry run."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from runner_support import DATASETS, MODEL_NAME, assert_same_outputs, run_args
+
+from vleval.cli import main
+from vleval.errors import DataMissingError, VlevalError
+from vleval.runner.commands import config_from_args
+from vleval.runner.run import RunConfig, run_evaluation
+from vleval.types import Prediction
+
+
+def _config(model: Path, data_dir: Path, work_dir: Path, **kw) -> RunConfig:
+    base = dict(
+        models=[str(model)], datasets=list(DATASETS), work_dir=work_dir, data_dir=data_dir, verify_md5=False,
+        max_new_tokens=8, judge="none", device="cpu", batch_size=2, save_prompts=True, progress_bar=False,
+    )  # fmt: skip
+    base.update(kw)
+    return RunConfig(**base)
+
+
+class FakeBackend:
+    """Answers 'A' for every request, or raises for chosen indices (an OOM on a huge image)."""
+
+    def __init__(self, fail: set = frozenset()):
+        self.fail = set(fail)
+        self.seen: list = []
+
+    def generate(self, requests):
+        self.seen.extend(r.index for r in requests)
+        if any(r.index in self.fail for r in requests):
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return [Prediction(r.dataset, r.index, "A", raw="A", tiles=(1,)) for r in requests]
+
+
+def test_outputs_in_the_reference_layout_with_run_json(reference_run: Path, tiny_model: Path):
+    model_dir = reference_run / MODEL_NAME
+    for name in DATASETS:
+        pred = model_dir / f"{MODEL_NAME}_{name}.xlsx"
+        frame = pd.read_excel(pred)
+        assert len(frame) == DATASETS[name] and "prediction" in frame.columns and "image" not in frame.columns
+        prompts = [json.loads(line) for line in (model_dir / f"{MODEL_NAME}_{name}_prompts.jsonl").open()]
+        assert [p["index"] for p in prompts] == list(frame["index"])
+        assert all("<img>" in p["prompt"] and p["tiles"] for p in prompts)
+        assert (model_dir / f"{MODEL_NAME}_{name}_score.json").is_file()
+    run = json.loads((model_dir / "run.json").read_text())
+    assert run["command"] and isinstance(run["command"], list)
+    assert {"vleval", "torch", "transformers"} <= set(run["versions"])
+    assert run["protocol"]["name"] == "2024.12"
+    assert run["model"]["path"] == str(tiny_model) and len(run["model"]["checkpoint_digest"]) == 64
+    assert len(run["datasets"]["MMStar"]["tsv_md5"]) == 32
+    assert run["datasets"]["MMStar"]["samples"] == 6 and run["datasets"]["MMStar"]["failed"] == 0
+    assert run["settings"]["verify_md5"] is False and run["settings"]["cot"] is False
+    assert "infer" in run["datasets"]["OCRBench"]["seconds"]
+
+
+def test_a_second_run_reuses_everything_without_loading_the_model(
+    reference_run, tiny_model, bench_dir, tmp_path
+):
+    work = shutil.copytree(reference_run, tmp_path / "work")
+
+    def no_backend(path, kwargs):
+        raise AssertionError("the model must not be loaded when every sample is done")
+
+    summary = run_evaluation(_config(tiny_model, bench_dir, work, backend_factory=no_backend))
+    for cell in summary.cells:
+        assert cell.n_inferred == 0 and cell.n_reused == DATASETS[cell.dataset]
+    assert_same_outputs(work, reference_run)
+
+
+def test_a_failing_sample_is_recorded_counted_and_only_it_is_retried(tiny_model, bench_dir, tmp_path, capsys):
+    broken = FakeBackend(fail={2})
+    summary = run_evaluation(
+        _config(tiny_model, bench_dir, tmp_path, datasets=["MMStar"], backend_factory=lambda p, k: broken)
+    )
+    cell = summary.cell(MODEL_NAME, "MMStar")
+    assert cell.n_failed == 1 and summary.failures == 1
+    frame = pd.read_excel(cell.pred_file)
+    failed = frame.loc[frame["index"] == 2, "prediction"].item()
+    assert failed.startswith("Failed to obtain answer") and "out of memory" in failed
+    assert (frame.loc[frame["index"] != 2, "prediction"] == "A").all()
+    assert "(1 failed)" in capsys.readouterr().out
+
+    healthy = FakeBackend()
+    summary = run_evaluation(
+        _config(tiny_model, bench_dir, tmp_path, datasets=["MMStar"], backend_factory=lambda p, k: healthy)
+    )
+    assert healthy.seen == [2]  # only the failed sample
+    assert summary.cell(MODEL_NAME, "MMStar").n_failed == 0
+    assert (pd.read_excel(cell.pred_file)["prediction"] == "A").all()
+
+
+def test_an_undecodable_image_fails_only_its_sample(tiny_model, bench_dir, tmp_path):
+    data = shutil.copytree(bench_dir, tmp_path / "data")
+    tsv = data / "MMStar.tsv"
+    frame = pd.read_csv(tsv, sep="\t")
+    good = frame.loc[1, "image"]
+    frame.loc[1, "image"] = base64.b64encode(b"not an image " * 10).decode()  # a truncated download
+    frame.to_csv(tsv, sep="\t", index=False)
+    work = tmp_path / "work"
+    backend = FakeBackend()
+    summary = run_evaluation(
+        _config(tiny_model, data, work, datasets=["MMStar"], backend_factory=lambda p, k: backend)
+    )
+    cell = summary.cell(MODEL_NAME, "MMStar")
+    assert cell.n_failed == 1 and 1 not in backend.seen and len(backend.seen) == 5
+    text = pd.read_excel(cell.pred_file).set_index("index").loc[1, "prediction"]
+    assert "Failed to obtain answer" in text and "cannot be decoded" in text
+
+    frame.loc[1, "image"] = good  # the file is repaired: the re-run infers that sample only
+    frame.to_csv(tsv, sep="\t", index=False)
+    backend.seen.clear()
+    summary = run_evaluation(
+        _config(tiny_model, data, work, datasets=["MMStar"], backend_factory=lambda p, k: backend)
+    )
+    assert backend.seen == [1] and summary.cell(MODEL_NAME, "MMStar").n_failed == 0
+
+
+def test_a_corrupt_progress_file_is_reported_and_its_samples_redone(
+    reference_run, tiny_model, bench_dir, tmp_path, capsys
+):
+    work = shutil.copytree(reference_run, tmp_path / "work")
+    (work / MODEL_NAME / f"{MODEL_NAME}_MMStar.xlsx").unlink()
+    progress = next((work / MODEL_NAME / ".progress" / f"{MODEL_NAME}_MMStar").glob("*.jsonl"))
+    lines = progress.read_text().splitlines(keepends=True)
+    lines[0] = lines[0].replace('"prediction": "', '"prediction": "X')  # altered record: checksum fails
+    lines[-1] = lines[-1][:40]  # truncated last line
+    progress.write_text("".join(lines))
+    summary = run_evaluation(_config(tiny_model, bench_dir, work))
+    err = capsys.readouterr().err
+    assert "not trusted" in err and "truncated" in err and str(progress) in err
+    assert summary.cell(MODEL_NAME, "MMStar").n_inferred == 2
+    assert summary.cell(MODEL_NAME, "OCRBench").n_inferred == 0
+    assert_same_outputs(work, reference_run)
+
+
+def test_everything_missing_is_named_before_any_work(tmp_path, bench_dir, capsys):
+    work = tmp_path / "work"
+    rc = main(["run", "--model", "InternVL2_5-1B", "--data", "MMStar", "HallusionBench", "--work-dir", str(work),
+               "--model-dir", str(tmp_path / "pretrained"), "--data-dir", str(bench_dir)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and not work.exists()
+    assert "checkpoint of InternVL2_5-1B not found" in err and "vleval models download InternVL2_5-1B" in err
+    assert "HallusionBench" in err and "vleval data download HallusionBench" in err
+    assert "md5" in err  # MMStar: the synthetic file is not the real one
+
+
+def test_unknown_model_and_benchmark_are_refused(tmp_path, bench_dir):
+    with pytest.raises(VlevalError) as info:
+        run_evaluation(_config(Path("InternVL9-1B"), bench_dir, tmp_path, models=["InternVL9-1B"],
+                               datasets=["MMStarr"]))  # fmt: skip
+    assert "InternVL9-1B" in str(info.value) and "MMStarr" in str(info.value)
+    assert not (tmp_path / "InternVL9-1B").exists()
+
+
+def test_missing_weights_in_a_checkpoint_folder(tmp_path, tiny_model, bench_dir):
+    partial = shutil.copytree(tiny_model, tmp_path / "Partial")
+    for shard in partial.glob("*.safetensors"):
+        shard.unlink()
+        break
+    with pytest.raises(DataMissingError, match="incomplete: missing"):
+        run_evaluation(_config(partial, bench_dir, tmp_path / "work"))
+
+
+def test_eval_mode_needs_predictions_and_rescores_them(reference_run, tiny_model, bench_dir, tmp_path):
+    with pytest.raises(DataMissingError, match="--mode infer"):
+        run_evaluation(_config(tiny_model, bench_dir, tmp_path / "empty", mode="eval"))
+    work = shutil.copytree(reference_run, tmp_path / "work")
+    summary = run_evaluation(_config(tiny_model, bench_dir, work, mode="eval"))
+    assert summary.cell(MODEL_NAME, "OCRBench").headline is not None
+    assert_same_outputs(work, reference_run)
+
+
+def test_dry_run_prints_counts_state_and_fetch_commands(reference_run, tiny_model, bench_dir, capsys):
+    rc = main(["run", *run_args(tiny_model, bench_dir, reference_run), "--dry-run"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "MMStar" in out and "6 samples" in out and "4 samples" in out and "predictions done" in out
+    rc = main(["run", "--model", str(tiny_model), "InternVL2_5-2B", "--data", "MMStar", "CRPE_EXIST",
+               "--data-dir", str(bench_dir), "--skip-md5-check", "--dry-run", "--work-dir", str(reference_run)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0 and "missing" in out
+    assert "vleval models download InternVL2_5-2B" in out and "vleval data download CRPE_EXIST" in out
+
+
+def test_use_cot_is_read_once_at_the_command_line():
+    from vleval.cli import build_parser
+
+    args = build_parser().parse_args(["run", "--model", "m", "--data", "MMStar"])
+    assert config_from_args(args, {"USE_COT": "1"}).cot is True
+    assert config_from_args(args, {}).cot is False
+
+
+def test_verbose_prints_each_prediction(tiny_model, bench_dir, tmp_path, capsys):
+    run_evaluation(
+        _config(
+            tiny_model,
+            bench_dir,
+            tmp_path,
+            datasets=["OCRBench"],
+            verbose=True,
+            backend_factory=lambda p, k: FakeBackend(),
+        )  # fmt: skip
+    )
+    out = capsys.readouterr().out
+    assert sum(1 for line in out.splitlines() if line.startswith(f"{MODEL_NAME} OCRBench ")) == 4
