@@ -1,0 +1,162 @@
+"""evaluate(): every benchmark end to end on synthetic files (a real local judge server where the
+reference needs a judge), the files it writes, the prompt data files, and batching of judge rounds."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from vleval.datasets import scoring
+from vleval.datasets.loading import load_table
+from vleval.datasets.predictions import write_prediction_file
+from vleval.datasets.registry import BENCHMARKS, get_benchmark
+from vleval.errors import VlevalError
+from vleval.judge.client import make_judge
+from vleval.protocol import get_protocol
+from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting
+from vleval.synthetic.judge_server import JudgeServer
+from vleval.types import JudgeRequest
+
+PROMPT_SHA256 = {
+    "llavabench_rule.txt": "2ce22b562d6008864970ea863ac8a4d385ea6f2e64ab1313a23f825202a9529d",
+    "llavabench_system.txt": "8ec001fd8f1a623f9e444c9eca7be1cc3ee529003e931167a1b44958132baf33",
+    "mathvista_ice.txt": "3e9cb232be22ebb53f446686e46f0e996d6dd562bc033f0973f31914c79f900b",
+    "mcq_match_cn.txt": "6cd5198da4ff3d4179a6db5bf17eeb181fa9e55caba876e632f7c583ac0eeb7c",
+    "mcq_match_en.txt": "133b2beaa0ce149aab95c6d01d4629f034e8861c723fc302ab3853a41e690c86",
+    "mmvet_fewshot.txt": "f3e131e1d998e890676bda56a63e404f601cb5166293b1ab0c9fafd9d8567323",
+    "yorn_match.txt": "716c90fbf15fd5121199b207187faae67c26b0ee4c697b4a7e91ef84026d092a",
+}
+# the reference's result files per benchmark (benchmarks.md §0.2, §1-10), judge short names of 2026.08
+REFERENCE_FILES = {
+    "MMBench_DEV_EN_V11": ["_gpt-4o-mini_result.xlsx", "_acc.csv"],
+    "MMStar": ["_gpt-4o-mini_result.xlsx", "_acc.csv"],
+    "MMMU_DEV_VAL": ["_gpt-4o-mini_result.xlsx", "_acc.csv"],
+    "AI2D_TEST": ["_gpt-4o-mini_result.xlsx", "_acc.csv"],
+    "HallusionBench": ["_auxmatch.xlsx", "_score.csv"],
+    "MathVista_MINI": ["_gpt-4o-mini.xlsx", "_gpt-4o-mini_score.csv"],
+    "OCRBench": ["_score.json"],
+    "MMVet": ["_gpt-4-turbo.xlsx", "_gpt-4-turbo_score.csv", "_gpt-4-turbo_score_fine.csv"],
+    "LLaVABench": ["_openai_result.xlsx", "_score.csv"],
+    "CRPE_EXIST": ["_score.json"],
+    "CRPE_RELATION": ["_score.json"],
+}
+
+
+def test_judge_prompt_files_are_byte_exact():
+    for name, digest in PROMPT_SHA256.items():
+        text = scoring.judge_prompt(name)
+        assert hashlib.sha256(text.encode("utf-8")).hexdigest() == digest, name
+
+
+def right_answer(row: dict) -> str:
+    """A prediction the reference scores as right, per benchmark."""
+    if "gpt4_ans" in row:
+        return str(row["gpt4_ans"])
+    if row.get("question_type") == "multi_choice":
+        return str(row["answer_option"])
+    if str(row.get("answer", "")).startswith("["):  # OCRBench: a list literal of gold answers
+        return f"It reads {eval(row['answer'])[0]}"
+    return str(row["answer"])
+
+
+@pytest.fixture(scope="module")
+def judge_server():
+    with JudgeServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_FILES))
+def test_every_benchmark_end_to_end(name, tmp_path, judge_server):
+    base = get_protocol("2026.08")
+    tsv = make_benchmark_tsv(name, tmp_path / "data", n=4, seed=1)
+    protocol = protocol_accepting(base, {name: tsv})
+    card = get_benchmark(name)
+    table = load_table(card, protocol, root=tmp_path / "data")
+    predictions = {row["index"]: right_answer(row) for row in table.to_dict(orient="records")}
+    pred = write_prediction_file(tmp_path / "work" / f"M_{name}.xlsx", table, predictions)
+    short = protocol.judge_for(card)
+    judge = None
+    if short is not None:
+        judge = make_judge(short, None, base_url=judge_server.base_url, cache_dir=tmp_path / "cache")
+    result = scoring.evaluate(card, protocol, pred, judge, data_dir=tmp_path / "data")
+    for suffix in REFERENCE_FILES[name]:
+        assert (tmp_path / "work" / f"M_{name}{suffix}").exists(), suffix
+    summary_name = (
+        f"M_{name}_vleval.json" if "_score.json" in REFERENCE_FILES[name] else f"M_{name}_score.json"
+    )
+    summary = json.loads((tmp_path / "work" / summary_name).read_text())
+    assert summary["protocol"] == protocol.name and summary["dataset"] == name
+    assert summary["headline"] == pytest.approx(result.headline, nan_ok=True)
+    rows = [
+        json.loads(line) for line in (tmp_path / "work" / f"M_{name}_rows.jsonl").read_text().splitlines()
+    ]
+    assert rows and "index" in rows[0]
+    expected_best = {"mcq": 1.0, "yorn": 100.0 * 3 / 3, "crpe": 1.0, "ocrbench": float(len(table))}
+    if card.family in expected_best:
+        assert result.headline == pytest.approx(expected_best[card.family]), result.tables
+
+
+def test_mmbench_test_split_writes_no_score_and_says_where_to_submit(tmp_path):
+    name = "MMBench_TEST_EN_V11"
+    tsv = make_benchmark_tsv(name, tmp_path, n=3, seed=0)
+    protocol = protocol_accepting(get_protocol("2024.12"), {name: tsv})
+    table = load_table(get_benchmark(name), protocol, root=tmp_path)
+    pred = write_prediction_file(
+        tmp_path / "M_MMBench_TEST_EN_V11.xlsx", table, dict.fromkeys(table["index"], "A")
+    )
+    result = scoring.evaluate(get_benchmark(name), protocol, pred, None, data_dir=tmp_path)
+    assert result.headline is None and "official MMBench evaluation server" in result.notes[0]
+    assert not (tmp_path / "M_MMBench_TEST_EN_V11_acc.csv").exists()
+
+
+def test_judge_benchmarks_refuse_to_run_without_a_judge(tmp_path):
+    tsv = make_benchmark_tsv("MMVet", tmp_path, n=2, seed=0)
+    protocol = protocol_accepting(get_protocol("2024.12"), {"MMVet": tsv})
+    table = load_table(get_benchmark("MMVet"), protocol, root=tmp_path)
+    pred = write_prediction_file(tmp_path / "M_MMVet.xlsx", table, dict.fromkeys(table["index"], "x"))
+    with pytest.raises(VlevalError, match="--judge MODEL --judge-base-url URL"):
+        scoring.evaluate(get_benchmark("MMVet"), protocol, pred, None, data_dir=tmp_path)
+
+
+def test_prediction_file_alone_is_scored_when_the_benchmark_file_is_absent(tmp_path):
+    pred = tmp_path / "M_OCRBench.tsv"
+    pd.DataFrame(
+        {"index": [1, 2], "answer": ["['cat']", "['dog']"], "category": ["Doc-oriented VQA"] * 2,
+         "prediction": ["a cat", "a cow"]}
+    ).to_csv(pred, sep="\t", index=False)  # fmt: skip
+    result = scoring.evaluate(
+        get_benchmark("OCRBench"), get_protocol(), pred, None, data_dir=tmp_path / "empty"
+    )
+    assert result.headline == 1.0 and "not found" in result.notes[0]
+    assert json.loads((tmp_path / "M_OCRBench_score.json").read_text())["Doc-oriented VQA"] == 1
+
+
+def test_ask_in_rounds_sends_each_retry_round_as_one_batch():
+    class Judge:
+        model = short_name = "j"
+        batches: list = []
+
+        def ask_many(self, requests):
+            self.batches.append([r.temperature for r in requests])
+            return ["ok" if r.prompt == "a" or r.temperature > 0 else "bad" for r in requests]
+
+    judge = Judge()
+    out = scoring.ask_in_rounds(
+        judge, {1: "a", 2: "b", 3: "c"}, rounds=3, accept=lambda k, a: a if a == "ok" else None,
+        temperature=lambda i: 0.5 * i,
+    )  # fmt: skip
+    assert judge.batches == [[0.0, 0.0, 0.0], [0.5, 0.5]]
+    assert out == {1: ("ok", ["ok"]), 2: ("ok", ["bad", "ok"]), 3: ("ok", ["bad", "ok"])}
+    assert JudgeRequest("x").max_tokens == 2048
+
+
+def test_every_registered_family_has_a_scorer():
+    for card in BENCHMARKS.values():
+        assert hasattr(scoring.scorer_for(card), "score")
+
+
+def test_reference_files_listed_per_benchmark_cover_the_registry():
+    assert set(REFERENCE_FILES) | {"MMBench_TEST_EN_V11"} == set(BENCHMARKS)
+    assert Path(scoring.__file__).name == "scoring.py"
