@@ -34,15 +34,20 @@ class RunSettings:
     version: str | None = None  # vleval version that produced the files
     judge_endpoint: str | None = None  # base URL when the run recorded one
 
+    @property
+    def judge_is_local(self) -> bool:
+        """The judge answered from this machine (e.g. the demo's deterministic stand-in)."""
+        return bool(self.judge_endpoint) and any(
+            host in str(self.judge_endpoint) for host in ("127.0.0.1", "localhost", "[::1]")
+        )
+
     def describe(self) -> str:
         cot = {True: "CoT on", False: "CoT off", None: "CoT ?"}[self.cot]
+        judge = self.judge or "?"
+        if self.judge_is_local and not judge.startswith("none"):
+            judge += f" (served locally at {self.judge_endpoint})"
         return " · ".join(
-            [
-                cot,
-                f"judge {self.judge or '?'}",
-                f"protocol {self.protocol or '?'}",
-                f"vleval {self.version or '?'}",
-            ]
+            [cot, f"judge {judge}", f"protocol {self.protocol or '?'}", f"vleval {self.version or '?'}"]
         )
 
 

@@ -107,7 +107,7 @@ def bar_chart(benchmark: str, series: list[tuple[str, list[tuple[str, float]]]],
     if not categories:
         return ""
     top = 100.0 if unit == "%" else max((v for _, vs in series for _, v in vs), default=1.0) or 1.0
-    label_w, plot_w, bar_h, gap = 200, 300, 12, 8
+    label_w, plot_w, bar_h, gap = 220, 300, 12, 8
     group_h = bar_h * len(series) + gap
     height = group_h * len(categories) + 30
     out = [
@@ -123,7 +123,7 @@ def bar_chart(benchmark: str, series: list[tuple[str, list[tuple[str, float]]]],
         )
     for row, category in enumerate(categories):
         y0 = row * group_h
-        short = category if len(category) <= 34 else category[:32] + "…"
+        short = category if len(category) <= 32 else category[:30] + "…"
         out.append(
             f'<text x="{label_w - 6}" y="{y0 + group_h / 2 + 2:.1f}" font-size="11" text-anchor="end">'
             f"<title>{escape(category)}</title>{escape(short)}</text>"

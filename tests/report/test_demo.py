@@ -1,0 +1,62 @@
+"""`vleval demo` from a cold cache: tiny random checkpoint, synthetic suite, real pipeline, report."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+
+from vleval.cli import main
+from vleval.report.demo import DEMO_BENCHMARKS, DEMO_MODEL
+
+
+def _run_cli(argv: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VLEVAL_CACHE", str(cache))  # the CLI reads it once
+        code, first = _run_cli(["demo"])
+        code_again, second = _run_cli(["demo"])
+    return cache / "demo", code, first, code_again, second
+
+
+def test_demo_prints_table_report_path_and_says_the_model_is_random(demo_run):
+    demo, code, printed, _, _ = demo_run
+    assert code == 0
+    assert "RANDOM" in printed and "chance level" in printed and "local deterministic stand-in" in printed
+    for name in DEMO_BENCHMARKS:
+        assert name in printed
+    report = demo / "work" / "report.html"
+    assert f"report:  {report}" in printed and report.is_file()
+    assert "error:" not in printed
+
+
+def test_demo_runs_the_real_pipeline_with_the_judge(demo_run):
+    demo = demo_run[0]
+    model_dir = demo / "work" / DEMO_MODEL
+    for name in DEMO_BENCHMARKS:
+        assert (model_dir / f"{DEMO_MODEL}_{name}.xlsx").is_file()
+        assert (model_dir / f"{DEMO_MODEL}_{name}_prompts.jsonl").is_file()
+    settings = json.loads((model_dir / "run.json").read_text())["settings"]
+    assert settings["judge_base_url"].startswith("http://127.0.0.1:")
+    assert (model_dir / f"{DEMO_MODEL}_MathVista_MINI_gpt-4o-mini_score.csv").is_file()  # judged
+    html = (demo / "work" / "report.html").read_text()
+    assert "local deterministic stand-in" in html and "RANDOM-WEIGHT" in html
+    assert "data:image/jpeg;base64," in html  # thumbnails of the drawn images
+
+
+def test_second_demo_reuses_the_cache(demo_run):
+    demo, _, _, code_again, second = demo_run
+    assert code_again == 0 and "report:" in second
+    assert list((demo / DEMO_MODEL).glob("*.safetensors"))  # the cached checkpoint
+    datasets = json.loads((demo / "work" / DEMO_MODEL / "run.json").read_text())["datasets"]
+    assert all(entry["inferred_this_run"] == 0 for entry in datasets.values())  # predictions reused
