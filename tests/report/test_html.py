@@ -77,3 +77,14 @@ def test_compare_shows_score_change_and_changed_verdicts(work_dirs, tmp_path):
     samples = _data(html)["samples"]
     assert [(s["i"], [r["h"] for r in s["runs"]]) for s in samples] == [("validation_1", [False, True])]
     assert samples[0]["runs"][0]["label"].startswith("A · ")
+
+
+def test_compare_names_runs_present_on_one_side_only(work_dirs, tmp_path):
+    html = write_compare(work_dirs[1], work_dirs[0], tmp_path / "compare.html").read_text()
+    assert "only in B: InternVL2_5-8B · MMStar" in html
+    assert "only in A:" not in html
+
+
+def test_the_same_directory_twice_counts_once(work_dirs, tmp_path):
+    files = write_report([work_dirs[0], work_dirs[0]], tmp_path / "r.html")
+    assert len(files.summary.cell(MODEL, "MMStar").runs) == 1

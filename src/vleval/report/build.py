@@ -27,8 +27,12 @@ class ReportFiles:
 def _collect(work_dirs: Sequence[Path], data_dir: Path | None, thumbnails: int) -> list[BenchmarkRun]:
     loader = thumbnail_loader(data_dir, thumbnails)
     runs: list[BenchmarkRun] = []
+    seen: set[Path] = set()
     for work_dir in work_dirs:
-        runs.extend(collect_runs(Path(work_dir), thumbnails=loader))
+        for run in collect_runs(Path(work_dir), thumbnails=loader):
+            if run.pred_file.resolve() not in seen:  # the same directory given twice
+                seen.add(run.pred_file.resolve())
+                runs.append(run)
     if not runs:
         dirs = ", ".join(str(d) for d in work_dirs)
         raise DataMissingError(
@@ -72,7 +76,11 @@ def write_compare(
     runs_a = _collect([dir_a], data_dir, thumbnails)
     runs_b = _collect([dir_b], data_dir, thumbnails)
     changes = compare_runs(runs_a, runs_b)
+    paired_a = {id(c.a) for c in changes}
+    paired_b = {id(c.b) for c in changes}
+    unpaired = [f"only in A: {r.model} · {r.benchmark}" for r in runs_a if id(r) not in paired_a]
+    unpaired += [f"only in B: {r.model} · {r.benchmark}" for r in runs_b if id(r) not in paired_b]
     out = Path(out) if out else Path(dir_b) / "compare.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_compare(changes, str(dir_a), str(dir_b)), encoding="utf-8")
+    out.write_text(render_compare(changes, str(dir_a), str(dir_b), unpaired=unpaired), encoding="utf-8")
     return out

@@ -70,7 +70,9 @@ def _fmt(value: float | None, signed: bool = False) -> str:
     return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
-def render_compare(changes: list[BenchmarkChange], label_a: str, label_b: str) -> str:
+def render_compare(
+    changes: list[BenchmarkChange], label_a: str, label_b: str, *, unpaired: list[str] | None = None
+) -> str:
     rows = []
     samples = []
     for change in changes:
@@ -105,7 +107,10 @@ def render_compare(changes: list[BenchmarkChange], label_a: str, label_b: str) -
     body = (
         f'<h1>vleval comparison</h1><p class="muted">A = {escape(label_a)} · B = {escape(label_b)}; '
         "scores on the 0-100 scale of the report.</p>"
-        "<h2>Score change per benchmark</h2>" + table + "<h2>Samples whose verdict changed</h2>"
+        "<h2>Score change per benchmark</h2>"
+        + table
+        + "".join(f'<p class="muted" data-role="unpaired">{escape(u)}</p>' for u in unpaired or [])
+        + "<h2>Samples whose verdict changed</h2>"
         '<p class="muted">Verdict filter applies to B.</p>' + SAMPLE_BROWSER
     )
     return page("vleval comparison", body, {"mode": "compare", "samples": samples})
