@@ -87,7 +87,11 @@ def test_report_in_chromium(browser, work_dirs, tmp_path):
     page.uncheck("#f-failed")
     assert page.locator("#sample-count").inner_text() == "10 of 10 samples"
     # markup in sample text stays text
-    assert "What is written <b>here</b>?" in page.locator('.sample[data-index="4"]').inner_text()
+    fourth = page.locator('.sample[data-index="4"]')
+    assert "What is written <b>here</b>?" in fourth.inner_text()
+    fourth.locator("details.prompt summary").click()  # the full prompt, shared prefix restored
+    prompt = fourth.locator("details.prompt pre").inner_text()
+    assert prompt.startswith("<|im_start|>user") and prompt.endswith("What is written <b>here</b>?")
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)

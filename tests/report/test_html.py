@@ -44,7 +44,10 @@ def test_sample_browser_data_has_prompt_verdict_and_escapes_markup(work_dirs, tm
     miss = next(s for s in samples if s["b"] == "MMStar" and s["i"] == "4")
     assert miss["runs"][0]["h"] is False and miss["runs"][0]["x"] == "A" and miss["a"] == "D"
     assert miss["o"] == {"A": "cat", "B": "dog", "C": "cow", "D": "pig"}
-    assert "<IMG_CONTEXT>×512" in miss["runs"][0]["pr"]  # 512 repeated tokens collapsed
+    data = _data(html)
+    prompt = data["prefixes"][miss["runs"][0]["pp"]] + miss["runs"][0]["pr"]  # shared part stored once
+    assert prompt.startswith("<|im_start|>user\n<img><IMG_CONTEXT>×512</img>")  # 512 tokens collapsed
+    assert prompt.endswith("What is written <b>here</b>?")
     assert miss["runs"][0]["t"] == [2]
     assert "<b>here</b>" in miss["q"]  # kept as text in JSON, rendered with textContent
     assert "What is written <b>here</b>" not in html.split('id="report-data"')[0]

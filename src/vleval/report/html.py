@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from html import escape
 from importlib import resources
 from typing import Any
@@ -30,7 +31,28 @@ def _fmt(value: float | None, signed: bool = False) -> str:
     return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
+def factor_prompt_prefixes(samples: list[dict[str, Any]]) -> list[str]:
+    """Store the prompt text shared by all samples of a benchmark run (system message, template)
+    once: each run's ``pr`` keeps only its own part and ``pp`` points at the shared prefix. A full
+    report holds tens of thousands of prompts, so this keeps the file a good deal smaller."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for sample in samples:
+        for k, run in enumerate(sample["runs"]):
+            if run.get("pr"):
+                groups.setdefault((sample["b"], sample["m"], k), []).append(run)
+    prefixes: list[str] = []
+    for runs in groups.values():
+        prefix = os.path.commonprefix([r["pr"] for r in runs]) if len(runs) > 1 else ""
+        if len(prefix) < 40:
+            continue
+        for run in runs:
+            run["pr"], run["pp"] = run["pr"][len(prefix) :], len(prefixes)
+        prefixes.append(prefix)
+    return prefixes
+
+
 def page(title: str, body: str, data: dict[str, Any]) -> str:
+    data = {**data, "prefixes": factor_prompt_prefixes(data.get("samples", []))}
     # "</" inside the JSON would close the <script> element early.
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     html = _asset("template.html")

@@ -81,9 +81,10 @@
       kvBlock([kv("prediction", r.p, true), kv("extracted", r.x), kv("judge verdict", r.v, true),
                kv("tiles", r.t && r.t.length ? r.t.join(" + ") : "")])
     ]);
-    if (r.pr) {
+    if (r.pr || r.pp !== undefined) {
+      var prompt = (r.pp !== undefined ? data.prefixes[r.pp] : "") + (r.pr || "");
       box.appendChild(el("details", { "class": "prompt" }, [el("summary", { text: "full prompt" }),
-        el("pre", { text: r.pr })]));
+        el("pre", { text: prompt })]));
     }
     return box;
   }
