@@ -130,6 +130,12 @@ def test_mmbench_circular_without_judge(tmp_path):
     assert record["log"].iloc[1].startswith("Failed in Prefetching Rolling 1: Answer is B")
     assert "exact_matching" in record["log"].iloc[2]
     assert result.metrics["rows_without_judge"] == 1
+    # the per-row file has one line per copy: what was read from it and its question's verdict
+    rows = result.rows.set_index("index")
+    assert len(rows) == 7
+    assert rows.loc[2_000_001, "extracted"] == "C" and rows.loc[2_000_001, "hit"] == 1
+    assert rows.loc[1_000_002, "extracted"] == "C" and rows.loc[2, "hit"] == 0
+    assert pd.isna(rows.loc[1_000_003, "extracted"]) and rows.loc[1_000_003, "how"] == "no_judge"
 
 
 def test_mmbench_circular_with_judge_counts_a_question_only_if_every_copy_is_right(tmp_path):
@@ -142,7 +148,9 @@ def test_mmbench_circular_with_judge_counts_a_question_only_if_every_copy_is_rig
         mmbench_rows(), get_benchmark("MMBench_DEV_EN_V11"), NEW, judge_no, stem=tmp_path / "N"
     )
     assert result.headline == pytest.approx(1 / 3)
-    assert "Failed in Rolling 1" in result.rows["log"].iloc[2]
+    rows = result.rows.set_index("index")
+    assert "Failed in Rolling 1" in rows.loc[3, "log"]
+    assert rows.loc[1_000_003, "extracted"] == "C" and rows.loc[1_000_003, "how"] == "judge"
 
 
 def test_mmmu_open_questions_become_two_option_questions(tmp_path):

@@ -247,8 +247,10 @@ def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, pd.DataFrame]:
     groups = {g: _row_dicts(data[data["g_index"] == g]) for g in main["index"]}
     results: dict[Any, dict[str, Any]] = {}
     pending: dict[Any, list[str | None]] = {}
+    prefetched: dict[Any, list[str | None]] = {}
     for g, members in groups.items():
         decided, preds = _prefetch_group(members, protocol)
+        prefetched[g] = preds
         if decided is not None:
             results[g] = decided
         else:
@@ -256,7 +258,7 @@ def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, pd.DataFrame]:
     per_copy: dict[Any, tuple[str, str, str]] = {}
     if pending and judge is None:
         for g in pending:
-            results[g] = {"hit": 0, "log": NO_JUDGE_LOG, "how": "no_judge"}
+            results[g] = {"hit": 0, "log": NO_JUDGE_LOG}
     elif pending:
         todo = [m for g, preds in pending.items() for m, p in zip(groups[g], preds, strict=True) if not p]
         for member, extracted in zip(todo, extract_options(todo, protocol, judge, seed), strict=True):
@@ -266,17 +268,38 @@ def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, pd.DataFrame]:
     scored = main.drop(columns=["GT"]).copy()
     scored["hit"] = [results[g]["hit"] for g in scored["index"]]
     scored["log"] = [results[g]["log"] for g in scored["index"]]
-    per_row = pd.DataFrame(
-        {
-            "index": main["index"],
-            "answer": main["GT"],
-            "hit": scored["hit"],
-            "how": [results[g].get("how", "rule") for g in main["index"]],
-            "log": scored["log"],
-            "copies": [len(groups[g]) for g in main["index"]],
-        }
-    )
-    return scored, per_row
+    return scored, _copy_rows(groups, prefetched, per_copy, results, judge is None)
+
+
+def _copy_rows(groups, prefetched, per_copy, results, no_judge: bool) -> pd.DataFrame:
+    """One line per copy: what was read from it (None: never examined, as the reference stops at the
+    first wrong copy) and its question's verdict."""
+    records = []
+    for g, members in groups.items():
+        for k, member in enumerate(members):
+            found = prefetched[g][k] if k < len(prefetched[g]) else None
+            if found:
+                extracted, how = found, "rule"
+            elif member["index"] in per_copy:
+                extracted, _, how = per_copy[member["index"]]
+            else:
+                # not readable by rule: with no judge, that is what sank its question
+                extracted, how = (
+                    None,
+                    ("no_judge" if no_judge and results[g]["log"] == NO_JUDGE_LOG else None),
+                )
+            records.append(
+                {
+                    "index": member["index"],
+                    "g_index": g,
+                    "answer": member["GT"],
+                    "extracted": extracted,
+                    "how": how,
+                    "hit": results[g]["hit"],
+                    "log": results[g]["log"] if k == 0 else "",
+                }
+            )
+    return pd.DataFrame(records)
 
 
 def _prefetch_group(members: list[dict[str, Any]], protocol: Protocol):
@@ -290,30 +313,28 @@ def _prefetch_group(members: list[dict[str, Any]], protocol: Protocol):
                 f"Failed in Prefetching Rolling {i}: Answer is {item['GT']}, "
                 f"Prediction is {item['prediction']}, Pre-fetched is {pred}. "
             )
-            return {"hit": 0, "log": log, "how": "rule"}, preds
+            return {"hit": 0, "log": log}, preds
     if all(item["GT"] == p for item, p in zip(members, preds, strict=True)):
-        return {"hit": 1, "log": "Succeed During Pre-fetching", "how": "rule"}, preds
+        return {"hit": 1, "log": "Succeed During Pre-fetching"}, preds
     return None, preds
 
 
 def _judge_group(members, preds, per_copy) -> dict[str, Any]:
     """eval_circular_group after prefetch: the first copy judged wrong decides hit=0."""
     log = ""
-    how = "judge"
     for i, item in enumerate(members):
         if preds[i]:
             log += f"Rolling {i} Matched.\n"
             continue
-        opt, match_log, copy_how = per_copy[item["index"]]
-        how = "random" if copy_how == "random" else how
+        opt, match_log, _ = per_copy[item["index"]]
         if opt != item["GT"]:
             log += (
                 f"Failed in Rolling {i}: Answer is {item['GT']}; Prediction is {item['prediction']}; "
                 f"Pre-fetched is {opt}; Match Log is {match_log}.\n"
             )
-            return {"hit": 0, "log": log, "how": how}
+            return {"hit": 0, "log": log}
         log += f"Rolling {i}: Answer is {item['GT']}, Prediction is {item['prediction']}, Pre-fetched is {opt}.\n"
-    return {"hit": 1, "log": log, "how": how}
+    return {"hit": 1, "log": log}
 
 
 def report_acc(df: pd.DataFrame) -> pd.DataFrame:
