@@ -20,7 +20,7 @@ import torch
 from vleval.synthetic.tokenizer import write_internlm2_tokenizer, write_qwen2_tokenizer
 
 Family = Literal["qwen2", "internlm2"]
-_FORMAT_VERSION = 1  # bump when the files change, so cached directories are rebuilt
+_FORMAT_VERSION = 2  # bump when the files change, so cached directories are rebuilt
 _MARKER = ".vleval-synthetic.json"
 
 VIT_HIDDEN = 32
@@ -29,7 +29,10 @@ LLM_HEADS = 4  # head_dim 32
 LLM_KV_HEADS = 2  # two KV groups of two query heads: exercises InternLM2's group-major wqkv
 # (embedding offset on hidden dim 0, <|im_end|> weight on it): tuned so greedy answers stop after
 # roughly 2-15 tokens for most prompts.
-STOP_BIAS = {"qwen2": (3.0, 8.0), "internlm2": (2.0, 4.0)}
+STOP_BIAS = {"qwen2": (2.5, 5.0), "internlm2": (2.0, 4.0)}
+# LLM query/key weights are scaled up so attention is peaked: a flat average over ~2000 image tokens
+# would make every answer the same.
+ATTENTION_SHARPNESS = 2.0
 
 
 def _vision_config(family: Family) -> dict[str, Any]:
@@ -179,6 +182,8 @@ def _randomize(
             elif param.dim() >= 2:
                 fan_in = param[0].numel()
                 value = noise / fan_in**0.5
+                if name.startswith("language_model.") and name.endswith(("q_proj.weight", "k_proj.weight")):
+                    value = value * ATTENTION_SHARPNESS
             else:
                 value = noise
             param.copy_(value)

@@ -1,0 +1,135 @@
+import io
+import random
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vleval.errors import VlevalError
+from vleval.models.backends import BACKENDS, Backend, load_backend
+from vleval.models.backends.hf import HFBackend
+from vleval.models.internvl.postprocess import postprocess
+from vleval.models.internvl.template import render_query
+from vleval.synthetic.checkpoints import make_tiny_checkpoint
+from vleval.synthetic.images import draw_shapes
+from vleval.types import GenerationSettings, Request
+
+FAMILIES = ("qwen2", "internlm2")
+SIZES = [(320, 240), (896, 160), (150, 640), (500, 470), (24, 18), (1000, 800)]
+
+
+@pytest.fixture(scope="module")
+def backends(tmp_path_factory) -> dict[str, HFBackend]:
+    root = tmp_path_factory.mktemp("hf")
+    return {
+        f: HFBackend(make_tiny_checkpoint(root / f, f), max_batch_size=4, max_batch_tiles=16)
+        for f in FAMILIES
+    }
+
+
+def _requests(n: int = 7, max_new_tokens: int = 10) -> list[Request]:
+    rng = random.Random(0)
+    out = []
+    for i in range(n):
+        image, drawn = draw_shapes(rng, SIZES[i % len(SIZES)])
+        colour, shape = drawn[0]
+        images = [image] if i != 3 else []  # one text-only request in the middle of a batch
+        text = f"<image>\nWhat colour is the {shape}? A. {colour} B. grey" if images else f"Say {colour}."
+        out.append(
+            Request(
+                dataset="MMStar",
+                index=i,
+                text=text,
+                images=images,
+                max_tiles=6,
+                generation=GenerationSettings(max_new_tokens=max_new_tokens - (i % 3)),
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batched_equals_one_at_a_time(family, backends):
+    backend = backends[family]
+    requests = _requests()
+    alone = [backend.generate([r])[0] for r in requests]
+    batched = backend.generate(requests)  # 4 per batch at most, at most 16 tiles
+    assert [p.index for p in batched] == list(range(len(requests)))
+    assert [(p.prediction, p.raw, p.tiles, p.prompt) for p in batched] == [
+        (p.prediction, p.raw, p.tiles, p.prompt) for p in alone
+    ]
+    assert all(p.error is None for p in batched)
+    assert len({p.prediction for p in batched}) >= 3  # the tiny model answers differently per sample
+    first = batched[0]
+    assert first.tiles == (7,)  # 320x240 under max 6 tiles: 3x2 grid + thumbnail
+    assert first.prompt == render_query(requests[0].text, [7])
+    assert batched[3].tiles == () and "<img>" not in batched[3].prompt
+    assert all(p.seconds is not None and p.seconds >= 0 for p in batched)
+
+
+def test_batch_respects_size_and_tile_limits(backends):
+    backend = backends["qwen2"]
+    requests = _requests()
+    batches = [[item.position for item in batch] for batch in backend._batches(requests)]
+    assert sum(batches, []) == list(range(len(requests)))
+    tiles = {item.position: item.n_tiles for batch in backend._batches(requests) for item in batch}
+    for batch in batches:
+        assert len(batch) <= backend.max_batch_size
+        assert len(batch) == 1 or sum(tiles[i] for i in batch) <= backend.max_batch_tiles
+
+
+def test_an_undecodable_image_fails_only_its_own_sample(backends):
+    backend = backends["qwen2"]
+    buffer = io.BytesIO()
+    draw_shapes(random.Random(1), (300, 300))[0].save(buffer, format="PNG")
+    broken = Image.open(io.BytesIO(buffer.getvalue()[:200]))  # truncated: fails when decoded
+    requests = _requests(4)
+    requests[1] = Request("MMStar", 1, "<image>\nWhat?", [broken], 6, generation=GenerationSettings(10))
+    predictions = backend.generate(requests)
+    assert [p.index for p in predictions] == [0, 1, 2, 3]
+    assert predictions[1].error and "image preprocessing failed" in predictions[1].error
+    assert [p.error for i, p in enumerate(predictions) if i != 1] == [None, None, None]
+    assert predictions[0].prediction == backend.generate([requests[0]])[0].prediction
+
+
+def test_a_failing_batch_is_retried_one_by_one(backends, monkeypatch):
+    backend = backends["internlm2"]
+    requests = _requests(4)
+    expected = [backend.generate([r])[0].prediction for r in requests]
+    real = backend.model.generate
+    poisoned = requests[2].text
+
+    def flaky(input_ids, *args, **kwargs):
+        if input_ids.shape[0] > 1:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        if backend.tokenizer.decode(input_ids[0]).find(poisoned.split("\n")[-1]) >= 0:
+            raise RuntimeError("bad sample")
+        return real(input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(backend.model, "generate", flaky)
+    predictions = backend.generate(requests)
+    assert [p.prediction for i, p in enumerate(predictions) if i != 2] == expected[:2] + expected[3:]
+    assert "bad sample" in predictions[2].error
+
+
+def test_mpo_post_processing_is_applied(backends):
+    backend = backends["qwen2"]
+    request = _requests(1)[0]
+    request.postprocess = "mpo"
+    prediction = backend.generate([request])[0]
+    assert prediction.prediction == postprocess("mpo", prediction.raw)
+
+
+def test_load_backend_and_describe(backends, monkeypatch):
+    backend = backends["qwen2"]
+    assert isinstance(backend, Backend)
+    info = backend.describe()
+    assert info["name"] == "hf" and info["dtype"] == "float32" and info["device"] == "cpu"
+    assert Path(info["model_dir"]) == backend.model_dir
+    again = load_backend("hf", backend.model_dir, model=backend.model, tokenizer=backend.tokenizer)
+    assert isinstance(again, HFBackend)
+    with pytest.raises(VlevalError, match="unknown backend 'nope'"):
+        load_backend("nope", backend.model_dir)
+    monkeypatch.setitem(BACKENDS, "fancy", ("vleval.models.backends.not_installed", "X", "fancy"))
+    with pytest.raises(VlevalError, match=r"pip install 'vleval\[fancy\]'"):
+        load_backend("fancy", backend.model_dir)
