@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Builds (once, cached) a tiny random-weight InternVL2.5-architecture checkpoint and a mini "
             "suite of synthetic benchmark files, runs inference, scoring with a local stand-in judge, and "
-            "writes the report. The model is random: its scores are at chance level."
+            "writes the report. The model is random: its scores are at chance level. Cache: "
+            "~/.cache/vleval/demo, or $VLEVAL_CACHE/demo when VLEVAL_CACHE is set."
         ),
     )
     demo.add_argument("--work-dir", type=Path, help="where to write the results (default: <cache>/work)")
