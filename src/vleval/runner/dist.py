@@ -152,7 +152,6 @@ class ProcessGroup:
     def __init__(self, info: DistInfo, *, use_cuda: bool, timeout_s: float) -> None:
         self.info = info
         self._dist = None
-        self._device = "cuda" if use_cuda else "cpu"
         if not info.distributed:
             return
         import torch.distributed as dist
@@ -178,16 +177,6 @@ class ProcessGroup:
         box = [obj]
         self._dist.broadcast_object_list(box, src=0)
         return box[0]  # type: ignore[return-value]
-
-    def all_ok(self, ok: bool) -> bool:
-        """True when every rank reports ok (used to stop all ranks together after a failure)."""
-        if self._dist is None:
-            return ok
-        import torch
-
-        flag = torch.tensor([0 if ok else 1], dtype=torch.int64, device=self._device)
-        self._dist.all_reduce(flag)
-        return int(flag.item()) == 0
 
     def close(self) -> None:
         if self._dist is not None and self._dist.is_initialized():

@@ -444,6 +444,7 @@ def _score(
 ) -> None:
     from vleval.datasets.loading import load_table
     from vleval.datasets.scoring import evaluate
+    from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import make_judge
 
     protocol = plan.protocol
@@ -457,7 +458,7 @@ def _score(
             workers=config.judge_workers,
             retries=protocol.judge_retries,
             timeout=protocol.judge_timeout_s,
-            cache_dir=config.work_dir / ".judge_cache",
+            cache_dir=default_cache_dir(config.work_dir),
         )
         table = load_table(card, protocol, config.data_dir, verify_md5=config.verify_md5)
         if cell.pred_file is None:
