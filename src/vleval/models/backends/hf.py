@@ -72,8 +72,11 @@ class HFBackend:
         workers: int = 4,
         model: Any = None,
         tokenizer: Any = None,
+        ignore_eos: bool = False,
     ):
-        """``model``/``tokenizer`` may be passed in (already loaded) to share them between backends."""
+        """``model``/``tokenizer`` may be passed in (already loaded) to share them between backends.
+        ``ignore_eos`` forbids ``<|im_end|>`` until ``max_new_tokens`` are generated (throughput
+        benchmarks only: a fixed amount of work per sample)."""
         from vleval.models.internvl.template import EOS_TOKEN
 
         self.model_dir = Path(model_dir)
@@ -87,6 +90,7 @@ class HFBackend:
         self.max_batch_tiles = max(1, max_batch_tiles)
         self.max_batch_size = max(1, max_batch_size)
         self.workers = max(1, workers)
+        self.ignore_eos = ignore_eos
         self.eos_token_id = self.tokenizer.convert_tokens_to_ids(EOS_TOKEN)
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else self.eos_token_id
@@ -130,19 +134,27 @@ class HFBackend:
                     pending.append(pool.submit(_prepare, *nxt))
 
             refill()
-            batch: list[_Prepared] = []
-            tiles = 0
             while pending:
-                item = pending.popleft().result()
-                refill()
-                too_many = len(batch) >= self.max_batch_size or tiles + item.n_tiles > self.max_batch_tiles
-                if batch and too_many:
+                # Take a window of prepared requests and batch them by tile count, so rows of a batch
+                # have similar lengths and little padding; results are put back in order by position.
+                group = []
+                while pending and len(group) < window:
+                    group.append(pending.popleft().result())
+                    refill()
+                group.sort(key=lambda item: (item.n_tiles, item.position))
+                batch: list[_Prepared] = []
+                tiles = 0
+                for item in group:
+                    too_many = (
+                        len(batch) >= self.max_batch_size or tiles + item.n_tiles > self.max_batch_tiles
+                    )
+                    if batch and too_many:
+                        yield batch
+                        batch, tiles = [], 0
+                    batch.append(item)
+                    tiles += item.n_tiles
+                if batch:
                     yield batch
-                    batch, tiles = [], 0
-                batch.append(item)
-                tiles += item.n_tiles
-            if batch:
-                yield batch
 
     def _run_batch(self, batch: list[_Prepared]) -> list[Prediction]:
         start = time.perf_counter()
@@ -176,6 +188,7 @@ class HFBackend:
             pixels,
             max_new_tokens=max_new,
             eos_token_id=self.eos_token_id,
+            min_new_tokens=max_new if self.ignore_eos else 0,
             pad_token_id=self.pad_token_id,
         ).cpu()
         texts = []

@@ -122,6 +122,7 @@ class InternVLModel(nn.Module):
         max_new_tokens: int,
         eos_token_id: int,
         pad_token_id: int,
+        min_new_tokens: int = 0,
     ) -> torch.Tensor:
         """Greedy decoding from ``inputs_embeds`` (as the reference's ``chat``): returns only the new
         tokens ``[B, <= max_new_tokens]``, rows that stopped early padded with ``pad_token_id``."""
@@ -130,6 +131,7 @@ class InternVLModel(nn.Module):
             do_sample=False,
             num_beams=1,
             max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
             eos_token_id=eos_token_id,
             pad_token_id=pad_token_id,
             use_cache=True,
