@@ -212,3 +212,20 @@ def test_verbose_prints_each_prediction(tiny_model, bench_dir, tmp_path, capsys)
     )
     out = capsys.readouterr().out
     assert sum(1 for line in out.splitlines() if line.startswith(f"{MODEL_NAME} OCRBench ")) == 4
+
+
+def test_a_benchmark_that_needs_a_judge_is_refused_before_inference_without_one(
+    tiny_model, tmp_path, monkeypatch
+):
+    from vleval.synthetic.benchmarks import make_benchmark_tsv
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_BASE", raising=False)
+    make_benchmark_tsv("MMVet", tmp_path / "data", n=2)
+    config = _config(tiny_model, tmp_path / "data", tmp_path / "work", datasets=["MMVet"])
+    with pytest.raises(VlevalError, match="MMVet is scored by an LLM judge.*--mode infer"):
+        run_evaluation(config)
+    assert not (tmp_path / "work").exists()
+    config.mode = "infer"  # inference alone needs no judge
+    config.backend_factory = lambda p, k: FakeBackend()
+    assert run_evaluation(config).cell(MODEL_NAME, "MMVet").n_inferred == 2

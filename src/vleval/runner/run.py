@@ -27,6 +27,9 @@ from vleval.types import BenchmarkCard
 
 Mode = Literal["all", "infer", "eval"]
 MODES: tuple[str, ...] = ("all", "infer", "eval")
+# Scorers that refuse to score without an LLM judge (vleval.datasets.scoring.require_judge; the
+# reference asserts a working judge for these): checked before any inference starts.
+JUDGE_REQUIRED_FAMILIES = frozenset({"mathvista", "mmvet", "llavabench"})
 # (checkpoint folder, keyword arguments for the backend) -> object with generate(requests)
 BackendFactory = Callable[[Path, dict[str, Any]], Any]
 
@@ -190,6 +193,9 @@ def plan_run(config: RunConfig) -> RunPlan:
         except VlevalError as exc:
             problems.append(str(exc))
             missing_only = missing_only and isinstance(exc, DataMissingError)
+    if config.mode != "infer":
+        problems.extend(p for p in (_judge_problem(config, protocol, card) for card in cards) if p)
+        missing_only = missing_only and not any(c.family in JUDGE_REQUIRED_FAMILIES for c in cards)
     plan = RunPlan(protocol, targets, cards, tsv, problems)
     if config.mode == "eval" and not config.dry_run:
         for target in targets:
@@ -212,6 +218,25 @@ def get_protocol_checked(name: str) -> Protocol:
         return get_protocol(name)
     except ValueError as exc:
         raise VlevalError(str(exc)) from None
+
+
+def _judge_problem(config: RunConfig, protocol: Protocol, card: BenchmarkCard) -> str | None:
+    from vleval.judge.client import NO_JUDGE_SPECS
+
+    if card.family not in JUDGE_REQUIRED_FAMILIES:
+        return None
+    spec = config.judge or protocol.judge_for(card) or ""
+    fix = (
+        "pass --judge MODEL --judge-base-url URL (any OpenAI-compatible server) or set OPENAI_API_KEY; "
+        "or run with --mode infer now and `--mode eval` later."
+    )
+    if spec.strip().lower() in NO_JUDGE_SPECS:
+        return f"{card.name} is scored by an LLM judge, but --judge {spec} disables it: {fix}"
+    # the judge client reads these too (vleval.judge.client.resolve_judge)
+    if not (config.judge_base_url or config.judge_api_key or os.environ.get("OPENAI_API_KEY")
+            or os.environ.get("OPENAI_API_BASE")):  # fmt: skip
+        return f"{card.name} is scored by an LLM judge ({spec}) and no judge endpoint or key is set: {fix}"
+    return None
 
 
 def _checkpoint_problem(target: ModelTarget, model_dir: Path | None) -> str | None:
