@@ -140,3 +140,14 @@ def test_internlm2_tokenizer_encodes_like_the_slow_sentencepiece_tokenizer(check
         elif chunk:
             expected.extend(sp.encode(chunk))
     assert tok(text).input_ids == expected
+
+
+def test_internlm2_decoding_matches_sentencepiece(checkpoints):
+    """The slow InternLM2Tokenizer decodes plain text with sp_model.decode (its prefix-space
+    add/drop cancels out); the backend then strips the answer."""
+    path = checkpoints["internlm2"]
+    tok = load_tokenizer(path)
+    sp = spm.SentencePieceProcessor(model_file=str(path / "tokenizer.model"))
+    for text in ("A", "B. cat", "The answer is 42.\nFinal answer: C", "你是书生 image of a dog"):
+        ids = sp.encode(text)
+        assert tok.decode(ids, skip_special_tokens=True).strip() == sp.decode(ids).strip() == text
