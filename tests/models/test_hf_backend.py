@@ -107,9 +107,12 @@ def test_a_failing_batch_is_retried_one_by_one(backends, monkeypatch):
         return real(input_ids, *args, **kwargs)
 
     monkeypatch.setattr(backend.model, "generate", flaky)
+    monkeypatch.setattr(backend, "max_batch_size", 4)
+    monkeypatch.setattr(backend, "max_batch_tiles", 16)
     predictions = backend.generate(requests)
     assert [p.prediction for i, p in enumerate(predictions) if i != 2] == expected[:2] + expected[3:]
     assert "bad sample" in predictions[2].error
+    assert backend.max_batch_size < 4  # out of memory: later batches are smaller
 
 
 def test_mpo_post_processing_is_applied(backends):

@@ -15,6 +15,7 @@ post-processing. Differences from the reference are throughput only:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -28,6 +29,12 @@ import torch
 from vleval.models.internvl.loader import load_internvl, resolve_device
 from vleval.models.internvl.tokenizer import load_tokenizer
 from vleval.types import Prediction, Request
+
+logger = logging.getLogger(__name__)
+
+
+def _is_out_of_memory(exc: Exception) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 @dataclass
@@ -161,12 +168,20 @@ class HFBackend:
         try:
             texts = self._generate_texts(batch)
         except Exception as exc:  # OOM or a bad sample: retry alone so one cannot sink the others
-            if len(batch) == 1:
-                if isinstance(exc, torch.OutOfMemoryError) and torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                return [self._failed(batch[0], f"generation failed: {type(exc).__name__}: {exc}")]
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+            if len(batch) == 1:
+                return [self._failed(batch[0], f"generation failed: {type(exc).__name__}: {exc}")]
+            if _is_out_of_memory(exc):  # later batches: half the size that did not fit
+                self.max_batch_tiles = max(1, sum(item.n_tiles for item in batch) // 2)
+                self.max_batch_size = max(1, len(batch) // 2)
+                logger.warning(
+                    "out of memory on a batch of %d requests; retrying them one by one, next batches at "
+                    "most %d requests / %d tiles",
+                    len(batch),
+                    self.max_batch_size,
+                    self.max_batch_tiles,
+                )
             return [p for item in batch for p in self._run_batch([item])]
         seconds = (time.perf_counter() - start) / len(batch)
         return [self._prediction(item, raw, seconds) for item, raw in zip(batch, texts, strict=True)]
