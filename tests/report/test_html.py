@@ -91,3 +91,10 @@ def test_compare_names_runs_present_on_one_side_only(work_dirs, tmp_path):
 def test_the_same_directory_twice_counts_once(work_dirs, tmp_path):
     files = write_report([work_dirs[0], work_dirs[0]], tmp_path / "r.html")
     assert len(files.summary.cell(MODEL, "MMStar").runs) == 1
+
+
+def test_direct_and_cot_runs_side_by_side_in_the_sample_browser(work_dirs, tmp_path):
+    html = write_report(list(work_dirs), tmp_path / "report.html").html.read_text()
+    mmmu = [s for s in _data(html)["samples"] if s["b"] == "MMMU_DEV_VAL"]
+    assert [[r["label"] for r in s["runs"]] for s in mmmu] == [["direct 50.00", "CoT 58.00 (used)"]] * 2
+    assert [[r["h"] for r in s["runs"]] for s in mmmu] == [[True, True], [False, True]]

@@ -255,11 +255,30 @@ def run_notes(summary: Summary) -> str:
     return f"<ul>{''.join(items)}</ul>" if items else '<p class="muted">None.</p>'
 
 
+def _cell_samples(cell: Cell) -> list[dict[str, Any]]:
+    """The chosen run's samples; where a cell has several runs (direct and CoT), each sample shows
+    every run side by side, the chosen one last (filters read the last)."""
+    if len(cell.runs) == 1:
+        return [sample_entry(cell.chosen, s, [sample_json(cell.chosen, s)]) for s in cell.chosen.samples]
+    others = [r for r in cell.runs if r is not cell.chosen]
+    by_index = [{s.index: s for s in r.samples} for r in others]
+    entries = []
+    for sample in cell.chosen.samples:
+        sides = [
+            sample_json(run, found[sample.index], cell.run_label(run))
+            for run, found in zip(others, by_index, strict=True)
+            if sample.index in found
+        ]
+        sides.append(sample_json(cell.chosen, sample, cell.run_label(cell.chosen) + " (used)"))
+        entries.append(sample_entry(cell.chosen, sample, sides))
+    return entries
+
+
 def render_report(summary: Summary, *, notes: list[str] | None = None, title: str = "vleval report") -> str:
     samples = [
-        sample_entry(cell.chosen, s, [sample_json(cell.chosen, s)])
+        entry
         for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark))
-        for s in cell.chosen.samples
+        for entry in _cell_samples(cell)
     ]
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = (
