@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 
@@ -56,7 +57,12 @@ def test_submitted_two_task_job_reproduces_the_single_process_run(
         *vleval_command(), "slurm", "--gpus", "0", "--ntasks", "2", "--log-dir", str(logs), "--submit",
         *run_args(tiny_model, bench_dir, work), "--verbose",
     ]  # fmt: skip
-    proc = run_subprocess(command, 60, MASTER_PORT=str(free_port()))
+    env = {"MASTER_PORT": str(free_port())}
+    try:
+        socket.gethostbyname(socket.gethostname())
+    except OSError:  # the node name does not resolve here: rendezvous on loopback (single node)
+        env["MASTER_ADDR"] = "127.0.0.1"
+    proc = run_subprocess(command, 60, **env)
     assert proc.returncode == 0, proc.stderr
     assert "--async" not in proc.stdout and "quotatype" not in proc.stdout
     job_id = proc.stdout.strip().splitlines()[-1].split("job ")[1].split(",")[0]
