@@ -69,3 +69,17 @@ def test_missing_result_files_degrade_to_not_scored(work_dirs):
     assert any("not scored" in n for n in cell.chosen.notes)
     assert [s.hit for s in cell.chosen.samples] == [True, None, None, None]  # truncated line skipped
     assert "—" in summary_markdown(summary) and "MMStar,," in summary_csv(summary)
+
+
+def test_vlmevalkit_run_folders_are_read(work_dirs):
+    """VLMEvalKit keeps results in <model>/T<date>_G<commit>/ folders: the newest one is used."""
+    direct, _ = work_dirs
+    model_dir = direct / MODEL
+    old, new = model_dir / "T20241230_Gb13a37db", model_dir / "T20250102_Gb13a37db"
+    old.mkdir()
+    new.mkdir()
+    for name in [p.name for p in model_dir.glob(f"{MODEL}_MMStar*")]:
+        (model_dir / name).rename(new / name)
+    (old / f"{MODEL}_MMStar.xlsx").write_bytes((new / f"{MODEL}_MMStar.xlsx").read_bytes())
+    cell = build_summary(collect_runs(direct)).cell(MODEL, "MMStar")
+    assert cell.chosen.pred_file.parent == new and round(cell.ours, 2) == 75.0

@@ -234,15 +234,22 @@ def _known_benchmarks() -> set[str]:
     return names
 
 
+# VLMEvalKit's own run directories inside <work-dir>/<model>/ (running.md section 2)
+_REFERENCE_RUN_DIR = re.compile(r"^T\d{8}[-_]")
+
+
 def find_prediction_files(model_dir: Path) -> dict[str, Path]:
-    """benchmark -> ``<model>_<benchmark>.xlsx`` in one model directory."""
+    """benchmark -> ``<model>_<benchmark>.xlsx`` in one model directory. A VLMEvalKit work dir keeps
+    them in ``<model>/T<date>.../`` run folders: then the newest run folder holding each benchmark."""
     model = model_dir.name
     known = _known_benchmarks()
     found: dict[str, Path] = {}
-    for path in sorted(model_dir.glob(f"{model}_*.xlsx")):
-        benchmark = path.stem[len(model) + 1 :]
-        if benchmark in known:
-            found[benchmark] = path
+    run_dirs = sorted(d for d in model_dir.iterdir() if d.is_dir() and _REFERENCE_RUN_DIR.match(d.name))
+    for folder in [*run_dirs, model_dir]:  # later folders win: the model folder, else the newest run
+        for path in sorted(folder.glob(f"{model}_*.xlsx")):
+            benchmark = path.stem[len(model) + 1 :]
+            if benchmark in known:
+                found[benchmark] = path
     return found
 
 
