@@ -1,6 +1,8 @@
 import csv
 import io
 
+import pandas as pd
+
 from vleval.report.build import write_report
 from vleval.report.collect import collect_runs
 from vleval.report.summary import build_summary, summary_csv, summary_markdown
@@ -83,3 +85,15 @@ def test_vlmevalkit_run_folders_are_read(work_dirs):
     (old / f"{MODEL}_MMStar.xlsx").write_bytes((new / f"{MODEL}_MMStar.xlsx").read_bytes())
     cell = build_summary(collect_runs(direct)).cell(MODEL, "MMStar")
     assert cell.chosen.pred_file.parent == new and round(cell.ours, 2) == 75.0
+
+
+def test_the_recorded_judges_score_file_wins_over_a_newer_one(tmp_path):
+    from vleval.report.headline import read_headline
+
+    stem = tmp_path / "M_MathVista_MINI"
+    for judge, acc in (("gpt-4o-mini", 40.0), ("gpt-4-turbo", 55.0)):  # gpt-4-turbo written last
+        pd.DataFrame([{"Task&Skill": "Overall", "tot": 10, "acc": acc}]).to_csv(
+            stem.with_name(f"{stem.name}_{judge}_score.csv"), index=False
+        )
+    assert read_headline("MathVista_MINI", stem, "gpt-4o-mini-2024-07-18").score == 40.0
+    assert read_headline("MathVista_MINI", stem, "gpt-4-1106-preview").score == 55.0

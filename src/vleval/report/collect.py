@@ -323,7 +323,7 @@ def _hit_from(row: dict[str, Any]) -> bool | None:
 
 
 def read_samples(
-    pred_file: Path, benchmark: str, *, images: dict[str, str] | None = None
+    pred_file: Path, *, images: dict[str, str] | None = None
 ) -> tuple[list[SampleRecord], list[str]]:
     """One record per prediction row, joined with verdicts and prompts; also notes on what is missing."""
     notes: list[str] = []
@@ -398,8 +398,12 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
                 if headline is None:
                     notes.append("not scored yet (no result files found)")
             images = thumbnails(benchmark, run_json) if thumbnails else None
-            samples, sample_notes = read_samples(pred_file, benchmark, images=images)
+            samples, sample_notes = read_samples(pred_file, images=images)
             notes.extend(sample_notes)
+            datasets = run_json.get("datasets")
+            recorded = datasets.get(benchmark) if isinstance(datasets, dict) else None
+            if isinstance(recorded, dict) and recorded.get("error"):
+                notes.append(f"scoring failed: {recorded['error']}")
             if score_json.get("notes"):
                 notes.extend(str(n) for n in score_json["notes"])
             runs.append(

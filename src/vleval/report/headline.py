@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from vleval.protocol import JUDGE_MODEL_IDS
+
 
 @dataclass
 class Headline:
@@ -38,9 +40,17 @@ def _number(value: object) -> float | None:
     return None if math.isnan(number) else number
 
 
-def _newest(paths: list[Path], prefer: str | None = None) -> Path | None:
+def _judge_tag_matches(tag: str, judge: str) -> bool:
+    """A file's judge tag (a short name such as ``gpt-4o-mini``) against the recorded judge (an API id
+    such as ``gpt-4o-mini-2024-07-18``)."""
+    return judge == tag or JUDGE_MODEL_IDS.get(tag) == judge or judge.startswith(tag + "-")
+
+
+def _newest(paths: list[Path], stem: Path, prefer: str | None = None) -> Path | None:
+    """The newest of several judges' score files, preferring the one of the recorded judge."""
     if prefer:
-        preferred = [p for p in paths if f"_{prefer}_" in p.name]
+        tags = {p: p.name[len(stem.name) + 1 :].removesuffix("_score.csv") for p in paths}
+        preferred = [p for p in paths if _judge_tag_matches(tags[p], prefer)]
         if preferred:
             paths = preferred
     return max(paths, key=lambda p: p.stat().st_mtime) if paths else None
@@ -90,7 +100,7 @@ def _judged_csv(stem: Path, judge: str | None, key_column: str, overall_key: str
     candidates = [
         p for p in stem.parent.glob(stem.name + "_*_score.csv") if not p.name.endswith("_score_fine.csv")
     ]
-    path = _newest(candidates, prefer=judge)
+    path = _newest(candidates, stem, prefer=judge)
     if path is None:
         return None
     rows = _score_csv_rows(path, key_column)
