@@ -21,7 +21,16 @@ serve the model; vleval sends each request as one chat completion:
 vLLM renders the checkpoint's chat template in "string" content format (the InternVL2.5 template
 concatenates ``message['content']``; UNVERIFIED against the official tokenizer_config.json) and puts
 the images at the ``<image>`` placeholders the text carries. A template that loops over content parts
-would add its own placeholders: serve it with ``--chat-template-content-format string``.
+would add its own placeholders: serve it with ``--chat-template-content-format string``. A vLLM
+server for vleval needs two more flags: ``--trust-request-mm-kwargs`` (vLLM refuses per-request tile
+caps otherwise) and ``--mm-processor-kwargs '{"max_dynamic_patch": 24}'`` (it sizes its encoder cache
+from the checkpoint's 12 tiles and refuses OCRBench's 24 otherwise).
+
+Known limit: vLLM's server tokenizes the templated text before it expands ``<image>``. For Qwen2 that
+is the reference's token sequence; for InternLM2 (2B/8B/26B) with several images (MMMU's
+``Image-1: <image>\nImage-2: <image>\n...``) the reference's sentencepiece pieces around each image
+block (the ``▁`` before it and the dummy prefix after ``</img>``) are lost, so those prompts differ
+slightly. The ``vllm`` backend hands vLLM token ids and has no such difference.
 
 Images go out as the tiler should see them: RGB (alpha dropped, as the reference's ``convert('RGB')``;
 vLLM would composite it on white) and, for MMMU, the first image already upscaled 2x (BILINEAR).

@@ -74,6 +74,7 @@ class VLLMBackend:
         tensor_parallel_size: int = 1,
         max_model_len: int | None = None,
         max_images_per_prompt: int = 12,
+        max_tiles_per_image: int = 24,
         enforce_eager: bool | None = None,
         gpu_memory_utilization: float = 0.9,
         chunk_size: int = 512,
@@ -83,7 +84,8 @@ class VLLMBackend:
     ) -> None:
         """``dtype``: vLLM's name ('bfloat16', 'float32'; default: bfloat16 on GPU, float32 on CPU, as
         the hf backend). ``max_images_per_prompt``: vLLM reserves memory for this many images per
-        request (MMMU rows have up to 7). ``chunk_size``: requests handed to vLLM at once (their
+        request (MMMU rows have up to 7) and ``max_tiles_per_image`` tiles per image (the largest reference
+        cap: OCRBench's 24; a request above it is refused by vLLM). ``chunk_size``: requests handed to vLLM at once (their
         images are held in memory). Other keyword arguments go to ``vllm.LLM``."""
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
@@ -107,6 +109,9 @@ class VLLMBackend:
             "dtype": self.dtype,
             "tensor_parallel_size": tensor_parallel_size,
             "limit_mm_per_prompt": {"image": max_images_per_prompt},
+            # vLLM sizes its encoder cache from the processor's defaults (the checkpoint's 12 tiles);
+            # requests carry their own cap, so the engine must be ready for the largest.
+            "mm_processor_kwargs": {"max_dynamic_patch": max_tiles_per_image},
             "enforce_eager": on_cpu if enforce_eager is None else enforce_eager,
             "seed": seed,
         }
@@ -140,6 +145,12 @@ class VLLMBackend:
                 k: v for k, v in self.engine_kwargs.items() if isinstance(v, int | float | str | bool | dict)
             },
         }
+
+    def close(self) -> None:
+        """Stop vLLM's engine processes now (they also stop when the backend is garbage collected)."""
+        engine_core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if engine_core is not None:
+            engine_core.shutdown()
 
     # ------------------------------------------------------------------------------------------
     def generate(self, requests: list[Request]) -> list[Prediction]:
