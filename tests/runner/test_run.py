@@ -229,3 +229,18 @@ def test_a_benchmark_that_needs_a_judge_is_refused_before_inference_without_one(
     config.mode = "infer"  # inference alone needs no judge
     config.backend_factory = lambda p, k: FakeBackend()
     assert run_evaluation(config).cell(MODEL_NAME, "MMVet").n_inferred == 2
+
+
+def test_a_prediction_file_without_progress_records_is_reused(
+    reference_run, tiny_model, bench_dir, tmp_path, capsys
+):
+    work = shutil.copytree(reference_run, tmp_path / "work")
+    shutil.rmtree(work / MODEL_NAME / ".progress")  # e.g. predictions copied from another machine
+
+    def no_backend(path, kwargs):
+        raise AssertionError("finished predictions must be reused")
+
+    summary = run_evaluation(_config(tiny_model, bench_dir, work, backend_factory=no_backend))
+    assert all(cell.n_inferred == 0 for cell in summary.cells)
+    assert "reusing 6 prediction(s)" in capsys.readouterr().err
+    assert_same_outputs(work, reference_run)

@@ -300,7 +300,13 @@ def _merge(
             sample.index: record.prediction for sample, record in zip(samples, chosen, strict=True)
         }
         write_predictions(list(samples), predictions)
-    if job.prompts_file is not None:
+    if job.prompts_file is not None and (changed or not job.prompts_file.exists()):
+        without = sum(1 for record in chosen if record.prompt is None)
+        if without:
+            outcome.issues.append(
+                f"{without} sample(s) were inferred without --save-prompts: their prompt is null in "
+                f"{job.prompts_file.name}"
+            )
         _write_prompts(job.prompts_file, samples, chosen)
     if changed or len(state.files) > 1:
         compact(job.progress_dir, state)  # keeps every valid record, also those of other settings

@@ -399,7 +399,7 @@ def _infer_one(
     get_backend: Callable[[], Any],
 ) -> DatasetOutcome:
     from vleval.datasets.loading import load_samples, load_table
-    from vleval.datasets.predictions import read_prediction_file, write_prediction_file
+    from vleval.datasets.predictions import RAW_PREDICTIONS_ATTR, read_prediction_file, write_prediction_file
     from vleval.models.internvl.prompts import build_request
 
     protocol = plan.protocol
@@ -438,7 +438,8 @@ def _infer_one(
         if not pred_file.is_file():
             return {}
         frame = read_prediction_file(pred_file)
-        return {k: str(v) for k, v in zip(frame["index"], frame["prediction"], strict=True)}
+        raw = frame.attrs.get(RAW_PREDICTIONS_ATTR) or [str(v) for v in frame["prediction"]]
+        return dict(zip(frame["index"], raw, strict=True))  # cells as written ('' stays '')
 
     return infer_dataset(
         job,
