@@ -91,11 +91,14 @@ if ! alive "$(pid_of slurmd_pid)"; then
     setsid /usr/sbin/slurmd -D >"$SLURM_CI_DIR/log/slurmd.out" 2>&1 </dev/null &
     record slurmd_pid $!
 fi
-for _ in $(seq 1 120); do cluster_idle && break; sleep 0.5; done
-if ! cluster_idle; then
-    scontrol update nodename="$H" state=resume >/dev/null 2>&1 || true
-    for _ in $(seq 1 20); do cluster_idle && break; sleep 0.5; done
-fi
+for i in $(seq 1 120); do
+    cluster_idle && break
+    # a node left drained/down by an earlier job or daemon restart: put it back in service
+    if [ $((i % 10)) = 0 ] && sinfo -h -N -o %t 2>/dev/null | grep -Eq 'drain|down|inval|fail'; then
+        scontrol update nodename="$H" state=resume >/dev/null 2>&1 || true
+    fi
+    sleep 0.5
+done
 if cluster_idle; then
     timeout 30 srun -N1 -n2 bash -c 'echo "slurm: task $SLURM_PROCID/$SLURM_NTASKS on $SLURM_NODELIST"'
 else
