@@ -541,7 +541,12 @@ def dry_run_report(config: RunConfig, plan: RunPlan) -> str:
             state = load_progress(plan.progress_dir(config.work_dir, target, card))
             done = sum(1 for r in state.records.values() if r.ok)
             failed = sum(1 for r in state.records.values() if not r.ok)
-            status = "predictions done" if pred.is_file() else f"{done} finished, {failed} failed in progress"
+            if pred.is_file():
+                status = "predictions done" + (f" ({failed} failed, to retry)" if failed else "")
+            elif done or failed:
+                status = f"in progress: {done} finished, {failed} failed"
+            else:
+                status = "not started"
             lines.append(f"  {card.name:<22} {counts[card.name]:<16} {status}")
     if plan.problems:
         lines.append("missing (fetch before running):")
