@@ -317,7 +317,7 @@ def _write_prompts(path: Path, samples: Sequence[Sample], records: Sequence[Reco
     for sample, record in zip(samples, records, strict=True):
         row = {"index": plain_index(sample.index), "prompt": record.prompt, "tiles": record.tiles}
         lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.tmp")  # hidden: a kill mid-write leaves no visible stray file
     tmp.write_text("".join(lines), encoding="utf-8")
     os.replace(tmp, path)
 
