@@ -79,14 +79,22 @@ class VLLMBackend:
         gpu_memory_utilization: float = 0.9,
         chunk_size: int = 512,
         seed: int = 0,
+        ignore_eos: bool = False,
         tokenizer: Any = None,
         **engine_kwargs: Any,
     ) -> None:
-        """``dtype``: vLLM's name ('bfloat16', 'float32'; default: bfloat16 on GPU, float32 on CPU, as
-        the hf backend). ``max_images_per_prompt``: vLLM reserves memory for this many images per
-        request (MMMU rows have up to 7) and ``max_tiles_per_image`` tiles per image (the largest reference
-        cap: OCRBench's 24; a request above it is refused by vLLM). ``chunk_size``: requests handed to vLLM at once (their
-        images are held in memory). Other keyword arguments go to ``vllm.LLM``."""
+        """Start a vLLM engine on the checkpoint in ``model_dir``.
+
+        - ``dtype``: vLLM's name ('bfloat16', 'float32'); default bfloat16 on GPU, float32 on CPU, as
+          the hf backend. ``tensor_parallel_size``: GPUs per task (8 for 38B/78B).
+        - ``max_images_per_prompt`` / ``max_tiles_per_image``: what vLLM reserves memory for (MMMU rows
+          have up to 7 images; OCRBench's cap of 24 tiles is the largest); vLLM refuses a request
+          above them, and that request alone fails.
+        - ``chunk_size``: requests handed to vLLM at once (their images are held in memory).
+        - ``ignore_eos``: generate exactly ``max_new_tokens`` tokens (``<|im_end|>`` masked until then,
+          as ``HFBackend(ignore_eos=True)``), for throughput benchmarks.
+        - other keyword arguments go to ``vllm.LLM`` unchanged.
+        """
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise DataMissingError(f"no checkpoint at {model_dir} (config.json missing)")
@@ -100,6 +108,7 @@ class VLLMBackend:
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model_dir)
         self.im_end_id = self.tokenizer.convert_tokens_to_ids(EOS_TOKEN)
         self.chunk_size = max(1, chunk_size)
+        self.ignore_eos = ignore_eos
         on_cpu = _vllm_on_cpu()
         self.dtype = dtype or ("float32" if on_cpu else "bfloat16")
         kwargs: dict[str, Any] = {
@@ -236,6 +245,8 @@ class VLLMBackend:
                 max_tokens=item.request.generation.max_new_tokens,
                 ignore_eos=True,
                 stop_token_ids=[self.im_end_id],
+                # min_tokens masks the stop tokens until then: fixed-length runs for benchmarks.
+                min_tokens=item.request.generation.max_new_tokens if self.ignore_eos else 0,
                 skip_special_tokens=True,
                 detokenize=False,
             )
