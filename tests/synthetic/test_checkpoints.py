@@ -6,6 +6,7 @@ import pytest
 import sentencepiece as spm
 from safetensors import safe_open
 
+from vleval.errors import VlevalError
 from vleval.models.internvl.tokenizer import load_tokenizer
 from vleval.synthetic.checkpoints import make_tiny_checkpoint
 
@@ -82,6 +83,13 @@ def test_same_seed_gives_byte_identical_files_and_reuses_the_directory(tmp_path)
     other = make_tiny_checkpoint(tmp_path / "c", "qwen2", seed=4)
     shard = "model-00001-of-00002.safetensors"
     assert _digests(other)[shard] != _digests(tmp_path / "a-qwen2")[shard]
+
+
+def test_an_unrelated_directory_is_never_overwritten(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep")
+    with pytest.raises(VlevalError, match="not a vleval synthetic checkpoint"):
+        make_tiny_checkpoint(tmp_path, "qwen2")
+    assert (tmp_path / "mine.txt").read_text() == "keep"
 
 
 def test_mpo_variant_and_single_file(tmp_path):

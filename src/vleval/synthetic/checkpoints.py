@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import torch
 
+from vleval.errors import VlevalError
 from vleval.synthetic.tokenizer import write_internlm2_tokenizer, write_qwen2_tokenizer
 
 Family = Literal["qwen2", "internlm2"]
@@ -230,9 +231,13 @@ def make_tiny_checkpoint(
     marker = path / _MARKER
     if marker.is_file() and json.loads(marker.read_text()) == spec:
         return path
-    if path.exists():
+    if path.exists() and any(path.iterdir()):
+        if not marker.is_file():  # never delete what we did not build
+            raise VlevalError(
+                f"{path} exists and is not a vleval synthetic checkpoint; choose an empty directory"
+            )
         shutil.rmtree(path)
-    path.mkdir(parents=True)
+    path.mkdir(parents=True, exist_ok=True)
     model, config, _ = build_tiny_model(family, seed=seed, mpo=mpo, work_dir=path)
     llm = config["llm_config"]
     tensors = to_checkpoint_tensors(
