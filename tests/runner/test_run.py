@@ -244,3 +244,22 @@ def test_a_prediction_file_without_progress_records_is_reused(
     assert all(cell.n_inferred == 0 for cell in summary.cells)
     assert "reusing 6 prediction(s)" in capsys.readouterr().err
     assert_same_outputs(work, reference_run)
+
+
+def test_models_times_benchmarks_with_a_table_and_a_run_json_per_model(
+    tiny_model, bench_dir, tmp_path, capsys
+):
+    other = shutil.copytree(tiny_model, tmp_path / "TinyVL-Finetuned")
+    config = _config(tiny_model, bench_dir, tmp_path / "work", backend_factory=lambda p, k: FakeBackend())
+    config.models = [str(tiny_model), str(other)]
+    summary = run_evaluation(config)
+    assert [(c.model, c.dataset) for c in summary.cells] == [
+        (MODEL_NAME, "MMStar"), (MODEL_NAME, "OCRBench"), ("TinyVL-Finetuned", "MMStar"),
+        ("TinyVL-Finetuned", "OCRBench"),
+    ]  # fmt: skip
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split() == ["model", "MMStar", "OCRBench"]
+    assert any(line.startswith("TinyVL-Finetuned ") for line in table.splitlines())
+    for name in (MODEL_NAME, "TinyVL-Finetuned"):
+        run = json.loads((tmp_path / "work" / name / "run.json").read_text())
+        assert run["model"]["name"] == name and set(run["datasets"]) == set(DATASETS)
