@@ -305,6 +305,7 @@ def run_evaluation(config: RunConfig) -> RunSummary:
             started=started,
         )
     print(summary.table(), flush=True)
+    print(f"outputs: {', '.join(str(config.work_dir / t.name) for t in plan.models)}", flush=True)
     for error in summary.errors:
         _say(f"vleval: scoring failed: {error}")
     return summary
@@ -342,9 +343,21 @@ def _infer_all(config: RunConfig, plan: RunPlan, info: DistInfo, summary: RunSum
                 cell = summary.cell(target.name, card.name)
                 outcome = _infer_one(config, plan, info, group, run_id, target, card, digests, get_backend)
                 _fill(cell, outcome)
-            backend_box.clear()  # free the model before loading the next one
+            if backend_box:  # free the model before loading the next one
+                backend_box.clear()
+                _release_memory(use_cuda)
     finally:
         group.close()
+
+
+def _release_memory(use_cuda: bool) -> None:
+    import gc
+
+    gc.collect()
+    if use_cuda:
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 def _gpus_for(info: DistInfo, card_gpus_per_task: int) -> list[int]:
