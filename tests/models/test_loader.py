@@ -151,3 +151,33 @@ def test_internlm2_decoding_matches_sentencepiece(checkpoints):
     for text in ("A", "B. cat", "The answer is 42.\nFinal answer: C", "你是书生 image of a dog"):
         ids = sp.encode(text)
         assert tok.decode(ids, skip_special_tokens=True).strip() == sp.decode(ids).strip() == text
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_configs_written_by_old_transformers_load(family, checkpoints, tmp_path):
+    """Real InternVL2.5 configs carry every PretrainedConfig default of transformers 4.37 in the nested
+    configs (generation defaults, label maps, attn_implementation, ...); they must not get in the way."""
+    path = shutil.copytree(checkpoints[family], tmp_path / "ckpt")
+    config = json.loads((path / "config.json").read_text())
+    legacy = {
+        "_name_or_path": "/mnt/petrelfs/llm",
+        "transformers_version": "4.37.2",
+        "attn_implementation": "flash_attention_2",
+        "use_bfloat16": True,
+        "max_length": 20,
+        "do_sample": False,
+        "temperature": 1.0,
+        "top_k": 50,
+        "top_p": 1.0,
+        "repetition_penalty": 1.0,
+        "id2label": {"0": "LABEL_0", "1": "LABEL_1"},
+        "label2id": {"LABEL_0": 0, "LABEL_1": 1},
+        "return_dict": True,
+        "torchscript": False,
+    }
+    config["llm_config"].update(legacy)
+    config["vision_config"].update(legacy)
+    config["use_flash_attn"] = True
+    (path / "config.json").write_text(json.dumps(config))
+    model = load_internvl(path)
+    assert model.language_model.config._attn_implementation == "sdpa"
