@@ -76,10 +76,20 @@ def test_a_second_run_reuses_everything_without_loading_the_model(
     assert_same_outputs(work, reference_run)
 
 
-def test_a_failing_sample_is_recorded_counted_and_only_it_is_retried(tiny_model, bench_dir, tmp_path, capsys):
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_a_failing_sample_is_recorded_counted_and_only_it_is_retried(
+    tiny_model, bench_dir, tmp_path, capsys, batch_size
+):
     broken = FakeBackend(fail={2})
     summary = run_evaluation(
-        _config(tiny_model, bench_dir, tmp_path, datasets=["MMStar"], backend_factory=lambda p, k: broken)
+        _config(
+            tiny_model,
+            bench_dir,
+            tmp_path,
+            datasets=["MMStar"],
+            batch_size=batch_size,
+            backend_factory=lambda p, k: broken,
+        )  # fmt: skip
     )
     cell = summary.cell(MODEL_NAME, "MMStar")
     assert cell.n_failed == 1 and summary.failures == 1

@@ -137,9 +137,9 @@ def _predict(backend: Any, requests: list[Request]) -> list[Prediction]:
         return list(predictions)
     except VlevalError:
         raise
-    except Exception:
+    except Exception as exc:
         if len(requests) == 1:
-            raise
+            return [_failed(requests[0], exc)]
     out = []
     for request in requests:
         try:
@@ -147,8 +147,12 @@ def _predict(backend: Any, requests: list[Request]) -> list[Prediction]:
         except VlevalError:
             raise
         except Exception as exc:
-            out.append(Prediction(request.dataset, request.index, failure_text(exc), error=failure_text(exc)))
+            out.append(_failed(request, exc))
     return out
+
+
+def _failed(request: Request, exc: BaseException) -> Prediction:
+    return Prediction(request.dataset, request.index, failure_text(exc), error=failure_text(exc))
 
 
 def _record(key: str, index: Any, prediction: Prediction, keep_prompt: bool) -> Record:
