@@ -181,3 +181,12 @@ def test_configs_written_by_old_transformers_load(family, checkpoints, tmp_path)
     (path / "config.json").write_text(json.dumps(config))
     model = load_internvl(path)
     assert model.language_model.config._attn_implementation == "sdpa"
+
+
+def test_qwen2_tokenizer_from_vocab_and_merges_alone(checkpoints, tmp_path):
+    """Repos that ship only vocab.json + merges.txt (the slow tokenizer's files) tokenize the same."""
+    full = checkpoints["qwen2"]
+    slow = shutil.copytree(full, tmp_path / "ckpt")
+    (slow / "tokenizer.json").unlink()
+    text = "<|im_start|>user\n<img><IMG_CONTEXT></img>\nWhat's  in\tthe image? 123 4567\n\n<|im_end|>\n"
+    assert load_tokenizer(slow)(text).input_ids == load_tokenizer(full)(text).input_ids
