@@ -151,6 +151,11 @@ def test_internlm2_decoding_matches_sentencepiece(checkpoints):
     for text in ("A", "B. cat", "The answer is 42.\nFinal answer: C", "你是书生 image of a dog"):
         ids = sp.encode(text)
         assert tok.decode(ids, skip_special_tokens=True).strip() == sp.decode(ids).strip() == text
+    # ...and always runs transformers' clean_up_tokenization on it (convert_tokens_to_string)
+    ids = sp.encode("Yes , it is . It 's B ! Is it ?")
+    assert tok.decode(ids, skip_special_tokens=True) == "Yes, it is. It's B! Is it?"
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    assert tok.decode([*sp.encode("B ."), im_end], skip_special_tokens=True) == "B."
 
 
 @pytest.mark.parametrize("family", FAMILIES)

