@@ -11,6 +11,7 @@ already built with the same arguments is reused.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Literal
@@ -231,23 +232,27 @@ def make_tiny_checkpoint(
     marker = path / _MARKER
     if marker.is_file() and json.loads(marker.read_text()) == spec:
         return path
-    if path.exists() and any(path.iterdir()):
-        if not marker.is_file():  # never delete what we did not build
-            raise VlevalError(
-                f"{path} exists and is not a vleval synthetic checkpoint; choose an empty directory"
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    model, config, _ = build_tiny_model(family, seed=seed, mpo=mpo, work_dir=path)
+    if path.exists() and any(path.iterdir()) and not marker.is_file():  # never delete what we did not build
+        raise VlevalError(
+            f"{path} exists and is not a vleval synthetic checkpoint; choose an empty directory"
+        )
+    # Build beside the target and move it in at the end, so an interrupted build leaves no half checkpoint.
+    staging = path.parent / f".{path.name}.building-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model, config, _ = build_tiny_model(family, seed=seed, mpo=mpo, work_dir=staging)
     llm = config["llm_config"]
     tensors = to_checkpoint_tensors(
         model.state_dict(), family, llm["num_attention_heads"], llm["num_key_value_heads"]
     )
-    save_sharded(tensors, path, shards)
-    (path / "config.json").write_text(
+    save_sharded(tensors, staging, shards)
+    (staging / "config.json").write_text(
         json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     gen = {"_from_model_config": True, "transformers_version": "4.37.2"}
-    (path / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n", encoding="utf-8")
-    marker.write_text(json.dumps(spec) + "\n")
+    (staging / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n", encoding="utf-8")
+    (staging / _MARKER).write_text(json.dumps(spec) + "\n")
+    if path.exists():
+        shutil.rmtree(path)  # empty, or an older synthetic build
+    staging.rename(path)
     return path
