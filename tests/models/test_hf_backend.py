@@ -136,3 +136,23 @@ def test_load_backend_and_describe(backends, monkeypatch):
     monkeypatch.setitem(BACKENDS, "fancy", ("vleval.models.backends.not_installed", "X", "fancy"))
     with pytest.raises(VlevalError, match=r"pip install 'vleval\[fancy\]'"):
         load_backend("fancy", backend.model_dir)
+
+
+def test_several_images_fill_their_blocks_in_order(backends):
+    """MMMU-style request: two images, the first upscaled 2x before tiling; each image's tiles fill
+    its own <img> block in order, batched or not."""
+    backend = backends["internlm2"]
+    rng = random.Random(5)
+    images = [draw_shapes(rng, (200, 150))[0], draw_shapes(rng, (896, 160))[0]]
+    text = "Image-1: <image>\nImage-2: <image>\nWhich image has more circles?"
+    multi = Request(
+        "MMMU_DEV_VAL", 0, text, images, 12, upscale_first_image=True, generation=GenerationSettings(8)
+    )
+    single = _requests(2)
+    alone = backend.generate([multi])[0]
+    assert alone.error is None
+    # 400x300 after the 2x upscale: ratio 4:3 -> 4x3 grid + thumbnail; 896x160 (5.6:1) -> 6x1 + thumbnail
+    assert alone.tiles == (13, 7)
+    assert alone.prompt == render_query(text, [13, 7])
+    batched = backend.generate([single[0], multi, single[1]])
+    assert batched[1].prediction == alone.prediction and batched[1].tiles == alone.tiles
