@@ -98,10 +98,22 @@ class HFBackend:
         self.max_batch_size = max(1, max_batch_size)
         self.workers = max(1, workers)
         self.ignore_eos = ignore_eos
+        self._executor: ThreadPoolExecutor | None = None
         self.eos_token_id = self.tokenizer.convert_tokens_to_ids(EOS_TOKEN)
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else self.eos_token_id
         self.dtype = next(self.model.parameters()).dtype
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """One tiling pool for the backend's life (idle threads cost nothing; calls do not pay a start)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vleval-tiles")
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -129,39 +141,37 @@ class HFBackend:
         """Prepared requests in order, grouped under the size and tile limits; preprocessing runs
         a bounded window ahead of the consumer."""
         window = 2 * self.max_batch_size + self.workers
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="vleval-tiles") as pool:
-            pending: deque[Future[_Prepared]] = deque()
-            upcoming = iter(enumerate(requests))
+        pool = self._pool()
+        pending: deque[Future[_Prepared]] = deque()
+        upcoming = iter(enumerate(requests))
 
-            def refill() -> None:
-                while len(pending) < window:
-                    nxt = next(upcoming, None)
-                    if nxt is None:
-                        return
-                    pending.append(pool.submit(_prepare, *nxt))
+        def refill() -> None:
+            while len(pending) < window:
+                nxt = next(upcoming, None)
+                if nxt is None:
+                    return
+                pending.append(pool.submit(_prepare, *nxt))
 
-            refill()
-            while pending:
-                # Take a window of prepared requests and batch them by tile count, so rows of a batch
-                # have similar lengths and little padding; results are put back in order by position.
-                group = []
-                while pending and len(group) < window:
-                    group.append(pending.popleft().result())
-                    refill()
-                group.sort(key=lambda item: (item.n_tiles, item.position))
-                batch: list[_Prepared] = []
-                tiles = 0
-                for item in group:
-                    too_many = (
-                        len(batch) >= self.max_batch_size or tiles + item.n_tiles > self.max_batch_tiles
-                    )
-                    if batch and too_many:
-                        yield batch
-                        batch, tiles = [], 0
-                    batch.append(item)
-                    tiles += item.n_tiles
-                if batch:
+        refill()
+        while pending:
+            # Take a window of prepared requests and batch them by tile count, so rows of a batch
+            # have similar lengths and little padding; results are put back in order by position.
+            group = []
+            while pending and len(group) < window:
+                group.append(pending.popleft().result())
+                refill()
+            group.sort(key=lambda item: (item.n_tiles, item.position))
+            batch: list[_Prepared] = []
+            tiles = 0
+            for item in group:
+                too_many = len(batch) >= self.max_batch_size or tiles + item.n_tiles > self.max_batch_tiles
+                if batch and too_many:
                     yield batch
+                    batch, tiles = [], 0
+                batch.append(item)
+                tiles += item.n_tiles
+            if batch:
+                yield batch
 
     def _run_batch(self, batch: list[_Prepared]) -> list[Prediction]:
         start = time.perf_counter()
