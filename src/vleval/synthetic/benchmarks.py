@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from vleval.datasets.ocrbench import CATEGORIES as OCRBENCH_CATEGORIES
 from vleval.errors import VlevalError
 from vleval.protocol import Protocol
 from vleval.synthetic.images import (
@@ -326,18 +327,6 @@ def _hallusionbench(rng: random.Random, n: int) -> list[Row]:
     return rows
 
 
-OCRBENCH_CATEGORIES = (
-    "Regular Text Recognition",
-    "Irregular Text Recognition",
-    "Artistic Text Recognition",
-    "Handwriting Recognition",
-    "Digit String Recognition",
-    "Non-Semantic Text Recognition",
-    "Scene Text-centric VQA",
-    "Doc-oriented VQA",
-    "Key Information Extraction",
-    "Handwritten Mathematical Expression Recognition",
-)
 _WORDS = ("hello", "vision", "Tiling", "OCR", "benchmark", "InternVL", "pixel", "token")
 
 
