@@ -152,6 +152,14 @@ def test_load_backend_dispatches_to_the_openai_backend(server, tmp_path):
         load_backend("openai", tmp_path)
 
 
+def test_with_the_checkpoint_here_it_asks_for_token_ids_and_falls_back_to_text(server, tiny_checkpoints):
+    backend = load_backend("openai", tiny_checkpoints["qwen2"], api_base=server.base_url)
+    assert backend.describe()["decodes_locally"]
+    (prediction,) = backend.generate([_request(0, "hi", [])])
+    assert server.requests[0]["return_token_ids"] is True
+    assert prediction.prediction == "echo: hi"  # this server sends no token ids: its text is used
+
+
 def test_generation_settings_reach_the_server(server):
     request = _request(0, "short", [], generation=GenerationSettings(max_new_tokens=7))
     OpenAIBackend(server.base_url).generate([request])

@@ -196,9 +196,16 @@ def vllm_server(request, tiny_checkpoints, tmp_path_factory):
             process.wait()
 
 
-def test_openai_backend_against_vllm_server_equals_the_hf_backend(vllm_server, workload, hf_predictions):
+@pytest.mark.parametrize("decode_here", [False, True], ids=["server-text", "local-decode"])
+def test_openai_backend_against_vllm_server_equals_the_hf_backend(
+    vllm_server, workload, hf_predictions, tiny_checkpoints, decode_here
+):
     family, api_base = vllm_server
-    backend = OpenAIBackend(api_base, workers=4)
+    if decode_here:  # the checkpoint is here too: decode the server's token ids as the hf backend does
+        backend = load_backend("openai", tiny_checkpoints[family], api_base=api_base, workers=4)
+        assert backend.describe()["decodes_locally"]
+    else:
+        backend = OpenAIBackend(api_base, workers=4)
     assert backend.model == f"tiny-{family}"  # the one served model, found through /v1/models
     assert backend.stop_token_ids and len(backend.stop_token_ids) == 1  # <|im_end|> via /tokenize
     got = backend.generate(workload)

@@ -34,7 +34,8 @@ slightly. The ``vllm`` backend hands vLLM token ids and has no such difference.
 
 Images go out as the tiler should see them: RGB (alpha dropped, as the reference's ``convert('RGB')``;
 vLLM would composite it on white) and, for MMMU, the first image already upscaled 2x (BILINEAR).
-The server's answer is cut at ``<|im_end|>``, stripped and post-processed like the hf backend's.
+The answer (the server's text, or, when the checkpoint's tokenizer is here, our decoding of the
+token ids vLLM returns) is cut at ``<|im_end|>``, stripped and post-processed like the hf backend's.
 Requests run on ``workers`` threads; transient failures (connection, timeout, 408/409/429/5xx) are
 retried ``retries`` times with exponential backoff; a request that still fails becomes a Prediction
 with ``error`` set, and the others go on.
@@ -129,7 +130,12 @@ class OpenAIBackend:
         image_placeholder: str | None = IMAGE_PLACEHOLDER,
         vllm_extras: bool = True,
         extra_body: dict[str, Any] | None = None,
+        tokenizer: Any = None,
     ) -> None:
+        """``tokenizer``: the checkpoint's tokenizer (``load_tokenizer``), when the checkpoint is also
+        on this machine. With it and a vLLM server, the answer is decoded here from the server's
+        token ids, exactly as the hf backend decodes (vLLM's streaming detokenizer skips the
+        InternLM2 tokenizer's clean-up of " ." / " ,"); without it, the server's text is used."""
         import openai
 
         if workers < 1 or retries < 1:
@@ -142,6 +148,7 @@ class OpenAIBackend:
         self.image_placeholder = image_placeholder
         self.vllm_extras = vllm_extras
         self.extra_body = dict(extra_body or {})
+        self.tokenizer = tokenizer
         # Retries are ours (counted, logged, backoff); the client must not add its own.
         self._client = openai.OpenAI(
             base_url=self.api_base, api_key=api_key or PLACEHOLDER_API_KEY, timeout=timeout_s, max_retries=0
@@ -161,6 +168,7 @@ class OpenAIBackend:
             "workers": self.workers,
             "retries": self.retries,
             "vllm_extras": self.vllm_extras,
+            "decodes_locally": self.tokenizer is not None,
             "stop_token_ids": self.stop_token_ids,
         }
 
@@ -195,6 +203,8 @@ class OpenAIBackend:
         if self.vllm_extras:
             extra["add_special_tokens"] = True
             extra["skip_special_tokens"] = True
+            if self.tokenizer is not None:
+                extra["return_token_ids"] = True
             if self.stop_token_ids:
                 extra["ignore_eos"] = True
                 extra["stop_token_ids"] = list(self.stop_token_ids)
@@ -221,7 +231,7 @@ class OpenAIBackend:
         for attempt in range(1, self.retries + 1):
             try:
                 response = self._client.chat.completions.create(model=self.model, **body)
-                raw = response.choices[0].message.content or ""
+                raw = self._answer_text(response.choices[0])
                 return Prediction(
                     dataset=request.dataset,
                     index=request.index,
@@ -244,6 +254,13 @@ class OpenAIBackend:
                     )
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
         return self._failed(request, error, started, tiles)
+
+    def _answer_text(self, choice: Any) -> str:
+        """The server's text, or our decoding of its token ids (``return_token_ids``) if we can."""
+        token_ids = (choice.model_extra or {}).get("token_ids") if self.tokenizer is not None else None
+        if token_ids is None:
+            return choice.message.content or ""
+        return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
 
     def _failed(self, request: Request, error: str, started: float, tiles: tuple[int, ...]) -> Prediction:
         return Prediction(
@@ -324,6 +341,18 @@ def openai_backend_for(
             "http://HOST:PORT/v1 (e.g. one started with `python -m vllm.entrypoints.openai.api_server "
             "--model pretrained/InternVL2_5-8B`)"
         )
+    if model_dir is not None and "tokenizer" not in kwargs:
+        kwargs["tokenizer"] = _local_tokenizer(Path(model_dir))
     backend = OpenAIBackend(api_base, **kwargs)
     backend.model_dir = None if model_dir is None else Path(model_dir)
     return backend
+
+
+def _local_tokenizer(model_dir: Path) -> Any:
+    """The checkpoint's tokenizer if its files are here (None otherwise: the server's text is used)."""
+    from vleval.models.internvl.tokenizer import load_tokenizer
+
+    try:
+        return load_tokenizer(model_dir)
+    except (VlevalError, OSError, ValueError):
+        return None
