@@ -145,7 +145,14 @@ def test_unreachable_server_is_a_clear_error():
 
 
 def test_load_backend_dispatches_to_the_openai_backend(server, tmp_path):
-    backend = load_backend("openai", tmp_path / "InternVL2_5-8B", api_base=server.base_url, workers=2)
+    backend = load_backend(
+        "openai",
+        tmp_path / "InternVL2_5-8B",
+        api_base=server.base_url,
+        workers=2,
+        dtype=None,
+        device="cuda:0",
+    )
     assert isinstance(backend, OpenAIBackend)
     assert backend.describe()["model_dir"].endswith("InternVL2_5-8B")
     with pytest.raises(VlevalError, match="--api-base"):

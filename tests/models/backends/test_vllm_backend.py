@@ -43,7 +43,10 @@ def hf_predictions(tiny_checkpoints, workload):
 @pytest.fixture(scope="module", params=FAMILIES)
 def vllm_backend(request, tiny_checkpoints):
     """One engine per family, stopped before the next starts (two engines would not fit the CI box)."""
-    backend = load_backend("vllm", tiny_checkpoints[request.param], **ENGINE)
+    # dtype/device/device_map: what the runner passes every backend.
+    backend = load_backend(
+        "vllm", tiny_checkpoints[request.param], dtype=None, device="cpu", device_map=None, **ENGINE
+    )
     yield request.param, backend
     backend.close()
     del backend

@@ -341,6 +341,8 @@ def openai_backend_for(
             "http://HOST:PORT/v1 (e.g. one started with `python -m vllm.entrypoints.openai.api_server "
             "--model pretrained/InternVL2_5-8B`)"
         )
+    for local_only in ("dtype", "device", "device_map"):  # the runner's settings for local backends
+        kwargs.pop(local_only, None)
     if model_dir is not None and "tokenizer" not in kwargs:
         kwargs["tokenizer"] = _local_tokenizer(Path(model_dir))
     backend = OpenAIBackend(api_base, **kwargs)

@@ -71,7 +71,9 @@ class VLLMBackend:
         model_dir: Path,
         *,
         dtype: str | None = None,
-        tensor_parallel_size: int = 1,
+        tensor_parallel_size: int | None = None,
+        device: str | None = None,
+        device_map: dict[str, Any] | None = None,
         max_model_len: int | None = None,
         max_images_per_prompt: int = 12,
         max_tiles_per_image: int = 24,
@@ -86,7 +88,10 @@ class VLLMBackend:
         """Start a vLLM engine on the checkpoint in ``model_dir``.
 
         - ``dtype``: vLLM's name ('bfloat16', 'float32'); default bfloat16 on GPU, float32 on CPU, as
-          the hf backend. ``tensor_parallel_size``: GPUs per task (8 for 38B/78B).
+          the hf backend. ``tensor_parallel_size``: GPUs per task (8 for 38B/78B); by default the
+          number of GPUs in ``device_map`` (the runner's split for the hf backend), else 1. vLLM uses
+          the GPUs that ``CUDA_VISIBLE_DEVICES`` shows it; ``device`` is accepted for the runner's
+          sake and only recorded.
         - ``max_images_per_prompt`` / ``max_tiles_per_image``: what vLLM reserves memory for (MMMU rows
           have up to 7 images; OCRBench's cap of 24 tiles is the largest); vLLM refuses a request
           above them, and that request alone fails.
@@ -109,6 +114,9 @@ class VLLMBackend:
         self.im_end_id = self.tokenizer.convert_tokens_to_ids(EOS_TOKEN)
         self.chunk_size = max(1, chunk_size)
         self.ignore_eos = ignore_eos
+        if tensor_parallel_size is None:
+            tensor_parallel_size = len(set(device_map.values())) if device_map else 1
+        self.requested_device = device
         on_cpu = _vllm_on_cpu()
         self.dtype = dtype or ("float32" if on_cpu else "bfloat16")
         kwargs: dict[str, Any] = {
