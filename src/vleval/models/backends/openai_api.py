@@ -149,6 +149,7 @@ class OpenAIBackend:
         self.vllm_extras = vllm_extras
         self.extra_body = dict(extra_body or {})
         self.tokenizer = tokenizer
+        self.prompt_mismatches = 0
         # Retries are ours (counted, logged, backoff); the client must not add its own.
         self._client = openai.OpenAI(
             base_url=self.api_base, api_key=api_key or PLACEHOLDER_API_KEY, timeout=timeout_s, max_retries=0
@@ -169,6 +170,7 @@ class OpenAIBackend:
             "retries": self.retries,
             "vllm_extras": self.vllm_extras,
             "decodes_locally": self.tokenizer is not None,
+            "prompt_mismatches": self.prompt_mismatches,
             "stop_token_ids": self.stop_token_ids,
         }
 
@@ -232,12 +234,14 @@ class OpenAIBackend:
             try:
                 response = self._client.chat.completions.create(model=self.model, **body)
                 raw = self._answer_text(response.choices[0])
+                query = self._check_prompt(request, tiles, response)
                 return Prediction(
                     dataset=request.dataset,
                     index=request.index,
                     prediction=finish_text(raw, request.postprocess),
                     raw=raw,
                     seconds=time.perf_counter() - started,
+                    prompt=query,
                     tiles=tiles,
                 )
             except Exception as exc:
@@ -254,6 +258,31 @@ class OpenAIBackend:
                     )
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
         return self._failed(request, error, started, tiles)
+
+    def _check_prompt(self, request: Request, tiles: tuple[int, ...], response: Any) -> str | None:
+        """With a local tokenizer and a vLLM server: the hf backend's query for ``request``, compared
+        with the token ids the server fed its model. A difference is logged and counted
+        (``describe()['prompt_mismatches']``), not failed: the answer is still the server's best."""
+        server_ids = (response.model_extra or {}).get("prompt_token_ids")
+        if self.tokenizer is None or server_ids is None:
+            return None
+        from vleval.models.internvl.template import render_query
+
+        query = render_query(request.text, list(tiles), self.system_message)
+        if list(server_ids) != list(self.tokenizer(query).input_ids):
+            with self._log_lock:
+                self.prompt_mismatches += 1
+                if self.prompt_mismatches <= 3:
+                    log.warning(
+                        "openai backend: the server's prompt for %s/%s differs from the hf backend's "
+                        "(%d vs %d tokens)%s",
+                        request.dataset,
+                        request.index,
+                        len(server_ids),
+                        len(self.tokenizer(query).input_ids),
+                        "; further differences are only counted" if self.prompt_mismatches == 3 else "",
+                    )
+        return query
 
     def _answer_text(self, choice: Any) -> str:
         """The server's text, or our decoding of its token ids (``return_token_ids``) if we can."""
