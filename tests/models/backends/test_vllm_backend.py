@@ -119,12 +119,28 @@ def test_a_tile_count_vllm_disagrees_with_fails_only_that_sample(vllm_backend, w
     assert got[1].error is not None and "differs" in got[1].error and got[1].prediction == ""
 
 
-def test_a_request_vllm_rejects_fails_alone(vllm_backend, workload):
+def test_a_request_beyond_the_engine_fails_alone(vllm_backend, workload):
     family, backend = vllm_backend
-    too_many = Request("Synthetic", 99, "<image>\n<image>\n<image>\nThree?", [workload[0].images[0]] * 3, 6)
-    got = backend.generate([workload[0], too_many, workload[1]])
+    too_many = Request("Synthetic", 98, "<image>\n<image>\n<image>\nThree?", [workload[0].images[0]] * 3, 6)
+    too_big = Request("Synthetic", 99, "<image>\nHuge?", [workload[0].images[0]], 30)
+    got = backend.generate([workload[0], too_many, workload[1], too_big])
     assert got[0].error is None and got[2].error is None
-    assert got[1].index == 99 and got[1].error
+    assert "started for 2 images of up to 24" in got[1].error
+    assert "started for 2 images of up to 24" in got[3].error
+
+
+def test_a_request_vllm_itself_rejects_fails_alone(vllm_backend, workload):
+    family, backend = vllm_backend
+    backend.max_images_per_prompt = 3  # lie to our own check: vLLM's limit (2) must catch it
+    try:
+        too_many = Request(
+            "Synthetic", 97, "<image>\n<image>\n<image>\nThree?", [workload[0].images[0]] * 3, 6
+        )
+        got = backend.generate([workload[0], too_many])
+    finally:
+        backend.max_images_per_prompt = ENGINE["max_images_per_prompt"]
+    assert got[0].error is None
+    assert got[1].error.startswith("vLLM rejected the request")
 
 
 # --------------------------------------------------------------------------------------------------

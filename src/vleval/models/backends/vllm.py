@@ -112,6 +112,8 @@ class VLLMBackend:
         self.model_dir = model_dir
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model_dir)
         self.im_end_id = self.tokenizer.convert_tokens_to_ids(EOS_TOKEN)
+        self.max_images_per_prompt = max_images_per_prompt
+        self.max_tiles_per_image = max_tiles_per_image
         self.chunk_size = max(1, chunk_size)
         self.ignore_eos = ignore_eos
         if tensor_parallel_size is None:
@@ -183,6 +185,15 @@ class VLLMBackend:
         from vleval.models.internvl.template import render_query
 
         try:
+            if (
+                len(request.images) > self.max_images_per_prompt
+                or request.max_tiles > self.max_tiles_per_image
+            ):
+                raise VlevalError(
+                    f"{len(request.images)} images of up to {request.max_tiles} tiles; this vLLM engine was "
+                    f"started for {self.max_images_per_prompt} images of up to {self.max_tiles_per_image} "
+                    "(max_images_per_prompt / max_tiles_per_image)"
+                )
             images = server_images(request)
             tiles = tuple(tiles_for(image, request.max_tiles) for image in images)
             query = render_query(request.text, list(tiles))
