@@ -167,6 +167,17 @@ def test_with_the_checkpoint_here_it_asks_for_token_ids_and_falls_back_to_text(s
     assert prediction.prediction == "echo: hi"  # this server sends no token ids: its text is used
 
 
+def test_an_undecodable_image_fails_only_its_sample(server):
+    class Broken(Image.Image):
+        def convert(self, *args, **kwargs):
+            raise OSError("image file is truncated")
+
+    backend = OpenAIBackend(server.base_url, workers=2)
+    bad, good = backend.generate([_request(0, "<image>\nbad", [Broken()]), _request(1, "fine", [])])
+    assert "truncated" in bad.error and bad.prediction == ""
+    assert good.error is None and server.request_count == 1
+
+
 def test_generation_settings_reach_the_server(server):
     request = _request(0, "short", [], generation=GenerationSettings(max_new_tokens=7))
     OpenAIBackend(server.base_url).generate([request])

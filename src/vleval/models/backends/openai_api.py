@@ -3,7 +3,8 @@
 ``vllm serve`` / ``python -m vllm.entrypoints.openai.api_server``, LMDeploy's ``api_server`` or SGLang
 serve the model; vleval sends each request as one chat completion:
 
-- a system message: the InternVL2.5 template's (``template.SYSTEM_MESSAGE``, or the checkpoint's own);
+- a system message: the InternVL2.5 template's (``template.SYSTEM_MESSAGE``, as the hf backend), or
+  ``system_message``;
 - one user message whose content is the request's images as base64 PNG ``image_url`` parts, in order,
   then one text part: the request text with its ``<image>`` placeholders kept where they are (vLLM
   expands each into the image's tokens; a single image's ``<image>\\n`` prefix is what vLLM would put
@@ -181,9 +182,10 @@ class OpenAIBackend:
             return list(pool.map(self._generate_one, requests))
 
     # -- one request --------------------------------------------------------------------------------
-    def chat_body(self, request: Request) -> dict[str, Any]:
-        """The JSON body of the chat completion for ``request`` (without ``model``)."""
-        images = server_images(request)
+    def chat_body(self, request: Request, images: list[Image.Image] | None = None) -> dict[str, Any]:
+        """The JSON body of the chat completion for ``request`` (without ``model``); ``images``:
+        ``server_images(request)`` if already computed."""
+        images = server_images(request) if images is None else images
         text = request.text
         if self.image_placeholder is None:
             text = text.replace(IMAGE_PLACEHOLDER + "\n", "").replace(IMAGE_PLACEHOLDER, "")
@@ -224,11 +226,15 @@ class OpenAIBackend:
 
     def _generate_one(self, request: Request) -> Prediction:
         started = time.perf_counter()
-        tiles = tuple(tiles_for(image, request.max_tiles) for image in server_images(request))
+        tiles: tuple[int, ...] = ()
         try:
-            body = self.chat_body(request)
+            images = server_images(request)
+            tiles = tuple(tiles_for(image, request.max_tiles) for image in images)
+            body = self.chat_body(request, images)
         except Exception as exc:  # an undecodable image fails this sample only
-            return self._failed(request, f"could not encode the images: {exc}", started, tiles)
+            return self._failed(
+                request, f"could not prepare the images: {type(exc).__name__}: {exc}", started, tiles
+            )
         error = "no attempt made"
         for attempt in range(1, self.retries + 1):
             try:
