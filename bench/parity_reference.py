@@ -1,0 +1,503 @@
+"""Parity of vleval with the reference toolkit (VLMEvalKit's InternVL wrapper + InternVL's model code).
+
+    python bench/parity_reference.py --python /path/to/ref-venv/bin/python \\
+        --vlmevalkit 2024.12=/src/VLMEvalKit-b13a37db --vlmevalkit 2026.08=/src/VLMEvalKit-e8e78f05 \\
+        --internvl /src/InternVL --work /tmp/parity-work
+
+Builds tiny random-weight checkpoints (both LLM families, plain and -MPO) and synthetic files for the
+12 benchmarks through ``vleval.synthetic`` with seeds that the test suite does not use, then runs
+
+- vleval: ``python -m vleval run --mode infer --save-prompts`` on the checkpoints as built;
+- the reference: a worker process started with ``--python`` (an interpreter where the given VLMEvalKit
+  checkout imports, with a transformers that InternVL's remote code supports, e.g. 4.46.3) that loads
+  a copy of each checkpoint holding InternVL's modeling files (``--internvl``: a checkout of
+  OpenGVLab/InternVL, or a folder with the files as an HF checkpoint ships them) through
+  ``InternVLChat`` with ``trust_remote_code``, and walks VLMEvalKit's own dataset classes the way its
+  ``infer_data`` does (``use_custom_prompt`` -> ``build_prompt`` -> ``generate``);
+
+for each protocol (and its VLMEvalKit checkout), CoT off and on, and compares per sample the full
+templated query (image placeholders expanded), the tiles per image and the prediction. Prints a table
+(dataset x variant: samples, prompts / tiles / predictions equal), writes ``summary.json`` and
+``mismatches.jsonl`` under ``--work``, and exits 1 when anything differs. See bench/PARITY.md.
+
+The reference worker (``--worker``) imports nothing from vleval, so the reference interpreter does not
+need vleval installed. Without a GPU both sides run on the CPU (``.cuda()`` becomes a no-op in the
+worker); both sides use bfloat16 weights, as VLMEvalKit loads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCHMARKS = (
+    "MMBench_TEST_EN_V11",
+    "MMBench_DEV_EN_V11",
+    "MMStar",
+    "MMMU_DEV_VAL",
+    "MathVista_MINI",
+    "HallusionBench",
+    "AI2D_TEST",
+    "OCRBench",
+    "MMVet",
+    "LLaVABench",
+    "CRPE_EXIST",
+    "CRPE_RELATION",
+)
+# Checkpoint folder names: the runner derives the MPO prompt flag from "MPO" in a folder's name
+# (vleval.runner.targets.card_from_checkpoint); the reference gets use_mpo_prompt explicitly.
+MODELS = {
+    "tiny-qwen2": ("qwen2", False),
+    "tiny-qwen2-MPO": ("qwen2", True),
+    "tiny-internlm2": ("internlm2", False),
+    "tiny-internlm2-MPO": ("internlm2", True),
+}
+
+# InternVL's GitHub layout (internvl_chat/internvl/...) -> the flat layout of an HF checkpoint repo.
+# Only import lines change; modules an HF checkpoint does not ship (phi3, LoRA, timm's DropPath, used
+# only with drop_path_rate > 0) become None.
+IV_MODEL_FILES = (
+    "conversation.py",
+    "model/internvl_chat/configuration_intern_vit.py",
+    "model/internvl_chat/configuration_internvl_chat.py",
+    "model/internvl_chat/modeling_intern_vit.py",
+    "model/internvl_chat/modeling_internvl_chat.py",
+    "model/internlm2/configuration_internlm2.py",
+    "model/internlm2/modeling_internlm2.py",
+    "model/internlm2/tokenization_internlm2.py",
+    "model/internlm2/tokenization_internlm2_fast.py",
+)
+IMPORT_REWRITES = (
+    (r"from internvl\.conversation import", "from .conversation import"),
+    (r"from internvl\.model\.internlm2\.(\w+) import", r"from .\1 import"),
+    (r"from internvl\.model\.phi3\.configuration_phi3 import Phi3Config", "Phi3Config = None"),
+    (r"from internvl\.model\.phi3\.modeling_phi3 import Phi3ForCausalLM", "Phi3ForCausalLM = None"),
+    (r"from peft import LoraConfig, get_peft_model", "LoraConfig = get_peft_model = None"),
+    (r"from timm\.models\.layers import DropPath", "DropPath = None"),
+)
+
+
+# ==================================================================================================
+# reference worker: runs under --python with the VLMEvalKit checkout on sys.path; no vleval imports
+# ==================================================================================================
+def _worker(spec_file: str) -> int:
+    spec = json.loads(Path(spec_file).read_text())
+    os.environ["LMUData"] = spec["lmudata"]
+    os.environ["USE_COT"] = "1" if spec["cot"] else "0"
+    os.environ.pop("AUTO_SPLIT", None)
+    sys.path.insert(0, spec["vlmevalkit"])
+    import torch
+    import transformers
+
+    on_cpu = spec["device"] == "cpu"
+    if on_cpu:
+        # The wrapper moves the model with .cuda() (b13a37db) or device_map="auto" (e8e78f05).
+        torch.nn.Module.cuda = lambda self, *args, **kwargs: self
+        load = transformers.AutoModel.from_pretrained.__func__
+
+        def from_pretrained(cls, *args, **kwargs):
+            kwargs.pop("device_map", None)
+            return load(cls, *args, **kwargs)
+
+        transformers.AutoModel.from_pretrained = classmethod(from_pretrained)
+
+    import vlmeval.dataset as vk_dataset
+    import vlmeval.vlm.internvl.internvl_chat as wrapper_module
+    from vlmeval.dataset import build_dataset
+    from vlmeval.vlm.internvl.internvl_chat import InternVLChat
+
+    if spec["dtype"] == "float32":
+        # The wrapper names one dtype, torch.bfloat16, for the weights and the pixel values: make that
+        # name float32 inside the wrapper module only.
+        import types
+
+        class Float32Torch(types.ModuleType):
+            def __getattr__(self, name):
+                return torch.float32 if name == "bfloat16" else getattr(torch, name)
+
+        wrapper_module.torch = Float32Torch("torch")
+
+    out_root = Path(spec["out"])
+    for model_name, model_path, mpo in spec["models"]:
+        wrapper = InternVLChat(
+            model_path=model_path, version="V2.0", use_mpo_prompt=mpo, max_new_tokens=spec["max_new_tokens"]
+        )
+        if on_cpu:
+            wrapper.device = "cpu"
+        record = _record_queries(wrapper)
+        for name in spec["datasets"]:
+            _accept_local_tsv(vk_dataset, name, Path(spec["lmudata"]) / f"{name}.tsv")
+            dataset = build_dataset(name)
+            wrapper.set_dump_image(dataset.dump_image)
+            data = dataset.data
+            out_file = out_root / model_name / f"{name}.jsonl"
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+            with out_file.open("w", encoding="utf-8") as fh:
+                for i in range(len(data)):
+                    row = data.iloc[i]
+                    record.clear()
+                    entry = {"index": str(row["index"])}
+                    try:
+                        if wrapper.use_custom_prompt(name):
+                            message = wrapper.build_prompt(row, dataset=name)
+                        else:
+                            message = dataset.build_prompt(row)
+                        response = wrapper.generate(message=message, dataset=name)
+                    except Exception as exc:  # VLMEvalKit's loop would stop here; keep going, say why
+                        entry["error"] = f"{type(exc).__name__}: {exc}"
+                    else:
+                        entry.update(prompt=record.get("prompt"), tiles=record.get("tiles"))
+                        entry["prediction"] = str(response)  # VLMEvalKit writes str(response) to the xlsx
+                    fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            print(f"reference: {model_name} {name}: {len(data)} samples", file=sys.stderr, flush=True)
+    return 0
+
+
+def _record_queries(wrapper) -> dict:
+    """Wrap ``wrapper.model.chat`` so that each call leaves, in the returned dict, the query text the
+    model encodes (image placeholders expanded) and the tiles per image."""
+    record: dict = {}
+    chat = wrapper.model.chat
+
+    class RecordingTokenizer:
+        """Delegates to the real tokenizer; keeps the text of the query the model encodes."""
+
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __call__(self, text, *args, **kwargs):
+            record["prompt"] = text
+            return self._inner(text, *args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+    def recording_chat(tokenizer, pixel_values, question, generation_config, **kwargs):
+        patches = kwargs.get("num_patches_list")
+        if patches is None:
+            patches = [] if pixel_values is None else [int(pixel_values.shape[0])]
+        record["tiles"] = [int(p) for p in patches]
+        return chat(RecordingTokenizer(tokenizer), pixel_values, question, generation_config, **kwargs)
+
+    wrapper.model.chat = recording_chat
+    return record
+
+
+def _accept_local_tsv(vk_dataset, name: str, tsv: Path) -> None:
+    """Point VLMEvalKit's md5 table at the synthetic file so it is used instead of downloaded."""
+    import hashlib
+    import inspect
+
+    digest = hashlib.md5(tsv.read_bytes()).hexdigest()
+    for obj in vars(vk_dataset).values():
+        table = getattr(obj, "DATASET_MD5", None)
+        if inspect.isclass(obj) and isinstance(table, dict) and name in getattr(obj, "DATASET_URL", {}):
+            table[name] = digest
+
+
+# ==================================================================================================
+# driver: runs under vleval's interpreter
+# ==================================================================================================
+def _reference_model_code(internvl: Path, dst: Path) -> None:
+    """Copy InternVL's modeling files into checkpoint folder ``dst`` in the HF-repo layout."""
+    github = internvl / "internvl_chat" / "internvl"
+    if github.is_dir():
+        for rel in IV_MODEL_FILES:
+            text = (github / rel).read_text(encoding="utf-8")
+            for pattern, replacement in IMPORT_REWRITES:
+                text = re.sub(pattern, replacement, text)
+            (dst / Path(rel).name).write_text(text, encoding="utf-8")
+        return
+    names = [Path(rel).name for rel in IV_MODEL_FILES]
+    missing = [n for n in names if not (internvl / n).is_file()]
+    if missing:
+        raise SystemExit(
+            f"--internvl {internvl}: neither an InternVL checkout nor a folder with {', '.join(missing)}"
+        )
+    for n in names:
+        shutil.copy2(internvl / n, dst / n)
+
+
+def build_inputs(args: argparse.Namespace) -> dict[str, Path]:
+    from vleval.synthetic.benchmarks import make_benchmark_tsvs
+    from vleval.synthetic.checkpoints import make_tiny_checkpoint
+
+    work = args.work
+    for name, (family, mpo) in MODELS.items():
+        if family not in args.families:
+            continue
+        ours = make_tiny_checkpoint(work / "ckpt" / name, family, seed=args.ckpt_seed, mpo=mpo)
+        theirs = work / "ref_ckpt" / name
+        shutil.rmtree(theirs, ignore_errors=True)
+        shutil.copytree(ours, theirs)
+        _reference_model_code(args.internvl, theirs)
+    # One data folder per side and protocol: each side caches decoded images under <LMUData>/images.
+    tsv_root = work / "tsv"
+    files = make_benchmark_tsvs(args.data, tsv_root, n=args.n, seed=args.seed)
+    for protocol in args.vlmevalkit:
+        for side in ("vleval", "reference"):
+            root = work / "lmudata" / f"{side}_{protocol}"
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            for path in files.values():
+                shutil.copy2(path, root / path.name)
+    return files
+
+
+def _models(args: argparse.Namespace) -> list[str]:
+    return [name for name, (family, _) in MODELS.items() if family in args.families]
+
+
+def run_vleval(args: argparse.Namespace, protocol: str, cot: bool) -> Path:
+    out = args.work / "vleval" / f"{protocol}_cot{int(cot)}"
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run, not a resumed one
+    command = [sys.executable, "-m", "vleval", "run", "--model"]
+    command += [str(args.work / "ckpt" / m) for m in _models(args)]
+    command += [
+        "--data",
+        *args.data,
+        "--work-dir",
+        str(out),
+        "--data-dir",
+        str(args.work / "lmudata" / f"vleval_{protocol}"),
+    ]
+    command += [
+        "--mode",
+        "infer",
+        "--save-prompts",
+        "--skip-md5-check",
+        "--no-progress",
+        "--protocol",
+        protocol,
+    ]
+    command += ["--max-new-tokens", str(args.max_new_tokens), "--device", args.device, "--dtype", args.dtype]
+    command += ["--batch-size", str(args.batch_size)] + (["--cot"] if cot else [])
+    _run(command, args.work / "logs" / f"vleval_{protocol}_cot{int(cot)}.log", dict(os.environ))
+    return out
+
+
+def run_reference(args: argparse.Namespace, protocol: str, cot: bool) -> Path:
+    out = args.work / "reference" / f"{protocol}_cot{int(cot)}"
+    shutil.rmtree(out, ignore_errors=True)
+    spec = {
+        "vlmevalkit": str(args.vlmevalkit[protocol].resolve()),
+        "lmudata": str(args.work / "lmudata" / f"reference_{protocol}"),
+        "cot": cot,
+        "device": args.device,
+        "dtype": args.dtype,
+        "max_new_tokens": args.max_new_tokens,
+        "datasets": list(args.data),
+        "models": [[m, str(args.work / "ref_ckpt" / m), MODELS[m][1]] for m in _models(args)],
+        "out": str(out),
+    }
+    spec_file = args.work / "logs" / f"reference_{protocol}_cot{int(cot)}.json"
+    spec_file.parent.mkdir(parents=True, exist_ok=True)
+    spec_file.write_text(json.dumps(spec, indent=1))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "USE_COT", "LMUData")}
+    command = [str(args.python), str(Path(__file__).resolve()), "--worker", str(spec_file)]
+    _run(command, args.work / "logs" / f"reference_{protocol}_cot{int(cot)}.log", env)
+    return out
+
+
+def _run(command: list[str], log: Path, env: dict[str, str]) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    with log.open("w") as fh:
+        done = subprocess.run(command, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False)
+    print(f"  {log.stem}: {time.time() - started:.0f}s (log {log})", flush=True)
+    if done.returncode != 0:
+        raise SystemExit(f"command failed ({done.returncode}); see {log}")
+
+
+def _vleval_side(out: Path, model: str, dataset: str) -> dict[str, dict]:
+    import pandas as pd
+
+    prompts = {}
+    for line in (out / model / f"{model}_{dataset}_prompts.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        prompts[str(row["index"])] = row
+    # keep_default_na=False: an empty prediction reads back as '', as the reference's str(response)
+    sheet = pd.read_excel(
+        out / model / f"{model}_{dataset}.xlsx", dtype={"index": str}, keep_default_na=False
+    )
+    rows = {}
+    for index, prediction in zip(sheet["index"], sheet["prediction"], strict=True):
+        saved = prompts.get(str(index), {})
+        rows[str(index)] = {
+            "prompt": saved.get("prompt"),
+            "tiles": saved.get("tiles"),
+            "prediction": str(prediction),
+        }
+    return rows
+
+
+def _reference_side(out: Path, model: str, dataset: str) -> dict[str, dict]:
+    rows = {}
+    for line in (out / model / f"{dataset}.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        rows[row["index"]] = row
+    return rows
+
+
+def compare(ours: dict[str, dict], theirs: dict[str, dict]) -> tuple[dict[str, int], list[dict]]:
+    """Counts of equal prompts/tiles/predictions over the reference's samples, and the mismatches."""
+    counts = {
+        "samples": len(theirs),
+        "prompts": 0,
+        "tiles": 0,
+        "predictions": 0,
+        "missing": 0,
+        "ref_errors": 0,
+    }
+    mismatches = []
+    for index, ref in theirs.items():
+        got = ours.get(index)
+        if "error" in ref:
+            counts["ref_errors"] += 1
+            mismatches.append({"index": index, "what": "reference failed", "reference": ref["error"]})
+            continue
+        if got is None:
+            counts["missing"] += 1
+            mismatches.append({"index": index, "what": "missing in vleval"})
+            continue
+        for key, count_key in (("prompt", "prompts"), ("tiles", "tiles"), ("prediction", "predictions")):
+            if got[key] == ref[key]:
+                counts[count_key] += 1
+            else:
+                mismatches.append({"index": index, "what": key, "vleval": got[key], "reference": ref[key]})
+    counts["extra"] = len(set(ours) - set(theirs))
+    return counts, mismatches
+
+
+def format_table(results: list[dict]) -> str:
+    header = ("protocol", "variant", "dataset", "samples", "prompts=", "tiles=", "predictions=", "ref errors")
+    rows = [header]
+    for r in results:
+        c = r["counts"]
+        rows.append(
+            (r["protocol"], r["variant"], r["dataset"])
+            + tuple(str(c[k]) for k in ("samples", "prompts", "tiles", "predictions", "ref_errors"))
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i < 3 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _parse_checkouts(values: list[str], default_protocol: str) -> dict[str, Path]:
+    checkouts = {}
+    for value in values:
+        protocol, _, path = value.rpartition("=")
+        checkouts[protocol or default_protocol] = Path(path)
+    for path in checkouts.values():
+        if not (path / "vlmeval" / "vlm" / "internvl" / "internvl_chat.py").is_file():
+            raise SystemExit(
+                f"--vlmevalkit {path}: not a VLMEvalKit checkout (no vlmeval/vlm/internvl/internvl_chat.py)"
+            )
+    return checkouts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--vlmevalkit",
+        action="append",
+        default=[],
+        metavar="[PROTOCOL=]DIR",
+        help="VLMEvalKit checkout; PROTOCOL= pairs it with a vleval protocol (2024.12 <-> b13a37db, "
+        "2026.08 <-> e8e78f05); repeat for several",
+    )
+    parser.add_argument("--python", type=Path, help="interpreter where the VLMEvalKit checkout runs")
+    parser.add_argument(
+        "--internvl", type=Path, help="OpenGVLab/InternVL checkout, or a folder with the HF modeling files"
+    )
+    parser.add_argument(
+        "--work", type=Path, default=Path("parity-work"), help="scratch folder (default ./parity-work)"
+    )
+    parser.add_argument("--data", nargs="+", default=list(BENCHMARKS), help="benchmarks (default: all 12)")
+    parser.add_argument(
+        "--families", nargs="+", default=["qwen2", "internlm2"], choices=["qwen2", "internlm2"]
+    )
+    parser.add_argument(
+        "--cot", nargs="+", type=int, default=[0, 1], choices=[0, 1], help="USE_COT values (default 0 1)"
+    )
+    parser.add_argument("--n", type=int, default=6, help="questions per synthetic benchmark (default 6)")
+    parser.add_argument("--seed", type=int, default=123, help="synthetic benchmark seed (the tests use 0)")
+    parser.add_argument("--ckpt-seed", type=int, default=5, help="tiny checkpoint seed (the tests use 0)")
+    parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--batch-size", type=int, default=16, help="vleval samples per backend call")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument(
+        "--dtype",
+        default="bfloat16",
+        choices=["bfloat16", "float32"],
+        help="weights and pixels on both sides (VLMEvalKit: bfloat16; float32 isolates logic from "
+        "kernel rounding)",
+    )
+    parser.add_argument("--reuse", action="store_true", help="compare outputs already under --work (no runs)")
+    args = parser.parse_args(argv)
+    if args.worker:
+        return _worker(args.worker)
+    if not args.vlmevalkit or (not args.reuse and (args.python is None or args.internvl is None)):
+        parser.error("--vlmevalkit, --python and --internvl are required")
+    args.vlmevalkit = _parse_checkouts(args.vlmevalkit, "2024.12")
+    args.work = args.work.resolve()
+    if not args.reuse:
+        build_inputs(args)
+    results, mismatches = [], []
+    for protocol in args.vlmevalkit:
+        for cot in args.cot:
+            if args.reuse:
+                ours_dir = args.work / "vleval" / f"{protocol}_cot{cot}"
+                theirs_dir = args.work / "reference" / f"{protocol}_cot{cot}"
+            else:
+                print(f"protocol {protocol}, USE_COT={cot}")
+                ours_dir = run_vleval(args, protocol, bool(cot))
+                theirs_dir = run_reference(args, protocol, bool(cot))
+            for model in _models(args):
+                variant = f"{model.removeprefix('tiny-')}{' cot' if cot else ''}"
+                for dataset in args.data:
+                    counts, bad = compare(
+                        _vleval_side(ours_dir, model, dataset), _reference_side(theirs_dir, model, dataset)
+                    )
+                    results.append(
+                        {"protocol": protocol, "variant": variant, "dataset": dataset, "counts": counts}
+                    )
+                    mismatches += [
+                        {"protocol": protocol, "variant": variant, "dataset": dataset, **m} for m in bad
+                    ]
+    print(format_table(results))
+    keys = ("samples", "prompts", "tiles", "predictions", "ref_errors", "missing", "extra")
+    total = {k: sum(r["counts"][k] for r in results) for k in keys}
+    print(
+        f"total: {total['samples']} samples; prompts equal {total['prompts']}, tiles equal {total['tiles']}, "
+        f"predictions equal {total['predictions']}; reference failed on {total['ref_errors']}; "
+        f"missing in vleval {total['missing']}, only in vleval {total['extra']}"
+    )
+    (args.work / "summary.json").write_text(json.dumps({"total": total, "cells": results}, indent=1))
+    with (args.work / "mismatches.jsonl").open("w", encoding="utf-8") as fh:
+        for m in mismatches:
+            fh.write(json.dumps(m, ensure_ascii=False) + "\n")
+    ok = not mismatches and total["extra"] == 0 and total["samples"] > 0
+    print(
+        "parity: OK" if ok else f"parity: {len(mismatches)} mismatches, see {args.work / 'mismatches.jsonl'}"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
