@@ -123,10 +123,12 @@ def test_a_request_beyond_the_engine_fails_alone(vllm_backend, workload):
     family, backend = vllm_backend
     too_many = Request("Synthetic", 98, "<image>\n<image>\n<image>\nThree?", [workload[0].images[0]] * 3, 6)
     too_big = Request("Synthetic", 99, "<image>\nHuge?", [workload[0].images[0]], 30)
-    got = backend.generate([workload[0], too_many, workload[1], too_big])
+    too_long = Request("Synthetic", 100, "many words " * 5000, [], 6)
+    got = backend.generate([workload[0], too_many, workload[1], too_big, too_long])
     assert got[0].error is None and got[2].error is None
     assert "started for 2 images of up to 24" in got[1].error
     assert "started for 2 images of up to 24" in got[3].error
+    assert "max_model_len" in got[4].error
 
 
 def test_a_request_vllm_itself_rejects_fails_alone(vllm_backend, workload):

@@ -150,6 +150,8 @@ class VLLMBackend:
         # What vLLM's processor looks for in the prompt ids (vllm/model_executor/models/internvl.py).
         self.placeholder_ids = self.llm.get_tokenizer().encode(IMAGE_PLACEHOLDER, add_special_tokens=False)
         self._sampling_params = vllm.SamplingParams
+        model_config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
+        self.max_model_len: int | None = getattr(model_config, "max_model_len", None)
 
     def describe(self) -> dict[str, Any]:
         import vllm
@@ -198,6 +200,11 @@ class VLLMBackend:
             tiles = tuple(tiles_for(image, request.max_tiles) for image in images)
             query = render_query(request.text, list(tiles))
             expected = list(self.tokenizer(query).input_ids)
+            if self.max_model_len is not None and len(expected) >= self.max_model_len:
+                raise VlevalError(
+                    f"the prompt is {len(expected)} tokens; this vLLM engine takes at most "
+                    f"{self.max_model_len} (max_model_len)"
+                )
             prompt: dict[str, Any] = {"prompt_token_ids": self._collapse_images(expected, len(images))}
             if images:
                 prompt["multi_modal_data"] = {"image": images}
