@@ -318,3 +318,19 @@ def _vllm_on_cpu() -> bool:
     from vllm.platforms import current_platform
 
     return current_platform.is_cpu()
+
+
+def throughput_backend(
+    model_dir: Path, *, max_tiles: int = 6, images_per_request: int = 1, **kwargs: Any
+) -> VLLMBackend:
+    """The vllm backend as ``bench/throughput.py`` measures it: every request generates exactly its
+    ``max_new_tokens`` (as ``HFBackend(ignore_eos=True)``, so all modes do the same work and their
+    predictions compare), with an engine reserved for the workload's images only (MMStar-like: one
+    image of up to 6 tiles). Raises VlevalError naming the extra when vLLM is not installed."""
+    return VLLMBackend(
+        model_dir,
+        ignore_eos=True,
+        max_images_per_prompt=images_per_request,
+        max_tiles_per_image=max_tiles,
+        **kwargs,
+    )
