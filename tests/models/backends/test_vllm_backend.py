@@ -242,3 +242,15 @@ def test_openai_backend_against_vllm_server_equals_the_hf_backend(
     if decode_here:  # the server's prompt ids were checked against ours: only that known case differs
         assert backend.describe()["prompt_mismatches"] == len(workload) - len(compared)
         assert [got[i].prompt for i in compared] == [want[i].prompt for i in compared]
+
+
+def test_ignore_eos_generates_exactly_max_new_tokens(vllm_backend, workload):
+    """The benchmark mode (throughput_backend): every request does the same amount of work."""
+    family, backend = vllm_backend
+    backend.ignore_eos = True
+    try:
+        prepared = [backend._prepare(i, r) for i, r in enumerate(workload[:3])]
+        outputs = backend._vllm_generate(prepared)
+    finally:
+        backend.ignore_eos = False
+    assert [len(output.outputs[0].token_ids) for output, _ in outputs] == [16, 16, 16]
