@@ -133,7 +133,11 @@ def _worker(spec_file: str) -> int:
             wrapper.device = "cpu"
         record = _record_queries(wrapper)
         for name in spec["datasets"]:
-            _accept_local_tsv(vk_dataset, name, Path(spec["lmudata"]) / f"{name}.tsv")
+            lmudata = Path(spec["lmudata"])
+            if spec.get("image_cache_per_dataset"):
+                lmudata = lmudata / name
+            os.environ["LMUData"] = str(lmudata)  # VLMEvalKit reads it at each dataset build
+            _accept_local_tsv(vk_dataset, name, lmudata / f"{name}.tsv")
             dataset = build_dataset(name)
             wrapper.set_dump_image(dataset.dump_image)
             data = dataset.data
@@ -241,13 +245,17 @@ def build_inputs(args: argparse.Namespace) -> dict[str, Path]:
     # One data folder per side and protocol: each side caches decoded images under <LMUData>/images.
     tsv_root = work / "tsv"
     files = make_benchmark_tsvs(args.data, tsv_root, n=args.n, seed=args.seed)
+    # Without --shared-image-cache the reference gets one data folder per benchmark, so splits that
+    # share an image folder in VLMEvalKit (MMBench_V11 DEV/TEST, CRPE EXIST/RELATION) and reuse indices
+    # do not read each other's images (see PARITY.md).
     for protocol in args.vlmevalkit:
         for side in ("vleval", "reference"):
             root = work / "lmudata" / f"{side}_{protocol}"
             shutil.rmtree(root, ignore_errors=True)
-            root.mkdir(parents=True)
-            for path in files.values():
-                shutil.copy2(path, root / path.name)
+            for name, path in files.items():
+                folder = root / name if side == "reference" and not args.shared_image_cache else root
+                folder.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, folder / path.name)
     return files
 
 
@@ -292,6 +300,7 @@ def run_reference(args: argparse.Namespace, protocol: str, cot: bool) -> Path:
         "cot": cot,
         "device": args.device,
         "dtype": args.dtype,
+        "image_cache_per_dataset": not args.shared_image_cache,
         "max_new_tokens": args.max_new_tokens,
         "datasets": list(args.data),
         "models": [[m, str(args.work / "ref_ckpt" / m), MODELS[m][1]] for m in _models(args)],
@@ -447,6 +456,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=["bfloat16", "float32"],
         help="weights and pixels on both sides (VLMEvalKit: bfloat16; float32 isolates logic from "
         "kernel rounding)",
+    )
+    parser.add_argument(
+        "--shared-image-cache",
+        action="store_true",
+        help="one $LMUData for all benchmarks on the reference side, as a real run has it: splits that share "
+        "an image folder and reuse indices then read each other's images",
     )
     parser.add_argument("--reuse", action="store_true", help="compare outputs already under --work (no runs)")
     args = parser.parse_args(argv)

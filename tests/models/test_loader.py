@@ -158,6 +158,27 @@ def test_internlm2_decoding_matches_sentencepiece(checkpoints):
     assert tok.decode([*sp.encode("B ."), im_end], skip_special_tokens=True) == "B."
 
 
+def test_internlm2_decoding_keeps_added_tokens_and_cut_characters_as_the_reference(checkpoints):
+    """transformers 4.x's slow _decode (the reference's) keeps added tokens that are not special tokens
+    (<|plugin|>, <|action_start|>, ...) under skip_special_tokens, set off by single spaces; byte pieces
+    that do not form a character (an answer cut by max_new_tokens) decode as sentencepiece decodes them.
+    Expected strings recorded from the reference tokenizer code under transformers 4.46.3."""
+    path = checkpoints["internlm2"]
+    tok = load_tokenizer(path)
+    sp = spm.SentencePieceProcessor(model_file=str(path / "tokenizer.model"))
+    plugin, interpreter = tok.convert_tokens_to_ids(["<|plugin|>", "<|interpreter|>"])
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    a, b = sp.encode("A")[-1], sp.encode("B")[-1]
+    assert tok.decode([a, plugin, b], skip_special_tokens=True) == "A <|plugin|> B"
+    assert (
+        tok.decode([a, plugin, interpreter, im_end], skip_special_tokens=True)
+        == "A <|plugin|> <|interpreter|>"
+    )
+    assert tok.decode([plugin], skip_special_tokens=True) == "<|plugin|>"
+    cut = [sp.piece_to_id("<0x9F>"), sp.piece_to_id("<0x78>"), sp.piece_to_id("<0x00>")]
+    assert tok.decode(cut, skip_special_tokens=True) == sp.decode(cut) == "\ufffdx\x00"
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_configs_written_by_old_transformers_load(family, checkpoints, tmp_path):
     """Real InternVL2.5 configs carry every PretrainedConfig default of transformers 4.37 in the nested

@@ -29,15 +29,67 @@ class InternLM2Tokenizer(LlamaTokenizer):
     tokenization_internlm2.py::convert_tokens_to_string): it always runs ``clean_up_tokenization``
     (" ." -> ".", " ," -> ",", " 's" -> "'s", ...) whatever ``clean_up_tokenization_spaces`` says, and
     its prefix-space handling cancels out, so the text is ``clean_up(sentencepiece.decode(ids))``.
+
+    Added tokens that are not special tokens (InternLM2's ``<|plugin|>``, ``<|interpreter|>``,
+    ``<|action_start|>``, ``<|action_end|>``: flagged special in ``added_tokens_decoder`` but absent from
+    ``additional_special_tokens``) survive ``skip_special_tokens=True`` and are joined to the text around
+    them with single spaces, as the slow tokenizer's ``_decode`` of transformers 4.x does
+    (``legacy_added_tokens``, ``spaces_between_special_tokens=True``); found by bench/parity_reference.py.
     """
 
     def _decode(
         self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces=None, **kwargs
     ):
-        text = super()._decode(
-            token_ids, skip_special_tokens=skip_special_tokens, clean_up_tokenization_spaces=False, **kwargs
-        )
+        if not skip_special_tokens:
+            return self._decode_run(token_ids, **kwargs)
+        ids = [token_ids] if isinstance(token_ids, int) else list(token_ids)
+        skipped = set(self.all_special_ids)
+        kept_as_text = {i: t.content for i, t in self.added_tokens_decoder.items() if i not in skipped}
+        pieces: list[str] = []
+        run: list[int] = []
+        for token_id in ids:
+            if token_id in skipped:
+                continue
+            if token_id not in kept_as_text:
+                run.append(token_id)
+                continue
+            if run:
+                text = self._decode_run(run, **kwargs)
+                if text:  # the reference drops an empty run before an added token, not at the end
+                    pieces.append(text)
+                run = []
+            pieces.append(kept_as_text[token_id])
+        if run:
+            pieces.append(self._decode_run(run, **kwargs))
+        return " ".join(pieces)
+
+    def _decode_run(self, token_ids, **kwargs) -> str:
+        ids = [token_ids] if isinstance(token_ids, int) else list(token_ids)
+        sp = self._sentencepiece()
+        if (
+            sp is not None
+            and all(0 <= i < sp.get_piece_size() for i in ids)
+            and not set(ids) & set(self.all_special_ids)
+        ):
+            # sentencepiece itself, as the remote tokenizer: invalid byte-fallback sequences (a character cut
+            # by max_new_tokens) decode as sentencepiece replaces them, not as the tokenizers library does
+            text = sp.decode(ids)
+        else:
+            text = super()._decode(
+                ids, skip_special_tokens=False, clean_up_tokenization_spaces=False, **kwargs
+            )
         return self.clean_up_tokenization(text)
+
+    def _sentencepiece(self):
+        if "_vleval_sp_model" not in self.__dict__:
+            vocab_file = getattr(self, "vocab_file", None)
+            sp = None
+            if vocab_file and Path(vocab_file).is_file():
+                import sentencepiece
+
+                sp = sentencepiece.SentencePieceProcessor(model_file=str(vocab_file))
+            self.__dict__["_vleval_sp_model"] = sp
+        return self.__dict__["_vleval_sp_model"]
 
 
 def _tokenizer_config(model_dir: Path) -> dict:
