@@ -37,6 +37,12 @@ class InternLM2Tokenizer(LlamaTokenizer):
     (``legacy_added_tokens``, ``spaces_between_special_tokens=True``); found by bench/parity_reference.py.
     """
 
+    # An explicit __init__ keeps the Llama sentencepiece conversion (dummy prefix after special
+    # tokens): transformers 5.19 (vLLM's pin) builds a subclass without one as a plain sentencepiece
+    # tokenizer, so '<|im_start|>system' would encode 'system' without its leading '▁'.
+    def __init__(self, *args, legacy: bool = True, add_bos_token: bool = True, **kwargs):
+        super().__init__(*args, legacy=legacy, add_bos_token=add_bos_token, **kwargs)
+
     def _decode(
         self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces=None, **kwargs
     ):
