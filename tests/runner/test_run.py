@@ -273,3 +273,33 @@ def test_models_times_benchmarks_with_a_table_and_a_run_json_per_model(
     for name in (MODEL_NAME, "TinyVL-Finetuned"):
         run = json.loads((tmp_path / "work" / name / "run.json").read_text())
         assert run["model"]["name"] == name and set(run["datasets"]) == set(DATASETS)
+
+
+def test_openai_backend_runs_through_vleval_run_against_a_served_model(
+    tiny_model, bench_dir, tmp_path, monkeypatch
+):
+    """`--backend openai --api-base URL`: every sample is asked of the server, with the key from
+    $VLEVAL_API_KEY, and its answers become the predictions."""
+    from vleval.synthetic.judge_server import JudgeServer
+
+    work = tmp_path / "work"
+    monkeypatch.setenv("VLEVAL_API_KEY", "sk-served")
+    with JudgeServer(lambda model, messages, temperature: "B", api_key="sk-served") as server:
+        rc = main(["run", *run_args(tiny_model, bench_dir, work), "--backend", "openai",
+                   "--api-base", server.base_url, "--api-model", "served-tiny"])  # fmt: skip
+        assert rc == 0
+        assert server.request_count == sum(DATASETS.values())
+        assert {body["model"] for body in server.requests} == {"served-tiny"}
+    predictions = pd.read_excel(work / MODEL_NAME / f"{MODEL_NAME}_MMStar.xlsx")["prediction"]
+    assert set(predictions) == {"B"}
+
+
+def test_openai_backend_without_api_base_is_refused():
+    with pytest.raises(VlevalError, match="--api-base"):
+        config_from_args(_parse(["--backend", "openai"]), environ={})
+
+
+def _parse(extra: list[str]):
+    from vleval.cli import build_parser
+
+    return build_parser().parse_args(["run", "--model", "m", "--data", "MMStar", *extra])

@@ -19,6 +19,9 @@ _FORWARDED: tuple[tuple[str, str, str], ...] = (
     ("cot", "--cot", "flag"),
     ("protocol", "--protocol", "value"),
     ("backend", "--backend", "value"),
+    ("api_base", "--api-base", "value"),
+    ("api_model", "--api-model", "value"),
+    ("api_workers", "--api-workers", "value"),
     ("judge", "--judge", "value"),
     ("judge_base_url", "--judge-base-url", "value"),
     ("judge_workers", "--judge-workers", "value"),
@@ -70,8 +73,20 @@ def _add_run_options(parser: argparse.ArgumentParser, *, for_slurm: bool) -> Non
         help=f"pinned reference rules (default {DEFAULT_PROTOCOL})",
     )
     parser.add_argument(
-        "--backend", default="hf" if not for_slurm else None, help="inference backend (default hf)"
+        "--backend",
+        choices=("hf", "vllm", "openai"),
+        default="hf" if not for_slurm else None,
+        help="hf = batched transformers (default); vllm = vLLM's engine (pip install 'vleval[vllm]'); "
+        "openai = an OpenAI-compatible server you already run (--api-base)",
     )
+    parser.add_argument(
+        "--api-base",
+        default=None,
+        help="--backend openai: the server's base URL, e.g. http://127.0.0.1:23333/v1 "
+        "(key from $VLEVAL_API_KEY if the server needs one)",
+    )
+    parser.add_argument("--api-model", default=None, help="--backend openai: model name the server serves")
+    parser.add_argument("--api-workers", type=int, default=None, help="--backend openai: parallel requests")
     parser.add_argument(
         "--judge",
         default=None,
@@ -184,6 +199,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         cot=bool(args.cot or environ.get("USE_COT") == "1"),
         protocol=args.protocol,
         backend=args.backend,
+        backend_options=_backend_options(args, environ),
         judge=args.judge,
         judge_base_url=args.judge_base_url,
         judge_workers=args.judge_workers,
@@ -199,6 +215,23 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         command=list(sys.argv),
         **kwargs,
     )
+
+
+def _backend_options(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, object]:
+    """Options of the openai backend; its key is read here, from the environment (never a flag that
+    would show in process listings)."""
+    if args.backend != "openai":
+        return {}
+    if not args.api_base:
+        raise VlevalError("--backend openai needs --api-base URL (the OpenAI-compatible server to query)")
+    options: dict[str, object] = {"api_base": args.api_base}
+    if args.api_model:
+        options["model"] = args.api_model
+    if args.api_workers:
+        options["workers"] = args.api_workers
+    if environ.get("VLEVAL_API_KEY"):
+        options["api_key"] = environ["VLEVAL_API_KEY"]
+    return options
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -63,6 +63,7 @@ class RunConfig:
     seed: int = 0  # scoring's seeded fallbacks
     progress_bar: bool = True
     command: list[str] | None = None  # the exact command line, for run.json
+    backend_options: dict[str, Any] = field(default_factory=dict)  # extra backend kwargs (openai: api_base, ...)
     backend_factory: BackendFactory | None = None  # programmatic API: use this instead of --backend
 
 
@@ -392,7 +393,7 @@ def _backend_kwargs(config: RunConfig, target: ModelTarget, info: DistInfo, use_
 
 
 def _make_backend(config: RunConfig, target: ModelTarget, info: DistInfo, use_cuda: bool) -> Any:
-    kwargs = _backend_kwargs(config, target, info, use_cuda)
+    kwargs = _backend_kwargs(config, target, info, use_cuda) | config.backend_options
     if config.backend_factory is not None:
         return config.backend_factory(target.path, kwargs)
     from vleval.models.backends.base import load_backend
