@@ -223,9 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(row)
     if args.vllm:
         try:
-            from vleval.models.backends import load_backend
+            from vleval.models.backends.vllm import throughput_backend
 
-            engine = load_backend("vllm", backend.model_dir)
+            # fixed-length generation like the hf modes, so all modes do the same work
+            engine = throughput_backend(backend.model_dir, dtype=backend.describe()["dtype"])
             row, outputs["vllm"] = measure("vllm", engine.generate, requests, new_tokens, device)
             rows.append(row)
         except Exception as exc:  # optional: report why it did not run
