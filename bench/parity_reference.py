@@ -18,7 +18,8 @@ Builds tiny random-weight checkpoints (both LLM families, plain and -MPO) and sy
 for each protocol (and its VLMEvalKit checkout), CoT off and on, and compares per sample the full
 templated query (image placeholders expanded), the tiles per image and the prediction. Prints a table
 (dataset x variant: samples, prompts / tiles / predictions equal), writes ``summary.json`` and
-``mismatches.jsonl`` under ``--work``, and exits 1 when anything differs. See bench/PARITY.md.
+``mismatches.jsonl`` under ``--work``, and exits 1 when a compared sample differs (rows the reference
+itself fails on are listed, not failed). See bench/PARITY.md.
 
 The reference worker (``--worker``) imports nothing from vleval, so the reference interpreter does not
 need vleval installed. Without a GPU both sides run on the CPU (``.cuda()`` becomes a no-op in the
