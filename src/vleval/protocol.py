@@ -11,6 +11,11 @@ and ``shared/protocol/internvl25.md``.
 Quirks are the reference's behaviours that a careful reimplementation would not choose, reproduced
 under a pinned protocol because they shaped its numbers. A protocol of our own can drop them one by
 one (``dataclasses.replace(p, quirks=p.quirks - {Quirk.X})``).
+
+Not reproduced (it depends on what earlier runs left on disk, not on the rules): the reference's
+image cache under ``$LMUData/images/<img_root>/``, shared by MMBench_V11 DEV/TEST and by CRPE
+EXIST/RELATION, feeds the second split of a pair the first split's images wherever indices overlap
+and no ``image_path`` names them apart (bench/PARITY.md).
 """
 
 from __future__ import annotations
@@ -47,7 +52,6 @@ class Quirk(StrEnum):
     # --- predictions and images
     EMPTY_PREDICTION_IS_NAN = "empty_prediction_is_nan"  # xlsx round trip turns '' into 'nan'
     JPEG_REENCODE_SINGLE_IMAGE = "jpeg_reencode_single_image"  # 2024.12: images go through <index>.jpg
-    CRPE_SHARED_IMAGE_CACHE = "crpe_shared_image_cache"  # 2024.12: CRPE splits share images/CRPE/
     # --- generation
     SAMPLING_KWARGS_WITH_GREEDY = "sampling_kwargs_with_greedy"  # 2026.08: temperature/top_p passed, inert
 
@@ -133,7 +137,6 @@ PROTOCOL_2024_12 = Protocol(
     | {
         Quirk.MMVET_MAX_TOKENS_3,
         Quirk.JPEG_REENCODE_SINGLE_IMAGE,
-        Quirk.CRPE_SHARED_IMAGE_CACHE,
         Quirk.PUNCT_PERIOD_AFTER_DIGIT_STRIPPED,
     },
     mcq_result_file_tag="openai",
