@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import resource
@@ -224,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.vllm:
         try:
             from vleval.models.backends.vllm import throughput_backend
+
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache on CPU: plenty here
 
             # fixed-length generation like the hf modes, so all modes do the same work
             engine = throughput_backend(backend.model_dir, dtype=backend.describe()["dtype"])

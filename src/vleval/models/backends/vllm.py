@@ -134,8 +134,11 @@ class VLLMBackend:
             "enforce_eager": on_cpu if enforce_eager is None else enforce_eager,
             "seed": seed,
         }
-        if not on_cpu:
-            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        # On CPU this fraction is of host memory and vLLM checks it is free at start-up: a process that
+        # already holds another model (bench/throughput.py) fails vLLM's 0.92 default.
+        kwargs["gpu_memory_utilization"] = (
+            min(gpu_memory_utilization, 0.5) if on_cpu else gpu_memory_utilization
+        )
         if max_model_len is not None:
             kwargs["max_model_len"] = max_model_len
         kwargs.update(engine_kwargs)
