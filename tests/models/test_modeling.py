@@ -8,8 +8,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from vleval.errors import VlevalError
+from vleval.models.internvl.config import VisionConfig
 from vleval.models.internvl.loader import load_internvl
 from vleval.models.internvl.modeling import pixel_shuffle
+from vleval.models.internvl.vision import InternAttention
 from vleval.models.internvl.weights import fuse_wqkv, split_wqkv
 from vleval.synthetic.checkpoints import make_tiny_checkpoint
 
@@ -64,7 +66,7 @@ def _rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
-def _internlm2_logits(weights: dict, cfg: dict, ids: torch.Tensor) -> torch.Tensor:
+def _internlm2_logits(weights: dict, cfg: dict, ids: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
     hidden, heads, kv = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
     d, groups, eps, seq = hidden // heads, heads // kv, cfg["rms_norm_eps"], ids.shape[1]
     base, max_pos = cfg["rope_theta"], cfg["max_position_embeddings"]
@@ -73,8 +75,11 @@ def _internlm2_logits(weights: dict, cfg: dict, ids: torch.Tensor) -> torch.Tens
         base = base * ((factor * seq / max_pos) - (factor - 1)) ** (d / (d - 2))
     inv_freq = 1.0 / (base ** (torch.arange(0, d, 2).float() / d))
     freqs = torch.outer(torch.arange(seq).float(), inv_freq)
-    cos, sin = torch.cat((freqs, freqs), -1).cos(), torch.cat((freqs, freqs), -1).sin()
+    # as the remote rotary cache: cos/sin in float32, handed to the layers in the activations' dtype
+    cos = torch.cat((freqs, freqs), -1).cos().to(dtype)
+    sin = torch.cat((freqs, freqs), -1).sin().to(dtype)
     mask = torch.full((seq, seq), float("-inf")).triu(1)
+    weights = {k: v.to(dtype) for k, v in weights.items()}
 
     p = "language_model.model."
     x = weights[p + "tok_embeddings.weight"][ids]
@@ -87,7 +92,9 @@ def _internlm2_logits(weights: dict, cfg: dict, ids: torch.Tensor) -> torch.Tens
         v = qkv[..., -1, :].transpose(1, 2)
         q, k = q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
         k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-        attn = torch.softmax(q @ k.transpose(-1, -2) / d**0.5 + mask, dim=-1) @ v
+        # InternLM2Attention (eager): scores / sqrt(d) + mask, softmax in float32, back to the dtype
+        probs = torch.softmax(q @ k.transpose(-1, -2) / d**0.5 + mask, dim=-1, dtype=torch.float32)
+        attn = probs.to(dtype) @ v
         x = x + attn.transpose(1, 2).reshape(1, seq, hidden) @ weights[lp + "attention.wo.weight"].T
         h = _rms(x, weights[lp + "ffn_norm.weight"], eps)
         gate, up = h @ weights[lp + "feed_forward.w1.weight"].T, h @ weights[lp + "feed_forward.w3.weight"].T
@@ -119,3 +126,45 @@ def test_image_token_count_must_match_tiles(internlm2_dir):
     ids = torch.tensor([[1] + [ctx] * 255 + [5]])  # one token short of a tile
     with pytest.raises(VlevalError, match="255 <IMG_CONTEXT> tokens but the images give 256"):
         model(ids, torch.zeros(1, 3, 448, 448))
+
+
+def test_internlm2_llm_in_bfloat16_is_bit_identical_to_the_reference_eager_order(internlm2_dir):
+    """bf16 is what real runs use: InternLM2 runs eager attention as the reference's remote code does
+    (with SDPA the logits differ in the last bits and greedy answers flip at near-ties)."""
+    model = load_internvl(internlm2_dir, dtype="bfloat16")
+    assert model.language_model.config._attn_implementation == "eager"
+    config = json.loads((internlm2_dir / "config.json").read_text())
+    weights = {}
+    for shard in sorted(internlm2_dir.glob("*.safetensors")):
+        weights.update(load_file(str(shard)))
+    ids = torch.randint(0, 600, (1, 40), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours = model.language_model(input_ids=ids).logits
+    expected = _internlm2_logits(weights, config["llm_config"], ids, dtype=torch.bfloat16)
+    assert torch.equal(ours, expected)
+
+
+@pytest.mark.parametrize("qk_normalization", [False, True])  # InternViT-300M / InternViT-6B style
+def test_vision_attention_in_bfloat16_follows_the_reference_order_bit_for_bit(qk_normalization):
+    """IV modeling_intern_vit.py::InternAttention._naive_attn: (q * scale) @ k^T, softmax in the input
+    dtype, @ v. In bf16 this rounds differently from SDPA; the image embeddings depend on it."""
+    config = VisionConfig(
+        hidden_size=64,
+        num_attention_heads=4,
+        qk_normalization=qk_normalization,
+        qkv_bias=not qk_normalization,
+    )
+    torch.manual_seed(0)
+    attn = InternAttention(config).to(torch.bfloat16).eval()
+    with torch.no_grad():
+        for param in attn.parameters():
+            param.normal_(0.0, 0.5)
+        x = torch.randn(2, 50, 64, dtype=torch.bfloat16)
+        b, n, c, heads = 2, 50, 64, 4
+        q, k, v = attn.qkv(x).reshape(b, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4).unbind(0)
+        if qk_normalization:
+            q = attn.q_norm(q.transpose(1, 2).flatten(-2, -1)).view(b, n, heads, -1).transpose(1, 2)
+            k = attn.k_norm(k.transpose(1, 2).flatten(-2, -1)).view(b, n, heads, -1).transpose(1, 2)
+        probs = ((q * (c // heads) ** -0.5) @ k.transpose(-2, -1)).softmax(dim=-1)
+        expected = attn.proj((probs @ v).transpose(1, 2).reshape(b, n, c))
+        assert torch.equal(attn(x), expected)

@@ -82,8 +82,17 @@ def llm_config(family: str, llm: dict[str, Any]) -> PretrainedConfig:
     return qwen2_config(llm) if family == "qwen2" else internlm2_as_llama_config(llm)
 
 
-def build_llm(family: str, llm: dict[str, Any], attn_implementation: str = "sdpa") -> PreTrainedModel:
+# The attention kernel the reference runs per family (transformers 4.46.3 + InternVL's remote code,
+# flash-attn absent): InternLM2's remote ``modeling_internlm2.py`` runs ``InternLM2Attention`` (eager:
+# ``q @ k^T / sqrt(d)`` + mask, softmax in float32); 4.46's ``Qwen2ForCausalLM`` runs
+# ``Qwen2SdpaAttention`` even when the config says eager (protocol/benchmarks.md §12). Same maths,
+# different bf16 rounding: with these, bf16 prefill logits are bit-identical to the reference's.
+REFERENCE_ATTENTION = {"qwen2": "sdpa", "internlm2": "eager"}
+
+
+def build_llm(family: str, llm: dict[str, Any], attn_implementation: str | None = None) -> PreTrainedModel:
+    """``attn_implementation`` None: the reference's kernel for the family (``REFERENCE_ATTENTION``)."""
     config = llm_config(family, llm)
-    config._attn_implementation = attn_implementation
+    config._attn_implementation = attn_implementation or REFERENCE_ATTENTION[family]
     cls = Qwen2ForCausalLM if family == "qwen2" else LlamaForCausalLM
     return cls(config)

@@ -32,7 +32,7 @@ class InternVLModel(nn.Module):
     """Parameter names: ``vision_model.*`` and ``mlp1.*`` as in the checkpoint; ``language_model.*``
     as transformers' Qwen2/Llama causal LM (see ``weights.py`` for the InternLM2 renaming)."""
 
-    def __init__(self, config: InternVLConfig, attn_implementation: str = "sdpa"):
+    def __init__(self, config: InternVLConfig, attn_implementation: str | None = None):
         super().__init__()
         self.config = config
         self.vision_model = InternVisionModel(config.vision)

@@ -102,7 +102,11 @@ class InternAttention(nn.Module):
                 .view(b, n, self.num_heads, self.head_dim)
                 .transpose(1, 2)
             )
-        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        # The reference's non-flash path (IV modeling_intern_vit.py::InternAttention._naive_attn) in its
+        # own order: scale q first, then q @ k^T, softmax in the input dtype, @ v. Same maths as SDPA
+        # but a different bf16 rounding; this order makes bf16 image embeddings bit-identical.
+        attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+        out = attn @ v
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
 
