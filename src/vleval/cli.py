@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vleval: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("vleval: interrupted; run the same command again to continue where it stopped.", file=sys.stderr)
+        print(
+            "vleval: interrupted; run the same command again to continue where it stopped.", file=sys.stderr
+        )
         return 130
 
 

@@ -63,7 +63,9 @@ class RunConfig:
     seed: int = 0  # scoring's seeded fallbacks
     progress_bar: bool = True
     command: list[str] | None = None  # the exact command line, for run.json
-    backend_options: dict[str, Any] = field(default_factory=dict)  # extra backend kwargs (openai: api_base, ...)
+    backend_options: dict[str, Any] = field(
+        default_factory=dict
+    )  # extra backend kwargs (openai: api_base, ...)
     backend_factory: BackendFactory | None = None  # programmatic API: use this instead of --backend
 
 
