@@ -15,7 +15,8 @@ one (``dataclasses.replace(p, quirks=p.quirks - {Quirk.X})``).
 Not reproduced (it depends on what earlier runs left on disk, not on the rules): the reference's
 image cache under ``$LMUData/images/<img_root>/``, shared by MMBench_V11 DEV/TEST and by CRPE
 EXIST/RELATION, feeds the second split of a pair the first split's images wherever indices overlap
-and no ``image_path`` names them apart (bench/PARITY.md).
+and no ``image_path`` names them apart (bench/PARITY.md). Nor is 2026.08's temperature 0.6 / top_p
+0.95 next to greedy decoding: with do_sample=False it changes nothing.
 """
 
 from __future__ import annotations
@@ -52,8 +53,6 @@ class Quirk(StrEnum):
     # --- predictions and images
     EMPTY_PREDICTION_IS_NAN = "empty_prediction_is_nan"  # xlsx round trip turns '' into 'nan'
     JPEG_REENCODE_SINGLE_IMAGE = "jpeg_reencode_single_image"  # 2024.12: images go through <index>.jpg
-    # --- generation
-    SAMPLING_KWARGS_WITH_GREEDY = "sampling_kwargs_with_greedy"  # 2026.08: temperature/top_p passed, inert
 
 
 # Judge short names as the reference spells them -> API model ids (VK judge_util.py::build_judge).
@@ -157,7 +156,6 @@ PROTOCOL_2026_08 = Protocol(
         Quirk.MCQ_TEXT_LENGTH_CAP,
         Quirk.MCQ_ANSWER_IS_REGEX,
         Quirk.CRPE_CIRCULAR_BLOCKS,
-        Quirk.SAMPLING_KWARGS_WITH_GREEDY,
     },
 )
 
