@@ -277,7 +277,8 @@ def run_evaluation(config: RunConfig) -> RunSummary:
         return RunSummary(config.work_dir, plan.protocol.name, rank=info.rank)
     if not config.verify_md5 and info.is_main:
         _say(
-            "vleval: WARNING: md5 checks are OFF (--skip-md5-check): benchmark files are used as they are; "
+            "vleval: WARNING: md5 checks are OFF (--skip-md5-check, or the demo's synthetic files): benchmark files "
+            "are used as they are; "
             "scores from modified or partial files are not comparable to published numbers."
         )
     started = time.time()
