@@ -129,6 +129,7 @@ class Prediction:
     seconds: float | None = None
     prompt: str | None = None  # full templated text, kept for --save-prompts and the report
     tiles: tuple[int, ...] = ()  # tiles per image, thumbnail included
+    hit_token_limit: bool = False  # generation stopped at max_new_tokens, not at an end token
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,3 +154,115 @@ class Judge(Protocol):
     short_name: str  # the reference's short name used in file names, e.g. "gpt-4o-mini"
 
     def ask_many(self, requests: Sequence[JudgeRequest]) -> list[str]: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# The result contract: what scoring writes and every later stage (report, statistics, compare,
+# protocol diff, judge audit) reads. Versioned; written and read only through
+# ``vleval.datasets.results`` (``write_rows``/``read_rows``/``write_score``/``read_score``).
+# --------------------------------------------------------------------------------------------------
+RESULT_SCHEMA = 1
+
+# How a row's outcome was decided:
+#   rule      matched by the protocol's rules (no judge call)
+#   judge     decided by a judge answer
+#   fallback  the protocol's fallback (the reference's random option after failed judge calls, or
+#             'Z'/wrong when there is no judge): counted as censored by the statistics
+#   failed    the judge call failed (network, auth, garbage): the benchmark is incomplete
+#   unparsed  nothing could read an answer and no fallback applies (vleval-1, --judge none)
+#   skipped   not examined, by the protocol's own logic (an MMBench rotation after its group failed)
+DecidedBy = Literal["rule", "judge", "fallback", "failed", "unparsed", "skipped"]
+
+
+@dataclass
+class RowResult:
+    """One scored row of a benchmark (one line of ``<stem>_rows.jsonl``).
+
+    ``unit`` names the scoring unit the headline aggregates (the MMBench circular group =
+    index mod 1e6; the HallusionBench question group; the row itself elsewhere), so that statistics
+    resample whole units. ``groups`` holds the other units a row belongs to for sub-scores (e.g.
+    HallusionBench ``{"figure": ...}`` for fAcc). ``score`` is 1/0 for right/wrong rows and the graded
+    value for graded families (MM-Vet 0-1, LLaVA-Bench's model score, OCRBench 1/0 points); None when
+    the row was not scored (``skipped``).
+    """
+
+    index: int | str
+    unit: str
+    score: float | None
+    decided_by: DecidedBy
+    extracted: Any = None
+    answer: Any = None
+    prediction: str | None = None
+    hit_token_limit: bool = False
+    groups: dict[str, str] = field(default_factory=dict)
+    category: str | None = None
+    judge_log: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # family-specific values (e.g. LLaVA ref score)
+    schema: int = RESULT_SCHEMA
+
+
+@dataclass
+class DecisionCounts:
+    """How many rows were decided by each way, plus rows missing a prediction or cut by the token
+    limit."""
+
+    rule: int = 0
+    judge: int = 0
+    fallback: int = 0
+    failed: int = 0
+    unparsed: int = 0
+    skipped: int = 0
+    hit_token_limit: int = 0
+    missing_predictions: int = 0
+    total: int = 0
+
+
+@dataclass
+class JudgeInfo:
+    """Which judge graded a result. ``kind``: 'api' (an OpenAI-compatible endpoint), 'local' (open
+    weights loaded by vleval), 'none'. ``substitute``: not the protocol's own judge model, so the
+    numbers are not the protocol's."""
+
+    model: str
+    kind: Literal["api", "local", "none"] = "api"
+    endpoint: str | None = None  # base URL with credentials removed, or the local folder
+    substitute: bool = False
+
+
+@dataclass
+class Interval:
+    """A 95% (by default) interval on a 0-100 score."""
+
+    low: float
+    high: float
+    method: str  # e.g. "bootstrap over circular groups, 2000 resamples, seed 0"
+    level: float = 0.95
+
+
+@dataclass
+class ScoreRecord:
+    """vleval's summary of one scored benchmark (``<stem>_score.json``, or ``<stem>_vleval.json``
+    where the reference itself writes a ``_score.json``).
+
+    ``headline`` is on the 0-100 scale the report, the console table and ``summary.*`` all show
+    (fractions x100, OCRBench Final Score / 10, HallusionBench mean of aAcc/fAcc/qAcc).
+    ``metrics`` are the reported sub-scores on the same scale. ``complete`` is False when judge calls
+    failed or predictions are missing: such a number is not a score.
+    """
+
+    dataset: str
+    protocol: str
+    headline_name: str
+    headline: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    counts: DecisionCounts = field(default_factory=DecisionCounts)
+    judge: JudgeInfo | None = None
+    complete: bool = True
+    partial: bool = False  # scored with --allow-partial: rows without predictions left out
+    intervals: dict[str, Interval] = field(default_factory=dict)  # metric name ('headline', ...) -> interval
+    bounds: tuple[float, float] | None = None  # headline if every censored row were wrong ... right
+    reference_files: list[str] = field(default_factory=list)  # names of the reference's result files
+    notes: list[str] = field(default_factory=list)
+    seed: int | None = None
+    schema: int = RESULT_SCHEMA
