@@ -33,14 +33,14 @@ def _query(tok, n_tiles: int, question: str = "What is shown?") -> torch.Tensor:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_loaded_model_equals_the_model_that_was_saved(family, checkpoints, tmp_path):
-    loaded = load_internvl(checkpoints[family])
+    loaded = load_internvl(checkpoints[family], dtype="float32")  # the saved model is in fp32
     reference, _, _ = build_tiny_model(family, work_dir=tmp_path)
     # every parameter filled with exactly the saved values (InternLM2: renamed and wqkv split)
     ours, theirs = loaded.state_dict(), reference.state_dict()
     assert ours.keys() == theirs.keys()
     for name, tensor in theirs.items():
         assert torch.equal(ours[name], tensor), name
-    assert next(loaded.parameters()).dtype == torch.float32  # CPU default
+    assert next(loaded.parameters()).dtype == torch.float32
     tok = load_tokenizer(checkpoints[family])
     ids = _query(tok, 2)
     pixels = torch.randn(2, 3, 448, 448, generator=torch.Generator().manual_seed(0))
@@ -50,6 +50,11 @@ def test_loaded_model_equals_the_model_that_was_saved(family, checkpoints, tmp_p
 
 def test_dtype_override(checkpoints):
     model = load_internvl(checkpoints["qwen2"], dtype="bfloat16")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+
+
+def test_cpu_default_dtype_is_bfloat16_as_the_reference(checkpoints):
+    model = load_internvl(checkpoints["qwen2"], device="cpu")
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
 
 

@@ -37,7 +37,9 @@ SERVER_START_TIMEOUT_S = 300
 @pytest.fixture(scope="module")
 def hf_predictions(tiny_checkpoints, workload):
     """family -> the hf backend's predictions for the workload (the reference the others must equal)."""
-    return {family: HFBackend(tiny_checkpoints[family]).generate(workload) for family in FAMILIES}
+    return {
+        family: HFBackend(tiny_checkpoints[family], dtype="float32").generate(workload) for family in FAMILIES
+    }
 
 
 @pytest.fixture(scope="module", params=FAMILIES)

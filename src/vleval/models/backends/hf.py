@@ -10,14 +10,24 @@ post-processing. Differences from the reference are throughput only:
   ``max_batch_tiles`` tiles, so memory follows the image load;
 - images are tiled in a thread pool ahead of the model, so the model never waits for PIL;
 - a request that fails (undecodable image, out of memory) gets a Prediction with ``error`` and the
-  rest continue; a failed batch is retried one request at a time.
+  rest continue; a failed batch is retried one request at a time;
+- image features (ViT + pixel shuffle + ``mlp1``) are computed per request over that request's tiles,
+  exactly the reference's ``extract_feature`` call, and kept in a ``VisionFeatureCache`` keyed by the
+  images' content and tiling: MMBench's circular rotations, CRPE's four rows per image,
+  HallusionBench's questions per figure go through the vision tower once. A cached request is not
+  even tiled again. The features are the same tensors either way, so predictions are identical with
+  and without the cache;
+- attention: ``reference`` kernels on CPU, PyTorch SDPA on CUDA (``attention``; see
+  ``vleval.models.internvl.modeling.ATTENTION_MODES``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +37,7 @@ from typing import Any
 import torch
 
 from vleval.models.internvl.loader import load_internvl, resolve_device
+from vleval.models.internvl.modeling import resolve_attention
 from vleval.models.internvl.tokenizer import load_tokenizer
 from vleval.types import Prediction, Request
 
@@ -37,31 +48,127 @@ def _is_out_of_memory(exc: Exception) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
+def image_key(request: Request) -> str:
+    """What a request's image features depend on: each image's pixels (mode, size, bytes) and how it
+    is tiled (tile cap, 2x upscale of the first image). Equal keys -> equal tiles -> equal features."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{request.max_tiles}|{int(request.upscale_first_image)}|{len(request.images)}".encode())
+    for image in request.images:
+        digest.update(f"|{image.mode}|{image.width}x{image.height}|".encode())
+        digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class _CachedFeatures:
+    tiles: tuple[int, ...]
+    features: torch.Tensor  # [sum(tiles), 256, D_llm], on the projector's device
+    hits: int = 0
+
+
+class VisionFeatureCache:
+    """Image features per ``image_key`` within a run, at most ``max_bytes`` of them.
+
+    Policy, for the two ways benchmarks repeat images: consecutive rows (CRPE's four rows, the
+    HallusionBench figure questions) and a second pass over the file (MMBench writes every question,
+    then each rotation set). When full, entries already used again are dropped first, oldest first;
+    if none is, new features are not stored (an LRU would evict each image just before its second
+    pass comes). Entries from another benchmark are dropped when a request of a new one is stored:
+    benchmarks do not share images. Lookups come from the tiling threads, writes from the model's.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max(0, int(max_bytes))
+        self._entries: OrderedDict[str, _CachedFeatures] = OrderedDict()
+        self._lock = threading.Lock()
+        self._dataset: str | None = None
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
+    def tiles(self, key: str) -> tuple[int, ...] | None:
+        """Tile counts of cached features (None if not cached): a cached request needs no tiling."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry.tiles if entry is not None else None
+
+    def get(self, key: str) -> torch.Tensor | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            entry.hits += 1
+            self.hits += 1
+            return entry.features
+
+    def put(self, dataset: str, key: str, tiles: tuple[int, ...], features: torch.Tensor) -> None:
+        size = features.numel() * features.element_size()
+        with self._lock:
+            if dataset != self._dataset:
+                self._entries.clear()
+                self.bytes = 0
+                self._dataset = dataset
+            if key in self._entries or size > self.max_bytes:
+                return
+            if self.bytes + size > self.max_bytes:
+                for old_key in [k for k, e in self._entries.items() if e.hits > 0]:
+                    self.bytes -= self._drop(old_key)
+                    if self.bytes + size <= self.max_bytes:
+                        break
+            if self.bytes + size <= self.max_bytes:
+                self._entries[key] = _CachedFeatures(tiles, features)
+                self.bytes += size
+
+    def _drop(self, key: str) -> int:
+        entry = self._entries.pop(key)
+        return entry.features.numel() * entry.features.element_size()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "max_gb": round(self.max_bytes / 2**30, 3),
+            "hits": self.hits,
+            "misses": self.misses,
+            "entries": len(self._entries),
+        }
+
+
 @dataclass
 class _Prepared:
     position: int
     request: Request
     query: str | None = None
-    pixels: torch.Tensor | None = None
+    pixels: torch.Tensor | None = None  # None for text-only requests and cached image features
     tiles: tuple[int, ...] = ()
     error: str | None = None
+    key: str | None = None  # image_key, when the vision cache is on and the request has images
 
     @property
     def n_tiles(self) -> int:
         return sum(self.tiles)
 
 
-def _prepare(position: int, request: Request) -> _Prepared:
-    """Tiling and templating for one request (runs in a worker thread)."""
+def _prepare(position: int, request: Request, cache: VisionFeatureCache | None = None) -> _Prepared:
+    """Tiling and templating for one request (runs in a worker thread); skips the tiling when the
+    request's features are cached."""
     from vleval.models.internvl.preprocessing import prepare_pixels
     from vleval.models.internvl.template import render_query
 
     try:
-        pixels, tiles = prepare_pixels(request.images, request.max_tiles, request.upscale_first_image)
-        query = render_query(request.text, tiles)
+        key = image_key(request) if cache is not None and cache.enabled and request.images else None
+        tiles = cache.tiles(key) if key is not None else None
+        pixels = None
+        if tiles is None:
+            pixels, tile_list = prepare_pixels(request.images, request.max_tiles, request.upscale_first_image)
+            tiles = tuple(tile_list)
+        query = render_query(request.text, list(tiles))
     except Exception as exc:  # one bad image must not stop the run; the error is kept per sample
         return _Prepared(position, request, error=f"image preprocessing failed: {type(exc).__name__}: {exc}")
-    return _Prepared(position, request, query=query, pixels=pixels, tiles=tuple(tiles))
+    return _Prepared(position, request, query=query, pixels=pixels, tiles=tiles, key=key)
 
 
 class HFBackend:
@@ -80,10 +187,14 @@ class HFBackend:
         model: Any = None,
         tokenizer: Any = None,
         ignore_eos: bool = False,
+        attention: str | None = None,
+        vision_cache_gb: float = 4.0,
     ):
         """``model``/``tokenizer`` may be passed in (already loaded) to share them between backends.
         ``ignore_eos`` forbids ``<|im_end|>`` until ``max_new_tokens`` are generated (throughput
-        benchmarks only: a fixed amount of work per sample)."""
+        benchmarks only: a fixed amount of work per sample). ``attention``: 'reference', 'sdpa' or
+        'auto'/None (sdpa on CUDA, reference elsewhere). ``vision_cache_gb``: memory for cached image
+        features, on the model's device (0 turns the cache off)."""
         from vleval.models.internvl.template import EOS_TOKEN
 
         self.model_dir = Path(model_dir)
@@ -103,6 +214,9 @@ class HFBackend:
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else self.eos_token_id
         self.dtype = next(self.model.parameters()).dtype
+        self.attention = resolve_attention(attention, self.device)
+        self.model.set_attention(self.attention)
+        self.vision_cache = VisionFeatureCache(int(vision_cache_gb * 2**30))
 
     def _pool(self) -> ThreadPoolExecutor:
         """One tiling pool for the backend's life (idle threads cost nothing; calls do not pay a start)."""
@@ -123,10 +237,14 @@ class HFBackend:
             "model_dir": str(self.model_dir),
             "max_batch_tiles": self.max_batch_tiles,
             "max_batch_size": self.max_batch_size,
+            "attention": self.attention,
+            "vision_cache": self.vision_cache.stats(),
         }
 
     # ------------------------------------------------------------------------------------------
     def generate(self, requests: list[Request]) -> list[Prediction]:
+        if self.model.attention != self.attention:  # a model shared with another backend
+            self.model.set_attention(self.attention)
         results: list[Prediction | None] = [None] * len(requests)
         for batch in self._batches(requests):
             for item in [b for b in batch if b.error]:
@@ -150,7 +268,7 @@ class HFBackend:
                 nxt = next(upcoming, None)
                 if nxt is None:
                     return
-                pending.append(pool.submit(_prepare, *nxt))
+                pending.append(pool.submit(_prepare, *nxt, self.vision_cache))
 
         refill()
         while pending:
@@ -204,17 +322,17 @@ class HFBackend:
         for row, ids in enumerate(encoded):  # left padding
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention_mask[row, width - len(ids) :] = 1
-        pixel_parts = [item.pixels for item in batch if item.pixels is not None]
-        pixels = torch.cat(pixel_parts).to(self.dtype) if pixel_parts else None
+        features = [self._image_features(item) for item in batch if item.tiles]
         max_new = max(item.request.generation.max_new_tokens for item in batch)
         new_tokens = self.model.generate(
             input_ids,
             attention_mask,
-            pixels,
+            None,
             max_new_tokens=max_new,
             eos_token_id=self.eos_token_id,
             min_new_tokens=max_new if self.ignore_eos else 0,
             pad_token_id=self.pad_token_id,
+            image_embeds=torch.cat(features) if features else None,
         ).cpu()
         texts = []
         for row, item in enumerate(batch):
@@ -224,6 +342,26 @@ class HFBackend:
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
             texts.append(text.split("<|im_end|>")[0].strip())
         return texts
+
+    @torch.inference_mode()
+    def _image_features(self, item: _Prepared) -> torch.Tensor:
+        """``[tiles, 256, D_llm]`` for one request: from the cache, or the vision tower over this
+        request's tiles alone (the reference's ``extract_feature`` call, so batching never changes
+        them)."""
+        if item.key is not None:
+            cached = self.vision_cache.get(item.key)
+            if cached is not None:
+                return cached
+        pixels = item.pixels
+        if pixels is None:  # the features were cached when it was prepared, and dropped since
+            from vleval.models.internvl.preprocessing import prepare_pixels
+
+            request = item.request
+            pixels, _ = prepare_pixels(request.images, request.max_tiles, request.upscale_first_image)
+        features = self.model.extract_feature(pixels.to(self.dtype))
+        if item.key is not None:
+            self.vision_cache.put(item.request.dataset, item.key, item.tiles, features)
+        return features
 
     def _prediction(self, item: _Prepared, raw: str, seconds: float) -> Prediction:
         from vleval.models.internvl.postprocess import postprocess

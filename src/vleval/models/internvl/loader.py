@@ -36,9 +36,10 @@ def resolve_device(device: str | None) -> str:
 
 
 def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
-    """bf16 on GPU (as the reference), fp32 on CPU, unless asked otherwise."""
+    """bf16 on every device, as the reference loads the model (``torch_dtype=torch.bfloat16``), unless
+    asked otherwise (fp32 stays available: ``--dtype float32``)."""
     if dtype is None:
-        return torch.float32 if device == "cpu" else torch.bfloat16
+        return torch.bfloat16
     try:
         return DTYPES[dtype]
     except KeyError:

@@ -13,8 +13,28 @@ from transformers import GenerationConfig
 
 from vleval.errors import VlevalError
 from vleval.models.internvl.config import InternVLConfig
-from vleval.models.internvl.llm import build_llm
-from vleval.models.internvl.vision import InternVisionModel
+from vleval.models.internvl.llm import REFERENCE_ATTENTION, build_llm
+from vleval.models.internvl.vision import InternAttention, InternVisionModel
+
+# How attention is computed (``--attention``):
+#   reference  the reference's CPU kernels and op order (vision: scale q, q @ k^T, softmax, @ v;
+#              InternLM2 eager, Qwen2 SDPA as transformers 4.46 runs it): bf16 outputs bit-identical
+#              to the reference's; the CPU default.
+#   sdpa       PyTorch's scaled_dot_product_attention for the ViT and both LLM families: on CUDA the
+#              flash / memory-efficient kernels (the reference runs flash attention on GPUs: the
+#              official InternVL2.5 configs set use_flash_attn and flash_attention_2); same maths,
+#              other rounding. The CUDA default.
+#   auto       sdpa on CUDA, reference elsewhere.
+ATTENTION_MODES = ("auto", "reference", "sdpa")
+
+
+def resolve_attention(attention: str | None, device: str) -> str:
+    """'reference' or 'sdpa' for ``attention`` (None or 'auto': by device)."""
+    if attention in (None, "auto"):
+        return "sdpa" if str(device).startswith("cuda") else "reference"
+    if attention not in ATTENTION_MODES:
+        raise VlevalError(f"unknown attention {attention!r}; choose one of {', '.join(ATTENTION_MODES)}")
+    return attention
 
 
 def pixel_shuffle(x: torch.Tensor, scale_factor: float = 0.5, ps_version: str = "v2") -> torch.Tensor:
@@ -47,6 +67,19 @@ class InternVLModel(nn.Module):
         )
         self.language_model = build_llm(config.llm_family, config.llm, attn_implementation)
         self.img_context_token_id: int | None = None  # set from the tokenizer (loader / backend)
+        self.attention = "reference"
+
+    def set_attention(self, attention: str) -> None:
+        """Switch the ViT and the LLM between the reference kernels and SDPA (see ``ATTENTION_MODES``;
+        'auto' must be resolved first with ``resolve_attention``)."""
+        if attention not in ("reference", "sdpa"):
+            raise VlevalError(f"attention must be 'reference' or 'sdpa', not {attention!r}")
+        for module in self.vision_model.modules():
+            if isinstance(module, InternAttention):
+                module.use_sdpa = attention == "sdpa"
+        llm_kernel = REFERENCE_ATTENTION[self.config.llm_family] if attention == "reference" else "sdpa"
+        self.language_model.set_attn_implementation(llm_kernel)
+        self.attention = attention
 
     @property
     def num_image_token(self) -> int:
@@ -68,19 +101,25 @@ class InternVLModel(nn.Module):
         mlp_device = self.mlp1[0].weight.device
         return self.mlp1(vit_embeds.to(mlp_device))
 
-    def embed(self, input_ids: torch.Tensor, pixel_values: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
+        image_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Text embeddings with each ``<IMG_CONTEXT>`` position replaced, left to right, by the tiles'
-        256-token blocks in ``pixel_values`` order (§8.4)."""
+        256-token blocks in ``pixel_values`` order (§8.4). ``image_embeds`` (``[N, 256, D_llm]``, from
+        ``extract_feature``) may be given instead of the pixels: features computed earlier."""
         embedding = self.language_model.get_input_embeddings()
         input_ids = input_ids.to(embedding.weight.device)
         embeds = embedding(input_ids)
-        if pixel_values is None:
+        if pixel_values is None and image_embeds is None:
             return embeds
         if self.img_context_token_id is None:
             raise VlevalError(
                 "InternVLModel.img_context_token_id is unset; load the model with load_internvl"
             )
-        vit_embeds = self.extract_feature(pixel_values)
+        vit_embeds = image_embeds if image_embeds is not None else self.extract_feature(pixel_values)
         b, n, d = embeds.shape
         flat = embeds.reshape(b * n, d)
         selected = input_ids.reshape(b * n) == self.img_context_token_id
@@ -88,7 +127,7 @@ class InternVLModel(nn.Module):
         if int(selected.sum()) != vit_flat.shape[0]:
             raise VlevalError(
                 f"prompt has {int(selected.sum())} <IMG_CONTEXT> tokens but the images give {vit_flat.shape[0]} "
-                f"embeddings ({pixel_values.shape[0]} tiles x {self.num_image_token}); the prompt and the "
+                f"embeddings ({vit_embeds.shape[0]} tiles x {self.num_image_token}); the prompt and the "
                 "tiling disagree"
             )
         flat = flat.clone()
@@ -123,10 +162,12 @@ class InternVLModel(nn.Module):
         eos_token_id: int,
         pad_token_id: int,
         min_new_tokens: int = 0,
+        image_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Greedy decoding from ``inputs_embeds`` (as the reference's ``chat``): returns only the new
-        tokens ``[B, <= max_new_tokens]``, rows that stopped early padded with ``pad_token_id``."""
-        embeds = self.embed(input_ids, pixel_values)
+        tokens ``[B, <= max_new_tokens]``, rows that stopped early padded with ``pad_token_id``.
+        ``image_embeds``: precomputed image features instead of ``pixel_values`` (see ``embed``)."""
+        embeds = self.embed(input_ids, pixel_values, image_embeds)
         gen = GenerationConfig(
             do_sample=False,
             num_beams=1,

@@ -86,6 +86,7 @@ class InternAttention(nn.Module):
             self.q_norm = InternRMSNorm(self.embed_dim, eps=config.layer_norm_eps)
             self.k_norm = InternRMSNorm(self.embed_dim, eps=config.layer_norm_eps)
         self.proj = nn.Linear(self.embed_dim, self.embed_dim)
+        self.use_sdpa = False  # InternVLModel.set_attention
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
@@ -102,11 +103,14 @@ class InternAttention(nn.Module):
                 .view(b, n, self.num_heads, self.head_dim)
                 .transpose(1, 2)
             )
-        # The reference's non-flash path (IV modeling_intern_vit.py::InternAttention._naive_attn) in its
-        # own order: scale q first, then q @ k^T, softmax in the input dtype, @ v. Same maths as SDPA
-        # but a different bf16 rounding; this order makes bf16 image embeddings bit-identical.
-        attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-        out = attn @ v
+        if self.use_sdpa:  # GPU default: flash / memory-efficient kernels, same maths (scale 1/sqrt(d))
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            # The reference's non-flash path (IV modeling_intern_vit.py::InternAttention._naive_attn) in
+            # its own order: scale q first, then q @ k^T, softmax in the input dtype, @ v. Same maths as
+            # SDPA but a different bf16 rounding; this order makes bf16 image embeddings bit-identical.
+            attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+            out = attn @ v
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
 
