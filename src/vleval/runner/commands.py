@@ -32,6 +32,7 @@ _FORWARDED: tuple[tuple[str, str, str], ...] = (
     ("batch_size", "--batch-size", "value"),
     ("device", "--device", "value"),
     ("dtype", "--dtype", "value"),
+    ("attention", "--attention", "value"),
     ("dist_timeout", "--dist-timeout", "value"),
     ("no_progress", "--no-progress", "flag"),
 )
@@ -123,7 +124,15 @@ def _add_run_options(parser: argparse.ArgumentParser, *, for_slurm: bool) -> Non
     )
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: GPUs when visible)")
     parser.add_argument(
-        "--dtype", default=None, help="bfloat16/float16/float32 (default: bf16 on GPU, fp32 on CPU)"
+        "--dtype", default=None, help="bfloat16/float16/float32 (default bf16, as the reference)"
+    )
+    parser.add_argument(
+        "--attention",
+        choices=("auto", "reference", "sdpa"),
+        default=None,
+        help="attention kernels of the hf/vllm backends: reference = the reference's CPU op order "
+        "(bit-identical bf16 outputs), sdpa = PyTorch SDPA (flash kernels on GPUs); "
+        "default auto: sdpa on CUDA, reference on CPU",
     )
     parser.add_argument(
         "--dist-timeout",
@@ -219,9 +228,9 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
 
 def _backend_options(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, object]:
     """Options of the openai backend; its key is read here, from the environment (never a flag that
-    would show in process listings)."""
+    would show in process listings). ``--attention`` for the backends that run the model."""
     if args.backend != "openai":
-        return {}
+        return {"attention": args.attention} if getattr(args, "attention", None) else {}
     if not args.api_base:
         raise VlevalError("--backend openai needs --api-base URL (the OpenAI-compatible server to query)")
     options: dict[str, object] = {"api_base": args.api_base}

@@ -565,6 +565,15 @@ def dry_run_report(config: RunConfig, plan: RunPlan) -> str:
             else:
                 status = "not started"
             lines.append(f"  {card.name:<22} {counts[card.name]:<16} {status}")
+        present = [card for card in plan.datasets if card.name in plan.tsv]
+        if config.mode != "eval" and present:  # prompt tokens, FLOPs, estimated time (vleval.cost)
+            from vleval.cost import time_bill
+
+            lines.extend(
+                time_bill(model_path=target.path, model_card=target.card, cards=present, protocol=plan.protocol,
+                          data_dir=config.data_dir, cot=config.cot, max_new_tokens=config.max_new_tokens,
+                          device=config.device)
+            )  # fmt: skip
     if plan.problems:
         lines.append("missing (fetch before running):")
         lines.extend(f"  - {p}" for p in plan.problems)

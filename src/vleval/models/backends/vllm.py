@@ -83,12 +83,13 @@ class VLLMBackend:
         seed: int = 0,
         ignore_eos: bool = False,
         tokenizer: Any = None,
+        attention: str | None = None,
         **engine_kwargs: Any,
     ) -> None:
         """Start a vLLM engine on the checkpoint in ``model_dir``.
 
-        - ``dtype``: vLLM's name ('bfloat16', 'float32'); default bfloat16 on GPU, float32 on CPU, as
-          the hf backend. ``tensor_parallel_size``: GPUs per task (8 for 38B/78B); by default the
+        - ``dtype``: vLLM's name ('bfloat16', 'float32'); default bfloat16 on GPU, float32 on CPU (vLLM's
+          CPU kernels; the hf backend defaults to bfloat16 everywhere). ``tensor_parallel_size``: GPUs per task (8 for 38B/78B); by default the
           number of GPUs in ``device_map`` (the runner's split for the hf backend), else 1. vLLM uses
           the GPUs that ``CUDA_VISIBLE_DEVICES`` shows it; ``device`` is accepted for the runner's
           sake and only recorded.
@@ -96,11 +97,21 @@ class VLLMBackend:
           have up to 7 images; OCRBench's cap of 24 tiles is the largest); vLLM refuses a request
           above them, and that request alone fails.
         - ``chunk_size``: requests handed to vLLM at once (their images are held in memory).
+        - ``attention``: vLLM runs its own kernels (flash attention on GPUs); 'auto'/None and 'sdpa'
+          accept them, 'reference' (the reference's CPU op order) is the hf backend's and is refused.
+        - prefix caching is on (``enable_prefix_caching``): rows that share the system prompt and an
+          image (MMBench's rotations, CRPE's four rows per image) reuse its KV blocks, and vLLM's
+          multimodal cache reuses the image's encoder output; it changes no output.
         - ``ignore_eos``: generate exactly ``max_new_tokens`` tokens (``<|im_end|>`` masked until then,
           as ``HFBackend(ignore_eos=True)``), for throughput benchmarks.
         - other keyword arguments go to ``vllm.LLM`` unchanged.
         """
         model_dir = Path(model_dir)
+        if attention == "reference":
+            raise VlevalError(
+                "--attention reference is the hf backend's (the reference's CPU op order); vLLM runs its "
+                "own kernels: use --backend hf, or drop --attention"
+            )
         if not (model_dir / "config.json").is_file():
             raise DataMissingError(f"no checkpoint at {model_dir} (config.json missing)")
         vllm = import_vllm()
@@ -133,6 +144,10 @@ class VLLMBackend:
             "mm_processor_kwargs": {"max_dynamic_patch": max_tiles_per_image},
             "enforce_eager": on_cpu if enforce_eager is None else enforce_eager,
             "seed": seed,
+            # Shared prefixes (system prompt, image tokens of an image several rows ask about) are
+            # computed once; vLLM's V1 engine has it on by default on GPUs, this makes it explicit
+            # everywhere. Greedy outputs are unchanged (same KV values, reused).
+            "enable_prefix_caching": True,
         }
         # On CPU this fraction is of host memory and vLLM checks it is free at start-up: a process that
         # already holds another model (bench/throughput.py) fails vLLM's 0.92 default.

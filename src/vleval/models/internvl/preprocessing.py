@@ -83,6 +83,17 @@ def dynamic_tiles(
     return tiles
 
 
+def tile_count(width: int, height: int, max_tiles: int, upscale: bool = False) -> int:
+    """How many tiles ``load_tiles`` makes of a width x height image, from its size alone (no pixels:
+    a header read by ``Image.open`` is enough): the grid's tiles, plus the thumbnail when there are
+    several; the 2x upscale doubles both sides first."""
+    if upscale:
+        width, height = width * 2, height * 2
+    columns, rows = find_grid(width, height, max_tiles, image_size=IMAGE_SIZE)
+    grid = columns * rows
+    return grid + 1 if grid != 1 else grid
+
+
 def load_tiles(image: Image.Image, max_tiles: int, upscale: bool = False) -> list[Image.Image]:
     """RGB conversion, optional 2x BILINEAR upscale (MMMU's first image), then tiling with thumbnail."""
     image = image.convert("RGB")

@@ -218,11 +218,17 @@ def max_tiles_per_image(card: BenchmarkCard, n_images: int) -> int:
 # The request
 # --------------------------------------------------------------------------------------------------
 def build_request(
-    sample: Sample, card: BenchmarkCard, model: ModelCard, protocol: Protocol, cot: bool
+    sample: Sample,
+    card: BenchmarkCard,
+    model: ModelCard,
+    protocol: Protocol,
+    cot: bool,
+    images: list[Image.Image] | None = None,
 ) -> Request:
     """Everything one generation call needs for this row. Pure: reads no files (images are re-encoded
-    in memory where the reference would have written them to disk)."""
-    images = request_images(sample, protocol)
+    in memory where the reference would have written them to disk). ``images``: stand-ins for the
+    row's images (``vleval.cost`` passes header-only ones, since it needs their sizes alone)."""
+    images = request_images(sample, protocol) if images is None else images
     mpo = uses_mpo_prompt(card, model, cot)
     postprocess_mpo = mpo and (card.task_type in ("MCQ", "Y/N") or "CRPE" in card.name)
     return Request(

@@ -1,0 +1,377 @@
+"""The time bill before a run: prompt tokens, generation budget, FLOPs and an estimated wall time.
+
+Per benchmark, from the benchmark file and the checkpoint's ``config.json`` and tokenizer, without
+decoding a pixel:
+
+- prompt tokens exactly as the hf backend feeds them: the templated query (``render_query``) of the
+  request ``build_request`` makes, tokenized by the model's tokenizer, with each image's
+  ``<IMG_CONTEXT>`` run sized by its tile count. Tile counts come from the image sizes in the file
+  headers (``Image.open`` reads the header only) through the reference's grid choice
+  (``preprocessing.tile_count``);
+- the generation budget: the benchmark's ``max_new_tokens`` per sample, an upper bound (answers stop
+  at ``<|im_end|>``, most MCQ answers after a few tokens);
+- FLOPs for the model's size (``model_flops``): 2 x parameters x tokens for every matrix product
+  plus the attention terms, the vision tower counted once per distinct image (the hf backend's
+  vision-feature cache);
+- an estimated wall time: FLOPs / the achieved TFLOP/s that ``bench/throughput.py --calibrate``
+  measured for the nearest model shape on the same device (a table with its date; an estimate, not
+  a promise). Shown as a range: prompts only (every answer one token) to the full budget.
+
+Pure functions of their inputs except ``benchmark_bill``/``time_bill``, which read the files.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from vleval.models.internvl.config import InternVLConfig
+
+CALIBRATION_ENV = "VLEVAL_CALIBRATION"
+CALIBRATION_FILE = Path(__file__).parent / "data" / "throughput_calibration.json"
+PATCHES_PER_TILE = 1024  # (448 / 14) ** 2, plus the class token in the ViT
+
+
+# --------------------------------------------------------------------------------------------------
+# FLOPs of one sample
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelDims:
+    """The dimensions that set the compute of an InternVL2.5 model."""
+
+    vit_hidden: int
+    vit_intermediate: int
+    vit_layers: int
+    patch_size: int
+    tokens_per_tile: int  # 256
+    shuffle_factor: int  # channels multiply by 1 / downsample_ratio ** 2 in the pixel shuffle
+    llm_hidden: int
+    llm_intermediate: int
+    llm_layers: int
+    llm_heads: int
+    llm_kv_heads: int
+    vocab_size: int
+
+    @classmethod
+    def from_config(cls, config: InternVLConfig) -> ModelDims:
+        llm = config.llm
+        heads = int(llm["num_attention_heads"])
+        return cls(
+            vit_hidden=config.vision.hidden_size,
+            vit_intermediate=config.vision.intermediate_size,
+            vit_layers=config.vision.num_hidden_layers,
+            patch_size=config.vision.patch_size,
+            tokens_per_tile=config.num_image_token,
+            shuffle_factor=int(round(1 / config.downsample_ratio**2)),
+            llm_hidden=int(llm["hidden_size"]),
+            llm_intermediate=int(llm["intermediate_size"]),
+            llm_layers=int(llm["num_hidden_layers"]),
+            llm_heads=heads,
+            llm_kv_heads=int(llm.get("num_key_value_heads") or heads),
+            vocab_size=int(llm["vocab_size"]),
+        )
+
+    @property
+    def llm_layer_params(self) -> int:
+        """Weights of the decoder layers (no embeddings, no head): q, k, v, o and the gated MLP."""
+        d, kv = self.llm_hidden, self.llm_hidden // self.llm_heads * self.llm_kv_heads
+        return self.llm_layers * (2 * d * d + 2 * d * kv + 3 * d * self.llm_intermediate)
+
+    @property
+    def llm_params(self) -> int:
+        """Decoder layers plus input embeddings and output head (how model sizes are quoted)."""
+        return self.llm_layer_params + 2 * self.vocab_size * self.llm_hidden
+
+    @property
+    def vit_params(self) -> int:
+        c = self.vit_hidden
+        return self.vit_layers * (4 * c * c + 2 * c * self.vit_intermediate)
+
+    def vision_flops_per_tile(self) -> float:
+        """ViT over 1025 tokens (patch embedding, layers, full attention) and the projector."""
+        c, t = self.vit_hidden, PATCHES_PER_TILE + 1
+        patch_embed = 2 * PATCHES_PER_TILE * 3 * self.patch_size**2 * c
+        layers = 2 * t * self.vit_params + self.vit_layers * 4 * t * t * c
+        shuffled = c * self.shuffle_factor
+        d = self.llm_hidden
+        projector = 2 * self.tokens_per_tile * (shuffled * d + d * d)
+        return float(patch_embed + layers + projector)
+
+    def prefill_flops(self, prompt_tokens: int) -> float:
+        """Every prompt token through the decoder layers, causal attention, logits of the last one."""
+        n, d = prompt_tokens, self.llm_hidden
+        return float(
+            2 * n * self.llm_layer_params + 2 * self.llm_layers * n * n * d + 2 * d * self.vocab_size
+        )
+
+    def decode_flops(self, prompt_tokens: int, new_tokens: int) -> float:
+        """``new_tokens`` generated one by one after the prompt (KV cache: each attends to all before)."""
+        g, n, d = new_tokens, prompt_tokens, self.llm_hidden
+        if g <= 0:
+            return 0.0
+        per_token = 2 * self.llm_layer_params + 2 * d * self.vocab_size
+        attention = 4 * self.llm_layers * d * (g * n + g * (g - 1) // 2)
+        return float(g * per_token + attention)
+
+
+# --------------------------------------------------------------------------------------------------
+# A benchmark's bill
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class BenchmarkBill:
+    name: str
+    samples: int = 0
+    prompt_tokens: int = 0  # text + image tokens, as fed
+    image_tokens: int = 0
+    tiles: int = 0
+    distinct_tiles: int = 0  # tiles of distinct (image, tiling): what the vision tower computes
+    generation_budget: int = 0  # sum of max_new_tokens
+    vision_flops: float = 0.0
+    prefill_flops: float = 0.0
+    decode_flops_budget: float = 0.0  # every answer uses its full budget
+    decode_flops_one: float = 0.0  # every answer is one token
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def text_tokens(self) -> int:
+        return self.prompt_tokens - self.image_tokens
+
+    @property
+    def flops_low(self) -> float:
+        return self.vision_flops + self.prefill_flops + self.decode_flops_one
+
+    @property
+    def flops_high(self) -> float:
+        return self.vision_flops + self.prefill_flops + self.decode_flops_budget
+
+
+def header_images(payloads: Sequence[str]) -> list[Image.Image]:
+    """The images of base64 payloads opened lazily: ``size`` is read from the header, no pixel is
+    decoded (``Image.open`` defers that to ``load``)."""
+    return [Image.open(io.BytesIO(base64.b64decode(p))) for p in payloads]
+
+
+def sample_images_for_bill(sample: Any) -> tuple[list[Image.Image], tuple[str, ...]]:
+    """(header-only images, identity of each image) of a Sample; rows with a non-base64 loader fall
+    back to decoding."""
+    from vleval.datasets.loading import Base64Images
+
+    loader = sample.image_loader
+    if isinstance(loader, Base64Images):
+        return header_images(loader.payloads), loader.payloads
+    images = sample.images
+    return images, tuple(str(id(image)) for image in images)
+
+
+def benchmark_bill(
+    card: Any,
+    samples: Sequence[Any],
+    *,
+    model_card: Any,
+    protocol: Any,
+    cot: bool,
+    tokenizer: Any,
+    dims: ModelDims,
+    max_new_tokens: int | None = None,
+) -> BenchmarkBill:
+    """The bill of one benchmark: each sample's request as ``build_request`` makes it (with
+    header-only images), its query as the hf backend renders it, tokenized."""
+    from vleval.models.internvl.preprocessing import tile_count
+    from vleval.models.internvl.prompts import build_request
+    from vleval.models.internvl.template import render_query
+
+    bill = BenchmarkBill(card.name)
+    seen: set[tuple[Any, ...]] = set()
+    for sample in samples:
+        try:
+            images, identities = sample_images_for_bill(sample)
+            request = build_request(sample, card, model_card, protocol, cot, images=images)
+            tiles = [
+                tile_count(
+                    image.width, image.height, request.max_tiles, request.upscale_first_image and k == 0
+                )
+                for k, image in enumerate(images)
+            ]
+        except (binascii.Error, UnidentifiedImageError, OSError, ValueError) as exc:
+            bill.problems.append(f"row {sample.index}: image header unreadable ({type(exc).__name__})")
+            continue
+        n_tokens = len(tokenizer(render_query(request.text, tiles)).input_ids)
+        budget = max_new_tokens or request.generation.max_new_tokens
+        key = (identities, request.max_tiles, request.upscale_first_image)
+        if tiles and key not in seen:
+            seen.add(key)
+            bill.distinct_tiles += sum(tiles)
+        bill.samples += 1
+        bill.prompt_tokens += n_tokens
+        bill.tiles += sum(tiles)
+        bill.image_tokens += sum(tiles) * dims.tokens_per_tile
+        bill.generation_budget += budget
+        bill.prefill_flops += dims.prefill_flops(n_tokens)
+        bill.decode_flops_budget += dims.decode_flops(n_tokens, budget)
+        bill.decode_flops_one += dims.decode_flops(n_tokens, 1)
+    bill.vision_flops = bill.distinct_tiles * dims.vision_flops_per_tile()
+    return bill
+
+
+# --------------------------------------------------------------------------------------------------
+# Calibration: achieved TFLOP/s per device and model shape (written by bench/throughput.py)
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Calibration:
+    device: str
+    shape: str
+    llm_params: int
+    achieved_tflops: float
+    date: str
+    mode: str = ""
+
+
+def calibration_path() -> Path:
+    return Path(os.environ.get(CALIBRATION_ENV) or CALIBRATION_FILE)
+
+
+def load_calibrations(path: Path | None = None) -> list[Calibration]:
+    """Entries of the calibration table; a missing or unreadable table gives none (no estimate)."""
+    path = path or calibration_path()
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return [Calibration(**entry) for entry in data.get("entries", [])]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+def device_label(device: str | None) -> str:
+    """What calibration entries are keyed by: the GPU's name, or 'cpu'."""
+    if device and not device.startswith("cuda"):
+        return "cpu"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+    except Exception:  # a broken CUDA install: no GPU name, fall back to the CPU entries
+        pass
+    return "cpu"
+
+
+def pick_calibration(entries: Sequence[Calibration], device: str, llm_params: int) -> Calibration | None:
+    """The entry for this device whose model size is nearest (in log scale) to ``llm_params``."""
+    mine = [e for e in entries if e.device == device and e.achieved_tflops > 0]
+    if not mine:
+        return None
+    return min(mine, key=lambda e: abs(math.log(max(e.llm_params, 1) / max(llm_params, 1))))
+
+
+def estimate_seconds(flops: float, calibration: Calibration) -> float:
+    return flops / (calibration.achieved_tflops * 1e12)
+
+
+# --------------------------------------------------------------------------------------------------
+# Text for --dry-run
+# --------------------------------------------------------------------------------------------------
+def _si(value: float, unit: str) -> str:
+    for factor, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def bill_lines(
+    bills: Sequence[BenchmarkBill], dims: ModelDims, calibration: Calibration | None, device: str
+) -> list[str]:
+    """The bill as indented lines: one per benchmark, then the total and the estimate's source."""
+    lines = [f"  time bill (LLM {_si(dims.llm_params, '')}+ ViT {_si(dims.vit_params, '')}parameters):"]
+    for b in bills:
+        line = (
+            f"    {b.name:<22} {b.prompt_tokens:>11,} prompt tokens ({b.text_tokens:,} text + {b.tiles:,} tiles "
+            f"x {dims.tokens_per_tile}), generation budget {b.generation_budget:,} tokens, "
+            f"{_si(b.flops_low, 'FLOP')} to {_si(b.flops_high, 'FLOP')}"
+        )
+        if calibration is not None:
+            low, high = (estimate_seconds(f, calibration) for f in (b.flops_low, b.flops_high))
+            line += f", est. {_duration(low)} to {_duration(high)}"
+        lines.append(line)
+        lines.extend(f"      ! {p}" for p in b.problems[:3])
+    low = sum(b.flops_low for b in bills)
+    high = sum(b.flops_high for b in bills)
+    total = f"    total: {_si(low, 'FLOP')} (answers of one token) to {_si(high, 'FLOP')} (full budget)"
+    if calibration is not None:
+        total += (
+            f"; estimated {_duration(estimate_seconds(low, calibration))} to "
+            f"{_duration(estimate_seconds(high, calibration))} on {device}"
+        )
+        lines.append(total)
+        lines.append(
+            f"    (an ESTIMATE: {calibration.achieved_tflops:g} TFLOP/s achieved by bench/throughput.py at the "
+            f"{calibration.shape} shape on {calibration.device}, calibrated {calibration.date})"
+        )
+    else:
+        lines.append(total)
+        lines.append(
+            f"    (no wall-time estimate: the calibration table has no entry for {device}; run "
+            "`python bench/throughput.py --calibrate` on this machine)"
+        )
+    return lines
+
+
+def time_bill(
+    *,
+    model_path: Path,
+    model_card: Any,
+    cards: Sequence[Any],
+    protocol: Any,
+    data_dir: Path | None,
+    cot: bool,
+    max_new_tokens: int | None,
+    device: str | None,
+) -> list[str]:
+    """``--dry-run``'s bill for one model over ``cards`` (the benchmarks whose files are present)."""
+    from vleval.datasets.loading import load_samples
+    from vleval.errors import VlevalError
+    from vleval.models.internvl.config import read_config
+    from vleval.models.internvl.tokenizer import load_tokenizer
+
+    try:
+        dims = ModelDims.from_config(read_config(model_path))
+        tokenizer = load_tokenizer(model_path)
+    except (VlevalError, OSError, ValueError, KeyError) as exc:
+        return [f"  time bill: unavailable until the checkpoint is downloaded ({exc})"]
+    bills = []
+    for card in cards:
+        try:
+            samples = load_samples(card, protocol, data_dir, verify_md5=False)
+        except VlevalError as exc:
+            bill = BenchmarkBill(card.name, problems=[str(exc)])
+        else:
+            bill = benchmark_bill(
+                card,
+                samples,
+                model_card=model_card,
+                protocol=protocol,
+                cot=cot,
+                tokenizer=tokenizer,
+                dims=dims,
+                max_new_tokens=max_new_tokens,
+            )
+        bills.append(bill)
+    label = device_label(device)
+    calibration = pick_calibration(load_calibrations(), label, dims.llm_params)
+    return bill_lines(bills, dims, calibration, label)

@@ -1,0 +1,136 @@
+"""The time bill (vleval.cost): token counts equal what the hf backend feeds, tile counts from image
+headers equal the tiler's, FLOPs follow the model's size, the estimate names its calibration."""
+
+import base64
+import io
+import json
+import random
+
+import pytest
+from PIL import Image
+
+from vleval.cli import main
+from vleval.cost import (
+    Calibration,
+    ModelDims,
+    benchmark_bill,
+    estimate_seconds,
+    header_images,
+    pick_calibration,
+)
+from vleval.datasets.loading import load_samples
+from vleval.datasets.registry import benchmark_names, get_benchmark
+from vleval.models.backends.hf import HFBackend
+from vleval.models.internvl.config import read_config
+from vleval.models.internvl.preprocessing import load_tiles, tile_count
+from vleval.models.internvl.prompts import build_request
+from vleval.protocol import get_protocol
+from vleval.runner.targets import card_from_checkpoint
+from vleval.synthetic.benchmarks import make_benchmark_tsvs
+from vleval.synthetic.checkpoints import make_tiny_checkpoint
+from vleval.synthetic.images import draw_shapes
+from vleval.types import GenerationSettings
+
+FAMILIES = ("qwen2", "internlm2")
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cost")
+    make_benchmark_tsvs(benchmark_names(), root / "LMUData", n=2, seed=11)
+    return root / "LMUData", {f: make_tiny_checkpoint(root / f"tiny-{f}", f) for f in FAMILIES}
+
+
+@pytest.mark.parametrize(("family", "protocol_name"), [("qwen2", "2024.12"), ("internlm2", "2026.08")])
+def test_bill_tokens_equal_the_tokens_the_hf_backend_feeds(family, protocol_name, suite):
+    """Every benchmark of the synthetic suite: the bill (image headers only) against the requests
+    built from decoded images and run through the backend (one new token each)."""
+    data_dir, checkpoints = suite
+    path = checkpoints[family]
+    protocol = get_protocol(protocol_name)
+    model_card = card_from_checkpoint(path)
+    backend = HFBackend(path, max_batch_size=8)
+    dims = ModelDims.from_config(read_config(path))
+    for name in benchmark_names():
+        card = get_benchmark(name)
+        samples = load_samples(card, protocol, data_dir, verify_md5=False)
+        bill = benchmark_bill(
+            card, samples, model_card=model_card, protocol=protocol, cot=False,
+            tokenizer=backend.tokenizer, dims=dims,
+        )  # fmt: skip
+        requests = [build_request(s, card, model_card, protocol, False) for s in samples]
+        for request in requests:
+            request.generation = GenerationSettings(max_new_tokens=1)
+        fed = backend.generate(requests)
+        assert all(p.error is None for p in fed), name
+        assert bill.samples == len(samples) and not bill.problems
+        assert bill.prompt_tokens == sum(len(backend.tokenizer(p.prompt).input_ids) for p in fed), name
+        assert bill.tiles == sum(sum(p.tiles) for p in fed), name
+        assert bill.image_tokens == bill.tiles * 256
+        assert bill.generation_budget == len(samples) * card.max_new_tokens
+        if name.startswith(("MMBench", "CRPE")):  # rows share images: the tower runs once per image
+            assert bill.distinct_tiles < bill.tiles
+        assert 0 < bill.flops_low < bill.flops_high
+
+
+def test_tile_counts_from_sizes_equal_the_tiler():
+    rng = random.Random(2)
+    sizes = [(24, 18), (320, 240), (896, 160), (150, 640), (448, 448), (1000, 800), (2000, 300), (500, 470)]
+    for width, height in sizes:
+        image = draw_shapes(rng, (width, height))[0]
+        for max_tiles in (1, 6, 12, 24):
+            for upscale in (False, True):
+                expected = len(load_tiles(image, max_tiles, upscale=upscale))
+                assert tile_count(width, height, max_tiles, upscale) == expected, (width, height, max_tiles)
+
+
+def test_header_images_read_sizes_without_decoding_pixels():
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (10, 20, 30)).save(buffer, format="PNG")
+    truncated = base64.b64encode(buffer.getvalue()[:100]).decode()  # header intact, pixels cut off
+    (image,) = header_images([truncated])
+    assert image.size == (640, 480)
+    with pytest.raises(OSError):
+        image.load()
+
+
+def test_flops_follow_the_model_size(suite):
+    _, checkpoints = suite
+    dims = ModelDims.from_config(read_config(checkpoints["qwen2"]))
+    assert dims.tokens_per_tile == 256
+    # decoding: 2 x weights per token, plus attention over the context
+    one = dims.decode_flops(1000, 1)
+    assert one == 2 * dims.llm_layer_params + 2 * dims.llm_hidden * dims.vocab_size + 4 * 2 * 128 * 1000
+    assert dims.prefill_flops(2000) > 2 * dims.prefill_flops(1000)  # attention grows quadratically
+    assert dims.decode_flops(10, 0) == 0
+
+
+def test_calibration_nearest_shape_on_the_same_device():
+    entries = [
+        Calibration("NVIDIA H200", "1B", 630_000_000, 200.0, "2026-11-30"),
+        Calibration("NVIDIA H200", "8B", 7_700_000_000, 500.0, "2026-11-30"),
+        Calibration("cpu", "tiny", 455_000, 0.05, "2026-11-30"),
+    ]
+    assert pick_calibration(entries, "NVIDIA H200", 3_000_000_000).shape == "8B"
+    assert pick_calibration(entries, "NVIDIA H200", 900_000_000).shape == "1B"
+    assert pick_calibration(entries, "NVIDIA A100", 900_000_000) is None
+    assert estimate_seconds(1e15, entries[1]) == 2.0
+
+
+def test_dry_run_prints_the_bill_with_a_dated_estimate(suite, tmp_path, monkeypatch, capsys):
+    data_dir, checkpoints = suite
+    table = tmp_path / "calibration.json"
+    entry = {"device": "cpu", "shape": "tiny", "llm_params": 455_000, "achieved_tflops": 0.01,
+             "date": "2026-11-30", "mode": "hf batched + vision cache"}  # fmt: skip
+    table.write_text(json.dumps({"entries": [entry]}))
+    monkeypatch.setenv("VLEVAL_CALIBRATION", str(table))
+    args = ["run", "--model", str(checkpoints["qwen2"]), "--data", "MMStar", "CRPE_EXIST", "--data-dir",
+            str(data_dir), "--skip-md5-check", "--judge", "none", "--device", "cpu", "--dry-run",
+            "--work-dir", str(tmp_path / "work")]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "time bill" in out and "prompt tokens" in out and "generation budget" in out
+    assert "ESTIMATE" in out and "calibrated 2026-11-30" in out
+    monkeypatch.setenv("VLEVAL_CALIBRATION", str(tmp_path / "absent.json"))
+    assert main(args) == 0
+    assert "no wall-time estimate" in capsys.readouterr().out
