@@ -1,17 +1,22 @@
 """Throughput of InternVL2.5 inference: one sample at a time (the reference toolkit's way) vs the
-batched ``hf`` backend (and ``vllm`` when it is installed and asked for).
+batched ``hf`` backend, with SDPA and with the vision-feature cache (and ``vllm`` when it is installed
+and asked for), on an MMStar-like and an MMBench-like workload.
 
-    python bench/throughput.py                       # tiny random checkpoint, CPU, < 5 min
+    python bench/throughput.py                       # tiny random checkpoint, CPU, a few minutes
     python bench/throughput.py --shape 1B --samples 128 --new-tokens 64    # real shapes, on a GPU
-    python bench/throughput.py --shape 8B --samples 128 --new-tokens 64 --dtype bfloat16
+    python bench/throughput.py --shape 8B --samples 128 --new-tokens 64 --calibrate
 
-Workload: MMStar-like (one image per sample, a multiple-choice question, the reference prompt
-format), a fixed number of generated tokens per sample (``<|im_end|>`` is suppressed until then).
-Weights are random: ``tiny`` is the synthetic checkpoint of the test suite (written to disk and
-loaded through the real loader); ``1B``/``8B`` build InternVL2_5-1B/-8B shapes directly in memory
-(third-party dimensions, see shared/protocol/internvl25.md §1), so no download is needed. The
-table reports samples/s, generated tokens/s, peak memory, and how many predictions differ from
-the one-at-a-time run. See bench/README.md.
+Workloads: ``mmstar`` (one distinct image per sample, a multiple-choice question, the reference prompt
+format) and ``mmbench`` (every question, then its option rotations on the same image, in the order
+MMBench's file has them: each image is asked about four times). A fixed number of generated tokens
+per sample (``<|im_end|>`` is suppressed until then). Weights are random: ``tiny`` is the synthetic
+checkpoint of the test suite (written to disk and loaded through the real loader); ``1B``/``8B`` build
+InternVL2_5-1B/-8B shapes directly in memory (third-party dimensions, see the comment at REAL_SHAPES),
+so no download is needed. The table reports samples/s, generated tokens/s, peak memory, how many
+predictions differ from the one-at-a-time run, the useful FLOPs (``vleval.cost``: the vision tower
+once per distinct image) per second achieved, and the compute floor (FLOPs / the device's peak).
+``--calibrate`` stores the achieved TFLOP/s of the default mode in the table ``--dry-run`` estimates
+wall times from (``src/vleval/data/throughput_calibration.json``). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ from vleval.types import GenerationSettings, Request
 WORKLOAD_SIZES = ((512, 512), (640, 480), (400, 300), (1024, 768), (300, 420), (800, 400))
 MCQ_SUFFIX = "Answer with the option's letter from the given choices directly."
 
-# Real InternVL2_5-1B / -8B dimensions (UNVERIFIED third-party copies; shared/protocol/internvl25.md §1, §8.1).
+# InternVL2_5-1B / -8B dimensions as in the config.json of OpenGVLab/InternVL2_5-1B and -8B on the
+# Hugging Face hub (InternViT-300M-448px-V2_5 + Qwen2.5-0.5B-Instruct / internlm2_5-7b-chat), copied by hand.
 VIT_300M = {
     "hidden_size": 1024,
     "num_attention_heads": 16,
@@ -90,30 +96,41 @@ REAL_SHAPES: dict[str, dict[str, Any]] = {
 }
 
 
-def workload(n: int, new_tokens: int, seed: int = 0) -> list[Request]:
+def _mcq(rng: random.Random, shape: str, colour: str, rotation: int = 0) -> str:
+    wrong = [c for c in COLOURS if c != colour][:3]
+    options = [colour, *wrong]
+    rng.shuffle(options)
+    options = options[rotation:] + options[:rotation]
+    lines = [f"What colour is the {shape} drawn first?"] + [
+        f"{'ABCD'[k]}. {o}" for k, o in enumerate(options)
+    ]
+    return "<image>\n" + "\n".join(lines) + "\n" + MCQ_SUFFIX
+
+
+def workload(n: int, new_tokens: int, seed: int = 0, kind: str = "mmstar") -> list[Request]:
+    """``n`` requests. mmstar: a new image each; mmbench: n // 4 images, each question asked in its
+    four option rotations, all questions first and then each rotation set (MMBench's file order)."""
     rng = random.Random(seed)
-    requests = []
-    for i in range(n):
+    settings = GenerationSettings(max_new_tokens=new_tokens)
+    if kind == "mmstar":
+        requests = []
+        for i in range(n):
+            image, drawn = draw_shapes(rng, WORKLOAD_SIZES[i % len(WORKLOAD_SIZES)], count=4)
+            colour, shape = drawn[0]
+            text = _mcq(rng, shape, colour)
+            requests.append(Request("MMStar", i, text, [image], 6, generation=settings))
+        return requests
+    questions = []
+    for i in range(max(1, n // 4)):
         image, drawn = draw_shapes(rng, WORKLOAD_SIZES[i % len(WORKLOAD_SIZES)], count=4)
-        colour, shape = drawn[0]
-        wrong = [c for c in COLOURS if c != colour][:3]
-        options = [colour, *wrong]
-        rng.shuffle(options)
-        lines = [f"What colour is the {shape} drawn first?"] + [
-            f"{'ABCD'[k]}. {o}" for k, o in enumerate(options)
-        ]
-        text = "<image>\n" + "\n".join(lines) + "\n" + MCQ_SUFFIX
-        requests.append(
-            Request(
-                dataset="MMStar",
-                index=i,
-                text=text,
-                images=[image],
-                max_tiles=6,
-                generation=GenerationSettings(max_new_tokens=new_tokens),
-            )
-        )
-    return requests
+        questions.append((image, *drawn[0], rng.random()))
+    requests = []
+    for rotation in range(4):
+        for i, (image, colour, shape, order_seed) in enumerate(questions):
+            text = _mcq(random.Random(order_seed), shape, colour, rotation)
+            index = i + rotation * 1_000_000
+            requests.append(Request("MMBench_DEV_EN_V11", index, text, [image], 6, generation=settings))
+    return requests[:n]
 
 
 def build_backend(
@@ -185,17 +202,77 @@ def measure(name: str, run, requests: list[Request], new_tokens: int, device: st
     }, predictions
 
 
+# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets, by name fragment.
+PEAK_TFLOPS = (("H200", 989.0), ("H100 PCIe", 756.0), ("H100", 989.0), ("A100", 312.0), ("L40S", 362.0))
+
+
+def device_peak_tflops(device_name: str) -> float | None:
+    for fragment, peak in PEAK_TFLOPS:
+        if fragment in device_name:
+            return peak
+    return None
+
+
+def workload_flops(backend: HFBackend, predictions: list, new_tokens: int) -> float:
+    """Useful FLOPs of a workload as ``vleval.cost`` counts them for the bill: prompts as fed, the
+    vision tower once per distinct image, ``new_tokens`` decoded per sample."""
+    from vleval.cost import ModelDims
+
+    dims = ModelDims.from_config(backend.model.config)
+    total, images = 0.0, set()
+    for request, prediction in predictions:
+        n = len(backend.tokenizer(prediction.prompt).input_ids)
+        total += dims.prefill_flops(n) + dims.decode_flops(n, new_tokens)
+        from vleval.models.backends.hf import image_key
+
+        if request.images and image_key(request) not in images:
+            images.add(image_key(request))
+            total += sum(prediction.tiles) * dims.vision_flops_per_tile()
+    return total
+
+
+def write_calibration(path: Path, entry: dict[str, Any]) -> None:
+    """Add or replace the (device, shape) entry of the calibration table ``vleval.cost`` reads."""
+    table = json.loads(path.read_text()) if path.is_file() else {"entries": []}
+    table["entries"] = [
+        e for e in table["entries"] if (e["device"], e["shape"]) != (entry["device"], entry["shape"])
+    ] + [entry]
+    table["note"] = (
+        "achieved TFLOP/s of bench/throughput.py's default mode (hf batched, vision cache, attention auto) "
+        "per device and model shape; vleval run --dry-run divides a benchmark's FLOPs by the nearest shape's"
+    )
+    path.write_text(json.dumps(table, indent=2) + "\n")
+
+
+MODES = {  # name -> (batch size or None for --max-batch-size, attention, vision cache)
+    "one-at-a-time": (1, "reference", False),
+    "hf batched": (None, "reference", False),
+    "hf batched sdpa": (None, "sdpa", False),
+    "hf batched sdpa+cache": (None, "sdpa", True),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", choices=["tiny", *REAL_SHAPES], default="tiny")
-    parser.add_argument("--samples", type=int, default=None, help="default 24 (tiny) / 128")
+    parser.add_argument("--workload", choices=["mmstar", "mmbench", "both"], default="both")
+    parser.add_argument("--samples", type=int, default=None, help="per workload; default 24 (tiny) / 128")
     parser.add_argument("--new-tokens", type=int, default=None, help="default 16 (tiny) / 64")
-    parser.add_argument("--dtype", default=None, help="default bf16 on GPU, fp32 on CPU")
+    parser.add_argument("--dtype", default=None, help="default bf16 (as the reference)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--max-batch-size", type=int, default=None, help="default 8 (tiny) / 32")
     parser.add_argument("--max-batch-tiles", type=int, default=None, help="default 64 (tiny) / 256")
-    parser.add_argument("--skip-single", action="store_true", help="skip the one-at-a-time baseline")
+    parser.add_argument(
+        "--modes", nargs="+", choices=list(MODES), default=list(MODES), help="default: all four"
+    )
     parser.add_argument("--vllm", action="store_true", help="also run the vllm backend (tiny shape)")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="device peak (default: known GPUs)")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="store the achieved TFLOP/s of 'hf batched sdpa+cache' (CUDA) or 'hf batched' with the cache "
+        "(CPU: reference attention, the CPU default) in src/vleval/data/throughput_calibration.json",
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="JSON file (default bench/results-<shape>.json)"
     )
@@ -207,73 +284,123 @@ def main(argv: list[str] | None = None) -> int:
     batch_size = args.max_batch_size or (8 if tiny else 32)
     batch_tiles = args.max_batch_tiles or (64 if tiny else 256)
     work_dir = Path(tempfile.mkdtemp(prefix="vleval-bench-"))
-    backend = build_backend(
-        args.shape, args.dtype, args.device, work_dir, max_batch_size=batch_size, max_batch_tiles=batch_tiles
-    )
-    device = backend.device
-    requests = workload(samples, new_tokens)
-    backend.generate(requests[:2])  # warm-up (kernels, allocator)
+    base = build_backend(args.shape, args.dtype, args.device, work_dir, vision_cache_gb=0)
+    device = base.device
+    device_name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
+    peak = args.peak_tflops or device_peak_tflops(device_name)
+    modes = dict(MODES)
+    if args.calibrate and not device.startswith("cuda"):  # the CPU default: reference kernels, cache on
+        modes["hf batched+cache"] = (None, "reference", True)
 
-    rows, outputs = [], {}
-    if not args.skip_single:
-        row, outputs["single"] = measure(
-            "one-at-a-time", lambda rs: [backend.generate([r])[0] for r in rs], requests, new_tokens, device
-        )
-        rows.append(row)
-    row, outputs["batched"] = measure("hf batched", backend.generate, requests, new_tokens, device)
-    rows.append(row)
-    if args.vllm:
-        try:
-            from vleval.models.backends.vllm import throughput_backend
+    def backend_for(mode: str) -> HFBackend:
+        size, attention, cache = modes[mode]
+        return HFBackend(
+            base.model_dir, model=base.model, tokenizer=base.tokenizer, ignore_eos=True,
+            max_batch_size=size or batch_size, max_batch_tiles=batch_tiles, attention=attention,
+            vision_cache_gb=4.0 if cache else 0,
+        )  # fmt: skip
 
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache on CPU: plenty here
-
-            # fixed-length generation like the hf modes, so all modes do the same work
-            engine = throughput_backend(backend.model_dir, dtype=backend.describe()["dtype"])
-            row, outputs["vllm"] = measure("vllm", engine.generate, requests, new_tokens, device)
-            rows.append(row)
-        except Exception as exc:  # optional: report why it did not run
-            rows.append({"mode": "vllm", "skipped": f"{type(exc).__name__}: {exc}"})
-
-    reference = outputs.get("single")
-    for row in rows:
-        mode_key = {"one-at-a-time": "single", "hf batched": "batched", "vllm": "vllm"}[row["mode"]]
-        if reference is not None and mode_key in outputs:
-            differ = sum(a.raw != b.raw for a, b in zip(reference, outputs[mode_key], strict=True))
-            row["predictions_differ"] = f"{differ}/{len(reference)}"
-    if reference is not None and "batched" in outputs:
-        single_row = next(r for r in rows if r["mode"] == "one-at-a-time")
-        batched_row = next(r for r in rows if r["mode"] == "hf batched")
-        batched_row["speedup"] = round(batched_row["samples_per_s"] / single_row["samples_per_s"], 2)
-
-    header = f"{'mode':<15}{'samples/s':>11}{'tokens/s':>11}{'peak GiB':>10}{'speedup':>9}  differ"
+    kinds = ["mmstar", "mmbench"] if args.workload == "both" else [args.workload]
+    run_modes = [m for m in modes if m in args.modes or m == "hf batched+cache"]
+    base.generate(workload(2, new_tokens, seed=99))  # warm-up (kernels, allocator)
+    results = []
     print(
-        f"shape={args.shape} device={device} dtype={backend.describe()['dtype']} samples={samples} "
-        f"new_tokens={new_tokens} max_batch_size={batch_size} max_batch_tiles={batch_tiles}"
+        f"shape={args.shape} device={device} ({device_name}) dtype={base.describe()['dtype']} "
+        f"samples={samples}/workload new_tokens={new_tokens} max_batch_size={batch_size} "
+        f"max_batch_tiles={batch_tiles} peak={peak or 'unknown'} TFLOP/s"
     )
-    print(header)
-    for row in rows:
-        if "skipped" in row:
-            print(f"{row['mode']:<15}skipped: {row['skipped']}")
-            continue
+    for kind in kinds:
+        requests = workload(samples, new_tokens, kind=kind)
+        rows, outputs = [], {}
+        for mode in run_modes:
+            backend = backend_for(mode)
+            if modes[mode][0] == 1:
+                run = lambda rs, b=backend: [b.generate([r])[0] for r in rs]  # noqa: E731
+            else:
+                run = backend.generate
+            row, outputs[mode] = measure(mode, run, requests, new_tokens, device)
+            rows.append(row)
+        if args.vllm:
+            try:
+                from vleval.models.backends.vllm import throughput_backend
+
+                os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache on CPU: plenty here
+                engine = throughput_backend(base.model_dir, dtype=base.describe()["dtype"])
+                row, outputs["vllm"] = measure("vllm", engine.generate, requests, new_tokens, device)
+                rows.append(row)
+            except Exception as exc:  # optional: report why it did not run
+                rows.append({"mode": "vllm", "skipped": f"{type(exc).__name__}: {exc}"})
+        any_output = next(iter(outputs.values()))
+        flops = workload_flops(base, list(zip(requests, any_output, strict=True)), new_tokens)
+        reference = outputs.get("one-at-a-time")
+        single_row = next((r for r in rows if r["mode"] == "one-at-a-time"), None)
+        for row in rows:
+            if "skipped" in row:
+                continue
+            predictions = outputs[row["mode"]]
+            if reference is not None:
+                differ = sum(a.raw != b.raw for a, b in zip(reference, predictions, strict=True))
+                row["predictions_differ"] = f"{differ}/{len(reference)}"
+            if single_row is not None:
+                row["speedup"] = round(row["samples_per_s"] / single_row["samples_per_s"], 2)
+            row["achieved_tflops"] = round(flops / row["seconds"] / 1e12, 4)
+            if peak:
+                row["floor_ratio"] = round(row["seconds"] / (flops / (peak * 1e12)), 1)
+        print(f"\nworkload {kind}: {len(requests)} samples, {flops / 1e12:.3g} TFLOP useful work")
         print(
-            f"{row['mode']:<15}{row['samples_per_s']:>11.3f}{row['tokens_per_s']:>11.1f}"
-            f"{row['peak_memory_gb']:>10.2f}{row.get('speedup', ''):>9}  {row.get('predictions_differ', '')}"
+            f"{'mode':<23}{'samples/s':>10}{'tokens/s':>10}{'peak GiB':>9}{'speedup':>8}{'TFLOP/s':>9}"
+            f"{'x floor':>8}  differ"
         )
+        for row in rows:
+            if "skipped" in row:
+                print(f"{row['mode']:<23}skipped: {row['skipped']}")
+                continue
+            print(
+                f"{row['mode']:<23}{row['samples_per_s']:>10.3f}{row['tokens_per_s']:>10.1f}"
+                f"{row['peak_memory_gb']:>9.2f}{row.get('speedup', ''):>8}{row['achieved_tflops']:>9.4g}"
+                f"{row.get('floor_ratio', ''):>8}  {row.get('predictions_differ', '')}"
+            )
+        per_sample = flops / len(requests)
+        best = max((r for r in rows if "achieved_tflops" in r), key=lambda r: r["achieved_tflops"])
+        projected = 1500 * per_sample / (best["achieved_tflops"] * 1e12) / 60
+        floor = f", compute floor {1500 * per_sample / (peak * 1e12) / 60:.2f} min" if peak else ""
+        print(
+            f"projected MMStar-size run (1,500 samples like these) at '{best['mode']}': {projected:.1f} min{floor}"
+        )
+        results.append({"workload": kind, "samples": len(requests), "flops": flops, "rows": rows,
+                        "projected_1500_min": round(projected, 2)})  # fmt: skip
+
+    from vleval.cost import CALIBRATION_FILE, ModelDims
+
+    calibration_mode = "hf batched sdpa+cache" if device.startswith("cuda") else "hf batched+cache"
+    if args.calibrate:
+        rates = [
+            r["achieved_tflops"] for res in results for r in res["rows"] if r["mode"] == calibration_mode
+        ]
+        entry = {
+            "device": device_name,
+            "shape": args.shape,
+            "llm_params": ModelDims.from_config(base.model.config).llm_params,
+            "achieved_tflops": round(sum(rates) / len(rates), 4),
+            "date": time.strftime("%Y-%m-%d"),
+            "mode": calibration_mode,
+        }
+        write_calibration(CALIBRATION_FILE, entry)
+        print(f"calibration: {entry} -> {CALIBRATION_FILE}")
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "command": " ".join([sys.executable, *sys.argv]),
         "shape": args.shape,
         "device": device,
-        "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor(),
+        "device_name": device_name if device.startswith("cuda") else platform.processor(),
+        "peak_tflops": peak,
         "torch": torch.__version__,
-        "dtype": backend.describe()["dtype"],
+        "dtype": base.describe()["dtype"],
         "samples": samples,
         "new_tokens": new_tokens,
         "max_batch_size": batch_size,
         "max_batch_tiles": batch_tiles,
-        "tiles": sum(sum(p.tiles) for p in outputs["batched"]),
-        "rows": rows,
+        "workloads": results,
         "peak_memory_note": "CUDA: max allocated per mode; CPU: process max RSS so far (monotonic)",
     }
     out = args.out or Path(__file__).parent / f"results-{args.shape}.json"
