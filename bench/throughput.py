@@ -373,10 +373,10 @@ def main(argv: list[str] | None = None) -> int:
     from vleval.cost import CALIBRATION_FILE, ModelDims
 
     calibration_mode = "hf batched sdpa+cache" if device.startswith("cuda") else "hf batched+cache"
-    if args.calibrate:
-        rates = [
-            r["achieved_tflops"] for res in results for r in res["rows"] if r["mode"] == calibration_mode
-        ]
+    rates = [r["achieved_tflops"] for res in results for r in res["rows"] if r["mode"] == calibration_mode]
+    if args.calibrate and not rates:
+        print(f"not calibrated: mode {calibration_mode!r} did not run (--modes)")
+    elif args.calibrate:
         entry = {
             "device": device_name,
             "shape": args.shape,
