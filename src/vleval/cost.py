@@ -332,6 +332,63 @@ def bill_lines(
     return lines
 
 
+def benchmark_bills(
+    *,
+    model_path: Path,
+    model_card: Any,
+    cards: Sequence[Any],
+    protocol: Any,
+    data_dir: Path | None,
+    cot: bool,
+    max_new_tokens: int | None,
+) -> tuple[ModelDims, list[BenchmarkBill]]:
+    """The bills of one model over ``cards``, reading the checkpoint's config and tokenizer and the
+    benchmark files. Raises VlevalError when the checkpoint cannot be read."""
+    from vleval.datasets.loading import load_samples
+    from vleval.errors import VlevalError
+    from vleval.models.internvl.config import read_config
+    from vleval.models.internvl.tokenizer import load_tokenizer
+
+    dims = ModelDims.from_config(read_config(model_path))
+    tokenizer = load_tokenizer(model_path)
+    bills = []
+    for card in cards:
+        try:
+            samples = load_samples(card, protocol, data_dir, verify_md5=False)
+        except VlevalError as exc:
+            bills.append(BenchmarkBill(card.name, problems=[str(exc)]))
+            continue
+        bills.append(
+            benchmark_bill(
+                card,
+                samples,
+                model_card=model_card,
+                protocol=protocol,
+                cot=cot,
+                tokenizer=tokenizer,
+                dims=dims,
+                max_new_tokens=max_new_tokens,
+            )
+        )
+    return dims, bills
+
+
+def estimate_record(bill: BenchmarkBill, calibration: Calibration | None) -> dict[str, Any]:
+    """A bill as plain data (for run.json beside the measured time)."""
+    record: dict[str, Any] = {
+        "prompt_tokens": bill.prompt_tokens,
+        "tiles": bill.tiles,
+        "generation_budget": bill.generation_budget,
+        "flops": [bill.flops_low, bill.flops_high],
+    }
+    if calibration is not None:
+        record["estimated_s"] = [
+            round(estimate_seconds(f, calibration), 1) for f in (bill.flops_low, bill.flops_high)
+        ]
+        record["calibration"] = f"{calibration.shape} on {calibration.device}, {calibration.date}"
+    return record
+
+
 def time_bill(
     *,
     model_path: Path,
@@ -344,34 +401,20 @@ def time_bill(
     device: str | None,
 ) -> list[str]:
     """``--dry-run``'s bill for one model over ``cards`` (the benchmarks whose files are present)."""
-    from vleval.datasets.loading import load_samples
     from vleval.errors import VlevalError
-    from vleval.models.internvl.config import read_config
-    from vleval.models.internvl.tokenizer import load_tokenizer
 
     try:
-        dims = ModelDims.from_config(read_config(model_path))
-        tokenizer = load_tokenizer(model_path)
+        dims, bills = benchmark_bills(
+            model_path=model_path,
+            model_card=model_card,
+            cards=cards,
+            protocol=protocol,
+            data_dir=data_dir,
+            cot=cot,
+            max_new_tokens=max_new_tokens,
+        )
     except (VlevalError, OSError, ValueError, KeyError) as exc:
         return [f"  time bill: unavailable until the checkpoint is downloaded ({exc})"]
-    bills = []
-    for card in cards:
-        try:
-            samples = load_samples(card, protocol, data_dir, verify_md5=False)
-        except VlevalError as exc:
-            bill = BenchmarkBill(card.name, problems=[str(exc)])
-        else:
-            bill = benchmark_bill(
-                card,
-                samples,
-                model_card=model_card,
-                protocol=protocol,
-                cot=cot,
-                tokenizer=tokenizer,
-                dims=dims,
-                max_new_tokens=max_new_tokens,
-            )
-        bills.append(bill)
     label = device_label(device)
     calibration = pick_calibration(load_calibrations(), label, dims.llm_params)
     return bill_lines(bills, dims, calibration, label)

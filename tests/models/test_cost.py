@@ -49,7 +49,7 @@ def test_bill_tokens_equal_the_tokens_the_hf_backend_feeds(family, protocol_name
     path = checkpoints[family]
     protocol = get_protocol(protocol_name)
     model_card = card_from_checkpoint(path)
-    backend = HFBackend(path, max_batch_size=8)
+    backend = HFBackend(path)
     dims = ModelDims.from_config(read_config(path))
     for name in benchmark_names():
         card = get_benchmark(name)

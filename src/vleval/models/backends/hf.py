@@ -181,7 +181,7 @@ class HFBackend:
         dtype: str | None = None,
         device: str | None = None,
         max_batch_tiles: int = 64,
-        max_batch_size: int = 16,
+        max_batch_size: int | None = None,
         device_map: dict | None = None,
         workers: int = 4,
         model: Any = None,
@@ -194,7 +194,11 @@ class HFBackend:
         ``ignore_eos`` forbids ``<|im_end|>`` until ``max_new_tokens`` are generated (throughput
         benchmarks only: a fixed amount of work per sample). ``attention``: 'reference', 'sdpa' or
         'auto'/None (sdpa on CUDA, reference elsewhere). ``vision_cache_gb``: memory for cached image
-        features, on the model's device (0 turns the cache off)."""
+        features, on the model's device (0 turns the cache off). ``max_batch_size``: default 16 on
+        CUDA and 1 on CPU: there a batch buys no parallelism (one request's matrices already fill the
+        cores), and left padding needs an explicit attention mask, which takes SDPA off its causal
+        kernel (about twice the attention time at 2,000-token prompts); one at a time is also the
+        reference's exact computation, so bf16 predictions are bit-identical to it."""
         from vleval.models.internvl.template import EOS_TOKEN
 
         self.model_dir = Path(model_dir)
@@ -206,7 +210,8 @@ class HFBackend:
         )
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(self.model_dir)
         self.max_batch_tiles = max(1, max_batch_tiles)
-        self.max_batch_size = max(1, max_batch_size)
+        on_cuda = str(self.device).startswith("cuda")
+        self.max_batch_size = max(1, max_batch_size if max_batch_size is not None else 16 if on_cuda else 1)
         self.workers = max(1, workers)
         self.ignore_eos = ignore_eos
         self._executor: ThreadPoolExecutor | None = None
