@@ -238,8 +238,9 @@ def write_calibration(path: Path, entry: dict[str, Any]) -> None:
         e for e in table["entries"] if (e["device"], e["shape"]) != (entry["device"], entry["shape"])
     ] + [entry]
     table["note"] = (
-        "achieved TFLOP/s of bench/throughput.py's default mode (hf batched, vision cache, attention auto) "
-        "per device and model shape; vleval run --dry-run divides a benchmark's FLOPs by the nearest shape's"
+        "achieved TFLOP/s of bench/throughput.py's default configuration (CUDA: hf batched, SDPA, vision "
+        "cache; CPU: one request at a time, reference kernels, vision cache) per device and model shape; "
+        "vleval run --dry-run divides a benchmark's FLOPs by the nearest shape's"
     )
     path.write_text(json.dumps(table, indent=2) + "\n")
 
