@@ -135,7 +135,10 @@ class Prediction:
 # --------------------------------------------------------------------------------------------------
 # The judge seen from scoring: anything that answers chat requests.
 # --------------------------------------------------------------------------------------------------
-JUDGE_FAILURE_TEXT = "Failed to obtain answer via API. "
+# The reference's failure texts start with FAILURE_PREFIX: a failed sample's prediction (VK
+# inference.py, SKIP_ERR) and a failed API call's answer, JUDGE_FAILURE_TEXT (VK api/base.py fail_msg).
+FAILURE_PREFIX = "Failed to obtain answer"
+JUDGE_FAILURE_TEXT = f"{FAILURE_PREFIX} via API. "
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,12 @@
 
 import json
 
-import pytest
-
 from vleval.cli import main
 from vleval.datasets.loading import load_table
 from vleval.datasets.predictions import write_prediction_file
 from vleval.datasets.registry import get_benchmark
 from vleval.synthetic.benchmarks import make_benchmark_tsv
 from vleval.synthetic.judge_server import JudgeServer
-
 
 # synthetic TSVs do not carry the registry's md5: every call here passes --skip-md5-check
 SKIP_MD5 = "--skip-md5-check"
@@ -26,7 +23,9 @@ def prediction_file(tmp_path, name, text):
 
 def test_rule_based_benchmark(tmp_path, capsys):
     pred = prediction_file(tmp_path, "OCRBench", lambda i: "nothing legible")
-    code = main(["eval", "--data", "OCRBench", "--pred", str(pred), "--data-dir", str(tmp_path / "data"), SKIP_MD5])
+    code = main(
+        ["eval", "--data", "OCRBench", "--pred", str(pred), "--data-dir", str(tmp_path / "data"), SKIP_MD5]
+    )
     captured = capsys.readouterr()
     out = captured.out
     assert code == 0

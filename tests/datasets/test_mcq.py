@@ -39,7 +39,9 @@ def mmstar_rows(last_prediction="hmm"):
 
 
 def test_vanilla_accuracy_table_without_judge(tmp_path):
-    result = score_frame(mmstar_rows(), get_benchmark("MMStar"), OLD, None, stem=tmp_path / "M_MMStar", seed=0)
+    result = score_frame(
+        mmstar_rows(), get_benchmark("MMStar"), OLD, None, stem=tmp_path / "M_MMStar", seed=0
+    )
     acc = pd.read_csv(tmp_path / "M_MMStar_acc.csv")
     assert list(acc.columns) == ["split", "Overall", "L1", "L2", "x", "y"]
     assert acc.iloc[0].tolist() == ["none", 0.5, 0.5, 0.5, 1.0, 0.0]
@@ -216,7 +218,14 @@ def test_mmbench_circular_asks_the_judge_exactly_what_the_reference_asks(tmp_pat
                 "prediction": "no idea", "category": "coarse_perception", "split": "dev"}  # fmt: skip
 
     data = pd.DataFrame(
-        [row(1, "A"), row(1_000_001, "B"), row(2_000_001, "C"), row(2, "B"), row(1_000_002, "C"), row(2_000_002, "A")]
+        [
+            row(1, "A"),
+            row(1_000_001, "B"),
+            row(2_000_001, "C"),
+            row(2, "B"),
+            row(1_000_002, "C"),
+            row(2_000_002, "A"),
+        ]
     )
     gold = dict(zip(data["index"], data["answer"], strict=True))
 

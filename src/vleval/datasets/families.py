@@ -77,6 +77,7 @@ class BenchmarkFamily:
     headline_name: ClassVar[str]
     headline_unit: ClassVar[str]
     category_unit: ClassVar[str] = "%"
+    graded: ClassVar[bool] = False  # rows carry a grade (MM-Vet, LLaVA-Bench) rather than right/wrong
     required_columns: ClassVar[tuple[str, ...]] = ("index", "prediction")
 
     def cards(self) -> list[BenchmarkCard]:

@@ -150,6 +150,7 @@ class MMVetFamily(BenchmarkFamily):
     name = "mmvet"
     judge_role = "open_judge"
     judge_required = True
+    graded = True  # rows carry a grade, not right/wrong
     headline_name = "Overall acc"
     headline_unit = "percent (the reference's acc: mean judge grade x 100)"
     required_columns = ("index", "prediction", "question", "answer", "category")

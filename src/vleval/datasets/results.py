@@ -18,6 +18,7 @@ import dataclasses
 import io
 import json
 import math
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,7 +60,12 @@ def write_xlsx(frame: pd.DataFrame, path: Path) -> Path:
     """``frame`` as the reference dumps it (pandas + xlsxwriter, no index column). Text cells longer
     than 32,767 characters are cut there (``xlsx_truncated`` names the rows)."""
     buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs={"options": _XLSX_OPTIONS}) as writer:
+    with (
+        warnings.catch_warnings(),
+        pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs={"options": _XLSX_OPTIONS}) as writer,
+    ):
+        # callers say which rows were cut (xlsx_truncated), naming them, instead of this bare warning
+        warnings.filterwarnings("ignore", message="Cell contents too long")
         # fixed creation time: the same rows give a byte-identical file (resume tests)
         writer.book.set_properties({"created": datetime(2000, 1, 1, tzinfo=UTC)})
         frame.to_excel(writer, index=False)
@@ -151,7 +157,9 @@ def write_rows(path: Path, rows: list[RowResult]) -> Path:
     return atomic_write(Path(path), text)
 
 
-def read_rows(path: Path) -> list[RowResult]:
+def read_rows(path: Path, *, skip_bad: bool = False) -> list[RowResult]:
+    """The rows of a ``_rows.jsonl``; a line that is not a row raises, or with ``skip_bad`` is left
+    out (the report reads what it can of a file an interrupted run cut short)."""
     rows = []
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
@@ -161,7 +169,11 @@ def read_rows(path: Path) -> list[RowResult]:
                 data = json.loads(line)
                 _check_schema(data, path)
                 rows.append(RowResult(**data))
-            except (json.JSONDecodeError, TypeError) as exc:
+            except (json.JSONDecodeError, TypeError, DataCorruptError) as exc:
+                if skip_bad:
+                    continue
+                if isinstance(exc, DataCorruptError):
+                    raise
                 raise DataCorruptError(
                     f"{path}: line {number} is not a vleval row result ({exc}); re-score with `vleval eval`."
                 ) from None

@@ -175,6 +175,8 @@ def evaluate(
     if table is None:
         table = _try_load_table(card, protocol, data_dir, notes, verify_md5)
     data = read_prediction_file(pred_file, table)
+    if data.empty:
+        raise DataCorruptError(f"{pred_file}: has a header but no prediction rows; nothing to score.")
     missing = _missing_rows(table, data)
     if missing and not allow_partial:
         raise DataMissingError(
@@ -209,6 +211,7 @@ def score_frame(
     if family.judge_required:
         judge = require_judge(judge, card)
     require_columns(data, family.required_columns, card)
+    _require_answers(data, card)
     scored = family.score(data, card, protocol, judge, seed=seed)
     limit_hits = _hit_token_limit(data)
     for row in scored.rows:
@@ -248,6 +251,18 @@ def score_frame(
         )
     files = write_result_files(stem, scored.outputs, record, scored.rows)
     return EvalResult(record=record, rows=scored.rows, tables=scored.tables, files=files)
+
+
+def _require_answers(data: pd.DataFrame, card: BenchmarkCard) -> None:
+    if not card.has_answers or "answer" not in data.columns:
+        return
+    blank = [str(i) for i, a in zip(data["index"], data["answer"], strict=True) if isna(a) or a == ""]
+    if blank:
+        raise DataCorruptError(
+            f"{card.name}: the 'answer' cell is empty in the row(s) with index {', '.join(blank[:5])}"
+            f"{', ...' if len(blank) > 5 else ''}; every row of {card.name} needs one. Re-download the "
+            f"benchmark file (or fix the prediction file's 'answer' column)."
+        )
 
 
 def _counts(rows: list[RowResult], missing: int) -> DecisionCounts:

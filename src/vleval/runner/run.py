@@ -515,10 +515,10 @@ def _score(
         return
     finally:
         cell.eval_s = time.monotonic() - started
-    cell.headline = result.headline
-    cell.headline_name = result.headline_name
+    cell.headline = result.record.headline
+    cell.headline_name = result.record.headline_name
     cell.files = [Path(f) for f in result.files]
-    cell.notes.extend(result.notes)
+    cell.notes.extend(result.record.notes)
 
 
 def _count_failures(pred_file: Path) -> int:
