@@ -101,3 +101,43 @@ def test_the_recorded_judges_score_file_wins_over_a_newer_one(tmp_path):
         )
     assert read_reference(stem, "gpt-4o-mini-2024-07-18").headline == 40.0
     assert read_reference(stem, "gpt-4-1106-preview").headline == 55.0
+
+
+def test_failed_judge_calls_and_partial_scoring_show_everywhere(tmp_path):
+    """Issue 10 items 1 and 10: an incomplete or partial result is never shown as a plain score."""
+    import pandas as pd
+
+    from vleval.datasets.predictions import write_prediction_file
+    from vleval.datasets.registry import get_benchmark
+    from vleval.datasets.scoring import evaluate
+    from vleval.protocol import get_protocol
+    from vleval.synthetic.scripted_judge import ScriptedJudge
+
+    model_dir = tmp_path / "work" / MODEL
+    model_dir.mkdir(parents=True)
+    table = pd.DataFrame(
+        [
+            {"index": i, "question": f"q{i}", "A": "cat", "B": "dog", "C": "cow", "D": "pig", "answer": "B"}
+            for i in range(4)
+        ]
+    )
+    pred = write_prediction_file(
+        model_dir / f"{MODEL}_MMStar.xlsx", table, dict.fromkeys(table["index"], "no idea")
+    )
+    judge = ScriptedJudge("Failed to obtain answer via API. ", short_name="chatgpt-0125")
+    evaluate(get_benchmark("MMStar"), get_protocol("2024.12"), pred, judge, table=table)
+    partial = table.iloc[:2]
+    pred = write_prediction_file(
+        model_dir / f"{MODEL}_AI2D_TEST.xlsx", partial, dict.fromkeys(partial["index"], "A")
+    )
+    evaluate(get_benchmark("AI2D_TEST"), get_protocol("2024.12"), pred, None, table=table, allow_partial=True)
+    files = write_report([tmp_path / "work"], tmp_path / "r.html")
+    rows = {r["benchmark"]: r for r in csv.DictReader(io.StringIO(files.summary_csv.read_text()))}
+    assert rows["MMStar"]["judge_failed"] == "4" and rows["MMStar"]["status"].startswith("incomplete")
+    assert rows["AI2D_TEST"]["missing_predictions"] == "2" and rows["AI2D_TEST"]["status"].startswith(
+        "partial"
+    )
+    md = files.summary_md.read_text()
+    assert "(incomplete: 4 judge call(s) failed)" in md and "(partial: 2 row(s) without prediction)" in md
+    html = files.html.read_text()
+    assert "incomplete: 4 judge call(s) failed" in html and 'data-role="judge-failed"' in html
