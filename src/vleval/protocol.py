@@ -2,8 +2,8 @@
 
 A protocol is data. Code that behaves differently between protocols asks the protocol object it was
 handed (``protocol.has(Quirk.X)``, ``protocol.judge_for(card)``); nothing reads a global or an
-environment variable to decide. Sources: ``shared/protocol/benchmarks.md`` sections 0.3, 0.4, 12, 13
-and ``shared/protocol/internvl25.md``.
+environment variable to decide. Sources: ``docs/benchmark-protocol.md``
+and ``docs/model-protocol.md``.
 
 - ``2024.12``: VLMEvalKit b13a37db (2024-12-30), the rules behind the published InternVL2.5 numbers.
 - ``2026.08``: VLMEvalKit e8e78f05 (2026-08-18).
