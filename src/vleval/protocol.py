@@ -2,8 +2,8 @@
 
 A protocol is data. Code that behaves differently between protocols asks the protocol object it was
 handed (``protocol.has(Quirk.X)``, ``protocol.judge_for(card)``); nothing reads a global or an
-environment variable to decide. Sources: open-compass/VLMEvalKit at the two commits below; the
-quirks, their kinds and fixes are explained in ``docs/protocols.md``.
+environment variable to decide. Sources: ``docs/benchmark-protocol.md``,
+``docs/model-protocol.md``; the quirks, their kinds and vleval-1's fixes: ``docs/protocols.md``.
 
 - ``2024.12``: VLMEvalKit b13a37db (2024-12-30), the rules behind the published InternVL2.5 numbers.
 - ``2026.08``: VLMEvalKit e8e78f05 (2026-08-18).
