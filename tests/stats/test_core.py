@@ -226,3 +226,28 @@ def test_bounds_flagged_when_wider_than_interval():
     assert bounds_wider_than_interval((55.0, 75.0), interval)
     assert not bounds_wider_than_interval((62.0, 66.0), interval)
     assert not bounds_wider_than_interval(None, interval)
+
+
+def test_copies_rename_resampled_groups_only():
+    # a split attribute in groups (MMMU) must survive resampling; figure groups are renamed per copy
+    rows = [
+        RowResult(
+            index=i,
+            unit=str(i),
+            score=1,
+            decided_by="rule",
+            groups={"split": "validation", "figure": f"f{i}"},
+        )
+        for i in range(3)
+    ]
+    splits: set[str] = set()
+    figures_per_resample: list[int] = []
+
+    def spy(resampled):
+        splits.update(r.groups["split"] for r in resampled)
+        figures_per_resample.append(len({r.groups["figure"] for r in resampled}))
+        return 100.0
+
+    bootstrap_interval(rows, spy, keys=("unit", "figure"), resamples=50)
+    assert splits == {"validation"}
+    assert set(figures_per_resample) == {3}

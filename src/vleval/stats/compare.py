@@ -207,7 +207,7 @@ def family_statistic(dataset: str, record: ScoreRecord) -> RowStatistic:
 
     def headline(rows: Sequence[RowResult]) -> float | None:
         values = family.aggregate(list(rows))
-        value = values.get(record.headline_name, values.get(HEADLINE))
+        value = values.get(HEADLINE)
         return None if value is None else float(value)
 
     return headline

@@ -121,12 +121,14 @@ def _draws(n_clusters: int, resamples: int, seed: int) -> np.ndarray:
 
 class _Resampler:
     """Builds the rows of one resample. A unit drawn k > 1 times appears as k distinct units (its
-    copies get ``unit``/``groups`` names suffixed ``~1``, ``~2``...), so that an aggregation that
-    groups by unit counts each copy as its own unit rather than merging them."""
+    copies get their ``unit`` and the resampled ``groups`` names suffixed ``~1``, ``~2``...), so that
+    an aggregation that groups by unit counts each copy as its own unit rather than merging them.
+    Other ``groups`` entries (attributes such as MMMU's ``split``) keep their values."""
 
-    def __init__(self, rows: Sequence[RowResult], groups: list[list[int]]):
+    def __init__(self, rows: Sequence[RowResult], groups: list[list[int]], keys: Sequence[str]):
         self.rows = list(rows)
         self.groups = groups
+        self.renamed = frozenset(k for k in keys if k not in (ROW, UNIT))
         self._copies: dict[tuple[int, int], list[RowResult]] = {}
 
     def _copy(self, cluster: int, k: int) -> list[RowResult]:
@@ -140,7 +142,10 @@ class _Resampler:
                     dataclasses.replace(
                         row,
                         unit=f"{row.unit}~{k}",
-                        groups={name: f"{value}~{k}" for name, value in row.groups.items()},
+                        groups={
+                            name: f"{value}~{k}" if name in self.renamed else value
+                            for name, value in row.groups.items()
+                        },
                     )
                     for row in members
                 ]
@@ -193,7 +198,7 @@ def bootstrap_intervals(
         groups = clusters(rows, keys)
         if not groups:
             continue
-        resampler = _Resampler(rows, groups)
+        resampler = _Resampler(rows, groups, keys)
         values: dict[str, list[float | None]] = {name: [] for name in names}
         for draw in _draws(len(groups), resamples, seed):
             result = aggregate(resampler.rows_for(draw))
@@ -326,7 +331,7 @@ def paired_comparison(
         result.test = "not compared: no common scored rows"
         return result
 
-    res_a, res_b = _Resampler(a_rows, groups), _Resampler(b_rows, groups)
+    res_a, res_b = _Resampler(a_rows, groups, keys), _Resampler(b_rows, groups, keys)
     diffs: list[float] = []
     for draw in _draws(len(groups), resamples, seed):
         va, vb = statistic(res_a.rows_for(draw)), statistic(res_b.rows_for(draw))
