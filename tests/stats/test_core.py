@@ -251,3 +251,44 @@ def test_copies_rename_resampled_groups_only():
     bootstrap_interval(rows, spy, keys=("unit", "figure"), resamples=50)
     assert splits == {"validation"}
     assert set(figures_per_resample) == {3}
+
+
+def test_fast_path_gives_the_generic_paths_numbers(monkeypatch):
+    import vleval.stats.core as core
+
+    rows = [
+        RowResult(
+            index=i,
+            unit=f"q{i // 3}",
+            score=int((i * 7) % 5 > 1),
+            decided_by="rule",
+            groups={"figure": f"f{i // 6}"},
+        )
+        for i in range(600)
+    ]
+
+    def aggregate(rs):
+        units: dict[str, list[float]] = {}
+        figures: dict[str, list[float]] = {}
+        for r in rs:
+            units.setdefault(r.unit, []).append(r.score)
+            figures.setdefault(r.groups["figure"], []).append(r.score)
+        right_units = 100 * sum(all(v) for v in units.values()) / len(units)
+        right_figures = 100 * sum(all(v) for v in figures.values()) / len(figures)
+        rows_right = 100 * sum(r.score for r in rs) / len(rs)
+        return {
+            "share": right_units,  # mean of unit values
+            "rows": rows_right,  # row-weighted mean of unit values
+            "points": sum(r.score for r in rs) / 10,  # sum of unit values
+            "mixed": (right_units + right_figures + rows_right) / 3,  # no decomposition over units
+        }
+
+    metrics = {"share": ("unit",), "rows": ("unit",), "points": ("unit",), "mixed": ("unit",)}
+    fast = bootstrap_intervals(rows, aggregate, metrics, resamples=300, seed=2)
+    monkeypatch.setattr(core, "FAST_PATH_MIN_UNITS", 10**9)
+    generic = bootstrap_intervals(rows, aggregate, metrics, resamples=300, seed=2)
+    assert fast.keys() == generic.keys() == metrics.keys()
+    for name in metrics:
+        assert (fast[name].low, fast[name].high) == pytest.approx(
+            (generic[name].low, generic[name].high), abs=1e-8
+        )

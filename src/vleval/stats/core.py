@@ -168,14 +168,93 @@ def _method(keys: Sequence[str], n_units: int, resamples: int, seed: int, extra:
     )
 
 
-def _percentile_interval(values: Sequence[float], level: float) -> tuple[float, float] | None:
-    finite = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+def _percentile_interval(values: Sequence[float] | np.ndarray, level: float) -> tuple[float, float] | None:
+    finite = np.asarray([_number(v) for v in values], dtype=float)
+    finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         return None
     alpha = 1.0 - level
     low, high = np.quantile(finite, [alpha / 2, 1 - alpha / 2])
     # rounding noise of the aggregation must not turn a degenerate set into a hair-wide interval
     return float(round(low, 10)), float(round(high, 10))
+
+
+# Below this many units the generic path (the aggregation on every resample) is cheap; above it a
+# decomposition of the statistic into per-unit values is tried (see ``_resampled_values``).
+FAST_PATH_MIN_UNITS = 100
+FAST_PATH_CHECKS = 5  # resamples on which a decomposition must reproduce the aggregation exactly
+
+
+def _resampled_values(
+    rows: Sequence[RowResult],
+    groups: list[list[int]],
+    keys: Sequence[str],
+    aggregate: RowAggregate,
+    names: Sequence[str],
+    draws: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Each metric's value on each resample (NaN where undefined).
+
+    Generic path: the aggregation on each resample's rows. Fast path, same numbers: many headlines
+    are the mean of per-unit values (share of right units, MM-Vet's mean grade), their weighted mean
+    by rows, or their sum (OCRBench points / 10); then a resample's value is a sum over its drawn
+    units, computed with numpy at once. A decomposition is used only when it reproduces the
+    aggregation on all rows and on ``FAST_PATH_CHECKS`` resamples; otherwise the generic path runs.
+    """
+    resampler = _Resampler(rows, groups, keys)
+    out: dict[str, np.ndarray] = {}
+    pending = list(names)
+    if len(groups) >= FAST_PATH_MIN_UNITS:
+        per_unit = [aggregate([rows[i] for i in g]) for g in groups]
+        full = aggregate(rows)
+        checks = [aggregate(resampler.rows_for(d)) for d in draws[:FAST_PATH_CHECKS]]
+        sizes = np.asarray([len(g) for g in groups], dtype=float)
+        for name in names:
+            values = np.asarray([_number(u.get(name)) for u in per_unit], dtype=float)
+            form = _decomposition(values, sizes, _number(full.get(name)), len(groups))
+            if form is None:
+                continue
+            if all(
+                _close(form(d[None, :])[0], _number(c.get(name))) for d, c in zip(draws, checks, strict=False)
+            ):
+                out[name] = np.concatenate(
+                    [form(chunk) for chunk in np.array_split(draws, max(1, len(draws) // 250))]
+                )
+                pending.remove(name)
+    if pending:
+        generic = {name: np.empty(len(draws)) for name in pending}
+        for r, draw in enumerate(draws):
+            result = aggregate(resampler.rows_for(draw))
+            for name in pending:
+                generic[name][r] = _number(result.get(name))
+        out.update(generic)
+    return out
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= 1e-9 * max(1.0, abs(b))
+
+
+def _decomposition(
+    values: np.ndarray, sizes: np.ndarray, full: float, n: int
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The form (mean, row-weighted mean, sum of per-unit values) that gives ``full`` on all units."""
+    if not np.all(np.isfinite(values)) or not math.isfinite(full):
+        return None
+    forms: list[Callable[[np.ndarray], np.ndarray]] = [
+        lambda d: values[d].mean(axis=1),
+        lambda d: (values * sizes)[d].sum(axis=1) / sizes[d].sum(axis=1),
+        lambda d: values[d].sum(axis=1),
+    ]
+    everything = np.arange(n)[None, :]
+    return next((form for form in forms if _close(form(everything)[0], full)), None)
 
 
 def bootstrap_intervals(
@@ -198,12 +277,8 @@ def bootstrap_intervals(
         groups = clusters(rows, keys)
         if not groups:
             continue
-        resampler = _Resampler(rows, groups, keys)
-        values: dict[str, list[float | None]] = {name: [] for name in names}
-        for draw in _draws(len(groups), resamples, seed):
-            result = aggregate(resampler.rows_for(draw))
-            for name in names:
-                values[name].append(result.get(name))
+        draws = _draws(len(groups), resamples, seed)
+        values = _resampled_values(rows, groups, keys, aggregate, names, draws)
         for name in names:
             bounds = _percentile_interval(values[name], level)
             if bounds is not None:
@@ -331,12 +406,14 @@ def paired_comparison(
         result.test = "not compared: no common scored rows"
         return result
 
-    res_a, res_b = _Resampler(a_rows, groups, keys), _Resampler(b_rows, groups, keys)
-    diffs: list[float] = []
-    for draw in _draws(len(groups), resamples, seed):
-        va, vb = statistic(res_a.rows_for(draw)), statistic(res_b.rows_for(draw))
-        if va is not None and vb is not None:
-            diffs.append(vb - va)
+    draws = _draws(len(groups), resamples, seed)
+
+    def as_aggregate(rows: Sequence[RowResult]) -> dict[str, float | None]:
+        return {"value": statistic(rows)}
+
+    va = _resampled_values(a_rows, groups, keys, as_aggregate, ["value"], draws)["value"]
+    vb = _resampled_values(b_rows, groups, keys, as_aggregate, ["value"], draws)["value"]
+    diffs = (vb - va)[np.isfinite(vb - va)]
     bounds = _percentile_interval(diffs, level)
     if bounds is not None:
         result.interval = Interval(
@@ -345,7 +422,7 @@ def paired_comparison(
             method="paired " + _method(keys, len(groups), resamples, seed),
             level=level,
         )
-    spread = np.asarray(diffs, dtype=float)
+    spread = diffs
     result.standard_error = float(round(spread.std(ddof=1), 10)) if spread.size > 1 else None
 
     if mcnemar:
