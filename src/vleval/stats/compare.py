@@ -15,6 +15,7 @@ them (then the differences are listed first).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,21 +302,27 @@ def _compare_benchmark(
 def flipped_units(
     dataset: str, rows_a: Sequence[RowResult], rows_b: Sequence[RowResult], stem_a: Path, stem_b: Path
 ) -> list[Flip]:
-    """Units (of the headline) whose outcome differs between the runs, in A's row order."""
+    """Units (of the headline) with a row whose outcome differs between the runs, in A's row order,
+    each with the unit's outcome in A and B (a HallusionBench question group may stay wrong while one
+    of its rows turns right) and the rows that changed."""
     common_a, common_b = pair_rows(rows_a, rows_b)
-    values_a, values_b = unit_values(common_a), unit_values(common_b)
-    flipped = [u for u in values_a if u in values_b and values_a[u] != values_b[u]]
-    if not flipped:
-        return []
-    questions = _questions(stem_a) or _questions(stem_b)
-    members: dict[str, list[FlippedRow]] = {u: [] for u in flipped}
+    changed: dict[str, list[tuple[RowResult, RowResult]]] = {}
     for ra, rb in zip(common_a, common_b, strict=True):
-        name = unit_of(ra, UNIT)
-        if name in members:
-            members[name].append(FlippedRow(ra.index, questions.get(str(ra.index)), ra, rb))
+        if ra.score != rb.score:
+            changed.setdefault(unit_of(ra, UNIT), []).append((ra, rb))
+    if not changed:
+        return []
+    values_a, values_b = unit_values(common_a), unit_values(common_b)
+    questions = _questions(stem_a) or _questions(stem_b)
     return [
-        Flip(dataset, name.removeprefix("unit:"), values_a[name], values_b[name], members[name])
-        for name in flipped
+        Flip(
+            dataset,
+            name.removeprefix("unit:"),
+            values_a.get(name, math.nan),
+            values_b.get(name, math.nan),
+            [FlippedRow(ra.index, questions.get(str(ra.index)), ra, rb) for ra, rb in pairs],
+        )
+        for name, pairs in changed.items()
     ]
 
 
@@ -356,7 +363,13 @@ def _clip(text: Any) -> str:
 
 
 def _outcome(value: float) -> str:
+    if math.isnan(value):
+        return "not scored"
     return {1.0: "right", 0.0: "wrong"}.get(value, f"{value:.2f}")
+
+
+def _row_outcome(row: RowResult) -> str:
+    return "not scored" if row.score is None else _outcome(float(row.score))
 
 
 def _side_line(tag: str, side: RunSide) -> str:
@@ -422,15 +435,18 @@ def render_text(comparison: Comparison, *, max_flips: int = 50) -> str:
         if names:
             lines.append(f"{label} (not compared): {', '.join(names)}")
     flips = [f for c in comparison.benchmarks for f in c.flips]
-    lines += ["", f"Flipped units: {len(flips)}"]
+    lines += ["", f"Units with a changed row (flips): {len(flips)}"]
     for flip in flips[:max_flips]:
         lines.append(
             f"- {flip.benchmark} unit {flip.unit}: A {_outcome(flip.a_value)} -> B {_outcome(flip.b_value)}"
         )
         for row in flip.rows:
             lines.append(f"    index {row.index}  question {_clip(row.question)}")
-            lines.append(f"      A: prediction {_clip(row.a.prediction)}  extracted {_clip(row.a.extracted)}")
-            lines.append(f"      B: prediction {_clip(row.b.prediction)}  extracted {_clip(row.b.extracted)}")
+            for tag, side in (("A", row.a), ("B", row.b)):
+                lines.append(
+                    f"      {tag}: {_row_outcome(side)}  prediction {_clip(side.prediction)}  "
+                    f"extracted {_clip(side.extracted)}"
+                )
     if len(flips) > max_flips:
         lines.append(f"... {len(flips) - max_flips} more (--flips N shows more; --json FILE has all)")
     return "\n".join(lines) + "\n"
