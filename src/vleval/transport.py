@@ -141,8 +141,8 @@ def url_secrets(url: str) -> list[str]:
 
 _AUTH_VALUE = re.compile(
     r"""(?ix)
-    (\bbearer\s+) [^\s"',;}\]]+                                   # Bearer <token>
-    | (\b(?:authorization|api[-_]?key|x-api-key)["']?\s*[:=]\s*["']?) (?!bearer\s) [^\s"',;}\]]+
+    (\b(?:bearer|basic)\s+) [^\s"',;}\]]+                           # Bearer <token>, Basic <pair>
+    | (\b(?:authorization|api[-_]?key|x-api-key)["']?\s*[:=]\s*["']?) (?!bearer\s|basic\s) [^\s"',;}\]]+
     """
 )
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)
