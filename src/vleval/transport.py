@@ -256,18 +256,34 @@ def run_concurrently(
     on_done: Callable[[], None] | None = None,
 ) -> list[R]:
     """``[fn(item) for item in items]`` on up to ``workers`` threads, results in order. When one
-    call raises (or on Ctrl-C), calls not yet started are dropped and the exception propagates."""
+    call raises, calls not yet started are dropped, those in flight are waited for, and the
+    exception propagates (on Ctrl-C at once)."""
     if not items:
         return []
     results: list[Any] = [None] * len(items)
+    failed = threading.Event()
+
+    def guarded(item: T) -> R | None:
+        if failed.is_set():  # another call raised: start nothing new
+            return None
+        try:
+            return fn(item)
+        except BaseException:
+            failed.set()
+            raise
+
     pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(items))), thread_name_prefix=name)
     try:
-        futures = {pool.submit(fn, item): position for position, item in enumerate(items)}
+        futures = {pool.submit(guarded, item): position for position, item in enumerate(items)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             if on_done is not None:
                 on_done()
-    except BaseException:
+    except Exception:
+        # Calls in flight end first, so that nothing is sent after the error is raised.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    except BaseException:  # Ctrl-C: do not wait for calls in flight
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
@@ -515,8 +531,8 @@ class OpenAIEndpoint:
     def _note_failure(self, failure: _Failure) -> None:
         with self._lock:
             self.stats.last_error = failure.message
-            if self.unavailable is not None:
-                return
+            if self.unavailable is not None:  # declared by another thread meanwhile
+                raise EndpointUnavailableError(self.unavailable)
             if failure.auth:
                 self.unavailable = (
                     f"{self.what} at {self.base_url} refused the API key ({failure.message}); "

@@ -75,7 +75,7 @@ def test_tally_counts_calls_cache_hits_failures_and_tokens(server: JudgeServer, 
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_an_auth_error_stops_at_the_first_call(status: int, server: JudgeServer, tmp_path: Path) -> None:
-    server.fail_next(1, status)
+    server.fail_next(100, status)
     judge = judge_for(server, tmp_path, workers=4, retries=5)
     with pytest.raises(JudgeUnavailableError, match=f"refused the API key.*HTTP {status}"):
         judge.ask_many([JudgeRequest(prompt=f"q{i}") for i in range(20)])
@@ -131,7 +131,9 @@ def test_a_judge_that_never_answers_is_declared_unreachable(server: JudgeServer,
 def test_a_dead_port_is_declared_unreachable() -> None:
     with JudgeServer() as gone:
         url = gone.base_url
-    judge = OpenAIJudge("m", base_url=url, retries=2, backoff_base=0.01, max_consecutive_timeouts=3)
+    judge = OpenAIJudge(
+        "m", base_url=url, workers=1, retries=2, backoff_base=0.01, max_consecutive_timeouts=3
+    )
     with pytest.raises(JudgeUnavailableError, match="unreachable"):
         judge.ask_many([JudgeRequest(prompt=f"q{i}") for i in range(5)])
     assert judge.stats.calls == 3
