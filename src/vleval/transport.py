@@ -132,7 +132,8 @@ def url_secrets(url: str) -> list[str]:
     error texts can be scrubbed of them too."""
     try:
         parts = urllib.parse.urlsplit(url)
-        found = [parts.password] if parts.password else []
+        # user:password@ -> the password; a lone user@ is a token (https://TOKEN@host)
+        found = [parts.password or parts.username] if parts.username else []
         found += [v for k, v in urllib.parse.parse_qsl(parts.query) if v and _is_secret_param(k, v)]
     except ValueError:
         return []
@@ -146,6 +147,8 @@ _AUTH_VALUE = re.compile(
     """
 )
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)
+# Keys of the common providers' shape (sk-..., sk-proj-...), even when they are not ours.
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_-]{16,}")
 
 
 def _scrub_auth(text: str) -> str:
@@ -165,12 +168,12 @@ def _scrub_urls(text: str) -> str:
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     """``text`` (an error message from a remote server) without the given secrets (the API key,
-    also URL-encoded), without any ``Authorization``/``Bearer``/``api-key`` value and with
-    credentials removed from the URLs inside it."""
+    also URL-encoded), without any ``Authorization``/``Bearer``/``api-key`` value or ``sk-...``
+    key, and with credentials removed from the URLs inside it."""
     for secret in sorted({s for s in secrets if s and s != PLACEHOLDER_API_KEY}, key=len, reverse=True):
         for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
             text = text.replace(form, REDACTED)
-    return _scrub_urls(_scrub_auth(text))
+    return _KEY_LIKE.sub(REDACTED, _scrub_urls(_scrub_auth(text)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -331,11 +334,11 @@ class _Failure:
 
 
 class _Secret:
-    """Holds a key without showing it in ``repr``/``vars`` dumps."""
+    """Holds a key (or several) without showing it in ``repr``/``vars`` dumps."""
 
     __slots__ = ("value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: Any) -> None:
         self.value = value
 
     def __repr__(self) -> str:
@@ -372,7 +375,7 @@ class OpenAIEndpoint:
         normalized = normalize_base_url(base_url, ensure_v1=ensure_v1)
         parts = urllib.parse.urlsplit(normalized)
         self._key = _Secret(api_key or "")
-        self._secrets = _Secret(" ".join(filter(None, [api_key, *url_secrets(normalized)])))
+        self._secrets = _Secret(tuple(filter(None, [api_key, *url_secrets(normalized)])))
         # user:password@ in the URL: urllib does not send it; as the HTTP clients that accept such
         # URLs do, it becomes Basic auth when there is no API key to send.
         self._basic = _Secret("")
@@ -403,7 +406,7 @@ class OpenAIEndpoint:
     # -- public ------------------------------------------------------------------------------------
     def scrub(self, text: str) -> str:
         """``scrub`` with this endpoint's secrets, cut to ``ERROR_TEXT_LIMIT`` characters."""
-        text = scrub(text, self._secrets.value.split(" "))
+        text = scrub(text, self._secrets.value)
         return text if len(text) <= ERROR_TEXT_LIMIT else text[:ERROR_TEXT_LIMIT] + "..."
 
     def chat(self, body: dict[str, Any], parse: Callable[[Any], T]) -> Outcome[T]:

@@ -65,6 +65,15 @@ def test_scrub_removes_keys_authorization_values_and_url_credentials() -> None:
         assert secret not in scrubbed
     assert "Bearer ***" in scrubbed and "http://***@h/v1?api-key=***" in scrubbed
     assert scrub("nothing secret here", []) == "nothing secret here"
+    assert scrub("someone else's key sk-proj-abcdefghijklmnop1234", []) == "someone else's key ***"
+
+
+def test_url_secrets_for_scrubbing() -> None:
+    from vleval.transport import url_secrets
+
+    assert url_secrets("http://u:pw@h/v1?api-key=k1&model=m") == ["pw", "k1"]
+    assert url_secrets("https://ghp_TOKEN@h/v1") == ["ghp_TOKEN"]
+    assert url_secrets("http://h/v1") == []
 
 
 @pytest.mark.parametrize(
