@@ -1,6 +1,6 @@
 """Read a finished work directory (reference layout) into plain records for the report.
 
-Layout read: ``<work-dir>/<model>/<model>_<data>.xlsx`` predictions; beside them vleval's result
+Layout read (``docs/running.md``): ``<work-dir>/<model>/<model>_<data>.xlsx`` predictions; beside them vleval's result
 contract (``<stem>_score.json`` or ``<stem>_vleval.json``: a ``ScoreRecord``; ``<stem>_rows.jsonl``:
 ``RowResult`` lines, read through ``vleval.datasets.results``), ``<model>_<data>_prompts.jsonl``
 (full prompts, ``vleval run --save-prompts``) and ``<work-dir>/<model>/run.json`` (settings and
