@@ -276,8 +276,11 @@ def _counts(rows: list[RowResult], missing: int) -> DecisionCounts:
 def _judge_info(judge: Judge | None) -> JudgeInfo | None:
     if judge is None:
         return None
-    endpoint = getattr(judge, "base_url", None)
-    return JudgeInfo(model=judge.model, kind="api", endpoint=None if endpoint is None else str(endpoint))
+    endpoint = getattr(judge, "base_url", None)  # the client keeps it with credentials removed
+    kind = getattr(judge, "kind", "api")
+    return JudgeInfo(
+        model=judge.model, kind=kind if kind in ("api", "local") else "api", endpoint=endpoint and str(endpoint)
+    )
 
 
 def _hit_token_limit(data: pd.DataFrame) -> dict[str, bool]:
