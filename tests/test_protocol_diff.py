@@ -217,3 +217,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "no <MODEL>_<DATASET>" in capsys.readouterr().err
     assert main(["diff-protocols", "2026.08", "vleval-1", "--pred", str(tmp_path / "x.xlsx")]) == 2
     assert "--data" in capsys.readouterr().err
+    pred = tmp_path / "M_MMStar.xlsx"
+    assert main(["diff-protocols", "2026.08", "vleval-1", "--pred", str(pred), "--data", "MMStar"]) == 2
+    err = capsys.readouterr().err
+    assert "no judge cache" in err and "--judge none" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / ".judge_cache").exists()

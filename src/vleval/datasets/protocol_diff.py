@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
-from vleval.errors import VlevalError
-from vleval.judge.cache import JudgeCache
+from vleval.errors import DataMissingError, VlevalError
+from vleval.judge.cache import CACHE_FILE_NAME, JudgeCache
 from vleval.judge.client import NO_JUDGE_SPECS, OpenAIJudge
 from vleval.protocol import JUDGE_FIELDS, JUDGE_MODEL_IDS, QUIRKS, Protocol, Quirk
 from vleval.types import JUDGE_FAILURE_TEXT, BenchmarkCard
@@ -49,8 +49,8 @@ class Outcome:
 @dataclass
 class Flip:
     index: str
-    before: float | None  # under A
-    after: float | None  # under B
+    before: float  # under A
+    after: float  # under B
     cause: str  # a quirk's value, JUDGES, or INTERACTION
 
     @property
@@ -58,8 +58,6 @@ class Flip:
         labels = {(0.0, 1.0): "wrong -> right", (1.0, 0.0): "right -> wrong"}
         if (self.before, self.after) in labels:
             return labels[(self.before, self.after)]
-        if self.before is None or self.after is None:
-            return "scored -> not scored" if self.after is None else "not scored -> scored"
         return "score up" if self.after > self.before else "score down"
 
 
@@ -238,7 +236,14 @@ def diff_benchmark(
     short name or model id = that judge under both; 'none' = rules only."""
     no_judge = judge is not None and judge.lower() in NO_JUDGE_SPECS
     diff = BenchmarkDiff(card.name, a.name, b.name, None, None)
-    cache = JudgeCache(cache_dir) if (cache_dir is not None and not no_judge) else None
+    needs_cache = not no_judge and bool(judge or a.judge_for(card) or b.judge_for(card))
+    if needs_cache and (cache_dir is None or not (Path(cache_dir) / CACHE_FILE_NAME).is_file()):
+        raise DataMissingError(
+            f"{card.name}: no judge cache at {cache_dir} (diff-protocols reads judge answers only from "
+            f"the cache). Score the predictions with `vleval eval` under both protocols first, pass "
+            f"--judge-cache DIR, or --judge none to compare only the rows the rules decide."
+        )
+    cache = JudgeCache(cache_dir) if needs_cache and cache_dir is not None else None
     try:
         diff.no_effect = [
             f"{QUIRKS[q].label} (acts before scoring)"
@@ -281,7 +286,9 @@ def _attribute(
     interaction = Cause(INTERACTION, cause_label(INTERACTION), None)
     for index in sorted(compared, key=_index_order):
         before, after = base.rows[index].score, other.rows[index].score
-        if before == after:
+        # a row not scored on one side (an MMBench rotation never examined after its question failed)
+        # did not change its outcome; the rotation whose reading changed is the one listed
+        if before == after or before is None or after is None:
             continue
         explaining = [k for k, v in variants.items() if index in v.rows and v.rows[index].score == after]
         key = explaining[0] if len(explaining) == 1 else INTERACTION
