@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "vleval.datasets.diff_commands",  # diff-protocols
     "vleval.models.commands",  # models list/download
     "vleval.report.commands",  # report, demo
+    "vleval.stats.commands",  # compare
 )
 
 
