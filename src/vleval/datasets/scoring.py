@@ -279,7 +279,9 @@ def _judge_info(judge: Judge | None) -> JudgeInfo | None:
     endpoint = getattr(judge, "base_url", None)  # the client keeps it with credentials removed
     kind = getattr(judge, "kind", "api")
     return JudgeInfo(
-        model=judge.model, kind=kind if kind in ("api", "local") else "api", endpoint=endpoint and str(endpoint)
+        model=judge.model,
+        kind=kind if kind in ("api", "local") else "api",
+        endpoint=endpoint and str(endpoint),
     )
 
 
