@@ -8,7 +8,17 @@ from __future__ import annotations
 import urllib.parse
 
 REDACTED = "***"
-_SECRET_PARAMS = ("key", "api-key", "api_key", "apikey", "token", "access_token", "sig", "signature", "password")
+_SECRET_PARAMS = (
+    "key",
+    "api-key",
+    "api_key",
+    "apikey",
+    "token",
+    "access_token",
+    "sig",
+    "signature",
+    "password",
+)
 
 
 def redact_url(url: str) -> str:
