@@ -299,3 +299,23 @@ def test_scoring_of_one_benchmark_runs_while_the_next_one_infers(tiny_model, ben
         _config(tiny_model, bench_dir, work, backend_factory=lambda p, k: Answers(wait_for_the_first_score))
     )
     assert all(cell.headline is not None for cell in summary.cells)
+
+
+def test_a_judge_that_refuses_the_key_stops_the_run_after_inference_is_kept(
+    tiny_model, tmp_path, monkeypatch
+):
+    from vleval.errors import JudgeUnavailableError
+    from vleval.synthetic.benchmarks import make_benchmark_tsv
+    from vleval.synthetic.judge_server import JudgeServer
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    make_benchmark_tsv("MMVet", tmp_path / "data", n=2)
+    work = tmp_path / "work"
+    with JudgeServer(api_key="sk-right") as server:
+        config = _config(
+            tiny_model, tmp_path / "data", work, datasets=["MMVet"], judge=None, judge_base_url=server.base_url,
+            judge_api_key="sk-wrong", backend_factory=lambda p, k: Answers(),
+        )  # fmt: skip
+        with pytest.raises(JudgeUnavailableError):
+            run_evaluation(config)
+    assert (work / MODEL_NAME / f"{MODEL_NAME}_MMVet.xlsx").is_file()  # the predictions are kept

@@ -103,6 +103,18 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("--judge-workers", "judge_workers", "parallel judge calls", type=int),
     Option(
+        "--judge-timeout",
+        "judge_timeout_s",
+        "seconds one judge request may take (default: the protocol's)",
+        type=float,
+    ),
+    Option(
+        "--judge-retry-budget",
+        "judge_retry_budget_s",
+        "seconds all attempts of one judge request may take together (default: the client's, 600)",
+        type=float,
+    ),
+    Option(
         "--save-prompts",
         "save_prompts",
         "write <model>_<data>_prompts.jsonl: full templated prompt and tiles per sample",
@@ -171,6 +183,8 @@ class RunConfig:
     judge_base_url: str | None = None
     judge_api_key: str | None = None  # never written anywhere
     judge_workers: int = 16
+    judge_timeout_s: float | None = None  # None: the protocol's judge_timeout_s
+    judge_retry_budget_s: float | None = None  # None: vleval.transport.DEFAULT_RETRY_BUDGET_S
     save_prompts: bool = False
     verbose: bool = False
     dry_run: bool = False

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from vleval.errors import DataMissingError, VlevalError
+from vleval.errors import DataMissingError, JudgeUnavailableError, VlevalError
 from vleval.protocol import Protocol, get_protocol
 from vleval.runner import manifest
 from vleval.runner.config import (
@@ -439,8 +439,9 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             api_key=config.judge_api_key,
             workers=config.judge_workers,
             retries=protocol.judge_retries,
-            timeout=protocol.judge_timeout_s,
+            timeout=config.judge_timeout_s or protocol.judge_timeout_s,
             cache_dir=default_cache_dir(config.work_dir),
+            **({"retry_budget_s": config.judge_retry_budget_s} if config.judge_retry_budget_s else {}),
         )
         judge = choice.judge
         if choice.missing_credentials and choice.reason:
@@ -450,6 +451,8 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             cell.n_samples = len(bench.table)
             cell.n_failed = sum(1 for v in bench.existing_predictions().values() if FAILURE_PREFIX in str(v))
         result = evaluate(bench.card, protocol, bench.pred_file, judge, table=bench.table, seed=config.seed)
+    except JudgeUnavailableError:
+        raise  # the judge refuses the key or does not answer: the run stops (Scorer.check)
     except VlevalError as exc:
         cell.error = str(exc)
         return
