@@ -10,7 +10,7 @@ reference's files and vleval's ``<stem>_score.json`` (or ``_vleval.json``) and `
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -159,13 +159,16 @@ def evaluate(
     data_dir: Path | None = None,
     allow_partial: bool = False,
     verify_md5: bool = True,
+    hit_token_limit: Collection[int | str] = (),
 ) -> EvalResult:
     """Score ``pred_file`` as the reference does under ``protocol`` and write the result files into
     ``out_dir`` (default: beside the predictions). ``table``: the loaded benchmark; None loads it from
     ``data_dir`` ($LMUData) when present, else scores the prediction file's own columns.
 
     Every benchmark row needs a prediction: missing rows raise, unless ``allow_partial`` (then the
-    record is marked partial and not complete)."""
+    record is marked partial and not complete). ``hit_token_limit``: indices whose generation stopped
+    at the token limit (the runner's progress records it; a ``hit_token_limit`` column of the
+    prediction file is read too)."""
     from vleval.datasets.predictions import prediction_texts, read_prediction_file
 
     pred_file = Path(pred_file)
@@ -189,7 +192,8 @@ def evaluate(
     out_dir = Path(out_dir) if out_dir is not None else pred_file.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     result = score_frame(data, card, protocol, judge, stem=out_dir / pred_file.stem, seed=seed, notes=notes,
-                         missing=len(missing), predictions_cut=_cut_in_prediction_xlsx(pred_file, data))  # fmt: skip
+                         missing=len(missing), predictions_cut=_cut_in_prediction_xlsx(pred_file, data),
+                         hit_token_limit=hit_token_limit)  # fmt: skip
     return result
 
 
@@ -204,6 +208,7 @@ def score_frame(
     notes: list[str] | None = None,
     missing: int = 0,
     predictions_cut: list[str] | None = None,
+    hit_token_limit: Collection[int | str] = (),
 ) -> EvalResult:
     """Score a prediction table (prediction file joined with the benchmark) and write every result
     file to ``<stem>...``."""
@@ -213,9 +218,9 @@ def score_frame(
     require_columns(data, family.required_columns, card)
     _require_answers(data, card)
     scored = family.score(data, card, protocol, judge, seed=seed)
-    limit_hits = _hit_token_limit(data)
+    limit_hits = _hit_token_limit(data) | {str(i) for i in hit_token_limit}
     for row in scored.rows:
-        row.hit_token_limit = limit_hits.get(str(row.index), False)
+        row.hit_token_limit = str(row.index) in limit_hits
     counts = _counts(scored.rows, missing)
     record = ScoreRecord(
         dataset=card.name,
@@ -285,13 +290,14 @@ def _judge_info(judge: Judge | None) -> JudgeInfo | None:
     )
 
 
-def _hit_token_limit(data: pd.DataFrame) -> dict[str, bool]:
-    """Index -> whether generation hit the token limit, where the prediction file records it."""
+def _hit_token_limit(data: pd.DataFrame) -> set[str]:
+    """Indices whose generation hit the token limit, where the prediction file records it."""
     if "hit_token_limit" not in data.columns:
-        return {}
+        return set()
     return {
-        str(index): (not isna(value)) and str(value).strip().lower() in ("1", "true", "1.0")
+        str(index)
         for index, value in zip(data["index"], data["hit_token_limit"], strict=True)
+        if not isna(value) and str(value).strip().lower() in ("1", "true", "1.0")
     }
 
 

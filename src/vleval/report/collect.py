@@ -12,7 +12,6 @@ missing are skipped and the report says what it could not show; nothing here imp
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from vleval.datasets.cells import isna
 from vleval.datasets.families import BenchmarkFamily, family_of
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, score_record_path
@@ -253,7 +253,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if isna(value):
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
