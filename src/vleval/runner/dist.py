@@ -180,6 +180,7 @@ class ProcessGroup:
 
         if not dist.is_initialized():
             self._store = rendezvous(info, min(timeout_s, RENDEZVOUS_TIMEOUT_CAP_S))
+            self._store.set_timeout(timedelta(seconds=timeout_s))  # as env:// would have it from here on
             dist.init_process_group(
                 backend="nccl" if use_cuda else "gloo",
                 store=self._store,
@@ -306,8 +307,11 @@ def rendezvous(info: DistInfo, timeout_s: float) -> Any:
             f"rank {info.rank} on {socket.gethostname()}: lost the rendezvous at {where} "
             f"(rank 0 stopped?): {str(exc).splitlines()[0]}"
         ) from None
-    missing = [r for r in range(world) if not store.check([f"{prefix}rank/{r}"])]
-    shown = ", ".join(map(str, missing[:16])) + (", ..." if len(missing) > 16 else "")
+    try:
+        missing = [r for r in range(world) if not store.check([f"{prefix}rank/{r}"])]
+        shown = ", ".join(map(str, missing[:16])) + (", ..." if len(missing) > 16 else "")
+    except dist.DistError:  # rank 0 and its store are gone
+        shown = "unknown"
     message = (
         f"only {joined} of {world} tasks reached the rendezvous at {where} within {timeout_s:.0f} s "
         f"(--dist-timeout): rank(s) {shown} never arrived; their process died before the start, hangs, or "

@@ -375,11 +375,9 @@ def _agreement_facts(config: RunConfig, plan: RunPlan, digests: dict[str, str]) 
         identity = hashlib.sha256(digests[target.name].encode())
         for shard in shards:
             identity.update(f"{shard.name}: {quick_digest(shard)}".encode())
-        facts[f"the checkpoint of {target.name}"] = f"{target.path} (sha256 {identity.hexdigest()[:16]})"
-    for card in plan.datasets:
-        facts[f"the benchmark file of {card.name}"] = (
-            f"{plan.tsv[card.name]} ({quick_digest(plan.tsv[card.name])})"
-        )
+        facts[f"the checkpoint of {target.name}"] = f"sha256 {identity.hexdigest()[:16]}"
+    for card in plan.datasets:  # contents only: nodes may hold their copies under other paths
+        facts[f"the benchmark file of {card.name}"] = quick_digest(plan.tsv[card.name])
     return facts
 
 
