@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -58,7 +58,6 @@ class DistInfo:
     master_addr: str | None = None
     master_port: str | None = None
     gpus_per_task: int | None = None  # GPUS_PER_TASK from the job script, if any
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_main(self) -> bool:

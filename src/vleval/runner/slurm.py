@@ -25,7 +25,6 @@ import shlex
 import subprocess
 import sys
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,7 +229,3 @@ def submit(job: SlurmJob, sbatch: str = "sbatch") -> str:
     if not match:
         raise VlevalError(f"sbatch gave no job id for {job.model}: {proc.stdout.strip()!r}")
     return match.group(1)
-
-
-def join_command(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)
