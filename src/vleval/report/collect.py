@@ -222,7 +222,7 @@ def read_result(
     rows_path = stem.with_name(stem.name + ROWS_SUFFIX)
     if rows_path.is_file():
         rows = read_rows(rows_path, skip_bad=True)  # an interrupted write may leave a cut last line
-    elif family is not None:
+    if not rows and family is not None:  # none, or not of this schema: the reference's own record
         rows = family.reference_rows(stem)
     if not rows:
         notes.append(f"no per-row verdicts ({ROWS_SUFFIX}) found: hit/miss unknown")
