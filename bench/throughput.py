@@ -11,7 +11,7 @@ format) and ``mmbench`` (every question, then its option rotations on the same i
 MMBench's file has them: each image is asked about four times). A fixed number of generated tokens
 per sample (``<|im_end|>`` is suppressed until then). Weights are random: ``tiny`` is the synthetic
 checkpoint of the test suite (written to disk and loaded through the real loader); ``1B``/``8B`` build
-InternVL2_5-1B/-8B shapes directly in memory (third-party dimensions, see the comment at REAL_SHAPES),
+InternVL2_5-1B/-8B shapes directly in memory (third-party dimensions, see docs/model-protocol.md),
 so no download is needed. The table reports samples/s, generated tokens/s, peak memory, how many
 predictions differ from the one-at-a-time run, the useful FLOPs (``vleval.cost``: the vision tower
 once per distinct image) per second achieved, and the compute floor (FLOPs / the device's peak).
@@ -43,8 +43,8 @@ from vleval.types import GenerationSettings, Request
 WORKLOAD_SIZES = ((512, 512), (640, 480), (400, 300), (1024, 768), (300, 420), (800, 400))
 MCQ_SUFFIX = "Answer with the option's letter from the given choices directly."
 
-# InternVL2_5-1B / -8B dimensions as in the config.json of OpenGVLab/InternVL2_5-1B and -8B on the
-# Hugging Face hub (InternViT-300M-448px-V2_5 + Qwen2.5-0.5B-Instruct / internlm2_5-7b-chat), copied by hand.
+# InternVL2_5-1B / -8B dimensions (UNVERIFIED third-party copies of the published config.json files;
+# docs/model-protocol.md).
 VIT_300M = {
     "hidden_size": 1024,
     "num_attention_heads": 16,

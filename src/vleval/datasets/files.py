@@ -1,7 +1,7 @@
 """Benchmark files on disk: where they live, whether they are intact, and how to fetch them.
 
 Layout and rules follow the reference toolkit (VK ``vlmeval/smp/file.py::LMUDataRoot``, ``md5``,
-``download_file``; ``vlmeval/dataset/image_base.py::prepare_tsv``; shared/protocol/benchmarks.md §0.1):
+``download_file``; ``vlmeval/dataset/image_base.py::prepare_tsv``; docs/benchmark-protocol.md):
 ``$LMUData/<NAME>.tsv``, md5 of the file bytes, a legacy file named after the URL is adopted when its
 md5 matches, and huggingface.co downloads are retried once on hf-mirror.com.
 
@@ -33,6 +33,12 @@ _HF_HOST = "huggingface.co"
 _HF_MIRROR_HOST = "hf-mirror.com"
 
 State = Literal["present", "missing", "md5_mismatch"]
+
+# said by `vleval run` and `vleval eval` when md5 checks are off
+MD5_OFF_WARNING = (
+    "vleval: WARNING: md5 checks are OFF (--skip-md5-check, or the demo's synthetic files): benchmark files "
+    "are used as they are; scores from modified or partial files are not comparable to published numbers."
+)
 
 
 @dataclass(frozen=True)
