@@ -137,3 +137,18 @@ def test_sdpa_forced_on_cpu_agrees_with_the_reference_kernels(family, checkpoint
         torch.testing.assert_close(model.extract_feature(pixels), ref_features, rtol=1e-4, atol=1e-4)
     assert [p.raw for p in got] == [p.raw for p in expected]
     assert sdpa.describe()["attention"] == "sdpa" and reference.describe()["attention"] == "reference"
+
+
+def test_attention_option_reaches_the_backend():
+    import argparse
+
+    from vleval.runner.config import add_options, backend_options, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_options(parser, for_slurm=False)
+    base = ["--model", "m", "--data", "MMStar"]
+    config = config_from_args(parser.parse_args([*base, "--attention", "reference"]), environ={})
+    assert backend_options(config)["attention"] == "reference"
+    assert "attention" not in backend_options(config_from_args(parser.parse_args(base), environ={}))
+    with pytest.raises(SystemExit):  # argparse refuses other values
+        parser.parse_args([*base, "--attention", "flash"])
