@@ -5,9 +5,9 @@ Per request, as the reference's ``chat``: tiles (``prepare_pixels``), the templa
 ``decode(skip_special_tokens=True).split('<|im_end|>')[0].strip()``, then the request's
 post-processing. Differences from the reference are throughput only:
 
-- several requests share one forward (left padding, positions from the attention mask so each row
-  sees 0..n-1 as when alone); a batch holds at most ``max_batch_size`` requests and
-  ``max_batch_tiles`` tiles, so memory follows the image load;
+- on GPUs several requests share one forward (left padding, positions from the attention mask so
+  each row sees 0..n-1 as when alone); a batch holds at most ``max_batch_size`` requests (16 on
+  CUDA, 1 on CPU: see ``HFBackend``) and ``max_batch_tiles`` tiles, so memory follows the image load;
 - images are tiled in a thread pool ahead of the model, so the model never waits for PIL;
 - a request that fails (undecodable image, out of memory) gets a Prediction with ``error`` and the
   rest continue; a failed batch is retried one request at a time;
