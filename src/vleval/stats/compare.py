@@ -95,22 +95,38 @@ class RunSide:
         }
 
 
-def resolve_model_dir(path: Path) -> Path:
-    """``path`` itself when it holds results, else its one model folder (a work directory)."""
+def model_dirs(path: Path) -> list[Path]:
+    """``[path]`` when it holds results itself, else its model folders that do (a work directory)."""
     path = Path(path)
     if not path.is_dir():
         raise DataMissingError(f"{path}: no such directory (give a work directory or a model folder in one).")
     if _holds_results(path):
-        return path
-    models = sorted(p for p in path.iterdir() if p.is_dir() and _holds_results(p))
+        return [path]
+    return sorted(p for p in path.iterdir() if p.is_dir() and _holds_results(p))
+
+
+def resolve_model_dir(path: Path) -> Path:
+    """``path`` itself when it holds results, else its one model folder."""
+    models = model_dirs(path)
     if len(models) == 1:
         return models[0]
     if not models:
         raise DataMissingError(
-            f"{path}: no scored benchmarks (no *{ROWS_SUFFIX}); run `vleval run` or `vleval eval` first."
+            f"{path}: no scored benchmarks with per-row results (*{ROWS_SUFFIX}); run `vleval run` or "
+            f"`vleval eval` first (results scored before per-row results existed: re-score with `vleval eval`)."
         )
     names = ", ".join(p.name for p in models)
     raise VlevalError(f"{path} holds several models ({names}): give one of them, e.g. {models[0]}.")
+
+
+def model_pairs(dir_a: Path, dir_b: Path) -> list[tuple[Path, Path]]:
+    """Model folders to compare: those of the same name in both, or the one model of each side."""
+    models_a, models_b = model_dirs(dir_a), model_dirs(dir_b)
+    by_name_b = {p.name: p for p in models_b}
+    pairs = [(a, by_name_b[a.name]) for a in models_a if a.name in by_name_b]
+    if not pairs and len(models_a) == 1 and len(models_b) == 1:
+        pairs = [(models_a[0], models_b[0])]
+    return pairs
 
 
 def _holds_results(path: Path) -> bool:
