@@ -32,6 +32,7 @@ def cell_verdict(cell: Cell) -> ReproductionVerdict:
             backend=settings.backend,
             dtype=settings.dtype,
             md5_matches=settings.md5_matches,
+            best_of_direct_and_cot=cell.rule.startswith("best of direct and CoT"),
         ),
     )
 
@@ -45,7 +46,9 @@ def verdict_summary(verdict: ReproductionVerdict) -> str:
 
 
 def checklist_text(verdict: ReproductionVerdict) -> str:
-    return "\n".join(f"{c.name}: ours {c.ours} · published {c.published} · {c.status}" for c in verdict.checks)
+    return "\n".join(
+        f"{c.name}: ours {c.ours} · published {c.published} · {c.status}" for c in verdict.checks
+    )
 
 
 def interval_html(record: ScoreRecord | None) -> str:
@@ -55,7 +58,7 @@ def interval_html(record: ScoreRecord | None) -> str:
     half = (found.high - found.low) / 2
     return (
         f'<div class="interval" data-role="interval" title="{escape(interval_text(record))}">'
-        f"± {half:.2f} <span class=\"muted\">(95%)</span></div>"
+        f'± {half:.2f} <span class="muted">(95%)</span></div>'
     )
 
 
