@@ -34,12 +34,15 @@ def score_text(record: ScoreRecord | None, *, digits: int = 2, interval: bool = 
     value = headline_value(record)
     if value is None:
         return MISSING
-    text = f"{value:.{digits}f}"
-    found = record.intervals.get("headline") if record is not None and interval else None
-    if found is not None:
-        text += f" ± {(found.high - found.low) / 2:.{digits}f}"
+    text = f"{value:.{digits}f}" + (interval_suffix(record, digits=digits) if interval else "")
     why = caveat(record) if record is not None else ""
     return f"{text} ({why})" if why else text
+
+
+def interval_suffix(record: ScoreRecord | None, *, digits: int = 2) -> str:
+    """`` ± 1.10`` (half the width of the headline's 95% interval), or '' without one."""
+    found = record.intervals.get("headline") if record is not None else None
+    return "" if found is None else f" ± {(found.high - found.low) / 2:.{digits}f}"
 
 
 def interval_text(record: ScoreRecord | None, *, digits: int = 2) -> str:

@@ -418,12 +418,14 @@ class RunSummary:
 
 
 def _cell_text(c: CellResult) -> str:
+    from vleval.report.format import interval_suffix
+
     if c.error:
         text = "error"
     elif c.headline is None:
         text = "-"
     else:
-        text = f"{c.headline:.2f}"
+        text = f"{c.headline:.2f}" + interval_suffix(c.record)
     if c.incomplete:
         text += " (incomplete)"
     if c.n_failed:
