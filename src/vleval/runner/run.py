@@ -488,11 +488,11 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             judge.close()
         bench.release()
         cell.eval_s = time.monotonic() - started
-    cell.record = getattr(result, "record", None)
-    cell.headline = result.headline
-    cell.headline_name = result.headline_name
+    cell.record = result.record
+    cell.headline = result.record.headline
+    cell.headline_name = result.record.headline_name
     cell.files = [Path(f) for f in result.files]
-    cell.notes.extend(result.notes)
+    cell.notes.extend(result.record.notes)
 
 
 # --------------------------------------------------------------------------------------------------
