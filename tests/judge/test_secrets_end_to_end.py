@@ -47,3 +47,19 @@ def test_an_echoed_key_and_url_credentials_reach_no_file_and_no_output(
         assert secret not in out and secret not in err
         for path, data in files.items():
             assert secret.encode() not in data, path
+
+
+def test_the_report_never_shows_credentials_of_a_recorded_judge_url() -> None:
+    """A run.json written before URLs were recorded redacted still shows none of its credentials."""
+    from vleval.datasets.families import family_of
+    from vleval.report.collect import read_settings
+
+    run_json = {
+        "settings": {
+            "judge": "gpt-4o-mini",
+            "judge_base_url": f"http://u:{URL_PASSWORD}@127.0.0.1:9/v1?key={URL_KEY}",
+        }
+    }
+    settings = read_settings(run_json, None, family_of("MMVet"), "MMVet")
+    assert settings.judge_endpoint == "http://***@127.0.0.1:9/v1?key=***"
+    assert URL_PASSWORD not in settings.describe() and "127.0.0.1:9" in settings.describe()
