@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from vleval.datasets.cells import isna
-from vleval.datasets.families import BenchmarkFamily, family_of
+from vleval.datasets.families import BenchmarkFamily, family_of, read_json_object
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, score_record_path
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
@@ -111,14 +111,6 @@ class BenchmarkRun:
 # --------------------------------------------------------------------------------------------------
 # run.json (``vleval.runner.manifest.write_run_json``) and the settings of one benchmark run
 # --------------------------------------------------------------------------------------------------
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _section(mapping: dict[str, Any], key: str) -> dict[str, Any]:
     value = mapping.get(key)
     return value if isinstance(value, dict) else {}
@@ -365,7 +357,7 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
     """
     runs = []
     for model_dir in model_dirs(work_dir):
-        run_json = _read_json(model_dir / "run.json")
+        run_json = read_json_object(model_dir / "run.json") or {}
         for benchmark, pred_file in find_prediction_files(model_dir).items():
             try:
                 family: BenchmarkFamily | None = family_of(benchmark)
