@@ -171,11 +171,9 @@ def run_evaluation(config: RunConfig) -> RunSummary:
             print(dry_run_report(config, plan))
         return RunSummary(config.work_dir, plan.protocol.name, rank=info.rank)
     if not config.verify_md5 and info.is_main:
-        _say(
-            "vleval: WARNING: md5 checks are OFF (--skip-md5-check, or the demo's synthetic files): benchmark files "
-            "are used as they are; "
-            "scores from modified or partial files are not comparable to published numbers."
-        )
+        from vleval.datasets.files import MD5_OFF_WARNING
+
+        _say(MD5_OFF_WARNING)
     started = time.time()
     summary = RunSummary(config.work_dir, plan.protocol.name, rank=info.rank)
     for target in plan.models:
@@ -488,11 +486,11 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             judge.close()
         bench.release()
         cell.eval_s = time.monotonic() - started
-    cell.record = getattr(result, "record", None)
-    cell.headline = result.headline
-    cell.headline_name = result.headline_name
+    cell.record = result.record
+    cell.headline = result.record.headline
+    cell.headline_name = result.record.headline_name
     cell.files = [Path(f) for f in result.files]
-    cell.notes.extend(result.notes)
+    cell.notes.extend(result.record.notes)
 
 
 # --------------------------------------------------------------------------------------------------
