@@ -31,6 +31,7 @@ from vleval.judge.client import NO_JUDGE_SPECS, OpenAIJudge
 from vleval.protocol import JUDGE_FIELDS, JUDGE_MODEL_IDS, QUIRKS, Protocol, Quirk
 from vleval.types import JUDGE_FAILURE_TEXT, BenchmarkCard
 
+DIFF_SCHEMA = 1
 JUDGES = "judges"  # the cause key of a change of judge models / judge request settings
 INTERACTION = "interaction"
 # how a row was decided that the rules alone decide (RowResult.decided_by; 'skipped' rows are the
@@ -363,15 +364,20 @@ def format_diff(diffs: Iterable[BenchmarkDiff], *, max_rows: int = 20) -> str:
     return "\n".join(lines)
 
 
-def diff_as_json(diffs: Iterable[BenchmarkDiff]) -> list[dict[str, Any]]:
-    out = []
+def diff_file_name(protocol_a: str, protocol_b: str) -> str:
+    """Where ``diff-protocols --work-dir`` leaves its diff for ``vleval report``."""
+    return f"protocol_diff_{protocol_a}_vs_{protocol_b}.json"
+
+
+def diff_as_json(protocol_a: str, protocol_b: str, diffs: Iterable[BenchmarkDiff]) -> dict[str, Any]:
+    """The diff as JSON (``schema`` 1): per benchmark the headlines, net, and each cause's summary,
+    points and flipped rows."""
+    benchmarks = []
     for d in diffs:
         causes = [*d.causes, *([d.interaction] if d.interaction else [])]
-        out.append(
+        benchmarks.append(
             {
                 "dataset": d.dataset,
-                "protocol_a": d.protocol_a,
-                "protocol_b": d.protocol_b,
                 "headline_a": d.headline_a,
                 "headline_b": d.headline_b,
                 "net": d.net,
@@ -379,8 +385,12 @@ def diff_as_json(diffs: Iterable[BenchmarkDiff]) -> list[dict[str, Any]]:
                     {
                         "key": c.key,
                         "label": c.label,
+                        "summary": c.summary(),
                         "delta": c.delta,
-                        "rows": [{"index": f.index, "before": f.before, "after": f.after} for f in c.flips],
+                        "rows": [
+                            {"index": f.index, "before": f.before, "after": f.after, "direction": f.direction}
+                            for f in c.flips
+                        ],
                     }
                     for c in causes
                 ],
@@ -390,7 +400,12 @@ def diff_as_json(diffs: Iterable[BenchmarkDiff]) -> list[dict[str, Any]]:
                 "skipped": d.skipped,
             }
         )
-    return out
+    return {
+        "schema": DIFF_SCHEMA,
+        "protocol_a": protocol_a,
+        "protocol_b": protocol_b,
+        "benchmarks": benchmarks,
+    }
 
 
 def _fmt(value: float | None) -> str:
