@@ -13,7 +13,6 @@ import ast
 import base64
 import binascii
 import io
-import math
 import re
 import string
 from collections.abc import Iterable
@@ -24,11 +23,16 @@ from typing import Any
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from vleval.datasets.cells import isna
 from vleval.datasets.files import require_tsv
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
 from vleval.types import BenchmarkCard, Sample
 
+# A benchmark image that decodes to more pixels fails its sample instead of exhausting memory (a small
+# PNG can decode to 13000 x 13000). The reference's benchmarks hold nothing near it: their largest
+# real images are a few tens of megapixels at most. `vleval run --max-image-pixels` changes it.
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
 IMAGE_REFERENCE_MAX_LEN = 64  # VK: an image cell this short names another row's index
 OPTION_LETTERS = tuple(string.ascii_uppercase)
 _SAMPLE_FIELDS = {
@@ -89,6 +93,19 @@ def _resolve_image_references(images: list[str], indices: list[str], path: Path)
     return resolved
 
 
+def _reject_duplicate_indices(data: pd.DataFrame, path: Path) -> None:
+    """One prediction per index: a repeated index would let one row's prediction overwrite another's."""
+    first_line: dict[str, int] = {}
+    for line, index in enumerate(data["index"], start=2):  # line 1 is the header
+        key = str(index)
+        if key in first_line:
+            raise DataCorruptError(
+                f"{path}: index {key} appears twice (rows {first_line[key]} and {line}, the header being row "
+                f"1); every row needs its own index. Re-download the file."
+            )
+        first_line[key] = line
+
+
 def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
     """Read a benchmark TSV exactly as the reference prepares it (see module docstring)."""
     try:
@@ -101,6 +118,9 @@ def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
             f"{path}: header lacks required column(s) {', '.join(map(repr, missing))} for {card.name} "
             f"(has {', '.join(map(str, data.columns))}). Is this the right file? Re-download it."
         )
+    if data.empty:
+        raise DataCorruptError(f"{path}: has a header but no rows. Re-download it.")
+    _reject_duplicate_indices(data, path)
     if "image" in data.columns:
         data = data[~pd.isna(data["image"])]
     data = data.reset_index(drop=True)
@@ -135,9 +155,23 @@ def load_table(
 # --------------------------------------------------------------------------------------------------
 # images
 # --------------------------------------------------------------------------------------------------
-def decode_image(payload: str) -> Image.Image:
-    """VK ``decode_base64_to_image``: RGBA, P and LA become RGB (alpha dropped); other modes stay."""
-    image = Image.open(io.BytesIO(base64.b64decode(payload)))
+class ImageTooLargeError(ValueError):
+    """An image whose header announces more pixels than allowed (checked before decoding)."""
+
+
+def decode_image(payload: str, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
+    """VK ``decode_base64_to_image``: RGBA, P and LA become RGB (alpha dropped); other modes stay.
+    An image larger than ``max_pixels`` (None: no limit) is refused before its pixels are decoded."""
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(payload)))
+    except Image.DecompressionBombError as exc:  # beyond PIL's own limit (2 x 89 MP)
+        raise ImageTooLargeError(f"{exc}; the limit is {max_pixels} pixels") from None
+    width, height = image.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image is {width} x {height} = {width * height} pixels, above the limit of {max_pixels} "
+            "(vleval run --max-image-pixels)"
+        )
     image.load()
     if image.mode in ("RGBA", "P", "LA"):
         image = image.convert("RGB")
@@ -151,12 +185,18 @@ class Base64Images:
     path: str
     index: int | str
     payloads: tuple[str, ...]
+    max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
 
     def __call__(self) -> list[Image.Image]:
         images = []
         for number, payload in enumerate(self.payloads, start=1):
             try:
-                images.append(decode_image(payload))
+                images.append(decode_image(payload, self.max_pixels))
+            except ImageTooLargeError as exc:
+                which = f" (image {number} of {len(self.payloads)})" if len(self.payloads) > 1 else ""
+                raise DataCorruptError(
+                    f"{self.path}: row index {self.index}, column 'image'{which} is too large: {exc}."
+                ) from None
             except (binascii.Error, UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
                 which = f" (image {number} of {len(self.payloads)})" if len(self.payloads) > 1 else ""
                 raise DataCorruptError(
@@ -169,17 +209,13 @@ class Base64Images:
 # --------------------------------------------------------------------------------------------------
 # samples
 # --------------------------------------------------------------------------------------------------
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
-
-
 def _text_or_none(value: Any) -> str | None:
-    return None if _missing(value) else str(value)
+    return None if isna(value) else str(value)
 
 
 def _plain(value: Any) -> Any:
     """NaN -> None and numpy scalars -> Python values, so ``extra`` is easy to serialise."""
-    if _missing(value):
+    if isna(value):
         return None
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
@@ -187,15 +223,15 @@ def _plain(value: Any) -> Any:
 def _row_to_sample(row: dict[str, Any], card: BenchmarkCard, path: Path, option_columns: list[str]) -> Sample:
     index = _plain(row["index"])
     question = row.get("question")
-    if _missing(question):
+    if isna(question):
         raise DataCorruptError(
             f"{path}: row index {index}, column 'question' is empty. Re-download the file."
         )
-    options = {letter: str(row[letter]) for letter in option_columns if not _missing(row[letter])}
+    options = {letter: str(row[letter]) for letter in option_columns if not isna(row[letter])}
     image = row.get("image")
-    payloads = () if _missing(image) else tuple(image) if isinstance(image, list) else (str(image),)
+    payloads = () if isna(image) else tuple(image) if isinstance(image, list) else (str(image),)
     image_path = row.get("image_path")
-    image_paths = () if _missing(image_path) else tuple(_as_str_list(image_path, f"{path}: row {index}"))
+    image_paths = () if isna(image_path) else tuple(_as_str_list(image_path, f"{path}: row {index}"))
     extra = {
         key: _plain(value)
         for key, value in row.items()
