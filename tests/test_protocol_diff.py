@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from vleval.datasets.scoring import evaluate
 from vleval.judge.cache import default_cache_dir
 from vleval.judge.client import make_judge
 from vleval.protocol import Quirk, get_protocol
+from vleval.report.build import write_report
 from vleval.report.protocol_diffs import find_protocol_diffs, protocol_diff_section
 from vleval.synthetic.benchmarks import make_benchmark_tsv
 from vleval.synthetic.judge_server import JudgeServer, message_text, rule_based_answer
@@ -225,3 +227,19 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no judge cache" in err and "--judge none" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / ".judge_cache").exists()
+
+
+def test_report_shows_the_diff_and_labels_vleval_1_numbers(work_dir, no_lmudata, tmp_path, capsys):
+    """A run scored under vleval-1, then diffed: the HTML report says the number is not the
+    reference's rules and shows the rows that flip, by cause, each headline with its protocol."""
+    run = tmp_path / "run"
+    pred = run / MODEL / f"{MODEL}_CRPE_RELATION.xlsx"
+    pred.parent.mkdir(parents=True)
+    shutil.copyfile(work_dir / MODEL / pred.name, pred)
+    evaluate(get_benchmark("CRPE_RELATION"), get_protocol("vleval-1"), pred, None)
+    assert main(["diff-protocols", "2026.08", "vleval-1", "--work-dir", str(run)]) == 0
+    capsys.readouterr()
+    html = write_report([run], out=tmp_path / "report.html").html.read_text(encoding="utf-8")
+    assert "protocol vleval-1 is not the reference's rules" in html
+    assert "<h2>Protocol differences</h2>" in html and "Protocol 2026.08 → vleval-1" in html
+    assert "CRPE argument order: 12 right -&gt; wrong (-37.50 points)" in html

@@ -54,7 +54,9 @@ def _benchmark_rows(diff: dict[str, Any]) -> str:
                 items.append(detail if rows else f"<div>{escape(cause['summary'])}</div>")
             extra = []
             if bench.get("not_compared"):
-                extra.append(f"{bench['not_compared']} row(s) not decided by the rules alone: not compared")
+                extra.append(
+                    f"{bench['not_compared']} row(s) not compared (judge call failed, or not decided by rule)"
+                )
             if bench.get("judge_cache_misses"):
                 extra.append(f"{bench['judge_cache_misses']} judge request(s) not in the cache")
             causes = "".join(items) or '<span class="muted">no row changed</span>'
