@@ -208,7 +208,7 @@ def test_cli_on_a_work_dir_and_a_prediction_file(work_dir, no_lmudata, capsys):
     diffs = find_protocol_diffs([work_dir])
     assert [(d["protocol_a"], d["protocol_b"]) for d in diffs] == [("2026.08", "vleval-1")]
     html = protocol_diff_section(diffs)
-    assert "Protocol 2026.08 → vleval-1" in html and "CRPE argument order: 12 right -&gt; wrong" in html
+    assert "Protocol 2026.08 → vleval-1" in html and "CRPE argument order: 12 rows right -&gt; wrong" in html
     assert "<span class='muted'>(2026.08)</span>" in html and "<span class='muted'>(vleval-1)</span>" in html
     pred = work_dir / MODEL / f"{MODEL}_CRPE_RELATION.xlsx"
     code = main(["diff-protocols", "2024.12", "2026.08", "--pred", str(pred), "--data", "CRPE_RELATION",
@@ -242,4 +242,4 @@ def test_report_shows_the_diff_and_labels_vleval_1_numbers(work_dir, no_lmudata,
     html = write_report([run], out=tmp_path / "report.html").html.read_text(encoding="utf-8")
     assert "protocol vleval-1 is not the reference's rules" in html
     assert "<h2>Protocol differences</h2>" in html and "Protocol 2026.08 → vleval-1" in html
-    assert "CRPE argument order: 12 right -&gt; wrong (-37.50 points)" in html
+    assert "CRPE argument order: 12 rows right -&gt; wrong (-37.50 points)" in html

@@ -76,7 +76,7 @@ class Cause:
 
     def summary(self) -> str:
         counts = Counter(f.direction for f in self.flips)
-        rows = ", ".join(f"{n} {d}" for d, n in sorted(counts.items())) or "0 rows"
+        rows = ", ".join(f"{n} row{'' if n == 1 else 's'} {d}" for d, n in sorted(counts.items())) or "0 rows"
         points = "n/a" if self.delta is None else f"{self.delta:+.2f} points"
         return f"{self.label}: {rows} ({points})"
 
