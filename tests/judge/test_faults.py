@@ -220,3 +220,9 @@ def test_every_fault_mode_is_documented() -> None:
         "content_null",
         "message_string",
     }
+
+
+def test_the_cache_never_stores_the_failure_text(tmp_path: Path) -> None:
+    cache = JudgeCache(tmp_path)
+    cache.put("k", "m", {"messages": []}, JUDGE_FAILURE_TEXT)
+    assert cache.get("k") is None and len(cache) == 0

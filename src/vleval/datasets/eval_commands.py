@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vleval.datasets.files import MD5_OFF_WARNING
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
 
@@ -43,6 +44,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--judge-workers", type=int, default=16, metavar="N", help="parallel judge requests")
     parser.add_argument(
+        "--judge-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds one judge request may take (default: the protocol's)",
+    )
+    parser.add_argument(
+        "--judge-retry-budget",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds all attempts of one judge request may take together (default: the client's, 600)",
+    )
+    parser.add_argument(
         "--protocol", default=DEFAULT_PROTOCOL, choices=sorted(PROTOCOLS), help="reference rules to reproduce"
     )
     parser.add_argument("--work-dir", type=Path, default=None, metavar="DIR", help="where result files go")
@@ -61,12 +76,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="use benchmark files whose md5 differs from the protocol's (scores not comparable)",
     )
     parser.set_defaults(func=run_eval)
-
-
-MD5_OFF_WARNING = (
-    "vleval: WARNING: md5 checks are OFF (--skip-md5-check, or the demo's synthetic files): benchmark files "
-    "are used as they are; scores from modified or partial files are not comparable to published numbers."
-)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -129,8 +138,9 @@ def _make_judge(args: argparse.Namespace, card, protocol, out_dir: Path):
             base_url=args.judge_base_url,
             workers=args.judge_workers,
             retries=protocol.judge_retries,
-            timeout=protocol.judge_timeout_s,
+            timeout=args.judge_timeout or protocol.judge_timeout_s,
             cache_dir=default_cache_dir(out_dir),
+            **({"retry_budget_s": args.judge_retry_budget} if args.judge_retry_budget else {}),
         )
     for warning in caught:
         print(f"warning: {warning.message}")

@@ -16,14 +16,14 @@ are skipped, and rows not decided by the rules are counted, not compared.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vleval.datasets.families import number
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import DataMissingError, VlevalError
 from vleval.judge.cache import CACHE_FILE_NAME, JudgeCache
@@ -188,22 +188,12 @@ def _score(
         judge = CacheOnlyJudge(judge_model_id(short), short, cache)
     with tempfile.TemporaryDirectory(prefix="vleval-diff-") as out_dir:
         result = evaluate(card, protocol, pred_file, judge, out_dir=Path(out_dir), data_dir=data_dir)
-    headline = result.record.headline  # 0-100
-    if headline is not None and math.isnan(headline):
-        headline = None
-    return _Scored(headline, _outcomes(result.rows), judge.misses if judge else 0)
+    return _Scored(number(result.record.headline), _outcomes(result.rows), judge.misses if judge else 0)
 
 
-def _outcomes(rows: list[RowResult]) -> dict[str, Outcome]:
-    """Outcome per row index."""
-    return {str(r.index): Outcome(_number(r.score), r.decided_by) for r in rows}
-
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
+def _outcomes(rows: Sequence[RowResult]) -> dict[str, Outcome]:
+    """Outcome per row index, from the rows scoring returned."""
+    return {str(r.index): Outcome(number(r.score), r.decided_by) for r in rows}
 
 
 # --------------------------------------------------------------------------------------------------
