@@ -171,10 +171,14 @@ def test_a_read_only_work_dir_gives_one_line_naming_the_path(reference_run, tiny
     try:
         _mount(["-o", "remount,bind,ro", str(work)])
         proc = run_subprocess([*vleval_command(), "run", *run_args(tiny_model, bench_dir, work)], 180)
-        eval_proc = run_subprocess([*vleval_command(), "report", "--work-dir", str(work)], 120)
+        report_proc = run_subprocess([*vleval_command(), "report", "--work-dir", str(work)], 120)
+        pred = work / MODEL_NAME / f"{MODEL_NAME}_MMStar.xlsx"
+        eval_proc = run_subprocess(
+            [*vleval_command(), "eval", "--data", "MMStar", "--pred", str(pred), "--judge", "none"], 120,
+        )  # fmt: skip
     finally:
         subprocess.run(["umount", str(work)], check=False)
-    for p in (proc, eval_proc):
+    for p in (proc, report_proc, eval_proc):
         assert p.returncode == 2, p.stderr[-2000:]
         assert "Traceback" not in p.stderr
         line = [x for x in p.stderr.splitlines() if x.startswith("vleval: error:")][0]
