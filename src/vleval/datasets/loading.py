@@ -124,7 +124,9 @@ def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
     if "image" in data.columns:
         data = data[~pd.isna(data["image"])]
         if data.empty:
-            raise DataCorruptError(f"{path}: no row has an image (the 'image' column is empty). Re-download it.")
+            raise DataCorruptError(
+                f"{path}: no row has an image (the 'image' column is empty). Re-download it."
+            )
     data = data.reset_index(drop=True)
     indices = [str(x) for x in data["index"]]
     if "image" in data.columns:

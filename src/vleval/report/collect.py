@@ -200,7 +200,7 @@ def model_dirs(work_dir: Path) -> list[Path]:
 # the result of one benchmark run
 # --------------------------------------------------------------------------------------------------
 def read_result(
-    family: BenchmarkFamily | None, stem: Path, judge_model: str | None = None
+    benchmark: str, family: BenchmarkFamily | None, stem: Path, judge_model: str | None = None
 ) -> tuple[ScoreRecord | None, list[RowResult], list[str]]:
     """vleval's ScoreRecord and rows beside ``<stem>.xlsx``; without them (a run made with VLMEvalKit)
     what the family reads from the reference's own result files. Also notes on what was missing."""
@@ -214,13 +214,15 @@ def read_result(
             notes.append(str(exc))
     if record is None and family is not None:
         record = family.read_reference(stem, judge_model)
+        if record is not None:
+            record.dataset = benchmark
     if record is None:
         notes.append("not scored yet (no result files found)")
     rows: list[RowResult] = []
     rows_path = stem.with_name(stem.name + ROWS_SUFFIX)
     if rows_path.is_file():
         rows = read_rows(rows_path, skip_bad=True)  # an interrupted write may leave a cut last line
-    elif family is not None:
+    if not rows and family is not None:  # none, or not of this schema: the reference's own record
         rows = family.reference_rows(stem)
     if not rows:
         notes.append(f"no per-row verdicts ({ROWS_SUFFIX}) found: hit/miss unknown")
@@ -363,7 +365,7 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
                 family = None
             stem = pred_file.with_suffix("")
             judge_hint = _section(run_json, "settings").get("judge")
-            record, rows, notes = read_result(family, stem, judge_hint)
+            record, rows, notes = read_result(benchmark, family, stem, judge_hint)
             settings = read_settings(run_json, record, family, benchmark)
             images = thumbnails(benchmark, run_json) if thumbnails else None
             graded = bool(family is not None and family.graded)
