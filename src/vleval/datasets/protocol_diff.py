@@ -16,20 +16,20 @@ are skipped, and rows not decided by the rules are counted, not compared.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vleval.datasets.families import number
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import DataMissingError, VlevalError
 from vleval.judge.cache import CACHE_FILE_NAME, JudgeCache
 from vleval.judge.client import NO_JUDGE_SPECS, OpenAIJudge
 from vleval.protocol import JUDGE_FIELDS, JUDGE_MODEL_IDS, QUIRKS, Protocol, Quirk
-from vleval.types import JUDGE_FAILURE_TEXT, BenchmarkCard
+from vleval.types import JUDGE_FAILURE_TEXT, BenchmarkCard, RowResult
 
 JUDGES = "judges"  # the cause key of a change of judge models / judge request settings
 INTERACTION = "interaction"
@@ -182,39 +182,12 @@ def _score(
         judge = CacheOnlyJudge(judge_model_id(short), short, cache)
     with tempfile.TemporaryDirectory(prefix="vleval-diff-") as out_dir:
         result = evaluate(card, protocol, pred_file, judge, out_dir=Path(out_dir), data_dir=data_dir)
-    return _Scored(_headline_100(result, card), _outcomes(result.rows), judge.misses if judge else 0)
+    return _Scored(number(result.record.headline), _outcomes(result.rows), judge.misses if judge else 0)
 
 
-def _headline_100(result: Any, card: BenchmarkCard) -> float | None:
-    """The headline on the report's 0-100 scale."""
-    record = getattr(result, "record", None)
-    if record is not None:  # the result contract (ScoreRecord.headline is already 0-100)
-        value = record.headline
-    else:
-        scale = {"mcq": 100.0, "crpe": 100.0, "ocrbench": 0.1}.get(card.family, 1.0)
-        value = None if result.headline is None else float(result.headline) * scale
-    return None if value is None or math.isnan(value) else float(value)
-
-
-def _outcomes(rows: Any) -> dict[str, Outcome]:
-    """Outcome per row index, from ``RowResult``s (or the per-row frame scoring returned before the
-    result contract)."""
-    if isinstance(rows, list):
-        return {str(r.index): Outcome(_number(r.score), r.decided_by in RULE_DECIDED) for r in rows}
-    score_col = "hit" if "hit" in rows.columns else "score"
-    out = {}
-    for rec in rows.to_dict(orient="records"):
-        how = rec.get("how")
-        by_rule = how in (None, "rule") or (isinstance(how, float) and math.isnan(how))
-        out[str(rec["index"])] = Outcome(_number(rec.get(score_col)), by_rule)
-    return out
-
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
+def _outcomes(rows: Sequence[RowResult]) -> dict[str, Outcome]:
+    """Outcome per row index, from the rows scoring returned."""
+    return {str(r.index): Outcome(number(r.score), r.decided_by in RULE_DECIDED) for r in rows}
 
 
 # --------------------------------------------------------------------------------------------------
