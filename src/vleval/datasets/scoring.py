@@ -23,6 +23,7 @@ from vleval.datasets.matching import is_failure_text
 from vleval.datasets.results import XLSX_CELL_LIMIT, write_result_files
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.protocol import Protocol
+from vleval.transport import redact_url
 from vleval.types import (
     BenchmarkCard,
     DecisionCounts,
@@ -286,7 +287,7 @@ def _judge_info(judge: Judge | None) -> JudgeInfo | None:
     return JudgeInfo(
         model=judge.model,
         kind=kind if kind in ("api", "local") else "api",
-        endpoint=endpoint and str(endpoint),
+        endpoint=endpoint and redact_url(str(endpoint)),
     )
 
 
