@@ -261,7 +261,7 @@ class Scorer:
             future.result()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _use_cuda(config: RunConfig) -> bool:
