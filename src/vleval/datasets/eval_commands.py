@@ -44,6 +44,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--judge-workers", type=int, default=16, metavar="N", help="parallel judge requests")
     parser.add_argument(
+        "--judge-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds one judge request may take (default: the protocol's)",
+    )
+    parser.add_argument(
+        "--judge-retry-budget",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds all attempts of one judge request may take together (default: the client's, 600)",
+    )
+    parser.add_argument(
         "--protocol", default=DEFAULT_PROTOCOL, choices=sorted(PROTOCOLS), help="reference rules to reproduce"
     )
     parser.add_argument("--work-dir", type=Path, default=None, metavar="DIR", help="where result files go")
@@ -66,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from vleval.datasets.scoring import evaluate, judge_failure_message, last_judge_error
-    from vleval.report.format import score_text
+    from vleval.report.format import censoring_text, interval_text, score_text
 
     card = get_benchmark(args.data)
     protocol = get_protocol(args.protocol)
@@ -90,6 +104,9 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"\n[{name}]")
         print(_format_table(table))
     print(f"\n{record.headline_name}: {score_text(record)}  ({record.headline_unit})")
+    for line in (interval_text(record), censoring_text(record)):
+        if line:
+            print(f"  {line}")
     for name, value in record.native.items():
         print(f"  reference's {name}: {value:.4f}")
     counts = record.counts
@@ -124,8 +141,9 @@ def _make_judge(args: argparse.Namespace, card, protocol, out_dir: Path):
             base_url=args.judge_base_url,
             workers=args.judge_workers,
             retries=protocol.judge_retries,
-            timeout=protocol.judge_timeout_s,
+            timeout=args.judge_timeout or protocol.judge_timeout_s,
             cache_dir=default_cache_dir(out_dir),
+            **({"retry_budget_s": args.judge_retry_budget} if args.judge_retry_budget else {}),
         )
     for warning in caught:
         print(f"warning: {warning.message}")

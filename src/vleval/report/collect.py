@@ -26,6 +26,7 @@ from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, score_re
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS
 from vleval.report.format import headline_value
+from vleval.transport import redact_url
 from vleval.types import FAILURE_PREFIX, RowResult, ScoreRecord
 
 OPTION_LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -38,6 +39,9 @@ class RunSettings:
     protocol: str | None = None
     version: str | None = None  # vleval version that produced the files
     judge_endpoint: str | None = None  # base URL when the run recorded one
+    backend: str | None = None  # run.json settings (None: not recorded, e.g. a VLMEvalKit run)
+    dtype: str | None = None
+    md5_matches: bool | None = None  # the benchmark file's md5 is the one the protocol pins
 
     @property
     def judge_is_local(self) -> bool:
@@ -151,8 +155,17 @@ def read_settings(
         judge=None if judge is None else str(judge),
         protocol=protocol,
         version=None if version is None else str(version),
-        judge_endpoint=None if endpoint is None else str(endpoint),
+        # run.json of an older vleval may hold the URL as typed: never show its credentials
+        judge_endpoint=None if endpoint is None else redact_url(str(endpoint)),
+        backend=settings.get("backend"),
+        dtype=settings.get("dtype") or ("float32" if settings.get("device") == "cpu" else None),
+        md5_matches=_md5_matches(_section(_section(run_json, "datasets"), benchmark)),
     )
+
+
+def _md5_matches(dataset: dict[str, Any]) -> bool | None:
+    found, expected = dataset.get("tsv_md5"), dataset.get("expected_md5")
+    return None if not found or not expected else found == expected
 
 
 def _default_judge(family: BenchmarkFamily | None, benchmark: str, protocol: str | None) -> str | None:

@@ -2,8 +2,11 @@
 (on rank 0), with a summary table and ``run.json``.
 
 Order of work: validate everything first (one error naming all that is missing and how to fetch it);
-infer every (model, benchmark) across ranks; then rank 0 scores them (judge phases run while the other
-ranks have already finished, so no rank waits on a collective during a long judge phase).
+lock the model folders (one run per work dir); infer each (model, benchmark) across ranks; as soon as
+one's predictions are merged, rank 0 scores it in a background thread (its judge calls are
+network-bound) while all ranks infer the next one (compute-bound); the run ends when both are done.
+Scoring happens on rank 0 only and outside any collective, so no rank waits on a long judge phase.
+A run with failed samples or incomplete scores writes everything, then says so per benchmark.
 """
 
 from __future__ import annotations
@@ -36,9 +39,13 @@ from vleval.types import BenchmarkCard
 
 __all__ = ["CellResult", "RunConfig", "RunPlan", "RunSummary", "plan_run", "run_evaluation"]
 
-# Scorers that refuse to score without an LLM judge (vleval.datasets.scoring.require_judge; the
-# reference asserts a working judge for these): checked before any inference starts.
-JUDGE_REQUIRED_FAMILIES = frozenset({"mathvista", "mmvet", "llavabench"})
+
+def _needs_judge(card: BenchmarkCard) -> bool:
+    """Benchmarks scored only by an LLM judge (the reference asserts a working one): checked before any
+    inference starts."""
+    from vleval.datasets.families import family_of
+
+    return family_of(card).judge_required
 
 
 # --------------------------------------------------------------------------------------------------
@@ -86,7 +93,7 @@ def plan_run(config: RunConfig) -> RunPlan:
             missing_only = missing_only and isinstance(exc, DataMissingError)
     if config.mode != "infer":
         problems.extend(p for p in (_judge_problem(config, protocol, card) for card in cards) if p)
-        missing_only = missing_only and not any(c.family in JUDGE_REQUIRED_FAMILIES for c in cards)
+        missing_only = missing_only and not any(_needs_judge(c) for c in cards)
     plan = RunPlan(protocol, targets, cards, tsv, problems)
     if config.mode == "eval" and not config.dry_run:
         for target in targets:
@@ -115,7 +122,7 @@ def _judge_problem(config: RunConfig, protocol: Protocol, card: BenchmarkCard) -
     from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import resolve_judge
 
-    if card.family not in JUDGE_REQUIRED_FAMILIES:
+    if not _needs_judge(card):
         return None
     spec = config.judge or protocol.judge_for(card) or ""
     choice = resolve_judge(
@@ -254,7 +261,7 @@ class Scorer:
             future.result()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _use_cuda(config: RunConfig) -> bool:
@@ -449,7 +456,7 @@ def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
 
 def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellResult) -> None:
     """Score one cell with its own judge (closed when done), on the cell's already-read table."""
-    from vleval.datasets.scoring import evaluate
+    from vleval.datasets.scoring import evaluate, last_judge_error
     from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import resolve_judge
 
@@ -474,8 +481,18 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             _say(f"vleval: {bench.name}: {choice.reason}")
         if not cell.n_samples:  # --mode eval: the counts come from the prediction file
             cell.n_samples = len(bench.table)
-            cell.n_failed = sum(1 for v in bench.existing_predictions().values() if FAILURE_PREFIX in str(v))
-        result = evaluate(bench.card, protocol, bench.pred_file, judge, table=bench.table, seed=config.seed)
+            texts, _ = bench.existing_predictions()
+            cell.n_failed = sum(1 for v in texts.values() if FAILURE_PREFIX in str(v))
+        result = evaluate(
+            bench.card,
+            protocol,
+            bench.pred_file,
+            judge,
+            table=bench.table,
+            seed=config.seed,
+            hit_token_limit=bench.token_limit_hits(),
+        )
+        cell.judge_error = last_judge_error(judge)
     except JudgeUnavailableError:
         raise  # the judge refuses the key or does not answer: the run stops (Scorer.check)
     except VlevalError as exc:
