@@ -33,6 +33,7 @@ from typing import Any
 import openai
 
 from vleval.judge.cache import JudgeCache, cache_key
+from vleval.judge.local import is_local_judge_spec, local_judge
 from vleval.protocol import JUDGE_MODEL_IDS
 from vleval.types import JUDGE_FAILURE_TEXT, Judge, JudgeRequest
 
@@ -325,7 +326,7 @@ def _retry_after(err: openai.APIStatusError) -> float | None:
 class JudgeChoice:
     """The judge to use, or None and why not."""
 
-    judge: OpenAIJudge | None
+    judge: Judge | None
     reason: str | None = None  # set when judge is None
     missing_credentials: bool = False  # a judge was wanted but no key/base URL was found
 
@@ -348,6 +349,8 @@ def resolve_judge(
         return JudgeChoice(None, "this benchmark's metric is rule-based; no judge is used")
     if short_name.strip().lower() in NO_JUDGE_SPECS:
         return JudgeChoice(None, f"--judge {short_name}: rule-based answer extraction only")
+    if is_local_judge_spec(short_name):  # open weights loaded by vleval (vleval.judge.local)
+        return JudgeChoice(local_judge(short_name, cache_dir=cache_dir, retries=retries))
     api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
     base_url = base_url or os.environ.get("OPENAI_API_BASE") or None
     if api_key is None and base_url is None:
