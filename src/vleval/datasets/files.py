@@ -1,7 +1,7 @@
 """Benchmark files on disk: where they live, whether they are intact, and how to fetch them.
 
 Layout and rules follow the reference toolkit (VK ``vlmeval/smp/file.py::LMUDataRoot``, ``md5``,
-``download_file``; ``vlmeval/dataset/image_base.py::prepare_tsv``; shared/protocol/benchmarks.md §0.1):
+``download_file``; ``vlmeval/dataset/image_base.py::prepare_tsv``; docs/benchmark-protocol.md):
 ``$LMUData/<NAME>.tsv``, md5 of the file bytes, a legacy file named after the URL is adopted when its
 md5 matches, and huggingface.co downloads are retried once on hf-mirror.com.
 

@@ -1,7 +1,7 @@
 """Benchmark TSV -> table (as the reference reads it) -> typed Samples with lazily decoded images.
 
 The table reproduces VK ``vlmeval/dataset/image_base.py::ImageBaseDataset.__init__``
-(shared/protocol/benchmarks.md §0.1): ``pandas.read_csv(sep='\\t')`` with its default type inference,
+(docs/benchmark-protocol.md): ``pandas.read_csv(sep='\\t')`` with its default type inference,
 rows without an image dropped, an ``image`` cell of <= 64 characters replaced by the image of the row
 it names, list literals in ``image``/``image_path`` parsed, and ``index`` turned into ints when every
 index reads as one. Images stay base64 until a Sample's ``images`` is first read.

@@ -31,6 +31,9 @@ _REFUSALS = (
 _SPLIT_CHARS = ".()[],:;!*#{}"
 # e8e78f05 matching_util.py::_VERBOSE_ANSWER_RE (case-insensitive, so 'answer is blue' -> B)
 _ANSWER_IS_RE = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
+# vleval-1's fix (protocol.QUIRKS[MCQ_ANSWER_IS_REGEX]): 'answer is' in any case, then an upper-case
+# letter standing alone, optionally bold or in parentheses; any option letter, not only A-D
+_ANSWER_IS_FIXED_RE = re.compile(r"(?i:(?:correct\s+)?answer\s+is)\s*:?\s*\**\(?([A-Z])\)?\**(?![A-Za-z0-9])")
 
 _CJK_RE = re.compile("[\u4e00-\u9fff]")
 
@@ -114,6 +117,10 @@ def can_infer_option(answer: str, choices: Mapping[str, Any], protocol: Protocol
         match = _ANSWER_IS_RE.search(answer)
         if match and match.group(1).upper() in choices:
             return match.group(1).upper()
+    elif protocol.fixes(Quirk.MCQ_ANSWER_IS_REGEX):
+        match = _ANSWER_IS_FIXED_RE.search(answer)
+        if match and match.group(1) in choices:
+            return match.group(1)
     return None
 
 

@@ -7,12 +7,15 @@ Sources (open-compass/VLMEvalKit, identical logic at b13a37db and e8e78f05):
 
 Quirks (``protocol.py``): MATHVISTA_LIST_NEVER_CORRECT (free-form answers compare the string
 'None'), MATHVISTA_PREFETCH_ANY_LETTER (a wrong letter is a successful prefetch),
-MATHVISTA_ZERO_PREFETCH_FALSY (a prefetched 0 goes to the judge). ``precision`` is never used.
+MATHVISTA_ZERO_PREFETCH_FALSY (a prefetched 0 goes to the judge), MATHVISTA_INT_REJECTS_DECIMAL
+('8.0' is wrong for 8), MATHVISTA_PRECISION_IGNORED (``precision`` is never used). vleval-1 fixes all
+but the prefetch rule (see ``protocol.QUIRKS``).
 """
 
 from __future__ import annotations
 
 import ast
+import math
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +74,15 @@ def post_check(row: dict[str, Any], protocol: Protocol, *, prefetch: bool) -> An
             if prefetch and (protocol.has(Quirk.MATHVISTA_PREFETCH_ANY_LETTER) or res == ans):
                 return res
         elif row["answer_type"] == "integer":
-            res = int(response)
+            to_int = int if protocol.has(Quirk.MATHVISTA_INT_REJECTS_DECIMAL) else _integral
+            res = to_int(response)
             ans = int(row["answer"])
         elif row["answer_type"] == "float":
             res = float(response)
             ans = float(row["answer"])
+            places = None if protocol.has(Quirk.MATHVISTA_PRECISION_IGNORED) else _places(row)
+            if places is not None:
+                res, ans = round(res, places), round(ans, places)
         else:
             # the reference stringifies its unset `res` (None), so these are never right
             res = str(res) if protocol.has(Quirk.MATHVISTA_LIST_NEVER_CORRECT) else str(response)
@@ -85,6 +92,26 @@ def post_check(row: dict[str, Any], protocol: Protocol, *, prefetch: bool) -> An
     if res == ans:
         return res if prefetch else True
     return False
+
+
+def _integral(value: Any) -> int:
+    """Without Quirk.MATHVISTA_INT_REJECTS_DECIMAL: a number with an integral value ('8.0', ' 8 ') as
+    that integer; anything else raises ValueError, as int() does."""
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(f"{value!r} is not an integer")
+    return int(number)
+
+
+def _places(row: dict[str, Any]) -> int | None:
+    """Without Quirk.MATHVISTA_PRECISION_IGNORED: the row's ``precision`` (decimal places) where it
+    is a number, as the official MathVista scorer rounds to it (lupantech/MathVista
+    evaluation/calculate_score.py::normalize_extracted_answer)."""
+    try:
+        places = float(row.get("precision"))
+    except (TypeError, ValueError):
+        return None
+    return int(places) if math.isfinite(places) and places >= 0 else None
 
 
 def _prefetched(value: Any, protocol: Protocol) -> bool:

@@ -32,6 +32,7 @@ LETTERS = tuple(string.ascii_uppercase)
 JUDGE_ROUNDS = 3
 NO_JUDGE_LOG = "Failed in Prefetch, no GPT-based answer matching under `exact_matching` policy."
 RANDOM_LOG = "Failed to predict, thus randomly generate one. "
+UNPARSED_LOG = "Failed to predict: neither the rules nor the judge matched an option; counted wrong. "
 CIRCULAR_OFFSET = 1_000_000
 
 MMB_ABBRS = {
@@ -91,7 +92,7 @@ def extract_options(
     rows: list[dict[str, Any]], protocol: Protocol, judge: Judge | None, seed: int
 ) -> list[tuple[str, str, str]]:
     """extract_answer_from_item for many rows: (option, match log, how) per row, where ``how`` is
-    'rule', 'judge', 'no_judge' or 'random'. Judge calls go out as one batch per retry round."""
+    'rule', 'judge', 'no_judge', 'random' or 'unparsed'. Judge calls go out as one batch per retry round."""
     out: list[tuple[str, str, str] | None] = []
     prompts: dict[int, str] = {}
     choices_of: dict[int, dict[str, Any]] = {}
@@ -118,13 +119,23 @@ def extract_options(
         for i, (value, raw) in answers.items():
             if value:
                 out[i] = (value, raw[-1], "judge")
-            elif protocol.has(Quirk.MCQ_RANDOM_AFTER_JUDGE_FAILS):
-                options = list(choices_of[i]) + ["Z"] if "Z" not in choices_of[i] else list(choices_of[i])
-                rng = random.Random(f"{seed}:{rows[i]['index']}")
-                out[i] = (rng.choice(options), RANDOM_LOG, "random")
             else:
-                out[i] = ("Z", RANDOM_LOG, "random")
+                out[i] = after_judge_failed(choices_of[i], rows[i]["index"], protocol, seed)
     return [o for o in out if o is not None]
+
+
+def after_judge_failed(
+    choices: dict[str, Any], index: Any, protocol: Protocol, seed: int
+) -> tuple[str, str, str]:
+    """(option, log, how) for a row neither the rules nor the judge's answers could match.
+
+    Quirk.MCQ_RANDOM_AFTER_JUDGE_FAILS: a random option or 'Z' (the reference's unseeded draw; vleval
+    seeds it per row). Without it (vleval-1): 'Z', i.e. wrong, marked 'unparsed'."""
+    if protocol.has(Quirk.MCQ_RANDOM_AFTER_JUDGE_FAILS):
+        options = list(choices) + ["Z"] if "Z" not in choices else list(choices)
+        rng = random.Random(f"{seed}:{index}")
+        return rng.choice(options), RANDOM_LOG, "random"
+    return "Z", UNPARSED_LOG, "unparsed"
 
 
 def score(

@@ -1,4 +1,4 @@
-"""Prediction files in the reference layout (shared/protocol/benchmarks.md §0.2).
+"""Prediction files in the reference layout (docs/benchmark-protocol.md).
 
 ``{MODEL}_{DATASET}.xlsx``: every column of the loaded benchmark table except ``image``, in table row
 order, plus ``prediction`` (VK ``vlmeval/inference.py::infer_data_job``). ``.tsv`` is accepted too

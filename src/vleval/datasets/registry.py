@@ -8,7 +8,7 @@ Sources, per card:
 - HallusionBench: ``vlmeval/dataset/image_yorn.py``.
 - MathVista_MINI, OCRBench, MMVet, LLaVABench, CRPE_*: ``vlmeval/dataset/image_vqa.py``.
 - img_root: ``vlmeval/dataset/image_base.py::img_root_map``; max_tiles:
-  ``vlmeval/vlm/internvl/internvl_chat.py::InternVLChat.set_max_num`` (shared/protocol/internvl25.md §3.5).
+  ``vlmeval/vlm/internvl/internvl_chat.py::InternVLChat.set_max_num`` (docs/model-protocol.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The 14 InternVL2.5 checkpoints (7 sizes, each plain and -MPO).
 
-Sources: ``shared/protocol/internvl25.md`` §1 (names as VLMEvalKit ``vlmeval/config.py`` registers
-them, repo ids, LLM family, LLM layer counts) and ``shared/source/internvl2_5_evaluation.md`` (parameter
+Sources: ``docs/model-protocol.md`` (names as VLMEvalKit ``vlmeval/config.py`` registers
+them, repo ids, LLM family, LLM layer counts) and InternVL's evaluation guide for InternVL2.5 (IV ``internvl_chat/eval``) (parameter
 counts and download sizes from its "Model Preparation" table; 8 GPUs per task for 38B and 78B from its
 launch script, which spells the names ``InternVL2-5-8B``: accepted here as aliases).
 """

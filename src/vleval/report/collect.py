@@ -1,6 +1,6 @@
 """Read a finished work directory (reference layout) into plain records for the report.
 
-Layout read (``shared/design.md``): ``<work-dir>/<model>/<model>_<data>.xlsx`` predictions, the
+Layout read (``docs/running.md``): ``<work-dir>/<model>/<model>_<data>.xlsx`` predictions, the
 reference's result tables beside them, ``<stem>_score.json`` (headline, protocol, judge),
 ``<stem>_rows.jsonl`` (per-row verdicts), ``<model>_<data>_prompts.jsonl`` (full prompts) and
 ``<work-dir>/<model>/run.json`` (settings and versions). Files that are missing are skipped and the

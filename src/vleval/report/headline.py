@@ -3,7 +3,7 @@
 Every score is put on one 0-100 scale so it can sit beside the published figure: fractions (MCQ
 ``_acc.csv``, CRPE) are multiplied by 100, OCRBench's Final Score (0-1000) is divided by 10 (the
 reference's ``Final Score Norm``), HallusionBench is the mean of aAcc/fAcc/qAcc (the leaderboard's
-figure; the reference code does not compute it). See ``shared/protocol/benchmarks.md`` section 11.
+figure; the reference code does not compute it). See ``docs/benchmark-protocol.md``.
 
 A rule per benchmark kind, looked up in a dict; each returns ``None`` when its file is not there, so
 the report degrades to the ``_score.json`` headline or to "not scored".

@@ -2,7 +2,7 @@
 
 The file holds one figure per model x benchmark, on the 0-100 scale the report compares against
 (OCRBench's 0-1000 Final Score is divided by 10, as the reference's ``Final Score Norm`` does). It is
-derived from the project's collected figures (``shared/reference/published_scores.csv``): where
+derived from the project's collected figures (the per-row sources in ``data/published_scores.csv``): where
 several publications print a value for the same cell, the InternVL2.5 report (arXiv 2412.05271) is
 preferred, then the OpenCompass leaderboard as copied into the HF model cards, then the VLMEvalKit
 paper; the other printed values are kept in ``alternatives`` with their source.

@@ -1,7 +1,7 @@
 """Distributed execution: who am I (rank), how many are we (world size), which GPUs are mine.
 
 Launchers handled, with nothing to patch (source document ``internvl2_5_evaluation.md``, ``init_dist``;
-``shared/protocol/running.md`` §3, §6):
+``docs/running.md``):
 
 - ``torchrun`` (or any env:// launcher): ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``.
 - Slurm ``srun``: ``SLURM_PROCID``, ``SLURM_NTASKS``, ``SLURM_LOCALID``, ``SLURM_NTASKS_PER_NODE``;

@@ -1,8 +1,8 @@
 """Synthetic benchmark TSVs in the reference format, for the 12 registered benchmarks.
 
 One factory for tests, ``vleval demo`` and benches: ``make_benchmark_tsv(name, root, n, seed)`` writes
-``{root}/{name}.tsv`` with the columns the reference reads for that benchmark (shared/protocol/
-benchmarks.md), PIL-drawn images of varied size and mode (tiny, wide, tall; RGB/RGBA/P/LA; PNG and
+``{root}/{name}.tsv`` with the columns the reference reads for that benchmark (docs/
+benchmark-protocol.md), PIL-drawn images of varied size and mode (tiny, wide, tall; RGB/RGBA/P/LA; PNG and
 JPEG) and rows that point at another row's image by index. Same (name, n, seed) -> same bytes.
 
 ``n`` is the number of distinct questions: MMBench writes one row per option rotation of each

@@ -4,7 +4,7 @@ vLLM resolves a checkpoint's ``config.json`` through ``AutoConfig``. transformer
 HF-converted ``internvl`` layout, and the original ``internvl_chat`` layout names config classes that
 live in the checkpoint's own ``configuration_*.py`` (remote code). These classes stand in for them so
 that vLLM loads the checkpoint with ``trust_remote_code=False`` and no Python file of the checkpoint
-runs (shared/notes/vllm-cpu.md §3-4).
+runs (docs/vllm-cpu.md).
 
 Field names and defaults are the reference's (OpenGVLab/InternVL 2410d1db,
 ``internvl_chat/internvl/model/internvl_chat/configuration_internvl_chat.py``,

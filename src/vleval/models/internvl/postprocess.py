@@ -2,7 +2,7 @@
 
 - ``mpo``: VLMEvalKit ``vlmeval/vlm/internvl/utils.py::mpo_post_processing`` (b13a37db, e8e78f05),
   applied for -MPO models when the MPO prompt was used on a MCQ, Y/N or CRPE benchmark
-  (``shared/protocol/internvl25.md`` §6; ``prompts.build_request`` decides).
+  (``docs/model-protocol.md``; ``prompts.build_request`` decides).
 - ``boxed``: ``vlmeval/vlm/internvl/internvl_chat.py::extract_boxed_content`` (e8e78f05), used by the
   reference only with ``use_postprocess=True``, which no InternVL2.5 entry sets (§5).
 - ``none``: the text as generated.

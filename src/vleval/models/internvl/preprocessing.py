@@ -1,4 +1,4 @@
-"""Image tiling exactly as the reference feeds InternVL2.5 (``shared/protocol/internvl25.md`` §3).
+"""Image tiling exactly as the reference feeds InternVL2.5 (``docs/model-protocol.md``).
 
 Source of the algorithm: VLMEvalKit ``vlmeval/vlm/internvl/utils.py`` (``find_closest_aspect_ratio``,
 ``dynamic_preprocess``, ``load_image``, ``build_transform``), identical at b13a37db and e8e78f05, and

@@ -1,7 +1,7 @@
 """Benchmark row -> what InternVL2.5 is asked, exactly as VLMEvalKit's InternVL wrapper asks it.
 
-Spec: ``shared/protocol/internvl25.md`` §3.5 (tile caps), §4 (plain prompts), §5 (chain of thought),
-§6 (-MPO prompt and post-processing). Reference: VLMEvalKit ``vlmeval/vlm/internvl/internvl_chat.py``
+Spec: ``docs/model-protocol.md`` (tile caps, plain prompts, chain of thought, the -MPO prompt and
+post-processing). Reference: VLMEvalKit ``vlmeval/vlm/internvl/internvl_chat.py``
 (``build_prompt``, ``generate_v2``) and ``vlmeval/vlm/internvl/utils.py`` (``build_multi_choice_prompt``,
 ``build_*_cot_prompt``, ``build_mpo_prompt``, ``reorganize_prompt``), read at b13a37db and e8e78f05:
 for the benchmarks vleval registers, the prompt text and tiling are the same at both commits; the

@@ -1,6 +1,6 @@
 """The InternVL2.5 chat template and image-token expansion: the exact string that gets tokenized.
 
-Facts from ``shared/protocol/internvl25.md`` §4.7: the ``internvl2_5`` conversation template
+Facts from ``docs/model-protocol.md``: the ``internvl2_5`` conversation template
 (OpenGVLab/InternVL 2410d1db, ``internvl_chat/internvl/conversation.py``, MPT separator style) and
 ``InternVLChatModel.chat`` (``internvl_chat/internvl/model/internvl_chat/modeling_internvl_chat.py``),
 which expands each ``<image>`` placeholder into ``<img>`` + 256 context tokens per tile + ``</img>``.

@@ -6,7 +6,7 @@
   ``legacy=True``: text between special tokens is encoded chunk by chunk with sentencepiece's dummy
   prefix, as the slow InternLM2 tokenizer does; BOS ``<s>`` is prepended when ``add_bos_token``
   (default True; §4.7); decoding applies the remote tokenizer's unconditional clean-up. Running the checkpoint's
-  own tokenizer code under current transformers is wrong anyway (shared/notes/vllm-cpu.md §4).
+  own tokenizer code under current transformers is wrong anyway (docs/vllm-cpu.md).
 """
 
 from __future__ import annotations
