@@ -270,40 +270,40 @@ def _tensor_parallel_size(config: dict[str, Any]) -> int:
 
 
 class VLLMEngine:
-    """vLLM's offline engine over the visible GPUs (or its CPU build)."""
+    """vLLM's offline engine over the visible GPUs (or its CPU build: float32, eager)."""
 
     name = "vllm"
 
     def __init__(self, folder: Path, config: dict[str, Any], *, dtype: str | None = None) -> None:
-        from vllm import LLM
+        from vleval.models.backends.vllm import _vllm_on_cpu, import_vllm
 
+        vllm = import_vllm()
         self.folder = Path(folder)
         self.tokenizer = _load_tokenizer(self.folder)
-        self.llm = LLM(
+        on_cpu = _vllm_on_cpu()
+        self.llm = vllm.LLM(
             model=str(self.folder),
             tokenizer=str(self.folder),
             trust_remote_code=False,
-            tensor_parallel_size=_tensor_parallel_size(config),
-            dtype=dtype or "auto",
+            tensor_parallel_size=1 if on_cpu else _tensor_parallel_size(config),
+            dtype=dtype or ("float32" if on_cpu else "auto"),
+            enforce_eager=on_cpu,
+            # on CPU the fraction is of host memory, which the run's other objects share
+            gpu_memory_utilization=0.5 if on_cpu else 0.9,
             seed=0,
-            # the request decides sampling, not the model's generation_config
-            generation_config="vllm",
         )
+        self._sampling_params = vllm.SamplingParams
 
     def complete(self, generations: Sequence[Generation]) -> list[Completion]:
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
-
         prompts = []
         params = []
         for g in generations:
             ids = self.tokenizer(_render(self.tokenizer, g.messages), add_special_tokens=False)["input_ids"]
-            prompts.append(TokensPrompt(prompt_token_ids=ids))
+            prompts.append({"prompt_token_ids": ids})
+            # the request's sampling and nothing else: greedy at 0, else plain sampling, seeded
             params.append(
-                SamplingParams(
+                self._sampling_params(
                     temperature=g.temperature,
-                    top_p=1.0,
-                    top_k=-1 if g.temperature > 0 else 0,
                     max_tokens=g.max_tokens,
                     seed=g.seed if g.temperature > 0 else None,
                     skip_special_tokens=True,
