@@ -50,21 +50,23 @@ AUDIT = {0: "B", 1: "C", 2: "C", 3: "B", 4: "A", 5: "A"}
 
 
 @pytest.fixture
-def scored_run(tmp_path: Path) -> tuple[Path, Path, dict]:
-    """A work dir whose MMStar predictions were scored with the stand-in's default rule."""
+def scored_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict]:
+    """A work dir whose MMStar predictions were scored with the stand-in's default rule (scoring reads
+    the prediction file's own columns: the synthetic TSV is not the protocol's file)."""
     data_dir = tmp_path / "LMUData"
     make_benchmark_tsv("MMStar", data_dir, n=6, seed=0)
+    monkeypatch.setenv("LMUData", str(tmp_path / "empty"))
     card, protocol = get_benchmark("MMStar"), get_protocol("2026.08")
     table = load_table(card, protocol, root=data_dir, verify_md5=False)
     work = tmp_path / "work"
     pred = write_prediction_file(work / MODEL / f"{MODEL}_MMStar.xlsx", table, PREDICTIONS)
     with JudgeServer() as original:
         code = main(["eval", "--data", "MMStar", "--pred", str(pred), "--protocol", "2026.08", "--judge",
-                     "gpt-4o-mini", "--judge-base-url", original.base_url, "--data-dir", str(data_dir)])  # fmt: skip
+                     "gpt-4o-mini", "--judge-base-url", original.base_url])  # fmt: skip
         assert code == 0
         assert original.request_count == 5  # one call per row the rules could not read
     answers = dict(zip(table["index"], table["answer"], strict=True))
-    return work, data_dir, answers
+    return work, answers
 
 
 def test_cohen_kappa_by_hand() -> None:
@@ -76,10 +78,10 @@ def test_cohen_kappa_by_hand() -> None:
 
 
 def test_audit_reports_agreement_kappa_confusion_and_changed_rows(scored_run, capsys) -> None:
-    work, data_dir, answers = scored_run
+    work, answers = scored_run
     with JudgeServer(answer=last_letter_rule) as second:
         code = main(["judge-audit", "--work-dir", str(work), "--judge", "second-opinion", "--judge-base-url",
-                     second.base_url, "--data-dir", str(data_dir)])  # fmt: skip
+                     second.base_url])  # fmt: skip
         assert code == 0
         # the same five questions the original judge was asked, nothing from the first judge's cache
         assert second.request_count == 5

@@ -36,7 +36,9 @@ def _bills(data_dir: Path, judge: str | None, protocol_name: str = "2024.12") ->
     out = {}
     for name in SUITE:
         card = get_benchmark(name)
-        out[name] = estimate_bill(card, protocol, load_table(card, protocol, root=data_dir, verify_md5=False), judge)
+        out[name] = estimate_bill(
+            card, protocol, load_table(card, protocol, root=data_dir, verify_md5=False), judge
+        )
     return out
 
 
@@ -56,9 +58,9 @@ def test_bill_counts_rows_and_names_the_judge(data_dir: Path) -> None:
         bills["MMStar"].completion_tokens / bills["MMStar"].calls
     )
     assert all(b.judge is None for b in _bills(data_dir, "none").values())
-    assert judge_model_for("local:/models/Qwen2.5-7B-Instruct", get_benchmark("MMVet"), get_protocol("2024.12")) == (
-        "local:Qwen2.5-7B-Instruct"
-    )
+    assert judge_model_for(
+        "local:/models/Qwen2.5-7B-Instruct", get_benchmark("MMVet"), get_protocol("2024.12")
+    ) == ("local:Qwen2.5-7B-Instruct")
     text = "\n".join(format_bill(list(bills.values())))
     assert "MMVet" in text and "<= " in text
 

@@ -15,7 +15,14 @@ from vleval.errors import VlevalError
 from vleval.judge.cache import JudgeCache
 from vleval.judge.client import resolve_judge
 from vleval.judge.info import judge_info, judge_label
-from vleval.judge.local import LocalJudge, chat_messages, check_judge_folder, judge_identity, release_engines
+from vleval.judge.local import (
+    LocalJudge,
+    chat_messages,
+    check_judge_folder,
+    judge_identity,
+    local_judge_problem,
+    release_engines,
+)
 from vleval.synthetic.judge_checkpoint import expected_answer, make_tiny_judge
 from vleval.types import JUDGE_FAILURE_TEXT, JudgeRequest
 
@@ -143,6 +150,7 @@ def test_bad_folders_are_one_line_errors(tmp_path: Path, tiny_judge: Path) -> No
     config = json.loads((no_template / "tokenizer_config.json").read_text())
     config.pop("chat_template", None)
     (no_template / "tokenizer_config.json").write_text(json.dumps(config))
-    judge = LocalJudge(no_template)
     with pytest.raises(VlevalError, match="chat template"):
-        judge.ask(JudgeRequest("x"))
+        LocalJudge(no_template)
+    assert "chat template" in local_judge_problem(f"local:{no_template}")
+    assert local_judge_problem(f"local:{tiny_judge}") is None and local_judge_problem("gpt-4o-mini") is None

@@ -93,11 +93,38 @@ def check_judge_folder(folder: Path) -> dict[str, Any]:
             "such as Qwen2.5-7B/72B-Instruct or Llama-3.1-Instruct, or serve it behind an OpenAI-compatible "
             "server and pass --judge MODEL --judge-base-url URL."
         )
+    if not _has_chat_template(folder):
+        raise VlevalError(
+            f"--judge local:{folder}: the tokenizer has no chat template (tokenizer_config.json "
+            "'chat_template' or chat_template.jinja); use an instruction-tuned (chat) model."
+        )
     if not list(folder.glob("*.safetensors")):
         raise DataMissingError(
             f"--judge local:{folder}: no *.safetensors weights (vleval loads no pickled .bin weights)."
         )
     return config
+
+
+def _has_chat_template(folder: Path) -> bool:
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return True
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(config.get("chat_template"))
+
+
+def local_judge_problem(spec: str | None) -> str | None:
+    """What is wrong with ``--judge local:DIR`` (checked before a run starts), or None; None too for
+    any other spec."""
+    if not is_local_judge_spec(spec):
+        return None
+    try:
+        check_judge_folder(local_judge_folder(spec or ""))
+    except VlevalError as exc:
+        return str(exc)
+    return None
 
 
 # -------------------------------------------------------------------------------------------------
