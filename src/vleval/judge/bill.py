@@ -167,3 +167,19 @@ def tally(judge: Any | None) -> dict[str, Any] | None:
     values = stats.as_dict() if hasattr(stats, "as_dict") else dict(vars(stats))
     values.pop("last_error", None)
     return {"model": judge.model, "kind": getattr(judge, "kind", "api"), **values}
+
+
+def dry_run_bill(
+    cards: list[BenchmarkCard], protocol: Protocol, judge_spec: str | None, load_table: Any
+) -> list[str]:
+    """The bill lines of ``vleval run --dry-run``: ``load_table(card)`` gives a benchmark's table (a
+    benchmark whose file is missing or unreadable is named, not billed)."""
+    from vleval.errors import VlevalError
+
+    bills, skipped = [], []
+    for card in cards:
+        try:
+            bills.append(estimate_bill(card, protocol, load_table(card), judge_spec))
+        except (VlevalError, OSError) as exc:
+            skipped.append(f"  {card.name:<22} not billed: {exc}")
+    return format_bill(bills) + skipped

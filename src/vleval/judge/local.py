@@ -232,8 +232,10 @@ class TransformersEngine:
             groups.setdefault((g.temperature, g.max_tokens), []).append(i)
         for (temperature, max_tokens), members in groups.items():
             members.sort(key=lambda i: len(encoded[i]))
-            for start in range(0, len(members), self.batch_size):
-                batch = members[start : start + self.batch_size]
+            # a sampled request is generated alone, under its own seed: the same answer in any company
+            size = self.batch_size if temperature == 0 else 1
+            for start in range(0, len(members), size):
+                batch = members[start : start + size]
                 for i, completion in zip(
                     batch,
                     self._generate(
