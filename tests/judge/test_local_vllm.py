@@ -32,7 +32,7 @@ def test_vllm_engine_answers_as_the_rule_and_the_transformers_engine(tmp_path: P
         on_vllm = LocalJudge(folder, cache=JudgeCache(tmp_path / "a"), engine_kind="vllm")
         answers = on_vllm.ask_many(requests)
         assert on_vllm.engine.name == "vllm"
-        assert on_vllm.stats.completion_tokens >= len(requests)
+        assert on_vllm.tally.completion_tokens >= len(requests)
         on_transformers = LocalJudge(folder, cache=JudgeCache(tmp_path / "b"), engine_kind="transformers")
         assert answers == on_transformers.ask_many(requests)
         assert answers == [expected_answer(folder, chat_messages(r)) for r in requests]
