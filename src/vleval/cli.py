@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "vleval.datasets.eval_commands",  # eval
     "vleval.models.commands",  # models list/download
     "vleval.report.commands",  # report, demo
+    "vleval.stats.commands",  # compare
     "vleval.judge.commands",  # judge-audit
 )
 

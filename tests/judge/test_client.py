@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from vleval.errors import JudgeUnavailableError
 from vleval.judge.cache import CACHE_FILE_NAME, JudgeCache
 from vleval.judge.client import JudgeUnavailableWarning, OpenAIJudge, make_judge, resolve_judge
 from vleval.synthetic.judge_server import JudgeServer
@@ -127,14 +128,15 @@ def test_api_key_never_leaks(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
     # The server rejects the key and echoes it back in its error, as careless proxies do.
     with JudgeServer(api_key="the-right-key") as server:
         judge = judge_for(server, tmp_path, retries=3, workers=1)
-        answers = judge.ask_many([JudgeRequest(prompt="a"), JudgeRequest(prompt="b")])
-        assert answers == [JUDGE_FAILURE_TEXT] * 2
+        with pytest.raises(JudgeUnavailableError, match="refused the API key") as raised:
+            judge.ask_many([JudgeRequest(prompt="a"), JudgeRequest(prompt="b")])
         assert server.request_count == 1  # 401 stops the judge: no hammering with a bad key
     with JudgeServer() as server:
         ok = judge_for(server, tmp_path)
         ok.ask(JudgeRequest(prompt="stored"))
         ok.cache.close()
     seen = [
+        str(raised.value),
         repr(judge),
         str(vars(judge)),
         str(judge.stats),

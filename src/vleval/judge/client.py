@@ -1,4 +1,4 @@
-"""The LLM judge: an OpenAI-compatible chat client with a thread pool, retries and an answer cache.
+"""The LLM judge: an OpenAI-compatible chat client (``vleval.transport``) with an answer cache.
 
 Request body as the reference's ``OpenAIWrapper`` (VLMEvalKit b13a37db, ``vlmeval/api/gpt.py``):
 ``{model, messages, temperature, max_tokens}``, messages = optional system message (plain string),
@@ -6,11 +6,16 @@ then one user message whose content is ``[{"type": "text", "text": prompt}]``. `
 to openai.com, as the reference does from e8e78f05 on (some self-hosted servers reject ``n``); it
 does not change the answer and is not part of the cache key.
 
-Failures never raise: a request whose attempts all failed yields ``JUDGE_FAILURE_TEXT`` (the
-reference's ``fail_msg``), and is not cached. ``retries`` counts attempts, as the reference's
-``for i in range(self.retry)`` does. Like the reference, an empty answer counts as a failed attempt.
+Failures of single requests never raise: a request whose attempts all failed yields
+``JUDGE_FAILURE_TEXT`` (the reference's ``fail_msg``), is counted in ``stats.failures`` and is not
+cached, so a re-run asks only those requests again. A successful answer never equals that text
+(like the reference, an answer that is empty or contains it counts as a failed attempt), so
+``answer == JUDGE_FAILURE_TEXT`` is exactly "this request's judge call failed". ``retries`` counts
+attempts, as the reference's ``for i in range(self.retry)`` does. A judge that refuses the key
+(401/403) or stops answering (``max_consecutive_timeouts`` attempts in a row) raises
+``vleval.errors.JudgeUnavailableError`` instead: every further request would fail the same way.
 
-Environment variables are read only in ``make_judge`` (the edge), never by the client:
+Environment variables are read only in ``resolve_judge`` (the edge), never by the client:
 ``OPENAI_API_KEY``, ``OPENAI_API_BASE`` (the full ``.../chat/completions`` URL, as the reference
 expects, or a ``.../v1`` base) and ``LOCAL_LLM`` (replaces the API model id of every judge, as the
 reference's ``build_judge`` does). The API key is never printed, logged, written or shown in a repr.
@@ -20,70 +25,87 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
-import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import openai
-
+from vleval.errors import EndpointUnavailableError, JudgeUnavailableError
 from vleval.judge.cache import JudgeCache, cache_key
 from vleval.judge.local import is_local_judge_spec, local_judge
 from vleval.protocol import JUDGE_MODEL_IDS
+from vleval.transport import (
+    DEFAULT_MAX_CONSECUTIVE_TIMEOUTS,
+    DEFAULT_RETRY_BUDGET_S,
+    DEFAULT_TIMEOUT_S,
+    BadReply,
+    OpenAIEndpoint,
+    describe_shape,
+    reply_text,
+    run_concurrently,
+)
 from vleval.types import JUDGE_FAILURE_TEXT, Judge, JudgeRequest
 
 log = logging.getLogger("vleval.judge")
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 NO_JUDGE_SPECS = frozenset({"none", "exact_matching"})
-# Local OpenAI-compatible servers (vLLM, lmdeploy, the test server) need some key; this one is no secret.
-PLACEHOLDER_API_KEY = "EMPTY"
-# Status codes worth another attempt; every other 4xx (bad request, auth, not found) will not change.
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
-# Status codes that mean every later request fails too: stop calling the API for this judge.
-FATAL_STATUS = frozenset({401, 403})
 
 
 class JudgeUnavailableWarning(UserWarning):
     """A judge was wanted but cannot be built (no API key and no base URL)."""
 
 
-def normalize_base_url(url: str) -> str:
-    """Accept the reference's full ``.../chat/completions`` URL or an OpenAI-style ``.../v1`` base;
-    return the base the ``openai`` client wants."""
-    base = url.strip().rstrip("/")
-    suffix = "/chat/completions"
-    if base.endswith(suffix):
-        base = base[: -len(suffix)]
-    return base
-
-
 @dataclass
 class JudgeStats:
-    """What a judge did so far; read by scoring to report failures."""
+    """A judge's tally so far (for run.json and the failure message).
 
-    calls: int = 0  # HTTP attempts
+    ``calls``: HTTP attempts sent; ``cache_hits``: requests answered from the cache; ``answered``:
+    requests answered by the API (and cached); ``failures``: requests that got ``JUDGE_FAILURE_TEXT``;
+    tokens: summed from the replies' ``usage``; ``last_error``: scrubbed of secrets."""
+
+    calls: int = 0
     cache_hits: int = 0
-    answered: int = 0  # requests answered by the API (and cached)
-    failures: int = 0  # requests that got JUDGE_FAILURE_TEXT
-    last_error: str | None = None  # redacted
+    answered: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-class _AttemptFailed(Exception):
-    def __init__(self, message: str, *, retryable: bool, fatal: bool = False, wait_hint: float | None = None):
-        super().__init__(message)
-        self.retryable = retryable
-        self.fatal = fatal
-        self.wait_hint = wait_hint
+def judge_request_body(request: JudgeRequest) -> dict[str, Any]:
+    """The chat-completions body for one request, without ``model`` (as the reference builds it); with
+    the judge's model id, what the judge cache keys an answer by (the local judge's too)."""
+    messages: list[dict[str, Any]] = []
+    if request.system is not None:
+        messages.append({"role": "system", "content": request.system})
+    messages.append({"role": "user", "content": [{"type": "text", "text": request.prompt}]})
+    return {"messages": messages, "temperature": request.temperature, "max_tokens": request.max_tokens}
+
+
+def judge_answer_text(response: Any) -> str:
+    """The judge's answer in a chat completion, or ``BadReply`` when it has none. As the
+    reference, an empty answer or one containing the failure text is a failed attempt."""
+    text = reply_text(response)
+    if text is None:
+        raise BadReply(f"no answer text ({describe_shape(response)})")
+    answer = text.strip()
+    if not answer:
+        raise BadReply("empty answer")
+    if JUDGE_FAILURE_TEXT.strip() in answer:
+        raise BadReply("the answer is the failure text")
+    return answer
 
 
 class OpenAIJudge:
     """An OpenAI-compatible judge implementing ``vleval.types.Judge``."""
+
+    kind = "api"
 
     def __init__(
         self,
@@ -94,7 +116,9 @@ class OpenAIJudge:
         api_key: str | None = None,
         workers: int = 16,
         retries: int = 6,
-        timeout: float = 600.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry_budget_s: float = DEFAULT_RETRY_BUDGET_S,
+        max_consecutive_timeouts: int = DEFAULT_MAX_CONSECUTIVE_TIMEOUTS,
         cache: JudgeCache | None = None,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
@@ -106,26 +130,28 @@ class OpenAIJudge:
             raise ValueError(f"retries (attempts per request) must be at least 1, got {retries}")
         self.model = model
         self.short_name = short_name or model
-        self.base_url = normalize_base_url(base_url)
+        self.endpoint = OpenAIEndpoint(
+            base_url,
+            api_key,
+            what=f"judge {model}",
+            attempts=retries,
+            timeout_s=timeout,
+            retry_budget_s=retry_budget_s,
+            max_consecutive_timeouts=max_consecutive_timeouts,
+            backoff_base_s=backoff_base,
+            backoff_cap_s=backoff_cap,
+        )
+        self.base_url = self.endpoint.base_url  # credentials removed: safe to record
         self.workers = workers
         self.retries = retries
         self.timeout = timeout
         self.cache = cache
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
         self.progress = progress
-        self.stats = JudgeStats()
         self._send_n = "openai.com" in self.base_url
-        self._secret = _Secret(api_key or "")
-        self._client = openai.OpenAI(
-            base_url=self.base_url,
-            api_key=api_key or PLACEHOLDER_API_KEY,
-            max_retries=0,  # our own loop below: backoff, jitter, and the reference's attempt count
-            timeout=timeout,
-        )
         self._lock = threading.Lock()
-        self._fatal_error: str | None = None
-        self._rng = random.Random()
+        self._cache_hits = 0
+        self._answered = 0
+        self._failures = 0
 
     def __repr__(self) -> str:
         return (
@@ -133,44 +159,45 @@ class OpenAIJudge:
             f"workers={self.workers}, retries={self.retries}, timeout={self.timeout}, cache={self.cache!r})"
         )
 
+    @property
+    def stats(self) -> JudgeStats:
+        """A snapshot of the tally."""
+        calls = self.endpoint.stats
+        with self._lock:
+            return JudgeStats(
+                calls=calls.calls,
+                cache_hits=self._cache_hits,
+                answered=self._answered,
+                failures=self._failures,
+                prompt_tokens=calls.prompt_tokens,
+                completion_tokens=calls.completion_tokens,
+                last_error=calls.last_error,
+            )
+
     # ---------------------------------------------------------------------------------------------
     # Public API
     # ---------------------------------------------------------------------------------------------
     def request_body(self, request: JudgeRequest) -> dict[str, Any]:
-        """The chat-completions body for one request, without ``model`` (as the reference builds it)."""
-        messages: list[dict[str, Any]] = []
-        if request.system is not None:
-            messages.append({"role": "system", "content": request.system})
-        messages.append({"role": "user", "content": [{"type": "text", "text": request.prompt}]})
-        return {"messages": messages, "temperature": request.temperature, "max_tokens": request.max_tokens}
+        return judge_request_body(request)
 
     def ask(self, request: JudgeRequest) -> str:
         return self.ask_many([request])[0]
 
     def ask_many(self, requests: Sequence[JudgeRequest]) -> list[str]:
         """One answer per request, in order. Cached answers are reused; identical requests in one
-        batch are asked once; the rest go to the API from ``workers`` threads."""
+        batch are asked once; the rest go to the API from ``workers`` threads. Raises
+        ``JudgeUnavailableError`` when the judge refuses the key or stops answering."""
         bodies = [self.request_body(r) for r in requests]
         keys = [cache_key(self.model, b) for b in bodies]
         answers: dict[str, str] = self.cache.get_many(list(dict.fromkeys(keys))) if self.cache else {}
         with self._lock:
-            self.stats.cache_hits += sum(1 for k in keys if k in answers)
+            self._cache_hits += sum(1 for k in keys if k in answers)
         todo = {k: b for k, b in zip(keys, bodies, strict=True) if k not in answers}
         if todo:
             answers.update(self._ask_uncached(todo))
         return [answers[k] for k in keys]
 
-    def ping(self) -> str | None:
-        """The reference's ``working()`` check, once: None when a 'hello' gets an answer, else the
-        (redacted) reason. Not cached."""
-        body = self.request_body(JudgeRequest(prompt="hello"))
-        answer = self._ask_one(body)
-        if answer is None:
-            return self.stats.last_error or "no answer"
-        return None
-
     def close(self) -> None:
-        self._client.close()
         if self.cache is not None:
             self.cache.close()
 
@@ -180,147 +207,45 @@ class OpenAIJudge:
     def _ask_uncached(self, todo: dict[str, dict[str, Any]]) -> dict[str, str]:
         from tqdm import tqdm
 
-        results: dict[str, str] = {}
-        bar = tqdm(total=len(todo), desc=f"judge {self.short_name}", disable=not self.progress)
-        pool = ThreadPoolExecutor(max_workers=min(self.workers, len(todo)), thread_name_prefix="judge")
+        items = list(todo.items())
+        bar = tqdm(total=len(items), desc=f"judge {self.short_name}", disable=not self.progress)
         try:
-            futures = {pool.submit(self._ask_and_store, key, body): key for key, body in todo.items()}
-            for future in as_completed(futures):
-                answer = future.result()
-                results[futures[future]] = JUDGE_FAILURE_TEXT if answer is None else answer
-                bar.update(1)
-        except BaseException:
-            # Ctrl-C: drop what has not started; every answer received so far is already cached.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            answers = run_concurrently(
+                self._ask_and_store, items, self.workers, name="judge", on_done=bar.update
+            )
+        except EndpointUnavailableError as err:
+            # Every answer received so far is already cached: a re-run asks only the rest.
+            stats = self.stats
+            raise JudgeUnavailableError(
+                f"{err} (answers received so far are cached: {stats.answered}; re-running asks only "
+                "the rest). Check the judge's address and key (--judge-base-url, OPENAI_API_BASE, "
+                "OPENAI_API_KEY), or use --judge none where the protocol allows it."
+            ) from None
         finally:
             bar.close()
-        pool.shutdown(wait=True)
-        return results
+        return {key: answer for (key, _), answer in zip(items, answers, strict=True)}
 
-    def _ask_and_store(self, key: str, body: dict[str, Any]) -> str | None:
+    def _ask_and_store(self, item: tuple[str, dict[str, Any]]) -> str:
         # Stored by the worker the moment it arrives, so that a kill loses no received answer.
-        answer = self._ask_one(body)
-        if answer is not None and self.cache is not None:
-            self.cache.put(key, self.model, body, answer)
-        return answer
-
-    def _ask_one(self, body: dict[str, Any]) -> str | None:
-        """Up to ``retries`` attempts; None when all failed."""
-        for attempt in range(self.retries):
-            if self._fatal_error is not None:
-                break
-            try:
-                answer = self._attempt(body)
-            except _AttemptFailed as failure:
-                self._note_error(str(failure))
-                if failure.fatal:
-                    with self._lock:
-                        self._fatal_error = str(failure)
-                    log.warning("judge %s: %s; no further requests will be sent", self.model, failure)
-                    break
-                if not failure.retryable:
-                    break
-                if attempt + 1 < self.retries:
-                    delay = self._backoff(attempt, failure.wait_hint)
-                    log.debug(
-                        "judge %s: attempt %d failed (%s); retry in %.2fs",
-                        self.model,
-                        attempt + 1,
-                        failure,
-                        delay,
-                    )
-                    time.sleep(delay)
-                continue
-            with self._lock:
-                self.stats.answered += 1
-            return answer
-        with self._lock:
-            self.stats.failures += 1
-        if self._fatal_error is None:  # after a fatal error, one warning was enough
-            log.warning(
-                "judge %s: no answer after %d attempt(s): %s", self.model, self.retries, self.stats.last_error
-            )
-        return None
-
-    def _attempt(self, body: dict[str, Any]) -> str:
-        with self._lock:
-            self.stats.calls += 1
+        key, body = item
         extra = {"n": 1} if self._send_n else {}
-        try:
-            response = self._client.chat.completions.create(model=self.model, **body, **extra)
-        except openai.APIStatusError as err:
-            status = err.status_code
-            message = f"HTTP {status}: {self._redact(_error_text(err))}"
-            retryable = status in RETRYABLE_STATUS or status >= 500
-            raise _AttemptFailed(
-                message, retryable=retryable, fatal=status in FATAL_STATUS, wait_hint=_retry_after(err)
-            ) from None
-        except openai.APITimeoutError:
-            raise _AttemptFailed(f"timed out after {self.timeout}s", retryable=True) from None
-        except openai.APIConnectionError as err:
-            raise _AttemptFailed(f"connection error: {self._redact(str(err))}", retryable=True) from None
-        except Exception as err:  # malformed response and the like: the reference retries these too
-            raise _AttemptFailed(f"{type(err).__name__}: {self._redact(str(err))}", retryable=True) from None
-        try:
-            content = response.choices[0].message.content
-        except (AttributeError, IndexError, TypeError):
-            content = None
-        answer = (content or "").strip()
-        # The reference accepts an answer only if it is non-empty and not its own failure text.
-        if not answer or JUDGE_FAILURE_TEXT.strip() in answer:
-            raise _AttemptFailed("empty answer", retryable=True)
-        return answer
-
-    def _backoff(self, attempt: int, wait_hint: float | None) -> float:
-        delay = min(self.backoff_cap, self.backoff_base * 2**attempt) * self._rng.uniform(0.5, 1.0)
-        if wait_hint is not None:
-            delay = max(delay, min(wait_hint, self.backoff_cap))
-        return delay
-
-    def _note_error(self, message: str) -> None:
+        outcome = self.endpoint.chat({"model": self.model, **body, **extra}, judge_answer_text)
+        if outcome.value is None:
+            with self._lock:
+                self._failures += 1
+            log.warning(
+                "judge %s: no answer after %d attempt(s): %s", self.model, outcome.attempts, outcome.error
+            )
+            return JUDGE_FAILURE_TEXT
         with self._lock:
-            self.stats.last_error = message
-
-    def _redact(self, text: str) -> str:
-        secret = self._secret.value
-        if secret and secret in text:
-            text = text.replace(secret, "***")
-        return text[:500]
-
-
-class _Secret:
-    """Holds the API key for redaction without showing it in ``repr``/``vars`` dumps."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "_Secret(***)"
-
-
-def _error_text(err: openai.APIStatusError) -> str:
-    body = err.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and "message" in inner:
-            return str(inner["message"])
-        return str(inner)
-    return str(err.message)
-
-
-def _retry_after(err: openai.APIStatusError) -> float | None:
-    try:
-        value = err.response.headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (AttributeError, ValueError):
-        return None
+            self._answered += 1
+        if self.cache is not None:
+            self.cache.put(key, self.model, body, outcome.value)
+        return outcome.value
 
 
 # -------------------------------------------------------------------------------------------------
-# Building a judge from user input (CLI flags, environment)
+# Building a judge from user input (CLI flags, environment): the one entry point, resolve_judge
 # -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class JudgeChoice:
@@ -331,6 +256,21 @@ class JudgeChoice:
     missing_credentials: bool = False  # a judge was wanted but no key/base URL was found
 
 
+@dataclass(frozen=True)
+class JudgeSettings:
+    """How to reach and pace a judge; the defaults are vleval's (see ``vleval.transport``)."""
+
+    base_url: str | None = None  # None: OPENAI_API_BASE, else api.openai.com
+    api_key: str | None = None  # None: OPENAI_API_KEY
+    workers: int = 16
+    retries: int = 6  # attempts per request
+    timeout: float = DEFAULT_TIMEOUT_S  # seconds per attempt
+    retry_budget_s: float = DEFAULT_RETRY_BUDGET_S  # seconds per request, attempts and waits together
+    max_consecutive_timeouts: int = DEFAULT_MAX_CONSECUTIVE_TIMEOUTS
+    cache_dir: Path | None = None  # None: ./.judge_cache
+    progress: bool = False
+
+
 def resolve_judge(
     spec: str | None,
     default_short_name: str | None,
@@ -339,20 +279,46 @@ def resolve_judge(
     api_key: str | None = None,
     workers: int = 16,
     retries: int = 6,
-    timeout: float = 600.0,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    retry_budget_s: float = DEFAULT_RETRY_BUDGET_S,
+    max_consecutive_timeouts: int = DEFAULT_MAX_CONSECUTIVE_TIMEOUTS,
     cache_dir: Path | None = None,
     progress: bool = False,
 ) -> JudgeChoice:
-    """Like ``make_judge``, returning the reason when there is no judge instead of warning."""
+    """The judge for a benchmark, or None and why: the single place that turns a ``--judge`` spec
+    into a judge.
+
+    ``spec``: the user's ``--judge`` (a short name such as ``gpt-4o-mini``, an API model id, or
+    ``none`` / ``exact_matching``); None means ``default_short_name`` (``protocol.judge_for(card)``).
+    Short names map to API ids through ``vleval.protocol.JUDGE_MODEL_IDS``; other names are used as
+    model ids. ``base_url`` / ``api_key`` default to ``OPENAI_API_BASE`` / ``OPENAI_API_KEY``.
+    ``LOCAL_LLM`` overrides the model id. ``cache_dir``: pass ``default_cache_dir(work_dir)``.
+    """
     short_name = spec if spec is not None else default_short_name
     if short_name is None:
         return JudgeChoice(None, "this benchmark's metric is rule-based; no judge is used")
     if short_name.strip().lower() in NO_JUDGE_SPECS:
         return JudgeChoice(None, f"--judge {short_name}: rule-based answer extraction only")
+    settings = JudgeSettings(
+        base_url=base_url,
+        api_key=api_key,
+        workers=workers,
+        retries=retries,
+        timeout=timeout,
+        retry_budget_s=retry_budget_s,
+        max_consecutive_timeouts=max_consecutive_timeouts,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
     if is_local_judge_spec(short_name):  # open weights loaded by vleval (vleval.judge.local)
         return JudgeChoice(local_judge(short_name, cache_dir=cache_dir, retries=retries))
-    api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
-    base_url = base_url or os.environ.get("OPENAI_API_BASE") or None
+    return _api_judge(short_name, settings)
+
+
+def _api_judge(short_name: str, settings: JudgeSettings) -> JudgeChoice:
+    """A judge behind an OpenAI-compatible endpoint."""
+    api_key = settings.api_key or os.environ.get("OPENAI_API_KEY") or None
+    base_url = settings.base_url or os.environ.get("OPENAI_API_BASE") or None
     if api_key is None and base_url is None:
         return JudgeChoice(
             None,
@@ -363,54 +329,28 @@ def resolve_judge(
         )
     # The reference's build_judge: LOCAL_LLM replaces the model id of every judge.
     model = os.environ.get("LOCAL_LLM") or JUDGE_MODEL_IDS.get(short_name, short_name)
-    cache = JudgeCache(cache_dir if cache_dir is not None else Path(".judge_cache"))
+    cache = JudgeCache(settings.cache_dir if settings.cache_dir is not None else Path(".judge_cache"))
     judge = OpenAIJudge(
         model,
         short_name=short_name,
         base_url=base_url or OPENAI_BASE_URL,
         api_key=api_key,
-        workers=workers,
-        retries=retries,
-        timeout=timeout,
+        workers=settings.workers,
+        retries=settings.retries,
+        timeout=settings.timeout,
+        retry_budget_s=settings.retry_budget_s,
+        max_consecutive_timeouts=settings.max_consecutive_timeouts,
         cache=cache,
-        progress=progress,
+        progress=settings.progress,
     )
     return JudgeChoice(judge)
 
 
-def make_judge(
-    spec: str | None,
-    default_short_name: str | None,
-    *,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    workers: int = 16,
-    retries: int = 6,
-    timeout: float = 600.0,
-    cache_dir: Path | None = None,
-    progress: bool = False,
-) -> Judge | None:
-    """The judge for a benchmark, or None.
-
-    ``spec``: the user's ``--judge`` (a short name such as ``gpt-4o-mini``, an API model id, or
-    ``none`` / ``exact_matching``); None means ``default_short_name`` (``protocol.judge_for(card)``).
-    Short names map to API ids through ``vleval.protocol.JUDGE_MODEL_IDS``; other names are used as
-    model ids. ``base_url`` / ``api_key`` default to ``OPENAI_API_BASE`` / ``OPENAI_API_KEY``; with
-    neither, there is no judge and a ``JudgeUnavailableWarning`` says why (scoring decides what to
-    do: fall back to rule-based matching, or stop). ``LOCAL_LLM`` overrides the model id.
-    ``cache_dir``: pass ``default_cache_dir(work_dir)``; None means ``./.judge_cache``.
-    """
-    choice = resolve_judge(
-        spec,
-        default_short_name,
-        base_url=base_url,
-        api_key=api_key,
-        workers=workers,
-        retries=retries,
-        timeout=timeout,
-        cache_dir=cache_dir,
-        progress=progress,
-    )
+def make_judge(spec: str | None, default_short_name: str | None, **options: Any) -> Judge | None:
+    """``resolve_judge(spec, default_short_name, **options).judge``; when a judge was wanted but no
+    key or base URL is known, a ``JudgeUnavailableWarning`` says why (scoring decides what to do:
+    fall back to rule-based matching, or stop)."""
+    choice = resolve_judge(spec, default_short_name, **options)
     if choice.missing_credentials:
         warnings.warn(choice.reason or "no judge", JudgeUnavailableWarning, stacklevel=2)
     return choice.judge

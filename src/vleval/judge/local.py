@@ -401,16 +401,6 @@ def release_engines() -> None:
 # -------------------------------------------------------------------------------------------------
 # The judge
 # -------------------------------------------------------------------------------------------------
-def request_body(request: JudgeRequest) -> dict[str, Any]:
-    """What decides the answer, as the cache stores it (the API judge's body: messages, temperature,
-    max_tokens)."""
-    messages: list[dict[str, Any]] = []
-    if request.system is not None:
-        messages.append({"role": "system", "content": request.system})
-    messages.append({"role": "user", "content": [{"type": "text", "text": request.prompt}]})
-    return {"messages": messages, "temperature": request.temperature, "max_tokens": request.max_tokens}
-
-
 @dataclass
 class LocalJudgeTally:
     generations: int = 0  # chats the model completed (attempts)
@@ -462,21 +452,20 @@ class LocalJudge:
 
     @property
     def stats(self) -> Any:
-        """The tally in the API judge's shape (``vleval.judge.client.JudgeStats``)."""
+        """The tally in the API judge's shape (``vleval.judge.client.JudgeStats``); ``calls`` counts
+        generations (attempts), as the API judge's counts HTTP attempts."""
         from vleval.judge.client import JudgeStats
 
         with self._lock:
-            tally = dict(vars(self.tally))
-        values = {
-            "calls": tally["generations"],
-            "cache_hits": tally["cache_hits"],
-            "answered": tally["answered"],
-            "failures": tally["failures"],
-            "prompt_tokens": tally["prompt_tokens"],
-            "completion_tokens": tally["completion_tokens"],
-        }
-        fields = getattr(JudgeStats, "__dataclass_fields__", {})
-        return JudgeStats(**{k: v for k, v in values.items() if k in fields})
+            tally = self.tally
+            return JudgeStats(
+                calls=tally.generations,
+                cache_hits=tally.cache_hits,
+                answered=tally.answered,
+                failures=tally.failures,
+                prompt_tokens=tally.prompt_tokens,
+                completion_tokens=tally.completion_tokens,
+            )
 
     def ask(self, request: JudgeRequest) -> str:
         return self.ask_many([request])[0]
@@ -484,7 +473,9 @@ class LocalJudge:
     def ask_many(self, requests: Sequence[JudgeRequest]) -> list[str]:
         """One answer per request, in order; cached answers reused, identical requests asked once,
         the rest generated as batches."""
-        bodies = [request_body(r) for r in requests]
+        from vleval.judge.client import judge_request_body
+
+        bodies = [judge_request_body(r) for r in requests]
         keys = [cache_key(self.model, b) for b in bodies]
         answers: dict[str, str] = self.cache.get_many(list(dict.fromkeys(keys))) if self.cache else {}
         with self._lock:

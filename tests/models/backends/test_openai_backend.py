@@ -182,3 +182,59 @@ def test_generation_settings_reach_the_server(server):
     request = _request(0, "short", [], generation=GenerationSettings(max_new_tokens=7))
     OpenAIBackend(server.base_url).generate([request])
     assert server.requests[0]["max_tokens"] == 7
+
+
+# --------------------------------------------------------------------------------------------------
+# Faults (issue 10): secrets stay out of errors, a refused key or a dead server fails fast
+# --------------------------------------------------------------------------------------------------
+SECRET = "sk-backend-SECRET-1122334455"
+
+
+def test_a_key_echoed_by_the_server_is_not_in_the_prediction_error(server, caplog):
+    caplog.set_level("DEBUG")
+    backend = OpenAIBackend(
+        server.base_url, "m", api_key=SECRET, retries=2, backoff_s=0.01, vllm_extras=False
+    )
+    server.inject("echo_key")
+    (prediction,) = backend.generate([_request(0, "hi", [])])
+    assert "HTTP 500" in prediction.error and "Authorization" in prediction.error
+    assert SECRET in str(server.auth_headers)
+    for text in (prediction.error, caplog.text, repr(vars(backend)), str(backend.describe())):
+        assert SECRET not in text
+
+
+def test_a_refused_key_fails_every_sample_after_one_call(server):
+    backend = OpenAIBackend(server.base_url, "m", api_key=SECRET, workers=1, retries=3, vllm_extras=False)
+    server.fail_next(1, 401)
+    predictions = backend.generate([_request(i, "hi", []) for i in range(5)])
+    assert server.request_count == 1
+    assert all("refused the API key" in p.error and p.prediction == "" for p in predictions)
+
+
+def test_a_server_that_stops_answering_fails_the_rest_fast(server):
+    backend = OpenAIBackend(server.base_url, "m", workers=1, retries=2, timeout_s=0.2, vllm_extras=False)
+    backend.endpoint.max_consecutive_timeouts = 3
+    server.inject("hang")
+    predictions = backend.generate([_request(i, "hi", []) for i in range(6)])
+    assert server.request_count == 3
+    assert all(p.error for p in predictions) and "unreachable" in predictions[-1].error
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [("content_parts", "echo: hi"), ("message_string", "echo: hi"), ("content_null", None)],
+)
+def test_odd_reply_shapes(server, shape, expected):
+    backend = OpenAIBackend(server.base_url, "m", retries=1, vllm_extras=False)
+    server.inject(shape)
+    (prediction,) = backend.generate([_request(0, "hi", [])])
+    assert prediction.prediction == (expected or "")
+    assert (prediction.error is None) == (expected is not None)
+
+
+def test_credentials_in_the_api_base_are_not_recorded(server):
+    url = server.base_url.replace("http://", "http://bob:hunter2@") + "?key=" + SECRET
+    backend = OpenAIBackend(url, "m", vllm_extras=False)
+    (prediction,) = backend.generate([_request(0, "hi", [])])
+    assert prediction.prediction == "echo: hi"
+    assert backend.describe()["api_base"] == server.base_url.replace("http://", "http://***@") + "?key=***"

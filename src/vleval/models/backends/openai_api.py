@@ -37,9 +37,11 @@ Images go out as the tiler should see them: RGB (alpha dropped, as the reference
 vLLM would composite it on white) and, for MMMU, the first image already upscaled 2x (BILINEAR).
 The answer (the server's text, or, when the checkpoint's tokenizer is here, our decoding of the
 token ids vLLM returns) is cut at ``<|im_end|>``, stripped and post-processed like the hf backend's.
-Requests run on ``workers`` threads; transient failures (connection, timeout, 408/409/429/5xx) are
-retried ``retries`` times with exponential backoff; a request that still fails becomes a Prediction
-with ``error`` set, and the others go on.
+HTTP goes through ``vleval.transport`` (the judge's client too): requests run on ``workers`` threads;
+transient failures (connection, timeout, 408/409/425/429/5xx, a reply without a choice) are retried
+up to ``retries`` attempts with exponential backoff; a request that still fails becomes a Prediction
+with ``error`` set (scrubbed of the key), and the others go on. A server that refuses the key
+(401/403) or stops answering fails the remaining samples at once, without further requests.
 """
 
 from __future__ import annotations
@@ -50,22 +52,25 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from vleval.errors import VlevalError
+from vleval.errors import EndpointUnavailableError, VlevalError
 from vleval.models.internvl.preprocessing import find_grid
 from vleval.models.internvl.template import EOS_TOKEN, IMAGE_PLACEHOLDER, SYSTEM_MESSAGE
+from vleval.transport import (
+    BadReply,
+    OpenAIEndpoint,
+    describe_shape,
+    first_choice,
+    reply_text,
+    run_concurrently,
+)
 from vleval.types import Prediction, Request
 
 log = logging.getLogger("vleval.backends.openai")
-
-# Local servers (vLLM, LMDeploy) accept any key unless started with one; this one is no secret.
-PLACEHOLDER_API_KEY = "EMPTY"
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -103,16 +108,6 @@ def png_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def normalize_api_base(api_base: str) -> str:
-    """Accept ``http://host:port``, ``.../v1`` or a full ``.../v1/chat/completions`` URL."""
-    base = api_base.strip().rstrip("/")
-    if base.endswith("/chat/completions"):
-        base = base[: -len("/chat/completions")]
-    if not base.endswith("/v1"):
-        base += "/v1"
-    return base
-
-
 # --------------------------------------------------------------------------------------------------
 class OpenAIBackend:
     """Greedy generation through an OpenAI-compatible chat completions server."""
@@ -126,6 +121,7 @@ class OpenAIBackend:
         workers: int = 8,
         retries: int = 3,
         timeout_s: float = 600.0,
+        retry_budget_s: float | None = None,
         backoff_s: float = 1.0,
         system_message: str | None = None,
         image_placeholder: str | None = IMAGE_PLACEHOLDER,
@@ -136,25 +132,31 @@ class OpenAIBackend:
         """``tokenizer``: the checkpoint's tokenizer (``load_tokenizer``), when the checkpoint is also
         on this machine. With it and a vLLM server, the answer is decoded here from the server's
         token ids, exactly as the hf backend decodes (vLLM's streaming detokenizer skips the
-        InternLM2 tokenizer's clean-up of " ." / " ,"); without it, the server's text is used."""
-        import openai
-
+        InternLM2 tokenizer's clean-up of " ." / " ,"); without it, the server's text is used.
+        ``api_base``: ``http://host:port``, ``.../v1`` or a full ``.../v1/chat/completions`` URL.
+        ``retry_budget_s``: one request's attempts and waits together (default: no limit beyond
+        ``retries`` x ``timeout_s``: generations can be long)."""
         if workers < 1 or retries < 1:
             raise VlevalError(f"openai backend: workers ({workers}) and retries ({retries}) must be >= 1")
-        self.api_base = normalize_api_base(api_base)
+        self.endpoint = OpenAIEndpoint(
+            api_base,
+            api_key,
+            what="openai backend",
+            ensure_v1=True,
+            attempts=retries,
+            timeout_s=timeout_s,
+            retry_budget_s=retry_budget_s or timeout_s * retries + 60.0 * retries,
+            backoff_base_s=backoff_s,
+        )
+        self.api_base = self.endpoint.base_url  # credentials removed: safe to record and print
         self.workers = workers
         self.retries = retries
-        self.backoff_s = backoff_s
         self.system_message = SYSTEM_MESSAGE if system_message is None else system_message
         self.image_placeholder = image_placeholder
         self.vllm_extras = vllm_extras
         self.extra_body = dict(extra_body or {})
         self.tokenizer = tokenizer
         self.prompt_mismatches = 0
-        # Retries are ours (counted, logged, backoff); the client must not add its own.
-        self._client = openai.OpenAI(
-            base_url=self.api_base, api_key=api_key or PLACEHOLDER_API_KEY, timeout=timeout_s, max_retries=0
-        )
         self.model = model or self._served_model()
         self._log_lock = threading.Lock()
         self.stop_token_ids = self._im_end_ids() if vllm_extras else None
@@ -176,10 +178,10 @@ class OpenAIBackend:
         }
 
     def generate(self, requests: Sequence[Request]) -> list[Prediction]:
-        if not requests:
-            return []
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(requests))) as pool:
-            return list(pool.map(self._generate_one, requests))
+        return run_concurrently(self._generate_one, list(requests), self.workers, name="openai-backend")
+
+    def close(self) -> None:
+        """Nothing is held open between requests (one connection per request)."""
 
     # -- one request --------------------------------------------------------------------------------
     def chat_body(self, request: Request, images: list[Image.Image] | None = None) -> dict[str, Any]:
@@ -220,8 +222,7 @@ class OpenAIBackend:
                     "use_thumbnail": True,
                 }
         extra.update(self.extra_body)
-        if extra:
-            body["extra_body"] = extra
+        body.update(extra)  # the server's own request fields sit beside the standard ones
         return body
 
     def _generate_one(self, request: Request) -> Prediction:
@@ -235,41 +236,28 @@ class OpenAIBackend:
             return self._failed(
                 request, f"could not prepare the images: {type(exc).__name__}: {exc}", started, tiles
             )
-        error = "no attempt made"
-        for attempt in range(1, self.retries + 1):
-            try:
-                response = self._client.chat.completions.create(model=self.model, **body)
-                raw = self._answer_text(response.choices[0])
-                query = self._check_prompt(request, tiles, response)
-                return Prediction(
-                    dataset=request.dataset,
-                    index=request.index,
-                    prediction=finish_text(raw, request.postprocess),
-                    raw=raw,
-                    seconds=time.perf_counter() - started,
-                    prompt=query,
-                    tiles=tiles,
-                )
-            except Exception as exc:
-                error = _describe_error(exc)
-                if not _retryable(exc) or attempt == self.retries:
-                    break
-                with self._log_lock:
-                    log.warning(
-                        "openai backend: %s/%s attempt %d failed (%s); retrying",
-                        request.dataset,
-                        request.index,
-                        attempt,
-                        error,
-                    )
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-        return self._failed(request, error, started, tiles)
+        try:
+            outcome = self.endpoint.chat({"model": self.model, **body}, self._read_reply)
+        except EndpointUnavailableError as exc:  # every request fails alike: no call made
+            return self._failed(request, str(exc), started, tiles)
+        if outcome.value is None:
+            return self._failed(request, outcome.error or "no answer", started, tiles)
+        raw, response = outcome.value
+        return Prediction(
+            dataset=request.dataset,
+            index=request.index,
+            prediction=finish_text(raw, request.postprocess),
+            raw=raw,
+            seconds=time.perf_counter() - started,
+            prompt=self._check_prompt(request, tiles, response),
+            tiles=tiles,
+        )
 
     def _check_prompt(self, request: Request, tiles: tuple[int, ...], response: Any) -> str | None:
         """With a local tokenizer and a vLLM server: the hf backend's query for ``request``, compared
         with the token ids the server fed its model. A difference is logged and counted
         (``describe()['prompt_mismatches']``), not failed: the answer is still the server's best."""
-        server_ids = (response.model_extra or {}).get("prompt_token_ids")
+        server_ids = response.get("prompt_token_ids")
         if self.tokenizer is None or server_ids is None:
             return None
         from vleval.models.internvl.template import render_query
@@ -290,12 +278,19 @@ class OpenAIBackend:
                     )
         return query
 
-    def _answer_text(self, choice: Any) -> str:
-        """The server's text, or our decoding of its token ids (``return_token_ids``) if we can."""
-        token_ids = (choice.model_extra or {}).get("token_ids") if self.tokenizer is not None else None
-        if token_ids is None:
-            return choice.message.content or ""
-        return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
+    def _read_reply(self, response: Any) -> tuple[str, dict[str, Any]]:
+        """(answer, reply body): our decoding of the server's token ids (``return_token_ids``) if we
+        can, else the server's text. A reply without either is a failed attempt (``BadReply``)."""
+        choice = first_choice(response)
+        token_ids = (
+            choice.get("token_ids") if isinstance(choice, dict) and self.tokenizer is not None else None
+        )
+        if isinstance(token_ids, list) and all(isinstance(i, int) for i in token_ids):
+            return self.tokenizer.decode(token_ids, skip_special_tokens=True), response
+        text = reply_text(response)
+        if text is None:
+            raise BadReply(f"no answer text ({describe_shape(response)})")
+        return text, response
 
     def _failed(self, request: Request, error: str, started: float, tiles: tuple[int, ...]) -> Prediction:
         return Prediction(
@@ -309,22 +304,22 @@ class OpenAIBackend:
 
     def _im_end_ids(self) -> list[int] | None:
         """``<|im_end|>``'s id from vLLM's ``/tokenize`` (None, with a warning, where there is none)."""
-        root = self.api_base[: -len("/v1")]
-        try:
-            response = self._client.post(
-                root + "/tokenize",
-                body={"model": self.model, "prompt": EOS_TOKEN, "add_special_tokens": False},
-                cast_to=object,
-            )
-            ids = list(response["tokens"])
-        except Exception as exc:
+        outcome = self.endpoint.request(
+            "POST",
+            "/tokenize",  # at the server's root, beside /v1
+            {"model": self.model, "prompt": EOS_TOKEN, "add_special_tokens": False},
+            _token_list,
+            attempts=1,
+        )
+        if outcome.value is None:
             log.warning(
                 "openai backend: %s has no vLLM /tokenize (%s); generation stops where the server's own "
                 "end-of-sequence rule says",
                 self.api_base,
-                _describe_error(exc),
+                outcome.error,
             )
             return None
+        ids = outcome.value
         if len(ids) != 1:
             log.warning("openai backend: %s is %s tokens on this server, not one", EOS_TOKEN, ids)
             return None
@@ -333,12 +328,15 @@ class OpenAIBackend:
     def _served_model(self) -> str:
         """The only model the server serves, when the user named none."""
         try:
-            served = [m.id for m in self._client.models.list()]
-        except Exception as exc:
+            outcome = self.endpoint.get("models", _model_ids, attempts=1)
+        except EndpointUnavailableError as exc:
+            raise VlevalError(f"{exc}: pass the server's key (OPENAI_API_KEY)") from None
+        if outcome.value is None:
             raise VlevalError(
-                f"openai backend: cannot list the models of {self.api_base} ({_describe_error(exc)}); "
+                f"openai backend: cannot list the models of {self.api_base} ({outcome.error}); "
                 "is the server running? Pass --api-base of a running OpenAI-compatible server"
-            ) from None
+            )
+        served = outcome.value
         if len(served) != 1:
             raise VlevalError(
                 f"openai backend: {self.api_base} serves {len(served)} models ({', '.join(served) or 'none'}); "
@@ -347,22 +345,18 @@ class OpenAIBackend:
         return served[0]
 
 
-def _retryable(exc: Exception) -> bool:
-    import openai
-
-    if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError):
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500
-    return False
+def _model_ids(response: Any) -> list[str]:
+    data = response.get("data") if isinstance(response, dict) else None
+    if not isinstance(data, list):
+        raise BadReply(f"no model list ({describe_shape(response)})")
+    return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
 
 
-def _describe_error(exc: Exception) -> str:
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}: {exc.message}"
-    return f"{type(exc).__name__}: {exc}"
+def _token_list(response: Any) -> list[int]:
+    tokens = response.get("tokens") if isinstance(response, dict) else None
+    if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+        raise BadReply("no token list")
+    return tokens
 
 
 def openai_backend_for(

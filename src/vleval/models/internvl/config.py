@@ -34,9 +34,15 @@ class VisionConfig:
     hidden_act: str = "gelu"
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> VisionConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
+    def from_dict(cls, d: dict[str, Any], *, source: str = "config.json") -> VisionConfig:
+        """The known fields of ``vision_config``, each checked against its default's type."""
+        values: dict[str, Any] = {}
+        for name, spec in cls.__dataclass_fields__.items():
+            if name not in d:
+                continue
+            default = spec.default
+            values[name] = _typed(d[name], type(default), f"{source}: vision_config.{name}")
+        return cls(**values)
 
     @property
     def num_patches(self) -> int:
@@ -74,8 +80,63 @@ class InternVLConfig:
         return int(self.llm["num_hidden_layers"])
 
 
-def parse_config(raw: dict[str, Any], *, source: str = "config.json") -> InternVLConfig:
-    """Validate and convert a config dict. Raises DataCorruptError naming the offending field."""
+# llm_config fields the model is built from: they must be there, as positive integers.
+REQUIRED_LLM_INTS = (
+    "hidden_size",
+    "num_attention_heads",
+    "num_hidden_layers",
+    "intermediate_size",
+    "vocab_size",
+)
+
+
+def _typed(value: Any, kind: type, where: str) -> Any:
+    """``value`` as ``kind`` (int, float, bool, str), or a DataCorruptError naming ``where``."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(value, kind):
+        return value
+    wanted = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        kind, kind.__name__
+    )
+    raise DataCorruptError(f"{where} is {value!r}, expected {wanted}; re-download the checkpoint")
+
+
+def _check_llm(llm: dict[str, Any], source: str) -> None:
+    for name in REQUIRED_LLM_INTS:
+        if name not in llm:
+            raise DataCorruptError(f"{source}: llm_config.{name} is missing; re-download the checkpoint")
+        if _typed(llm[name], int, f"{source}: llm_config.{name}") < 1:
+            raise DataCorruptError(
+                f"{source}: llm_config.{name} is {llm[name]!r}, expected a positive integer"
+            )
+    if llm.get("num_key_value_heads") is not None:
+        _typed(llm["num_key_value_heads"], int, f"{source}: llm_config.num_key_value_heads")
+    if llm["hidden_size"] % llm["num_attention_heads"]:
+        raise DataCorruptError(
+            f"{source}: llm_config.hidden_size {llm['hidden_size']} is not a multiple of "
+            f"num_attention_heads {llm['num_attention_heads']}"
+        )
+    scaling = llm.get("rope_scaling")
+    if scaling is not None and not isinstance(scaling, dict):
+        raise DataCorruptError(
+            f"{source}: llm_config.rope_scaling is {scaling!r}, expected an object or null"
+        )
+
+
+def parse_config(raw: Any, *, source: str = "config.json") -> InternVLConfig:
+    """Validate and convert a config dict. Raises DataCorruptError naming the file and the field."""
+    if not isinstance(raw, dict):
+        raise DataCorruptError(
+            f"{source}: holds a JSON {type(raw).__name__}, not an object; re-download the checkpoint"
+        )
     if raw.get("model_type") != "internvl_chat":
         raise DataCorruptError(
             f"{source}: model_type is {raw.get('model_type')!r}, expected 'internvl_chat' "
@@ -85,22 +146,30 @@ def parse_config(raw: dict[str, Any], *, source: str = "config.json") -> InternV
         if not isinstance(raw.get(key), dict):
             raise DataCorruptError(f"{source}: missing or malformed '{key}'")
     llm = dict(raw["llm_config"])
-    arch = (llm.get("architectures") or [None])[0]
-    if arch not in LLM_ARCHITECTURES:
+    architectures = llm.get("architectures")
+    arch = architectures[0] if isinstance(architectures, list) and architectures else architectures
+    if not isinstance(arch, str) or arch not in LLM_ARCHITECTURES:
         raise DataCorruptError(
             f"{source}: llm_config.architectures[0] is {arch!r}; supported: {', '.join(LLM_ARCHITECTURES)}"
         )
     ps_version = raw.get("ps_version", "v1")
     if ps_version not in ("v1", "v2"):
         raise DataCorruptError(f"{source}: ps_version {ps_version!r} is neither 'v1' nor 'v2'")
+    _check_llm(llm, source)
+    force_image_size = raw.get("force_image_size")
+    if force_image_size is not None:
+        force_image_size = _typed(force_image_size, int, f"{source}: force_image_size")
+    for name in ("template", "system_message"):
+        if raw.get(name) is not None:
+            _typed(raw[name], str, f"{source}: {name}")
     return InternVLConfig(
-        vision=VisionConfig.from_dict(raw["vision_config"]),
+        vision=VisionConfig.from_dict(raw["vision_config"], source=source),
         llm_family=LLM_ARCHITECTURES[arch],
         llm=llm,
-        downsample_ratio=float(raw.get("downsample_ratio", 0.5)),
+        downsample_ratio=_typed(raw.get("downsample_ratio", 0.5), float, f"{source}: downsample_ratio"),
         ps_version=ps_version,
-        select_layer=int(raw.get("select_layer", -1)),
-        force_image_size=raw.get("force_image_size"),
+        select_layer=_typed(raw.get("select_layer", -1), int, f"{source}: select_layer"),
+        force_image_size=force_image_size,
         template=raw.get("template"),
         system_message=raw.get("system_message"),
         raw=raw,
@@ -116,6 +185,6 @@ def read_config(model_dir: Path) -> InternVLConfig:
         )
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataCorruptError(f"{path}: not valid JSON ({exc}); re-download the checkpoint") from None
     return parse_config(raw, source=str(path))

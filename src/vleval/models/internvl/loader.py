@@ -157,8 +157,14 @@ def load_internvl(
     default_device = torch.device(device if device != "cuda" else "cuda:0")
 
     shards = weight_files(model_dir)
-    with torch.device("meta"):
-        model = InternVLModel(config)
+    try:
+        with torch.device("meta"):
+            model = InternVLModel(config)
+    except (ValueError, TypeError, KeyError) as exc:  # values parse_config let through but the model rejects
+        raise DataCorruptError(
+            f"{model_dir / 'config.json'}: the model cannot be built from it ({type(exc).__name__}: {exc}); "
+            "re-download the checkpoint"
+        ) from None
     params = dict(model.named_parameters())
     expected = {checkpoint_name(n, config.llm_family) for n in params}
     present = {n for names in shards.values() for n in names}

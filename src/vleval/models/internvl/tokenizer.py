@@ -17,7 +17,7 @@ from pathlib import Path
 
 from transformers import LlamaTokenizer, PreTrainedTokenizerBase, Qwen2Tokenizer
 
-from vleval.errors import DataCorruptError, DataMissingError
+from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 
 REQUIRED_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<|im_start|>", "<|im_end|>")
 
@@ -103,9 +103,27 @@ def _tokenizer_config(model_dir: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataCorruptError(f"{path}: not valid JSON ({exc})") from None
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataCorruptError(f"{path}: not valid JSON ({exc}); re-download the checkpoint") from None
+    if not isinstance(config, dict):
+        raise DataCorruptError(f"{path}: holds a JSON {type(config).__name__}, not an object")
+    return config
+
+
+def _check_tokenizer_json(path: Path) -> None:
+    """A clear error for a ``tokenizer.json`` that is not a JSON object with a ``model``, before
+    the tokenizers library reports it in its own words."""
+    if not path.is_file():
+        return
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataCorruptError(f"{path}: not valid JSON ({exc}); re-download the checkpoint") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+        raise DataCorruptError(
+            f"{path}: field 'model' is missing or not an object; re-download the checkpoint"
+        )
 
 
 def tokenizer_family(model_dir: Path) -> str:
@@ -128,11 +146,14 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     tf_logger = logging.getLogger("transformers.tokenization_utils_base")
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)
+    config = _tokenizer_config(model_dir)
+    main_file = model_dir / ("tokenizer.model" if family == "internlm2" else "tokenizer.json")
+    if family == "qwen2":
+        _check_tokenizer_json(main_file)
     try:
         if family == "qwen2":
             tokenizer = Qwen2Tokenizer.from_pretrained(str(model_dir), local_files_only=True)
         else:
-            config = _tokenizer_config(model_dir)
             tokenizer = InternLM2Tokenizer.from_pretrained(
                 str(model_dir),
                 local_files_only=True,
@@ -140,6 +161,14 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
                 add_bos_token=bool(config.get("add_bos_token", True)),
                 add_eos_token=bool(config.get("add_eos_token", False)),
             )
+    except VlevalError:
+        raise
+    except Exception as exc:  # the tokenizer libraries' own errors for files they cannot read
+        files = main_file if main_file.is_file() else model_dir
+        raise DataCorruptError(
+            f"{files}: cannot be loaded as the {family} tokenizer ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); re-download the checkpoint"
+        ) from None
     finally:
         tf_logger.setLevel(level)
     vocab = tokenizer.get_vocab()

@@ -135,12 +135,8 @@ def weight_files(model_dir: Path) -> dict[str, list[str]]:
     model_dir = Path(model_dir)
     index = model_dir / INDEX_FILE
     if index.is_file():
-        try:
-            weight_map: dict[str, str] = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise DataCorruptError(f"{index}: unreadable index ({exc}); re-download the checkpoint") from None
         shards: dict[str, list[str]] = {}
-        for name, shard in weight_map.items():
+        for name, shard in _read_weight_map(index).items():
             shards.setdefault(shard, []).append(name)
         for shard in shards:
             if not (model_dir / shard).is_file():
@@ -151,14 +147,39 @@ def weight_files(model_dir: Path) -> dict[str, list[str]]:
         return shards
     single = model_dir / SINGLE_FILE
     if single.is_file():
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
-        with safe_open(str(single), framework="pt") as f:
-            return {SINGLE_FILE: list(f.keys())}
+        try:
+            with safe_open(str(single), framework="pt") as f:
+                return {SINGLE_FILE: list(f.keys())}
+        except SafetensorError as exc:
+            raise DataCorruptError(f"{single}: unreadable safetensors file ({exc}); re-download it") from None
     raise DataMissingError(
         f"no {INDEX_FILE} or {SINGLE_FILE} in {model_dir}: only safetensors checkpoints are supported; "
         "download the checkpoint with vleval models download NAME"
     )
+
+
+def _read_weight_map(index: Path) -> dict[str, str]:
+    """The index's ``weight_map`` (tensor name -> shard file name), checked: an object of strings,
+    each shard a plain file name beside the index."""
+    try:
+        raw = json.loads(index.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataCorruptError(f"{index}: not valid JSON ({exc}); re-download the checkpoint") from None
+    weight_map = raw.get("weight_map") if isinstance(raw, dict) else None
+    if not isinstance(weight_map, dict):
+        raise DataCorruptError(
+            f"{index}: 'weight_map' is missing or not an object (tensor name -> shard file); "
+            "re-download the checkpoint"
+        )
+    for name, shard in weight_map.items():
+        if not isinstance(shard, str) or not shard or Path(shard).name != shard or shard in (".", ".."):
+            raise DataCorruptError(
+                f"{index}: weight_map[{name!r}] is {shard!r}, expected the file name of a shard beside "
+                "the index; re-download the checkpoint"
+            )
+    return weight_map
 
 
 def iter_checkpoint(model_dir: Path, shards: dict[str, list[str]]) -> Iterator[tuple[str, torch.Tensor]]:

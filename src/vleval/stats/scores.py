@@ -1,0 +1,114 @@
+"""Uncertainty of one scored benchmark: a bootstrap interval on the headline and on each reported
+sub-score, the exact binomial cross-check where the headline is a plain proportion, and the censoring
+bounds. ``fill_record`` writes them into the ``ScoreRecord`` scoring produces.
+
+What the statistics need to know about a benchmark is which unit each metric aggregates: every
+row's ``unit`` is the unit of its headline (the MMBench circular group, the HallusionBench question
+group, the row itself elsewhere); ``METRIC_GROUPS`` names the metrics that aggregate another group
+of ``RowResult.groups``. A headline that combines metrics over different units (HallusionBench's mean
+of aAcc, qAcc and fAcc) resamples the sets that keep all of them whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from vleval.stats.core import (
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    UNIT,
+    RowAggregate,
+    bootstrap_intervals,
+    bounds_wider_than_interval,
+    censoring_bounds,
+    clopper_pearson,
+    clusters,
+    is_censored,
+)
+from vleval.types import Interval, RowResult, ScoreRecord
+
+HEADLINE = "headline"  # key of the headline in ScoreRecord.intervals
+EXACT_SUFFIX = ":exact"  # ScoreRecord.intervals["headline:exact"]: the Clopper-Pearson cross-check
+
+# metric -> the RowResult.groups keys it aggregates (HallusionBench fAcc: figure groups,
+# VLMEvalKit vlmeval/dataset/utils/yorn.py::Hallusion_rating groups by l2-category, set and figure)
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {"fAcc": ("figure",)}
+
+
+def metric_units(metrics: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Unit keys per metric, and for ``HEADLINE`` the union of them all."""
+    out = {name: METRIC_GROUPS.get(name, (UNIT,)) for name in metrics if name != HEADLINE}
+    out[HEADLINE] = tuple(dict.fromkeys([UNIT, *(k for keys in out.values() for k in keys)]))
+    return out
+
+
+@dataclass
+class Uncertainty:
+    intervals: dict[str, Interval] = field(default_factory=dict)
+    bounds: tuple[float, float] | None = None  # headline if every censored row were wrong ... right
+    censored: int = 0
+
+    @property
+    def bounds_wider_than_interval(self) -> bool:
+        return bounds_wider_than_interval(self.bounds, self.intervals.get(HEADLINE))
+
+
+def score_uncertainty(
+    rows: Sequence[RowResult],
+    aggregate: RowAggregate,
+    headline_key: str,
+    metrics: Iterable[str] = (),
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+    best_score: float = 1.0,
+) -> Uncertainty:
+    """Intervals for the headline (``aggregate(rows)[headline_key]``) and each of ``metrics``, and
+    the censoring bounds of the headline (censored rows set to 0 ... ``best_score``)."""
+    rows = list(rows)
+    if not rows:
+        return Uncertainty()
+
+    def with_headline(resampled: Sequence[RowResult]) -> Mapping[str, float | None]:
+        values = dict(aggregate(resampled))
+        values[HEADLINE] = values.get(headline_key)
+        return values
+
+    units = metric_units([m for m in metrics if m != headline_key])
+    intervals = bootstrap_intervals(rows, with_headline, units, resamples=resamples, seed=seed, level=level)
+    exact = plain_proportion_interval(rows, with_headline(rows).get(HEADLINE), level)
+    if exact is not None:
+        intervals[HEADLINE + EXACT_SUFFIX] = exact
+    bounds = censoring_bounds(rows, lambda r: with_headline(r).get(HEADLINE), best_score=best_score)
+    return Uncertainty(intervals=intervals, bounds=bounds, censored=sum(is_censored(r) for r in rows))
+
+
+def plain_proportion_interval(
+    rows: Sequence[RowResult], headline: float | None, level: float
+) -> Interval | None:
+    """Clopper-Pearson when the headline is the share of right rows and every row is its own unit
+    (MMMU, MMStar, AI2D, ...): then rows are independent trials and the exact interval applies."""
+    scored = [r for r in rows if r.score is not None]
+    if headline is None or not scored or len(scored) != len(rows):
+        return None
+    if any(r.score not in (0, 1) for r in scored) or any(len(c) > 1 for c in clusters(scored)):
+        return None
+    right = sum(int(r.score) for r in scored)
+    if abs(100.0 * right / len(scored) - headline) > 1e-6:
+        return None  # the headline is not that proportion (OCRBench sums points)
+    return clopper_pearson(right, len(scored), level)
+
+
+def fill_record(record: ScoreRecord, uncertainty: Uncertainty) -> ScoreRecord:
+    """Write intervals and bounds into ``record`` (and a note when the bounds are the wider)."""
+    record.intervals = dict(uncertainty.intervals)
+    record.bounds = uncertainty.bounds
+    if uncertainty.bounds_wider_than_interval:
+        low, high = uncertainty.bounds
+        record.notes.append(
+            f"{uncertainty.censored} censored row(s) (token limit, fallback, unparsed or failed judge) "
+            f"could move the score from {low:.2f} to {high:.2f}: wider than its 95% interval."
+        )
+    return record

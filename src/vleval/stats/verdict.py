@@ -1,0 +1,136 @@
+"""The reproduction verdict: is our score consistent with the published figure?
+
+"Consistent with published" when the published value lies inside our 95% interval; otherwise
+"differs by X (outside the 95% interval)", followed by the settings that usually explain such a gap
+(chain-of-thought, judge model, protocol, image tiles, dtype/backend, benchmark file), each marked
+``differs`` where what we ran is known to differ from how the published number was produced (from
+the source notes in ``data/published_scores.csv``), ``same`` where it is known to match, and
+``unknown`` where the publication does not say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from vleval.types import Interval
+
+Status = Literal["differs", "same", "unknown"]
+
+# What the InternVL2.5 publications ran: VLMEvalKit with Hugging Face transformers in bfloat16
+# (OpenGVLab/InternVL, document/evaluation of InternVL2.5; VLMEvalKit vlmeval/vlm/internvl), at the
+# benchmark's own tile budget, under the reference rules vleval pins as protocol 2024.12.
+PUBLISHED_PROTOCOL = "2024.12"
+PUBLISHED_BACKEND = "hf"
+PUBLISHED_DTYPE = "bfloat16"
+
+
+@dataclass(frozen=True)
+class SettingCheck:
+    name: str
+    ours: str
+    published: str
+    status: Status
+
+
+@dataclass
+class ReproductionVerdict:
+    consistent: bool | None  # None: no interval or no published figure
+    text: str
+    checks: list[SettingCheck] = field(default_factory=list)
+
+    @property
+    def differing(self) -> list[SettingCheck]:
+        return [c for c in self.checks if c.status == "differs"]
+
+
+@dataclass(frozen=True)
+class OurSettings:
+    """How our number was produced (from run.json and the ScoreRecord); None = not recorded."""
+
+    cot: bool | None = None
+    judge: str | None = None
+    protocol: str | None = None
+    backend: str | None = None
+    dtype: str | None = None
+    max_tiles_override: int | None = None  # None: the benchmark's own budget
+    md5_matches: bool | None = None  # the benchmark file is the one the protocol pins
+
+
+def reproduction_verdict(
+    ours: float | None,
+    interval: Interval | None,
+    published: float | None,
+    *,
+    published_cot: str = "",
+    published_metric: str = "",
+    settings: OurSettings | None = None,
+) -> ReproductionVerdict:
+    """Our headline and interval against a published figure (all on the 0-100 scale)."""
+    if ours is None or published is None:
+        return ReproductionVerdict(None, "no published figure" if published is None else "not scored")
+    checks = setting_checks(settings or OurSettings(), published_cot, published_metric)
+    if interval is None:
+        return ReproductionVerdict(None, f"differs by {ours - published:+.2f} (no interval)", checks)
+    if interval.low <= published <= interval.high:
+        return ReproductionVerdict(True, "consistent with published", checks)
+    level = f"{interval.level:.0%}"
+    return ReproductionVerdict(
+        False, f"differs by {ours - published:+.2f} (outside the {level} interval)", checks
+    )
+
+
+def setting_checks(settings: OurSettings, published_cot: str, published_metric: str) -> list[SettingCheck]:
+    return [
+        _cot_check(settings.cot, published_cot),
+        _judge_check(settings.judge, published_metric),
+        _known(
+            "protocol",
+            settings.protocol,
+            PUBLISHED_PROTOCOL,
+            "the reference's rules when the figures were published",
+        ),
+        SettingCheck(
+            "image tiles",
+            "benchmark default" if settings.max_tiles_override is None else str(settings.max_tiles_override),
+            "benchmark default (unstated)",
+            "unknown" if settings.max_tiles_override is None else "differs",
+        ),
+        _known("backend", settings.backend, PUBLISHED_BACKEND, "Hugging Face transformers"),
+        _known("dtype", settings.dtype, PUBLISHED_DTYPE, PUBLISHED_DTYPE),
+        SettingCheck(
+            "benchmark file md5",
+            {True: "the protocol's file", False: "a different file", None: "not checked"}[
+                settings.md5_matches
+            ],
+            "the protocol's file",
+            {True: "same", False: "differs", None: "unknown"}[settings.md5_matches],
+        ),
+    ]
+
+
+def _known(name: str, ours: str | None, published: str, published_text: str) -> SettingCheck:
+    if ours is None:
+        return SettingCheck(name, "not recorded", published_text, "unknown")
+    return SettingCheck(name, ours, published_text, "same" if ours == published else "differs")
+
+
+def _cot_check(cot: bool | None, published_cot: str) -> SettingCheck:
+    ours = {True: "on", False: "off", None: "not recorded"}[cot]
+    text = published_cot or "unstated"
+    if "max(direct, CoT)" in text:
+        # the better of a direct and a CoT run: a single run of either kind may fall below it
+        return SettingCheck("CoT", ours, "best of direct and CoT runs", "differs")
+    if "USE_COT=1" in text:
+        status: Status = "unknown" if cot is None else ("same" if cot else "differs")
+        return SettingCheck("CoT", ours, "unstated; the evaluation recipe sets USE_COT=1", status)
+    return SettingCheck("CoT", ours, "unstated", "unknown")
+
+
+def _judge_check(judge: str | None, published_metric: str) -> SettingCheck:
+    lowered = published_metric.lower()
+    if "gpt-4-turbo" in lowered or "gpt-4 turbo" in lowered:
+        if judge is None:
+            return SettingCheck("judge", "not recorded", "gpt-4-turbo", "unknown")
+        return SettingCheck("judge", judge, "gpt-4-turbo", "same" if "gpt-4-turbo" in judge else "differs")
+    return SettingCheck("judge", judge or "none", "unstated", "unknown")

@@ -1,0 +1,46 @@
+"""The reproduction verdict against published figures."""
+
+from __future__ import annotations
+
+from vleval.report.published import load_published
+from vleval.stats.verdict import OurSettings, reproduction_verdict
+from vleval.types import Interval
+
+INTERVAL = Interval(low=60.0, high=66.0, method="bootstrap")
+
+
+def test_inside_the_interval_is_consistent():
+    verdict = reproduction_verdict(63.0, INTERVAL, 62.8)
+    assert verdict.consistent is True and verdict.text == "consistent with published"
+
+
+def test_outside_the_interval_says_by_how_much():
+    verdict = reproduction_verdict(63.0, INTERVAL, 56.0)
+    assert verdict.consistent is False
+    assert verdict.text == "differs by +7.00 (outside the 95% interval)"
+
+
+def test_missing_pieces():
+    assert reproduction_verdict(63.0, INTERVAL, None).consistent is None
+    assert reproduction_verdict(63.0, None, 56.0).text == "differs by +7.00 (no interval)"
+
+
+def test_settings_known_to_differ_from_the_published_sources():
+    published = load_published()
+    mmmu = published[("InternVL2_5-8B", "MMMU_DEV_VAL")]
+    settings = OurSettings(cot=False, judge="gpt-4o-mini", protocol="2024.12", backend="vllm", dtype="bfloat16",
+                           md5_matches=True)  # fmt: skip
+    verdict = reproduction_verdict(50.0, INTERVAL, mmmu.score, published_cot=mmmu.cot,
+                                   published_metric=mmmu.metric, settings=settings)  # fmt: skip
+    by_name = {c.name: c for c in verdict.checks}
+    assert by_name["CoT"].status == "differs" and by_name["CoT"].published == "best of direct and CoT runs"
+    assert by_name["backend"].status == "differs"
+    assert by_name["protocol"].status == "same" and by_name["dtype"].status == "same"
+    assert by_name["benchmark file md5"].status == "same"
+    assert {c.name for c in verdict.differing} == {"CoT", "backend"}
+
+    mmvet = published[("InternVL2_5-8B", "MMVet")]
+    verdict = reproduction_verdict(50.0, INTERVAL, mmvet.score, published_metric=mmvet.metric,
+                                   settings=OurSettings(judge="gpt-4o-mini"))  # fmt: skip
+    judge = next(c for c in verdict.checks if c.name == "judge")
+    assert (judge.published, judge.status) == ("gpt-4-turbo", "differs")
