@@ -19,7 +19,15 @@ from vleval.synthetic.checkpoints import make_tiny_checkpoint
 from vleval.synthetic.judge_server import JudgeServer
 
 MODEL = "TinyVL-Qwen2"
-SUITE = {"MMStar": 3, "MMBench_DEV_EN_V11": 2, "HallusionBench": 2, "MathVista_MINI": 2, "MMVet": 3, "LLaVABench": 2, "OCRBench": 2}
+SUITE = {
+    "MMStar": 3,
+    "MMBench_DEV_EN_V11": 2,
+    "HallusionBench": 2,
+    "MathVista_MINI": 2,
+    "MMVet": 3,
+    "LLaVABench": 2,
+    "OCRBench": 2,
+}
 EXACT = ("MMVet", "LLaVABench")
 
 

@@ -133,6 +133,8 @@ def test_resolve_judge_builds_a_local_judge_and_labels_it_a_substitute(
     info = judge_info(judge, "gpt-4o-mini")
     assert (info.kind, info.substitute, info.endpoint) == ("local", True, str(tiny_judge.resolve()))
     assert "substitute judge" in judge_label(info)
+    # where the metric is rule-based (OCRBench, CRPE) no judge decides anything: not a substitute
+    assert judge_info(judge, None).substitute is False
     judge.close()
 
 

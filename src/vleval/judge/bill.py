@@ -130,9 +130,12 @@ def estimate_bill(
     return bill
 
 
-def format_bill(bills: list[JudgeBill]) -> list[str]:
-    """Lines for ``--dry-run``."""
-    lines = ["judge bill (before the run; tokens are estimates at ~4 characters a token):"]
+def format_bill(bills: list[JudgeBill], n_models: int = 1) -> list[str]:
+    """Lines for ``--dry-run``: per benchmark and model, then the total over ``n_models`` models."""
+    per = " per model" if n_models > 1 else ""
+    lines = [
+        f"judge bill{per} (before the run; tokens are estimates at ~{CHARS_PER_TOKEN} characters a token):"
+    ]
     for bill in bills:
         if bill.judge is None:
             lines.append(f"  {bill.dataset:<22} no judge calls ({bill.note})")
@@ -146,13 +149,14 @@ def format_bill(bills: list[JudgeBill]) -> list[str]:
             f"  {bill.dataset:<22} {count}, ~{bill.prompt_tokens:,} input / ~{bill.completion_tokens:,} output "
             f"tokens, judge {bill.judge}; {bill.note}"
         )
-    total_calls = sum(b.calls for b in bills)
-    total_in = sum(b.prompt_tokens for b in bills)
-    total_out = sum(b.completion_tokens for b in bills)
-    exact = all(b.exact for b in bills)
+    total_calls = n_models * sum(b.calls for b in bills)
+    total_in = n_models * sum(b.prompt_tokens for b in bills)
+    total_out = n_models * sum(b.completion_tokens for b in bills)
+    bound = "" if all(b.exact for b in bills) else "<= "
+    models = f" for {n_models} models" if n_models > 1 else ""
     lines.append(
-        f"  total: {'' if exact else '<= '}{total_calls} calls, ~{total_in:,} input / ~{total_out:,} output tokens"
-        " (judge answers already in the work dir's judge cache are not asked again)"
+        f"  total{models}: {bound}{total_calls} calls, ~{total_in:,} input / ~{total_out:,} output tokens "
+        "(answers already in the work dir's judge cache are not asked again)"
     )
     return lines
 
@@ -170,7 +174,7 @@ def tally(judge: Any | None) -> dict[str, Any] | None:
 
 
 def dry_run_bill(
-    cards: list[BenchmarkCard], protocol: Protocol, judge_spec: str | None, load_table: Any
+    cards: list[BenchmarkCard], protocol: Protocol, judge_spec: str | None, n_models: int, load_table: Any
 ) -> list[str]:
     """The bill lines of ``vleval run --dry-run``: ``load_table(card)`` gives a benchmark's table (a
     benchmark whose file is missing or unreadable is named, not billed)."""
@@ -182,4 +186,4 @@ def dry_run_bill(
             bills.append(estimate_bill(card, protocol, load_table(card), judge_spec))
         except (VlevalError, OSError) as exc:
             skipped.append(f"  {card.name:<22} not billed: {exc}")
-    return format_bill(bills) + skipped
+    return format_bill(bills, n_models) + skipped

@@ -21,15 +21,18 @@ def judge_info(judge: Any | None, default_short_name: str | None) -> JudgeInfo |
     """``JudgeInfo`` of ``judge`` (an ``OpenAIJudge``, a ``LocalJudge`` or anything with ``model``),
     ``substitute`` when it is not the model the protocol names (``default_short_name`` =
     ``protocol.judge_for(card)``): a local judge always is, an API judge when its model id differs
-    (another ``--judge``, or ``LOCAL_LLM``)."""
+    (another ``--judge``, or ``LOCAL_LLM``); never where the metric is rule-based (no judge decides)."""
     if judge is None:
         return None
     kind = getattr(judge, "kind", "api")
+    expected = protocol_judge_model(default_short_name)  # None: a rule-based metric, no judge decides
     if kind == "local":
         return JudgeInfo(
-            model=judge.model, kind="local", endpoint=getattr(judge, "endpoint", None), substitute=True
+            model=judge.model,
+            kind="local",
+            endpoint=getattr(judge, "endpoint", None),
+            substitute=expected is not None,
         )
-    expected = protocol_judge_model(default_short_name)
     endpoint = getattr(judge, "base_url", None)
     return JudgeInfo(
         model=judge.model,
