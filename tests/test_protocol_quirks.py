@@ -323,3 +323,9 @@ def test_with_rule_of_moves_one_quirk():
     assert back.has(Quirk.MCQ_ANSWER_IS_REGEX) and not back.fixes(Quirk.MCQ_ANSWER_IS_REGEX)
     judged = base.with_judges_of(VLEVAL_1)
     assert judged.open_judge == VLEVAL_1.open_judge and judged.quirks == base.quirks
+
+
+def test_docs_list_every_quirk():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "protocols.md").read_text(encoding="utf-8")
+    for quirk, info in QUIRKS.items():
+        assert f"| `{quirk.value}` | {info.kind} |" in page, f"docs/protocols.md lacks {quirk.value}"

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "vleval.runner.commands",  # run, slurm
     "vleval.datasets.commands",  # data list/download
     "vleval.datasets.eval_commands",  # eval
+    "vleval.datasets.diff_commands",  # diff-protocols
     "vleval.models.commands",  # models list/download
     "vleval.report.commands",  # report, demo
     "vleval.stats.commands",  # compare

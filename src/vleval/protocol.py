@@ -83,6 +83,10 @@ class QuirkInfo:
     fix: str  # bug: what vleval-1 does instead; definition: ""
     example: str  # a minimal input and its outcome under the reference and under vleval-1
     stage: Literal["scoring", "inference"] = "scoring"
+    families: tuple[str, ...] = ()  # benchmark families (BenchmarkCard.family) it acts on; () = all
+
+    def acts_on(self, family: str) -> bool:
+        return self.stage == "scoring" and (not self.families or family in self.families)
 
 
 # VK = open-compass/VLMEvalKit. Every bug's fix is switched on in vleval-1 (PROTOCOL_VLEVAL_1).
@@ -96,6 +100,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         "judge, so it moves work to the judge rather than deciding wrongly.",
         fix="",
         example="'B is right because the picture shows a red car' -> not read by rule (judge decides).",
+        families=("mcq", "mathvista"),
     ),
     Quirk.MCQ_TEXT_LENGTH_CAP: QuirkInfo(
         label="MCQ option-text length cap",
@@ -105,6 +110,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         why="A heuristic against long answers that mention several options; rejected rows go to the judge.",
         fix="",
         example="a 300-character explanation naming one option -> judge decides, not the text rule.",
+        families=("mcq", "mathvista"),
     ),
     Quirk.MCQ_ANSWER_IS_REGEX: QuirkInfo(
         label="MCQ 'answer is X' regex",
@@ -120,6 +126,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         example="options A red / B blue / C green, prediction 'The answer is blue.': 2026.08 reads B "
         "by the regex; vleval-1 does not, and the option-text rule reads B from 'blue' instead only "
         "when the text is unambiguous. 'The answer is **E**' with five options: vleval-1 reads E.",
+        families=("mcq", "mathvista"),
     ),
     Quirk.MCQ_RANDOM_AFTER_JUDGE_FAILS: QuirkInfo(
         label="MCQ random letter after judge failures",
@@ -131,6 +138,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         fix="The row is 'Z' (wrong) with decided_by='unparsed', counted in the result's censoring.",
         example="a row the judge cannot match three times: 2026.08 draws e.g. 'C' (right 1 time in "
         "5); vleval-1 scores it wrong and marks it unparsed.",
+        families=("mcq",),
     ),
     Quirk.CRPE_SWAPPED_ARGS: QuirkInfo(
         label="CRPE argument order",
@@ -142,6 +150,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         "prediction that does not start with A-D counts as right.",
         fix="An empty gold text matches nothing: such a prediction is wrong unless its letter is right.",
         example="gold 'B', prediction 'The dog is on the left': 2026.08 right; vleval-1 wrong.",
+        families=("crpe",),
     ),
     Quirk.CRPE_CIRCULAR_BLOCKS: QuirkInfo(
         label="CRPE circular blocks of 4",
@@ -151,6 +160,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         why="CircularEval, as MMBench: a definition of the metric (robust to option order).",
         fix="",
         example="rotations right, right, wrong, right -> the question is wrong.",
+        families=("crpe",),
     ),
     Quirk.MATHVISTA_LIST_NEVER_CORRECT: QuirkInfo(
         label="MathVista list answers never right",
@@ -160,6 +170,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         why="It compares the string 'None' with the gold answer, so list answers can never be right.",
         fix="The extracted answer's text is compared with the gold text.",
         example="answer '[3, 5]', extracted '[3, 5]': 2026.08 wrong; vleval-1 right.",
+        families=("mathvista",),
     ),
     Quirk.MATHVISTA_PREFETCH_ANY_LETTER: QuirkInfo(
         label="MathVista rule letter decides",
@@ -170,6 +181,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         "would give the model a second chance. Only the prefetch rate's name misleads.",
         fix="",
         example="answer option A, prediction 'B' -> wrong, decided by rule.",
+        families=("mathvista",),
     ),
     Quirk.MATHVISTA_ZERO_PREFETCH_FALSY: QuirkInfo(
         label="MathVista prefetched 0 goes to the judge",
@@ -180,6 +192,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         "extract something else.",
         fix="A prefetched value counts unless it is False/None.",
         example="answer 0, prediction '0': 2026.08 asks the judge; vleval-1 decides right by rule.",
+        families=("mathvista",),
     ),
     Quirk.MATHVISTA_INT_REJECTS_DECIMAL: QuirkInfo(
         label="MathVista '8.0' for an integer",
@@ -190,6 +203,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         "comparing (lupantech/MathVista evaluation/calculate_score.py::normalize_extracted_answer).",
         fix="A number with an integral value ('8.0', ' 8 ') equals the integer answer.",
         example="answer 8, extracted '8.0': 2026.08 wrong; vleval-1 right.",
+        families=("mathvista",),
     ),
     Quirk.MATHVISTA_PRECISION_IGNORED: QuirkInfo(
         label="MathVista precision ignored",
@@ -200,6 +214,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         "rounds the extracted answer to it (lupantech/MathVista calculate_score.py).",
         fix="Both sides are rounded to 'precision' decimals before comparing (exact when absent).",
         example="answer 3.14, precision 2, extracted '3.1416': 2026.08 wrong; vleval-1 right.",
+        families=("mathvista",),
     ),
     Quirk.LLAVABENCH_UNPARSABLE_MINUS_ONE: QuirkInfo(
         label="LLaVA-Bench unparsable review = -1",
@@ -210,6 +225,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         "amount that depends on the row.",
         fix="The row is left out of the means (decided_by='unparsed').",
         example="reviews '8 6' and 'I cannot judge': 2026.08 mean model score (6-1)/2 = 2.5; vleval-1 6.",
+        families=("llavabench",),
     ),
     Quirk.MMVET_DIVIDE_BY_CAPABILITY_COUNT: QuirkInfo(
         label="MM-Vet missing capability",
@@ -221,6 +237,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         fix="Capabilities without rows are left out of the table.",
         example="rows with no 'spat' capability: 2026.08 'spat' row NaN (reference: crash); "
         "vleval-1 no 'spat' row.",
+        families=("mmvet",),
     ),
     Quirk.MMVET_MAX_TOKENS_3: QuirkInfo(
         label="MM-Vet judge max_tokens=3",
@@ -231,6 +248,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         "fail to parse and are retried at higher temperature.",
         fix="max_tokens 2048, as 2026.08.",
         example="judge request for any MM-Vet row: 2024.12 max_tokens=3; vleval-1 2048.",
+        families=("mmvet",),
     ),
     Quirk.MMVET_SINGLE_CAPABILITY_COUNTED_TWICE: QuirkInfo(
         label="MM-Vet single capability counted twice",
@@ -240,6 +258,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         "category, so that capability's accuracy weighs it double.",
         fix="Separate counters for capabilities and categories.",
         example="rows 'ocr' (score 1) and 'rec,ocr' (score 0): 2026.08 ocr = 2/3; vleval-1 1/2.",
+        families=("mmvet",),
     ),
     Quirk.YORN_PERIOD_LIMIT_32: QuirkInfo(
         label="Y/N only 32 periods stripped",
@@ -250,6 +269,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         "a long answer is not the word 'yes'.",
         fix="Every period is stripped.",
         example="33 sentences then 'Yes.': 2026.08 Unknown; vleval-1 Yes.",
+        families=("yorn",),
     ),
     Quirk.PUNCT_PERIOD_AFTER_DIGIT_STRIPPED: QuirkInfo(
         label="punctuation lookbehind typo",
@@ -259,6 +279,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         why="Meant to keep a period after a digit; the typo strips it ('5.' -> '5').",
         fix="The lookbehind, as 2026.08.",
         example="process_punctuation('5. yes'): 2024.12 '5 yes'; vleval-1 '5. yes'.",
+        families=("yorn",),
     ),
     Quirk.EMPTY_PREDICTION_IS_NAN: QuirkInfo(
         label="empty prediction read as 'nan'",

@@ -1,0 +1,224 @@
+"""`vleval diff-protocols` on the synthetic suite: predictions made to trip the quirks, judge answers
+from a cache filled through the local judge server (real HTTP), every changed row attributed to
+exactly one rule, and the rules' deltas adding up to the net delta."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import pytest
+
+from vleval.cli import main
+from vleval.datasets.loading import load_table
+from vleval.datasets.predictions import write_prediction_file
+from vleval.datasets.protocol_diff import (
+    INTERACTION,
+    JUDGES,
+    diff_benchmark,
+    prediction_files,
+    single_rule_variants,
+)
+from vleval.datasets.registry import get_benchmark
+from vleval.datasets.scoring import evaluate
+from vleval.judge.cache import default_cache_dir
+from vleval.judge.client import make_judge
+from vleval.protocol import Quirk, get_protocol
+from vleval.synthetic.benchmarks import make_benchmark_tsv
+from vleval.synthetic.judge_server import JudgeServer, message_text, rule_based_answer
+
+# one benchmark per family
+SUITE = ("MMBench_DEV_EN_V11", "MMStar", "MathVista_MINI", "HallusionBench", "OCRBench", "MMVet", "LLaVABench",
+         "CRPE_RELATION")  # fmt: skip
+MODEL = "M"
+PAIRS = (("2024.12", "2026.08"), ("2026.08", "vleval-1"))
+NEW_OPEN_JUDGE = "gpt-4.1-2025-04-14"
+# words after 'The answer is' that the 2026.08 regex misreads as the option of their first letter
+MISREAD = {"A": "apparent", "B": "bold", "C": "certain", "D": "definite"}
+
+
+def _prediction(family: str, row: dict, i: int) -> str:
+    """A prediction that trips this family's quirks on some rows."""
+    answer = str(row.get("answer"))
+    if family == "mcq":
+        return [answer, f"The answer is {MISREAD.get(answer, 'apparent')}.", "", "I would rather not say"][
+            i % 4
+        ]
+    if family == "crpe":  # per block of 4 rotations: all right / all text / one wrong letter
+        block, rotation = divmod(i, 4)
+        wrong = "B" if answer != "B" else "C"
+        return [answer, "far from each other", wrong if rotation == 3 else answer][block % 3]
+    if family == "mathvista":
+        if row["question_type"] == "multi_choice":
+            return str(row["answer_option"])
+        if row["answer_type"] == "integer":
+            return f"{answer}.0"  # '8.0' for 8
+        if row["answer_type"] == "float":
+            return f"{float(answer) + 0.04:.2f}"  # right to the row's precision (1 decimal)
+        return answer  # a list answer, given exactly
+    if family == "yorn":
+        return "Fine. " * 33 + f"{answer}."  # the answer after the 32nd period
+    if family == "ocrbench":
+        return "" if i % 2 else ast.literal_eval(answer)[0]
+    if family == "mmvet":
+        return "" if i % 2 else answer
+    if family == "llavabench":
+        return "unsure" if i % 2 else "fine"
+    raise AssertionError(family)
+
+
+def _judge_answer(model: str, messages: list, temperature: float) -> str:
+    """The local judge's rules, with an unparsable LLaVA review for 'unsure' answers and a lenient
+    MM-Vet grader under vleval-1's open judge (so a change of judge flips rows)."""
+    prompt = message_text(messages)
+    if "[Assistant 2]\nunsure" in prompt:
+        return "I cannot judge this answer."
+    if model == NEW_OPEN_JUDGE and "Compare the ground truth and prediction" in prompt:
+        return "1.0"
+    return rule_based_answer(model, messages, temperature)
+
+
+@pytest.fixture(scope="module")
+def work_dir(tmp_path_factory):
+    """Predictions for the suite in the run layout, and a judge cache holding every answer the diffs
+    ask for (filled by scoring each variant once through the local judge server)."""
+    root = tmp_path_factory.mktemp("diff")
+    work, data = root / "work", root / "data"
+    empty = root / "lmu-empty"
+    empty.mkdir()
+    with pytest.MonkeyPatch.context() as mp, JudgeServer(_judge_answer) as server:
+        mp.setenv("LMUData", str(empty))  # score the prediction files' own columns
+        for name in SUITE:
+            card = get_benchmark(name)
+            make_benchmark_tsv(name, data, n=8, seed=3)
+            table = load_table(card, get_protocol(), root=data, verify_md5=False)
+            rows = table.drop(columns=["image"]).to_dict(orient="records")
+            preds = {r["index"]: _prediction(card.family, r, i) for i, r in enumerate(rows)}
+            pred = write_prediction_file(work / MODEL / f"{MODEL}_{name}.xlsx", table, preds)
+            protocols = {}
+            for a, b in PAIRS:
+                pa, pb = get_protocol(a), get_protocol(b)
+                protocols |= {a: pa, b: pb} | {p.name: p for p in single_rule_variants(card, pa, pb).values()}
+            for protocol in protocols.values():
+                short = protocol.judge_for(card)
+                judge = None
+                if short is not None:
+                    judge = make_judge(
+                        short, None, base_url=server.base_url, api_key="sk-test",
+                        cache_dir=default_cache_dir(work),
+                    )  # fmt: skip
+                evaluate(card, protocol, pred, judge, out_dir=root / "warm" / protocol.name)
+                if judge is not None:
+                    judge.close()
+    return work
+
+
+@pytest.fixture
+def no_lmudata(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMUData", str(tmp_path))
+
+
+def _diffs(work: Path, a: str, b: str, judge: str | None = None):
+    pa, pb = get_protocol(a), get_protocol(b)
+    return {
+        card.name: diff_benchmark(card, pred, pa, pb, judge=judge, cache_dir=default_cache_dir(work))
+        for card, pred in prediction_files(work)
+    }
+
+
+def _assert_accounted(diff) -> None:
+    """Every changed row has exactly one cause; the deltas add up to the net delta."""
+    for flip in diff.flips:
+        assert flip.cause != INTERACTION, f"{diff.dataset}: row {flip.index} has no single cause"
+    assert diff.interaction is None or not diff.interaction.flips
+    total = sum(c.delta for c in diff.causes) + (diff.interaction.delta if diff.interaction else 0.0)
+    assert math.isclose(total, diff.net, abs_tol=1e-9), diff.dataset
+    assert diff.judge_cache_misses == 0, diff.dataset
+
+
+def _flips(diff, quirk) -> list[str]:
+    return [f.direction for c in diff.causes if c.key == getattr(quirk, "value", quirk) for f in c.flips]
+
+
+@pytest.mark.parametrize(("a", "b"), PAIRS)
+def test_every_changed_row_has_one_cause(work_dir, no_lmudata, a, b):
+    diffs = _diffs(work_dir, a, b)
+    assert set(diffs) == set(SUITE)
+    for diff in diffs.values():
+        assert diff.skipped is None and diff.headline_a is not None and diff.headline_b is not None
+        _assert_accounted(diff)
+    assert any(diff.flips for diff in diffs.values())
+
+
+def test_2024_12_to_2026_08(work_dir, no_lmudata):
+    diffs = _diffs(work_dir, "2024.12", "2026.08")
+    # 'The answer is bold.' is read as B from 2026.08 on
+    assert set(_flips(diffs["MMStar"], Quirk.MCQ_ANSWER_IS_REGEX)) == {"wrong -> right"}
+    # one wrong rotation sinks the whole question: no row changes, the headline does
+    crpe = next(c for c in diffs["CRPE_RELATION"].causes if c.key == Quirk.CRPE_CIRCULAR_BLOCKS.value)
+    assert not crpe.flips and crpe.delta < 0
+
+
+def test_2026_08_to_vleval_1(work_dir, no_lmudata):
+    diffs = _diffs(work_dir, "2026.08", "vleval-1")
+    assert set(_flips(diffs["MMStar"], Quirk.MCQ_ANSWER_IS_REGEX)) == {"right -> wrong"}
+    assert set(_flips(diffs["CRPE_RELATION"], Quirk.CRPE_SWAPPED_ARGS)) == {"right -> wrong"}
+    mathvista = diffs["MathVista_MINI"]
+    for quirk in (
+        Quirk.MATHVISTA_INT_REJECTS_DECIMAL,
+        Quirk.MATHVISTA_PRECISION_IGNORED,
+        Quirk.MATHVISTA_LIST_NEVER_CORRECT,
+    ):
+        assert set(_flips(mathvista, quirk)) == {"wrong -> right"}, quirk
+    assert mathvista.net > 0
+    # the lenient new open judge raises MM-Vet grades
+    assert set(_flips(diffs["MMVet"], JUDGES)) == {"score up"}
+    # unparsable LLaVA reviews no longer count as -1: the headline moves, no row's score does
+    llava = next(
+        c for c in diffs["LLaVABench"].causes if c.key == Quirk.LLAVABENCH_UNPARSABLE_MINUS_ONE.value
+    )
+    assert llava.delta != 0
+
+
+def test_judge_none_compares_rule_decided_rows_only(work_dir, no_lmudata):
+    diffs = _diffs(work_dir, "2026.08", "vleval-1", judge="none")
+    for name in ("MathVista_MINI", "MMVet", "LLaVABench"):
+        assert diffs[name].skipped and "judge" in diffs[name].skipped
+    mmstar = diffs["MMStar"]
+    assert mmstar.not_compared > 0  # rows left to the judge under either protocol
+    assert set(_flips(diffs["CRPE_RELATION"], Quirk.CRPE_SWAPPED_ARGS)) == {"right -> wrong"}
+    for diff in diffs.values():
+        if not diff.skipped:
+            _assert_accounted(diff)
+
+
+def test_cli_on_a_work_dir_and_a_prediction_file(work_dir, no_lmudata, capsys, tmp_path):
+    before = sorted(p.name for p in (work_dir / MODEL).iterdir())
+    out_json = tmp_path / "diff.json"
+    code = main(
+        ["diff-protocols", "2026.08", "vleval-1", "--work-dir", str(work_dir), "--json", str(out_json)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "CRPE argument order: " in out and "right -> wrong" in out and "points)" in out
+    assert "MathVista '8.0' for an integer:" in out
+    assert sorted(p.name for p in (work_dir / MODEL).iterdir()) == before  # nothing written there
+    assert out_json.exists()
+    pred = work_dir / MODEL / f"{MODEL}_CRPE_RELATION.xlsx"
+    code = main(["diff-protocols", "2024.12", "2026.08", "--pred", str(pred), "--data", "CRPE_RELATION",
+                 "--judge-cache", str(default_cache_dir(work_dir))])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "CRPE circular blocks of 4" in out and "headline" in out
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["diff-protocols", "2026.08", "vleval-1", "--work-dir", str(tmp_path)]) == 2
+    assert "no <MODEL>_<DATASET>" in capsys.readouterr().err
+    assert main(["diff-protocols", "2026.08", "vleval-1", "--pred", str(tmp_path / "x.xlsx")]) == 2
+    assert "--data" in capsys.readouterr().err
+    pred = tmp_path / "M_MMStar.xlsx"
+    assert main(["diff-protocols", "2026.08", "vleval-1", "--pred", str(pred), "--data", "MMStar"]) == 2
+    err = capsys.readouterr().err
+    assert "no judge cache" in err and "--judge none" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / ".judge_cache").exists()
