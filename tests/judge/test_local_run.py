@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from vleval.cli import main
+from vleval.datasets.registry import get_benchmark
 from vleval.datasets.results import read_score, score_record_path
 from vleval.judge.local import judge_identity, release_engines
 from vleval.synthetic.benchmarks import make_benchmark_tsv
@@ -76,3 +77,25 @@ def test_run_with_a_local_judge_then_again_from_the_cache(tmp_path: Path, capsys
     for name in SUITE:
         stem = work / MODEL / f"{MODEL}_{name}"
         assert read_score(score_record_path(stem)).headline == first_scores[name]
+
+
+def test_eval_with_a_local_judge(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vleval.datasets.loading import load_table
+    from vleval.datasets.predictions import write_prediction_file
+    from vleval.protocol import get_protocol
+
+    judge = make_tiny_judge(tmp_path / "TinyJudge-Qwen2")
+    data = tmp_path / "LMUData"
+    make_benchmark_tsv("MMVet", data, n=3, seed=0)
+    monkeypatch.setenv("LMUData", str(tmp_path / "empty"))  # score the prediction file's own columns
+    table = load_table(get_benchmark("MMVet"), get_protocol("2024.12"), root=data, verify_md5=False)
+    pred = write_prediction_file(
+        tmp_path / "out" / "M_MMVet.xlsx", table, {i: "a guess" for i in table["index"]}
+    )
+    assert main(["eval", "--data", "MMVet", "--pred", str(pred), "--judge", f"local:{judge}"]) == 0
+    out = capsys.readouterr().out
+    assert "substitute judge" in out
+    record = read_score(score_record_path(pred.with_suffix("")))
+    assert record.judge.kind == "local" and record.judge.substitute
+    # the tiny judge grades by its rule: the MM-Vet prompt's grades and the 'Correctness' header
+    assert record.complete and record.counts.judge == 3
