@@ -22,9 +22,11 @@ def atomic_write(path: Path, data: str | bytes, *, encoding: str = "utf-8") -> P
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # disk full, read-only folder: the error names the file being written
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     finally:
         if tmp.exists():
-            tmp.unlink()
+            tmp.unlink(missing_ok=True)
     return path
 
 

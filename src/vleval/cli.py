@@ -7,7 +7,9 @@ only collects them, so adding a command never means editing another package.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from vleval import __version__
@@ -58,11 +60,41 @@ def main(argv: list[str] | None = None) -> int:
     except VlevalError as exc:
         print(f"vleval: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        message = disk_error_message(exc)
+        if message is None:
+            raise
+        print(f"vleval: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(
             "vleval: interrupted; run the same command again to continue where it stopped.", file=sys.stderr
         )
         return 130
+
+
+# Errors of the disk or folder rather than of vleval: said in one line, never as a traceback.
+_DISK_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EFBIG: "the file is too large for this file system",
+}
+
+
+def disk_error_message(exc: OSError) -> str | None:
+    """One line for a full, read-only or forbidden folder (every command: run, eval, report, ...);
+    None for other errors. Writes are atomic or append-only, so what was written before stays."""
+    what = _DISK_ERRORS.get(exc.errno or 0)
+    if what is None:
+        return None
+    path = exc.filename or "a file of the work dir"
+    return (
+        f"cannot write {os.fsdecode(path)}: {what} ({exc.strerror}). Nothing already written was lost: "
+        "free space or fix the folder's permissions, then run the same command again to continue."
+    )
 
 
 if __name__ == "__main__":

@@ -156,3 +156,12 @@ def test_several_images_fill_their_blocks_in_order(backends):
     assert alone.prompt == render_query(text, [13, 7])
     batched = backend.generate([single[0], multi, single[1]])
     assert batched[1].prediction == alone.prediction and batched[1].tiles == alone.tiles
+
+
+def test_hit_token_limit_says_whether_generation_stopped_at_max_new_tokens(backends):
+    backend = backends["qwen2"]
+    cut = backend.generate(_requests(3, max_new_tokens=3))  # budgets 3, 2, 1: too short to end
+    long = backend.generate(_requests(3, max_new_tokens=60))
+    for short, full in zip(cut, long, strict=True):
+        assert short.hit_token_limit == (short.raw != full.raw)  # cut short exactly when the text differs
+    assert any(p.hit_token_limit for p in cut)

@@ -28,17 +28,25 @@ def _config(model: Path, data_dir: Path, work_dir: Path, **kw) -> RunConfig:
 
 
 class FakeBackend:
-    """Answers 'A' for every request, or raises for chosen indices (an OOM on a huge image)."""
+    """Answers 'A' for every request; chosen indices fail (an OOM on a huge image) as the backend
+    contract says: a Prediction with ``error``, the other requests of the batch still answered."""
 
     def __init__(self, fail: set = frozenset()):
         self.fail = set(fail)
         self.seen: list = []
+        self.closed = False
 
     def generate(self, requests):
         self.seen.extend(r.index for r in requests)
-        if any(r.index in self.fail for r in requests):
-            raise RuntimeError("CUDA out of memory (simulated)")
-        return [Prediction(r.dataset, r.index, "A", raw="A", tiles=(1,)) for r in requests]
+        return [
+            Prediction(r.dataset, r.index, "", error="RuntimeError CUDA out of memory (simulated)")
+            if r.index in self.fail
+            else Prediction(r.dataset, r.index, "A", raw="A", tiles=(1,))
+            for r in requests
+        ]
+
+    def close(self):
+        self.closed = True
 
 
 def test_outputs_in_the_reference_layout_with_run_json(reference_run: Path, tiny_model: Path):

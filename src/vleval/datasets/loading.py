@@ -29,6 +29,10 @@ from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
 from vleval.types import BenchmarkCard, Sample
 
+# A benchmark image that decodes to more pixels fails its sample instead of exhausting memory (a small
+# PNG can decode to 13000 x 13000). The reference's benchmarks hold nothing near it: their largest
+# real images are a few tens of megapixels at most. `vleval run --max-image-pixels` changes it.
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
 IMAGE_REFERENCE_MAX_LEN = 64  # VK: an image cell this short names another row's index
 OPTION_LETTERS = tuple(string.ascii_uppercase)
 _SAMPLE_FIELDS = {
@@ -135,9 +139,23 @@ def load_table(
 # --------------------------------------------------------------------------------------------------
 # images
 # --------------------------------------------------------------------------------------------------
-def decode_image(payload: str) -> Image.Image:
-    """VK ``decode_base64_to_image``: RGBA, P and LA become RGB (alpha dropped); other modes stay."""
-    image = Image.open(io.BytesIO(base64.b64decode(payload)))
+class ImageTooLargeError(ValueError):
+    """An image whose header announces more pixels than allowed (checked before decoding)."""
+
+
+def decode_image(payload: str, max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS) -> Image.Image:
+    """VK ``decode_base64_to_image``: RGBA, P and LA become RGB (alpha dropped); other modes stay.
+    An image larger than ``max_pixels`` (None: no limit) is refused before its pixels are decoded."""
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(payload)))
+    except Image.DecompressionBombError as exc:  # beyond PIL's own limit (2 x 89 MP)
+        raise ImageTooLargeError(f"{exc}; the limit is {max_pixels} pixels") from None
+    width, height = image.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image is {width} x {height} = {width * height} pixels, above the limit of {max_pixels} "
+            "(vleval run --max-image-pixels)"
+        )
     image.load()
     if image.mode in ("RGBA", "P", "LA"):
         image = image.convert("RGB")
@@ -151,12 +169,18 @@ class Base64Images:
     path: str
     index: int | str
     payloads: tuple[str, ...]
+    max_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
 
     def __call__(self) -> list[Image.Image]:
         images = []
         for number, payload in enumerate(self.payloads, start=1):
             try:
-                images.append(decode_image(payload))
+                images.append(decode_image(payload, self.max_pixels))
+            except ImageTooLargeError as exc:
+                which = f" (image {number} of {len(self.payloads)})" if len(self.payloads) > 1 else ""
+                raise DataCorruptError(
+                    f"{self.path}: row index {self.index}, column 'image'{which} is too large: {exc}."
+                ) from None
             except (binascii.Error, UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
                 which = f" (image {number} of {len(self.payloads)})" if len(self.payloads) > 1 else ""
                 raise DataCorruptError(

@@ -19,9 +19,9 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from vleval.errors import VlevalError
 
@@ -39,7 +39,6 @@ class DistInfo:
     master_addr: str | None = None
     master_port: str | None = None
     gpus_per_task: int | None = None  # GPUS_PER_TASK from the job script, if any
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_main(self) -> bool:

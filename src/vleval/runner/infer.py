@@ -1,24 +1,32 @@
 """Inference of one (model, benchmark) across all ranks, resumable.
 
-Rank 0 builds every request once to key the samples (progress.sample_key), reads the progress folder
-and broadcasts the keys and the pending positions; every rank infers its interleaved share of the
-pending samples, appending fsync'd records; after a barrier rank 0 merges in dataset order and writes
-the prediction file (and the prompts file when asked).
+A ``BenchmarkCell`` is one (model, benchmark) of a run: it reads the benchmark table once (inference,
+the prediction file and scoring all use that one table), keys every sample by its content (the image
+bytes in the benchmark file, the question as asked, the settings; no image is decoded for that), and
+builds each sample's request once, when it is inferred (the images are decoded and tiled then, once).
+
+Rank 0 keys the samples, reads the progress folder and broadcasts the keys and the pending positions;
+every rank infers its interleaved share of the pending samples, appending fsync'd records; after a
+barrier rank 0 merges in dataset order and writes the prediction file (and the prompts file when
+asked).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from vleval.atomic import atomic_write, clean_stale_temps
 from vleval.errors import VlevalError
+from vleval.protocol import Protocol
 from vleval.runner.dist import DistInfo, ProcessGroup, shard
 from vleval.runner.progress import (
     ProgressState,
@@ -35,28 +43,130 @@ from vleval.types import BenchmarkCard, ModelCard, Prediction, Request, Sample
 
 FAILURE_PREFIX = "Failed to obtain answer"  # the reference's failure text (VK inference.py, SKIP_ERR)
 
-# (sample, card, model card, protocol, cot) -> Request; vleval.models.internvl.prompts.build_request
-RequestBuilder = Callable[[Sample], Request]
+
+def failure_text(exc: BaseException | str) -> str:
+    if isinstance(exc, str):
+        return f"{FAILURE_PREFIX}: {exc}"
+    return f"{FAILURE_PREFIX}: {type(exc).__name__} {exc}"
 
 
 @dataclass
-class DatasetJob:
-    """Everything one (model, benchmark) inference needs; identical on every rank."""
+class BenchmarkCell:
+    """One (model, benchmark) of a run: what its inference and its scoring need; identical on every
+    rank. The table and the samples are read once, on first use."""
 
     model: ModelCard
     model_id: str  # name + checkpoint digest: part of every sample key
     card: BenchmarkCard
-    protocol_name: str
+    protocol: Protocol
+    tsv: Path
     cot: bool
     backend_name: str
     progress_dir: Path
     pred_file: Path
     prompts_file: Path | None  # --save-prompts
     max_new_tokens: int | None = None
+    max_image_pixels: int | None = None
     batch_size: int = 16
     verbose: bool = False
     progress_bar: bool = True
     wait_timeout_s: float = 12 * 3600  # rank 0 stops watching a rank that wrote nothing for this long
+
+    @cached_property
+    def table(self) -> Any:
+        """The benchmark as the reference reads it (a pandas DataFrame), parsed once."""
+        from vleval.datasets.loading import read_table
+
+        return read_table(self.tsv, self.card)
+
+    @cached_property
+    def samples(self) -> list[Sample]:
+        from vleval.datasets.loading import table_to_samples
+
+        samples = table_to_samples(self.table, self.card, self.tsv)
+        if self.max_image_pixels is not None:
+            for sample in samples:
+                loader = sample.image_loader
+                if loader is not None and hasattr(loader, "max_pixels"):
+                    sample.image_loader = dataclasses.replace(loader, max_pixels=self.max_image_pixels)
+        return samples
+
+    def release(self) -> None:
+        """Drop the table and samples (the next cell reads its own)."""
+        self.__dict__.pop("table", None)
+        self.__dict__.pop("samples", None)
+
+    # ---------------------------------------------------------------------------------------------
+    def key(self, sample: Sample) -> str:
+        """The identity of this sample's inference, from the row's content: same key, same
+        prediction. Reads the image bytes as stored, decodes nothing."""
+        from vleval.models.internvl.prompts import dump_file_names, max_tiles_per_image, question_text
+
+        images = image_content_digests(sample)
+        try:
+            text = question_text(sample, self.card, self.model, self.cot)
+            names = dump_file_names(sample, len(images), self.protocol)  # .jpg names mean a JPEG trip
+        except Exception as exc:  # the request cannot be built: keyed by the row and its error
+            text, names = f"<unbuildable: {failure_text(exc)}>", []
+        settings = {
+            "max_new_tokens": self.max_new_tokens or self.card.max_new_tokens,
+            "max_tiles": max_tiles_per_image(self.card, len(images)),
+            "image_names": names,
+        }
+        return sample_key(
+            dataset=self.card.name,
+            index=plain_index(sample.index),
+            text=text,
+            image_digests=images,
+            request_settings=settings,
+            model_id=self.model_id,
+            protocol=self.protocol.name,
+            cot=self.cot,
+            backend=self.backend_name,
+        )
+
+    def keys(self) -> list[str]:
+        return [self.key(sample) for sample in self.samples]
+
+    def request(self, sample: Sample) -> Request:
+        """The sample's request (its images decoded here, once); raises when it cannot be built."""
+        from vleval.models.internvl.prompts import build_request
+
+        request = build_request(sample, self.card, self.model, self.protocol, self.cot)
+        if self.max_new_tokens is None:
+            return request
+        generation = dataclasses.replace(request.generation, max_new_tokens=self.max_new_tokens)
+        return dataclasses.replace(request, generation=generation)
+
+    def write_predictions(self, predictions: dict[Any, str]) -> None:
+        from vleval.datasets.predictions import write_prediction_file
+
+        write_prediction_file(self.pred_file, self.table, predictions)
+
+    def existing_predictions(self) -> dict[Any, str]:
+        """The prediction file's cells as written ('' stays ''), by index; {} without a file."""
+        from vleval.datasets.predictions import RAW_PREDICTIONS_ATTR, read_prediction_file
+
+        if not self.pred_file.is_file():
+            return {}
+        frame = read_prediction_file(self.pred_file)
+        raw = frame.attrs.get(RAW_PREDICTIONS_ATTR) or [str(v) for v in frame["prediction"]]
+        return dict(zip(frame["index"], raw, strict=True))
+
+    @property
+    def name(self) -> str:
+        return f"{self.model.name} {self.card.name}"
+
+
+def image_content_digests(sample: Sample) -> list[str]:
+    """sha256 of each image as the benchmark file stores it (its base64 text); images that come from
+    elsewhere (programmatic samples) are digested by their decoded pixels."""
+    payloads = getattr(sample.image_loader, "payloads", None)
+    if payloads is not None:
+        return [hashlib.sha256(p.encode("utf-8")).hexdigest() for p in payloads]
+    digests = [image_digest(image) for image in sample.images]
+    sample._images = None
+    return digests
 
 
 @dataclass
@@ -66,89 +176,24 @@ class DatasetOutcome:
     n_reused: int = 0
     n_failed: int = 0
     n_retried: int = 0  # failed before, tried again this run
+    hit_token_limit: list[int | str] = field(default_factory=list)  # indices cut at max_new_tokens
     issues: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
-def failure_text(exc: BaseException) -> str:
-    return f"{FAILURE_PREFIX}: {type(exc).__name__} {exc}"
-
-
-def apply_overrides(request: Request, max_new_tokens: int | None) -> Request:
-    if max_new_tokens is None:
-        return request
-    generation = dataclasses.replace(request.generation, max_new_tokens=max_new_tokens)
-    return dataclasses.replace(request, generation=generation)
-
-
-def request_key(job: DatasetJob, sample: Sample, request: Request | None, error: str | None) -> str:
-    if request is None:  # the request cannot be built (undecodable image): key by the row and its error
-        text, digests, settings = f"<unbuildable: {error}>", [], {}
-    else:
-        text = request.text
-        digests = [image_digest(image) for image in request.images]
-        settings = {
-            "generation": dataclasses.asdict(request.generation),
-            "max_tiles": request.max_tiles,
-            "upscale_first_image": request.upscale_first_image,
-            "postprocess": request.postprocess,
-        }
-    return sample_key(
-        dataset=job.card.name,
-        index=plain_index(sample.index),
-        text=text,
-        image_digests=digests,
-        request_settings=settings,
-        model_id=job.model_id,
-        protocol=job.protocol_name,
-        cot=job.cot,
-        backend=job.backend_name,
-    )
-
-
-def _forget_images(sample: Sample) -> None:
-    # Samples cache decoded images; drop them so keying a large benchmark does not hold every image.
-    sample._images = None
-
-
-def build(builder: RequestBuilder, sample: Sample, job: DatasetJob) -> tuple[Request | None, str | None]:
-    try:
-        return apply_overrides(builder(sample), job.max_new_tokens), None
-    except Exception as exc:  # a bad row must not stop the run: it becomes a failed prediction
-        return None, failure_text(exc)
-
-
-def compute_keys(job: DatasetJob, samples: Sequence[Sample], builder: RequestBuilder) -> list[str]:
-    keys = []
-    for sample in samples:
-        request, error = build(builder, sample, job)
-        keys.append(request_key(job, sample, request, error))
-        _forget_images(sample)
-    return keys
-
-
-def _predict(backend: Any, requests: list[Request]) -> list[Prediction]:
-    """Backend call for a batch; an exception for the whole batch is retried one by one so only the
-    bad sample fails."""
+def predict(backend: Any, requests: list[Request]) -> list[Prediction]:
+    """The backend call for a batch. Backends answer every request, a failing one with a Prediction
+    whose ``error`` is set (``vleval.models.backends.base``: they retry a failed batch one request at a
+    time); a backend that raises anyway fails the whole batch here, to be retried by the next run."""
     try:
         predictions = backend.generate(requests)
-        if len(predictions) != len(requests):
-            raise VlevalError(f"backend returned {len(predictions)} predictions for {len(requests)} requests")
-        return list(predictions)
     except VlevalError:
         raise
     except Exception as exc:
-        if len(requests) == 1:
-            return [_failed(requests[0], exc)]
-    out = []
-    for request in requests:
-        try:
-            out.extend(backend.generate([request]))
-        except VlevalError:
-            raise
-        except Exception as exc:
-            out.append(_failed(request, exc))
-    return out
+        return [_failed(request, exc) for request in requests]
+    if len(predictions) != len(requests):
+        raise VlevalError(f"backend returned {len(predictions)} predictions for {len(requests)} requests")
+    return list(predictions)
 
 
 def _failed(request: Request, exc: BaseException) -> Prediction:
@@ -169,6 +214,7 @@ def _record(key: str, index: Any, prediction: Prediction, keep_prompt: bool) -> 
         seconds=prediction.seconds,
         tiles=[int(t) for t in prediction.tiles],
         prompt=prediction.prompt if keep_prompt else None,
+        hit_token_limit=bool(prediction.hit_token_limit),
     )
 
 
@@ -177,66 +223,55 @@ def _say(text: str) -> None:
 
 
 def infer_dataset(
-    job: DatasetJob,
+    cell: BenchmarkCell,
     *,
     info: DistInfo,
     group: ProcessGroup,
     run_id: str,
-    load_samples: Callable[[], list[Sample]],
-    builder: RequestBuilder,
     get_backend: Callable[[], Any],
-    write_predictions: Callable[[list[Sample], dict[Any, str]], None],
-    import_existing: Callable[[], dict[Any, str]] | None = None,
 ) -> DatasetOutcome:
     """Run on every rank; returns the merged outcome on rank 0 (counts for this rank elsewhere)."""
     started = time.monotonic()
     outcome = DatasetOutcome()
-    samples: list[Sample] | None = None
     plan = None
     if info.is_main:
-        samples = load_samples()
-        keys = compute_keys(job, samples, builder)
-        state = load_progress(job.progress_dir)
+        if cell.progress_dir.is_dir():
+            clean_stale_temps(cell.progress_dir)
+        keys = cell.keys()
+        state = load_progress(cell.progress_dir)
         for issue in state.issues:
             outcome.issues.append(f"progress record not trusted ({issue}); its sample will be inferred again")
             _say(f"vleval: warning: {outcome.issues[-1]}")
-        if not state.records and import_existing is not None:
-            state = _import_prediction_file(job, samples, keys, import_existing, run_id)
+        if not state.records:
+            state = _import_prediction_file(cell, keys, run_id)
         pending = [pos for pos, key in enumerate(keys) if not state.done(key)]
         outcome.n_retried = sum(1 for pos in pending if keys[pos] in state.records)
         outcome.n_reused = len(keys) - len(pending)
         if state.issues:
-            _say(
-                f"vleval: {job.model.name} {job.card.name}: {len(pending)} sample(s) to infer after the check."
-            )
+            _say(f"vleval: {cell.name}: {len(pending)} sample(s) to infer after the check.")
         plan = (keys, pending)
     keys, pending = group.broadcast(plan)
     outcome.n_samples = len(keys)
 
     mine = shard(pending, info.rank, info.world_size)
-    bar = _progress_bar(job, len(pending)) if info.is_main and pending else None
-    watcher = ProgressWatcher(job.progress_dir, run_id)
+    bar = _progress_bar(cell, len(pending)) if info.is_main and pending else None
+    watcher = ProgressWatcher(cell.progress_dir, run_id)
     if mine:
-        if samples is None:
-            samples = load_samples()
         backend = get_backend()
-        with ProgressWriter(job.progress_dir, run_id, info.rank) as writer:
-            for start in range(0, len(mine), job.batch_size):
-                positions = mine[start : start + job.batch_size]
-                records = _infer_batch(job, samples, keys, positions, builder, backend)
+        with ProgressWriter(cell.progress_dir, run_id, info.rank) as writer:
+            for start in range(0, len(mine), cell.batch_size):
+                positions = mine[start : start + cell.batch_size]
+                records = _infer_batch(cell, keys, positions, backend)
                 writer.append(records)
-                if job.verbose:
+                if cell.verbose:
                     for record in records:
                         who = f"[rank {info.rank}] " if info.distributed else ""
-                        print(
-                            f"{who}{job.model.name} {job.card.name} {record.index}: {record.prediction}",
-                            flush=True,
-                        )
+                        print(f"{who}{cell.name} {record.index}: {record.prediction}", flush=True)
                 if bar is not None:
                     bar.update(watcher.count() - bar.n)
     if bar is not None:  # wait for the other ranks, showing their progress
         last_change, seen = time.monotonic(), watcher.count()
-        while seen < len(pending) and time.monotonic() - last_change < job.wait_timeout_s:
+        while seen < len(pending) and time.monotonic() - last_change < cell.wait_timeout_s:
             time.sleep(0.5)
             now = watcher.count()
             if now != seen:
@@ -247,73 +282,69 @@ def infer_dataset(
     group.barrier()
     outcome.n_inferred = len(pending)
     if info.is_main:
-        assert samples is not None
-        _merge(job, samples, keys, outcome, write_predictions, changed=bool(pending))
+        _merge(cell, keys, outcome, changed=bool(pending))
     outcome.seconds = time.monotonic() - started
     return outcome
 
 
 def _infer_batch(
-    job: DatasetJob,
-    samples: Sequence[Sample],
-    keys: Sequence[str],
-    positions: Sequence[int],
-    builder: RequestBuilder,
-    backend: Any,
+    cell: BenchmarkCell, keys: Sequence[str], positions: Sequence[int], backend: Any
 ) -> list[Record]:
+    samples = cell.samples
+    keep_prompt = cell.prompts_file is not None
     records: dict[int, Record] = {}
     requests: list[Request] = []
     request_positions: list[int] = []
     for pos in positions:
         sample = samples[pos]
-        request, error = build(builder, sample, job)
-        if request is None:
-            failed = Prediction(job.card.name, sample.index, error or FAILURE_PREFIX, error=error)
-            records[pos] = _record(keys[pos], sample.index, failed, job.prompts_file is not None)
+        try:
+            request = cell.request(sample)
+        except Exception as exc:  # a bad row (undecodable image) must not stop the run: it fails alone
+            error = failure_text(exc)
+            records[pos] = _record(
+                keys[pos],
+                sample.index,
+                Prediction(cell.card.name, sample.index, error, error=error),
+                keep_prompt,
+            )
             continue
         requests.append(request)
         request_positions.append(pos)
     if requests:
-        for pos, prediction in zip(request_positions, _predict(backend, requests), strict=True):
-            records[pos] = _record(keys[pos], samples[pos].index, prediction, job.prompts_file is not None)
+        for pos, prediction in zip(request_positions, predict(backend, requests), strict=True):
+            records[pos] = _record(keys[pos], samples[pos].index, prediction, keep_prompt)
     for pos in positions:
-        _forget_images(samples[pos])
+        samples[pos]._images = None  # decoded images are not kept once inferred
     return [records[pos] for pos in positions]
 
 
-def _merge(
-    job: DatasetJob,
-    samples: Sequence[Sample],
-    keys: Sequence[str],
-    outcome: DatasetOutcome,
-    write_predictions: Callable[[list[Sample], dict[Any, str]], None],
-    changed: bool,
-) -> None:
-    state = load_progress(job.progress_dir)
+def _merge(cell: BenchmarkCell, keys: Sequence[str], outcome: DatasetOutcome, changed: bool) -> None:
+    samples = cell.samples
+    state = load_progress(cell.progress_dir)
     missing = [samples[pos].index for pos, key in enumerate(keys) if key not in state.records]
     if missing:
         raise VlevalError(
-            f"{job.model.name} {job.card.name}: no prediction for {len(missing)} sample(s) after all ranks "
-            f"finished (index {', '.join(map(str, missing[:5]))}); a rank stopped early. Run the same "
-            "command again to infer them."
+            f"{cell.name}: no prediction for {len(missing)} sample(s) after all ranks finished (index "
+            f"{', '.join(map(str, missing[:5]))}); a rank stopped early. Run the same command again to infer "
+            "them."
         )
     chosen = [state.records[key] for key in keys]
     outcome.n_failed = sum(1 for record in chosen if not record.ok)
-    if changed or not job.pred_file.exists():
-        predictions = {
-            sample.index: record.prediction for sample, record in zip(samples, chosen, strict=True)
-        }
-        write_predictions(list(samples), predictions)
-    if job.prompts_file is not None and (changed or not job.prompts_file.exists()):
+    outcome.hit_token_limit = [record.index for record in chosen if record.hit_token_limit]
+    if changed or not cell.pred_file.exists():
+        cell.write_predictions(
+            {sample.index: record.prediction for sample, record in zip(samples, chosen, strict=True)}
+        )
+    if cell.prompts_file is not None and (changed or not cell.prompts_file.exists()):
         without = sum(1 for record in chosen if record.prompt is None)
         if without:
             outcome.issues.append(
                 f"{without} sample(s) were inferred without --save-prompts: their prompt is null in "
-                f"{job.prompts_file.name}"
+                f"{cell.prompts_file.name}"
             )
-        _write_prompts(job.prompts_file, samples, chosen)
+        _write_prompts(cell.prompts_file, samples, chosen)
     if changed or len(state.files) > 1:
-        compact(job.progress_dir, state)  # keeps every valid record, also those of other settings
+        compact(cell.progress_dir, state)  # keeps every valid record, also those of other settings
 
 
 def _write_prompts(path: Path, samples: Sequence[Sample], records: Sequence[Record]) -> None:
@@ -321,46 +352,36 @@ def _write_prompts(path: Path, samples: Sequence[Sample], records: Sequence[Reco
     for sample, record in zip(samples, records, strict=True):
         row = {"index": plain_index(sample.index), "prompt": record.prompt, "tiles": record.tiles}
         lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp = path.with_name(f".{path.name}.tmp")  # hidden: a kill mid-write leaves no visible stray file
-    tmp.write_text("".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, "".join(lines))
 
 
-def _import_prediction_file(
-    job: DatasetJob,
-    samples: Sequence[Sample],
-    keys: Sequence[str],
-    import_existing: Callable[[], dict[Any, str]],
-    run_id: str,
-) -> ProgressState:
+def _import_prediction_file(cell: BenchmarkCell, keys: Sequence[str], run_id: str) -> ProgressState:
     """No progress records but a prediction file exists (made elsewhere, or the progress folder was
     deleted): reuse its predictions as the reference does, except failed ones."""
-    existing = import_existing()
+    existing = cell.existing_predictions()
     if not existing:
-        return load_progress(job.progress_dir)
+        return load_progress(cell.progress_dir)
     by_index = {str(k): v for k, v in existing.items()}
     records = []
-    for sample, key in zip(samples, keys, strict=True):
+    for sample, key in zip(cell.samples, keys, strict=True):
         text = by_index.get(str(sample.index))
         if text is not None and FAILURE_PREFIX not in text:
             records.append(Record(key=key, index=plain_index(sample.index), prediction=text))
     if records:
-        with ProgressWriter(job.progress_dir, f"{run_id}-imported", 0) as writer:
+        with ProgressWriter(cell.progress_dir, f"{run_id}-imported", 0) as writer:
             writer.append(records)
-        _say(
-            f"vleval: {job.model.name} {job.card.name}: reusing {len(records)} prediction(s) from {job.pred_file}"
-        )
-    return load_progress(job.progress_dir)
+        _say(f"vleval: {cell.name}: reusing {len(records)} prediction(s) from {cell.pred_file}")
+    return load_progress(cell.progress_dir)
 
 
-def _progress_bar(job: DatasetJob, total: int) -> Any:
+def _progress_bar(cell: BenchmarkCell, total: int) -> Any:
     from tqdm import tqdm
 
     return tqdm(
         total=total,
-        desc=f"{job.model.name} {job.card.name}",
+        desc=cell.name,
         unit="sample",
-        disable=not job.progress_bar,
+        disable=not cell.progress_bar,
         file=sys.stderr,
         dynamic_ncols=True,
     )

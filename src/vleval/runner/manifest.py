@@ -14,12 +14,11 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from vleval.runner.targets import ModelTarget, tsv_md5
-
-if TYPE_CHECKING:
-    from vleval.runner.run import CellResult, RunConfig, RunPlan
+from vleval.atomic import atomic_write
+from vleval.runner.config import CellResult, RunConfig, RunPlan, recorded_settings
+from vleval.runner.targets import ModelTarget
 
 
 def versions() -> dict[str, str]:
@@ -32,24 +31,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _settings(config: RunConfig) -> dict[str, Any]:
-    return {
-        "mode": config.mode,
-        "cot": config.cot,
-        "backend": config.backend if config.backend_factory is None else "custom",
-        "judge": config.judge,
-        "judge_base_url": config.judge_base_url,
-        "judge_workers": config.judge_workers,
-        "verify_md5": config.verify_md5,
-        "max_new_tokens_override": config.max_new_tokens,
-        "batch_size": config.batch_size,
-        "device": config.device,
-        "dtype": config.dtype,
-        "save_prompts": config.save_prompts,
-        "seed": config.seed,
-    }
-
-
 def write_run_json(
     path: Path,
     *,
@@ -60,14 +41,18 @@ def write_run_json(
     cells: list[CellResult],
     world_size: int,
     started: float,
+    backend: dict[str, Any] | None = None,
 ) -> Path:
+    """``backend``: the backend's own ``describe()`` (None when no model was loaded this run)."""
+    from vleval.datasets.files import cached_md5
+
     datasets = {}
     for card in plan.datasets:
         tsv = plan.tsv.get(card.name)
         cell = next((c for c in cells if c.dataset == card.name), None)
         datasets[card.name] = {
             "tsv": str(tsv) if tsv else None,
-            "tsv_md5": tsv_md5(tsv) if tsv and tsv.is_file() else None,
+            "tsv_md5": cached_md5(tsv) if tsv and tsv.is_file() else None,
             "expected_md5": plan.protocol.md5_for(card),
             "samples": cell.n_samples if cell else None,
             "inferred_this_run": cell.n_inferred if cell else None,
@@ -79,6 +64,7 @@ def write_run_json(
             "result_files": [f.name for f in cell.files] if cell else [],
             "notes": cell.notes if cell else [],
             "error": cell.error if cell else None,
+            "incomplete": cell.incomplete if cell else None,
             "seconds": {"infer": round(cell.infer_s, 3), "eval": round(cell.eval_s, 3)} if cell else None,
         }
     body = {
@@ -95,14 +81,12 @@ def write_run_json(
             "mpo": target.card.mpo,
         },
         "datasets": datasets,
-        "settings": _settings(config),
+        "settings": recorded_settings(config),
+        "backend": backend,
         "world_size": world_size,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.time() - started, 3),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")  # hidden: a kill mid-write leaves no visible stray file
-    tmp.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, json.dumps(body, indent=2, ensure_ascii=False) + "\n")

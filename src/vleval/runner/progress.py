@@ -23,7 +23,12 @@ from typing import Any
 
 from PIL import Image
 
+from vleval.atomic import TEMP_PREFIX, atomic_write
+
 RECORD_VERSION = 1
+# 2: images keyed by their bytes in the benchmark file, not by decoded pixels (records keyed by the
+# old scheme are not recognised: their samples are inferred again)
+KEY_SCHEME = 2
 COMPACT_NAME = "compact.jsonl"
 
 
@@ -63,6 +68,7 @@ def sample_key(
             "protocol": protocol,
             "cot": cot,
             "backend": backend,
+            "scheme": KEY_SCHEME,
         }
     )[:32]
 
@@ -88,6 +94,7 @@ class Record:
     seconds: float | None = None
     tiles: list[int] = field(default_factory=list)
     prompt: str | None = None
+    hit_token_limit: bool = False  # generation stopped at max_new_tokens (scoring counts these)
 
     @property
     def ok(self) -> bool:
@@ -100,6 +107,7 @@ class Record:
 
 
 _FIELDS = {"key", "index", "prediction", "raw", "error", "seconds", "tiles", "prompt"}
+_OPTIONAL_FIELDS = {"hit_token_limit"}  # added later: older lines lack them
 
 
 def parse_line(line: str) -> Record:
@@ -117,7 +125,8 @@ def parse_line(line: str) -> Record:
     checksum = body.pop("sum", None)
     if checksum != _digest(body)[:16]:
         raise ValueError("checksum mismatch (the line was altered or partly written)")
-    if set(body) - {"v"} != _FIELDS:
+    fields = set(body) - {"v"}
+    if not _FIELDS <= fields or fields - _FIELDS - _OPTIONAL_FIELDS:
         raise ValueError("missing or unexpected fields")
     body.pop("v")
     if not isinstance(body["key"], str) or not isinstance(body["prediction"], str):
@@ -149,7 +158,11 @@ class ProgressState:
 def progress_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix == ".jsonl" and p.is_file())
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix == ".jsonl" and p.is_file() and not p.name.startswith(TEMP_PREFIX)
+    )
 
 
 def load_progress(folder: Path) -> ProgressState:
@@ -181,9 +194,12 @@ class ProgressWriter:
         _fsync_dir(folder)
 
     def append(self, records: Iterable[Record]) -> None:
-        self._fh.write("".join(r.to_line() for r in records))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._fh.write("".join(r.to_line() for r in records))
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:  # disk full, quota: the error names the file (records before it are kept)
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
 
     def close(self) -> None:
         if not self._fh.closed:
@@ -214,12 +230,7 @@ def compact(folder: Path, state: ProgressState) -> Path:
     does not grow with every resume. Safe to kill at any point: records are in the old files or in the
     new one (possibly both, which is harmless)."""
     target = folder / COMPACT_NAME
-    tmp = folder / (COMPACT_NAME + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
-        fh.write("".join(state.records[k].to_line() for k in sorted(state.records)))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    atomic_write(target, "".join(state.records[k].to_line() for k in sorted(state.records)))
     _fsync_dir(folder)
     for path in state.files:
         if path != target:

@@ -11,151 +11,38 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from vleval.errors import DataMissingError, VlevalError
-from vleval.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
+from vleval.errors import DataMissingError, JudgeUnavailableError, VlevalError
+from vleval.protocol import Protocol, get_protocol
 from vleval.runner import manifest
+from vleval.runner.config import (
+    MODES,
+    CellResult,
+    RunConfig,
+    RunPlan,
+    RunSummary,
+    backend_options,
+)
 from vleval.runner.dist import DistInfo, ProcessGroup, assign_gpus, init_dist
-from vleval.runner.infer import DatasetJob, DatasetOutcome, infer_dataset
+from vleval.runner.infer import FAILURE_PREFIX, BenchmarkCell, DatasetOutcome, infer_dataset
+from vleval.runner.lock import WorkDirLocks
 from vleval.runner.progress import load_progress
 from vleval.runner.targets import ModelTarget, checkpoint_digest, resolve_model
 from vleval.types import BenchmarkCard
 
-Mode = Literal["all", "infer", "eval"]
-MODES: tuple[str, ...] = ("all", "infer", "eval")
+__all__ = ["CellResult", "RunConfig", "RunPlan", "RunSummary", "plan_run", "run_evaluation"]
+
 # Scorers that refuse to score without an LLM judge (vleval.datasets.scoring.require_judge; the
 # reference asserts a working judge for these): checked before any inference starts.
 JUDGE_REQUIRED_FAMILIES = frozenset({"mathvista", "mmvet", "llavabench"})
-# (checkpoint folder, keyword arguments for the backend) -> object with generate(requests)
-BackendFactory = Callable[[Path, dict[str, Any]], Any]
-
-
-@dataclass
-class RunConfig:
-    """Everything ``vleval run`` takes. ``models``: registry names/aliases or checkpoint folders."""
-
-    models: list[str]
-    datasets: list[str]
-    work_dir: Path = Path("outputs")
-    model_dir: Path | None = None  # default: $VLEVAL_MODEL_DIR or ./pretrained
-    data_dir: Path | None = None  # default: $LMUData or ~/LMUData
-    mode: Mode = "all"
-    cot: bool = False
-    protocol: str = DEFAULT_PROTOCOL
-    backend: str = "hf"
-    judge: str | None = None  # None: the protocol's default per benchmark; "none": rule-based only
-    judge_base_url: str | None = None
-    judge_api_key: str | None = None  # never written anywhere
-    judge_workers: int = 16
-    save_prompts: bool = False
-    verbose: bool = False
-    dry_run: bool = False
-    verify_md5: bool = True
-    max_new_tokens: int | None = None  # override of the benchmark's budget (tests, smoke runs)
-    batch_size: int = 16  # samples per backend call and per durable progress write
-    device: str | None = None  # None: GPUs when visible, else CPU
-    dtype: str | None = None
-    dist_timeout_s: float = 12 * 3600
-    seed: int = 0  # scoring's seeded fallbacks
-    progress_bar: bool = True
-    command: list[str] | None = None  # the exact command line, for run.json
-    backend_options: dict[str, Any] = field(
-        default_factory=dict
-    )  # extra backend kwargs (openai: api_base, ...)
-    backend_factory: BackendFactory | None = None  # programmatic API: use this instead of --backend
-
-
-@dataclass
-class CellResult:
-    model: str
-    dataset: str
-    n_samples: int = 0
-    n_inferred: int = 0
-    n_reused: int = 0
-    n_failed: int = 0
-    headline: float | None = None
-    headline_name: str = ""
-    pred_file: Path | None = None
-    files: list[Path] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    error: str | None = None  # scoring failed (predictions are kept)
-    infer_s: float = 0.0
-    eval_s: float = 0.0
-
-
-@dataclass
-class RunSummary:
-    work_dir: Path
-    protocol: str
-    cells: list[CellResult] = field(default_factory=list)
-    rank: int = 0
-
-    @property
-    def failures(self) -> int:
-        return sum(c.n_failed for c in self.cells)
-
-    @property
-    def errors(self) -> list[str]:
-        return [f"{c.model} {c.dataset}: {c.error}" for c in self.cells if c.error]
-
-    def cell(self, model: str, dataset: str) -> CellResult:
-        for c in self.cells:
-            if c.model == model and c.dataset == dataset:
-                return c
-        raise KeyError((model, dataset))
-
-    def table(self) -> str:
-        """Models x benchmarks, headline numbers (failed predictions counted in brackets)."""
-        models = list(dict.fromkeys(c.model for c in self.cells))
-        datasets = list(dict.fromkeys(c.dataset for c in self.cells))
-        rows = [["model", *datasets]]
-        for model in models:
-            row = [model]
-            for dataset in datasets:
-                c = self.cell(model, dataset)
-                text = "error" if c.error else "-" if c.headline is None else f"{c.headline:.2f}"
-                if c.n_failed:
-                    text += f" ({c.n_failed} failed)"
-                row.append(text)
-            rows.append(row)
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        names = sorted({f"{c.dataset}: {c.headline_name}" for c in self.cells if c.headline_name})
-        if names:
-            lines.append("headline: " + "; ".join(names))
-        if self.failures:
-            lines.append(
-                f"{self.failures} failed prediction(s); run the same command again to retry only those."
-            )
-        return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------------
 # plan and validation
 # --------------------------------------------------------------------------------------------------
-@dataclass
-class RunPlan:
-    protocol: Protocol
-    models: list[ModelTarget]
-    datasets: list[BenchmarkCard]
-    tsv: dict[str, Path]
-    problems: list[str] = field(default_factory=list)  # reported by --dry-run
-
-    def model_dir(self, work_dir: Path, target: ModelTarget) -> Path:
-        return work_dir / target.name
-
-    def pred_file(self, work_dir: Path, target: ModelTarget, card: BenchmarkCard) -> Path:
-        return work_dir / target.name / f"{target.name}_{card.name}.xlsx"
-
-    def progress_dir(self, work_dir: Path, target: ModelTarget, card: BenchmarkCard) -> Path:
-        return work_dir / target.name / ".progress" / f"{target.name}_{card.name}"
-
-
 def plan_run(config: RunConfig) -> RunPlan:
     """Resolve and check every model and benchmark; one error lists everything that is missing."""
     from vleval.datasets.files import require_tsv
@@ -224,22 +111,29 @@ def get_protocol_checked(name: str) -> Protocol:
 
 
 def _judge_problem(config: RunConfig, protocol: Protocol, card: BenchmarkCard) -> str | None:
-    from vleval.judge.client import NO_JUDGE_SPECS
+    from vleval.judge.cache import default_cache_dir
+    from vleval.judge.client import resolve_judge
 
     if card.family not in JUDGE_REQUIRED_FAMILIES:
         return None
     spec = config.judge or protocol.judge_for(card) or ""
+    choice = resolve_judge(
+        config.judge,
+        protocol.judge_for(card),
+        base_url=config.judge_base_url,
+        api_key=config.judge_api_key,
+        cache_dir=default_cache_dir(config.work_dir),
+    )
+    if choice.judge is not None:
+        choice.judge.close()  # scoring makes its own, per benchmark
+        return None
     fix = (
         "pass --judge MODEL --judge-base-url URL (any OpenAI-compatible server) or set OPENAI_API_KEY; "
         "or run with --mode infer now and `--mode eval` later."
     )
-    if spec.strip().lower() in NO_JUDGE_SPECS:
-        return f"{card.name} is scored by an LLM judge, but --judge {spec} disables it: {fix}"
-    # the judge client reads these too (vleval.judge.client.resolve_judge)
-    if not (config.judge_base_url or config.judge_api_key or os.environ.get("OPENAI_API_KEY")
-            or os.environ.get("OPENAI_API_BASE")):  # fmt: skip
+    if choice.missing_credentials:
         return f"{card.name} is scored by an LLM judge ({spec}) and no judge endpoint or key is set: {fix}"
-    return None
+    return f"{card.name} is scored by an LLM judge, but --judge {spec} disables it: {fix}"
 
 
 def _checkpoint_problem(target: ModelTarget, model_dir: Path | None) -> str | None:
@@ -289,30 +183,79 @@ def run_evaluation(config: RunConfig) -> RunSummary:
                 CellResult(target.name, card.name, pred_file=plan.pred_file(config.work_dir, target, card))
             )
     digests = {t.name: checkpoint_digest(t.path) if t.path.is_dir() else "" for t in plan.models}
-    if config.mode != "eval":
-        _infer_all(config, plan, info, summary, digests)
-    if not info.is_main:
-        return summary
-    if config.mode != "infer":
+    locks = WorkDirLocks([config.work_dir / t.name for t in plan.models])
+    scorer = Scorer(config, plan) if info.is_main and config.mode != "infer" else None
+    backends: dict[str, dict[str, Any]] = {}
+    try:
+        if config.mode == "eval":
+            if info.is_main:
+                locks.acquire(_new_run_id())
+                for target in plan.models:
+                    for card in plan.datasets:
+                        assert scorer is not None
+                        scorer.submit(
+                            _cell(config, plan, target, card, digests), summary.cell(target.name, card.name)
+                        )
+        else:
+            _infer_all(config, plan, info, summary, digests, locks, scorer, backends)
+        if scorer is not None:
+            scorer.wait()
+        if not info.is_main:
+            return summary
         for target in plan.models:
-            for card in plan.datasets:
-                _score(config, plan, target, card, summary.cell(target.name, card.name))
-    for target in plan.models:
-        manifest.write_run_json(
-            config.work_dir / target.name / "run.json",
-            config=config,
-            plan=plan,
-            target=target,
-            checkpoint_digest=digests[target.name],
-            cells=[c for c in summary.cells if c.model == target.name],
-            world_size=info.world_size,
-            started=started,
-        )
+            manifest.write_run_json(
+                config.work_dir / target.name / "run.json",
+                config=config,
+                plan=plan,
+                target=target,
+                checkpoint_digest=digests[target.name],
+                cells=[c for c in summary.cells if c.model == target.name],
+                world_size=info.world_size,
+                started=started,
+                backend=backends.get(target.name),
+            )
+    finally:
+        if scorer is not None:
+            scorer.close()
+        locks.release()
     print(summary.table(), flush=True)
     print(f"outputs: {', '.join(str(config.work_dir / t.name) for t in plan.models)}", flush=True)
-    for error in summary.errors:
-        _say(f"vleval: scoring failed: {error}")
+    for problem in summary.problems:
+        _say(f"vleval: {problem}")
     return summary
+
+
+def _new_run_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+
+
+class Scorer:
+    """Scores (model, benchmark) cells on rank 0 in one background thread, in the order they are
+    submitted: a benchmark's scoring and judge calls (network-bound) run while the next benchmark
+    infers (GPU-bound). Each cell's judge is closed and its table dropped when the cell is scored."""
+
+    def __init__(self, config: RunConfig, plan: RunPlan) -> None:
+        self.config = config
+        self.plan = plan
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vleval-score")
+        self._futures: list[Future[None]] = []
+
+    def submit(self, bench: BenchmarkCell, cell: CellResult) -> None:
+        self._futures.append(self._pool.submit(_score, self.config, self.plan, bench, cell))
+
+    def check(self) -> None:
+        """Raise, in the caller's thread, what a finished scoring raised (VlevalErrors are kept per
+        cell; anything else is a bug or an interrupt and stops the run)."""
+        for future in self._futures:
+            if future.done():
+                future.result()
+
+    def wait(self) -> None:
+        for future in self._futures:
+            future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _use_cuda(config: RunConfig) -> bool:
@@ -323,7 +266,16 @@ def _use_cuda(config: RunConfig) -> bool:
     return torch.cuda.is_available()
 
 
-def _infer_all(config: RunConfig, plan: RunPlan, info: DistInfo, summary: RunSummary, digests: dict) -> None:
+def _infer_all(
+    config: RunConfig,
+    plan: RunPlan,
+    info: DistInfo,
+    summary: RunSummary,
+    digests: dict[str, str],
+    locks: WorkDirLocks,
+    scorer: Scorer | None,
+    backends: dict[str, dict[str, Any]],
+) -> None:
     use_cuda = _use_cuda(config)
     if use_cuda and info.distributed:  # nccl needs this process's device before the group exists
         import torch
@@ -334,22 +286,48 @@ def _infer_all(config: RunConfig, plan: RunPlan, info: DistInfo, summary: RunSum
             torch.cuda.set_device(gpus[0])
     group = ProcessGroup(info, use_cuda=use_cuda, timeout_s=config.dist_timeout_s)
     try:
-        run_id = group.broadcast(f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}" if info.is_main else None)
+        run_id = group.broadcast(_new_run_id() if info.is_main else None)
+        # rank 0 locks the model folders for the whole run; the other ranks of this run work under
+        # its lock, and all ranks stop together when another run holds one
+        refusal = None
+        if info.is_main:
+            try:
+                locks.acquire(run_id)
+            except VlevalError as exc:
+                refusal = str(exc)
+        refusal = group.broadcast(refusal)
+        if refusal:
+            raise VlevalError(refusal)
         for target in plan.models:
-            backend_box: list[Any] = []
+            box: list[Any] = []
 
-            def get_backend(target: ModelTarget = target, box: list[Any] = backend_box) -> Any:
+            def get_backend(target: ModelTarget = target, box: list[Any] = box) -> Any:
                 if not box:
                     box.append(_make_backend(config, target, info, use_cuda))
                 return box[0]
 
-            for card in plan.datasets:
-                cell = summary.cell(target.name, card.name)
-                outcome = _infer_one(config, plan, info, group, run_id, target, card, digests, get_backend)
-                _fill(cell, outcome)
-            if backend_box:  # free the model before loading the next one
-                backend_box.clear()
-                _release_memory(use_cuda)
+            try:
+                for card in plan.datasets:
+                    cell = summary.cell(target.name, card.name)
+                    bench = _cell(config, plan, target, card, digests)
+                    _fill(
+                        cell,
+                        infer_dataset(bench, info=info, group=group, run_id=run_id, get_backend=get_backend),
+                    )
+                    if scorer is not None:
+                        scorer.check()
+                        scorer.submit(bench, cell)
+                    else:
+                        bench.release()
+            finally:
+                if box:  # free the model before loading the next one
+                    describe = getattr(box[0], "describe", None)
+                    backends[target.name] = describe() if callable(describe) else {}
+                    close = getattr(box[0], "close", None)
+                    if callable(close):
+                        close()
+                    box.clear()
+                    _release_memory(use_cuda)
     finally:
         group.close()
 
@@ -396,7 +374,7 @@ def _backend_kwargs(config: RunConfig, target: ModelTarget, info: DistInfo, use_
 
 
 def _make_backend(config: RunConfig, target: ModelTarget, info: DistInfo, use_cuda: bool) -> Any:
-    kwargs = _backend_kwargs(config, target, info, use_cuda) | config.backend_options
+    kwargs = _backend_kwargs(config, target, info, use_cuda) | backend_options(config)
     if config.backend_factory is not None:
         return config.backend_factory(target.path, kwargs)
     from vleval.models.backends.base import load_backend
@@ -404,70 +382,30 @@ def _make_backend(config: RunConfig, target: ModelTarget, info: DistInfo, use_cu
     return load_backend(config.backend, target.path, **{k: v for k, v in kwargs.items() if v is not None})
 
 
-def _infer_one(
-    config: RunConfig,
-    plan: RunPlan,
-    info: DistInfo,
-    group: ProcessGroup,
-    run_id: str,
-    target: ModelTarget,
-    card: BenchmarkCard,
-    digests: dict[str, str],
-    get_backend: Callable[[], Any],
-) -> DatasetOutcome:
-    from vleval.datasets.loading import load_samples, load_table
-    from vleval.datasets.predictions import RAW_PREDICTIONS_ATTR, read_prediction_file, write_prediction_file
-    from vleval.models.internvl.prompts import build_request
-
-    protocol = plan.protocol
+def _cell(
+    config: RunConfig, plan: RunPlan, target: ModelTarget, card: BenchmarkCard, digests: dict[str, str]
+) -> BenchmarkCell:
     pred_file = plan.pred_file(config.work_dir, target, card)
     prompts_file = (
         pred_file.with_name(f"{target.name}_{card.name}_prompts.jsonl") if config.save_prompts else None
     )
-    job = DatasetJob(
+    return BenchmarkCell(
         model=target.card,
         model_id=f"{target.card.name}:{digests[target.name]}",
         card=card,
-        protocol_name=protocol.name,
+        protocol=plan.protocol,
+        tsv=plan.tsv[card.name],
         cot=config.cot,
         backend_name=config.backend,
         progress_dir=plan.progress_dir(config.work_dir, target, card),
         pred_file=pred_file,
         prompts_file=prompts_file,
         max_new_tokens=config.max_new_tokens,
+        max_image_pixels=config.max_image_pixels,
         batch_size=max(1, config.batch_size),
         verbose=config.verbose,
         progress_bar=config.progress_bar,
         wait_timeout_s=config.dist_timeout_s,
-    )
-
-    def samples() -> list:
-        return load_samples(card, protocol, config.data_dir, verify_md5=config.verify_md5)
-
-    def builder(sample: Any) -> Any:
-        return build_request(sample, card, target.card, protocol, config.cot)
-
-    def write(sample_list: list, predictions: dict) -> None:
-        table = load_table(card, protocol, config.data_dir, verify_md5=config.verify_md5)
-        write_prediction_file(pred_file, table, predictions)
-
-    def existing() -> dict:
-        if not pred_file.is_file():
-            return {}
-        frame = read_prediction_file(pred_file)
-        raw = frame.attrs.get(RAW_PREDICTIONS_ATTR) or [str(v) for v in frame["prediction"]]
-        return dict(zip(frame["index"], raw, strict=True))  # cells as written ('' stays '')
-
-    return infer_dataset(
-        job,
-        info=info,
-        group=group,
-        run_id=run_id,
-        load_samples=samples,
-        builder=builder,
-        get_backend=get_backend,
-        write_predictions=write,
-        import_existing=existing,
     )
 
 
@@ -480,53 +418,54 @@ def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
     cell.notes.extend(outcome.issues)
     if outcome.n_retried:
         cell.notes.append(f"retried {outcome.n_retried} previously failed sample(s)")
+    if outcome.hit_token_limit:
+        cell.notes.append(f"{len(outcome.hit_token_limit)} prediction(s) stopped at the token limit")
 
 
-def _score(
-    config: RunConfig, plan: RunPlan, target: ModelTarget, card: BenchmarkCard, cell: CellResult
-) -> None:
-    from vleval.datasets.loading import load_table
+def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellResult) -> None:
+    """Score one cell with its own judge (closed when done), on the cell's already-read table."""
     from vleval.datasets.scoring import evaluate
     from vleval.judge.cache import default_cache_dir
-    from vleval.judge.client import make_judge
+    from vleval.judge.client import resolve_judge
 
     protocol = plan.protocol
     started = time.monotonic()
+    judge = None
     try:
-        judge = make_judge(
+        choice = resolve_judge(
             config.judge,
-            protocol.judge_for(card),
+            protocol.judge_for(bench.card),
             base_url=config.judge_base_url,
             api_key=config.judge_api_key,
             workers=config.judge_workers,
             retries=protocol.judge_retries,
-            timeout=protocol.judge_timeout_s,
+            timeout=config.judge_timeout_s or protocol.judge_timeout_s,
             cache_dir=default_cache_dir(config.work_dir),
+            **({"retry_budget_s": config.judge_retry_budget_s} if config.judge_retry_budget_s else {}),
         )
-        table = load_table(card, protocol, config.data_dir, verify_md5=config.verify_md5)
-        if cell.pred_file is None:
-            raise VlevalError("no prediction file")
-        if not cell.n_samples:
-            cell.n_samples = len(table)
-            cell.n_failed = _count_failures(cell.pred_file)
-        result = evaluate(card, protocol, cell.pred_file, judge, table=table, seed=config.seed)
+        judge = choice.judge
+        if choice.missing_credentials and choice.reason:
+            cell.notes.append(choice.reason)
+            _say(f"vleval: {bench.name}: {choice.reason}")
+        if not cell.n_samples:  # --mode eval: the counts come from the prediction file
+            cell.n_samples = len(bench.table)
+            cell.n_failed = sum(1 for v in bench.existing_predictions().values() if FAILURE_PREFIX in str(v))
+        result = evaluate(bench.card, protocol, bench.pred_file, judge, table=bench.table, seed=config.seed)
+    except JudgeUnavailableError:
+        raise  # the judge refuses the key or does not answer: the run stops (Scorer.check)
     except VlevalError as exc:
         cell.error = str(exc)
         return
     finally:
+        if judge is not None:
+            judge.close()
+        bench.release()
         cell.eval_s = time.monotonic() - started
+    cell.record = getattr(result, "record", None)
     cell.headline = result.headline
     cell.headline_name = result.headline_name
     cell.files = [Path(f) for f in result.files]
     cell.notes.extend(result.notes)
-
-
-def _count_failures(pred_file: Path) -> int:
-    from vleval.datasets.predictions import read_prediction_file
-    from vleval.runner.infer import FAILURE_PREFIX
-
-    frame = read_prediction_file(pred_file)
-    return sum(1 for v in frame["prediction"] if FAILURE_PREFIX in str(v))
 
 
 # --------------------------------------------------------------------------------------------------

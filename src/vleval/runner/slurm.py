@@ -16,7 +16,6 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,7 +155,3 @@ def submit(job: SlurmJob, sbatch: str = "sbatch") -> str:
     if not match:
         raise VlevalError(f"sbatch gave no job id for {job.model}: {proc.stdout.strip()!r}")
     return match.group(1)
-
-
-def join_command(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

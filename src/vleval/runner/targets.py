@@ -86,18 +86,6 @@ def resolve_model(spec: str, model_dir: Path | None) -> ModelTarget:
     return ModelTarget(card, Path(model_path(card, model_dir)), False)
 
 
-def _md5_file(path: Path) -> str:
-    h = hashlib.md5()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def tsv_md5(path: Path) -> str:
-    return _md5_file(path)
-
-
 def checkpoint_digest(path: Path) -> str:
     """Cheap identity of a checkpoint: sha256 over config.json, the safetensors index (or the header of
     a single model.safetensors) and the weight files' sizes; not over the weights themselves."""

@@ -25,10 +25,6 @@ SHAPES = ("circle", "square", "triangle")
 SIZES = ((24, 18), (320, 240), (896, 160), (150, 640), (500, 470))
 
 
-def pick_size(rng: random.Random) -> tuple[int, int]:
-    return rng.choice(SIZES)
-
-
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)

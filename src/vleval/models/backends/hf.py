@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from vleval.models.backends.base import each_alone_on_failure
 from vleval.models.internvl.loader import load_internvl, resolve_device
 from vleval.models.internvl.tokenizer import load_tokenizer
 from vleval.types import Prediction, Request
@@ -174,29 +175,39 @@ class HFBackend:
                 yield batch
 
     def _run_batch(self, batch: list[_Prepared]) -> list[Prediction]:
-        start = time.perf_counter()
-        try:
-            texts = self._generate_texts(batch)
-        except Exception as exc:  # OOM or a bad sample: retry alone so one cannot sink the others
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            if len(batch) == 1:
-                return [self._failed(batch[0], f"generation failed: {type(exc).__name__}: {exc}")]
-            if _is_out_of_memory(exc):  # later batches: half the size that did not fit
-                self.max_batch_tiles = max(1, sum(item.n_tiles for item in batch) // 2)
-                self.max_batch_size = max(1, len(batch) // 2)
-                logger.warning(
-                    "out of memory on a batch of %d requests; retrying them one by one, next batches at "
-                    "most %d requests / %d tiles",
-                    len(batch),
-                    self.max_batch_size,
-                    self.max_batch_tiles,
-                )
-            return [p for item in batch for p in self._run_batch([item])]
-        seconds = (time.perf_counter() - start) / len(batch)
-        return [self._prediction(item, raw, seconds) for item, raw in zip(batch, texts, strict=True)]
+        return each_alone_on_failure(
+            self._predict_batch,
+            batch,
+            lambda item, exc: self._failed(item, f"generation failed: {type(exc).__name__}: {exc}"),
+            on_batch_failure=self._after_batch_failure,
+        )
 
-    def _generate_texts(self, batch: list[_Prepared]) -> list[str]:
+    def _predict_batch(self, batch: list[_Prepared]) -> list[Prediction]:
+        start = time.perf_counter()
+        texts = self._generate_texts(batch)
+        seconds = (time.perf_counter() - start) / len(batch)
+        return [
+            self._prediction(item, raw, seconds, cut) for item, (raw, cut) in zip(batch, texts, strict=True)
+        ]
+
+    def _after_batch_failure(self, batch: list[_Prepared], exc: Exception) -> None:
+        """OOM or a bad sample: the batch is retried one request at a time; after an out-of-memory,
+        later batches are at most half the size that did not fit."""
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if _is_out_of_memory(exc):
+            self.max_batch_tiles = max(1, sum(item.n_tiles for item in batch) // 2)
+            self.max_batch_size = max(1, len(batch) // 2)
+            logger.warning(
+                "out of memory on a batch of %d requests; retrying them one by one, next batches at "
+                "most %d requests / %d tiles",
+                len(batch),
+                self.max_batch_size,
+                self.max_batch_tiles,
+            )
+
+    def _generate_texts(self, batch: list[_Prepared]) -> list[tuple[str, bool]]:
+        """Each request's text, and whether generation stopped at its max_new_tokens (no end token)."""
         encoded = [self.tokenizer(item.query).input_ids for item in batch]
         width = max(len(ids) for ids in encoded)
         input_ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
@@ -219,13 +230,15 @@ class HFBackend:
         texts = []
         for row, item in enumerate(batch):
             tokens = new_tokens[row, : item.request.generation.max_new_tokens].tolist()
-            if self.eos_token_id in tokens:  # what a lone run returns: up to and including eos
+            ended = self.eos_token_id in tokens
+            if ended:  # what a lone run returns: up to and including eos
                 tokens = tokens[: tokens.index(self.eos_token_id) + 1]
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            texts.append(text.split("<|im_end|>")[0].strip())
+            cut = not ended and len(tokens) >= item.request.generation.max_new_tokens
+            texts.append((text.split("<|im_end|>")[0].strip(), cut))
         return texts
 
-    def _prediction(self, item: _Prepared, raw: str, seconds: float) -> Prediction:
+    def _prediction(self, item: _Prepared, raw: str, seconds: float, hit_token_limit: bool) -> Prediction:
         from vleval.models.internvl.postprocess import postprocess
 
         request = item.request
@@ -237,6 +250,7 @@ class HFBackend:
             seconds=seconds,
             prompt=item.query,
             tiles=item.tiles,
+            hit_token_limit=hit_token_limit,
         )
 
     def _failed(self, item: _Prepared, error: str) -> Prediction:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from vleval.errors import DataMissingError, VlevalError
+from vleval.models.backends.base import each_alone_on_failure
 from vleval.models.backends.openai_api import finish_text, server_images, tiles_for
 from vleval.types import Prediction, Request
 
@@ -254,15 +255,16 @@ class VLLMBackend:
     def _run_chunk(self, chunk: list[_Prepared]) -> list[Prediction]:
         ready = [item for item in chunk if item.error is None]
         outputs: dict[int, Any] = {}
-        if ready:
-            try:
-                outputs = dict(zip((i.position for i in ready), self._vllm_generate(ready), strict=True))
-            except Exception:  # one bad request rejects the whole call: retry one by one
-                for item in ready:
-                    try:
-                        outputs[item.position] = self._vllm_generate([item])[0]
-                    except Exception as exc:
-                        item.error = f"vLLM rejected the request: {type(exc).__name__}: {exc}"
+        if ready:  # one bad request rejects the whole call: it is retried one request at a time
+
+            def run(items: list[_Prepared]) -> list[tuple[int, Any]]:
+                return [(i.position, out) for i, out in zip(items, self._vllm_generate(items), strict=True)]
+
+            def failed(item: _Prepared, exc: Exception) -> tuple[int, Any]:
+                item.error = f"vLLM rejected the request: {type(exc).__name__}: {exc}"
+                return item.position, None
+
+            outputs = dict(each_alone_on_failure(run, ready, failed))
         return [self._prediction(item, outputs.get(item.position)) for item in chunk]
 
     def _vllm_generate(self, items: list[_Prepared]) -> list[tuple[Any, float]]:
@@ -314,6 +316,7 @@ class VLLMBackend:
             seconds=seconds,
             prompt=item.query,
             tiles=item.tiles,
+            hit_token_limit=getattr(output.outputs[0], "finish_reason", None) == "length",
         )
 
 
