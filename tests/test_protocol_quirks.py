@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from vleval.datasets import crpe, llavabench, mathvista, mcq, mmvet, yorn
+from vleval.datasets import crpe, mathvista, mcq, mmvet, yorn
 from vleval.datasets.loading import image_file_names
 from vleval.datasets.matching import can_infer, process_punctuation
 from vleval.datasets.predictions import prediction_texts, read_prediction_file, write_prediction_file
 from vleval.datasets.registry import get_benchmark
+from vleval.datasets.scoring import score_frame
 from vleval.protocol import (
     BUGS,
     JUDGE_MODEL_IDS,
@@ -27,6 +28,7 @@ from vleval.protocol import (
     Quirk,
     get_protocol,
 )
+from vleval.synthetic.scripted_judge import ScriptedJudge
 from vleval.types import Sample
 
 VLEVAL_1 = get_protocol("vleval-1")
@@ -40,17 +42,11 @@ class Case:
     vleval: Any  # observed under vleval-1 (== reference for a definition)
 
 
-class RecordingJudge:
-    """Answers each request with ``answer(prompt)`` and keeps the requests."""
-
-    model, short_name = "judge-model-id", "judge"
-
-    def __init__(self, answer: Callable[[str], str]):
-        self.answer, self.requests = answer, []
-
-    def ask_many(self, requests):
-        self.requests.extend(requests)
-        return [self.answer(r.prompt) for r in requests]
+def RecordingJudge(answer: Callable[[str], str]) -> ScriptedJudge:  # noqa: N802
+    """Answers each request with ``answer(prompt)`` and keeps the requests (``.requests``)."""
+    return ScriptedJudge(
+        lambda request, _: answer(request.prompt), short_name="judge", model="judge-model-id"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -74,7 +70,9 @@ def _crpe_headline(protocol, tmp_path):
             "prediction": ["A", "B", "A", "D"],  # one rotation wrong
         }
     )
-    return crpe.score(data, get_benchmark("CRPE_RELATION"), protocol, None, stem=tmp_path / "M_CRPE").headline
+    return score_frame(
+        data, get_benchmark("CRPE_RELATION"), protocol, None, stem=tmp_path / "M_CRPE"
+    ).record.headline
 
 
 def _llava_model_score(protocol, tmp_path):
@@ -92,7 +90,7 @@ def _llava_model_score(protocol, tmp_path):
         ]
     )
     judge = RecordingJudge(lambda prompt: "8 6" if "fine" in prompt else "I cannot judge this.")
-    result = llavabench.score(data, get_benchmark("LLaVABench"), protocol, judge, stem=tmp_path / "M_LLaVA")
+    result = score_frame(data, get_benchmark("LLaVABench"), protocol, judge, stem=tmp_path / "M_LLaVA")
     return float(result.tables["score"].iloc[0]["VLM Score"])
 
 

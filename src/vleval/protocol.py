@@ -376,14 +376,11 @@ class Protocol:
 
     def judge_for(self, card: BenchmarkCard) -> str | None:
         """The reference's default judge short name for a benchmark (VK run.py::get_judge_kwargs);
-        None where the metric is rule-based (OCRBench, CRPE)."""
-        if card.task_type in ("MCQ", "Y/N"):
-            return self.mcq_judge
-        if "MMVet" in card.name or "LLaVABench" in card.name:
-            return self.open_judge
-        if "MathVista" in card.name:
-            return self.mathvista_judge
-        return None
+        None where the metric is rule-based (OCRBench, CRPE). The benchmark's family knows which of
+        this protocol's judges it uses (``mcq_judge``, ``mathvista_judge``, ``open_judge``)."""
+        from vleval.datasets.families import family_of
+
+        return family_of(card).default_judge(self, card)
 
 
 _COMMON_QUIRKS = frozenset(

@@ -135,7 +135,10 @@ class Prediction:
 # --------------------------------------------------------------------------------------------------
 # The judge seen from scoring: anything that answers chat requests.
 # --------------------------------------------------------------------------------------------------
-JUDGE_FAILURE_TEXT = "Failed to obtain answer via API. "
+# The reference's failure texts start with FAILURE_PREFIX: a failed sample's prediction (VK
+# inference.py, SKIP_ERR) and a failed API call's answer, JUDGE_FAILURE_TEXT (VK api/base.py fail_msg).
+FAILURE_PREFIX = "Failed to obtain answer"
+JUDGE_FAILURE_TEXT = f"{FAILURE_PREFIX} via API. "
 
 
 @dataclass(frozen=True)
@@ -265,4 +268,13 @@ class ScoreRecord:
     reference_files: list[str] = field(default_factory=list)  # names of the reference's result files
     notes: list[str] = field(default_factory=list)
     seed: int | None = None
+    headline_unit: str = ""  # how the 0-100 headline is made from the reference's number
+    # the reference's own numbers under its own names and scale (e.g. {"Final Score": 822.0})
+    native: dict[str, float] = field(default_factory=dict)
+    # per-category values for the report's charts, in ``category_unit`` ('%' = 0-100, or 'points')
+    categories: dict[str, float] = field(default_factory=dict)
+    category_unit: str = "%"
+    # indices of rows whose text was cut at the xlsx cell limit (32,767 characters) in a result or
+    # prediction xlsx; ``_rows.jsonl`` keeps the text scoring saw in full
+    truncated_in_xlsx: list[str] = field(default_factory=list)
     schema: int = RESULT_SCHEMA

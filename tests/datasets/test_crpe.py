@@ -7,6 +7,7 @@ import pytest
 
 from vleval.datasets import crpe
 from vleval.datasets.registry import get_benchmark
+from vleval.datasets.scoring import score_frame
 from vleval.errors import DataCorruptError
 from vleval.protocol import get_protocol
 
@@ -47,20 +48,21 @@ def rows():
 
 
 def test_2024_scores_each_row(tmp_path):
-    result = crpe.score(rows(), CARD, OLD, None, stem=tmp_path / "M_CRPE_RELATION")
+    result = score_frame(rows(), CARD, OLD, None, stem=tmp_path / "M_CRPE_RELATION")
     saved = json.loads((tmp_path / "M_CRPE_RELATION_score.json").read_text())
     assert saved == {"exist": None, "subject": 1.0, "predicate": None, "object": 0.75, "total": 0.875}
-    assert result.headline == 0.875
+    assert result.record.headline == 87.5
 
 
 def test_2026_needs_all_four_rotations(tmp_path):
-    result = crpe.score(rows(), CARD, NEW, None, stem=tmp_path / "M")
+    result = score_frame(rows(), CARD, NEW, None, stem=tmp_path / "M")
     assert json.loads((tmp_path / "M_score.json").read_text()) == {
         "exist": None, "subject": 1.0, "predicate": None, "object": 0.0, "total": 0.5,
     }  # fmt: skip
-    assert list(result.rows["block"]) == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert [r.unit for r in result.rows] == ["0", "0", "0", "0", "1", "1", "1", "1"]  # blocks of 4
+    assert result.record.headline == 50.0
 
 
 def test_2026_rejects_a_partial_block(tmp_path):
     with pytest.raises(DataCorruptError, match="multiple of 4"):
-        crpe.score(rows().iloc[:6], CARD, NEW, None, stem=tmp_path / "M")
+        score_frame(rows().iloc[:6], CARD, NEW, None, stem=tmp_path / "M")

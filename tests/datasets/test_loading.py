@@ -172,3 +172,23 @@ def test_samples_pickle_with_their_lazy_images(data_dir):
     sample = samples("AI2D_TEST", data_dir)[3]
     clone = pickle.loads(pickle.dumps(sample))
     assert clone.images[0].tobytes() == sample.images[0].tobytes()
+
+
+def test_duplicate_index_is_rejected_naming_file_and_index(tmp_path):
+    """Issue 10 item 9: a repeated index would let one row's prediction overwrite another's."""
+    tsv = make_benchmark_tsv("MMStar", tmp_path, n=4)
+    table = pd.read_csv(tsv, sep="\t")
+    table.loc[2, "index"] = table.loc[0, "index"]
+    table.to_csv(tsv, sep="\t", index=False)
+    with pytest.raises(
+        DataCorruptError, match=rf"MMStar.tsv: index {table.loc[0, 'index']} appears twice \(rows 2 and 4"
+    ):
+        loading.read_table(tsv, get_benchmark("MMStar"))
+
+
+def test_header_only_tsv_is_a_clear_error(tmp_path):
+    """Issue 10 item 11."""
+    tsv = make_benchmark_tsv("MMStar", tmp_path, n=4)
+    pd.read_csv(tsv, sep="\t").iloc[:0].to_csv(tsv, sep="\t", index=False)
+    with pytest.raises(DataCorruptError, match="MMStar.tsv: has a header but no rows"):
+        loading.read_table(tsv, get_benchmark("MMStar"))

@@ -5,24 +5,18 @@ import pytest
 
 from vleval.datasets import mathvista
 from vleval.datasets.registry import get_benchmark
+from vleval.datasets.scoring import score_frame
 from vleval.errors import VlevalError
 from vleval.protocol import get_protocol
+from vleval.synthetic.scripted_judge import ScriptedJudge
 
 NEW = get_protocol("2026.08")
 CARD = get_benchmark("MathVista_MINI")
 JUDGE_READS = {"8.0": "8.0", "[1, 2]": "[1, 2]", "0": "0", "about 1.5 cm": "1.5"}
 
 
-class FakeJudge:
-    model, short_name = "fake", "gpt-4o-mini"
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.batches = []
-
-    def ask_many(self, requests):
-        self.batches.append(list(requests))
-        return [self.answer(r.prompt) for r in requests]
+def FakeJudge(answer):
+    return ScriptedJudge(lambda request, _: answer(request.prompt))
 
 
 def reads_prediction(prompt):
@@ -59,20 +53,20 @@ def rows():
 
 def test_scores_per_task_and_skill_with_the_reference_quirks(tmp_path):
     judge = FakeJudge(reads_prediction)
-    result = mathvista.score(rows(), CARD, NEW, judge, stem=tmp_path / "M_MathVista_MINI")
+    result = score_frame(rows(), CARD, NEW, judge, stem=tmp_path / "M_MathVista_MINI")
     table = pd.read_csv(tmp_path / "M_MathVista_MINI_gpt-4o-mini_score.csv")
     assert list(table.columns) == ["Task&Skill", "tot", "prefetch", "hit", "prefetch_rate", "acc"]
     assert list(table["Task&Skill"]) == ["Overall", "arithmetic", "algebra", "T1", "T2", "statistics"]
     assert list(table["tot"]) == [6, 5, 1, 3, 3, 1]
     assert list(table["prefetch"]) == [2, 2, 1, 1, 1, 0]  # rows 1 and 4 (a wrong letter is a 'success')
     assert list(table["hit"]) == [3, 2, 1, 1, 2, 1]  # 8.0 for 8, list answers and the wrong letter miss
-    assert result.headline == 50.0
+    assert result.record.headline == 50.0
     assert (tmp_path / "M_MathVista_MINI_gpt-4o-mini.xlsx").exists()
     # prefetched 0 is falsy: row 5 went to the judge, like rows 2, 3 and 6
     [batch] = judge.batches
     assert len(batch) == 4 and {r.max_tokens for r in batch} == {128} and batch[0].temperature == 0
     assert batch[0].prompt.endswith("Question 2\nModel respone: 8.0Extracted answer:")
-    assert list(result.rows["hit"]) == [1, 0, 0, 0, 1, 1]
+    assert [r.score for r in result.rows] == [1, 0, 0, 0, 1, 1]
 
 
 def test_prefetch_rules():
@@ -84,14 +78,15 @@ def test_prefetch_rules():
 
 def test_judge_that_always_fails_leaves_an_empty_answer(tmp_path):
     judge = FakeJudge(lambda prompt: "Failed to obtain answer via API. ")
-    result = mathvista.score(rows(), CARD, NEW, judge, stem=tmp_path / "M")
+    result = score_frame(rows(), CARD, NEW, judge, stem=tmp_path / "M")
     assert [b[0].temperature for b in judge.batches] == [0.0, 0.5, 1.0, 1.5, 2.0]
     record = pd.read_excel(tmp_path / "M_gpt-4o-mini.xlsx")
     assert record["log"].iloc[1].endswith("All 5 retries failed.\n")
     assert pd.isna(record["res"].iloc[1])
-    assert result.headline == pytest.approx(100 / 6)
+    assert result.record.headline == pytest.approx(100 / 6)
+    assert result.record.counts.failed == 4 and not result.record.complete
 
 
 def test_requires_a_judge(tmp_path):
     with pytest.raises(VlevalError, match="--judge MODEL --judge-base-url URL"):
-        mathvista.score(rows(), CARD, NEW, None, stem=tmp_path / "M")
+        score_frame(rows(), CARD, NEW, None, stem=tmp_path / "M")

@@ -6,22 +6,12 @@ import pytest
 
 from vleval.datasets import mcq
 from vleval.datasets.registry import get_benchmark
+from vleval.datasets.scoring import score_frame
 from vleval.protocol import get_protocol
+from vleval.synthetic.scripted_judge import ScriptedJudge
 
 OLD, NEW = get_protocol("2024.12"), get_protocol("2026.08")
 NAN = float("nan")
-
-
-class FakeJudge:
-    def __init__(self, answer, short_name="gpt-4o-mini"):
-        self.answer = answer
-        self.model = "fake-" + short_name
-        self.short_name = short_name
-        self.batches = []
-
-    def ask_many(self, requests):
-        self.batches.append(list(requests))
-        return [self.answer(r) for r in requests]
 
 
 def mmstar_rows(last_prediction="hmm"):
@@ -49,26 +39,28 @@ def mmstar_rows(last_prediction="hmm"):
 
 
 def test_vanilla_accuracy_table_without_judge(tmp_path):
-    result = mcq.score(mmstar_rows(), get_benchmark("MMStar"), OLD, None, stem=tmp_path / "M_MMStar", seed=0)
+    result = score_frame(
+        mmstar_rows(), get_benchmark("MMStar"), OLD, None, stem=tmp_path / "M_MMStar", seed=0
+    )
     acc = pd.read_csv(tmp_path / "M_MMStar_acc.csv")
     assert list(acc.columns) == ["split", "Overall", "L1", "L2", "x", "y"]
     assert acc.iloc[0].tolist() == ["none", 0.5, 0.5, 0.5, 1.0, 0.0]
-    assert result.headline == 0.5
+    assert result.record.headline == 50.0 and result.record.native == {"Overall (fraction)": 0.5}
     assert (tmp_path / "M_MMStar_exact_matching_result.xlsx").exists()
-    assert list(result.rows["extracted"]) == ["B", "A", "A", "Z"]
-    assert result.metrics["rows_without_judge"] == 1
-    assert "1 row(s)" in result.notes[0]
+    assert [r.extracted for r in result.rows] == ["B", "A", "A", "Z"]
+    assert result.record.counts.fallback == 1  # the row without a judge
+    assert "1 row(s)" in result.record.notes[0]
     record = pd.read_excel(tmp_path / "M_MMStar_exact_matching_result.xlsx")
     assert list(record["hit"]) == [1, 1, 0, 0]
     assert record["log"].iloc[3].startswith("Match Log: Failed in Prefetch")
 
 
 def test_judge_matches_unreadable_answers_and_names_the_file_as_the_reference(tmp_path):
-    judge = FakeJudge(lambda r: "D", short_name="chatgpt-0125")
-    result = mcq.score(
+    judge = ScriptedJudge("D", short_name="chatgpt-0125")
+    result = score_frame(
         mmstar_rows("a small flying animal"), get_benchmark("MMStar"), OLD, judge, stem=tmp_path / "M"
     )
-    assert result.headline == 0.75
+    assert result.record.headline == 75.0
     assert (tmp_path / "M_openai_result.xlsx").exists()  # chatgpt-0125 -> 'openai' (name_str_map)
     [request] = judge.batches[0]
     assert request.temperature == 0 and request.max_tokens == 1024  # 2024.12 OpenAIWrapper default
@@ -80,21 +72,25 @@ def test_judge_matches_unreadable_answers_and_names_the_file_as_the_reference(tm
 
 
 def test_random_choice_after_three_failed_judge_calls_is_seeded(tmp_path):
-    judge = FakeJudge(lambda r: "I am not sure")
+    judge = ScriptedJudge("I am not sure")
     picks = set()
     for _ in range(2):
-        result = mcq.score(mmstar_rows(), get_benchmark("MMStar"), NEW, judge, stem=tmp_path / "M", seed=7)
-        picks.add(result.rows["extracted"].iloc[3])
+        result = score_frame(mmstar_rows(), get_benchmark("MMStar"), NEW, judge, stem=tmp_path / "M", seed=7)
+        picks.add(result.rows[3].extracted)
     assert len(judge.batches) == 6  # 3 rounds per run, one request each
     assert len(picks) == 1 and picks <= {"A", "B", "C", "D", "Z"}
-    assert result.seed == 7 and result.metrics["random_after_judge_failures"] == 1
+    assert result.record.seed == 7 and result.rows[3].decided_by == "fallback"
+    assert result.record.counts.fallback == 1 and result.record.complete
     assert (tmp_path / "M_gpt-4o-mini_result.xlsx").exists()
 
 
 def test_judge_failure_text_is_never_an_answer(tmp_path):
-    judge = FakeJudge(lambda r: "Failed to obtain answer via API. ")
-    result = mcq.score(mmstar_rows(), get_benchmark("MMStar"), NEW, judge, stem=tmp_path / "M", seed=0)
-    assert result.rows["how"].iloc[3] == "random"
+    judge = ScriptedJudge("Failed to obtain answer via API. ")
+    result = score_frame(mmstar_rows(), get_benchmark("MMStar"), NEW, judge, stem=tmp_path / "M", seed=0)
+    # the reference's random option is still drawn (its number), but the row is a failed judge call
+    assert result.rows[3].extracted in {"A", "B", "C", "D", "Z"}
+    assert result.rows[3].decided_by == "failed"
+    assert result.record.counts.failed == 1 and not result.record.complete
 
 
 def mmbench_rows():
@@ -119,7 +115,7 @@ def mmbench_rows():
 
 def test_mmbench_circular_without_judge(tmp_path):
     card = get_benchmark("MMBench_DEV_EN_V11")
-    result = mcq.score(mmbench_rows(), card, OLD, None, stem=tmp_path / "M", seed=0)
+    result = score_frame(mmbench_rows(), card, OLD, None, stem=tmp_path / "M", seed=0)
     acc = pd.read_csv(tmp_path / "M_acc.csv")
     assert list(acc.columns) == ["split", "Overall", "perception", "CP"]
     assert acc["Overall"].iloc[0] == pytest.approx(1 / 3)
@@ -129,28 +125,30 @@ def test_mmbench_circular_without_judge(tmp_path):
     assert record["log"].iloc[0] == "Succeed During Pre-fetching"
     assert record["log"].iloc[1].startswith("Failed in Prefetching Rolling 1: Answer is B")
     assert "exact_matching" in record["log"].iloc[2]
-    assert result.metrics["rows_without_judge"] == 1
+    assert result.record.counts.fallback == 1  # the undecided copy, without a judge
     # the per-row file has one line per copy: what was read from it and its question's verdict
-    rows = result.rows.set_index("index")
+    rows = result.rows_frame().set_index("index")
     assert len(rows) == 7
-    assert rows.loc[2_000_001, "extracted"] == "C" and rows.loc[2_000_001, "hit"] == 1
-    assert rows.loc[1_000_002, "extracted"] == "C" and rows.loc[2, "hit"] == 0
-    assert pd.isna(rows.loc[1_000_003, "extracted"]) and rows.loc[1_000_003, "how"] == "no_judge"
+    assert rows.loc[2_000_001, "extracted"] == "C" and rows.loc[2_000_001, "extra"]["question_hit"] == 1
+    assert rows.loc[1_000_002, "extracted"] == "C" and rows.loc[2, "extra"]["question_hit"] == 0
+    assert pd.isna(rows.loc[1_000_003, "extracted"]) and rows.loc[1_000_003, "decided_by"] == "fallback"
+    assert list(rows["unit"]) == ["1", "1", "1", "2", "2", "3", "3"]  # index mod 1e6
 
 
 def test_mmbench_circular_with_judge_counts_a_question_only_if_every_copy_is_right(tmp_path):
-    judge = FakeJudge(lambda r: "B")
-    result = mcq.score(mmbench_rows(), get_benchmark("MMBench_DEV_EN_V11"), NEW, judge, stem=tmp_path / "M")
-    assert result.headline == pytest.approx(2 / 3)
+    judge = ScriptedJudge("B")
+    result = score_frame(mmbench_rows(), get_benchmark("MMBench_DEV_EN_V11"), NEW, judge, stem=tmp_path / "M")
+    assert result.record.headline == pytest.approx(200 / 3)
     assert sum(len(b) for b in judge.batches) == 1  # only the undecided copy goes to the judge
-    judge_no = FakeJudge(lambda r: "C")
-    result = mcq.score(
+    judge_no = ScriptedJudge("C")
+    result = score_frame(
         mmbench_rows(), get_benchmark("MMBench_DEV_EN_V11"), NEW, judge_no, stem=tmp_path / "N"
     )
-    assert result.headline == pytest.approx(1 / 3)
-    rows = result.rows.set_index("index")
-    assert "Failed in Rolling 1" in rows.loc[3, "log"]
-    assert rows.loc[1_000_003, "extracted"] == "C" and rows.loc[1_000_003, "how"] == "judge"
+    assert result.record.headline == pytest.approx(100 / 3)
+    record = pd.read_excel(tmp_path / "N_gpt-4o-mini_result.xlsx").set_index("index")
+    assert "Failed in Rolling 1" in record.loc[3, "log"]
+    rows = result.rows_frame().set_index("index")
+    assert rows.loc[1_000_003, "extracted"] == "C" and rows.loc[1_000_003, "decided_by"] == "judge"
 
 
 def test_mmmu_open_questions_become_two_option_questions(tmp_path):
@@ -185,20 +183,20 @@ def test_mmmu_open_questions_become_two_option_questions(tmp_path):
             },
         ]
     )
-    result = mcq.score(rows, get_benchmark("MMMU_DEV_VAL"), OLD, None, stem=tmp_path / "M", seed=0)
+    result = score_frame(rows, get_benchmark("MMMU_DEV_VAL"), OLD, None, stem=tmp_path / "M", seed=0)
     acc = pd.read_csv(tmp_path / "M_acc.csv")
     assert list(acc["split"]) == ["dev", "validation"]
     assert list(acc["Overall"]) == [1.0, 0.5]
-    assert result.headline == 0.5 and result.headline_name.startswith("validation")
+    assert result.record.headline == 50.0 and result.record.headline_name.startswith("validation")
     record = pd.read_excel(tmp_path / "M_exact_matching_result.xlsx")
     assert str(record.loc[0, "A"]) == "42" and record.loc[0, "B"] == "Other Answers"
 
 
 def test_test_split_without_answers_is_not_scored(tmp_path):
     rows = mmbench_rows().drop(columns=["answer"])
-    result = mcq.score(rows, get_benchmark("MMBench_TEST_EN_V11"), OLD, None, stem=tmp_path / "M", seed=0)
-    assert result.headline is None
-    assert "official MMBench evaluation server" in result.notes[0]
+    result = score_frame(rows, get_benchmark("MMBench_TEST_EN_V11"), OLD, None, stem=tmp_path / "M", seed=0)
+    assert result.record.headline is None
+    assert "official MMBench evaluation server" in result.record.notes[0]
     assert (tmp_path / "M.xlsx").exists()
 
 
@@ -209,3 +207,39 @@ def test_report_acc_abbreviates_mmbench_abilities():
     acc = mcq.report_acc(df)
     assert list(acc.columns) == ["split", "Overall", "FP-C", "LR"]
     assert np.isclose(acc["Overall"].iloc[0], 0.5)
+
+
+def test_mmbench_circular_asks_the_judge_exactly_what_the_reference_asks(tmp_path):
+    """eval_circular_group stops at the first rotation judged wrong: later rotations of that question
+    never reach the judge. Rotation k of every live question goes out as one batch."""
+
+    def row(index, answer):
+        return {"index": index, "question": "q", "A": "dog", "B": "cat", "C": "fish", "answer": answer,
+                "prediction": "no idea", "category": "coarse_perception", "split": "dev"}  # fmt: skip
+
+    data = pd.DataFrame(
+        [
+            row(1, "A"),
+            row(1_000_001, "B"),
+            row(2_000_001, "C"),
+            row(2, "B"),
+            row(1_000_002, "C"),
+            row(2_000_002, "A"),
+        ]
+    )
+    gold = dict(zip(data["index"], data["answer"], strict=True))
+
+    def answer(request, batch):
+        # question 1 is judged right on every rotation; question 2 wrong on its first
+        return {0: "A", 1: "B", 2: "C"}[batch] if "q1" in request.prompt else "C"
+
+    data["question"] = [f"q{i % 1_000_000}" for i in data["index"]]
+    judge = ScriptedJudge(answer)
+    result = score_frame(data, get_benchmark("MMBench_DEV_EN_V11"), NEW, judge, stem=tmp_path / "M")
+    assert [len(b) for b in judge.batches] == [2, 1, 1]  # rotation 0 of both, then question 1 alone
+    assert sum(len(b) for b in judge.batches) == 4  # not 6: question 2's rotations 1, 2 are never asked
+    assert result.record.headline == 50.0
+    by_index = {r.index: r for r in result.rows}
+    assert [by_index[i].decided_by for i in (2, 1_000_002, 2_000_002)] == ["judge", "skipped", "skipped"]
+    assert by_index[2].extracted == "C" != gold[2]
+    assert mcq.FAMILY.aggregate(result.rows)["headline"] == 50.0

@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from vleval.datasets import ocrbench
 from vleval.datasets.registry import get_benchmark
+from vleval.datasets.scoring import score_frame
 from vleval.errors import DataCorruptError
 from vleval.protocol import get_protocol
 
@@ -31,7 +31,7 @@ def test_counts_and_final_score(tmp_path):
             ("['Total']", "nan", "Doc-oriented VQA"),
         ]
     )
-    result = ocrbench.score(data, CARD, NEW, None, stem=tmp_path / "M_OCRBench")
+    result = score_frame(data, CARD, NEW, None, stem=tmp_path / "M_OCRBench")
     saved = json.loads((tmp_path / "M_OCRBench_score.json").read_text())
     assert saved == {
         "Text Recognition": 2,
@@ -42,15 +42,15 @@ def test_counts_and_final_score(tmp_path):
         "Final Score": 3,
         "Final Score Norm": 0.3,
     }
-    assert result.headline == 3.0
-    assert list(result.rows["hit"]) == [1, 1, 0, 0, 1, 0]
-    assert "1000" in result.notes[0]
+    assert result.record.native == {"Final Score": 3.0} and result.record.headline == 0.3
+    assert [r.score for r in result.rows] == [1, 1, 0, 0, 1, 0]
+    assert "1000" in result.record.notes[0]
 
 
 def test_bad_answer_cell_names_the_row(tmp_path):
     with pytest.raises(DataCorruptError, match="row 0"):
-        ocrbench.score(
+        score_frame(
             frame([("STOP", "stop", "Regular Text Recognition")]), CARD, NEW, None, stem=tmp_path / "M"
         )
     with pytest.raises(DataCorruptError, match="unknown category"):
-        ocrbench.score(frame([("['a']", "a", "Poetry")]), CARD, NEW, None, stem=tmp_path / "M")
+        score_frame(frame([("['a']", "a", "Poetry")]), CARD, NEW, None, stem=tmp_path / "M")

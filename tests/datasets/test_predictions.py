@@ -118,3 +118,66 @@ def test_multi_image_paths_and_extra_columns(tmp_path, tables):
     assert frame.columns[-2:].tolist() == ["prediction", "thinking"]
     multi = [v for v in frame["image_path"] if str(v).startswith("[")]
     assert multi and all(eval(v)[0].endswith("_1.png") for v in multi)  # list literal, as written
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".tsv"])
+def test_prediction_files_follow_the_umask(tmp_path, tables, suffix):
+    """Issue 10 item 8: created like every other file, not 0600."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        table = tables["MMBench_DEV_EN_V11"]
+        path = write_prediction_file(tmp_path / f"M_MMBench_DEV_EN_V11{suffix}", table, _predictions(table))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_xlsx_cell_limit_is_said_and_rows_named_in_the_result_files(tmp_path, tables):
+    """Issue 10 item 17: a prediction longer than an xlsx cell is cut there (as the reference's file
+    is); the warning and the score record name the row, and _rows.jsonl keeps the text scoring saw."""
+    import json
+
+    from vleval.datasets.scoring import evaluate
+
+    table = tables["MMBench_DEV_EN_V11"]
+    long_text = "A " + "x" * 40_000
+    preds = {index: ("A" if i else long_text) for i, index in enumerate(table["index"])}
+    with pytest.warns(UserWarning, match="cut in the xlsx"):
+        pred = write_prediction_file(tmp_path / "M_MMBench_DEV_EN_V11.xlsx", table, preds)
+    first = str(table["index"].iloc[0])
+    result = evaluate(get_benchmark("MMBench_DEV_EN_V11"), PROTOCOL, pred, None, table=table)
+    assert result.record.truncated_in_xlsx == [first]
+    assert any("cell limit" in note for note in result.record.notes)
+    saved = json.loads((tmp_path / "M_MMBench_DEV_EN_V11_score.json").read_text())
+    assert saved["truncated_in_xlsx"] == [first]
+    # a .tsv keeps the full text: the result xlsx cuts it, _rows.jsonl does not
+    tsv = write_prediction_file(tmp_path / "N_MMBench_DEV_EN_V11.tsv", table, preds)
+    result = evaluate(get_benchmark("MMBench_DEV_EN_V11"), PROTOCOL, tsv, None, table=table)
+    assert result.record.truncated_in_xlsx == [first]
+    rows = [
+        json.loads(line) for line in (tmp_path / "N_MMBench_DEV_EN_V11_rows.jsonl").read_text().splitlines()
+    ]
+    assert [r["prediction"] for r in rows if str(r["index"]) == first] == [long_text]
+
+
+def test_blank_answer_and_empty_prediction_file_are_clear_errors(tmp_path, tables):
+    """Issue 10 item 11: not the 'submit to the MMBench server' message, not an IndexError."""
+    from vleval.datasets.scoring import evaluate
+
+    card = get_benchmark("MMBench_DEV_EN_V11")
+    table = tables["MMBench_DEV_EN_V11"].copy()
+    table.loc[1, "answer"] = float("nan")
+    pred = write_prediction_file(tmp_path / "M_MMBench_DEV_EN_V11.tsv", table, _predictions(table))
+    index = table["index"].iloc[1]
+    with pytest.raises(
+        DataCorruptError, match=rf"'answer' cell is empty in the row\(s\) with index {index}\b"
+    ):
+        evaluate(card, PROTOCOL, pred, None, table=table)
+    header_only = tmp_path / "H_MMBench_DEV_EN_V11.tsv"
+    header_only.write_text("index\tprediction\n")
+    with pytest.raises(
+        DataCorruptError, match="H_MMBench_DEV_EN_V11.tsv: has a header but no prediction rows"
+    ):
+        evaluate(card, PROTOCOL, header_only, None)

@@ -17,6 +17,7 @@ from vleval.judge.client import make_judge
 from vleval.protocol import get_protocol
 from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting
 from vleval.synthetic.judge_server import JudgeServer
+from vleval.synthetic.scripted_judge import ScriptedJudge
 from vleval.types import JudgeRequest
 
 PROMPT_SHA256 = {
@@ -88,14 +89,15 @@ def test_every_benchmark_end_to_end(name, tmp_path, judge_server):
     )
     summary = json.loads((tmp_path / "work" / summary_name).read_text())
     assert summary["protocol"] == protocol.name and summary["dataset"] == name
-    assert summary["headline"] == pytest.approx(result.headline, nan_ok=True)
+    assert summary["headline"] == pytest.approx(result.record.headline, nan_ok=True)
     rows = [
         json.loads(line) for line in (tmp_path / "work" / f"M_{name}_rows.jsonl").read_text().splitlines()
     ]
     assert rows and "index" in rows[0]
-    expected_best = {"mcq": 1.0, "yorn": 100.0 * 3 / 3, "crpe": 1.0, "ocrbench": float(len(table))}
+    # on the report's 0-100 scale; OCRBench: Final Score (one point per row) / 10
+    expected_best = {"mcq": 100.0, "yorn": 100.0 * 3 / 3, "crpe": 100.0, "ocrbench": len(table) / 10}
     if card.family in expected_best:
-        assert result.headline == pytest.approx(expected_best[card.family]), result.tables
+        assert result.record.headline == pytest.approx(expected_best[card.family]), result.tables
 
 
 def test_mmbench_test_split_writes_no_score_and_says_where_to_submit(tmp_path):
@@ -107,7 +109,7 @@ def test_mmbench_test_split_writes_no_score_and_says_where_to_submit(tmp_path):
         tmp_path / "M_MMBench_TEST_EN_V11.xlsx", table, dict.fromkeys(table["index"], "A")
     )
     result = scoring.evaluate(get_benchmark(name), protocol, pred, None, data_dir=tmp_path)
-    assert result.headline is None and "official MMBench evaluation server" in result.notes[0]
+    assert result.record.headline is None and "official MMBench evaluation server" in result.record.notes[0]
     assert not (tmp_path / "M_MMBench_TEST_EN_V11_acc.csv").exists()
 
 
@@ -129,34 +131,44 @@ def test_prediction_file_alone_is_scored_when_the_benchmark_file_is_absent(tmp_p
     result = scoring.evaluate(
         get_benchmark("OCRBench"), get_protocol(), pred, None, data_dir=tmp_path / "empty"
     )
-    assert result.headline == 1.0 and "not found" in result.notes[0]
+    assert result.record.headline == 0.1 and "not found" in result.record.notes[0]
     assert json.loads((tmp_path / "M_OCRBench_score.json").read_text())["Doc-oriented VQA"] == 1
 
 
 def test_ask_in_rounds_sends_each_retry_round_as_one_batch():
-    class Judge:
-        model = short_name = "j"
-        batches: list = []
-
-        def ask_many(self, requests):
-            self.batches.append([r.temperature for r in requests])
-            return ["ok" if r.prompt == "a" or r.temperature > 0 else "bad" for r in requests]
-
-    judge = Judge()
+    judge = ScriptedJudge(lambda r, _: "ok" if r.prompt == "a" or r.temperature > 0 else "bad")
     out = scoring.ask_in_rounds(
         judge, {1: "a", 2: "b", 3: "c"}, rounds=3, accept=lambda k, a: a if a == "ok" else None,
         temperature=lambda i: 0.5 * i,
     )  # fmt: skip
-    assert judge.batches == [[0.0, 0.0, 0.0], [0.5, 0.5]]
+    assert [[r.temperature for r in batch] for batch in judge.batches] == [[0.0, 0.0, 0.0], [0.5, 0.5]]
     assert out == {1: ("ok", ["ok"]), 2: ("ok", ["bad", "ok"]), 3: ("ok", ["bad", "ok"])}
     assert JudgeRequest("x").max_tokens == 2048
 
 
 def test_every_registered_family_has_a_scorer():
+    from vleval.datasets.families import family_of
+
     for card in BENCHMARKS.values():
-        assert hasattr(scoring.scorer_for(card), "score")
+        assert hasattr(family_of(card), "score")
 
 
 def test_reference_files_listed_per_benchmark_cover_the_registry():
     assert set(REFERENCE_FILES) | {"MMBench_TEST_EN_V11"} == set(BENCHMARKS)
     assert Path(scoring.__file__).name == "scoring.py"
+
+
+def test_rows_cut_at_the_token_limit_are_marked(tmp_path):
+    """From the runner (its progress records it) or a 'hit_token_limit' column of the prediction file."""
+    name = "MMStar"
+    tsv = make_benchmark_tsv(name, tmp_path, n=4, seed=0)
+    protocol = protocol_accepting(get_protocol("2024.12"), {name: tsv})
+    table = load_table(get_benchmark(name), protocol, root=tmp_path)
+    first, second = list(table["index"])[:2]
+    pred = write_prediction_file(
+        tmp_path / f"M_{name}.xlsx", table, dict.fromkeys(table["index"], "A"),
+        extra_columns={"hit_token_limit": {second: True}},
+    )  # fmt: skip
+    result = scoring.evaluate(get_benchmark(name), protocol, pred, None, table=table, hit_token_limit=[first])
+    assert [r.hit_token_limit for r in result.rows] == [True, True, False, False]
+    assert result.record.counts.hit_token_limit == 2

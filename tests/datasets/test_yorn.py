@@ -5,22 +5,12 @@ import pytest
 
 from vleval.datasets import yorn
 from vleval.datasets.registry import get_benchmark
+from vleval.datasets.scoring import score_frame
 from vleval.protocol import get_protocol
+from vleval.synthetic.scripted_judge import ScriptedJudge
 
 OLD, NEW = get_protocol("2024.12"), get_protocol("2026.08")
 CARD = get_benchmark("HallusionBench")
-
-
-class FakeJudge:
-    model, short_name = "fake", "gpt-4o-mini"
-
-    def __init__(self, answers):
-        self.answers = list(answers)
-        self.batches = []
-
-    def ask_many(self, requests):
-        self.batches.append(list(requests))
-        return [self.answers[len(self.batches) - 1] for _ in requests]
 
 
 @pytest.mark.parametrize(
@@ -58,31 +48,37 @@ def rows(last="maybe"):
 
 
 def test_rating_without_judge(tmp_path):
-    result = yorn.score(rows(), CARD, OLD, None, stem=tmp_path / "M_HallusionBench")
+    result = score_frame(rows(), CARD, OLD, None, stem=tmp_path / "M_HallusionBench")
     table = pd.read_csv(tmp_path / "M_HallusionBench_score.csv")
     assert list(table.columns) == ["split", "aAcc", "fAcc", "qAcc"]
     assert list(table["split"]) == ["Overall", "VD", "VS", "L"]
     assert table.iloc[0, 1:].tolist() == [50.0, 50.0, 0.0]
     assert table.iloc[1, 1:].tolist() == [100.0, 100.0, 100.0]
     assert table.iloc[2, 1:].tolist() == [0.0, 0.0, 0.0]
-    assert result.metrics["rows_without_judge"] == 1
-    assert result.headline == pytest.approx(100 / 3)
+    assert result.record.counts.fallback == 1  # neither yes nor no, and no judge
+    assert result.record.headline == pytest.approx(100 / 3)
     aux = pd.read_excel(tmp_path / "M_HallusionBench_auxmatch.xlsx")
     assert list(aux["extracted"]) == ["Yes", "No", "Yes", "Unknown"]
 
 
 def test_judge_retries_at_rising_temperature(tmp_path):
-    judge = FakeJudge(["I cannot tell", "Yes"])
-    result = yorn.score(rows(), CARD, NEW, judge, stem=tmp_path / "M")
+    judge = ScriptedJudge(["I cannot tell", "Yes"])
+    result = score_frame(rows(), CARD, NEW, judge, stem=tmp_path / "M")
     assert [b[0].temperature for b in judge.batches] == [0.0, 0.5]
     assert judge.batches[0][0].prompt.endswith("Question: Is it red?\nAnswer: maybe\nYour output: ")
-    assert (
-        result.metrics["aAcc"] == 75.0 and result.metrics["fAcc"] == 50.0 and result.metrics["qAcc"] == 50.0
-    )
+    assert result.record.metrics == {"aAcc": 75.0, "fAcc": 50.0, "qAcc": 50.0}
 
 
 def test_judge_gives_up_after_five_calls(tmp_path):
-    judge = FakeJudge(["unclear"] * 5)
-    result = yorn.score(rows(), CARD, NEW, judge, stem=tmp_path / "M")
+    judge = ScriptedJudge(["unclear"] * 5)
+    result = score_frame(rows(), CARD, NEW, judge, stem=tmp_path / "M")
     assert [b[0].temperature for b in judge.batches] == [0.0, 0.5, 1.0, 1.5, 2.0]
-    assert result.rows["extracted"].iloc[3] == "Unknown" and result.rows["how"].iloc[3] == "judge_failed"
+    assert result.rows[3].extracted == "Unknown" and result.rows[3].decided_by == "fallback"
+    assert result.record.complete  # the judge answered, unreadably: the protocol's fallback
+
+
+def test_failed_judge_calls_make_the_result_incomplete(tmp_path):
+    judge = ScriptedJudge("Failed to obtain answer via API. ")
+    result = score_frame(rows(), CARD, NEW, judge, stem=tmp_path / "M")
+    assert len(judge.batches) == 5 and result.rows[3].decided_by == "failed"
+    assert result.record.counts.failed == 1 and not result.record.complete

@@ -1,11 +1,16 @@
-"""A hand-built work directory in the reference layout, with numbers the tests know by heart.
+"""Work directories for the report tests, written by the real writers: prediction files by
+``write_prediction_file``, result files by ``evaluate`` (the reference's files and vleval's result
+contract). Small hand-made benchmark tables keep the numbers easy to know by heart.
 
 InternVL2_5-8B (published figures from vleval/data/published_scores.csv):
-- MMStar: 4 rows, 3 hits -> _acc.csv Overall 0.75 -> 75.00 (published 62.8, +12.20, flagged)
-- OCRBench: Final Score 822 -> 82.20 (published 822/10 = 82.2, +0.00, not flagged)
-- HallusionBench: aAcc 50, fAcc 40, qAcc 60 -> 50.00 (published 50.1, -0.10, not flagged)
-- MMMU_DEV_VAL: direct run validation 0.5 (50.00) in ``work``, CoT run 0.58 (58.00) in ``work_cot``
-  -> best of both = 58.00 (published 56.0, +2.00, flagged)
+- MMStar: 4 rows, 3 right -> 75.00 (published 62.8, +12.20, flagged); scored with a scripted judge
+  recorded as gpt-3.5-turbo-0125 (every row is read by rule, so it is never asked)
+- OCRBench: 2 rows, 1 right, 1 failed inference -> Final Score 1 -> 0.10 (published 82.2, flagged)
+- HallusionBench: aAcc 50, fAcc 50, qAcc 50 -> 50.00 (published 50.1, -0.10, not flagged); left as a
+  VLMEvalKit run would leave it: vleval's _score.json and _rows.jsonl removed, so the report reads the
+  reference's _score.csv and _auxmatch.xlsx
+- MMMU_DEV_VAL: validation 1 of 2 right (50.00) in ``work`` (direct), 2 of 2 (100.00) in ``work_cot``
+  -> best of both = 100.00
 """
 
 from __future__ import annotations
@@ -16,226 +21,114 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from vleval.datasets.predictions import write_prediction_file
+from vleval.datasets.registry import get_benchmark
+from vleval.datasets.scoring import evaluate
+from vleval.protocol import get_protocol
+from vleval.synthetic.scripted_judge import ScriptedJudge
+
 MODEL = "InternVL2_5-8B"
+PROTOCOL = get_protocol("2024.12")
+NOT_ASKED = "the scripted judge is never asked: every prediction here is read by rule"
 
 MMSTAR_ROWS = [
-    # index, question, A, B, C, D, answer, category, prediction, extracted, hit
-    (
-        1,
-        "What colour is the square?",
-        "red",
-        "blue",
-        "green",
-        "yellow",
-        "A",
-        "coarse perception",
-        "A",
-        "A",
-        1,
-    ),
-    (2, "How many circles?", "1", "2", "3", "4", "C", "fine-grained perception", "The answer is C", "C", 1),
-    (
-        3,
-        "Which shape is largest?",
-        "circle",
-        "square",
-        "star",
-        "line",
-        "B",
-        "coarse perception",
-        "B. square",
-        "B",
-        1,
-    ),
-    (4, "What is written <b>here</b>?", "cat", "dog", "cow", "pig", "D", "math", "I think A", "A", 0),
+    # index, question, A, B, C, D, answer, category, prediction
+    (1, "What colour is the square?", "red", "blue", "green", "yellow", "A", "coarse perception", "A"),
+    (2, "How many circles?", "1", "2", "3", "4", "C", "fine-grained perception", "The answer is C"),
+    (3, "Which shape is largest?", "circle", "square", "star", "line", "B", "coarse perception", "B. square"),
+    (4, "What is written <b>here</b>?", "cat", "dog", "cow", "pig", "D", "math", "I think A"),
 ]
 
 
-def _xlsx(path: Path, rows: list[dict]) -> None:
-    pd.DataFrame(rows).to_excel(path, index=False)
-
-
-def _jsonl(path: Path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+def score(model_dir: Path, name: str, table: pd.DataFrame, predictions: dict, judge=None) -> None:
+    pred = write_prediction_file(model_dir / f"{MODEL}_{name}.xlsx", table, predictions)
+    evaluate(get_benchmark(name), PROTOCOL, pred, judge, table=table)
 
 
 def write_run_json(model_dir: Path, cot: bool) -> None:
+    """run.json as ``vleval.runner.manifest.write_run_json`` lays it out (the keys the report reads)."""
     (model_dir / "run.json").write_text(
         json.dumps(
             {
-                "command": "vleval run ...",
-                "protocol": "2024.12",
+                "command": ["vleval", "run", "..."],
                 "versions": {"vleval": "0.1.0", "torch": "2.13.0"},
-                "settings": {"cot": cot, "judge": None},
+                "protocol": {"name": "2024.12", "reference_commit": "b13a37db"},
+                "datasets": {},
+                "settings": {"cot": cot, "judge": None, "judge_base_url": None},
             }
         )
     )
 
 
 def write_mmstar(model_dir: Path) -> None:
-    stem = model_dir / f"{MODEL}_MMStar"
-    _xlsx(
-        stem.with_suffix(".xlsx"),
+    table = pd.DataFrame(
         [
-            {
-                "index": i,
-                "question": q,
-                "A": a,
-                "B": b,
-                "C": c,
-                "D": d,
-                "answer": ans,
-                "category": cat,
-                "l2-category": "perception",
-                "prediction": pred,
-            }
-            for i, q, a, b, c, d, ans, cat, pred, _x, _h in MMSTAR_ROWS
-        ],
-    )
-    pd.DataFrame(
-        [
-            {
-                "split": "none",
-                "Overall": 0.75,
-                "perception": 0.75,
-                "coarse perception": 1.0,
-                "fine-grained perception": 1.0,
-                "math": 0.0,
-            }
+            {"index": i, "question": q, "A": a, "B": b, "C": c, "D": d, "answer": ans, "category": cat,
+             "l2-category": "perception"}
+            for i, q, a, b, c, d, ans, cat, _ in MMSTAR_ROWS
         ]
-    ).to_csv(stem.with_name(stem.name + "_acc.csv"), index=False)
-    _jsonl(
-        stem.with_name(stem.name + "_rows.jsonl"),
-        [{"index": i, "extracted": x, "hit": h, "log": f"judge said {x}"} for i, *_r, x, h in MMSTAR_ROWS],
-    )
-    _jsonl(
-        stem.with_name(stem.name + "_prompts.jsonl"),
-        [
-            {
-                "index": i,
-                "prompt": "<|im_start|>user\n<img>" + "<IMG_CONTEXT>" * 512 + f"</img>\n{q}",
-                "tiles": [2],
-            }
-            for i, q, *_r in MMSTAR_ROWS
-        ],
-    )
-    (stem.with_name(stem.name + "_score.json")).write_text(
-        json.dumps(
-            {
-                "headline": 0.75,
-                "headline_name": "Overall",
-                "protocol": "2024.12",
-                "judge": "gpt-3.5-turbo-0125",
-            }
-        )
+    )  # fmt: skip
+    judge = ScriptedJudge(NOT_ASKED, short_name="chatgpt-0125", model="gpt-3.5-turbo-0125")
+    score(model_dir, "MMStar", table, {row[0]: row[-1] for row in MMSTAR_ROWS}, judge)
+    assert not judge.batches
+    stem = model_dir / f"{MODEL}_MMStar"
+    (stem.with_name(stem.name + "_prompts.jsonl")).write_text(  # as `vleval run --save-prompts` writes it
+        "".join(
+            json.dumps(
+                {
+                    "index": i,
+                    "prompt": "<|im_start|>user\n<img>" + "<IMG_CONTEXT>" * 512 + f"</img>\n{q}",
+                    "tiles": [2],
+                }
+            )
+            + "\n"
+            for i, q, *_ in MMSTAR_ROWS
+        )  # fmt: skip
     )
 
 
 def write_ocrbench(model_dir: Path) -> None:
-    stem = model_dir / f"{MODEL}_OCRBench"
-    _xlsx(
-        stem.with_suffix(".xlsx"),
+    table = pd.DataFrame(
         [
             {
                 "index": 0,
                 "question": "what text?",
                 "answer": "['hello']",
                 "category": "Regular Text Recognition",
-                "prediction": "hello",
             },
-            {
-                "index": 1,
-                "question": "what text?",
-                "answer": "['world']",
-                "category": "Doc-oriented VQA",
-                "prediction": "Failed to obtain answer: RuntimeError out of memory",
-            },
-        ],
+            {"index": 1, "question": "what text?", "answer": "['world']", "category": "Doc-oriented VQA"},
+        ]
     )
-    stem.with_name(stem.name + "_score.json").write_text(
-        json.dumps(
-            {
-                "Text Recognition": 250,
-                "Scene Text-centric VQA": 170,
-                "Doc-oriented VQA": 160,
-                "Key Information Extraction": 160,
-                "Handwritten Mathematical Expression Recognition": 82,
-                "Final Score": 822,
-                "Final Score Norm": 82.2,
-            }
-        )
+    score(
+        model_dir, "OCRBench", table, {0: "hello", 1: "Failed to obtain answer: RuntimeError out of memory"}
     )
-    _jsonl(stem.with_name(stem.name + "_rows.jsonl"), [{"index": 0, "hit": True}, {"index": 1, "hit": False}])
 
 
 def write_hallusion(model_dir: Path) -> None:
+    # <a>_<b>_<c>_<set>_<figure>_<question>: two figures of one set, one question each
+    table = pd.DataFrame(
+        [
+            {"index": "VD_figure_x_0_0_0", "question": "Is it red?", "answer": "Yes", "category": "VD",
+             "l2-category": "figure"},
+            {"index": "VD_figure_x_0_1_1", "question": "Is it blue?", "answer": "No", "category": "VD",
+             "l2-category": "figure"},
+        ]
+    )  # fmt: skip
+    score(model_dir, "HallusionBench", table, {"VD_figure_x_0_0_0": "Yes", "VD_figure_x_0_1_1": "Yes"})
     stem = model_dir / f"{MODEL}_HallusionBench"
-    _xlsx(
-        stem.with_suffix(".xlsx"),
-        [
-            {
-                "index": "VD_0_0_0",
-                "question": "Is it red?",
-                "answer": "Yes",
-                "category": "VD",
-                "prediction": "Yes",
-            },
-            {
-                "index": "VD_0_0_1",
-                "question": "Is it blue?",
-                "answer": "No",
-                "category": "VD",
-                "prediction": "Yes",
-            },
-        ],
-    )
-    pd.DataFrame(
-        [
-            {"split": "Overall", "aAcc": 50.0, "fAcc": 40.0, "qAcc": 60.0},
-            {"split": "VD", "aAcc": 50.0, "fAcc": 40.0, "qAcc": 60.0},
-        ]
-    ).to_csv(stem.with_name(stem.name + "_score.csv"), index=False)
-    # no _rows.jsonl: verdicts come from the reference's auxmatch file
-    _xlsx(
-        stem.with_name(stem.name + "_auxmatch.xlsx"),
-        [
-            {"index": "VD_0_0_0", "extracted": "Yes", "score": 1},
-            {"index": "VD_0_0_1", "extracted": "Yes", "score": 0},
-        ],
-    )
+    for suffix in ("_score.json", "_rows.jsonl"):  # as a VLMEvalKit run leaves it
+        stem.with_name(stem.name + suffix).unlink()
 
 
-def write_mmmu(model_dir: Path, validation: float, hits: tuple[int, int]) -> None:
-    stem = model_dir / f"{MODEL}_MMMU_DEV_VAL"
-    _xlsx(
-        stem.with_suffix(".xlsx"),
+def write_mmmu(model_dir: Path, hits: tuple[int, int]) -> None:
+    rows = [("dev_Art_1", "dev", 1)] + [(f"validation_Art_{k}", "validation", h) for k, h in enumerate(hits)]
+    table = pd.DataFrame(
         [
-            {
-                "index": f"validation_{k}",
-                "question": f"q{k}",
-                "A": "x",
-                "B": "y",
-                "answer": "A",
-                "split": "validation",
-                "category": "Art",
-                "prediction": "A" if h else "B",
-            }
-            for k, h in enumerate(hits)
-        ],
-    )
-    pd.DataFrame(
-        [
-            {"split": "dev", "Overall": 0.9, "Art": 0.9},
-            {"split": "validation", "Overall": validation, "Art": validation},
+            {"index": i, "question": f"q {i}", "A": "x", "B": "y", "answer": "A", "split": split, "category": "Art"}
+            for i, split, _ in rows
         ]
-    ).to_csv(stem.with_name(stem.name + "_acc.csv"), index=False)
-    _jsonl(
-        stem.with_name(stem.name + "_rows.jsonl"),
-        [
-            {"index": f"validation_{k}", "extracted": "A" if h else "B", "hit": bool(h)}
-            for k, h in enumerate(hits)
-        ],
-    )
+    )  # fmt: skip
+    score(model_dir, "MMMU_DEV_VAL", table, {i: "A" if h else "B" for i, _, h in rows})
 
 
 @pytest.fixture
@@ -250,6 +143,6 @@ def work_dirs(tmp_path: Path) -> tuple[Path, Path]:
     write_mmstar(direct)
     write_ocrbench(direct)
     write_hallusion(direct)
-    write_mmmu(direct, 0.5, (1, 0))
-    write_mmmu(cot, 0.58, (1, 1))
+    write_mmmu(direct, (1, 0))
+    write_mmmu(cot, (1, 1))
     return direct.parent, cot.parent

@@ -8,7 +8,7 @@ def test_report_command_prints_table_and_paths(work_dirs, tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert code == 0 and out.is_file()
-    assert "75.00 / 62.8 (+12.20) !" in printed and "58.00 / 56.0 (+2.00) !" in printed
+    assert "75.00 / 62.8 (+12.20) !" in printed and "100.00 / 56.0 (+44.00) !" in printed
     assert str(out) in printed and (out.parent / "summary.csv").is_file()
 
 

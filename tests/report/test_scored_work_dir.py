@@ -9,15 +9,15 @@ import pytest
 
 from vleval.report.build import write_report
 
-# benchmark -> factor from the scorer's headline to the report's 0-100 scale
+# benchmark -> what the 0-100 headline is made of
 SCALE = {
-    "MMStar": 100,  # Overall fraction
-    "MMMU_DEV_VAL": 100,  # validation Overall fraction
-    "HallusionBench": 1,  # mean(aAcc, fAcc, qAcc), percent
-    "OCRBench": 0.1,  # Final Score out of 1000
-    "MathVista_MINI": 1,  # percent
-    "MMVet": 1,  # percent
-    "CRPE_RELATION": 100,  # fraction
+    "MMStar": "Overall fraction x 100",
+    "MMMU_DEV_VAL": "validation Overall fraction x 100",
+    "HallusionBench": "mean(aAcc, fAcc, qAcc), percent",
+    "OCRBench": "Final Score out of 1000, / 10",
+    "MathVista_MINI": "percent",
+    "MMVet": "percent",
+    "CRPE_RELATION": "fraction x 100",
 }
 
 
@@ -57,17 +57,17 @@ def scored(tmp_path_factory):
                 api_key="test",
                 cache_dir=root / "cache",
             )
-            headlines[name] = evaluate(card, protocol, pred, judge, table=table).headline
+            headlines[name] = evaluate(card, protocol, pred, judge, table=table).record.headline
     files = write_report([root / "work"], data_dir=root / "data")
     return files, headlines
 
 
 def test_report_scores_match_the_scorers_on_one_scale(scored):
     files, headlines = scored
-    for name, factor in SCALE.items():
+    for name in SCALE:
         cell = files.summary.cell("tiny-model", name)
         assert cell is not None, name
-        assert cell.ours == pytest.approx(headlines[name] * factor), name
+        assert cell.ours == pytest.approx(headlines[name]), name
         assert cell.published is None  # a model nobody published
 
 
@@ -80,7 +80,7 @@ def test_verdicts_settings_and_thumbnails_come_through(scored):
     ocr = files.summary.cell("tiny-model", "OCRBench").chosen
     assert ocr.settings.judge == "none (rule-based)"
     assert any("1000" in note for note in ocr.notes)  # the scorer's note on the /10 normalisation
-    mathvista = files.summary.cell("tiny-model", "MathVista_MINI").chosen.headline
+    mathvista = files.summary.cell("tiny-model", "MathVista_MINI").chosen.record
     assert mathvista.categories  # per task/skill bars
     html = files.html.read_text()
     assert html.count("<svg") >= len(SCALE) - 1

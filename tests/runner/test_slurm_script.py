@@ -95,3 +95,88 @@ def test_unknown_model_is_refused_before_any_job(tmp_path, capsys, monkeypatch):
     rc = main(["slurm", "--model", "InternVL9-1B", "--data", "MMStar", "--submit"])
     assert rc == 2
     assert "InternVL9-1B" in capsys.readouterr().err
+
+
+def test_cpu_job_over_several_nodes():
+    layout = plan_layout(
+        partition=None, gpus=0, gpus_per_node=0, gpus_per_task=1, cpu_tasks=4, cpu_tasks_per_node=2
+    )
+    assert (layout.ntasks, layout.ntasks_per_node, layout.nodes) == (4, 2, 2)
+    with pytest.raises(VlevalError, match="does not divide"):
+        plan_layout(
+            partition=None, gpus=0, gpus_per_node=0, gpus_per_task=1, cpu_tasks=3, cpu_tasks_per_node=2
+        )
+
+
+ODD = "x $(touch PWNED) `touch PWNED`; touch PWNED 'q' 100% & | > < *"
+
+
+def _sbatch_directives(script: str) -> dict[str, str]:
+    """``#SBATCH --key=value`` lines read as sbatch reads them: ``"`` toggles quoting, nothing else is
+    special (Slurm src/sbatch/opt.c, _get_argument); the real sbatch reads them in test_slurm_cluster."""
+    found = {}
+    for line in script.splitlines():
+        if line.startswith("#SBATCH --"):
+            key, _, value = line[len("#SBATCH --") :].partition("=")
+            found[key] = value.replace('"', "")
+    return found
+
+
+def test_every_user_value_reaches_the_script_quoted(tmp_path, capsys, monkeypatch):
+    import json
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    ckpt, data, logs = tmp_path / f"ckpt {ODD}", tmp_path / f'data "{ODD}"', tmp_path / f"logs {ODD}"
+    ckpt.mkdir()
+    rc = main(
+        [
+            "slurm", "--gpus", "0", "--ntasks", "2", "--model", str(ckpt), "--data", "MMStar",
+            "--data-dir", str(data), "--log-dir", str(logs), "--job-name", f"job {ODD}",
+            "--srun-args", "--label --comment 'a b;c'",
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    script = capsys.readouterr().out.split("\n", 1)[1].split("# not submitted")[0]
+    directives = _sbatch_directives(script)
+    assert directives["job-name"] == f"job {ODD}"
+    assert directives["output"] == str(logs / ckpt.name / "evaluation.log").replace("%", "%%")
+    assert directives["chdir"] == str(tmp_path)
+
+    # run the script with bash, srun replaced by a program that records the arguments it was given
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        "open(os.environ['ARGV_OUT'], 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    (bin_dir / "srun").chmod(0o755)
+    (tmp_path / "job.sh").write_text(script)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "ARGV_OUT": str(tmp_path / "argv.json")}
+    proc = subprocess.run(["bash", "job.sh"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    argv = json.loads((tmp_path / "argv.json").read_text())
+    assert argv[argv.index("--model") + 1] == str(ckpt.resolve())
+    assert argv[argv.index("--data-dir") + 1] == str(data)
+    assert argv[argv.index("--comment") + 1] == "a b;c"
+    assert argv[argv.index("-m") - 2 : argv.index("-m") + 3] == [sys.executable, "-u", "-m", "vleval", "run"]
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+@pytest.mark.parametrize("where", ["model folder", "--data-dir", "--log-dir", "--work-dir", "--job-name"])
+def test_control_characters_are_refused_before_anything_is_written(where, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    evil = "a\ntouch PWNED\r\x1b[2J"
+    ckpt = tmp_path / (evil if where == "model folder" else "ckpt")
+    ckpt.mkdir()
+    options = {"--data-dir": str(tmp_path / evil), "--log-dir": str(tmp_path / evil),
+               "--work-dir": str(tmp_path / evil), "--job-name": evil}  # fmt: skip
+    extra = [where, options[where]] if where in options else []
+    rc = main(["slurm", "--gpus", "0", "--model", str(ckpt), "--data", "MMStar", "--submit", *extra])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert captured.out == ""  # no script printed, nothing submitted
+    error = captured.err.strip()
+    assert len(error.splitlines()) == 1 and "control characters" in error, error
+    assert not (tmp_path / "logs_eval").exists() and not list(tmp_path.rglob("PWNED"))

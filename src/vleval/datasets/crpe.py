@@ -8,14 +8,25 @@ of 4 rows, all must be right: Quirk.CRPE_CIRCULAR_BLOCKS). Result file ``{stem}_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from vleval.datasets.scoring import EvalResult, require_columns, write_json
+from vleval.datasets.families import (
+    HEADLINE,
+    BenchmarkFamily,
+    ReferenceOutput,
+    Scored,
+    number,
+    plain_index,
+    read_json_object,
+    reference_record,
+)
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
-from vleval.types import BenchmarkCard, Judge
+from vleval.types import BenchmarkCard, Judge, RowResult, ScoreRecord
 
 CATEGORIES = ("exist", "subject", "predicate", "object")
 BLOCK = 4
@@ -34,52 +45,92 @@ def is_correct(gold: str, pred: str, protocol: Protocol) -> bool:
     return tail in pred.lower()
 
 
-def score(
-    data: pd.DataFrame,
-    card: BenchmarkCard,
-    protocol: Protocol,
-    judge: Judge | None,
-    *,
-    stem: Path,
-    seed: int = 0,
-) -> EvalResult:
-    require_columns(data, ("index", "prediction", "answer", "category"), card)
-    rows = data.to_dict(orient="records")
-    for row in rows:
-        if row["category"] not in CATEGORIES:
+class CRPEFamily(BenchmarkFamily):
+    name = "crpe"
+    headline_name = "total accuracy"
+    headline_unit = "percent (the reference's total fraction x 100; per question under 2026.08)"
+    required_columns = ("index", "prediction", "answer", "category")
+
+    def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
+        return ["_score.json"]
+
+    def score(
+        self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int
+    ) -> Scored:
+        rows = data.to_dict(orient="records")
+        for row in rows:
+            if row["category"] not in CATEGORIES:
+                raise DataCorruptError(
+                    f"{card.name}: row {row['index']}: unknown category {row['category']!r}; "
+                    f"expected one of {', '.join(CATEGORIES)}."
+                )
+        hits = [int(is_correct(str(r["answer"]), str(r["prediction"]), protocol)) for r in rows]
+        size = BLOCK if protocol.has(Quirk.CRPE_CIRCULAR_BLOCKS) else 1
+        if len(rows) % size:
             raise DataCorruptError(
-                f"{card.name}: row {row['index']}: unknown category {row['category']!r}; "
-                f"expected one of {', '.join(CATEGORIES)}."
+                f"{card.name}: {len(rows)} rows is not a multiple of {size}; under protocol {protocol.name} the "
+                f"rows come in consecutive blocks of {size} rotations of one question."
             )
-    hits = [int(is_correct(str(r["answer"]), str(r["prediction"]), protocol)) for r in rows]
-    size = BLOCK if protocol.has(Quirk.CRPE_CIRCULAR_BLOCKS) else 1
-    if len(rows) % size:
-        raise DataCorruptError(
-            f"{card.name}: {len(rows)} rows is not a multiple of {size}; under protocol {protocol.name} the "
-            f"rows come in consecutive blocks of {size} rotations of one question."
+        right = dict.fromkeys((*CATEGORIES, "total"), 0)
+        seen = dict.fromkeys((*CATEGORIES, "total"), 0)
+        for start in range(0, len(rows), size):
+            block = hits[start : start + size]
+            # the reference stops at the first wrong row and takes the category from the row it stopped at
+            stop = block.index(0) if 0 in block else size - 1
+            category = rows[start + stop]["category"]
+            ok = all(block)
+            right[category] += int(ok)
+            right["total"] += int(ok)
+            seen[category] += 1
+            seen["total"] += 1
+        final = {c: (right[c] / seen[c] if seen[c] else None) for c in (*CATEGORIES, "total")}
+        results = [
+            RowResult(
+                index=plain_index(row["index"]),
+                unit=str(i // size) if size > 1 else str(row["index"]),
+                score=float(hit),
+                decided_by="rule",
+                answer=row["answer"],
+                prediction=str(row["prediction"]),
+                category=str(row["category"]),
+            )
+            for i, (row, hit) in enumerate(zip(rows, hits, strict=True))
+        ]
+        total = final["total"]
+        return Scored(
+            outputs=[ReferenceOutput("_score.json", final)],
+            rows=results,
+            headline=None if total is None else total * 100,
+            headline_name=self.headline_name + (" (blocks of 4)" if size == BLOCK else ""),
+            tables={"score": pd.DataFrame([final])},
+            native={"total (fraction)": total} if total is not None else {},
+            categories={c: v * 100 for c in CATEGORIES if (v := final[c]) is not None},
         )
-    right = dict.fromkeys((*CATEGORIES, "total"), 0)
-    seen = dict.fromkeys((*CATEGORIES, "total"), 0)
-    for start in range(0, len(rows), size):
-        block = hits[start : start + size]
-        # the reference stops at the first wrong row and takes the category from the row it stopped at
-        stop = block.index(0) if 0 in block else size - 1
-        category = rows[start + stop]["category"]
-        ok = all(block)
-        right[category] += int(ok)
-        right["total"] += int(ok)
-        seen[category] += 1
-        seen["total"] += 1
-    final = {c: (right[c] / seen[c] if seen[c] else None) for c in (*CATEGORIES, "total")}
-    path = write_json(final, stem.parent / f"{stem.name}_score.json")
-    per_row = pd.DataFrame(
-        {"index": data["index"], "category": data["category"], "answer": data["answer"], "hit": hits}
-    )
-    per_row["block"] = [i // size for i in range(len(rows))]
-    return EvalResult(
-        headline=final["total"],
-        headline_name="total (fraction)" + (" of blocks of 4" if size == BLOCK else " of rows"),
-        tables={"score": pd.DataFrame([final])},
-        files=[path],
-        rows=per_row,
-    )
+
+    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
+        """Accuracy over units: a block of 4 rotations counts only if all are right (2026.08)."""
+        units: dict[str, list[bool]] = {}
+        for row in rows:
+            units.setdefault(row.unit, []).append(row.score == 1)
+        if not units:
+            return {HEADLINE: float("nan")}
+        return {HEADLINE: float(np.mean([all(v) for v in units.values()])) * 100}
+
+    def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
+        path = stem.with_name(stem.name + "_score.json")
+        data = read_json_object(path)
+        total = number(data.get("total")) if data else None
+        if data is None or total is None:
+            return None
+        return reference_record(
+            self,
+            stem,
+            path,
+            headline=total * 100,
+            headline_name=self.headline_name,
+            native={"total (fraction)": total},
+            categories={c: v * 100 for c in CATEGORIES if (v := number(data.get(c))) is not None},
+        )
+
+
+FAMILY = CRPEFamily()

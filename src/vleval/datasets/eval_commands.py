@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -50,35 +50,67 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data-dir", type=Path, default=None, metavar="DIR", help="benchmark TSVs ($LMUData)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the MCQ random fallback (recorded)")
+    parser.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="score a prediction file that lacks some benchmark rows (the result is marked partial)",
+    )
+    parser.add_argument(
+        "--skip-md5-check",
+        action="store_true",
+        help="use benchmark files whose md5 differs from the protocol's (scores not comparable)",
+    )
     parser.set_defaults(func=run_eval)
 
 
+MD5_OFF_WARNING = (
+    "vleval: WARNING: md5 checks are OFF (--skip-md5-check, or the demo's synthetic files): benchmark files "
+    "are used as they are; scores from modified or partial files are not comparable to published numbers."
+)
+
+
 def run_eval(args: argparse.Namespace) -> int:
-    from vleval.datasets.scoring import evaluate
+    from vleval.datasets.scoring import evaluate, judge_failure_message, last_judge_error
+    from vleval.report.format import score_text
 
     card = get_benchmark(args.data)
     protocol = get_protocol(args.protocol)
+    if args.skip_md5_check:
+        print(MD5_OFF_WARNING, file=sys.stderr)
     out_dir = args.work_dir if args.work_dir is not None else Path(args.pred).parent
     judge = _make_judge(args, card, protocol, Path(out_dir))
     try:
         result = evaluate(
-            card, protocol, args.pred, judge, seed=args.seed, out_dir=args.work_dir, data_dir=args.data_dir
-        )
+            card, protocol, args.pred, judge, seed=args.seed, out_dir=args.work_dir, data_dir=args.data_dir,
+            allow_partial=args.allow_partial, verify_md5=not args.skip_md5_check,
+        )  # fmt: skip
+        last_error = last_judge_error(judge)
     finally:
         close = getattr(judge, "close", None)
         if close is not None:
             close()
-    print(f"{card.name}  protocol {protocol.name}  judge {result.judge_model or 'none'}")
+    record = result.record
+    print(f"{card.name}  protocol {protocol.name}  judge {record.judge.model if record.judge else 'none'}")
     for name, table in result.tables.items():
         print(f"\n[{name}]")
         print(_format_table(table))
-    headline = "-" if result.headline is None or math.isnan(result.headline) else f"{result.headline:.4f}"
-    print(f"\n{result.headline_name}: {headline}")
-    for note in result.notes:
+    print(f"\n{record.headline_name}: {score_text(record)}  ({record.headline_unit})")
+    for name, value in record.native.items():
+        print(f"  reference's {name}: {value:.4f}")
+    counts = record.counts
+    print(
+        f"rows: {counts.total} ({counts.rule} by rule, {counts.judge} by judge, {counts.fallback} fallback, "
+        f"{counts.failed} failed judge calls, {counts.unparsed} unparsed, {counts.skipped} not examined); "
+        f"{counts.missing_predictions} without prediction"
+    )
+    for note in record.notes:
         print(f"note: {note}")
     print("files:")
     for path in result.files:
         print(f"  {path}")
+    if counts.failed:
+        print(f"vleval: {judge_failure_message(record, last_error)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -10,22 +10,27 @@ module's import is broken: see benchmarks.md §12) and ``vlmeval/dataset/image_v
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vleval.datasets.scoring import (
-    EvalResult,
-    judge_prompt,
-    require_columns,
-    require_judge,
-    write_csv,
-    write_xlsx,
+from vleval.datasets.families import (
+    HEADLINE,
+    BenchmarkFamily,
+    ReferenceOutput,
+    Scored,
+    number,
+    plain_index,
+    read_csv_rows,
+    reference_record,
 )
+from vleval.datasets.matching import is_failure_text
+from vleval.datasets.scoring import judge_prompt
 from vleval.protocol import Protocol, Quirk
-from vleval.types import BenchmarkCard, Judge, JudgeRequest
+from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRequest, RowResult, ScoreRecord
 
 JUDGE_TEMPERATURE = 0.2
 UNPARSABLE = (-1.0, -1.0)
@@ -53,6 +58,12 @@ def parse_score(review: str) -> tuple[float, float] | None:
         return None
 
 
+def relative_score(score: Sequence[float], gpt4_score: Sequence[float]) -> float:
+    """Mean model score over mean GPT-4 score, x100 (NaN when GPT-4's mean is 0)."""
+    mean_score, mean_gpt4 = float(np.mean(score)), float(np.mean(gpt4_score))
+    return mean_score / mean_gpt4 * 100 if mean_gpt4 else float("nan")
+
+
 def llavabench_score(data: pd.DataFrame) -> pd.DataFrame:
     splits = ["overall", *sorted(set(data["category"]), key=str)]
     out: dict[str, list[Any]] = {"split": [], "Relative Score (main)": [], "VLM Score": [], "GPT4 Score": []}
@@ -60,62 +71,123 @@ def llavabench_score(data: pd.DataFrame) -> pd.DataFrame:
         sub = data if split == "overall" else data[data["category"] == split]
         mean_score, mean_gpt4 = float(np.mean(sub["score"])), float(np.mean(sub["gpt4_score"]))
         out["split"].append(split)
-        out["Relative Score (main)"].append(mean_score / mean_gpt4 * 100 if mean_gpt4 else float("nan"))
+        out["Relative Score (main)"].append(relative_score(sub["score"], sub["gpt4_score"]))
         out["VLM Score"].append(mean_score * 10)
         out["GPT4 Score"].append(mean_gpt4 * 10)
     return pd.DataFrame(out).round(1)
 
 
-def score(
-    data: pd.DataFrame,
-    card: BenchmarkCard,
-    protocol: Protocol,
-    judge: Judge | None,
-    *,
-    stem: Path,
-    seed: int = 0,
-) -> EvalResult:
-    judge = require_judge(judge, card)
-    require_columns(data, ("index", "prediction", "question", "caption", "gpt4_ans", "category"), card)
-    data = data.copy()
-    system = judge_prompt("llavabench_system.txt")
-    requests = [
-        JudgeRequest(
-            prompt=build_judge_prompt(row), system=system, temperature=JUDGE_TEMPERATURE,
-            max_tokens=protocol.judge_max_tokens,
+COLUMN = "Relative Score (main)"
+
+
+class LLaVABenchFamily(BenchmarkFamily):
+    name = "llavabench"
+    judge_role = "open_judge"
+    judge_required = True
+    graded = True  # rows carry a grade, not right/wrong
+    headline_name = "overall Relative Score (main)"
+    headline_unit = "percent of the GPT-4 answer's score, 1 decimal (the reference's table)"
+    required_columns = ("index", "prediction", "question", "caption", "gpt4_ans", "category")
+
+    def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
+        return ["_openai_result.xlsx", "_score.csv"]
+
+    def score(
+        self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int
+    ) -> Scored:
+        assert judge is not None  # judge_required: scoring.score_frame checks
+        data = data.copy()
+        system = judge_prompt("llavabench_system.txt")
+        requests = [
+            JudgeRequest(
+                prompt=build_judge_prompt(row), system=system, temperature=JUDGE_TEMPERATURE,
+                max_tokens=protocol.judge_max_tokens,
+            )
+            for row in data.to_dict(orient="records")
+        ]  # fmt: skip
+        reviews = judge.ask_many(requests)
+        parsed = [parse_score(r) for r in reviews]
+        unparsable = sum(1 for p in parsed if p is None)
+        keep_minus_one = protocol.has(Quirk.LLAVABENCH_UNPARSABLE_MINUS_ONE)
+        pairs = [p if p is not None else UNPARSABLE for p in parsed]
+        data["gpt4_score"] = [p[0] for p in pairs]
+        data["score"] = [p[1] for p in pairs]
+        scored = data if keep_minus_one else data[[p is not None for p in parsed]]
+        table = llavabench_score(scored)
+        notes = []
+        if unparsable:
+            how = "scored [-1, -1] and averaged in, as the reference" if keep_minus_one else "left out"
+            notes.append(f"{unparsable} judge review(s) had no 'score score' first line: {how}.")
+        rows = []
+        for record, review, found in zip(data.to_dict(orient="records"), reviews, parsed, strict=True):
+            decided: DecidedBy = "judge"
+            if found is None:
+                decided = (
+                    "failed" if is_failure_text(review) else "fallback" if keep_minus_one else "unparsed"
+                )
+            counted = found is not None or keep_minus_one
+            rows.append(
+                RowResult(
+                    index=plain_index(record["index"]),
+                    unit=str(record["index"]),
+                    score=float(record["score"]) if counted else None,
+                    decided_by=decided,
+                    answer=record["gpt4_ans"],
+                    prediction=str(record["prediction"]),
+                    category=str(record["category"]),
+                    judge_log=[review],
+                    extra={"gpt4_score": float(record["gpt4_score"]) if counted else None},
+                )
+            )
+        overall = float(table.iloc[0][COLUMN])
+        return Scored(
+            outputs=[ReferenceOutput("_openai_result.xlsx", data), ReferenceOutput("_score.csv", table)],
+            rows=rows,
+            headline=overall,
+            headline_name=self.headline_name,
+            tables={"score": table},
+            native={COLUMN: overall},
+            metrics={
+                COLUMN: overall,
+                "VLM Score": float(table.iloc[0]["VLM Score"]),
+                "GPT4 Score": float(table.iloc[0]["GPT4 Score"]),
+            },
+            categories=_categories(table),
+            notes=notes,
         )
-        for row in data.to_dict(orient="records")
-    ]  # fmt: skip
-    reviews = judge.ask_many(requests)
-    parsed = [parse_score(r) for r in reviews]
-    unparsable = sum(1 for p in parsed if p is None)
-    keep_minus_one = protocol.has(Quirk.LLAVABENCH_UNPARSABLE_MINUS_ONE)
-    pairs = [p if p is not None else UNPARSABLE for p in parsed]
-    data["gpt4_score"] = [p[0] for p in pairs]
-    data["score"] = [p[1] for p in pairs]
-    record = write_xlsx(data, stem.parent / f"{stem.name}_openai_result.xlsx")
-    scored = data if keep_minus_one else data[[p is not None for p in parsed]]
-    table = llavabench_score(scored)
-    score_path = write_csv(table, stem.parent / f"{stem.name}_score.csv")
-    notes = []
-    if unparsable:
-        how = "scored [-1, -1] and averaged in, as the reference" if keep_minus_one else "left out"
-        notes.append(f"{unparsable} judge review(s) had no 'score score' first line: {how}.")
-    rows = pd.DataFrame(
-        {
-            "index": data["index"],
-            "category": data["category"],
-            "gpt4_score": data["gpt4_score"],
-            "score": data["score"],
-            "review": reviews,
-        }
-    )
-    return EvalResult(
-        headline=float(table.iloc[0]["Relative Score (main)"]),
-        headline_name="overall Relative Score (main) (percent, 1 decimal)",
-        tables={"score": table},
-        files=[record, score_path],
-        rows=rows,
-        notes=notes,
-        metrics={"unparsable_reviews": unparsable},
-    )
+
+    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
+        """The relative score of the rows that count (rounded to 1 decimal, as the reference's table)."""
+        counted = [r for r in rows if r.score is not None]
+        if not counted:
+            return {HEADLINE: float("nan")}
+        value = relative_score([r.score for r in counted], [r.extra["gpt4_score"] for r in counted])
+        return {HEADLINE: float(np.round(value, 1))}
+
+    def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
+        path = stem.with_name(stem.name + "_score.csv")
+        rows = read_csv_rows(path, "split")
+        if not rows or "overall" not in rows or COLUMN not in rows["overall"]:
+            return None
+        overall = number(rows["overall"][COLUMN])
+        return reference_record(
+            self,
+            stem,
+            path,
+            headline=overall,
+            headline_name=self.headline_name,
+            native={COLUMN: overall} if overall is not None else {},
+            categories=_categories(pd.DataFrame(list(rows.values()))),
+            judge_model=judge_model,
+        )
+
+
+FAMILY = LLaVABenchFamily()
+
+
+def _categories(table: pd.DataFrame) -> dict[str, float]:
+    return {
+        str(name): value
+        for name, v in zip(table["split"], table[COLUMN], strict=True)
+        if str(name) != "overall" and (value := number(v)) is not None
+    }

@@ -13,7 +13,6 @@ import ast
 import base64
 import binascii
 import io
-import math
 import re
 import string
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from typing import Any
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from vleval.datasets.cells import isna
 from vleval.datasets.files import require_tsv
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
@@ -93,6 +93,19 @@ def _resolve_image_references(images: list[str], indices: list[str], path: Path)
     return resolved
 
 
+def _reject_duplicate_indices(data: pd.DataFrame, path: Path) -> None:
+    """One prediction per index: a repeated index would let one row's prediction overwrite another's."""
+    first_line: dict[str, int] = {}
+    for line, index in enumerate(data["index"], start=2):  # line 1 is the header
+        key = str(index)
+        if key in first_line:
+            raise DataCorruptError(
+                f"{path}: index {key} appears twice (rows {first_line[key]} and {line}, the header being row "
+                f"1); every row needs its own index. Re-download the file."
+            )
+        first_line[key] = line
+
+
 def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
     """Read a benchmark TSV exactly as the reference prepares it (see module docstring)."""
     try:
@@ -105,6 +118,9 @@ def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
             f"{path}: header lacks required column(s) {', '.join(map(repr, missing))} for {card.name} "
             f"(has {', '.join(map(str, data.columns))}). Is this the right file? Re-download it."
         )
+    if data.empty:
+        raise DataCorruptError(f"{path}: has a header but no rows. Re-download it.")
+    _reject_duplicate_indices(data, path)
     if "image" in data.columns:
         data = data[~pd.isna(data["image"])]
     data = data.reset_index(drop=True)
@@ -193,17 +209,13 @@ class Base64Images:
 # --------------------------------------------------------------------------------------------------
 # samples
 # --------------------------------------------------------------------------------------------------
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
-
-
 def _text_or_none(value: Any) -> str | None:
-    return None if _missing(value) else str(value)
+    return None if isna(value) else str(value)
 
 
 def _plain(value: Any) -> Any:
     """NaN -> None and numpy scalars -> Python values, so ``extra`` is easy to serialise."""
-    if _missing(value):
+    if isna(value):
         return None
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
@@ -211,15 +223,15 @@ def _plain(value: Any) -> Any:
 def _row_to_sample(row: dict[str, Any], card: BenchmarkCard, path: Path, option_columns: list[str]) -> Sample:
     index = _plain(row["index"])
     question = row.get("question")
-    if _missing(question):
+    if isna(question):
         raise DataCorruptError(
             f"{path}: row index {index}, column 'question' is empty. Re-download the file."
         )
-    options = {letter: str(row[letter]) for letter in option_columns if not _missing(row[letter])}
+    options = {letter: str(row[letter]) for letter in option_columns if not isna(row[letter])}
     image = row.get("image")
-    payloads = () if _missing(image) else tuple(image) if isinstance(image, list) else (str(image),)
+    payloads = () if isna(image) else tuple(image) if isinstance(image, list) else (str(image),)
     image_path = row.get("image_path")
-    image_paths = () if _missing(image_path) else tuple(_as_str_list(image_path, f"{path}: row {index}"))
+    image_paths = () if isna(image_path) else tuple(_as_str_list(image_path, f"{path}: row {index}"))
     extra = {
         key: _plain(value)
         for key, value in row.items()

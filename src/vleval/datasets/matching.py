@@ -20,7 +20,7 @@ from vleval.protocol import Protocol, Quirk
 from vleval.types import JUDGE_FAILURE_TEXT
 
 # can_infer_option step 1: a judge failure is never an answer.
-_API_FAILURE_MARK = "Failed to obtain answer via API"
+_API_FAILURE_MARK = JUDGE_FAILURE_TEXT.removesuffix(". ")  # "Failed to obtain answer via API"
 # step 2: refusals read as 'Z' (no option).
 _REFUSALS = (
     "Sorry, I can't help with images of people yet.",

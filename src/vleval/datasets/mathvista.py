@@ -16,25 +16,30 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from vleval.datasets.matching import can_infer, is_failure_text
-from vleval.datasets.scoring import (
-    EvalResult,
-    ask_in_rounds,
-    judge_prompt,
-    require_columns,
-    require_judge,
-    write_csv,
-    write_xlsx,
-    xlsx_round_trip,
+from vleval.datasets.cells import isna, xlsx_round_trip
+from vleval.datasets.families import (
+    HEADLINE,
+    BenchmarkFamily,
+    ReferenceOutput,
+    Scored,
+    judged_file,
+    number,
+    plain_index,
+    read_csv_rows,
+    reference_record,
 )
+from vleval.datasets.matching import can_infer, is_failure_text
+from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
-from vleval.types import BenchmarkCard, Judge
+from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5
 JUDGE_MAX_TOKENS = 128
@@ -121,13 +126,20 @@ def _prefetched(value: Any, protocol: Protocol) -> bool:
 
 
 def extract(rows: list[dict[str, Any]], protocol: Protocol, judge: Judge) -> list[tuple[Any, str]]:
-    """(res, log) per row, as MathVista_auxeval."""
-    out: list[tuple[Any, str] | None] = []
+    """(res, log) per row, as MathVista_auxeval (``extract_decided`` also says how)."""
+    return [(res, log) for res, log, _ in extract_decided(rows, protocol, judge)]
+
+
+def extract_decided(
+    rows: list[dict[str, Any]], protocol: Protocol, judge: Judge
+) -> list[tuple[Any, str, DecidedBy]]:
+    """(res, log, decided by) per row, as MathVista_auxeval."""
+    out: list[tuple[Any, str, DecidedBy] | None] = []
     prompts: dict[int, str] = {}
     for i, row in enumerate(rows):
         value = post_check(row, protocol, prefetch=True)
         if _prefetched(value, protocol):
-            out.append((value, PREFETCH_LOG))
+            out.append((value, PREFETCH_LOG, "rule"))
         else:
             out.append(None)
             prompts[i] = build_judge_prompt(row)
@@ -147,9 +159,10 @@ def extract(rows: list[dict[str, Any]], protocol: Protocol, judge: Judge) -> lis
                 "",
                 log
                 + f"Try {len(raw) - 1}: output is {prediction}, failed to parse.\nAll 5 retries failed.\n",
+                "failed" if call_failed(raw) else "fallback",
             )
         else:
-            out[i] = (value, log + "Succeed")
+            out[i] = (value, log + "Succeed", "judge")
     return [o for o in out if o is not None]
 
 
@@ -193,42 +206,82 @@ def mathvista_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame,
     return table, hits
 
 
-def score(
-    data: pd.DataFrame,
-    card: BenchmarkCard,
-    protocol: Protocol,
-    judge: Judge | None,
-    *,
-    stem: Path,
-    seed: int = 0,
-) -> EvalResult:
-    judge = require_judge(judge, card)
-    require_columns(data, ("index", "prediction", "question", "answer", "question_type", "answer_type"), card)
-    data = data.copy()
-    extracted = extract(data.to_dict(orient="records"), protocol, judge)
-    # the reference reads res back from its xlsx: '' and NA spellings become NaN
-    data["res"] = [xlsx_round_trip(res) for res, _ in extracted]
-    data["log"] = [log for _, log in extracted]
-    storage = stem.parent / f"{stem.name}_{judge.short_name}.xlsx"
-    write_xlsx(data, storage)
-    table, hits = mathvista_acc(data, protocol)
-    score_path = stem.parent / f"{stem.name}_{judge.short_name}_score.csv"
-    write_csv(table, score_path)
-    overall = table[table["Task&Skill"] == "Overall"].iloc[0]
-    rows = pd.DataFrame(
-        {
-            "index": data["index"],
-            "answer": data["answer"],
-            "extracted": data["res"],
-            "hit": [int(h) for h in hits],
-            "how": ["rule" if log == PREFETCH_LOG else "judge" for log in data["log"]],
-        }
-    )
-    return EvalResult(
-        headline=float(overall["acc"]),
-        headline_name="Overall acc (percent)",
-        tables={"score": table},
-        files=[storage, score_path],
-        rows=rows,
-        metrics={"prefetch_rate": float(overall["prefetch_rate"])},
-    )
+class MathVistaFamily(BenchmarkFamily):
+    name = "mathvista"
+    judge_role = "mathvista_judge"
+    judge_required = True
+    headline_name = "Overall acc"
+    headline_unit = "percent (the reference's acc)"
+    required_columns = ("index", "prediction", "question", "answer", "question_type", "answer_type")
+
+    def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
+        return [f"_{judge_short_name}.xlsx", f"_{judge_short_name}_score.csv"]
+
+    def score(
+        self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int
+    ) -> Scored:
+        assert judge is not None  # judge_required: scoring.score_frame checks
+        data = data.copy()
+        extracted = extract_decided(data.to_dict(orient="records"), protocol, judge)
+        # the reference reads res back from its xlsx: '' and NA spellings become NaN
+        data["res"] = [xlsx_round_trip(res) for res, _, _ in extracted]
+        data["log"] = [log for _, log, _ in extracted]
+        table, hits = mathvista_acc(data, protocol)
+        overall = table[table["Task&Skill"] == "Overall"].iloc[0]
+        rows = [
+            RowResult(
+                index=plain_index(record["index"]),
+                unit=str(record["index"]),
+                score=float(hit),
+                decided_by=how,
+                extracted=None if isna(record["res"]) else record["res"],
+                answer=record["answer"],
+                prediction=str(record["prediction"]),
+                category=None if isna(record.get("task")) else str(record["task"]),
+                judge_log=[record["log"]],
+            )
+            for record, hit, (_, _, how) in zip(data.to_dict(orient="records"), hits, extracted, strict=True)
+        ]
+        tag = judge.short_name
+        return Scored(
+            outputs=[ReferenceOutput(f"_{tag}.xlsx", data), ReferenceOutput(f"_{tag}_score.csv", table)],
+            rows=rows,
+            headline=float(overall["acc"]),
+            headline_name=self.headline_name,
+            tables={"score": table},
+            native={"acc": float(overall["acc"])},
+            metrics={"acc": float(overall["acc"]), "prefetch_rate": float(overall["prefetch_rate"])},
+            categories=_categories(table),
+        )
+
+    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
+        return {HEADLINE: float(np.mean([r.score == 1 for r in rows]) * 100) if rows else float("nan")}
+
+    def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
+        path = judged_file(stem, "_score.csv", judge_model)
+        rows = read_csv_rows(path, "Task&Skill") if path else None
+        if not rows or "Overall" not in rows or "acc" not in rows["Overall"]:
+            return None
+        acc = number(rows["Overall"]["acc"])
+        table = pd.DataFrame(list(rows.values()))
+        return reference_record(
+            self,
+            stem,
+            path,  # type: ignore[arg-type]
+            headline=acc,
+            headline_name=self.headline_name,
+            native={"acc": acc} if acc is not None else {},
+            categories=_categories(table),
+            judge_model=judge_model,
+        )
+
+
+FAMILY = MathVistaFamily()
+
+
+def _categories(table: pd.DataFrame) -> dict[str, float]:
+    return {
+        str(name): value
+        for name, acc in zip(table["Task&Skill"], table["acc"], strict=True)
+        if str(name) != "Overall" and (value := number(acc)) is not None
+    }

@@ -16,17 +16,28 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from vleval.datasets.cells import isna
+from vleval.datasets.families import (
+    HEADLINE,
+    BenchmarkFamily,
+    ReferenceOutput,
+    Scored,
+    number,
+    plain_index,
+    reference_record,
+)
 from vleval.datasets.matching import can_infer, cn_string, is_failure_text
-from vleval.datasets.scoring import EvalResult, ask_in_rounds, judge_prompt, write_csv, write_xlsx
+from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
-from vleval.types import BenchmarkCard, Judge
+from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
 
 LETTERS = tuple(string.ascii_uppercase)
 JUDGE_ROUNDS = 3
@@ -54,15 +65,15 @@ def is_circular(name: str) -> bool:
     return any(key in lowered for key in ("mmbench", "ccbench", "circular", "mmcr"))
 
 
-def result_file_tag(judge: Judge | None) -> str:
-    if judge is None:
+def result_file_tag(judge_short_name: str | None) -> str:
+    if judge_short_name is None:
         return "exact_matching"
-    return RESULT_FILE_TAGS.get(judge.short_name, judge.short_name)
+    return RESULT_FILE_TAGS.get(judge_short_name, judge_short_name)
 
 
 def build_choices(row: dict[str, Any]) -> dict[str, Any]:
     """Option letter -> text for the non-empty A..Z columns of a row."""
-    return {c: row[c] for c in LETTERS if c in row and not _isna(row[c])}
+    return {c: row[c] for c in LETTERS if c in row and not isna(row[c])}
 
 
 def option_str(choices: dict[str, Any]) -> str:
@@ -82,7 +93,7 @@ def mmmu_preproc(data: pd.DataFrame) -> pd.DataFrame:
         data["B"] = np.nan
     a, b = list(data["A"]), list(data["B"])
     for i, (opt_a, ans) in enumerate(zip(a, data["answer"], strict=True)):
-        if _isna(opt_a):
+        if isna(opt_a):
             a[i], b[i] = ans, "Other Answers"
     data["A"], data["B"] = a, b
     return data
@@ -92,7 +103,9 @@ def extract_options(
     rows: list[dict[str, Any]], protocol: Protocol, judge: Judge | None, seed: int
 ) -> list[tuple[str, str, str]]:
     """extract_answer_from_item for many rows: (option, match log, how) per row, where ``how`` is
-    'rule', 'judge', 'no_judge', 'random' or 'unparsed'. Judge calls go out as one batch per retry round."""
+    'rule', 'judge', 'no_judge', 'random', 'unparsed' (see ``after_judge_failed``) or 'failed' (the
+    judge call failed; the protocol's fallback option is still what the row scores). Judge calls go
+    out as one batch per retry round."""
     out: list[tuple[str, str, str] | None] = []
     prompts: dict[int, str] = {}
     choices_of: dict[int, dict[str, Any]] = {}
@@ -120,7 +133,8 @@ def extract_options(
             if value:
                 out[i] = (value, raw[-1], "judge")
             else:
-                out[i] = after_judge_failed(choices_of[i], rows[i]["index"], protocol, seed)
+                option, log, how = after_judge_failed(choices_of[i], rows[i]["index"], protocol, seed)
+                out[i] = (option, log, "failed" if call_failed(raw) else how)
     return [o for o in out if o is not None]
 
 
@@ -138,60 +152,151 @@ def after_judge_failed(
     return "Z", UNPARSED_LOG, "unparsed"
 
 
-def score(
-    data: pd.DataFrame,
-    card: BenchmarkCard,
-    protocol: Protocol,
-    judge: Judge | None,
-    *,
-    stem: Path,
-    seed: int = 0,
-) -> EvalResult:
-    data = _prepare(data, card)
-    tag = result_file_tag(judge)
-    if not _has_answers(data):
-        return _submission_only(data, card, stem)
-    answer_map = dict(zip(data["index"], data["answer"], strict=True))
-    if "MMMU" in card.name:
-        data = mmmu_preproc(data)
-        answer_map = {k: (v if v in LETTERS else "A") for k, v in answer_map.items()}
-    data = data[data["index"].isin(answer_map)].copy()
-    data["GT"] = [answer_map[i] for i in data["index"]]
-    if is_circular(card.name):
-        scored, rows = _circular(data, protocol, judge, seed)
-    else:
-        scored, rows = _vanilla(data, protocol, judge, seed)
-    record = stem.parent / f"{stem.name}_{tag}_result.xlsx"
-    acc_path = stem.parent / f"{stem.name}_acc.csv"
-    write_xlsx(scored, record)
-    acc = report_acc(scored)
-    write_csv(acc, acc_path)
-    headline, headline_name = _headline(acc, card)
-    no_judge = int((rows["how"] == "no_judge").sum())
-    randoms = int((rows["how"] == "random").sum())
-    notes = []
-    if no_judge:
-        notes.append(
-            f"{no_judge} row(s) could not be matched by rule and had no judge: counted as 'Z' (wrong)."
+HOW_DECIDED: dict[str, DecidedBy] = {
+    "rule": "rule",
+    "judge": "judge",
+    "no_judge": "fallback",
+    "random": "fallback",
+    "unparsed": "unparsed",
+    "failed": "failed",
+}
+
+
+class MCQFamily(BenchmarkFamily):
+    name = "mcq"
+    judge_role = "mcq_judge"
+    headline_name = "Overall accuracy"
+    headline_unit = "percent (the reference's Overall fraction x 100; MMMU: the validation split)"
+    required_columns = ("index", "prediction")
+
+    def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
+        if not card.has_answers:
+            return [".xlsx"]
+        return [f"_{result_file_tag(judge_short_name)}_result.xlsx", "_acc.csv"]
+
+    def score(
+        self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int
+    ) -> Scored:
+        data = _prepare(data, card)
+        if not _has_answers(data):
+            return _submission_only(data, card)
+        answer_map = dict(zip(data["index"], data["answer"], strict=True))
+        if "MMMU" in card.name:
+            data = mmmu_preproc(data)
+            answer_map = {k: (v if v in LETTERS else "A") for k, v in answer_map.items()}
+        data = data[data["index"].isin(answer_map)].copy()
+        data["GT"] = [answer_map[i] for i in data["index"]]
+        if is_circular(card.name):
+            scored, rows = _circular(data, protocol, judge, seed)
+        else:
+            scored, rows = _vanilla(data, protocol, judge, seed)
+        acc = report_acc(scored)
+        chosen = acc.iloc[_headline_position(acc)]
+        split = f"{chosen['split']} " if "MMMU" in card.name else ""
+        notes = []
+        no_judge = sum(1 for r in rows if r.decided_by == "fallback" and judge is None)
+        randoms = sum(1 for r in rows if r.decided_by == "fallback" and judge is not None)
+        if no_judge:
+            notes.append(
+                f"{no_judge} row(s) could not be matched by rule and had no judge: counted as 'Z' (wrong)."
+            )
+        if randoms:
+            notes.append(
+                f"{randoms} row(s) got a random option after {JUDGE_ROUNDS} unreadable judge answers (seed {seed})."
+            )
+        tag = result_file_tag(judge.short_name if judge else None)
+        return Scored(
+            outputs=[ReferenceOutput(f"_{tag}_result.xlsx", scored), ReferenceOutput("_acc.csv", acc)],
+            rows=rows,
+            headline=float(chosen["Overall"]) * 100,
+            headline_name=f"{split}Overall accuracy",
+            tables={"acc": acc},
+            native={f"{split}Overall (fraction)": float(chosen["Overall"])},
+            metrics={
+                f"{sp} Overall": float(v) * 100 for sp, v in zip(acc["split"], acc["Overall"], strict=True)
+            },
+            categories={
+                str(c): v * 100
+                for c in acc.columns
+                if c not in ("split", "Overall") and (v := number(chosen[c])) is not None
+            },
+            notes=notes,
         )
-    if randoms:
-        notes.append(
-            f"{randoms} row(s) got a random option after {JUDGE_ROUNDS} failed judge calls (seed {seed})."
+
+    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
+        """Accuracy over scoring units (an MMBench question counts only if every examined rotation is
+        right) of the headline split: 'validation' where rows have it (MMMU), else the first split."""
+        units: dict[str, list[RowResult]] = {}
+        for row in rows:
+            units.setdefault(row.unit, []).append(row)
+        by_split: dict[str, list[bool]] = {}
+        for members in units.values():
+            examined = [r for r in members if r.decided_by != "skipped"]
+            hit = bool(examined) and all(r.score == 1 for r in examined)
+            by_split.setdefault(members[0].groups.get("split", "none"), []).append(hit)
+        if not by_split:
+            return {HEADLINE: float("nan")}
+        split = "validation" if "validation" in by_split else sorted(by_split, key=str)[0]
+        return {HEADLINE: float(np.mean(by_split[split])) * 100}
+
+    def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
+        path = stem.with_name(stem.name + "_acc.csv")
+        try:
+            acc = pd.read_csv(path) if path.is_file() else None
+        except (OSError, ValueError, pd.errors.ParserError):
+            return None
+        if acc is None or acc.empty or "Overall" not in acc.columns or "split" not in acc.columns:
+            return None
+        acc["split"] = acc["split"].astype(str)
+        chosen = acc.iloc[_headline_position(acc)]
+        overall = number(chosen["Overall"])
+        return reference_record(
+            self,
+            stem,
+            path,
+            headline=None if overall is None else overall * 100,
+            headline_name=f"{chosen['split']} Overall accuracy",
+            native={"Overall (fraction)": overall} if overall is not None else {},
+            categories={
+                str(c): v * 100
+                for c in acc.columns
+                if c not in ("split", "Overall") and (v := number(chosen[c])) is not None
+            },
+            judge_model=judge_model,
         )
-    return EvalResult(
-        headline=headline,
-        headline_name=headline_name,
-        tables={"acc": acc},
-        files=[record, acc_path],
-        rows=rows,
-        notes=notes,
-        metrics={
-            "rows_without_judge": no_judge,
-            "random_after_judge_failures": randoms,
-            "result_file_tag": tag,
-        },
-        seed=seed,
-    )
+
+    def reference_rows(self, stem: Path) -> list[RowResult]:
+        rows = []
+        for path in sorted(stem.parent.glob(f"{stem.name}_*_result.xlsx")):
+            try:
+                table = pd.read_excel(path)
+            except (OSError, ValueError):
+                continue
+            if "index" not in table.columns or "hit" not in table.columns:
+                continue
+            for record in table.to_dict("records"):
+                hit = number(record["hit"])
+                rows.append(
+                    RowResult(
+                        index=plain_index(record["index"]),
+                        unit=str(record["index"]),
+                        score=hit,
+                        decided_by="rule",
+                        judge_log=[str(record["log"])] if not isna(record.get("log")) else [],
+                    )
+                )
+            break
+        return rows
+
+
+FAMILY = MCQFamily()
+
+
+def _headline_position(acc: pd.DataFrame) -> int:
+    """The row of the accuracy table the headline reads: the 'validation' split where there is one
+    (MMMU reports its validation split), else the first."""
+    splits = [str(s) for s in acc["split"]]
+    return splits.index("validation") if "validation" in splits else 0
 
 
 def _prepare(data: pd.DataFrame, card: BenchmarkCard) -> pd.DataFrame:
@@ -211,47 +316,71 @@ def _has_answers(data: pd.DataFrame) -> bool:
     return "answer" in data.columns and not data["answer"].isna().any()
 
 
-def _submission_only(data: pd.DataFrame, card: BenchmarkCard, stem: Path) -> EvalResult:
+def _submission_only(data: pd.DataFrame, card: BenchmarkCard) -> Scored:
     # The reference does not score this split (run.py: 'Can not evaluate ... on non-official
     # servers'); the prediction xlsx itself is what the MMBench server takes.
-    pred_xlsx = stem.parent / f"{stem.name}.xlsx"
-    files = []
-    if not pred_xlsx.exists():
-        write_xlsx(data.drop(columns=["GT"], errors="ignore"), pred_xlsx)
-        files.append(pred_xlsx)
+    if card.has_answers:
+        blank = [
+            str(i)
+            for i, a in zip(data["index"], data.get("answer", [None] * len(data)), strict=True)
+            if isna(a)
+        ]
+        raise DataCorruptError(
+            f"{card.name}: row(s) with index {', '.join(blank[:5])}{', ...' if len(blank) > 5 else ''} have no "
+            f"answer; {card.name} should have one in every row. Re-download the benchmark file."
+        )
     note = (
-        f"{card.name} has no ground-truth answers: not scored locally (as the reference). Submit {pred_xlsx} "
-        f"to the official MMBench evaluation server."
+        f"{card.name} has no ground-truth answers: not scored locally (as the reference). Submit the prediction "
+        f"xlsx to the official MMBench evaluation server."
     )
-    rows = pd.DataFrame({"index": data["index"], "prediction": data["prediction"]})
-    return EvalResult(headline=None, headline_name="submission file", files=files, rows=rows, notes=[note])
+    rows = [
+        RowResult(index=plain_index(i), unit=str(i), score=None, decided_by="skipped", prediction=p)
+        for i, p in zip(data["index"], data["prediction"], strict=True)
+    ]
+    return Scored(
+        outputs=[ReferenceOutput(".xlsx", data.drop(columns=["GT"], errors="ignore"), keep_existing=True)],
+        rows=rows,
+        headline=None,
+        headline_name="submission file",
+        notes=[note],
+    )
 
 
 def _row_dicts(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.to_dict(orient="records")
 
 
-def _vanilla(data, protocol, judge, seed) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _category(row: dict[str, Any]) -> str | None:
+    value = row.get("category")
+    return None if isna(value) else str(value)
+
+
+def _vanilla(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult]]:
     rows = _row_dicts(data)
     extracted = extract_options(rows, protocol, judge, seed)
     hits = [int(opt == row["GT"]) for (opt, _, _), row in zip(extracted, rows, strict=True)]
     logs = [f"Match Log: {log}. " for _, log, _ in extracted]
     scored = data.drop(columns=["GT"]).copy()
     scored["hit"], scored["log"] = hits, logs
-    per_row = pd.DataFrame(
-        {
-            "index": data["index"],
-            "answer": data["GT"],
-            "extracted": [o for o, _, _ in extracted],
-            "hit": hits,
-            "how": [h for _, _, h in extracted],
-            "log": logs,
-        }
-    )
-    return scored, per_row
+    results = [
+        RowResult(
+            index=plain_index(row["index"]),
+            unit=str(row["index"]),
+            score=float(hit),
+            decided_by=HOW_DECIDED[how],
+            extracted=opt,
+            answer=row["GT"],
+            prediction=row["prediction"],
+            groups={"split": str(row.get("split", "none"))},
+            category=_category(row),
+            judge_log=[log],
+        )
+        for row, (opt, _, how), hit, log in zip(rows, extracted, hits, logs, strict=True)
+    ]
+    return scored, results
 
 
-def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult]]:
     if "g_index" not in data.columns:
         data["g_index"] = [int(x % CIRCULAR_OFFSET) for x in data["index"]]
     main = data[data["index"] == data["g_index"]]
@@ -271,9 +400,7 @@ def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, pd.DataFrame]:
         for g in pending:
             results[g] = {"hit": 0, "log": NO_JUDGE_LOG}
     elif pending:
-        todo = [m for g, preds in pending.items() for m, p in zip(groups[g], preds, strict=True) if not p]
-        for member, extracted in zip(todo, extract_options(todo, protocol, judge, seed), strict=True):
-            per_copy[member["index"]] = extracted
+        _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed)
         for g, preds in pending.items():
             results[g] = _judge_group(groups[g], preds, per_copy)
     scored = main.drop(columns=["GT"]).copy()
@@ -282,35 +409,63 @@ def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, pd.DataFrame]:
     return scored, _copy_rows(groups, prefetched, per_copy, results, judge is None)
 
 
-def _copy_rows(groups, prefetched, per_copy, results, no_judge: bool) -> pd.DataFrame:
-    """One line per copy: what was read from it (None: never examined, as the reference stops at the
-    first wrong copy) and its question's verdict."""
-    records = []
+def _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed) -> None:
+    """eval_circular_group asks the judge about a group's rotations in order and stops at the first
+    one judged wrong; so the judge sees exactly the reference's requests, rotation k of every group
+    still alive goes out as one batch, then rotation k + 1 of the groups that survived it."""
+    alive = dict(pending)
+    position = 0
+    while alive:
+        todo = [groups[g][position] for g, preds in alive.items() if not preds[position]]
+        for member, extracted in zip(todo, extract_options(todo, protocol, judge, seed), strict=True):
+            per_copy[member["index"]] = extracted
+        survivors = {}
+        for g, preds in alive.items():
+            member = groups[g][position]
+            wrong = not preds[position] and per_copy[member["index"]][0] != member["GT"]
+            if not wrong and position + 1 < len(groups[g]):
+                survivors[g] = preds
+        alive = survivors
+        position += 1
+
+
+def _copy_rows(groups, prefetched, per_copy, results, no_judge: bool) -> list[RowResult]:
+    """One row per copy (rotation), its unit the question (index mod 1e6): what was read from it, and
+    whether it is right; a copy never examined (the reference stops at the first wrong one) is
+    'skipped'."""
+    out = []
     for g, members in groups.items():
         for k, member in enumerate(members):
             found = prefetched[g][k] if k < len(prefetched[g]) else None
+            log: list[str] = []
             if found:
                 extracted, how = found, "rule"
             elif member["index"] in per_copy:
-                extracted, _, how = per_copy[member["index"]]
+                extracted, match_log, how = per_copy[member["index"]]
+                log = [match_log]
+            elif no_judge and results[g]["log"] == NO_JUDGE_LOG:
+                # not readable by rule and no judge: what sank its question
+                extracted, how = None, "no_judge"
             else:
-                # not readable by rule: with no judge, that is what sank its question
-                extracted, how = (
-                    None,
-                    ("no_judge" if no_judge and results[g]["log"] == NO_JUDGE_LOG else None),
+                extracted, how = None, None
+            decided: DecidedBy = HOW_DECIDED[how] if how else "skipped"
+            score = None if decided == "skipped" else float(extracted == member["GT"])
+            out.append(
+                RowResult(
+                    index=plain_index(member["index"]),
+                    unit=str(plain_index(g)),
+                    score=score,
+                    decided_by=decided,
+                    extracted=extracted,
+                    answer=member["GT"],
+                    prediction=member["prediction"],
+                    groups={"split": str(member.get("split", "none"))},
+                    category=_category(member),
+                    judge_log=log,
+                    extra={"question_hit": int(results[g]["hit"])},
                 )
-            records.append(
-                {
-                    "index": member["index"],
-                    "g_index": g,
-                    "answer": member["GT"],
-                    "extracted": extracted,
-                    "how": how,
-                    "hit": results[g]["hit"],
-                    "log": results[g]["log"] if k == 0 else "",
-                }
             )
-    return pd.DataFrame(records)
+    return out
 
 
 def _prefetch_group(members: list[dict[str, Any]], protocol: Protocol):
@@ -366,17 +521,5 @@ def report_acc(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(res)
 
 
-def _headline(acc: pd.DataFrame, card: BenchmarkCard) -> tuple[float | None, str]:
-    if "MMMU" in card.name:
-        rows = acc[acc["split"] == "validation"]
-        if len(rows):
-            return float(rows["Overall"].iloc[0]), "validation Overall (fraction)"
-    return float(acc["Overall"].iloc[0]), "Overall (fraction)"
-
-
 def _mean(values: pd.Series) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
-
-
-def _isna(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA

@@ -10,22 +10,26 @@ Quirk.MMVET_MAX_TOKENS_3). Files: ``{stem}_{J}.xlsx``, ``{stem}_{J}_score.csv``,
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from vleval.datasets.scoring import (
-    EvalResult,
-    ask_in_rounds,
-    judge_prompt,
-    require_columns,
-    require_judge,
-    write_csv,
-    write_xlsx,
+from vleval.datasets.families import (
+    HEADLINE,
+    BenchmarkFamily,
+    ReferenceOutput,
+    Scored,
+    judged_file,
+    number,
+    plain_index,
+    read_csv_rows,
+    reference_record,
 )
+from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.protocol import Protocol, Quirk
-from vleval.types import BenchmarkCard, Judge
+from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
 
 CAPABILITIES = ("rec", "ocr", "know", "gen", "spat", "math")
 JUDGE_ROUNDS = 5
@@ -53,6 +57,13 @@ def parse_grade(output: str) -> float | None:
 
 def grade(rows: list[dict[str, Any]], protocol: Protocol, judge: Judge) -> list[tuple[float, str]]:
     """(score, log) per row, as MMVet_auxeval: 5 tries at temperature 0.5 * i, else 0.0."""
+    return [(value, log) for value, log, _ in grade_decided(rows, protocol, judge)]
+
+
+def grade_decided(
+    rows: list[dict[str, Any]], protocol: Protocol, judge: Judge
+) -> list[tuple[float, str, DecidedBy]]:
+    """(score, log, decided by) per row (see ``grade``)."""
     max_tokens = 3 if protocol.has(Quirk.MMVET_MAX_TOKENS_3) else 2048
     prompts = {i: build_judge_prompt(row) for i, row in enumerate(rows)}
     answers = ask_in_rounds(
@@ -74,9 +85,9 @@ def grade(rows: list[dict[str, Any]], protocol: Protocol, judge: Judge) -> list[
             elif parse_grade(output) is None:
                 log += f"Try {k}: output is {output}, invalid score: {parsed}.\n"
         if value is None:
-            out.append((0.0, log + "All 5 retries failed.\n"))
+            out.append((0.0, log + "All 5 retries failed.\n", "failed" if call_failed(raw) else "fallback"))
         else:
-            out.append((value, log + "Succeed"))
+            out.append((value, log + "Succeed", "judge"))
     return out
 
 
@@ -135,41 +146,93 @@ def mmvet_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame, pd.
     )
 
 
-def score(
-    data: pd.DataFrame,
-    card: BenchmarkCard,
-    protocol: Protocol,
-    judge: Judge | None,
-    *,
-    stem: Path,
-    seed: int = 0,
-) -> EvalResult:
-    judge = require_judge(judge, card)
-    require_columns(data, ("index", "prediction", "question", "answer", "category"), card)
-    data = data.copy()
-    graded = grade(data.to_dict(orient="records"), protocol, judge)
-    data["score"] = [s for s, _ in graded]
-    data["log"] = [log for _, log in graded]
-    storage = write_xlsx(data, stem.parent / f"{stem.name}_{judge.short_name}.xlsx")
-    table, fine, missing = mmvet_acc(data, protocol)
-    score_path = write_csv(table, stem.parent / f"{stem.name}_{judge.short_name}_score.csv")
-    fine_path = write_csv(fine, stem.parent / f"{stem.name}_{judge.short_name}_score_fine.csv")
-    notes = []
-    if missing and protocol.has(Quirk.MMVET_DIVIDE_BY_CAPABILITY_COUNT):
-        notes.append(
-            f"no rows with capability {', '.join(missing)}: the reference stops with ZeroDivisionError here; "
-            f"vleval reports NaN for {'it' if len(missing) == 1 else 'them'}."
+class MMVetFamily(BenchmarkFamily):
+    name = "mmvet"
+    judge_role = "open_judge"
+    judge_required = True
+    graded = True  # rows carry a grade, not right/wrong
+    headline_name = "Overall acc"
+    headline_unit = "percent (the reference's acc: mean judge grade x 100)"
+    required_columns = ("index", "prediction", "question", "answer", "category")
+
+    def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
+        tag = judge_short_name
+        return [f"_{tag}.xlsx", f"_{tag}_score.csv", f"_{tag}_score_fine.csv"]
+
+    def score(
+        self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int
+    ) -> Scored:
+        assert judge is not None  # judge_required: scoring.score_frame checks
+        data = data.copy()
+        graded = grade_decided(data.to_dict(orient="records"), protocol, judge)
+        data["score"] = [s for s, _, _ in graded]
+        data["log"] = [log for _, log, _ in graded]
+        table, fine, missing = mmvet_acc(data, protocol)
+        notes = []
+        if missing and protocol.has(Quirk.MMVET_DIVIDE_BY_CAPABILITY_COUNT):
+            notes.append(
+                f"no rows with capability {', '.join(missing)}: the reference stops with ZeroDivisionError here; "
+                f"vleval reports NaN for {'it' if len(missing) == 1 else 'them'}."
+            )
+        overall = float(table[table["Category"] == "Overall"].iloc[0]["acc"])
+        rows = [
+            RowResult(
+                index=plain_index(record["index"]),
+                unit=str(record["index"]),
+                score=float(value),
+                decided_by=how,
+                answer=record["answer"],
+                prediction=str(record["prediction"]),
+                category=str(record["category"]),
+                judge_log=[log],
+            )
+            for record, (value, log, how) in zip(data.to_dict(orient="records"), graded, strict=True)
+        ]
+        tag = judge.short_name
+        return Scored(
+            outputs=[
+                ReferenceOutput(f"_{tag}.xlsx", data),
+                ReferenceOutput(f"_{tag}_score.csv", table),
+                ReferenceOutput(f"_{tag}_score_fine.csv", fine),
+            ],
+            rows=rows,
+            headline=overall,
+            headline_name=self.headline_name,
+            tables={"score": table, "score_fine": fine},
+            native={"acc": overall},
+            metrics={"acc": overall},
+            categories=_categories(table),
+            notes=notes,
         )
-    overall = table[table["Category"] == "Overall"].iloc[0]
-    rows = pd.DataFrame(
-        {"index": data["index"], "category": data["category"], "score": data["score"], "log": data["log"]}
-    )
-    return EvalResult(
-        headline=float(overall["acc"]),
-        headline_name="Overall acc (percent)",
-        tables={"score": table, "score_fine": fine},
-        files=[storage, score_path, fine_path],
-        rows=rows,
-        notes=notes,
-        metrics={"missing_capabilities": missing},
-    )
+
+    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
+        scores = [r.score for r in rows if r.score is not None]
+        return {HEADLINE: sum(scores) / len(scores) * 100 if scores else float("nan")}
+
+    def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
+        path = judged_file(stem, "_score.csv", judge_model, exclude="_score_fine.csv")
+        rows = read_csv_rows(path, "Category") if path else None
+        if not rows or "Overall" not in rows or "acc" not in rows["Overall"]:
+            return None
+        acc = number(rows["Overall"]["acc"])
+        return reference_record(
+            self,
+            stem,
+            path,  # type: ignore[arg-type]
+            headline=acc,
+            headline_name=self.headline_name,
+            native={"acc": acc} if acc is not None else {},
+            categories=_categories(pd.DataFrame(list(rows.values()))),
+            judge_model=judge_model,
+        )
+
+
+FAMILY = MMVetFamily()
+
+
+def _categories(table: pd.DataFrame) -> dict[str, float]:
+    return {
+        str(name): value
+        for name, acc in zip(table["Category"], table["acc"], strict=True)
+        if str(name) != "Overall" and (value := number(acc)) is not None
+    }

@@ -7,15 +7,25 @@ Source (open-compass/VLMEvalKit, identical at b13a37db and e8e78f05):
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from vleval.datasets.scoring import EvalResult, require_columns, write_json
+from vleval.datasets.families import (
+    HEADLINE,
+    BenchmarkFamily,
+    ReferenceOutput,
+    Scored,
+    number,
+    plain_index,
+    read_json_object,
+    reference_record,
+)
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol
-from vleval.types import BenchmarkCard, Judge
+from vleval.types import BenchmarkCard, Judge, RowResult, ScoreRecord
 
 HMER = "Handwritten Mathematical Expression Recognition"
 TEXT_RECOGNITION = (
@@ -28,6 +38,14 @@ TEXT_RECOGNITION = (
 )
 CATEGORIES = (
     *TEXT_RECOGNITION,
+    "Scene Text-centric VQA",
+    "Doc-oriented VQA",
+    "Key Information Extraction",
+    HMER,
+)
+# the reference's result keys besides the final score (Text Recognition sums six categories)
+GROUPS = (
+    "Text Recognition",
     "Scene Text-centric VQA",
     "Doc-oriented VQA",
     "Key Information Extraction",
@@ -62,48 +80,84 @@ def is_hit(prediction: Any, answers: list[str], category: str) -> bool:
     return False
 
 
-def score(
-    data: pd.DataFrame,
-    card: BenchmarkCard,
-    protocol: Protocol,
-    judge: Judge | None,
-    *,
-    stem: Path,
-    seed: int = 0,
-) -> EvalResult:
-    require_columns(data, ("index", "prediction", "answer", "category"), card)
-    counts = dict.fromkeys(CATEGORIES, 0)
-    hits = []
-    for row in data.to_dict(orient="records"):
-        category = row["category"]
-        if category not in counts:
-            raise DataCorruptError(
-                f"OCRBench: row {row['index']}: unknown category {category!r}; expected one of {', '.join(CATEGORIES)}."
+class OCRBenchFamily(BenchmarkFamily):
+    name = "ocrbench"
+    headline_name = "Final Score / 10"
+    headline_unit = "Final Score (0-1000) / 10, the reference's 'Final Score Norm'"
+    category_unit = "points"
+    required_columns = ("index", "prediction", "answer", "category")
+
+    def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
+        return ["_score.json"]
+
+    def score(
+        self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int
+    ) -> Scored:
+        counts = dict.fromkeys(CATEGORIES, 0)
+        rows = []
+        for row in data.to_dict(orient="records"):
+            category = row["category"]
+            if category not in counts:
+                raise DataCorruptError(
+                    f"OCRBench: row {row['index']}: unknown category {category!r}; expected one of {', '.join(CATEGORIES)}."
+                )
+            hit = is_hit(row["prediction"], gold_answers(row["answer"], row["index"]), category)
+            counts[category] += int(hit)
+            rows.append(
+                RowResult(
+                    index=plain_index(row["index"]),
+                    unit=str(row["index"]),
+                    score=float(hit),
+                    decided_by="rule",
+                    answer=row["answer"],
+                    prediction=str(row["prediction"]),
+                    category=category,
+                )
             )
-        hit = is_hit(row["prediction"], gold_answers(row["answer"], row["index"]), category)
-        counts[category] += int(hit)
-        hits.append(int(hit))
-    final = {
-        "Text Recognition": sum(counts[c] for c in TEXT_RECOGNITION),
-        "Scene Text-centric VQA": counts["Scene Text-centric VQA"],
-        "Doc-oriented VQA": counts["Doc-oriented VQA"],
-        "Key Information Extraction": counts["Key Information Extraction"],
-        HMER: counts[HMER],
-    }
-    final["Final Score"] = sum(final.values())
-    final["Final Score Norm"] = float(final["Final Score"]) / 10
-    path = write_json(final, stem.parent / f"{stem.name}_score.json")
-    rows = pd.DataFrame({"index": data["index"], "category": data["category"], "hit": hits})
-    notes = []
-    if len(data) != 1000:
-        notes.append(
-            f"{len(data)} rows scored: 'Final Score Norm' (= Final Score / 10) assumes the full 1000."
+        final = {
+            "Text Recognition": sum(counts[c] for c in TEXT_RECOGNITION),
+            "Scene Text-centric VQA": counts["Scene Text-centric VQA"],
+            "Doc-oriented VQA": counts["Doc-oriented VQA"],
+            "Key Information Extraction": counts["Key Information Extraction"],
+            HMER: counts[HMER],
+        }
+        final["Final Score"] = sum(final.values())
+        final["Final Score Norm"] = float(final["Final Score"]) / 10
+        notes = []
+        if len(data) != 1000:
+            notes.append(
+                f"{len(data)} rows scored: 'Final Score Norm' (= Final Score / 10) assumes the full 1000."
+            )
+        return Scored(
+            outputs=[ReferenceOutput("_score.json", final)],
+            rows=rows,
+            headline=float(final["Final Score"]) / 10,
+            headline_name=self.headline_name,
+            tables={"score": pd.DataFrame([final])},
+            native={"Final Score": float(final["Final Score"])},
+            metrics={"Final Score Norm": final["Final Score Norm"]},
+            categories={g: float(final[g]) for g in GROUPS},
+            notes=notes,
         )
-    return EvalResult(
-        headline=float(final["Final Score"]),
-        headline_name="Final Score (0-1000)",
-        tables={"score": pd.DataFrame([final])},
-        files=[path],
-        rows=rows,
-        notes=notes,
-    )
+
+    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
+        return {HEADLINE: sum(r.score == 1 for r in rows) / 10}
+
+    def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
+        path = stem.with_name(stem.name + "_score.json")
+        data = read_json_object(path)
+        final = number(data.get("Final Score")) if data else None
+        if data is None or final is None:
+            return None
+        return reference_record(
+            self,
+            stem,
+            path,
+            headline=final / 10,
+            headline_name=self.headline_name,
+            native={"Final Score": final},
+            categories={g: v for g in GROUPS if (v := number(data.get(g))) is not None},
+        )
+
+
+FAMILY = OCRBenchFamily()

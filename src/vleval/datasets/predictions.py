@@ -2,30 +2,29 @@
 
 ``{MODEL}_{DATASET}.xlsx``: every column of the loaded benchmark table except ``image``, in table row
 order, plus ``prediction`` (VK ``vlmeval/inference.py::infer_data_job``). ``.tsv`` is accepted too
-(VK ``PRED_FORMAT=tsv``). Files are written to a temporary name and renamed, so a crash never leaves a
-half-written prediction file behind.
+(VK ``PRED_FORMAT=tsv``). Files are written atomically (``vleval.atomic``), so a crash never leaves a
+half-written prediction file behind, with the user's umask like every other file.
 """
 
 from __future__ import annotations
 
 import csv
-import math
-import os
-import tempfile
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+import warnings
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from vleval.atomic import atomic_write
+from vleval.datasets.cells import isna
+from vleval.datasets.results import XLSX_CELL_LIMIT, write_xlsx, xlsx_truncated
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.protocol import Protocol, Quirk
 
 PREDICTION_SUFFIXES = (".xlsx", ".tsv")
 RAW_PREDICTIONS_ATTR = "prediction_raw"  # DataFrame.attrs key: prediction cells as written
-# xlsxwriter would otherwise turn '=...' strings into formulas and 'http...' into links
-_XLSX_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 
 
 def _suffix(path: Path) -> str:
@@ -43,20 +42,18 @@ def _cell(value: Any) -> Any:
 def _write_frame(frame: pd.DataFrame, path: Path) -> None:
     suffix = _suffix(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        if suffix == ".xlsx":
-            with pd.ExcelWriter(tmp, engine="xlsxwriter", engine_kwargs={"options": _XLSX_OPTIONS}) as writer:
-                # fixed creation time: the same predictions give a byte-identical file (resume tests)
-                writer.book.set_properties({"created": datetime(2000, 1, 1, tzinfo=UTC)})
-                frame.to_excel(writer, index=False)
-        else:
-            frame.to_csv(tmp, sep="\t", index=False, encoding="utf-8", quoting=csv.QUOTE_ALL)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if suffix == ".xlsx":
+        cut = xlsx_truncated(frame)
+        if cut:
+            warnings.warn(
+                f"{path.name}: {len(cut)} prediction(s) longer than {XLSX_CELL_LIMIT} characters are cut in the "
+                f"xlsx (index {', '.join(cut[:5])}); the run's progress file keeps the full text, and scoring "
+                f"names these rows (the reference scores the cut text too).",
+                stacklevel=3,
+            )
+        write_xlsx(frame, path)
+    else:
+        atomic_write(path, frame.to_csv(sep="\t", index=False, quoting=csv.QUOTE_ALL))
 
 
 def _key(index: Any) -> str:
@@ -113,7 +110,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
             return pd.read_excel(path)
         # keep prediction text as written ('007' stays '007'); empty cells still read as NaN
         return pd.read_csv(path, sep="\t", dtype={"prediction": str})
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
+    except (ValueError, OSError, pd.errors.ParserError, zipfile.BadZipFile, KeyError) as exc:
         raise DataCorruptError(f"{path}: cannot be read as a prediction file ({exc}).") from None
 
 
@@ -188,17 +185,8 @@ def prediction_texts(frame: pd.DataFrame, protocol: Protocol) -> list[str]:
     raw = frame.attrs.get(RAW_PREDICTIONS_ATTR)
     if raw is not None and len(raw) == len(frame):
         return list(raw)
-    return [_prediction_text(v) if isinstance(v, str) or not _is_nan(v) else "" for v in frame["prediction"]]
-
-
-def _is_nan(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return [_prediction_text(v) if isinstance(v, str) or not isna(v) else "" for v in frame["prediction"]]
 
 
 def _prediction_text(value: Any) -> str:
-    return "nan" if _is_nan(value) else str(value)
-
-
-def index_order(values: Sequence[Any]) -> list[Any]:
-    """Indices as plain Python values (numpy ints -> int), for dict keys and JSON."""
-    return [v.item() if hasattr(v, "item") else v for v in values]
+    return "nan" if isna(value) else str(value)

@@ -1,41 +1,37 @@
-"""Scoring a prediction file: dispatch to the benchmark family's scorer, write the reference's result
-files beside the predictions, plus ``{stem}_score.json`` and a per-row file.
+"""Scoring a prediction file: the one path every benchmark family goes through.
 
-Each family module (``mcq``, ``yorn``, ``mathvista``, ``ocrbench``, ``mmvet``, ``llavabench``,
-``crpe``) exposes ``score(data, card, protocol, judge, *, stem, seed) -> EvalResult``: ``data`` is the
-prediction file joined with the benchmark table (``read_prediction_file``), ``stem`` the output path
-without suffix (``<dir>/<M>_<D>``), to which the reference's suffixes are appended.
+``evaluate`` reads the prediction file (joined with the benchmark table), checks it covers the
+benchmark, and hands the rows to ``score_frame``: require a judge where the family needs one ->
+require the columns -> the family's ``score`` (extraction, judge calls, the reference's tables, one
+``RowResult`` per row) -> the ``ScoreRecord`` -> one writer (``results.write_result_files``) for the
+reference's files and vleval's ``<stem>_score.json`` (or ``_vleval.json``) and ``<stem>_rows.jsonl``.
 """
 
 from __future__ import annotations
 
-import csv
-import importlib
-import json
-import math
-from collections.abc import Callable, Hashable, Mapping
+import dataclasses
+from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import numpy as np
 import pandas as pd
 
+from vleval.datasets.cells import isna
+from vleval.datasets.families import family_of
+from vleval.datasets.matching import is_failure_text
+from vleval.datasets.results import XLSX_CELL_LIMIT, write_result_files
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.protocol import Protocol
-from vleval.types import BenchmarkCard, Judge, JudgeRequest
-
-# family (BenchmarkCard.family) -> scorer module
-SCORERS: dict[str, str] = {
-    "mcq": "vleval.datasets.mcq",
-    "yorn": "vleval.datasets.yorn",
-    "mathvista": "vleval.datasets.mathvista",
-    "ocrbench": "vleval.datasets.ocrbench",
-    "mmvet": "vleval.datasets.mmvet",
-    "llavabench": "vleval.datasets.llavabench",
-    "crpe": "vleval.datasets.crpe",
-}
+from vleval.types import (
+    BenchmarkCard,
+    DecisionCounts,
+    Judge,
+    JudgeInfo,
+    JudgeRequest,
+    RowResult,
+    ScoreRecord,
+)
 
 JUDGE_REQUIRED_HINT = (
     "Pass a judge: --judge MODEL --judge-base-url URL (any OpenAI-compatible server), or set "
@@ -47,18 +43,35 @@ _PROMPTS = Path(__file__).resolve().parent.parent / "data" / "judge_prompts"
 
 @dataclass
 class EvalResult:
-    """What scoring one prediction file produced."""
+    """What scoring one prediction file produced: the record (headline on the 0-100 scale), the rows,
+    the reference's tables and every file written."""
 
-    headline: float | None
-    headline_name: str  # e.g. "Overall (fraction)"
+    record: ScoreRecord
+    rows: list[RowResult] = field(default_factory=list)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # reference tables by file tag
     files: list[Path] = field(default_factory=list)
-    rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # index, extracted, hit, log per row
-    notes: list[str] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)  # extra numbers for _score.json
-    protocol: str = ""
-    judge_model: str | None = None
-    seed: int | None = None
+
+    @property
+    def failed_rows(self) -> list[RowResult]:
+        return [r for r in self.rows if r.decided_by == "failed"]
+
+    def rows_frame(self) -> pd.DataFrame:
+        """The rows as a table (one column per RowResult field), for inspection."""
+        return pd.DataFrame([dataclasses.asdict(row) for row in self.rows])
+
+
+def judge_failure_message(record: ScoreRecord, last_error: str | None) -> str:
+    """The one line that says a benchmark is incomplete because judge calls failed."""
+    return (
+        f"{record.dataset}: the judge call failed for {record.counts.failed} of {record.counts.total} "
+        f"row(s) (last error: {last_error or 'no answer'}); the result is incomplete, not a score. "
+        f"Run the same command again to retry only those rows (answers that arrived are cached)."
+    )
+
+
+def last_judge_error(judge: Judge | None) -> str | None:
+    """The judge client's last error text (redacted by the client), when it keeps one."""
+    return getattr(getattr(judge, "stats", None), "last_error", None)
 
 
 def judge_prompt(name: str) -> str:
@@ -125,69 +138,15 @@ def ask_in_rounds(
     return {k: (accepted[k], outputs[k]) for k in prompts}
 
 
-# --------------------------------------------------------------------------------------------------
-# Writers in the reference's formats (VK smp/file.py::dump)
-# --------------------------------------------------------------------------------------------------
-def write_xlsx(frame: pd.DataFrame, path: Path) -> Path:
-    with pd.ExcelWriter(
-        path,
-        engine="xlsxwriter",
-        engine_kwargs={"options": {"strings_to_formulas": False, "strings_to_urls": False}},
-    ) as writer:
-        # fixed creation time: the same rows give a byte-identical file (resume tests)
-        writer.book.set_properties({"created": datetime(2000, 1, 1, tzinfo=UTC)})
-        frame.to_excel(writer, index=False)
-    return path
-
-
-def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    frame.to_csv(path, index=False, encoding="utf-8", quoting=csv.QUOTE_ALL)
-    return path
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json(obj: Any, path: Path) -> Path:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(_plain(obj), fh, indent=4, ensure_ascii=False)
-    return path
-
-
-def xlsx_round_trip(value: Any) -> Any:
-    """What a cell value reads back as after the reference's xlsx dump + pandas load: empty strings and
-    pandas' default NA spellings ('nan', 'None', 'N/A', ...) become NaN."""
-    if isinstance(value, str) and value in _PANDAS_NA:
-        return float("nan")
-    return value
-
-
-_PANDAS_NA = frozenset(
-    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
-     "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
-)  # fmt: skip
+def call_failed(answers: list[str]) -> bool:
+    """A row whose judge answers include the failure text and none was accepted: the judge was not
+    reached (network, auth, garbage), so its fallback is not the protocol's verdict."""
+    return any(is_failure_text(a) for a in answers)
 
 
 # --------------------------------------------------------------------------------------------------
-# Entry point
+# entry points
 # --------------------------------------------------------------------------------------------------
-def scorer_for(card: BenchmarkCard):
-    try:
-        module_name = SCORERS[card.family]
-    except KeyError:
-        raise VlevalError(f"{card.name}: no scorer for benchmark family {card.family!r}.") from None
-    return importlib.import_module(module_name)
-
-
 def evaluate(
     card: BenchmarkCard,
     protocol: Protocol,
@@ -198,65 +157,177 @@ def evaluate(
     seed: int = 0,
     out_dir: Path | None = None,
     data_dir: Path | None = None,
+    allow_partial: bool = False,
+    verify_md5: bool = True,
+    hit_token_limit: Collection[int | str] = (),
 ) -> EvalResult:
     """Score ``pred_file`` as the reference does under ``protocol`` and write the result files into
     ``out_dir`` (default: beside the predictions). ``table``: the loaded benchmark; None loads it from
-    ``data_dir`` ($LMUData) when present, else scores the prediction file's own columns."""
+    ``data_dir`` ($LMUData) when present, else scores the prediction file's own columns.
+
+    Every benchmark row needs a prediction: missing rows raise, unless ``allow_partial`` (then the
+    record is marked partial and not complete). ``hit_token_limit``: indices whose generation stopped
+    at the token limit (the runner's progress records it; a ``hit_token_limit`` column of the
+    prediction file is read too)."""
     from vleval.datasets.predictions import prediction_texts, read_prediction_file
 
     pred_file = Path(pred_file)
+    if family_of(card).judge_required:  # before any file is read
+        require_judge(judge, card)
     notes: list[str] = []
     if table is None:
-        table = _try_load_table(card, protocol, data_dir, notes)
+        table = _try_load_table(card, protocol, data_dir, notes, verify_md5)
     data = read_prediction_file(pred_file, table)
+    if data.empty:
+        raise DataCorruptError(f"{pred_file}: has a header but no prediction rows; nothing to score.")
+    missing = _missing_rows(table, data)
+    if missing and not allow_partial:
+        raise DataMissingError(
+            f"{pred_file}: {len(missing)} of {len(table)} {card.name} row(s) have no prediction (index "
+            f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}). Finish the run, or pass "
+            f"--allow-partial to score the rows present (the result is then marked partial)."
+        )
     # the text scoring sees: an empty prediction is 'nan' under Quirk.EMPTY_PREDICTION_IS_NAN
     data["prediction"] = prediction_texts(data, protocol)
     out_dir = Path(out_dir) if out_dir is not None else pred_file.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / pred_file.stem
-    result = scorer_for(card).score(data, card, protocol, judge, stem=stem, seed=seed)
-    result.notes[:0] = notes
-    result.protocol = protocol.name
-    result.judge_model = judge.model if judge is not None else None
-    result.files.extend(_write_vleval_files(result, card, stem))
+    result = score_frame(data, card, protocol, judge, stem=out_dir / pred_file.stem, seed=seed, notes=notes,
+                         missing=len(missing), predictions_cut=_cut_in_prediction_xlsx(pred_file, data),
+                         hit_token_limit=hit_token_limit)  # fmt: skip
     return result
 
 
-def _try_load_table(card: BenchmarkCard, protocol: Protocol, data_dir: Path | None, notes: list[str]):
+def score_frame(
+    data: pd.DataFrame,
+    card: BenchmarkCard,
+    protocol: Protocol,
+    judge: Judge | None,
+    *,
+    stem: Path,
+    seed: int = 0,
+    notes: list[str] | None = None,
+    missing: int = 0,
+    predictions_cut: list[str] | None = None,
+    hit_token_limit: Collection[int | str] = (),
+) -> EvalResult:
+    """Score a prediction table (prediction file joined with the benchmark) and write every result
+    file to ``<stem>...``."""
+    family = family_of(card)
+    if family.judge_required:
+        judge = require_judge(judge, card)
+    require_columns(data, family.required_columns, card)
+    _require_answers(data, card)
+    scored = family.score(data, card, protocol, judge, seed=seed)
+    limit_hits = _hit_token_limit(data) | {str(i) for i in hit_token_limit}
+    for row in scored.rows:
+        row.hit_token_limit = str(row.index) in limit_hits
+    counts = _counts(scored.rows, missing)
+    record = ScoreRecord(
+        dataset=card.name,
+        protocol=protocol.name,
+        headline_name=scored.headline_name,
+        headline=scored.headline,
+        headline_unit=family.headline_unit,
+        metrics=scored.metrics,
+        tables={name: table.to_dict(orient="records") for name, table in scored.tables.items()},
+        counts=counts,
+        judge=_judge_info(judge),
+        complete=counts.failed == 0 and missing == 0,
+        partial=missing > 0,
+        notes=[*(notes or []), *scored.notes],
+        seed=seed,
+        native=scored.native,
+        categories=scored.categories,
+        category_unit=family.category_unit,
+        truncated_in_xlsx=list(predictions_cut or []),
+    )
+    if predictions_cut:
+        record.notes.append(
+            f"{len(predictions_cut)} prediction(s) fill the xlsx cell limit ({XLSX_CELL_LIMIT} characters): "
+            f"probably cut when the prediction file was written (the run's progress file keeps the full "
+            f"text); scored as cut, as the reference does."
+        )
+    if missing:
+        record.notes.append(f"partial: {missing} benchmark row(s) have no prediction and were left out.")
+    if counts.failed:
+        record.notes.append(
+            f"{counts.failed} row(s) could not be judged (the judge call failed): incomplete, not a score; "
+            f"re-running retries only those rows."
+        )
+    files = write_result_files(stem, scored.outputs, record, scored.rows)
+    return EvalResult(record=record, rows=scored.rows, tables=scored.tables, files=files)
+
+
+def _require_answers(data: pd.DataFrame, card: BenchmarkCard) -> None:
+    if not card.has_answers or "answer" not in data.columns:
+        return
+    blank = [str(i) for i, a in zip(data["index"], data["answer"], strict=True) if isna(a) or a == ""]
+    if blank:
+        raise DataCorruptError(
+            f"{card.name}: the 'answer' cell is empty in the row(s) with index {', '.join(blank[:5])}"
+            f"{', ...' if len(blank) > 5 else ''}; every row of {card.name} needs one. Re-download the "
+            f"benchmark file (or fix the prediction file's 'answer' column)."
+        )
+
+
+def _counts(rows: list[RowResult], missing: int) -> DecisionCounts:
+    counts = DecisionCounts(total=len(rows), missing_predictions=missing)
+    for row in rows:
+        setattr(counts, row.decided_by, getattr(counts, row.decided_by) + 1)
+        counts.hit_token_limit += int(row.hit_token_limit)
+    return counts
+
+
+def _judge_info(judge: Judge | None) -> JudgeInfo | None:
+    if judge is None:
+        return None
+    endpoint = getattr(judge, "base_url", None)  # the client keeps it with credentials removed
+    kind = getattr(judge, "kind", "api")
+    return JudgeInfo(
+        model=judge.model,
+        kind=kind if kind in ("api", "local") else "api",
+        endpoint=endpoint and str(endpoint),
+    )
+
+
+def _hit_token_limit(data: pd.DataFrame) -> set[str]:
+    """Indices whose generation hit the token limit, where the prediction file records it."""
+    if "hit_token_limit" not in data.columns:
+        return set()
+    return {
+        str(index)
+        for index, value in zip(data["index"], data["hit_token_limit"], strict=True)
+        if not isna(value) and str(value).strip().lower() in ("1", "true", "1.0")
+    }
+
+
+def _missing_rows(table: pd.DataFrame | None, data: pd.DataFrame) -> list[str]:
+    if table is None:
+        return []
+    present = {str(i) for i in data["index"]}
+    return [str(i) for i in table["index"] if str(i) not in present]
+
+
+def _cut_in_prediction_xlsx(pred_file: Path, data: pd.DataFrame) -> list[str]:
+    if pred_file.suffix.lower() != ".xlsx":
+        return []
+    return [
+        str(index)
+        for index, text in zip(data["index"], data["prediction"], strict=True)
+        if isinstance(text, str) and len(text) == XLSX_CELL_LIMIT
+    ]
+
+
+def _try_load_table(
+    card: BenchmarkCard, protocol: Protocol, data_dir: Path | None, notes: list[str], verify_md5: bool = True
+) -> pd.DataFrame | None:
     from vleval.datasets.loading import load_table
 
     try:
-        return load_table(card, protocol, root=data_dir, verify_md5=True)
+        return load_table(card, protocol, root=data_dir, verify_md5=verify_md5)
     except DataMissingError:
         notes.append(
-            f"{card.file_name} not found in the data directory: scored the prediction file's own columns."
+            f"{card.file_name} not found in the data directory: scored the prediction file's own columns "
+            f"(rows missing from the prediction file cannot be counted)."
         )
         return None
-
-
-def _write_vleval_files(result: EvalResult, card: BenchmarkCard, stem: Path) -> list[Path]:
-    files = []
-    summary = {
-        "dataset": card.name,
-        "protocol": result.protocol,
-        "judge_model": result.judge_model,
-        "headline_name": result.headline_name,
-        "headline": result.headline,
-        "seed": result.seed,
-        "metrics": result.metrics,
-        "tables": {name: table.to_dict(orient="records") for name, table in result.tables.items()},
-        "notes": result.notes,
-    }
-    # where the reference's own file is {stem}_score.json (OCRBench, CRPE) it stays byte-for-byte the
-    # reference's; vleval's summary goes beside it
-    reference_json = stem.parent / f"{stem.name}_score.json"
-    target = (
-        reference_json if reference_json not in result.files else stem.parent / f"{stem.name}_vleval.json"
-    )
-    files.append(write_json(summary, target))
-    rows_path = stem.parent / f"{stem.name}_rows.jsonl"
-    with open(rows_path, "w", encoding="utf-8") as fh:
-        for record in result.rows.to_dict(orient="records"):
-            fh.write(json.dumps(_plain(record), ensure_ascii=False) + "\n")
-    files.append(rows_path)
-    return files

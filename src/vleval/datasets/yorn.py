@@ -11,24 +11,29 @@ reference iterates Python sets).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vleval.datasets.matching import process_punctuation
-from vleval.datasets.scoring import (
-    EvalResult,
-    ask_in_rounds,
-    judge_prompt,
-    require_columns,
-    write_csv,
-    write_xlsx,
+from vleval.datasets.cells import isna
+from vleval.datasets.families import (
+    HEADLINE,
+    BenchmarkFamily,
+    ReferenceOutput,
+    Scored,
+    number,
+    plain_index,
+    read_csv_rows,
+    reference_record,
 )
+from vleval.datasets.matching import process_punctuation
+from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol
-from vleval.types import BenchmarkCard, Judge
+from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5  # YOrN_auxeval: 5 calls at temperature 0.5 * i
 
@@ -49,7 +54,8 @@ def build_judge_prompt(question: Any, prediction: str) -> str:
 def extract_answers(
     rows: list[dict[str, Any]], protocol: Protocol, judge: Judge | None
 ) -> list[tuple[str, str]]:
-    """(Yes/No/Unknown, how) per row; how is 'rule', 'judge', 'judge_failed' or 'no_judge'."""
+    """(Yes/No/Unknown, how) per row; how is 'rule', 'judge', 'judge_failed' (five unreadable answers),
+    'call_failed' (the judge call failed) or 'no_judge'."""
     out = [(yorn_extraction(row["prediction"], protocol), "rule") for row in rows]
     unknown = {i: build_judge_prompt(row.get("question"), row["prediction"]) for i, row in enumerate(rows)
                if out[i][0] == "Unknown"}  # fmt: skip
@@ -72,21 +78,18 @@ def extract_answers(
         temperature=lambda i: 0.5 * i,
         max_tokens=protocol.judge_max_tokens,
     )
-    for i, (value, _) in answers.items():
-        out[i] = (value, "judge") if value else ("Unknown", "judge_failed")
+    for i, (value, raw) in answers.items():
+        if value:
+            out[i] = (value, "judge")
+        else:
+            out[i] = ("Unknown", "call_failed" if call_failed(raw) else "judge_failed")
     return out
 
 
 def hallusion_rating(data: pd.DataFrame) -> pd.DataFrame:
     """Percent (x100), unrounded: question accuracy, figure accuracy, question-pair accuracy."""
     data = data.copy()
-    parts = [str(x).split("_") for x in data["index"]]
-    if any(len(p) < 6 for p in parts):
-        bad = next(str(x) for x, p in zip(data["index"], parts, strict=True) if len(p) < 6)
-        raise DataCorruptError(
-            f"HallusionBench: index {bad!r} does not have the reference's form "
-            f"'<a>_<b>_<c>_<set_id>_<figure_id>_<question_id>'."
-        )
+    parts = _index_parts(data["index"])
     data["set_id"] = [p[3] for p in parts]
     data["figure_id"] = [p[4] for p in parts]
     data["question_id"] = [p[5] for p in parts]
@@ -113,56 +116,143 @@ def hallusion_rating(data: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=["split", "aAcc", "fAcc", "qAcc"])
 
 
-def score(
-    data: pd.DataFrame,
-    card: BenchmarkCard,
-    protocol: Protocol,
-    judge: Judge | None,
-    *,
-    stem: Path,
-    seed: int = 0,
-) -> EvalResult:
-    require_columns(data, ("index", "prediction", "answer", "l2-category"), card)
-    data = data.copy()
-    data["prediction"] = [str(x) for x in data["prediction"]]
-    extracted = extract_answers(data.to_dict(orient="records"), protocol, judge)
-    data["extracted"] = [e for e, _ in extracted]
-    data["score"] = data["answer"] == data["extracted"]
-    storage = stem.parent / f"{stem.name}_auxmatch.xlsx"
-    write_xlsx(data, storage)
-    rating = hallusion_rating(data)
-    score_path = stem.parent / f"{stem.name}_score.csv"
-    write_csv(rating, score_path)
-    overall = rating.iloc[0]
-    no_judge = sum(1 for _, how in extracted if how == "no_judge")
-    unknown = int((data["extracted"] == "Unknown").sum())
-    notes = []
-    if no_judge:
-        notes.append(
-            f"{no_judge} row(s) were neither yes nor no and had no judge: counted as 'Unknown' (wrong)."
+def _index_parts(indices) -> list[list[str]]:
+    parts = [str(x).split("_") for x in indices]
+    if any(len(p) < 6 for p in parts):
+        bad = next(str(x) for x, p in zip(indices, parts, strict=True) if len(p) < 6)
+        raise DataCorruptError(
+            f"HallusionBench: index {bad!r} does not have the reference's form "
+            f"'<a>_<b>_<c>_<set_id>_<figure_id>_<question_id>'."
         )
-    mean3 = float(np.mean([overall["aAcc"], overall["fAcc"], overall["qAcc"]]))
-    rows = pd.DataFrame(
-        {
-            "index": data["index"],
-            "answer": data["answer"],
-            "extracted": data["extracted"],
-            "hit": data["score"].astype(int),
-            "how": [h for _, h in extracted],
-        }
-    )
-    return EvalResult(
-        headline=mean3,
-        headline_name="mean(aAcc, fAcc, qAcc) of Overall (percent; leaderboard figure)",
-        tables={"score": rating},
-        files=[storage, score_path],
-        rows=rows,
-        notes=notes,
-        metrics={
-            "aAcc": float(overall["aAcc"]),
-            "fAcc": float(overall["fAcc"]),
-            "qAcc": float(overall["qAcc"]),
-            "rows_without_judge": no_judge,
-            "unknown": unknown,
-        },
-    )
+    return parts
+
+
+HOW_DECIDED: dict[str, DecidedBy] = {
+    "rule": "rule",
+    "judge": "judge",
+    "judge_failed": "fallback",
+    "no_judge": "fallback",
+    "call_failed": "failed",
+}
+
+
+class YesNoFamily(BenchmarkFamily):
+    name = "yorn"
+    judge_role = "mcq_judge"
+    headline_name = "mean(aAcc, fAcc, qAcc) of Overall"
+    headline_unit = "percent (the leaderboard's figure; the reference's table has aAcc, fAcc, qAcc)"
+    required_columns = ("index", "prediction", "answer", "l2-category")
+
+    def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
+        return ["_auxmatch.xlsx", "_score.csv"]
+
+    def score(
+        self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int
+    ) -> Scored:
+        data = data.copy()
+        data["prediction"] = [str(x) for x in data["prediction"]]
+        extracted = extract_answers(data.to_dict(orient="records"), protocol, judge)
+        data["extracted"] = [e for e, _ in extracted]
+        data["score"] = data["answer"] == data["extracted"]
+        rating = hallusion_rating(data)
+        overall = rating.iloc[0]
+        no_judge = sum(1 for _, how in extracted if how == "no_judge")
+        notes = []
+        if no_judge:
+            notes.append(
+                f"{no_judge} row(s) were neither yes nor no and had no judge: counted as 'Unknown' (wrong)."
+            )
+        three = {k: float(overall[k]) for k in ("aAcc", "fAcc", "qAcc")}
+        parts = _index_parts(list(data["index"]))
+        rows = [
+            RowResult(
+                index=plain_index(record["index"]),
+                unit=f"{record['l2-category']}_{p[3]}_{p[5]}",
+                score=float(bool(record["score"])),
+                decided_by=HOW_DECIDED[how],
+                extracted=record["extracted"],
+                answer=record["answer"],
+                prediction=record["prediction"],
+                groups={"figure": f"{record['l2-category']}_{p[3]}_{p[4]}"},
+                category=None if isna(record.get("category")) else str(record["category"]),
+            )
+            for record, p, (_, how) in zip(data.to_dict(orient="records"), parts, extracted, strict=True)
+        ]
+        return Scored(
+            outputs=[ReferenceOutput("_auxmatch.xlsx", data), ReferenceOutput("_score.csv", rating)],
+            rows=rows,
+            headline=float(np.mean(list(three.values()))),
+            headline_name=self.headline_name,
+            tables={"score": rating},
+            native=three,
+            metrics=three,
+            categories=_mean3_by_split(rating),
+            notes=notes,
+        )
+
+    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
+        """aAcc over rows, fAcc over figure groups, qAcc over question groups (the units)."""
+        if not rows:
+            return {HEADLINE: float("nan")}
+
+        def group_acc(key) -> float:
+            groups: dict[str, list[bool]] = defaultdict(list)
+            for row in rows:
+                groups[key(row)].append(row.score == 1)
+            return float(np.mean([all(v) for v in groups.values()]) * 100)
+
+        a_acc = float(np.mean([row.score == 1 for row in rows]) * 100)
+        f_acc = group_acc(lambda r: r.groups["figure"])
+        q_acc = group_acc(lambda r: r.unit)
+        return {HEADLINE: float(np.mean([a_acc, f_acc, q_acc])), "aAcc": a_acc, "fAcc": f_acc, "qAcc": q_acc}
+
+    def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
+        path = stem.with_name(stem.name + "_score.csv")
+        rows = read_csv_rows(path, "split")
+        if not rows or "Overall" not in rows:
+            return None
+        table = pd.DataFrame(list(rows.values()))
+        three = {k: number(rows["Overall"].get(k)) for k in ("aAcc", "fAcc", "qAcc")}
+        known = {k: v for k, v in three.items() if v is not None}
+        return reference_record(
+            self,
+            stem,
+            path,
+            headline=float(np.mean(list(known.values()))) if len(known) == 3 else None,
+            headline_name=self.headline_name,
+            native=known,
+            categories=_mean3_by_split(table),
+            judge_model=judge_model,
+        )
+
+    def reference_rows(self, stem: Path) -> list[RowResult]:
+        path = stem.with_name(stem.name + "_auxmatch.xlsx")
+        try:
+            table = pd.read_excel(path) if path.is_file() else None
+        except (OSError, ValueError):
+            return []
+        if table is None or not {"index", "score"} <= set(table.columns):
+            return []
+        return [
+            RowResult(
+                index=plain_index(r["index"]),
+                unit=str(r["index"]),
+                score=number(r["score"]),
+                decided_by="rule",
+                extracted=None if isna(r.get("extracted")) else str(r.get("extracted")),
+            )
+            for r in table.to_dict("records")
+        ]
+
+
+FAMILY = YesNoFamily()
+
+
+def _mean3_by_split(rating: pd.DataFrame) -> dict[str, float]:
+    """Per category: the mean of its aAcc, fAcc and qAcc (the report's chart bars)."""
+    out = {}
+    for _, line in rating.iterrows():
+        values = [number(line.get(k)) for k in ("aAcc", "fAcc", "qAcc")]
+        if str(line["split"]) != "Overall" and None not in values:
+            out[str(line["split"])] = float(np.mean(values))
+    return out

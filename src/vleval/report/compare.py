@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from html import escape
 
 from vleval.report.collect import BenchmarkRun, SampleRecord
+from vleval.report.format import score_text
 from vleval.report.html import SAMPLE_BROWSER, page, sample_entry, sample_json
+from vleval.report.summary import diff_text
 
 
 @dataclass
@@ -30,7 +32,7 @@ class BenchmarkChange:
 
 
 def verdict(sample: SampleRecord) -> str:
-    if sample.failed:
+    if sample.failed or sample.judge_failed:
         return "failed"
     return {True: "hit", False: "miss", None: "unknown"}[sample.hit]
 
@@ -64,12 +66,6 @@ def compare_runs(runs_a: list[BenchmarkRun], runs_b: list[BenchmarkRun]) -> list
     return changes
 
 
-def _fmt(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.2f}" if signed else f"{value:.2f}"
-
-
 def render_compare(
     changes: list[BenchmarkChange], label_a: str, label_b: str, *, unpaired: list[str] | None = None
 ) -> str:
@@ -81,8 +77,9 @@ def render_compare(
         rows.append(
             f'<tr data-model="{escape(change.model)}" data-benchmark="{escape(change.benchmark)}">'
             f"<td>{escape(change.model)}</td><td>{escape(change.benchmark)}</td>"
-            f'<td data-role="a">{_fmt(change.a.score)}</td><td data-role="b">{_fmt(change.b.score)}</td>'
-            f'<td class="{css}" data-role="delta">{_fmt(delta, signed=True)}</td>'
+            f'<td data-role="a">{escape(score_text(change.a.record))}</td>'
+            f'<td data-role="b">{escape(score_text(change.b.record))}</td>'
+            f'<td class="{css}" data-role="delta">{diff_text(delta)}</td>'
             f'<td data-role="changed">{len(change.changed)} of {change.n_common}</td>'
             f"<td>{change.count('hit', 'miss')} / {change.count('miss', 'hit')}</td>"
             f'<td class="settings">A: {escape(change.a.settings.describe())}<br>'

@@ -16,19 +16,14 @@ from typing import Any
 
 from vleval import __version__
 from vleval.report.collect import BenchmarkRun, SampleRecord
-from vleval.report.summary import SCALE_NOTE, Cell, Summary
+from vleval.report.format import score_text
+from vleval.report.summary import SCALE_NOTE, Cell, Summary, diff_text
 
 PALETTE = ("#2f5fb3", "#d9822b", "#3a9a5b", "#b3261e", "#7b4fb3", "#1b9aaa", "#8a6d3b", "#c2185b")
 
 
 def _asset(name: str) -> str:
     return resources.files("vleval.report").joinpath("assets", name).read_text(encoding="utf-8")
-
-
-def _fmt(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
 def factor_prompt_prefixes(samples: list[dict[str, Any]]) -> list[str]:
@@ -71,7 +66,7 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
     if cell is None:
         return '<td class="empty">—</td>'
     flag = cell.flagged(threshold)
-    parts = [f'<div class="ours" data-role="ours">{_fmt(cell.ours)}</div>']
+    parts = [f'<div class="ours" data-role="ours">{escape(score_text(cell.chosen.record))}</div>']
     if cell.published is not None:
         title = escape(f"{cell.published.metric} — {cell.published.source}")
         if cell.published.alternatives:
@@ -80,9 +75,7 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
             f'<div class="pub" title="{title}">published <span data-role="published">'
             f"{cell.published.score:.1f}</span></div>"
         )
-        parts.append(
-            f'<div class="diff">Δ <span data-role="diff">{_fmt(cell.diff, signed=True)}</span></div>'
-        )
+        parts.append(f'<div class="diff">Δ <span data-role="diff">{diff_text(cell.diff)}</span></div>')
     else:
         parts.append('<div class="pub muted">no published figure</div>')
     if len(cell.runs) > 1:
@@ -95,7 +88,12 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
     parts.append(f'<div class="settings" data-role="settings">{escape(settings.describe())}</div>')
     if cell.chosen.n_failed:
         parts.append(f'<div class="settings">{cell.chosen.n_failed} failed samples</div>')
-    label = cell.chosen.headline.label if cell.chosen.headline else "not scored"
+    if cell.chosen.n_judge_failed:
+        parts.append(
+            f'<div class="settings" data-role="judge-failed">{cell.chosen.n_judge_failed} rows without a '
+            "judge answer: incomplete, not a score</div>"
+        )
+    label = cell.chosen.label
     attrs = (
         f'data-model="{escape(cell.model)}" data-benchmark="{escape(cell.benchmark)}" title="{escape(label)}"'
     )
@@ -174,9 +172,10 @@ def charts_section(summary: Summary) -> str:
         unit = "%"
         for model in summary.models:
             cell = summary.cell(model, benchmark)
-            if cell and cell.chosen.headline and cell.chosen.headline.categories:
-                series.append((model, cell.chosen.headline.categories))
-                unit = cell.chosen.headline.category_unit
+            record = cell.chosen.record if cell else None
+            if record is not None and record.categories:
+                series.append((model, list(record.categories.items())))
+                unit = record.category_unit
         svg = bar_chart(benchmark, series, unit)
         if not svg:
             continue
@@ -205,7 +204,7 @@ def sample_json(run: BenchmarkRun, sample: SampleRecord, label: str = "") -> dic
         "x": sample.extracted,
         "h": sample.hit,
         "v": sample.verdict,
-        "f": sample.failed,
+        "f": sample.failed or sample.judge_failed,
         "pr": sample.prompt,
         "t": sample.tiles,
     }

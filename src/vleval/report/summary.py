@@ -1,6 +1,6 @@
 """The models x benchmarks table: our score, the published score, the difference, the settings.
 
-Both numbers are on the 0-100 scale (see ``headline.py`` and ``published.py``). Where the published
+Both numbers are on the 0-100 scale (``ScoreRecord.headline``, and ``published.py``). Where the published
 figure is the better of a direct and a chain-of-thought run (MMMU in the InternVL2.5 report) and both
 runs are present, the cell uses the better one and keeps both; otherwise the newest run is used.
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vleval.report.collect import BenchmarkRun
+from vleval.report.format import MISSING, caveat, score_text
 from vleval.report.published import PublishedScore, PublishedTable, load_published, published_for
 
 SCALE_NOTE = (
@@ -46,8 +47,7 @@ class Cell:
 
     def run_label(self, run: BenchmarkRun) -> str:
         cot = {True: "CoT", False: "direct", None: "run"}[run.settings.cot]
-        score = "—" if run.score is None else f"{run.score:.2f}"
-        return f"{cot} {score}"
+        return f"{cot} {score_text(run.record)}"
 
 
 @dataclass
@@ -93,10 +93,8 @@ def build_summary(
     return Summary(cells=cells, threshold=threshold, models=models, benchmarks=benchmarks)
 
 
-def _fmt(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.2f}" if signed else f"{value:.2f}"
+def diff_text(value: float | None) -> str:
+    return MISSING if value is None else f"{value:+.2f}"
 
 
 CSV_COLUMNS = (
@@ -115,6 +113,9 @@ CSV_COLUMNS = (
     "rule",
     "samples",
     "failed",
+    "judge_failed",
+    "missing_predictions",
+    "status",
     "published_metric",
     "published_source",
     "pred_file",
@@ -125,6 +126,7 @@ def summary_rows(summary: Summary) -> list[dict[str, str]]:
     rows = []
     for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark)):
         settings = cell.chosen.settings
+        record = cell.chosen.record
         rows.append(
             {
                 "model": cell.model,
@@ -133,7 +135,7 @@ def summary_rows(summary: Summary) -> list[dict[str, str]]:
                 "published": "" if cell.published is None else f"{cell.published.score:g}",
                 "diff": "" if cell.diff is None else f"{cell.diff:.4f}",
                 "flagged": "yes" if cell.flagged(summary.threshold) else "",
-                "ours_metric": cell.chosen.headline.label if cell.chosen.headline else "",
+                "ours_metric": cell.chosen.label,
                 "cot": {True: "on", False: "off", None: ""}[settings.cot],
                 "judge": settings.judge or "",
                 "protocol": settings.protocol or "",
@@ -142,12 +144,21 @@ def summary_rows(summary: Summary) -> list[dict[str, str]]:
                 "rule": cell.rule,
                 "samples": str(len(cell.chosen.samples)),
                 "failed": str(cell.chosen.n_failed),
+                "judge_failed": str(cell.chosen.n_judge_failed),
+                "missing_predictions": str(record.counts.missing_predictions if record else 0),
+                "status": _status(cell.chosen),
                 "published_metric": cell.published.metric if cell.published else "",
                 "published_source": cell.published.source if cell.published else "",
                 "pred_file": str(cell.chosen.pred_file),
             }
         )
     return rows
+
+
+def _status(run: BenchmarkRun) -> str:
+    if run.record is None or run.score is None:
+        return "not scored"
+    return caveat(run.record) or "complete"
 
 
 def summary_csv(summary: Summary) -> str:
@@ -162,9 +173,9 @@ def cell_text(cell: Cell | None, threshold: float) -> str:
     """``ours / published (diff)``, with ``!`` when beyond the threshold."""
     if cell is None:
         return ""
-    text = _fmt(cell.ours)
+    text = score_text(cell.chosen.record)
     if cell.published is not None:
-        text += f" / {cell.published.score:.1f} ({_fmt(cell.diff, signed=True)})"
+        text += f" / {cell.published.score:.1f} ({diff_text(cell.diff)})"
         if cell.flagged(threshold):
             text += " !"
     return text

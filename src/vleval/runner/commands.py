@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="override the model's GPUs per task (8 for 38B/78B, else 1)",
     )
     slurm.add_argument("--ntasks", type=int, default=1, help="tasks of a CPU job (--gpus 0)")
+    slurm.add_argument(
+        "--ntasks-per-node",
+        type=int,
+        default=None,
+        help="tasks per node of a CPU job (--gpus 0; default: all --ntasks on one node)",
+    )
     slurm.add_argument("--quota-type", default=None, help="--quotatype for clusters that know it")
     slurm.add_argument("--srun-args", default="", help="extra srun options, as one string")
     slurm.add_argument("--job-name", default=None)
@@ -93,6 +99,7 @@ def slurm_command(args: argparse.Namespace) -> int:
             gpus_per_node=args.gpus_per_node,
             gpus_per_task=per_task,
             cpu_tasks=args.ntasks,
+            cpu_tasks_per_node=args.ntasks_per_node,
         )
         model_arg = str(Path(spec).resolve()) if looks_like_path(spec) else spec
         env = (("USE_COT", "1"),) if os.environ.get("USE_COT") == "1" else ()

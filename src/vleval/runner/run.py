@@ -8,6 +8,7 @@ ranks have already finished, so no rank waits on a collective during a long judg
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -300,6 +301,7 @@ def _infer_all(
             torch.cuda.set_device(gpus[0])
     group = ProcessGroup(info, use_cuda=use_cuda, timeout_s=config.dist_timeout_s)
     try:
+        group.require_agreement(_agreement_facts(config, plan, digests))
         run_id = group.broadcast(_new_run_id() if info.is_main else None)
         # rank 0 locks the model folders for the whole run; the other ranks of this run work under
         # its lock, and all ranks stop together when another run holds one
@@ -344,6 +346,31 @@ def _infer_all(
                     _release_memory(use_cuda)
     finally:
         group.close()
+
+
+def _agreement_facts(config: RunConfig, plan: RunPlan, digests: dict[str, str]) -> dict[str, str]:
+    """What every rank must see alike: rank 0 keys the samples, the others infer under those keys."""
+    from vleval import __version__
+    from vleval.runner.dist import quick_digest
+
+    facts = {
+        "the vleval version": __version__,
+        "the protocol": plan.protocol.name,
+        "CoT (--cot, USE_COT)": str(config.cot),
+        "the backend": config.backend,
+        "--max-new-tokens": str(config.max_new_tokens),
+        "--dtype": str(config.dtype),
+    }
+    for target in plan.models:
+        # the digest covers config and tensor layout; the weight samples tell a fine-tune from its base
+        shards = sorted(target.path.glob("*.safetensors")) if target.path.is_dir() else []
+        identity = hashlib.sha256(digests[target.name].encode())
+        for shard in shards:
+            identity.update(f"{shard.name}: {quick_digest(shard)}".encode())
+        facts[f"the checkpoint of {target.name}"] = f"sha256 {identity.hexdigest()[:16]}"
+    for card in plan.datasets:  # contents only: nodes may hold their copies under other paths
+        facts[f"the benchmark file of {card.name}"] = quick_digest(plan.tsv[card.name])
+    return facts
 
 
 def _release_memory(use_cuda: bool) -> None:
@@ -477,11 +504,11 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             judge.close()
         bench.release()
         cell.eval_s = time.monotonic() - started
-    cell.record = getattr(result, "record", None)
-    cell.headline = result.headline
-    cell.headline_name = result.headline_name
+    cell.record = result.record
+    cell.headline = result.record.headline
+    cell.headline_name = result.record.headline_name
     cell.files = [Path(f) for f in result.files]
-    cell.notes.extend(result.notes)
+    cell.notes.extend(result.record.notes)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,6 +7,14 @@ Per model: ``GPUS_PER_TASK`` = the model card's ``gpus_per_task`` (8 for 38B/78B
 The source document's ``srun --async --quotatype`` are options of a customised Slurm that stock Slurm
 rejects (``unrecognized option``, exit 255): jobs are submitted without blocking through ``sbatch``,
 and ``--quota-type`` / ``--srun-args`` pass cluster-specific options only when asked.
+
+Every value a user controls (paths, model and benchmark names, partition, job name, extra srun options)
+reaches the script quoted: the ``srun`` line through ``shlex.quote`` (bash), the ``#SBATCH`` lines in
+double quotes, the only quoting sbatch's directive parser knows (Slurm ``src/sbatch/opt.c``,
+``_get_argument``: ``"`` toggles quoting, no escapes), with ``%`` doubled in ``--output``/``--error``
+(Slurm's file name patterns, sbatch(1) "filename pattern"). Values with control characters (a newline
+in a folder name ends a ``#SBATCH`` or comment line and starts a command) are refused, and so are ``"``
+and ``\\`` in ``#SBATCH`` values, which that parser cannot carry.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import re
 import shlex
 import subprocess
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,13 +46,26 @@ class SlurmLayout:
 
 
 def plan_layout(
-    *, partition: str | None, gpus: int, gpus_per_node: int, gpus_per_task: int, cpu_tasks: int = 1
+    *,
+    partition: str | None,
+    gpus: int,
+    gpus_per_node: int,
+    gpus_per_task: int,
+    cpu_tasks: int = 1,
+    cpu_tasks_per_node: int | None = None,
 ) -> SlurmLayout:
-    """The source document's arithmetic; ``gpus == 0`` is a CPU job of ``cpu_tasks`` tasks on one node."""
-    if gpus < 0 or gpus_per_node < 0 or cpu_tasks < 1:
-        raise VlevalError("--gpus and --gpus-per-node must be >= 0 and --ntasks >= 1")
+    """The source document's arithmetic; ``gpus == 0`` is a CPU job of ``cpu_tasks`` tasks,
+    ``cpu_tasks_per_node`` of them per node (default: all on one node)."""
+    if gpus < 0 or gpus_per_node < 0 or cpu_tasks < 1 or (cpu_tasks_per_node or 1) < 1:
+        raise VlevalError("--gpus and --gpus-per-node must be >= 0, --ntasks and --ntasks-per-node >= 1")
     if gpus == 0:
-        return SlurmLayout(partition, 0, 0, 0, cpu_tasks, cpu_tasks)
+        per_node = min(cpu_tasks_per_node or cpu_tasks, cpu_tasks)
+        if cpu_tasks % per_node:
+            raise VlevalError(
+                f"--ntasks-per-node {per_node} does not divide --ntasks {cpu_tasks}; every node runs the "
+                "same number of tasks."
+            )
+        return SlurmLayout(partition, 0, 0, 0, cpu_tasks, per_node)
     if gpus_per_node <= 0:
         raise VlevalError("--gpus-per-node must be > 0 when --gpus > 0")
     per_task = gpus_per_task
@@ -53,6 +75,37 @@ def plan_layout(
             "use multiples of the GPUs per task."
         )
     return SlurmLayout(partition, gpus, gpus_per_node, per_task, gpus // per_task, gpus_per_node // per_task)
+
+
+_UNSAFE_CATEGORIES = {"Cc", "Zl", "Zp"}  # control characters, line and paragraph separators
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def refuse_control_characters(what: str, value: str) -> str:
+    """``value`` unchanged, or a one-line error naming ``what`` when it holds a control character."""
+    bad = sorted({c for c in value if unicodedata.category(c) in _UNSAFE_CATEGORIES})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise VlevalError(
+            f"{what} {value!r} contains control characters ({shown}); they are refused in job scripts. "
+            "Rename the folder or pass another value."
+        )
+    return value
+
+
+def sbatch_value(what: str, value: str) -> str:
+    """``value`` as one ``#SBATCH`` option argument: double-quoted when it has blanks or quotes."""
+    refuse_control_characters(what, value)
+    if '"' in value or "\\" in value:
+        raise VlevalError(
+            f'{what} {value!r} contains " or \\, which #SBATCH lines cannot carry; use a path without them.'
+        )
+    return f'"{value}"' if not value or any(c.isspace() or c in "'#" for c in value) else value
+
+
+def sbatch_file_pattern(what: str, path: Path) -> str:
+    """A path for ``--output``/``--error``: ``%`` doubled so Slurm does not read it as a pattern."""
+    return sbatch_value(what, str(path).replace("%", "%%"))
 
 
 @dataclass(frozen=True)
@@ -68,6 +121,26 @@ class SlurmJob:
     srun_args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
 
+    def __post_init__(self) -> None:
+        """Every value that reaches the script is checked here, before anything is printed or written."""
+        refuse_control_characters("model name", self.model)
+        for what, value in (
+            ("--log-dir", str(self.log_dir)),
+            ("working directory", str(self.workdir)),
+            ("Python interpreter", self.python),
+            ("--job-name", self.job_name or ""),
+            ("--partition", self.layout.partition or ""),
+            ("--quota-type", self.quota_type or ""),
+        ):
+            refuse_control_characters(what, value)
+        for value in (*self.run_args, *self.srun_args):
+            refuse_control_characters("argument", value)
+        for key, value in self.env:
+            if not _ENV_NAME.match(key):
+                raise VlevalError(f"{key!r} is not an environment variable name")
+            refuse_control_characters(key, value)
+        self.script()  # the #SBATCH values' own checks
+
     @property
     def log_file(self) -> Path:
         return self.log_dir / self.model / "evaluation.log"
@@ -80,9 +153,9 @@ class SlurmJob:
         """The sbatch script (bash)."""
         lay = self.layout
         name = self.job_name or f"vleval_{self.model}"
-        lines = ["#!/bin/bash", f"#SBATCH --job-name={name}"]
+        lines = ["#!/bin/bash", f"#SBATCH --job-name={sbatch_value('job name', name)}"]
         if lay.partition:
-            lines.append(f"#SBATCH --partition={lay.partition}")
+            lines.append(f"#SBATCH --partition={sbatch_value('--partition', lay.partition)}")
         lines += [
             f"#SBATCH --nodes={lay.nodes}",
             f"#SBATCH --ntasks={lay.ntasks}",
@@ -91,13 +164,14 @@ class SlurmJob:
         if lay.gpus > 0:
             lines.append(f"#SBATCH --gres=gpu:{lay.gpus_per_node}")
         if self.quota_type:
-            lines.append(f"#SBATCH --quotatype={self.quota_type}")
+            lines.append(f"#SBATCH --quotatype={sbatch_value('--quota-type', self.quota_type)}")
+        log = sbatch_file_pattern("--log-dir", self.log_file)
         lines += [
-            f"#SBATCH --chdir={self.workdir}",
-            f"#SBATCH --output={self.log_file}",
-            f"#SBATCH --error={self.log_file}",
+            f"#SBATCH --chdir={sbatch_value('working directory', str(self.workdir))}",
+            f"#SBATCH --output={log}",
+            f"#SBATCH --error={log}",
             "set -euo pipefail",
-            f"# vleval job for {self.model}: {lay.ntasks} task(s), "
+            f"# vleval job for {self.model}: {lay.ntasks} task(s) on {lay.nodes} node(s), "
             + (f"{lay.gpus_per_task} GPU(s) per task" if lay.gpus else "CPU only"),
         ]
         if lay.gpus > 0:
@@ -113,7 +187,7 @@ class SlurmJob:
         if lay.gpus > 0:
             srun.append(f"--gres=gpu:{lay.gpus_per_node}")
         if self.quota_type:
-            srun.append(f"--quotatype={self.quota_type}")
+            srun.append(f"--quotatype={self.quota_type}")  # quoted with the whole line below
         srun += list(self.srun_args)
         command = [self.python, "-u", "-m", "vleval", "run", *self.run_args]
         lines.append(" ".join(shlex.quote(a) for a in srun + command))

@@ -1,0 +1,232 @@
+"""Benchmark families: one object per scorer module that holds everything vleval knows about a kind of
+benchmark, so that no other module keeps a table keyed by family names.
+
+A family (``mcq``, ``yorn``, ``mathvista``, ``ocrbench``, ``mmvet``, ``llavabench``, ``crpe``; one per
+module of the same name, as ``FAMILY``) knows:
+
+- the benchmark cards it serves (``BenchmarkCard.family`` names it; ``cards()`` lists them);
+- its judge role per protocol (``default_judge``; ``judge_required`` where the reference refuses to
+  score without a judge);
+- its headline: name, how the 0-100 value is made (``headline_unit``), and the per-category values
+  the report charts;
+- ``score``: the reference's scoring of a prediction table, as tables to write and ``RowResult`` rows
+  (no file is written here: ``vleval.datasets.results.write_result_files`` writes everything);
+- ``aggregate``: the headline (and sub-scores) as a pure function of the family's rows, so the
+  statistics can recompute it on resampled rows;
+- ``reference_files``: the names of the result files the reference writes;
+- ``read_reference``: a reader for the reference's own result files, so ``vleval report`` shows runs
+  made with VLMEvalKit too.
+
+``family_of(card_or_name)`` is the one lookup.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+
+from vleval.types import BenchmarkCard, Judge, JudgeInfo, RowResult, ScoreRecord
+
+if TYPE_CHECKING:
+    from vleval.protocol import Protocol
+
+# the scorer modules under vleval.datasets, each declaring one FAMILY
+FAMILY_MODULES = ("mcq", "yorn", "mathvista", "ocrbench", "mmvet", "llavabench", "crpe")
+HEADLINE = "headline"  # the key of the headline in ``aggregate``'s result
+
+
+@dataclass
+class ReferenceOutput:
+    """One result file in the reference's format: ``<stem><suffix>``; a DataFrame is written as xlsx or
+    csv (by the suffix), a dict as json. ``keep_existing``: leave a file already there untouched."""
+
+    suffix: str
+    content: pd.DataFrame | dict[str, Any]
+    keep_existing: bool = False
+
+
+@dataclass
+class Scored:
+    """What a family's ``score`` returns: the reference's files to write, the rows, the headline on the
+    report's 0-100 scale and the reference's own numbers."""
+
+    outputs: list[ReferenceOutput]
+    rows: list[RowResult]
+    headline: float | None
+    headline_name: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # reported tables by file tag
+    native: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    categories: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class BenchmarkFamily:
+    """Base of the seven families; subclasses fill the class attributes and the methods."""
+
+    name: ClassVar[str]
+    judge_role: ClassVar[str | None] = None  # Protocol attribute naming the default judge
+    judge_required: ClassVar[bool] = False
+    headline_name: ClassVar[str]
+    headline_unit: ClassVar[str]
+    category_unit: ClassVar[str] = "%"
+    graded: ClassVar[bool] = False  # rows carry a grade (MM-Vet, LLaVA-Bench) rather than right/wrong
+    required_columns: ClassVar[tuple[str, ...]] = ("index", "prediction")
+
+    def cards(self) -> list[BenchmarkCard]:
+        from vleval.datasets.registry import BENCHMARKS
+
+        return [card for card in BENCHMARKS.values() if card.family == self.name]
+
+    def default_judge(self, protocol: Protocol, card: BenchmarkCard) -> str | None:
+        """The reference's default judge short name (VK run.py::get_judge_kwargs); None where the
+        metric is rule-based."""
+        return getattr(protocol, self.judge_role) if self.judge_role else None
+
+    def score(
+        self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int
+    ) -> Scored:
+        raise NotImplementedError
+
+    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
+        """Metric name -> 0-100 value, the headline under ``HEADLINE``; a pure function of ``rows``. Rows
+        of one scoring unit share ``unit``: a resampler that draws a unit twice must rename the copy."""
+        raise NotImplementedError
+
+    def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
+        """Suffixes (after ``<model>_<dataset>``) of the files the reference writes when scoring."""
+        raise NotImplementedError
+
+    def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
+        """The headline from the reference's own result files beside ``<stem>.xlsx`` (a run made with
+        VLMEvalKit), or None when they are not there. ``judge_model``: prefer that judge's files."""
+        raise NotImplementedError
+
+    def reference_rows(self, stem: Path) -> list[RowResult]:
+        """Per-row verdicts from the reference's own judge record file, when there is no
+        ``_rows.jsonl`` (a run made with VLMEvalKit). Default: none."""
+        return []
+
+    def __repr__(self) -> str:
+        return f"<BenchmarkFamily {self.name}>"
+
+
+def all_families() -> dict[str, BenchmarkFamily]:
+    families = {}
+    for module in FAMILY_MODULES:
+        family = importlib.import_module(f"vleval.datasets.{module}").FAMILY
+        families[family.name] = family
+    return families
+
+
+def family_of(card_or_name: BenchmarkCard | str) -> BenchmarkFamily:
+    """The family of a benchmark card, or of a registered benchmark name."""
+    from vleval.errors import VlevalError
+
+    card = card_or_name
+    if isinstance(card_or_name, str):
+        from vleval.datasets.registry import get_benchmark
+
+        card = get_benchmark(card_or_name)
+    assert isinstance(card, BenchmarkCard)
+    try:
+        return all_families()[card.family]
+    except KeyError:
+        raise VlevalError(f"{card.name}: no scorer for benchmark family {card.family!r}.") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers the families share
+# --------------------------------------------------------------------------------------------------
+def number(value: Any) -> float | None:
+    """A finite float, or None."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(result) else result
+
+
+def plain_index(value: Any) -> int | str:
+    """A row index as a JSON-friendly Python value (numpy ints -> int)."""
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    return value if isinstance(value, int | str) else str(value)
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_csv_rows(path: Path, key_column: str) -> dict[str, pd.Series] | None:
+    """The rows of a reference csv keyed by one column, or None when it is absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+    if key_column not in table.columns:
+        return None
+    return {str(row[key_column]): row for _, row in table.iterrows()}
+
+
+def judge_tag_matches(tag: str, judge_model: str) -> bool:
+    """A file's judge tag (a short name such as ``gpt-4o-mini``) against a judge model id (such as
+    ``gpt-4o-mini-2024-07-18``)."""
+    from vleval.protocol import JUDGE_MODEL_IDS
+
+    return judge_model == tag or JUDGE_MODEL_IDS.get(tag) == judge_model or judge_model.startswith(tag + "-")
+
+
+def judged_file(stem: Path, suffix: str, judge_model: str | None, exclude: str = "") -> Path | None:
+    """The newest ``<stem>_<judge tag><suffix>`` file, preferring the given judge's; the reference names
+    judged result files after the judge, and a folder may hold several judges' files."""
+    candidates = [
+        p for p in stem.parent.glob(f"{stem.name}_*{suffix}") if not (exclude and p.name.endswith(exclude))
+    ]
+    if judge_model:
+        tags = {p: p.name[len(stem.name) + 1 :].removesuffix(suffix) for p in candidates}
+        preferred = [p for p in candidates if judge_tag_matches(tags[p], judge_model)]
+        candidates = preferred or candidates
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def reference_record(
+    family: BenchmarkFamily,
+    stem: Path,
+    source: Path,
+    *,
+    headline: float | None,
+    headline_name: str,
+    native: dict[str, float],
+    categories: dict[str, float],
+    judge_model: str | None = None,
+) -> ScoreRecord:
+    """A ScoreRecord for a result read from the reference's own files (no rows, protocol unknown)."""
+    return ScoreRecord(
+        dataset=stem.name,
+        protocol="",
+        headline_name=headline_name,
+        headline=headline,
+        headline_unit=family.headline_unit,
+        native=native,
+        categories=categories,
+        category_unit=family.category_unit,
+        judge=JudgeInfo(model=judge_model) if judge_model else None,
+        reference_files=[source.name],
+        notes=[f"read from the reference's result file {source.name}"],
+    )
