@@ -65,16 +65,18 @@ def test_report_in_chromium(browser, work_dirs, tmp_path):
         "62.8",
         "+12.20",
     )
-    assert (cell("OCRBench", "ours"), cell("OCRBench", "diff")) == ("82.20", "+0.00")
-    assert cell("MMMU_DEV_VAL", "ours") == "58.00"
+    assert (cell("HallusionBench", "ours"), cell("HallusionBench", "diff")) == ("50.00", "-0.10")
+    assert (cell("OCRBench", "ours"), cell("OCRBench", "diff")) == ("0.10", "-82.10")
+    assert cell("MMMU_DEV_VAL", "ours") == "100.00"
     assert page.locator('td.flag[data-benchmark="MMStar"]').count() == 1
-    assert page.locator('td.flag[data-benchmark="OCRBench"]').count() == 0
+    assert page.locator('td.flag[data-benchmark="HallusionBench"]').count() == 0
 
     # filters change the visible samples
     samples = page.locator("#sample-list .sample")
-    assert samples.count() == 10
+    assert samples.count() == 11
     page.select_option("#f-verdict", "miss")
-    assert samples.count() == 3  # MMStar 4, HallusionBench VD_0_0_1, OCRBench 1 (failed counts as a miss)
+    # MMStar 4, HallusionBench VD_figure_x_0_1_1, OCRBench 1 (failed counts as a miss)
+    assert samples.count() == 3
     page.select_option("#f-benchmark", "MMStar")
     assert samples.count() == 1 and samples.first.get_attribute("data-index") == "4"
     page.select_option("#f-verdict", "")
@@ -85,7 +87,7 @@ def test_report_in_chromium(browser, work_dirs, tmp_path):
     page.check("#f-failed")
     assert samples.count() == 1 and samples.first.get_attribute("data-benchmark") == "OCRBench"
     page.uncheck("#f-failed")
-    assert page.locator("#sample-count").inner_text() == "10 of 10 samples"
+    assert page.locator("#sample-count").inner_text() == "11 of 11 samples"
     # markup in sample text stays text
     fourth = page.locator('.sample[data-index="4"]')
     assert "What is written <b>here</b>?" in fourth.inner_text()
@@ -109,6 +111,6 @@ def test_compare_page_in_chromium(browser, work_dirs, tmp_path):
     page.goto(out.as_uri())
     sides = page.locator("#sample-list .sample .side")
     assert sides.count() == 2  # one changed sample, A and B side by side
-    assert page.locator('#compare [data-role="delta"]').first.inner_text() == "+8.00"
+    assert page.locator('#compare [data-role="delta"]').first.inner_text() == "+50.00"
     page.close()
     assert errors == []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vleval.datasets.files import MD5_OFF_WARNING
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
 
@@ -61,12 +62,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="use benchmark files whose md5 differs from the protocol's (scores not comparable)",
     )
     parser.set_defaults(func=run_eval)
-
-
-MD5_OFF_WARNING = (
-    "vleval: WARNING: md5 checks are OFF (--skip-md5-check, or the demo's synthetic files): benchmark files "
-    "are used as they are; scores from modified or partial files are not comparable to published numbers."
-)
 
 
 def run_eval(args: argparse.Namespace) -> int:

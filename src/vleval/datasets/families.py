@@ -216,9 +216,10 @@ def reference_record(
     categories: dict[str, float],
     judge_model: str | None = None,
 ) -> ScoreRecord:
-    """A ScoreRecord for a result read from the reference's own files (no rows, protocol unknown)."""
+    """A ScoreRecord for a result read from the reference's own files (no rows; protocol and dataset
+    unknown here: the caller knows the dataset)."""
     return ScoreRecord(
-        dataset=stem.name,
+        dataset="",
         protocol="",
         headline_name=headline_name,
         headline=headline,

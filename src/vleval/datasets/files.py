@@ -34,6 +34,12 @@ _HF_MIRROR_HOST = "hf-mirror.com"
 
 State = Literal["present", "missing", "md5_mismatch"]
 
+# said by `vleval run` and `vleval eval` when md5 checks are off
+MD5_OFF_WARNING = (
+    "vleval: WARNING: md5 checks are OFF (--skip-md5-check, or the demo's synthetic files): benchmark files "
+    "are used as they are; scores from modified or partial files are not comparable to published numbers."
+)
+
 
 @dataclass(frozen=True)
 class FileState:

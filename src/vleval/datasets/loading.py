@@ -123,6 +123,10 @@ def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
     _reject_duplicate_indices(data, path)
     if "image" in data.columns:
         data = data[~pd.isna(data["image"])]
+        if data.empty:
+            raise DataCorruptError(
+                f"{path}: no row has an image (the 'image' column is empty). Re-download it."
+            )
     data = data.reset_index(drop=True)
     indices = [str(x) for x in data["index"]]
     if "image" in data.columns:

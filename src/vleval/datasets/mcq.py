@@ -204,6 +204,11 @@ class MCQFamily(BenchmarkFamily):
             notes.append(
                 f"{randoms} row(s) got a random option after {JUDGE_ROUNDS} unreadable judge answers (seed {seed})."
             )
+        unparsed = sum(1 for r in rows if r.decided_by == "unparsed")
+        if unparsed:
+            notes.append(
+                f"{unparsed} row(s) matched no option by rule or by {JUDGE_ROUNDS} judge answers: counted wrong."
+            )
         tag = result_file_tag(judge.short_name if judge else None)
         return Scored(
             outputs=[ReferenceOutput(f"_{tag}_result.xlsx", scored), ReferenceOutput("_acc.csv", acc)],

@@ -162,6 +162,9 @@ class YesNoFamily(BenchmarkFamily):
             notes.append(
                 f"{no_judge} row(s) were neither yes nor no and had no judge: counted as 'Unknown' (wrong)."
             )
+        unknown = int((data["extracted"] == "Unknown").sum())
+        if unknown > no_judge:
+            notes.append(f"{unknown} row(s) in all read as neither yes nor no ('Unknown', counted wrong).")
         three = {k: float(overall[k]) for k in ("aAcc", "fAcc", "qAcc")}
         parts = _index_parts(list(data["index"]))
         rows = [

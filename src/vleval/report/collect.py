@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from vleval.datasets.cells import isna
-from vleval.datasets.families import BenchmarkFamily, family_of
+from vleval.datasets.families import BenchmarkFamily, family_of, read_json_object
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, score_record_path
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
@@ -110,14 +110,6 @@ class BenchmarkRun:
 # --------------------------------------------------------------------------------------------------
 # run.json (``vleval.runner.manifest.write_run_json``) and the settings of one benchmark run
 # --------------------------------------------------------------------------------------------------
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _section(mapping: dict[str, Any], key: str) -> dict[str, Any]:
     value = mapping.get(key)
     return value if isinstance(value, dict) else {}
@@ -208,7 +200,7 @@ def model_dirs(work_dir: Path) -> list[Path]:
 # the result of one benchmark run
 # --------------------------------------------------------------------------------------------------
 def read_result(
-    family: BenchmarkFamily | None, stem: Path, judge_model: str | None = None
+    benchmark: str, family: BenchmarkFamily | None, stem: Path, judge_model: str | None = None
 ) -> tuple[ScoreRecord | None, list[RowResult], list[str]]:
     """vleval's ScoreRecord and rows beside ``<stem>.xlsx``; without them (a run made with VLMEvalKit)
     what the family reads from the reference's own result files. Also notes on what was missing."""
@@ -222,13 +214,15 @@ def read_result(
             notes.append(str(exc))
     if record is None and family is not None:
         record = family.read_reference(stem, judge_model)
+        if record is not None:
+            record.dataset = benchmark
     if record is None:
         notes.append("not scored yet (no result files found)")
     rows: list[RowResult] = []
     rows_path = stem.with_name(stem.name + ROWS_SUFFIX)
     if rows_path.is_file():
         rows = read_rows(rows_path, skip_bad=True)  # an interrupted write may leave a cut last line
-    elif family is not None:
+    if not rows and family is not None:  # none, or not of this schema: the reference's own record
         rows = family.reference_rows(stem)
     if not rows:
         notes.append(f"no per-row verdicts ({ROWS_SUFFIX}) found: hit/miss unknown")
@@ -363,7 +357,7 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
     """
     runs = []
     for model_dir in model_dirs(work_dir):
-        run_json = _read_json(model_dir / "run.json")
+        run_json = read_json_object(model_dir / "run.json") or {}
         for benchmark, pred_file in find_prediction_files(model_dir).items():
             try:
                 family: BenchmarkFamily | None = family_of(benchmark)
@@ -371,7 +365,7 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
                 family = None
             stem = pred_file.with_suffix("")
             judge_hint = _section(run_json, "settings").get("judge")
-            record, rows, notes = read_result(family, stem, judge_hint)
+            record, rows, notes = read_result(benchmark, family, stem, judge_hint)
             settings = read_settings(run_json, record, family, benchmark)
             images = thumbnails(benchmark, run_json) if thumbnails else None
             graded = bool(family is not None and family.graded)

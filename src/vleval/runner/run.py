@@ -173,11 +173,9 @@ def run_evaluation(config: RunConfig) -> RunSummary:
             print(dry_run_report(config, plan))
         return RunSummary(config.work_dir, plan.protocol.name, rank=info.rank)
     if not config.verify_md5 and info.is_main:
-        _say(
-            "vleval: WARNING: md5 checks are OFF (--skip-md5-check, or the demo's synthetic files): benchmark files "
-            "are used as they are; "
-            "scores from modified or partial files are not comparable to published numbers."
-        )
+        from vleval.datasets.files import MD5_OFF_WARNING
+
+        _say(MD5_OFF_WARNING)
     started = time.time()
     summary = RunSummary(config.work_dir, plan.protocol.name, rank=info.rank)
     for target in plan.models:
