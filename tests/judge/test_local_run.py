@@ -99,3 +99,16 @@ def test_eval_with_a_local_judge(tmp_path: Path, capsys, monkeypatch: pytest.Mon
     assert record.judge.kind == "local" and record.judge.substitute
     # the tiny judge grades by its rule: the MM-Vet prompt's grades and the 'Correctness' header
     assert record.complete and record.counts.judge == 3
+
+
+def test_a_bad_local_judge_folder_stops_the_run_before_inference(tmp_path: Path, capsys) -> None:
+    model = make_tiny_checkpoint(tmp_path / MODEL, "qwen2", seed=0)
+    data = tmp_path / "LMUData"
+    make_benchmark_tsv("MMStar", data, n=2, seed=0)
+    work = tmp_path / "work"
+    args = ["run", "--model", str(model), "--data", "MMStar", "--data-dir", str(data), "--work-dir", str(work),
+            "--skip-md5-check", "--device", "cpu", "--no-progress", "--judge", f"local:{tmp_path / 'nowhere'}"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and "Traceback" not in err
+    assert not (work / MODEL / f"{MODEL}_MMStar.xlsx").exists()
