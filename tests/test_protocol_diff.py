@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ from vleval.datasets.scoring import evaluate
 from vleval.judge.cache import default_cache_dir
 from vleval.judge.client import make_judge
 from vleval.protocol import Quirk, get_protocol
+from vleval.report.build import write_report
+from vleval.report.protocol_diffs import find_protocol_diffs, protocol_diff_section
 from vleval.synthetic.benchmarks import make_benchmark_tsv
 from vleval.synthetic.judge_server import JudgeServer, message_text, rule_based_answer
 
@@ -193,18 +196,20 @@ def test_judge_none_compares_rule_decided_rows_only(work_dir, no_lmudata):
             _assert_accounted(diff)
 
 
-def test_cli_on_a_work_dir_and_a_prediction_file(work_dir, no_lmudata, capsys, tmp_path):
+def test_cli_on_a_work_dir_and_a_prediction_file(work_dir, no_lmudata, capsys):
     before = sorted(p.name for p in (work_dir / MODEL).iterdir())
-    out_json = tmp_path / "diff.json"
-    code = main(
-        ["diff-protocols", "2026.08", "vleval-1", "--work-dir", str(work_dir), "--json", str(out_json)]
-    )
+    code = main(["diff-protocols", "2026.08", "vleval-1", "--work-dir", str(work_dir)])
     out = capsys.readouterr().out
     assert code == 0
     assert "CRPE argument order: " in out and "right -> wrong" in out and "points)" in out
     assert "MathVista '8.0' for an integer:" in out
     assert sorted(p.name for p in (work_dir / MODEL).iterdir()) == before  # nothing written there
-    assert out_json.exists()
+    # the diff is left in the work dir for the report, which shows it with every number's protocol
+    diffs = find_protocol_diffs([work_dir])
+    assert [(d["protocol_a"], d["protocol_b"]) for d in diffs] == [("2026.08", "vleval-1")]
+    html = protocol_diff_section(diffs)
+    assert "Protocol 2026.08 → vleval-1" in html and "CRPE argument order: 12 rows right -&gt; wrong" in html
+    assert "<span class='muted'>(2026.08)</span>" in html and "<span class='muted'>(vleval-1)</span>" in html
     pred = work_dir / MODEL / f"{MODEL}_CRPE_RELATION.xlsx"
     code = main(["diff-protocols", "2024.12", "2026.08", "--pred", str(pred), "--data", "CRPE_RELATION",
                  "--judge-cache", str(default_cache_dir(work_dir))])  # fmt: skip
@@ -222,3 +227,19 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no judge cache" in err and "--judge none" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / ".judge_cache").exists()
+
+
+def test_report_shows_the_diff_and_labels_vleval_1_numbers(work_dir, no_lmudata, tmp_path, capsys):
+    """A run scored under vleval-1, then diffed: the HTML report says the number is not the
+    reference's rules and shows the rows that flip, by cause, each headline with its protocol."""
+    run = tmp_path / "run"
+    pred = run / MODEL / f"{MODEL}_CRPE_RELATION.xlsx"
+    pred.parent.mkdir(parents=True)
+    shutil.copyfile(work_dir / MODEL / pred.name, pred)
+    evaluate(get_benchmark("CRPE_RELATION"), get_protocol("vleval-1"), pred, None)
+    assert main(["diff-protocols", "2026.08", "vleval-1", "--work-dir", str(run)]) == 0
+    capsys.readouterr()
+    html = write_report([run], out=tmp_path / "report.html").html.read_text(encoding="utf-8")
+    assert "protocol vleval-1 is not the reference's rules" in html
+    assert "<h2>Protocol differences</h2>" in html and "Protocol 2026.08 → vleval-1" in html
+    assert "CRPE argument order: 12 rows right -&gt; wrong (-37.50 points)" in html

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from vleval.datasets import crpe, mathvista, mcq, mmvet, yorn
-from vleval.datasets.loading import image_file_names
+from vleval.datasets.loading import image_file_names, load_table
 from vleval.datasets.matching import can_infer, process_punctuation
 from vleval.datasets.predictions import prediction_texts, read_prediction_file, write_prediction_file
 from vleval.datasets.registry import get_benchmark
-from vleval.datasets.scoring import score_frame
+from vleval.datasets.scoring import evaluate, score_frame
 from vleval.protocol import (
     BUGS,
     JUDGE_MODEL_IDS,
@@ -28,6 +28,7 @@ from vleval.protocol import (
     Quirk,
     get_protocol,
 )
+from vleval.synthetic.benchmarks import make_benchmark_tsv
 from vleval.synthetic.scripted_judge import ScriptedJudge
 from vleval.types import Sample
 
@@ -40,13 +41,6 @@ class Case:
     observe: Callable[[Any, Path], Any]  # (protocol, tmp_path) -> what the quirk changes
     reference: Any  # observed under the pinned protocol
     vleval: Any  # observed under vleval-1 (== reference for a definition)
-
-
-def RecordingJudge(answer: Callable[[str], str]) -> ScriptedJudge:  # noqa: N802
-    """Answers each request with ``answer(prompt)`` and keeps the requests (``.requests``)."""
-    return ScriptedJudge(
-        lambda request, _: answer(request.prompt), short_name="judge", model="judge-model-id"
-    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -89,13 +83,13 @@ def _llava_model_score(protocol, tmp_path):
             for i, p in [(1, "fine"), (2, "odd")]
         ]
     )
-    judge = RecordingJudge(lambda prompt: "8 6" if "fine" in prompt else "I cannot judge this.")
+    judge = ScriptedJudge(lambda request, _: "8 6" if "fine" in request.prompt else "I cannot judge this.")
     result = score_frame(data, get_benchmark("LLaVABench"), protocol, judge, stem=tmp_path / "M_LLaVA")
     return float(result.tables["score"].iloc[0]["VLM Score"])
 
 
 def _mmvet_max_tokens(protocol, tmp_path):
-    judge = RecordingJudge(lambda prompt: "1.0")
+    judge = ScriptedJudge("1.0")
     mmvet.grade([{"question": "q", "answer": "a", "prediction": "a"}], protocol, judge)
     return judge.requests[0].max_tokens
 
@@ -327,3 +321,19 @@ def test_docs_list_every_quirk():
     page = (Path(__file__).resolve().parents[1] / "docs" / "protocols.md").read_text(encoding="utf-8")
     for quirk, info in QUIRKS.items():
         assert f"| `{quirk.value}` | {info.kind} |" in page, f"docs/protocols.md lacks {quirk.value}"
+
+
+def test_vleval_1_marks_rows_nothing_could_read_as_unparsed(tmp_path, monkeypatch):
+    """End to end: a row neither the rules nor the judge can match is a random draw under 2026.08
+    (the protocol's fallback) and wrong, 'unparsed', under vleval-1."""
+    monkeypatch.setenv("LMUData", str(tmp_path / "empty"))
+    make_benchmark_tsv("MMStar", tmp_path / "data", n=2)
+    card = get_benchmark("MMStar")
+    table = load_table(card, get_protocol(), root=tmp_path / "data", verify_md5=False)
+    pred = write_prediction_file(tmp_path / "M_MMStar.xlsx", table, {i: "no idea" for i in table["index"]})
+    for name, decided in (("2026.08", "fallback"), ("vleval-1", "unparsed")):
+        result = evaluate(
+            card, get_protocol(name), pred, ScriptedJudge("I cannot tell"), out_dir=tmp_path / name
+        )
+        assert {r.decided_by for r in result.rows} == {decided}, name
+    assert {r.score for r in result.rows} == {0.0}

@@ -382,7 +382,8 @@ class OpenAIEndpoint:
         if parts.username is not None and not api_key:
             pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
             self._basic = _Secret(base64.b64encode(pair.encode()).decode("ascii"))
-        self._url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        # the URL requests go to (its query may hold a key): kept out of repr/vars dumps too
+        self._url = _Secret(urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])))
         self.base_url = redact_url(normalized)  # for display and records; never the secret form
         self.what = what
         self.attempts = attempts
@@ -485,7 +486,7 @@ class OpenAIEndpoint:
             self.stats.calls += 1
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(
-            endpoint_url(self._url, path), data=data, method=method, headers=self._headers()
+            endpoint_url(self._url.value, path), data=data, method=method, headers=self._headers()
         )
         retry_after: str | None = None
         try:

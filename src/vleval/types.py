@@ -151,7 +151,9 @@ class JudgeRequest:
 
 class Judge(Protocol):
     """An LLM judge. ``ask_many`` returns one answer per request, in order; a request whose calls all
-    failed yields ``JUDGE_FAILURE_TEXT`` (as the reference does), never an exception."""
+    failed yields ``JUDGE_FAILURE_TEXT`` (as the reference does), never an exception, and a real
+    answer never equals that text. Only a judge that cannot be used at all (its key refused, no
+    answer at all) raises ``vleval.errors.JudgeUnavailableError``, at once rather than row by row."""
 
     model: str  # API model id, e.g. "gpt-4o-mini-2024-07-18"
     short_name: str  # the reference's short name used in file names, e.g. "gpt-4o-mini"

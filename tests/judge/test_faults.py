@@ -204,7 +204,7 @@ def test_credentials_in_the_base_url_are_used_but_not_shown(server: JudgeServer)
     assert server.paths[-1].endswith("/v1/chat/completions?api-key=" + SECRET)  # sent as given
     assert server.auth_headers[-1].startswith("Basic ")  # user:password@ becomes Basic auth
     assert judge.base_url == server.base_url.replace("http://", "http://***@") + "?api-key=***"
-    for text in (repr(judge), judge.base_url):
+    for text in (repr(judge), judge.base_url, str(vars(judge)), str(vars(judge.endpoint))):
         assert "pa55word" not in text and SECRET not in text
 
 
@@ -220,3 +220,9 @@ def test_every_fault_mode_is_documented() -> None:
         "content_null",
         "message_string",
     }
+
+
+def test_the_cache_never_stores_the_failure_text(tmp_path: Path) -> None:
+    cache = JudgeCache(tmp_path)
+    cache.put("k", "m", {"messages": []}, JUDGE_FAILURE_TEXT)
+    assert cache.get("k") is None and len(cache) == 0

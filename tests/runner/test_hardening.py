@@ -171,10 +171,14 @@ def test_a_read_only_work_dir_gives_one_line_naming_the_path(reference_run, tiny
     try:
         _mount(["-o", "remount,bind,ro", str(work)])
         proc = run_subprocess([*vleval_command(), "run", *run_args(tiny_model, bench_dir, work)], 180)
-        eval_proc = run_subprocess([*vleval_command(), "report", "--work-dir", str(work)], 120)
+        report_proc = run_subprocess([*vleval_command(), "report", "--work-dir", str(work)], 120)
+        pred = work / MODEL_NAME / f"{MODEL_NAME}_MMStar.xlsx"
+        eval_proc = run_subprocess(
+            [*vleval_command(), "eval", "--data", "MMStar", "--pred", str(pred), "--judge", "none"], 120,
+        )  # fmt: skip
     finally:
         subprocess.run(["umount", str(work)], check=False)
-    for p in (proc, eval_proc):
+    for p in (proc, report_proc, eval_proc):
         assert p.returncode == 2, p.stderr[-2000:]
         assert "Traceback" not in p.stderr
         line = [x for x in p.stderr.splitlines() if x.startswith("vleval: error:")][0]
@@ -250,15 +254,16 @@ def test_a_run_with_failed_samples_writes_everything_then_exits_non_zero(
 def test_an_incomplete_score_is_a_problem_with_rows_and_last_error():
     record = ScoreRecord(
         dataset="MMVet", protocol="2024.12", headline_name="Overall", headline=12.5, complete=False,
-        counts=DecisionCounts(judge=5, failed=3, total=8), notes=["judge error: HTTP 500 from the endpoint"],
+        counts=DecisionCounts(judge=5, failed=3, total=8),
     )  # fmt: skip
-    summary = RunSummary(
-        Path("w"), "2024.12", [CellResult("M", "MMVet", n_samples=8, record=record, headline=12.5)]
+    cell = CellResult(
+        "M", "MMVet", n_samples=8, record=record, headline=12.5, judge_error="HTTP 500 from the judge"
     )
+    summary = RunSummary(Path("w"), "2024.12", [cell])
     (line,) = summary.problems
-    assert "M MMVet" in line and "3 row(s) whose judge call failed" in line and "HTTP 500" in line
+    assert line.startswith("M MMVet: ") and "3 of 8 row(s)" in line and "HTTP 500 from the judge" in line
     assert "retry only those rows" in line
-    assert "(incomplete)" in summary.table()
+    assert "12.50 (incomplete: 3 judge call(s) failed)" in summary.table()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -319,3 +324,19 @@ def test_a_judge_that_refuses_the_key_stops_the_run_after_inference_is_kept(
         with pytest.raises(JudgeUnavailableError):
             run_evaluation(config)
     assert (work / MODEL_NAME / f"{MODEL_NAME}_MMVet.xlsx").is_file()  # the predictions are kept
+
+
+def test_generations_cut_at_the_token_limit_reach_the_score_and_survive_a_copied_prediction_file(
+    reference_run, tiny_model, bench_dir, tmp_path
+):
+    from vleval.datasets.results import read_score
+
+    score_file = reference_run / MODEL_NAME / f"{MODEL_NAME}_MMStar_score.json"
+    cut = read_score(score_file).counts.hit_token_limit
+    assert cut > 0  # 8 new tokens: the tiny model rarely ends sooner
+    frame = pd.read_excel(reference_run / MODEL_NAME / f"{MODEL_NAME}_MMStar.xlsx")
+    assert int(frame["hit_token_limit"].sum()) == cut
+    work = shutil.copytree(reference_run, tmp_path / "work")
+    shutil.rmtree(work / MODEL_NAME / ".progress")  # predictions copied without their progress
+    run_evaluation(_config(tiny_model, bench_dir, work, datasets=["MMStar"], save_prompts=True))
+    assert read_score(work / MODEL_NAME / f"{MODEL_NAME}_MMStar_score.json").counts.hit_token_limit == cut

@@ -51,12 +51,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=None, metavar="DIR", help="benchmark TSVs ($LMUData)"
     )
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the diff as JSON")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the diff as JSON (with --work-dir, default DIR/protocol_diff_A_vs_B.json, which "
+        "`vleval report` shows)",
+    )
     parser.set_defaults(func=run_diff)
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    from vleval.datasets.protocol_diff import diff_as_json, diff_benchmark, format_diff, prediction_files
+    from vleval.datasets.protocol_diff import (
+        diff_as_json,
+        diff_benchmark,
+        diff_file_name,
+        format_diff,
+        prediction_files,
+    )
 
     a, b = get_protocol(args.protocol_a), get_protocol(args.protocol_b)
     if args.pred is not None:
@@ -76,7 +89,12 @@ def run_diff(args: argparse.Namespace) -> int:
             diff.dataset = f"{diff.dataset} ({pred.stem.removesuffix('_' + card.name)})"
         diffs.append(diff)
         print(format_diff([diff]), flush=True)
-    if args.json is not None:
-        atomic_write(args.json, json.dumps(diff_as_json(diffs), indent=2, ensure_ascii=False) + "\n")
-        print(f"written: {args.json}")
+    out_json = args.json
+    if out_json is None and args.work_dir is not None:
+        out_json = Path(args.work_dir) / diff_file_name(a.name, b.name)
+    if out_json is not None:
+        atomic_write(
+            out_json, json.dumps(diff_as_json(a.name, b.name, diffs), indent=2, ensure_ascii=False) + "\n"
+        )
+        print(f"written: {out_json}")
     return 0

@@ -44,6 +44,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--judge-workers", type=int, default=16, metavar="N", help="parallel judge requests")
     parser.add_argument(
+        "--judge-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds one judge request may take (default: the protocol's)",
+    )
+    parser.add_argument(
+        "--judge-retry-budget",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds all attempts of one judge request may take together (default: the client's, 600)",
+    )
+    parser.add_argument(
         "--protocol", default=DEFAULT_PROTOCOL, choices=sorted(PROTOCOLS), help="reference rules to reproduce"
     )
     parser.add_argument("--work-dir", type=Path, default=None, metavar="DIR", help="where result files go")
@@ -124,8 +138,9 @@ def _make_judge(args: argparse.Namespace, card, protocol, out_dir: Path):
             base_url=args.judge_base_url,
             workers=args.judge_workers,
             retries=protocol.judge_retries,
-            timeout=protocol.judge_timeout_s,
+            timeout=args.judge_timeout or protocol.judge_timeout_s,
             cache_dir=default_cache_dir(out_dir),
+            **({"retry_budget_s": args.judge_retry_budget} if args.judge_retry_budget else {}),
         )
     for warning in caught:
         print(f"warning: {warning.message}")

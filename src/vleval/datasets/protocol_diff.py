@@ -16,21 +16,22 @@ are skipped, and rows not decided by the rules are counted, not compared.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vleval.datasets.families import number
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import DataMissingError, VlevalError
 from vleval.judge.cache import CACHE_FILE_NAME, JudgeCache
 from vleval.judge.client import NO_JUDGE_SPECS, OpenAIJudge
 from vleval.protocol import JUDGE_FIELDS, JUDGE_MODEL_IDS, QUIRKS, Protocol, Quirk
-from vleval.types import JUDGE_FAILURE_TEXT, BenchmarkCard
+from vleval.types import JUDGE_FAILURE_TEXT, BenchmarkCard, RowResult
 
+DIFF_SCHEMA = 1
 JUDGES = "judges"  # the cause key of a change of judge models / judge request settings
 INTERACTION = "interaction"
 # how a row was decided that the rules alone decide (RowResult.decided_by; 'skipped' rows are the
@@ -40,10 +41,15 @@ RULE_DECIDED = frozenset({"rule", "skipped"})
 
 @dataclass(frozen=True)
 class Outcome:
-    """A row's outcome: its score (1/0, or the graded value), and whether the rules alone decided it."""
+    """A row's outcome: its score (1/0, or the graded value; None when not scored) and how it was
+    decided (``RowResult.decided_by``)."""
 
     score: float | None
-    by_rule: bool
+    decided_by: str
+
+    @property
+    def by_rule(self) -> bool:
+        return self.decided_by in RULE_DECIDED
 
 
 @dataclass
@@ -70,7 +76,7 @@ class Cause:
 
     def summary(self) -> str:
         counts = Counter(f.direction for f in self.flips)
-        rows = ", ".join(f"{n} {d}" for d, n in sorted(counts.items())) or "0 rows"
+        rows = ", ".join(f"{n} row{'' if n == 1 else 's'} {d}" for d, n in sorted(counts.items())) or "0 rows"
         points = "n/a" if self.delta is None else f"{self.delta:+.2f} points"
         return f"{self.label}: {rows} ({points})"
 
@@ -85,7 +91,7 @@ class BenchmarkDiff:
     causes: list[Cause] = field(default_factory=list)  # rules with an effect, in rule order
     interaction: Cause | None = None  # rows no single rule explains, and the unexplained delta
     no_effect: list[str] = field(default_factory=list)  # differing rules that changed nothing here
-    not_compared: int = 0  # rows not decided by the rules alone (judge none)
+    not_compared: int = 0  # rows whose judge call failed, or (judge none) not decided by the rules
     judge_cache_misses: int = 0  # judge requests the cache lacked, over every scoring of the diff
     skipped: str | None = None  # why the benchmark was not compared
 
@@ -182,39 +188,12 @@ def _score(
         judge = CacheOnlyJudge(judge_model_id(short), short, cache)
     with tempfile.TemporaryDirectory(prefix="vleval-diff-") as out_dir:
         result = evaluate(card, protocol, pred_file, judge, out_dir=Path(out_dir), data_dir=data_dir)
-    return _Scored(_headline_100(result, card), _outcomes(result.rows), judge.misses if judge else 0)
+    return _Scored(number(result.record.headline), _outcomes(result.rows), judge.misses if judge else 0)
 
 
-def _headline_100(result: Any, card: BenchmarkCard) -> float | None:
-    """The headline on the report's 0-100 scale."""
-    record = getattr(result, "record", None)
-    if record is not None:  # the result contract (ScoreRecord.headline is already 0-100)
-        value = record.headline
-    else:
-        scale = {"mcq": 100.0, "crpe": 100.0, "ocrbench": 0.1}.get(card.family, 1.0)
-        value = None if result.headline is None else float(result.headline) * scale
-    return None if value is None or math.isnan(value) else float(value)
-
-
-def _outcomes(rows: Any) -> dict[str, Outcome]:
-    """Outcome per row index, from ``RowResult``s (or the per-row frame scoring returned before the
-    result contract)."""
-    if isinstance(rows, list):
-        return {str(r.index): Outcome(_number(r.score), r.decided_by in RULE_DECIDED) for r in rows}
-    score_col = "hit" if "hit" in rows.columns else "score"
-    out = {}
-    for rec in rows.to_dict(orient="records"):
-        how = rec.get("how")
-        by_rule = how in (None, "rule") or (isinstance(how, float) and math.isnan(how))
-        out[str(rec["index"])] = Outcome(_number(rec.get(score_col)), by_rule)
-    return out
-
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
+def _outcomes(rows: Sequence[RowResult]) -> dict[str, Outcome]:
+    """Outcome per row index, from the rows scoring returned."""
+    return {str(r.index): Outcome(number(r.score), r.decided_by) for r in rows}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -274,10 +253,12 @@ def diff_benchmark(
 def _attribute(
     diff: BenchmarkDiff, base: _Scored, other: _Scored, variants: dict[str, _Scored], *, rules_only: bool
 ) -> None:
+    def comparable(outcome: Outcome) -> bool:
+        # a failed judge call decided nothing; with rules only, neither did a judge or a fallback
+        return outcome.decided_by != "failed" and (outcome.by_rule or not rules_only)
+
     compared = [
-        i
-        for i in base.rows
-        if i in other.rows and (not rules_only or (base.rows[i].by_rule and other.rows[i].by_rule))
+        i for i in base.rows if i in other.rows and comparable(base.rows[i]) and comparable(other.rows[i])
     ]
     diff.not_compared = len(set(base.rows) | set(other.rows)) - len(compared)
     causes = {
@@ -354,7 +335,9 @@ def format_diff(diffs: Iterable[BenchmarkDiff], *, max_rows: int = 20) -> str:
         if d.no_effect:
             lines.append(f"  no effect here: {', '.join(d.no_effect)}")
         if d.not_compared:
-            lines.append(f"  not compared: {d.not_compared} row(s) not decided by the rules alone")
+            lines.append(
+                f"  not compared: {d.not_compared} row(s) (judge call failed, or --judge none and not decided by rule)"
+            )
         if d.judge_cache_misses:
             lines.append(
                 f"  judge cache: {d.judge_cache_misses} request(s) not in the cache, read as failed judge calls"
@@ -363,15 +346,20 @@ def format_diff(diffs: Iterable[BenchmarkDiff], *, max_rows: int = 20) -> str:
     return "\n".join(lines)
 
 
-def diff_as_json(diffs: Iterable[BenchmarkDiff]) -> list[dict[str, Any]]:
-    out = []
+def diff_file_name(protocol_a: str, protocol_b: str) -> str:
+    """Where ``diff-protocols --work-dir`` leaves its diff for ``vleval report``."""
+    return f"protocol_diff_{protocol_a}_vs_{protocol_b}.json"
+
+
+def diff_as_json(protocol_a: str, protocol_b: str, diffs: Iterable[BenchmarkDiff]) -> dict[str, Any]:
+    """The diff as JSON (``schema`` 1): per benchmark the headlines, net, and each cause's summary,
+    points and flipped rows."""
+    benchmarks = []
     for d in diffs:
         causes = [*d.causes, *([d.interaction] if d.interaction else [])]
-        out.append(
+        benchmarks.append(
             {
                 "dataset": d.dataset,
-                "protocol_a": d.protocol_a,
-                "protocol_b": d.protocol_b,
                 "headline_a": d.headline_a,
                 "headline_b": d.headline_b,
                 "net": d.net,
@@ -379,8 +367,12 @@ def diff_as_json(diffs: Iterable[BenchmarkDiff]) -> list[dict[str, Any]]:
                     {
                         "key": c.key,
                         "label": c.label,
+                        "summary": c.summary(),
                         "delta": c.delta,
-                        "rows": [{"index": f.index, "before": f.before, "after": f.after} for f in c.flips],
+                        "rows": [
+                            {"index": f.index, "before": f.before, "after": f.after, "direction": f.direction}
+                            for f in c.flips
+                        ],
                     }
                     for c in causes
                 ],
@@ -390,7 +382,12 @@ def diff_as_json(diffs: Iterable[BenchmarkDiff]) -> list[dict[str, Any]]:
                 "skipped": d.skipped,
             }
         )
-    return out
+    return {
+        "schema": DIFF_SCHEMA,
+        "protocol_a": protocol_a,
+        "protocol_b": protocol_b,
+        "benchmarks": benchmarks,
+    }
 
 
 def _fmt(value: float | None) -> str:

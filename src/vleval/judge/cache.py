@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vleval.errors import DataCorruptError
+from vleval.types import JUDGE_FAILURE_TEXT
 
 CACHE_FILE_NAME = "judge_cache.sqlite"
 
@@ -82,7 +83,10 @@ class JudgeCache:
         return found
 
     def put(self, key: str, model: str, request: dict[str, Any], answer: str) -> None:
-        """Store one answer and commit it at once, so that a kill right after loses nothing."""
+        """Store one answer and commit it at once, so that a kill right after loses nothing. The
+        failure text is never stored: a failed request must be asked again next time."""
+        if answer == JUDGE_FAILURE_TEXT:
+            return
         body = json.dumps(request, sort_keys=True, ensure_ascii=False)
         with self._lock:
             self._conn.execute(

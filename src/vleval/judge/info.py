@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vleval.protocol import JUDGE_MODEL_IDS
+from vleval.transport import redact_url
 from vleval.types import JudgeInfo
 
 SUBSTITUTE_LABEL = "substitute judge"
@@ -33,11 +34,11 @@ def judge_info(judge: Any | None, default_short_name: str | None) -> JudgeInfo |
             endpoint=getattr(judge, "endpoint", None),
             substitute=expected is not None,
         )
-    endpoint = getattr(judge, "base_url", None)
+    endpoint = getattr(judge, "base_url", None)  # the client keeps it credential-free; made sure here
     return JudgeInfo(
         model=judge.model,
         kind="api",
-        endpoint=None if endpoint is None else str(endpoint),
+        endpoint=None if endpoint is None else redact_url(str(endpoint)),
         substitute=expected is not None and judge.model != expected,
     )
 

@@ -11,6 +11,7 @@ from vleval.report.collect import BenchmarkRun, collect_runs
 from vleval.report.compare import compare_runs, render_compare
 from vleval.report.html import render_report
 from vleval.report.images import thumbnail_loader
+from vleval.report.protocol_diffs import find_protocol_diffs
 from vleval.report.summary import Summary, build_summary, write_summary_files
 
 DEFAULT_THUMBNAILS = 200  # per benchmark; keeps a full 12-benchmark report to a few MB
@@ -59,7 +60,8 @@ def write_report(
     out = Path(out) if out else Path(work_dirs[0]) / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     notes = list(notes)
-    out.write_text(render_report(summary, notes=notes, title=title), encoding="utf-8")
+    diffs = find_protocol_diffs(work_dirs)  # left by `vleval diff-protocols --work-dir`
+    out.write_text(render_report(summary, notes=notes, title=title, protocol_diffs=diffs), encoding="utf-8")
     md_path, csv_path = write_summary_files(summary, out.parent, notes)
     return ReportFiles(html=out, summary_md=md_path, summary_csv=csv_path, summary=summary)
 

@@ -26,6 +26,7 @@ from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, score_re
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS
 from vleval.report.format import headline_value
+from vleval.transport import redact_url
 from vleval.types import FAILURE_PREFIX, RowResult, ScoreRecord
 
 OPTION_LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -151,7 +152,8 @@ def read_settings(
         judge=None if judge is None else str(judge),
         protocol=protocol,
         version=None if version is None else str(version),
-        judge_endpoint=None if endpoint is None else str(endpoint),
+        # run.json of an older vleval may hold the URL as typed: never show its credentials
+        judge_endpoint=None if endpoint is None else redact_url(str(endpoint)),
     )
 
 

@@ -15,8 +15,10 @@ from importlib import resources
 from typing import Any
 
 from vleval import __version__
+from vleval.protocol import PINNED_PROTOCOLS, PROTOCOLS
 from vleval.report.collect import BenchmarkRun, SampleRecord
 from vleval.report.format import score_text
+from vleval.report.protocol_diffs import protocol_diff_section
 from vleval.report.summary import SCALE_NOTE, Cell, Summary, diff_text
 
 PALETTE = ("#2f5fb3", "#d9822b", "#3a9a5b", "#b3261e", "#7b4fb3", "#1b9aaa", "#8a6d3b", "#c2185b")
@@ -86,6 +88,11 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
         parts.append(f'<div class="runs" title="{escape(cell.rule)}">{" · ".join(runs)}</div>')
     settings = cell.chosen.settings
     parts.append(f'<div class="settings" data-role="settings">{escape(settings.describe())}</div>')
+    if settings.protocol in PROTOCOLS and settings.protocol not in PINNED_PROTOCOLS:
+        parts.append(
+            f'<div class="settings">protocol {escape(settings.protocol)} is not the reference\'s rules: '
+            "not comparable with the published figure</div>"
+        )
     if cell.chosen.n_failed:
         parts.append(f'<div class="settings">{cell.chosen.n_failed} failed samples</div>')
     if cell.chosen.n_judge_failed:
@@ -273,7 +280,13 @@ def _cell_samples(cell: Cell) -> list[dict[str, Any]]:
     return entries
 
 
-def render_report(summary: Summary, *, notes: list[str] | None = None, title: str = "vleval report") -> str:
+def render_report(
+    summary: Summary,
+    *,
+    notes: list[str] | None = None,
+    title: str = "vleval report",
+    protocol_diffs: list[dict[str, Any]] | None = None,
+) -> str:
     samples = [
         entry
         for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark))
@@ -287,6 +300,7 @@ def render_report(summary: Summary, *, notes: list[str] | None = None, title: st
         + _notes_html(notes or [])
         + "<h2>Scores</h2>"
         + scores_table(summary)
+        + protocol_diff_section(protocol_diffs or [])
         + "<h2>Per-category scores</h2>"
         + charts_section(summary)
         + "<h2>Samples</h2>"

@@ -24,8 +24,9 @@ from typing import Any, Literal
 
 from vleval.errors import VlevalError
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, Protocol
+from vleval.report.format import score_text
 from vleval.runner.targets import ModelTarget
-from vleval.types import BenchmarkCard
+from vleval.types import BenchmarkCard, ScoreRecord
 
 Mode = Literal["all", "infer", "eval"]
 MODES: tuple[str, ...] = ("all", "infer", "eval")
@@ -328,30 +329,20 @@ class CellResult:
     n_failed: int = 0
     headline: float | None = None
     headline_name: str = ""
-    record: Any = None  # the ScoreRecord scoring returned (vleval.types.ScoreRecord)
+    record: ScoreRecord | None = None  # what scoring returned (headline on the 0-100 scale)
     judge: dict[str, Any] | None = None  # the judge's tally (vleval.judge.bill.tally): calls, cache hits, ...
     pred_file: Path | None = None
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # scoring failed (predictions are kept)
+    judge_error: str | None = None  # the judge's last error (redacted), for an incomplete score
     infer_s: float = 0.0
     eval_s: float = 0.0
 
     @property
-    def incomplete(self) -> str | None:
-        """Why the score is not a score (judge calls failed, predictions missing), or None."""
-        record = self.record
-        if record is None or getattr(record, "complete", True):
-            return None
-        counts = record.counts
-        parts = []
-        if counts.failed:
-            parts.append(f"{counts.failed} row(s) whose judge call failed")
-        if counts.missing_predictions:
-            parts.append(f"{counts.missing_predictions} row(s) without a prediction")
-        last = next((n for n in reversed(record.notes) if "error" in n.lower()), None)
-        text = "; ".join(parts) or "incomplete"
-        return text + (f"; last error: {last}" if last else "")
+    def incomplete(self) -> bool:
+        """Judge calls failed: the number is not a score (re-running retries only those rows)."""
+        return self.record is not None and bool(self.record.counts.failed)
 
 
 @dataclass
@@ -381,10 +372,9 @@ class RunSummary:
                     "command again to retry only those."
                 )
             if c.incomplete:
-                lines.append(
-                    f"{c.model} {c.dataset}: score incomplete ({c.incomplete}); run the same command again "
-                    "to retry only those rows (judge answers that arrived are cached)."
-                )
+                from vleval.datasets.scoring import judge_failure_message
+
+                lines.append(f"{c.model} {judge_failure_message(c.record, c.judge_error)}")
             if c.error:
                 lines.append(f"{c.model} {c.dataset}: scoring failed: {c.error}")
         return lines
@@ -396,7 +386,8 @@ class RunSummary:
         raise KeyError((model, dataset))
 
     def table(self) -> str:
-        """Models x benchmarks, headline numbers (failed predictions counted in brackets)."""
+        """Models x benchmarks, headline numbers on the report's 0-100 scale (failed predictions counted
+        in brackets)."""
         models = list(dict.fromkeys(c.model for c in self.cells))
         datasets = list(dict.fromkeys(c.dataset for c in self.cells))
         rows = [["model", *datasets]]
@@ -414,7 +405,8 @@ class RunSummary:
         substitutes = sorted({c.record.judge.model for c in self.cells if _substitute(c)})
         if substitutes:
             lines.append(
-                f"* graded by a substitute judge ({', '.join(substitutes)}): not the protocol's numbers"
+                f"substitute judge: scores marked so were graded by {', '.join(substitutes)}, not the "
+                "protocol's judge: they are not the protocol's numbers"
             )
         if self.failures:
             lines.append(
@@ -429,14 +421,8 @@ def _substitute(c: CellResult) -> bool:
 
 
 def _cell_text(c: CellResult) -> str:
-    if c.error:
-        text = "error"
-    elif c.headline is None:
-        text = "-"
-    else:
-        text = f"{c.headline:.2f}" + ("*" if _substitute(c) else "")
-    if c.incomplete:
-        text += " (incomplete)"
+    """The headline on the report's 0-100 scale, as the report writes it (incomplete scores say so)."""
+    text = "error" if c.error else "-" if c.record is None else score_text(c.record)
     if c.n_failed:
         text += f" ({c.n_failed} failed)"
     return text

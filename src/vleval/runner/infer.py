@@ -71,6 +71,7 @@ class BenchmarkCell:
     verbose: bool = False
     progress_bar: bool = True
     wait_timeout_s: float = 12 * 3600  # rank 0 stops watching a rank that wrote nothing for this long
+    hit_token_limit: list[int | str] | None = None  # indices cut at max_new_tokens (set by the merge)
 
     @cached_property
     def table(self) -> Any:
@@ -128,6 +129,15 @@ class BenchmarkCell:
     def keys(self) -> list[str]:
         return [self.key(sample) for sample in self.samples]
 
+    def token_limit_hits(self) -> list[int | str]:
+        """Indices whose generation stopped at max_new_tokens, as the progress store records them
+        (for scoring; known from the merge when this run inferred, else read back)."""
+        if self.hit_token_limit is None:
+            state = load_progress(self.progress_dir)
+            records = [state.records.get(key) for key in self.keys()]
+            self.hit_token_limit = [r.index for r in records if r is not None and r.hit_token_limit]
+        return self.hit_token_limit
+
     def request(self, sample: Sample) -> Request:
         """The sample's request (its images decoded here, once); raises when it cannot be built."""
         from vleval.models.internvl.prompts import build_request
@@ -138,20 +148,33 @@ class BenchmarkCell:
         generation = dataclasses.replace(request.generation, max_new_tokens=self.max_new_tokens)
         return dataclasses.replace(request, generation=generation)
 
-    def write_predictions(self, predictions: dict[Any, str]) -> None:
+    def write_predictions(self, predictions: dict[Any, str], hit_token_limit: Sequence[Any] = ()) -> None:
+        """The prediction file. A ``hit_token_limit`` column is added only when some generation stopped
+        at the token limit (so it survives a copied prediction file); otherwise the file has exactly the
+        reference's columns."""
         from vleval.datasets.predictions import write_prediction_file
 
-        write_prediction_file(self.pred_file, self.table, predictions)
+        hits = {str(i) for i in hit_token_limit}
+        extra = {"hit_token_limit": {i: str(i) in hits for i in predictions}} if hits else None
+        write_prediction_file(self.pred_file, self.table, predictions, extra_columns=extra)
 
-    def existing_predictions(self) -> dict[Any, str]:
-        """The prediction file's cells as written ('' stays ''), by index; {} without a file."""
+    def existing_predictions(self) -> tuple[dict[Any, str], set[str]]:
+        """The prediction file's cells as written ('' stays ''), by index, and the indices its
+        ``hit_token_limit`` column marks; ({}, set()) without a file."""
+        from vleval.datasets.cells import isna
         from vleval.datasets.predictions import RAW_PREDICTIONS_ATTR, read_prediction_file
 
         if not self.pred_file.is_file():
-            return {}
+            return {}, set()
         frame = read_prediction_file(self.pred_file)
         raw = frame.attrs.get(RAW_PREDICTIONS_ATTR) or [str(v) for v in frame["prediction"]]
-        return dict(zip(frame["index"], raw, strict=True))
+        hits = set()
+        if "hit_token_limit" in frame.columns:
+            flags = zip(frame["index"], frame["hit_token_limit"], strict=True)
+            hits = {
+                str(i) for i, v in flags if not isna(v) and str(v).strip().lower() in ("1", "true", "1.0")
+            }
+        return dict(zip(frame["index"], raw, strict=True)), hits
 
     @property
     def name(self) -> str:
@@ -331,9 +354,11 @@ def _merge(cell: BenchmarkCell, keys: Sequence[str], outcome: DatasetOutcome, ch
     chosen = [state.records[key] for key in keys]
     outcome.n_failed = sum(1 for record in chosen if not record.ok)
     outcome.hit_token_limit = [record.index for record in chosen if record.hit_token_limit]
+    cell.hit_token_limit = outcome.hit_token_limit
     if changed or not cell.pred_file.exists():
         cell.write_predictions(
-            {sample.index: record.prediction for sample, record in zip(samples, chosen, strict=True)}
+            {sample.index: record.prediction for sample, record in zip(samples, chosen, strict=True)},
+            outcome.hit_token_limit,
         )
     if cell.prompts_file is not None and (changed or not cell.prompts_file.exists()):
         without = sum(1 for record in chosen if record.prompt is None)
@@ -358,7 +383,7 @@ def _write_prompts(path: Path, samples: Sequence[Sample], records: Sequence[Reco
 def _import_prediction_file(cell: BenchmarkCell, keys: Sequence[str], run_id: str) -> ProgressState:
     """No progress records but a prediction file exists (made elsewhere, or the progress folder was
     deleted): reuse its predictions as the reference does, except failed ones."""
-    existing = cell.existing_predictions()
+    existing, hits = cell.existing_predictions()
     if not existing:
         return load_progress(cell.progress_dir)
     by_index = {str(k): v for k, v in existing.items()}
@@ -366,7 +391,8 @@ def _import_prediction_file(cell: BenchmarkCell, keys: Sequence[str], run_id: st
     for sample, key in zip(cell.samples, keys, strict=True):
         text = by_index.get(str(sample.index))
         if text is not None and FAILURE_PREFIX not in text:
-            records.append(Record(key=key, index=plain_index(sample.index), prediction=text))
+            index = plain_index(sample.index)
+            records.append(Record(key=key, index=index, prediction=text, hit_token_limit=str(index) in hits))
     if records:
         with ProgressWriter(cell.progress_dir, f"{run_id}-imported", 0) as writer:
             writer.append(records)

@@ -37,9 +37,13 @@ from vleval.types import BenchmarkCard
 
 __all__ = ["CellResult", "RunConfig", "RunPlan", "RunSummary", "plan_run", "run_evaluation"]
 
-# Scorers that refuse to score without an LLM judge (vleval.datasets.scoring.require_judge; the
-# reference asserts a working judge for these): checked before any inference starts.
-JUDGE_REQUIRED_FAMILIES = frozenset({"mathvista", "mmvet", "llavabench"})
+
+def _needs_judge(card: BenchmarkCard) -> bool:
+    """Benchmarks scored only by an LLM judge (the reference asserts a working one): checked before any
+    inference starts."""
+    from vleval.datasets.families import family_of
+
+    return family_of(card).judge_required
 
 
 # --------------------------------------------------------------------------------------------------
@@ -88,7 +92,7 @@ def plan_run(config: RunConfig) -> RunPlan:
     if config.mode != "infer":
         problems.extend(p for p in (_judge_problem(config, protocol, card) for card in cards) if p)
         problems.extend(p for p in [local_judge_problem(config.judge)] if p)
-        missing_only = missing_only and not any(c.family in JUDGE_REQUIRED_FAMILIES for c in cards)
+        missing_only = missing_only and not any(_needs_judge(c) for c in cards)
     plan = RunPlan(protocol, targets, cards, tsv, problems)
     if config.mode == "eval" and not config.dry_run:
         for target in targets:
@@ -117,7 +121,7 @@ def _judge_problem(config: RunConfig, protocol: Protocol, card: BenchmarkCard) -
     from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import resolve_judge
 
-    if card.family not in JUDGE_REQUIRED_FAMILIES or is_local_judge_spec(config.judge):
+    if not _needs_judge(card) or is_local_judge_spec(config.judge):
         return None  # a local judge's folder is checked once, by local_judge_problem
     spec = config.judge or protocol.judge_for(card) or ""
     choice = resolve_judge(
@@ -463,7 +467,7 @@ def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
 
 def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellResult) -> None:
     """Score one cell with its own judge (closed when done), on the cell's already-read table."""
-    from vleval.datasets.scoring import evaluate
+    from vleval.datasets.scoring import evaluate, last_judge_error
     from vleval.judge.bill import tally
     from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import resolve_judge
@@ -489,8 +493,18 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             _say(f"vleval: {bench.name}: {choice.reason}")
         if not cell.n_samples:  # --mode eval: the counts come from the prediction file
             cell.n_samples = len(bench.table)
-            cell.n_failed = sum(1 for v in bench.existing_predictions().values() if FAILURE_PREFIX in str(v))
-        result = evaluate(bench.card, protocol, bench.pred_file, judge, table=bench.table, seed=config.seed)
+            texts, _ = bench.existing_predictions()
+            cell.n_failed = sum(1 for v in texts.values() if FAILURE_PREFIX in str(v))
+        result = evaluate(
+            bench.card,
+            protocol,
+            bench.pred_file,
+            judge,
+            table=bench.table,
+            seed=config.seed,
+            hit_token_limit=bench.token_limit_hits(),
+        )
+        cell.judge_error = last_judge_error(judge)
     except JudgeUnavailableError:
         raise  # the judge refuses the key or does not answer: the run stops (Scorer.check)
     except VlevalError as exc:
