@@ -5,6 +5,7 @@ exactly one rule, and the rules' deltas adding up to the net delta."""
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import shutil
 from pathlib import Path
@@ -122,6 +123,7 @@ def no_lmudata(tmp_path, monkeypatch):
     monkeypatch.setenv("LMUData", str(tmp_path))
 
 
+@functools.cache  # the diffs only read the work dir; several tests look at the same pair
 def _diffs(work: Path, a: str, b: str, judge: str | None = None):
     pa, pb = get_protocol(a), get_protocol(b)
     return {

@@ -3,6 +3,7 @@ one line (not torch's 12-hour wait), and ranks that see different things refuse 
 
 from __future__ import annotations
 
+import socket
 import subprocess
 
 from runner_support import free_port, run_args, subprocess_env, vleval_command
@@ -21,6 +22,11 @@ def test_a_rank_alone_at_the_rendezvous_stops_after_the_timeout_with_one_line(
         "3",
     ]
     port = str(free_port())
+    # a port held (bound, never listening) for the whole test: nobody can answer there
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent_port = str(silent.getsockname()[1])
+    assert silent_port != port
     procs = {  # rank 0 waits for rank 1 of its run; rank 1 of another run waits for a rank 0 that never comes
         name: subprocess.Popen(
             command,
@@ -29,9 +35,11 @@ def test_a_rank_alone_at_the_rendezvous_stops_after_the_timeout_with_one_line(
             stderr=subprocess.PIPE,
             text=True,
         )
-        for name, rank, master_port in (("server", "0", port), ("client", "1", str(free_port())))
+        for name, rank, master_port in (("server", "0", port), ("client", "1", silent_port))
     }
-    results = {name: (proc.wait(timeout=300), proc.stderr.read()) for name, proc in procs.items()}
+    outputs = {name: proc.communicate(timeout=300) for name, proc in procs.items()}
+    results = {name: (procs[name].returncode, stderr) for name, (_, stderr) in outputs.items()}
+    silent.close()
     for name, (rc, stderr) in results.items():
         errors = [line for line in stderr.splitlines() if line.startswith("vleval: error:")]
         assert rc == 2 and len(errors) == 1 and "Traceback" not in stderr, (name, stderr[-3000:])

@@ -153,13 +153,15 @@ def _wrapper(tmp_path: Path, name: str, node_action: str, node: str) -> Path:
     return script
 
 
-def _cpu_job(tmp_path: Path, name: str, tiny_model: Path, bench_dir: Path, python: Path, *srun_args: str):
+def _cpu_job(
+    tmp_path: Path, name: str, tiny_model: Path, bench_dir: Path, python: Path, timeout: int, *srun_args: str
+):
     from vleval.runner.slurm import SlurmJob, plan_layout
 
     layout = plan_layout(
         partition=None, gpus=0, gpus_per_node=0, gpus_per_task=1, cpu_tasks=2, cpu_tasks_per_node=1
     )
-    args = run_args(tiny_model, bench_dir, tmp_path / name / "work", "--dist-timeout", "20")
+    args = run_args(tiny_model, bench_dir, tmp_path / name / "work", "--dist-timeout", str(timeout))
     return SlurmJob(
         model=MODEL_NAME,
         layout=layout,
@@ -189,15 +191,16 @@ def test_tasks_that_cannot_agree_stop_with_one_line_instead_of_hanging(
     # the second node holds another checkpoint under the same path (bind mount in its own namespace)
     swap = (
         'exec unshare -m /bin/bash -c \'mount --bind "$1" "$2" && shift 2 && exec "$0" "$@"\' '
-        f'"$python" {other} {tiny_model} "$@"'
+        f'"$python" {shlex.quote(str(other))} {shlex.quote(str(tiny_model))} "$@"'
     )
+    # a generous timeout: both tasks arrive, and stop right after the rendezvous
     mismatch = _cpu_job(
-        tmp_path, "mismatch", tiny_model, bench_dir, _wrapper(tmp_path, "swap.sh", swap, second)
+        tmp_path, "mismatch", tiny_model, bench_dir, _wrapper(tmp_path, "swap.sh", swap, second), 300
     )
     # the second node's task dies before the rendezvous; srun leaves the other one running
     dead = _cpu_job(
         tmp_path, "dead", tiny_model, bench_dir,
-        _wrapper(tmp_path, "die.sh", "kill -KILL $$", second), "--kill-on-bad-exit=0",
+        _wrapper(tmp_path, "die.sh", "kill -KILL $$", second), 8, "--kill-on-bad-exit=0",
     )  # fmt: skip
     monkeypatch.setenv("MASTER_PORT", str(free_port()))
     jobs = {"mismatch": submit(mismatch)}
@@ -218,5 +221,5 @@ def test_tasks_that_cannot_agree_stop_with_one_line_instead_of_hanging(
     errors = [line for line in log.splitlines() if line.startswith("vleval: error:")]
     assert len(errors) == 1, log[-3000:]
     assert "only 1 of 2 tasks reached the rendezvous" in errors[0] and "rank(s) 1 never arrived" in errors[0]
-    assert f"at {first}:" in errors[0] and "within 20 s (--dist-timeout)" in errors[0]
+    assert f"at {first}:" in errors[0] and "within 8 s (--dist-timeout)" in errors[0]
     assert "Traceback" not in log

@@ -10,17 +10,13 @@ import pytest
 
 from vleval.datasets.results import write_rows, write_score
 from vleval.errors import VlevalError
-from vleval.stats.compare import compare_runs, comparison_json, render_text
-from vleval.stats.core import unit_values
+from vleval.stats.compare import HeadlineStatistic, compare_runs, comparison_json, render_text
+from vleval.stats.compare import share_of_right_units as share_of_units
 from vleval.types import RowResult, ScoreRecord
 
 
 def share_of_right_units(dataset, record):
-    def statistic(rows):
-        values = unit_values(rows)
-        return 100.0 * sum(values.values()) / len(values) if values else None
-
-    return statistic
+    return HeadlineStatistic(share_of_units)
 
 
 def write_model_dir(root: Path, model: str, outcomes: dict[str, list[int]], *, cot=False, protocol="2024.12"):
@@ -135,3 +131,17 @@ def test_same_inputs_same_output(two_runs):
     again = compare_runs(a, b, statistic_for=share_of_right_units, resamples=200, seed=4)
     assert render_text(first) == render_text(again)
     assert json.dumps(comparison_json(first)) == json.dumps(comparison_json(again))
+
+
+def test_graded_or_non_share_headlines_get_the_paired_bootstrap(two_runs):
+    a, b = two_runs
+
+    def points(dataset, record):  # OCRBench-like: a sum of points, not a share
+        return HeadlineStatistic(lambda rows: sum(r.score for r in rows) / 10)
+
+    def graded(dataset, record):
+        return HeadlineStatistic(share_of_units, graded=True)
+
+    for statistic_for in (points, graded):
+        comparison = compare_runs(a, b, statistic_for=statistic_for, resamples=100)
+        assert all(c.paired.test.startswith("paired bootstrap") for c in comparison.benchmarks)

@@ -202,13 +202,22 @@ def test_holm_by_hand():
 # -- power ----------------------------------------------------------------------------------------------
 def test_minimal_detectable_difference_formula():
     z = 1.959963984540054 + 0.8416212335729143
-    mde, method = minimal_detectable_difference(2.0, 100)
+    mde, method = minimal_detectable_difference(2.0, 5.0)
     assert mde == pytest.approx(z * 2.0)
-    assert "80% power" in method
-    # runs that agree everywhere: SE of two independent runs of 100 units with unit SD 50
-    mde, method = minimal_detectable_difference(0.0, 100, unit_scale=50.0)
-    assert mde == pytest.approx(z * math.sqrt(2) * 50 / 10)
+    assert "80% power" in method and "paired" in method
+    # runs that agree everywhere: the SE of two independent runs is used
+    mde, method = minimal_detectable_difference(0.0, 3.0)
+    assert mde == pytest.approx(z * 3.0)
     assert "independent" in method
+    assert minimal_detectable_difference(0.0, 0.0)[0] is None
+
+
+def test_identical_runs_still_get_a_detectable_difference():
+    rows = [row(i, i % 2) for i in range(100)]
+    result = paired_comparison(rows, rows, share_of_right_units, resamples=500)
+    assert result.difference == 0 and result.p_value == 1.0
+    # SE of one run's share is about 5 points (sqrt(.25 / 100)); two independent runs: x sqrt(2)
+    assert result.mde == pytest.approx(2.8 * 5 * 2**0.5, rel=0.15)
 
 
 # -- censoring ------------------------------------------------------------------------------------------

@@ -44,3 +44,11 @@ def test_settings_known_to_differ_from_the_published_sources():
                                    settings=OurSettings(judge="gpt-4o-mini"))  # fmt: skip
     judge = next(c for c in verdict.checks if c.name == "judge")
     assert (judge.published, judge.status) == ("gpt-4-turbo", "differs")
+
+
+def test_best_of_direct_and_cot_matches_such_a_publication():
+    mmmu = load_published()[("InternVL2_5-8B", "MMMU_DEV_VAL")]
+    verdict = reproduction_verdict(50.0, INTERVAL, mmmu.score, published_cot=mmmu.cot,
+                                   settings=OurSettings(cot=True, best_of_direct_and_cot=True))  # fmt: skip
+    cot = next(c for c in verdict.checks if c.name == "CoT")
+    assert (cot.ours, cot.status) == ("best of direct and CoT runs", "same")

@@ -78,6 +78,7 @@ class BenchmarkFamily:
     headline_unit: ClassVar[str]
     category_unit: ClassVar[str] = "%"
     graded: ClassVar[bool] = False  # rows carry a grade (MM-Vet, LLaVA-Bench) rather than right/wrong
+    best_row_score: ClassVar[float] = 1.0  # a row's best score (a censored row "all right" gets it)
     required_columns: ClassVar[tuple[str, ...]] = ("index", "prediction")
 
     def cards(self) -> list[BenchmarkCard]:

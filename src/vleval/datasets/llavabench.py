@@ -85,6 +85,7 @@ class LLaVABenchFamily(BenchmarkFamily):
     judge_role = "open_judge"
     judge_required = True
     graded = True  # rows carry a grade, not right/wrong
+    best_row_score = 10.0  # the judge grades 1-10
     headline_name = "overall Relative Score (main)"
     headline_unit = "percent of the GPT-4 answer's score, 1 decimal (the reference's table)"
     required_columns = ("index", "prediction", "question", "caption", "gpt4_ans", "category")

@@ -18,12 +18,13 @@ from typing import TypeVar
 import pandas as pd
 
 from vleval.datasets.cells import isna
-from vleval.datasets.families import family_of
+from vleval.datasets.families import HEADLINE, family_of
 from vleval.datasets.matching import is_failure_text
 from vleval.datasets.results import XLSX_CELL_LIMIT, write_result_files
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.judge.info import judge_info
 from vleval.protocol import Protocol
+from vleval.stats.scores import fill_record, score_uncertainty
 from vleval.types import (
     BenchmarkCard,
     DecisionCounts,
@@ -254,6 +255,11 @@ def score_frame(
             f"{counts.failed} row(s) could not be judged (the judge call failed): incomplete, not a score; "
             f"re-running retries only those rows."
         )
+    # intervals and censoring bounds (vleval.stats): seeded with the scoring seed, recorded in the methods
+    uncertainty = score_uncertainty(
+        scored.rows, family.aggregate, HEADLINE, record.metrics, seed=seed, best_score=family.best_row_score
+    )
+    fill_record(record, uncertainty)
     files = write_result_files(stem, scored.outputs, record, scored.rows)
     return EvalResult(record=record, rows=scored.rows, tables=scored.tables, files=files)
 

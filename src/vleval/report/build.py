@@ -11,6 +11,7 @@ from vleval.report.collect import BenchmarkRun, collect_runs
 from vleval.report.compare import compare_runs, render_compare
 from vleval.report.html import render_report
 from vleval.report.images import thumbnail_loader
+from vleval.report.paired import paired_comparisons, paired_section
 from vleval.report.protocol_diffs import find_protocol_diffs
 from vleval.report.summary import Summary, build_summary, write_summary_files
 
@@ -84,5 +85,8 @@ def write_compare(
     unpaired += [f"only in B: {r.model} · {r.benchmark}" for r in runs_b if id(r) not in paired_b]
     out = Path(out) if out else Path(dir_b) / "compare.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_compare(changes, str(dir_a), str(dir_b), unpaired=unpaired), encoding="utf-8")
+    paired = paired_section(*paired_comparisons(Path(dir_a), Path(dir_b)))
+    out.write_text(
+        render_compare(changes, str(dir_a), str(dir_b), unpaired=unpaired, paired=paired), encoding="utf-8"
+    )
     return out

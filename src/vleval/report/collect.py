@@ -39,6 +39,9 @@ class RunSettings:
     protocol: str | None = None
     version: str | None = None  # vleval version that produced the files
     judge_endpoint: str | None = None  # base URL when the run recorded one
+    backend: str | None = None  # run.json settings (None: not recorded, e.g. a VLMEvalKit run)
+    dtype: str | None = None
+    md5_matches: bool | None = None  # the benchmark file's md5 is the one the protocol pins
 
     @property
     def judge_is_local(self) -> bool:
@@ -154,7 +157,15 @@ def read_settings(
         version=None if version is None else str(version),
         # run.json of an older vleval may hold the URL as typed: never show its credentials
         judge_endpoint=None if endpoint is None else redact_url(str(endpoint)),
+        backend=settings.get("backend"),
+        dtype=settings.get("dtype") or ("float32" if settings.get("device") == "cpu" else None),
+        md5_matches=_md5_matches(_section(_section(run_json, "datasets"), benchmark)),
     )
+
+
+def _md5_matches(dataset: dict[str, Any]) -> bool | None:
+    found, expected = dataset.get("tsv_md5"), dataset.get("expected_md5")
+    return None if not found or not expected else found == expected
 
 
 def _default_judge(family: BenchmarkFamily | None, benchmark: str, protocol: str | None) -> str | None:

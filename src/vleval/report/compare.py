@@ -67,8 +67,14 @@ def compare_runs(runs_a: list[BenchmarkRun], runs_b: list[BenchmarkRun]) -> list
 
 
 def render_compare(
-    changes: list[BenchmarkChange], label_a: str, label_b: str, *, unpaired: list[str] | None = None
+    changes: list[BenchmarkChange],
+    label_a: str,
+    label_b: str,
+    *,
+    unpaired: list[str] | None = None,
+    paired: str = "",
 ) -> str:
+    """``paired``: the statistics section (``vleval.report.paired.paired_section``)."""
     rows = []
     samples = []
     for change in changes:
@@ -77,8 +83,8 @@ def render_compare(
         rows.append(
             f'<tr data-model="{escape(change.model)}" data-benchmark="{escape(change.benchmark)}">'
             f"<td>{escape(change.model)}</td><td>{escape(change.benchmark)}</td>"
-            f'<td data-role="a">{escape(score_text(change.a.record))}</td>'
-            f'<td data-role="b">{escape(score_text(change.b.record))}</td>'
+            f'<td data-role="a">{escape(score_text(change.a.record, interval=False))}</td>'
+            f'<td data-role="b">{escape(score_text(change.b.record, interval=False))}</td>'
             f'<td class="{css}" data-role="delta">{diff_text(delta)}</td>'
             f'<td data-role="changed">{len(change.changed)} of {change.n_common}</td>'
             f"<td>{change.count('hit', 'miss')} / {change.count('miss', 'hit')}</td>"
@@ -107,6 +113,7 @@ def render_compare(
         "<h2>Score change per benchmark</h2>"
         + table
         + "".join(f'<p class="muted" data-role="unpaired">{escape(u)}</p>' for u in unpaired or [])
+        + paired
         + "<h2>Samples whose verdict changed</h2>"
         '<p class="muted">Verdict filter applies to B.</p>' + SAMPLE_BROWSER
     )

@@ -30,11 +30,55 @@ def caveat(record: ScoreRecord) -> str:
     return "; ".join(parts)
 
 
-def score_text(record: ScoreRecord | None, *, digits: int = 2) -> str:
-    """``75.00``; ``—`` when there is no number; a failed or partial result says so after the number."""
+def score_text(record: ScoreRecord | None, *, digits: int = 2, interval: bool = True) -> str:
+    """``75.00 ± 1.10`` (± half the width of the 95% interval, when the record has one; ``interval=False``
+    leaves it out); ``—`` when there is no number; a failed or partial result says so after it."""
     value = headline_value(record)
     if value is None:
         return MISSING
-    text = f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}" + (interval_suffix(record, digits=digits) if interval else "")
     why = caveat(record) if record is not None else ""
     return f"{text} ({why})" if why else text
+
+
+def interval_suffix(record: ScoreRecord | None, *, digits: int = 2) -> str:
+    """`` ± 1.10`` (half the width of the headline's 95% interval), or '' without one."""
+    found = record.intervals.get("headline") if record is not None else None
+    return "" if found is None else f" ± {(found.high - found.low) / 2:.{digits}f}"
+
+
+def interval_text(record: ScoreRecord | None, *, digits: int = 2) -> str:
+    """``95% interval 60.00 to 66.00 (percentile bootstrap over ..., seed 0)``; '' without one."""
+    found = record.intervals.get("headline") if record is not None else None
+    if found is None:
+        return ""
+    text = f"{found.level:.0%} interval {found.low:.{digits}f} to {found.high:.{digits}f} ({found.method})"
+    exact = record.intervals.get("headline:exact")
+    if exact is not None:
+        text += f"; {exact.method}: {exact.low:.{digits}f} to {exact.high:.{digits}f}"
+    return text
+
+
+def censoring_text(record: ScoreRecord | None, *, digits: int = 2) -> str:
+    """Rows whose outcome is not the model's own answer, and the score if they were all wrong ... all
+    right; '' when there are none."""
+    if record is None:
+        return ""
+    counts = record.counts
+    kinds = [
+        (counts.hit_token_limit, "hit the token limit"),
+        (counts.fallback, "decided by the fallback"),
+        (counts.unparsed, "unparsed"),
+        (counts.failed, "judge failed"),
+    ]
+    parts = [f"{n} {what}" for n, what in kinds if n]
+    if not parts:
+        return ""
+    text = "censored rows: " + ", ".join(parts)
+    if record.bounds is not None:
+        low, high = record.bounds
+        text += f"; all wrong … all right: {low:.{digits}f} … {high:.{digits}f}"
+        found = record.intervals.get("headline")
+        if found is not None and high - low > found.high - found.low:
+            text += " (wider than the interval)"
+    return text

@@ -20,6 +20,7 @@ from vleval.report.collect import BenchmarkRun, SampleRecord
 from vleval.report.format import score_text
 from vleval.report.protocol_diffs import protocol_diff_section
 from vleval.report.summary import SCALE_NOTE, Cell, Summary, diff_text
+from vleval.report.verdicts import censoring_html, interval_html, verdict_html
 
 PALETTE = ("#2f5fb3", "#d9822b", "#3a9a5b", "#b3261e", "#7b4fb3", "#1b9aaa", "#8a6d3b", "#c2185b")
 
@@ -68,7 +69,9 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
     if cell is None:
         return '<td class="empty">—</td>'
     flag = cell.flagged(threshold)
-    parts = [f'<div class="ours" data-role="ours">{escape(score_text(cell.chosen.record))}</div>']
+    record = cell.chosen.record
+    parts = [f'<div class="ours" data-role="ours">{escape(score_text(record, interval=False))}</div>']
+    parts.append(interval_html(record))
     if cell.published is not None:
         title = escape(f"{cell.published.metric} — {cell.published.source}")
         if cell.published.alternatives:
@@ -78,6 +81,7 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
             f"{cell.published.score:.1f}</span></div>"
         )
         parts.append(f'<div class="diff">Δ <span data-role="diff">{diff_text(cell.diff)}</span></div>')
+        parts.append(verdict_html(cell))
     else:
         parts.append('<div class="pub muted">no published figure</div>')
     if len(cell.runs) > 1:
@@ -88,6 +92,7 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
         parts.append(f'<div class="runs" title="{escape(cell.rule)}">{" · ".join(runs)}</div>')
     settings = cell.chosen.settings
     parts.append(f'<div class="settings" data-role="settings">{escape(settings.describe())}</div>')
+    parts.append(censoring_html(record))
     if settings.protocol in PROTOCOLS and settings.protocol not in PINNED_PROTOCOLS:
         parts.append(
             f'<div class="settings">protocol {escape(settings.protocol)} is not the reference\'s rules: '

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vleval.report.collect import BenchmarkRun
-from vleval.report.format import MISSING, caveat, score_text
+from vleval.report.format import MISSING, caveat, censoring_text, score_text
 from vleval.report.published import PublishedScore, PublishedTable, load_published, published_for
 
 SCALE_NOTE = (
@@ -47,7 +47,7 @@ class Cell:
 
     def run_label(self, run: BenchmarkRun) -> str:
         cot = {True: "CoT", False: "direct", None: "run"}[run.settings.cot]
-        return f"{cot} {score_text(run.record)}"
+        return f"{cot} {score_text(run.record, interval=False)}"
 
 
 @dataclass
@@ -119,6 +119,13 @@ CSV_COLUMNS = (
     "published_metric",
     "published_source",
     "pred_file",
+    "interval_low",
+    "interval_high",
+    "interval_method",
+    "censoring",
+    "bounds_low",
+    "bounds_high",
+    "verdict",
 )
 
 
@@ -150,9 +157,27 @@ def summary_rows(summary: Summary) -> list[dict[str, str]]:
                 "published_metric": cell.published.metric if cell.published else "",
                 "published_source": cell.published.source if cell.published else "",
                 "pred_file": str(cell.chosen.pred_file),
+                **_uncertainty_columns(cell),
             }
         )
     return rows
+
+
+def _uncertainty_columns(cell: Cell) -> dict[str, str]:
+    from vleval.report.verdicts import cell_verdict, verdict_summary
+
+    record = cell.chosen.record
+    found = record.intervals.get("headline") if record is not None else None
+    bounds = record.bounds if record is not None else None
+    return {
+        "interval_low": "" if found is None else f"{found.low:.4f}",
+        "interval_high": "" if found is None else f"{found.high:.4f}",
+        "interval_method": "" if found is None else found.method,
+        "censoring": censoring_text(record),
+        "bounds_low": "" if bounds is None else f"{bounds[0]:.4f}",
+        "bounds_high": "" if bounds is None else f"{bounds[1]:.4f}",
+        "verdict": verdict_summary(cell_verdict(cell)) if cell.published is not None else "",
+    }
 
 
 def _status(run: BenchmarkRun) -> str:
@@ -187,8 +212,8 @@ def summary_markdown(summary: Summary, notes: Iterable[str] = ()) -> str:
     if notes:
         lines.append("")
     lines.append(
-        f"Each cell: our score / published InternVL2.5 score (difference); `!` = |difference| > "
-        f"{summary.threshold:g}. {SCALE_NOTE}"
+        f"Each cell: our score ± half its 95% interval / published InternVL2.5 score (difference); `!` = "
+        f"|difference| > {summary.threshold:g}. {SCALE_NOTE}"
     )
     lines.append("")
     lines.append("| model | " + " | ".join(summary.benchmarks) + " |")
@@ -197,13 +222,17 @@ def summary_markdown(summary: Summary, notes: Iterable[str] = ()) -> str:
         cells = [cell_text(summary.cell(model, b), summary.threshold) for b in summary.benchmarks]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     lines += ["", "## Settings per cell", ""]
-    lines.append("| model | benchmark | settings | runs | rule | published source |")
-    lines.append("| --- | --- | --- | --- | --- | --- |")
+    lines.append(
+        "| model | benchmark | settings | runs | rule | published source | against published | censoring |"
+    )
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark)):
         source = cell.published.source.split(";")[0] if cell.published else "none published"
         runs = "; ".join(cell.run_label(r) for r in cell.runs)
+        extra = _uncertainty_columns(cell)
         lines.append(
-            f"| {cell.model} | {cell.benchmark} | {cell.chosen.settings.describe()} | {runs} | {cell.rule} | {source} |"
+            f"| {cell.model} | {cell.benchmark} | {cell.chosen.settings.describe()} | {runs} | {cell.rule} "
+            f"| {source} | {extra['verdict'] or '—'} | {extra['censoring'] or '—'} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -2,8 +2,11 @@
 (on rank 0), with a summary table and ``run.json``.
 
 Order of work: validate everything first (one error naming all that is missing and how to fetch it);
-infer every (model, benchmark) across ranks; then rank 0 scores them (judge phases run while the other
-ranks have already finished, so no rank waits on a collective during a long judge phase).
+lock the model folders (one run per work dir); infer each (model, benchmark) across ranks; as soon as
+one's predictions are merged, rank 0 scores it in a background thread (its judge calls are
+network-bound) while all ranks infer the next one (compute-bound); the run ends when both are done.
+Scoring happens on rank 0 only and outside any collective, so no rank waits on a long judge phase.
+A run with failed samples or incomplete scores writes everything, then says so per benchmark.
 """
 
 from __future__ import annotations
@@ -271,7 +274,7 @@ class Scorer:
             future.result()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
         release_engines()  # a local judge's model, loaded once for all benchmarks
 
 

@@ -39,15 +39,22 @@ from vleval.stats.core import (
 from vleval.stats.scores import HEADLINE, metric_units
 from vleval.types import RowResult, ScoreRecord
 
-# Families whose headline is graded, not a share of right units: the issue's list (MM-Vet,
-# LLaVA-Bench, OCRBench points, HallusionBench's three accuracies) gets the paired bootstrap.
-GRADED_FAMILIES = frozenset({"mmvet", "llavabench", "ocrbench", "yorn"})
 SCORE_FILE_SUFFIXES = ("_score.json", "_vleval.json")  # vleval's own, or beside the reference's
 PREDICTION_SUFFIXES = (".xlsx", ".tsv")
 TEXT_LIMIT = 300  # characters of a question or prediction shown per flipped row
 
-# dataset -> (statistic of rows giving the headline, metric names of the family); replaceable in tests
-StatisticFor = Callable[[str, ScoreRecord], RowStatistic]
+
+@dataclass(frozen=True)
+class HeadlineStatistic:
+    """The headline of a benchmark as a function of its rows, and whether its rows are graded (MM-Vet,
+    LLaVA-Bench) rather than right/wrong."""
+
+    statistic: RowStatistic
+    graded: bool = False
+
+
+# (dataset, its score record) -> its HeadlineStatistic; the benchmark family's, replaceable in tests
+StatisticFor = Callable[[str, ScoreRecord], HeadlineStatistic]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -95,22 +102,38 @@ class RunSide:
         }
 
 
-def resolve_model_dir(path: Path) -> Path:
-    """``path`` itself when it holds results, else its one model folder (a work directory)."""
+def model_dirs(path: Path) -> list[Path]:
+    """``[path]`` when it holds results itself, else its model folders that do (a work directory)."""
     path = Path(path)
     if not path.is_dir():
         raise DataMissingError(f"{path}: no such directory (give a work directory or a model folder in one).")
     if _holds_results(path):
-        return path
-    models = sorted(p for p in path.iterdir() if p.is_dir() and _holds_results(p))
+        return [path]
+    return sorted(p for p in path.iterdir() if p.is_dir() and _holds_results(p))
+
+
+def resolve_model_dir(path: Path) -> Path:
+    """``path`` itself when it holds results, else its one model folder."""
+    models = model_dirs(path)
     if len(models) == 1:
         return models[0]
     if not models:
         raise DataMissingError(
-            f"{path}: no scored benchmarks (no *{ROWS_SUFFIX}); run `vleval run` or `vleval eval` first."
+            f"{path}: no scored benchmarks with per-row results (*{ROWS_SUFFIX}); run `vleval run` or "
+            f"`vleval eval` first (results scored before per-row results existed: re-score with `vleval eval`)."
         )
     names = ", ".join(p.name for p in models)
     raise VlevalError(f"{path} holds several models ({names}): give one of them, e.g. {models[0]}.")
+
+
+def model_pairs(dir_a: Path, dir_b: Path) -> list[tuple[Path, Path]]:
+    """Model folders to compare: those of the same name in both, or the one model of each side."""
+    models_a, models_b = model_dirs(dir_a), model_dirs(dir_b)
+    by_name_b = {p.name: p for p in models_b}
+    pairs = [(a, by_name_b[a.name]) for a in models_a if a.name in by_name_b]
+    if not pairs and len(models_a) == 1 and len(models_b) == 1:
+        pairs = [(models_a[0], models_b[0])]
+    return pairs
 
 
 def _holds_results(path: Path) -> bool:
@@ -200,18 +223,33 @@ class Comparison:
         return f"B better on {t['better']}, worse on {t['worse']}, inconclusive on {t['inconclusive']}"
 
 
-def family_statistic(dataset: str, record: ScoreRecord) -> RowStatistic:
-    """The headline as the benchmark family aggregates it, as a function of rows."""
+def family_statistic(dataset: str, record: ScoreRecord) -> HeadlineStatistic:
+    """The headline as the benchmark family aggregates it (``BenchmarkFamily.aggregate``)."""
     from vleval.datasets.families import family_of
 
     family = family_of(dataset)
 
     def headline(rows: Sequence[RowResult]) -> float | None:
-        values = family.aggregate(list(rows))
-        value = values.get(HEADLINE)
+        value = family.aggregate(list(rows)).get(HEADLINE)
         return None if value is None else float(value)
 
-    return headline
+    return HeadlineStatistic(headline, graded=bool(getattr(family, "graded", False)))
+
+
+def share_of_right_units(rows: Sequence[RowResult]) -> float | None:
+    values = unit_values(rows)
+    return 100.0 * sum(values.values()) / len(values) if values else None
+
+
+def _is_share_of_right_units(statistic: RowStatistic, *row_sets: Sequence[RowResult]) -> bool:
+    """The headline is the share of right units (what McNemar tests) on these rows: right/wrong rows
+    and the same value as ``share_of_right_units``. OCRBench's point sum, HallusionBench's mean of three
+    accuracies are not, and get the paired bootstrap."""
+    for rows in row_sets:
+        value, share = statistic(rows), share_of_right_units(rows)
+        if not is_right_wrong(rows) or value is None or share is None or abs(value - share) > 1e-9:
+            return False
+    return True
 
 
 def setting_differences(
@@ -279,16 +317,15 @@ def compare_runs(
 def _compare_benchmark(
     a: RunSide, b: RunSide, dataset: str, statistic_for: StatisticFor, *, seed: int, resamples: int
 ) -> BenchmarkComparison:
-    from vleval.datasets.registry import get_benchmark
-
     side_a, side_b = a.benchmarks[dataset], b.benchmarks[dataset]
     rows_a, rows_b = read_rows(side_a.rows_path), read_rows(side_b.rows_path)
-    statistic = statistic_for(dataset, side_a.record)
+    headline = statistic_for(dataset, side_a.record)
     keys = metric_units(side_a.record.metrics)[HEADLINE]
-    family = get_benchmark(dataset).family
-    right_wrong = family not in GRADED_FAMILIES and is_right_wrong([*rows_a, *rows_b])
+    right_wrong = not headline.graded and _is_share_of_right_units(
+        headline.statistic, *pair_rows(rows_a, rows_b)
+    )
     paired = paired_comparison(
-        rows_a, rows_b, statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed
+        rows_a, rows_b, headline.statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed
     )
     return BenchmarkComparison(
         benchmark=dataset,

@@ -438,14 +438,16 @@ def paired_comparison(
     else:
         result.p_value = _bootstrap_p_value(spread)
         result.test = f"paired bootstrap on {len(groups)} {describe_units(keys)}"
+    independent = math.sqrt(_spread(va) ** 2 + _spread(vb) ** 2)
     result.mde, result.mde_method = minimal_detectable_difference(
-        result.standard_error,
-        len(groups),
-        level=level,
-        power=power,
-        unit_scale=_unit_scale(a_rows, statistic),
+        result.standard_error, independent, level=level, power=power
     )
     return result
+
+
+def _spread(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.std(ddof=1)) if finite.size > 1 else 0.0
 
 
 def _bootstrap_p_value(diffs: np.ndarray) -> float | None:
@@ -456,43 +458,28 @@ def _bootstrap_p_value(diffs: np.ndarray) -> float | None:
     return float(min(1.0, 2 * min(below, above)))
 
 
-def _unit_scale(rows: Sequence[RowResult], statistic: RowStatistic) -> float | None:
-    """Standard deviation of the statistic's per-unit contribution when no discordant unit gave the
-    paired bootstrap any spread: the spread of a single unit's outcome at the observed level."""
-    value = statistic(rows)
-    if value is None:
-        return None
-    p = min(max(value / 100.0, 0.0), 1.0)
-    return 100.0 * math.sqrt(max(p * (1 - p), 0.25 if p in (0.0, 1.0) else 0.0))
-
-
 def minimal_detectable_difference(
     standard_error: float | None,
-    n_units: int,
+    independent_error: float | None = None,
     *,
     level: float = DEFAULT_LEVEL,
     power: float = DEFAULT_POWER,
-    unit_scale: float | None = None,
 ) -> tuple[float | None, str]:
     """Smallest true |B - A| that a two-sided test at ``1 - level`` detects with probability
-    ``power``: (z_{1-alpha/2} + z_{power}) x SE of the difference (normal approximation). When the two
-    runs agree on every unit the observed SE is 0, which says nothing about what could be detected; then
-    the SE of a difference of two independent runs at the observed level is used instead
-    (sqrt(2) x unit SD / sqrt(n))."""
+    ``power``: (z_{1-alpha/2} + z_{power}) x SE of the difference (normal approximation), the SE
+    from the paired bootstrap. When the runs agree on every unit that SE is 0, which says nothing
+    about what could be detected; then ``independent_error`` is used, the SE of the difference of two
+    independent runs (from each run's own bootstrap spread). None when neither run varies."""
     z = float(scipy_stats.norm.ppf(1 - (1 - level) / 2) + scipy_stats.norm.ppf(power))
+    tail = f"{power:.0%} power, {1 - level:.0%} two-sided"
     if standard_error is not None and standard_error > 0:
+        return z * standard_error, f"{z:.2f} x paired-bootstrap SE, {tail}"
+    if independent_error is not None and independent_error > 0:
         return (
-            z * standard_error,
-            f"({z:.2f}) x paired-bootstrap SE, {power:.0%} power, {1 - level:.0%} two-sided",
+            z * independent_error,
+            f"{z:.2f} x SE of two independent runs (the runs agree on every unit), {tail}",
         )
-    if unit_scale is None or n_units == 0:
-        return None, ""
-    se = math.sqrt(2) * unit_scale / math.sqrt(n_units)
-    return (
-        z * se,
-        f"({z:.2f}) x SE of two independent runs over {n_units} units (the runs agree on every unit), "
-        f"{power:.0%} power, {1 - level:.0%} two-sided",
-    )
+    return None, "neither run varies under resampling"
 
 
 # --------------------------------------------------------------------------------------------------

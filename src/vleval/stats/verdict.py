@@ -55,6 +55,7 @@ class OurSettings:
     dtype: str | None = None
     max_tiles_override: int | None = None  # None: the benchmark's own budget
     md5_matches: bool | None = None  # the benchmark file is the one the protocol pins
+    best_of_direct_and_cot: bool = False  # the score is the better of a direct and a CoT run
 
 
 def reproduction_verdict(
@@ -82,7 +83,7 @@ def reproduction_verdict(
 
 def setting_checks(settings: OurSettings, published_cot: str, published_metric: str) -> list[SettingCheck]:
     return [
-        _cot_check(settings.cot, published_cot),
+        _cot_check(settings.cot, published_cot, settings.best_of_direct_and_cot),
         _judge_check(settings.judge, published_metric),
         _known(
             "protocol",
@@ -115,12 +116,16 @@ def _known(name: str, ours: str | None, published: str, published_text: str) -> 
     return SettingCheck(name, ours, published_text, "same" if ours == published else "differs")
 
 
-def _cot_check(cot: bool | None, published_cot: str) -> SettingCheck:
-    ours = {True: "on", False: "off", None: "not recorded"}[cot]
+def _cot_check(cot: bool | None, published_cot: str, best_of_both: bool = False) -> SettingCheck:
+    ours = (
+        "best of direct and CoT runs"
+        if best_of_both
+        else {True: "on", False: "off", None: "not recorded"}[cot]
+    )
     text = published_cot or "unstated"
     if "max(direct, CoT)" in text:
         # the better of a direct and a CoT run: a single run of either kind may fall below it
-        return SettingCheck("CoT", ours, "best of direct and CoT runs", "differs")
+        return SettingCheck("CoT", ours, "best of direct and CoT runs", "same" if best_of_both else "differs")
     if "USE_COT=1" in text:
         status: Status = "unknown" if cot is None else ("same" if cot else "differs")
         return SettingCheck("CoT", ours, "unstated; the evaluation recipe sets USE_COT=1", status)
