@@ -32,11 +32,11 @@ from vleval.runner.config import (
     backend_options,
 )
 from vleval.runner.dist import DistInfo, ProcessGroup, assign_gpus, init_dist
-from vleval.runner.infer import FAILURE_PREFIX, BenchmarkCell, DatasetOutcome, infer_dataset
+from vleval.runner.infer import BenchmarkCell, DatasetOutcome, infer_dataset
 from vleval.runner.lock import WorkDirLocks
 from vleval.runner.progress import load_progress
 from vleval.runner.targets import ModelTarget, checkpoint_digest, resolve_model
-from vleval.types import BenchmarkCard
+from vleval.types import FAILURE_PREFIX, BenchmarkCard
 
 __all__ = ["CellResult", "RunConfig", "RunPlan", "RunSummary", "plan_run", "run_evaluation"]
 
