@@ -54,6 +54,6 @@ echo "vllm venv ready in $(($(date +%s) - start)) s"
 # Tiny test models: a 1 GiB KV cache is plenty; never the network.
 export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1} HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # The tests marked vllm, plus the rest of tests/models/backends (the plugin under vLLM's own
-# transformers, the openai backend's fake-server tests): seconds more.
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/models/backends
+# transformers, the openai backend's fake-server tests): seconds more. Then the local judge on vLLM.
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/models/backends tests/judge/test_local_vllm.py
 echo "vllm CI step done in $(($(date +%s) - start)) s"

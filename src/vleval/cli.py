@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "vleval.models.commands",  # models list/download
     "vleval.report.commands",  # report, demo
     "vleval.stats.commands",  # compare
+    "vleval.judge.commands",  # judge-audit
 )
 
 

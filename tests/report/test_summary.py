@@ -124,7 +124,9 @@ def test_failed_judge_calls_and_partial_scoring_show_everywhere(tmp_path):
     pred = write_prediction_file(
         model_dir / f"{MODEL}_MMStar.xlsx", table, dict.fromkeys(table["index"], "no idea")
     )
-    judge = ScriptedJudge("Failed to obtain answer via API. ", short_name="chatgpt-0125")
+    judge = ScriptedJudge(
+        "Failed to obtain answer via API. ", short_name="chatgpt-0125", model="gpt-3.5-turbo-0125"
+    )
     evaluate(get_benchmark("MMStar"), get_protocol("2024.12"), pred, judge, table=table)
     partial = table.iloc[:2]
     pred = write_prediction_file(

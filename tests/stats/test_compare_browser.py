@@ -62,3 +62,18 @@ def test_compare_page_shows_paired_statistics_and_filterable_flips(browser, runs
     page.fill("#flip-text", "purple shape")  # the HallusionBench question
     assert visible.count() == 1 and visible.first.get_attribute("data-benchmark") == "HallusionBench"
     assert problems == []
+
+
+def test_report_cell_shows_interval_hover_and_censoring(browser, runs, tmp_path):
+    from vleval.report.build import write_report
+
+    html = write_report([runs["b"]], tmp_path / "report.html", data_dir=runs["data"]).html
+    page = browser.new_page()
+    page.goto(html.as_uri())
+    cell = page.locator('td[data-benchmark="MMStar"]')
+    interval = cell.locator('[data-role="interval"]')
+    assert interval.inner_text().startswith("± ")
+    assert "95% interval" in interval.get_attribute("title") and "seed 0" in interval.get_attribute("title")
+    # the tiny model's unreadable answers were decided by the protocol's fallback: counted, with bounds
+    assert "decided by the fallback" in cell.locator('[data-role="censoring"]').inner_text()
+    page.close()

@@ -145,3 +145,18 @@ def test_graded_or_non_share_headlines_get_the_paired_bootstrap(two_runs):
     for statistic_for in (points, graded):
         comparison = compare_runs(a, b, statistic_for=statistic_for, resamples=100)
         assert all(c.paired.test.startswith("paired bootstrap") for c in comparison.benchmarks)
+
+
+def test_runs_wrong_everywhere_do_not_pass_for_a_share_by_coincidence(tmp_path):
+    # an OCRBench-like point sum equals the share of right units (0) when every row is wrong
+    a = write_model_dir(tmp_path / "a", "M", {"OCRBench": [0] * 10})
+    b = write_model_dir(tmp_path / "b", "M", {"OCRBench": [0] * 10})
+
+    def points(dataset, record):
+        return HeadlineStatistic(lambda rows: sum(r.score for r in rows) / 10)
+
+    comparison = compare_runs(a, b, statistic_for=points, resamples=50)
+    assert comparison.benchmarks[0].paired.test.startswith("paired bootstrap")
+    # while the share of right units itself still gets McNemar when everything is wrong
+    comparison = compare_runs(a, b, statistic_for=share_of_right_units, resamples=50)
+    assert comparison.benchmarks[0].paired.test.startswith("exact McNemar")

@@ -22,14 +22,13 @@ from vleval.datasets.families import HEADLINE, family_of
 from vleval.datasets.matching import is_failure_text
 from vleval.datasets.results import XLSX_CELL_LIMIT, write_result_files
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.judge.info import judge_info
 from vleval.protocol import Protocol
 from vleval.stats.scores import fill_record, score_uncertainty
-from vleval.transport import redact_url
 from vleval.types import (
     BenchmarkCard,
     DecisionCounts,
     Judge,
-    JudgeInfo,
     JudgeRequest,
     RowResult,
     ScoreRecord,
@@ -233,7 +232,7 @@ def score_frame(
         metrics=scored.metrics,
         tables={name: table.to_dict(orient="records") for name, table in scored.tables.items()},
         counts=counts,
-        judge=_judge_info(judge),
+        judge=judge_info(judge, protocol.judge_for(card)),
         complete=counts.failed == 0 and missing == 0,
         partial=missing > 0,
         notes=[*(notes or []), *scored.notes],
@@ -283,18 +282,6 @@ def _counts(rows: list[RowResult], missing: int) -> DecisionCounts:
         setattr(counts, row.decided_by, getattr(counts, row.decided_by) + 1)
         counts.hit_token_limit += int(row.hit_token_limit)
     return counts
-
-
-def _judge_info(judge: Judge | None) -> JudgeInfo | None:
-    if judge is None:
-        return None
-    endpoint = getattr(judge, "base_url", None)  # the client keeps it with credentials removed
-    kind = getattr(judge, "kind", "api")
-    return JudgeInfo(
-        model=judge.model,
-        kind=kind if kind in ("api", "local") else "api",
-        endpoint=endpoint and redact_url(str(endpoint)),
-    )
 
 
 def _hit_token_limit(data: pd.DataFrame) -> set[str]:

@@ -34,6 +34,7 @@ from typing import Any
 
 from vleval.errors import EndpointUnavailableError, JudgeUnavailableError
 from vleval.judge.cache import JudgeCache, cache_key
+from vleval.judge.local import is_local_judge_spec, local_judge
 from vleval.protocol import JUDGE_MODEL_IDS
 from vleval.transport import (
     DEFAULT_MAX_CONSECUTIVE_TIMEOUTS,
@@ -75,6 +76,16 @@ class JudgeStats:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def judge_request_body(request: JudgeRequest) -> dict[str, Any]:
+    """The chat-completions body for one request, without ``model`` (as the reference builds it); with
+    the judge's model id, what the judge cache keys an answer by (the local judge's too)."""
+    messages: list[dict[str, Any]] = []
+    if request.system is not None:
+        messages.append({"role": "system", "content": request.system})
+    messages.append({"role": "user", "content": [{"type": "text", "text": request.prompt}]})
+    return {"messages": messages, "temperature": request.temperature, "max_tokens": request.max_tokens}
 
 
 def judge_answer_text(response: Any) -> str:
@@ -167,12 +178,7 @@ class OpenAIJudge:
     # Public API
     # ---------------------------------------------------------------------------------------------
     def request_body(self, request: JudgeRequest) -> dict[str, Any]:
-        """The chat-completions body for one request, without ``model`` (as the reference builds it)."""
-        messages: list[dict[str, Any]] = []
-        if request.system is not None:
-            messages.append({"role": "system", "content": request.system})
-        messages.append({"role": "user", "content": [{"type": "text", "text": request.prompt}]})
-        return {"messages": messages, "temperature": request.temperature, "max_tokens": request.max_tokens}
+        return judge_request_body(request)
 
     def ask(self, request: JudgeRequest) -> str:
         return self.ask_many([request])[0]
@@ -304,7 +310,8 @@ def resolve_judge(
         cache_dir=cache_dir,
         progress=progress,
     )
-    # Other kinds of judges (e.g. open weights loaded here) dispatch on the spec before this line.
+    if is_local_judge_spec(short_name):  # open weights loaded by vleval (vleval.judge.local)
+        return JudgeChoice(local_judge(short_name, cache_dir=cache_dir, retries=retries))
     return _api_judge(short_name, settings)
 
 

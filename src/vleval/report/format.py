@@ -25,6 +25,8 @@ def caveat(record: ScoreRecord) -> str:
         parts.append(f"incomplete: {record.counts.failed} judge call(s) failed")
     if record.partial or record.counts.missing_predictions:
         parts.append(f"partial: {record.counts.missing_predictions} row(s) without prediction")
+    if record.judge is not None and record.judge.substitute:  # not the protocol's judge: not its numbers
+        parts.append("substitute judge")
     return "; ".join(parts)
 
 

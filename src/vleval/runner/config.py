@@ -340,6 +340,7 @@ class CellResult:
     headline: float | None = None
     headline_name: str = ""
     record: ScoreRecord | None = None  # what scoring returned (headline on the 0-100 scale)
+    judge: dict[str, Any] | None = None  # the judge's tally (vleval.judge.bill.tally): calls, cache hits, ...
     pred_file: Path | None = None
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -411,11 +412,22 @@ class RunSummary:
         names = sorted({f"{c.dataset}: {c.headline_name}" for c in self.cells if c.headline_name})
         if names:
             lines.append("headline: " + "; ".join(names))
+        substitutes = sorted({c.record.judge.model for c in self.cells if _substitute(c)})
+        if substitutes:
+            lines.append(
+                f"substitute judge: scores marked so were graded by {', '.join(substitutes)}, not the "
+                "protocol's judge: they are not the protocol's numbers"
+            )
         if self.failures:
             lines.append(
                 f"{self.failures} failed prediction(s); run the same command again to retry only those."
             )
         return "\n".join(lines)
+
+
+def _substitute(c: CellResult) -> bool:
+    judge = getattr(c.record, "judge", None)
+    return bool(judge is not None and judge.substitute)
 
 
 def _cell_text(c: CellResult) -> str:

@@ -39,9 +39,7 @@ from vleval.runner.progress import (
     plain_index,
     sample_key,
 )
-from vleval.types import BenchmarkCard, ModelCard, Prediction, Request, Sample
-
-FAILURE_PREFIX = "Failed to obtain answer"  # the reference's failure text (VK inference.py, SKIP_ERR)
+from vleval.types import FAILURE_PREFIX, BenchmarkCard, ModelCard, Prediction, Request, Sample
 
 
 def failure_text(exc: BaseException | str) -> str:

@@ -65,6 +65,7 @@ def write_run_json(
             "notes": cell.notes if cell else [],
             "error": cell.error if cell else None,
             "incomplete": cell.incomplete if cell else None,
+            "judge": cell.judge if cell else None,  # calls made, cache hits, failures, tokens
             "seconds": {"infer": round(cell.infer_s, 3), "eval": round(cell.eval_s, 3)} if cell else None,
         }
     body = {

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vleval.errors import DataMissingError, JudgeUnavailableError, VlevalError
+from vleval.judge.local import is_local_judge_spec, local_judge_problem, release_engines
 from vleval.protocol import Protocol, get_protocol
 from vleval.runner import manifest
 from vleval.runner.config import (
@@ -31,11 +32,11 @@ from vleval.runner.config import (
     backend_options,
 )
 from vleval.runner.dist import DistInfo, ProcessGroup, assign_gpus, init_dist
-from vleval.runner.infer import FAILURE_PREFIX, BenchmarkCell, DatasetOutcome, infer_dataset
+from vleval.runner.infer import BenchmarkCell, DatasetOutcome, infer_dataset
 from vleval.runner.lock import WorkDirLocks
 from vleval.runner.progress import load_progress
 from vleval.runner.targets import ModelTarget, checkpoint_digest, resolve_model
-from vleval.types import BenchmarkCard
+from vleval.types import FAILURE_PREFIX, BenchmarkCard
 
 __all__ = ["CellResult", "RunConfig", "RunPlan", "RunSummary", "plan_run", "run_evaluation"]
 
@@ -93,6 +94,7 @@ def plan_run(config: RunConfig) -> RunPlan:
             missing_only = missing_only and isinstance(exc, DataMissingError)
     if config.mode != "infer":
         problems.extend(p for p in (_judge_problem(config, protocol, card) for card in cards) if p)
+        problems.extend(p for p in [local_judge_problem(config.judge)] if p)
         missing_only = missing_only and not any(_needs_judge(c) for c in cards)
     plan = RunPlan(protocol, targets, cards, tsv, problems)
     if config.mode == "eval" and not config.dry_run:
@@ -122,8 +124,8 @@ def _judge_problem(config: RunConfig, protocol: Protocol, card: BenchmarkCard) -
     from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import resolve_judge
 
-    if not _needs_judge(card):
-        return None
+    if not _needs_judge(card) or is_local_judge_spec(config.judge):
+        return None  # a local judge's folder is checked once, by local_judge_problem
     spec = config.judge or protocol.judge_for(card) or ""
     choice = resolve_judge(
         config.judge,
@@ -238,15 +240,23 @@ def _new_run_id() -> str:
 class Scorer:
     """Scores (model, benchmark) cells on rank 0 in one background thread, in the order they are
     submitted: a benchmark's scoring and judge calls (network-bound) run while the next benchmark
-    infers (GPU-bound). Each cell's judge is closed and its table dropped when the cell is scored."""
+    infers (GPU-bound). Each cell's judge is closed and its table dropped when the cell is scored.
+    A local judge (``--judge local:DIR``) needs the GPUs inference holds: its cells wait until
+    ``wait``, after inference has released them."""
 
     def __init__(self, config: RunConfig, plan: RunPlan) -> None:
         self.config = config
         self.plan = plan
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vleval-score")
         self._futures: list[Future[None]] = []
+        self._deferred: list[tuple[BenchmarkCell, CellResult]] | None = (
+            [] if is_local_judge_spec(config.judge) else None
+        )
 
     def submit(self, bench: BenchmarkCell, cell: CellResult) -> None:
+        if self._deferred is not None:
+            self._deferred.append((bench, cell))
+            return
         self._futures.append(self._pool.submit(_score, self.config, self.plan, bench, cell))
 
     def check(self) -> None:
@@ -257,11 +267,15 @@ class Scorer:
                 future.result()
 
     def wait(self) -> None:
+        deferred, self._deferred = self._deferred or [], None
+        for bench, cell in deferred:
+            self.submit(bench, cell)
         for future in self._futures:
             future.result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        release_engines()  # a local judge's model, loaded once for all benchmarks
 
 
 def _use_cuda(config: RunConfig) -> bool:
@@ -457,6 +471,7 @@ def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
 def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellResult) -> None:
     """Score one cell with its own judge (closed when done), on the cell's already-read table."""
     from vleval.datasets.scoring import evaluate, last_judge_error
+    from vleval.judge.bill import tally
     from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import resolve_judge
 
@@ -499,6 +514,7 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
         cell.error = str(exc)
         return
     finally:
+        cell.judge = tally(judge)
         if judge is not None:
             judge.close()
         bench.release()
@@ -555,6 +571,14 @@ def dry_run_report(config: RunConfig, plan: RunPlan) -> str:
                           data_dir=config.data_dir, cot=config.cot, max_new_tokens=config.max_new_tokens,
                           device=config.device)
             )  # fmt: skip
+    if config.mode != "infer":  # judge calls, tokens and the judge model, per benchmark (vleval.judge.bill)
+        from vleval.judge.bill import dry_run_bill
+
+        present = [card for card in plan.datasets if card.name in plan.tsv]
+        lines.extend(
+            dry_run_bill(present, plan.protocol, config.judge, len(plan.models),
+                         lambda card: load_table(card, plan.protocol, config.data_dir, verify_md5=False))
+        )  # fmt: skip
     if plan.problems:
         lines.append("missing (fetch before running):")
         lines.extend(f"  - {p}" for p in plan.problems)

@@ -14,6 +14,7 @@ them (then the differences are listed first).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -242,13 +243,20 @@ def share_of_right_units(rows: Sequence[RowResult]) -> float | None:
 
 
 def _is_share_of_right_units(statistic: RowStatistic, *row_sets: Sequence[RowResult]) -> bool:
-    """The headline is the share of right units (what McNemar tests) on these rows: right/wrong rows
-    and the same value as ``share_of_right_units``. OCRBench's point sum, HallusionBench's mean of three
-    accuracies are not, and get the paired bootstrap."""
+    """The headline is the share of right units (what McNemar tests): on these rows (right/wrong rows,
+    the same value as ``share_of_right_units``) and on a probe where only the first unit is right (so
+    that runs right or wrong everywhere do not pass by coincidence). OCRBench's point sum and
+    HallusionBench's mean of three accuracies are not, and get the paired bootstrap."""
     for rows in row_sets:
-        value, share = statistic(rows), share_of_right_units(rows)
-        if not is_right_wrong(rows) or value is None or share is None or abs(value - share) > 1e-9:
+        scored = [r for r in rows if r.score is not None]
+        if not scored or not is_right_wrong(rows):
             return False
+        first = scored[0].unit
+        probe = [r if r.score is None else dataclasses.replace(r, score=float(r.unit == first)) for r in rows]
+        for candidate in (rows, probe):
+            value, share = statistic(candidate), share_of_right_units(candidate)
+            if value is None or share is None or abs(value - share) > 1e-9:
+                return False
     return True
 
 
@@ -321,8 +329,11 @@ def _compare_benchmark(
     rows_a, rows_b = read_rows(side_a.rows_path), read_rows(side_b.rows_path)
     headline = statistic_for(dataset, side_a.record)
     keys = metric_units(side_a.record.metrics)[HEADLINE]
-    right_wrong = not headline.graded and _is_share_of_right_units(
-        headline.statistic, *pair_rows(rows_a, rows_b)
+    # McNemar needs one kind of unit and a headline that is the share of right ones
+    right_wrong = (
+        not headline.graded
+        and keys == (UNIT,)
+        and _is_share_of_right_units(headline.statistic, *pair_rows(rows_a, rows_b))
     )
     paired = paired_comparison(
         rows_a, rows_b, headline.statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed

@@ -1,0 +1,287 @@
+"""``vleval judge-audit``: would another judge have decided a finished run the same way?
+
+For every scored benchmark of a work dir (a ``<model>/<model>_<benchmark>.xlsx`` prediction file with
+vleval's ``_rows.jsonl`` and score record beside it), the predictions are scored again with judge J
+into ``<work dir>/<model>/judge_audit/<J>/``. Scoring is deterministic given the judge's answers, so J
+is asked exactly the requests the original judge was asked, as far as the answers agree (the first
+call about every row the rules could not read; retries follow J's own answers). The original
+decisions come from the run's own row files, never from a new call.
+
+Per benchmark: the rows a judge decided (in either scoring), the agreement of decisions (percent and
+Cohen's kappa), the confusion of decisions (original x audit), the headline under J next to the
+original, and the rows whose decision changed. Written to ``<work dir>/judge_audit_<J>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vleval.errors import DataMissingError, VlevalError
+from vleval.types import JudgeInfo, RowResult
+
+JUDGED = frozenset({"judge", "fallback", "failed"})  # outcomes that involved the judge
+AUDIT_DIR_NAME = "judge_audit"
+
+
+@dataclass
+class RowChange:
+    index: Any
+    original: str
+    audit: str
+    original_score: float | None
+    audit_score: float | None
+
+
+@dataclass
+class BenchmarkAudit:
+    model: str
+    dataset: str
+    original_judge: str | None
+    audit_judge: str
+    headline_name: str
+    original_headline: float | None
+    audit_headline: float | None
+    judged_rows: int = 0
+    agreed: int = 0
+    kappa: float | None = None
+    confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # original -> audit -> rows
+    changed: list[RowChange] = field(default_factory=list)
+    audit_complete: bool = True
+    judge_calls: dict[str, Any] | None = None  # the audit judge's tally for this benchmark
+
+    @property
+    def agreement(self) -> float | None:
+        """Percent of judged rows with the same decision."""
+        return 100.0 * self.agreed / self.judged_rows if self.judged_rows else None
+
+
+def decision(row: RowResult) -> str:
+    """What the judge decided for a row, as text: the extracted option/word/answer, or the grade."""
+    if row.decided_by in ("failed",):
+        return "(failed)"
+    if row.extracted is not None and not (isinstance(row.extracted, float) and math.isnan(row.extracted)):
+        return str(row.extracted)
+    if "gpt4_score" in row.extra:  # LLaVA-Bench: the judge's two scores
+        return f"{row.extra.get('gpt4_score')} {row.score}"
+    return "" if row.score is None else f"{row.score:g}"
+
+
+def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of two raters' categorical decisions; None when undefined (both raters gave one
+    and the same category to every item, so chance agreement is 1)."""
+    n = len(pairs)
+    if n == 0:
+        return None
+    observed = sum(1 for a, b in pairs if a == b) / n
+    first = Counter(a for a, _ in pairs)
+    second = Counter(b for _, b in pairs)
+    expected = sum(first[c] * second[c] for c in first) / (n * n)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
+
+
+def compare_rows(
+    original: list[RowResult], audit: list[RowResult]
+) -> tuple[list[tuple[str, str]], list[RowChange]]:
+    """(decision pairs of the rows a judge decided in either scoring, rows whose decision changed)."""
+    by_index = {str(r.index): r for r in audit}
+    pairs: list[tuple[str, str]] = []
+    changed: list[RowChange] = []
+    for row in original:
+        other = by_index.get(str(row.index))
+        if other is None or (row.decided_by not in JUDGED and other.decided_by not in JUDGED):
+            continue
+        a, b = decision(row), decision(other)
+        pairs.append((a, b))
+        if a != b:
+            changed.append(RowChange(row.index, a, b, row.score, other.score))
+    return pairs, changed
+
+
+def confusion_of(pairs: list[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    for a, b in sorted(pairs):
+        table.setdefault(a, {})
+        table[a][b] = table[a].get(b, 0) + 1
+    return table
+
+
+# -------------------------------------------------------------------------------------------------
+# Finding the scored benchmarks of a work dir
+# -------------------------------------------------------------------------------------------------
+@dataclass
+class ScoredBenchmark:
+    model: str
+    card: Any  # BenchmarkCard
+    pred_file: Path
+    rows_file: Path
+    score_file: Path
+
+
+def find_scored(work_dir: Path) -> list[ScoredBenchmark]:
+    """Every benchmark scored by vleval under ``work_dir`` (``<model>/<model>_<benchmark>.xlsx`` with
+    its rows and score record), models and benchmarks in name order."""
+    from vleval.datasets.registry import BENCHMARKS
+    from vleval.datasets.results import ROWS_SUFFIX, score_record_path
+
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        raise DataMissingError(f"--work-dir {work_dir}: no such folder.")
+    found = []
+    for model_dir in sorted(p for p in work_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for card in BENCHMARKS.values():
+            pred = model_dir / f"{model_dir.name}_{card.name}.xlsx"
+            stem = pred.with_suffix("")
+            rows = stem.parent / f"{stem.name}{ROWS_SUFFIX}"
+            score = score_record_path(stem)
+            if pred.is_file() and rows.is_file() and score is not None:
+                found.append(ScoredBenchmark(model_dir.name, card, pred, rows, score))
+    return found
+
+
+def audit_dir_name(judge_model: str) -> str:
+    """A folder/file-safe name for a judge (``local:qwen@1a2b`` -> ``local_qwen_1a2b``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", judge_model).strip("_") or "judge"
+
+
+def audit_work_dir(
+    work_dir: Path,
+    judge_spec: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    workers: int = 16,
+    data_dir: Path | None = None,
+    datasets: list[str] | None = None,
+) -> list[BenchmarkAudit]:
+    """Re-score every judged benchmark of ``work_dir`` with ``judge_spec`` and compare (module doc)."""
+    from vleval.datasets.results import read_rows, read_score
+    from vleval.datasets.scoring import evaluate
+    from vleval.judge.bill import tally
+    from vleval.judge.cache import default_cache_dir
+    from vleval.judge.client import NO_JUDGE_SPECS, resolve_judge
+    from vleval.protocol import get_protocol
+
+    if judge_spec.strip().lower() in NO_JUDGE_SPECS:
+        raise VlevalError("judge-audit compares judges: --judge must name one (an API model or local:DIR).")
+    scored = find_scored(work_dir)
+    if datasets:
+        wanted = {d.lower() for d in datasets}
+        scored = [s for s in scored if s.card.name.lower() in wanted]
+    audits: list[BenchmarkAudit] = []
+    for item in scored:
+        record = read_score(item.score_file)
+        original_rows = read_rows(item.rows_file)
+        if not any(r.decided_by in JUDGED for r in original_rows) and record.judge is None:
+            continue  # decided by rules alone: nothing a judge could change
+        try:
+            protocol = get_protocol(record.protocol)
+        except ValueError as exc:
+            raise VlevalError(f"{item.score_file}: {exc}") from None
+        choice = resolve_judge(
+            judge_spec,
+            protocol.judge_for(item.card),
+            base_url=base_url,
+            api_key=api_key,
+            workers=workers,
+            retries=protocol.judge_retries,
+            timeout=protocol.judge_timeout_s,
+            cache_dir=default_cache_dir(Path(work_dir)),
+        )
+        judge = choice.judge
+        if judge is None:
+            raise VlevalError(f"judge-audit: no judge for --judge {judge_spec}: {choice.reason}")
+        out_dir = item.pred_file.parent / AUDIT_DIR_NAME / audit_dir_name(judge.model)
+        try:
+            result = evaluate(
+                item.card, protocol, item.pred_file, judge, seed=record.seed or 0, out_dir=out_dir,
+                data_dir=data_dir, verify_md5=False,
+            )  # fmt: skip
+            calls = tally(judge)
+        finally:
+            close = getattr(judge, "close", None)
+            if callable(close):
+                close()
+        pairs, changed = compare_rows(original_rows, result.rows)
+        audits.append(
+            BenchmarkAudit(
+                model=item.model,
+                dataset=item.card.name,
+                original_judge=_judge_name(record.judge),
+                audit_judge=judge.model,
+                headline_name=record.headline_name,
+                original_headline=record.headline,
+                audit_headline=result.record.headline,
+                judged_rows=len(pairs),
+                agreed=sum(1 for a, b in pairs if a == b),
+                kappa=cohen_kappa(pairs),
+                confusion=confusion_of(pairs),
+                changed=changed,
+                audit_complete=result.record.complete,
+                judge_calls=calls,
+            )
+        )
+    return audits
+
+
+def _judge_name(info: JudgeInfo | None) -> str | None:
+    return None if info is None else info.model
+
+
+def write_audit(path: Path, audits: list[BenchmarkAudit]) -> Path:
+    from vleval.atomic import atomic_write
+    from vleval.datasets.results import plain
+
+    body = [asdict(a) | {"agreement": a.agreement} for a in audits]
+    return atomic_write(Path(path), json.dumps(plain(body), indent=2, ensure_ascii=False) + "\n")
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def format_audit(audits: list[BenchmarkAudit], *, max_changed: int = 20) -> str:
+    if not audits:
+        return "judge-audit: no benchmark of this work dir was decided with a judge; nothing to compare."
+    lines = []
+    for a in audits:
+        lines.append(
+            f"{a.model} / {a.dataset}: original judge {a.original_judge or 'none'} -> audit judge {a.audit_judge}"
+        )
+        if a.judged_rows:
+            lines.append(
+                f"  judged rows {a.judged_rows}: agreement {_number(a.agreement, 1)}% ({a.agreed}/{a.judged_rows}), "
+                f"Cohen's kappa {_number(a.kappa, 3)}"
+            )
+        else:
+            lines.append("  no row was decided by a judge")
+        labels = sorted({b for row in a.confusion.values() for b in row})
+        if a.confusion:
+            width = max(len(x) for x in [*labels, *a.confusion, "original"]) + 2
+            lines.append("  confusion (rows: original decision, columns: audit decision)")
+            lines.append("  " + "original".ljust(width) + "".join(x.rjust(width) for x in labels))
+            for original, row in a.confusion.items():
+                lines.append(
+                    "  " + original.ljust(width) + "".join(str(row.get(x, 0)).rjust(width) for x in labels)
+                )
+        incomplete = "" if a.audit_complete else " (incomplete: some audit judge calls failed)"
+        lines.append(
+            f"  {a.headline_name}: original {_number(a.original_headline)}, audit {_number(a.audit_headline)}{incomplete}"
+        )
+        if a.changed:
+            lines.append(f"  rows whose decision changed ({len(a.changed)}):")
+            for change in a.changed[:max_changed]:
+                lines.append(
+                    f"    {change.index}: {change.original!r} -> {change.audit!r} "
+                    f"(score {_number(change.original_score, 2)} -> {_number(change.audit_score, 2)})"
+                )
+            if len(a.changed) > max_changed:
+                lines.append(f"    ... {len(a.changed) - max_changed} more in the JSON file")
+    return "\n".join(lines)

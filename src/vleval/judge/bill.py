@@ -1,0 +1,189 @@
+"""The judge bill: how many judge calls scoring a benchmark will make, about how many tokens, and which
+judge model would get them, known before the run (``vleval run --dry-run``); and, after a run, the
+calls actually made (``tally``: read from the judge's own counters, for ``run.json``).
+
+Counts follow the reference's scoring logic:
+
+- MM-Vet and LLaVA-Bench ask the judge once per row: exact (MM-Vet retries an answer that is not a
+  grade, up to its rounds; the stand-in and real judges answer grades, so the first count is the bill).
+- MCQ, Y/N and MathVista ask only about rows that the rules cannot read (which depends on the model's
+  answers), and ask again, up to the family's rounds, while the answer does not parse: the bill is an
+  upper bound, every row once (first calls) and every row times the rounds (with retries). For MMBench
+  every circular rotation is a row.
+- OCRBench and CRPE never call a judge.
+
+Tokens are estimated at about 4 characters per token (English prompts): the prompt template with
+the row's question, options and answer, plus an assumed prediction of ``PREDICTION_CHARS`` characters;
+output tokens are the typical answer length of each judge role (a letter, a word, a grade, or
+LLaVA-Bench's two scores with an explanation). It is an estimate to size the bill, not an invoice.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from vleval.protocol import JUDGE_MODEL_IDS, Protocol
+from vleval.types import BenchmarkCard
+
+CHARS_PER_TOKEN = 4
+PREDICTION_CHARS = 200
+# judge role -> (prompt template files, typical answer tokens, the judge asks about every row)
+_ROLES: dict[str, tuple[tuple[str, ...], int, bool]] = {
+    "mcq": (("mcq_match_en.txt",), 2, False),
+    "yorn": (("yorn_match.txt",), 2, False),
+    "mathvista": (("mathvista_ice.txt",), 8, False),
+    "mmvet": (("mmvet_fewshot.txt",), 3, True),
+    "llavabench": (("llavabench_system.txt", "llavabench_rule.txt"), 120, True),
+}
+_ROW_TEXT_COLUMNS = ("question", "hint", "A", "B", "C", "D", "E", "answer", "caption", "gpt4_ans", "choices")
+
+
+@dataclass
+class JudgeBill:
+    """One benchmark's judge bill. ``calls``: exact when ``exact``, else the first-call upper bound
+    (``max_calls`` with retries)."""
+
+    dataset: str
+    judge: str | None  # model id (or local judge) that would be called; None: no judge
+    calls: int = 0
+    max_calls: int = 0
+    exact: bool = True
+    prompt_tokens: int = 0  # estimate, for ``calls`` calls
+    completion_tokens: int = 0
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def judge_model_for(spec: str | None, card: BenchmarkCard, protocol: Protocol) -> str | None:
+    """The model the judge of ``--judge spec`` would call for ``card`` (without building it)."""
+    from vleval.judge.client import NO_JUDGE_SPECS
+    from vleval.judge.local import is_local_judge_spec, local_judge_folder
+
+    short_name = spec if spec is not None else protocol.judge_for(card)
+    if short_name is None or short_name.strip().lower() in NO_JUDGE_SPECS:
+        return None
+    if is_local_judge_spec(short_name):
+        return f"local:{local_judge_folder(short_name).name}"
+    return os.environ.get("LOCAL_LLM") or JUDGE_MODEL_IDS.get(short_name, short_name)
+
+
+def _rounds(card: BenchmarkCard) -> int:
+    module = importlib.import_module(f"vleval.datasets.{card.family}")
+    return int(getattr(module, "JUDGE_ROUNDS", 1))
+
+
+def _row_chars(table: pd.DataFrame) -> float:
+    """Mean characters of a row's text that goes into a judge prompt."""
+    if table.empty:
+        return 0.0
+    total = 0
+    for column in _ROW_TEXT_COLUMNS:
+        if column in table.columns:
+            total += sum(len(str(v)) for v in table[column] if isinstance(v, str))
+    return total / len(table)
+
+
+def estimate_bill(
+    card: BenchmarkCard, protocol: Protocol, table: pd.DataFrame, judge_spec: str | None
+) -> JudgeBill:
+    """The judge bill of scoring ``card`` (its benchmark ``table``) under ``protocol`` with ``--judge
+    judge_spec`` (None: the protocol's judge)."""
+    from vleval.datasets.scoring import judge_prompt
+
+    judge = judge_model_for(judge_spec, card, protocol)
+    role = _ROLES.get(card.family)
+    if judge is None or role is None:
+        note = "rule-based metric: no judge" if role is None else "no judge (--judge none): rules only"
+        return JudgeBill(card.name, None, note=note)
+    templates, answer_tokens, every_row = role
+    rows = len(table)
+    rounds = _rounds(card)
+    template_chars = sum(len(judge_prompt(name)) for name in templates)
+    per_call_chars = template_chars + _row_chars(table) + PREDICTION_CHARS
+    bill = JudgeBill(
+        dataset=card.name,
+        judge=judge,
+        calls=rows,
+        max_calls=rows * rounds,
+        exact=every_row,
+        prompt_tokens=round(rows * per_call_chars / CHARS_PER_TOKEN),
+        completion_tokens=rows * answer_tokens,
+    )
+    if every_row:
+        bill.note = "one call per row" + (
+            f" (+ retries, up to {rounds} calls a row, for answers that are not a grade)"
+            if rounds > 1
+            else ""
+        )
+    else:
+        bill.note = (
+            f"at most one call per row the rules cannot read, retried up to {rounds} calls while the "
+            "answer does not parse; depends on the model's answers"
+        )
+    return bill
+
+
+def format_bill(bills: list[JudgeBill], n_models: int = 1) -> list[str]:
+    """Lines for ``--dry-run``: per benchmark and model, then the total over ``n_models`` models."""
+    per = " per model" if n_models > 1 else ""
+    lines = [
+        f"judge bill{per} (before the run; tokens are estimates at ~{CHARS_PER_TOKEN} characters a token):"
+    ]
+    for bill in bills:
+        if bill.judge is None:
+            lines.append(f"  {bill.dataset:<22} no judge calls ({bill.note})")
+            continue
+        count = (
+            f"{bill.calls} calls"
+            if bill.exact
+            else f"<= {bill.calls} calls (<= {bill.max_calls} with retries)"
+        )
+        lines.append(
+            f"  {bill.dataset:<22} {count}, ~{bill.prompt_tokens:,} input / ~{bill.completion_tokens:,} output "
+            f"tokens, judge {bill.judge}; {bill.note}"
+        )
+    total_calls = n_models * sum(b.calls for b in bills)
+    total_in = n_models * sum(b.prompt_tokens for b in bills)
+    total_out = n_models * sum(b.completion_tokens for b in bills)
+    bound = "" if all(b.exact for b in bills) else "<= "
+    models = f" for {n_models} models" if n_models > 1 else ""
+    lines.append(
+        f"  total{models}: {bound}{total_calls} calls, ~{total_in:,} input / ~{total_out:,} output tokens "
+        "(answers already in the work dir's judge cache are not asked again)"
+    )
+    return lines
+
+
+def tally(judge: Any | None) -> dict[str, Any] | None:
+    """What a judge did (its ``stats``: calls made, cache hits, failures, tokens), for ``run.json``."""
+    if judge is None:
+        return None
+    stats = getattr(judge, "stats", None)
+    if stats is None:
+        return None
+    values = stats.as_dict() if hasattr(stats, "as_dict") else dict(vars(stats))
+    values.pop("last_error", None)
+    return {"model": judge.model, "kind": getattr(judge, "kind", "api"), **values}
+
+
+def dry_run_bill(
+    cards: list[BenchmarkCard], protocol: Protocol, judge_spec: str | None, n_models: int, load_table: Any
+) -> list[str]:
+    """The bill lines of ``vleval run --dry-run``: ``load_table(card)`` gives a benchmark's table (a
+    benchmark whose file is missing or unreadable is named, not billed)."""
+    from vleval.errors import VlevalError
+
+    bills, skipped = [], []
+    for card in cards:
+        try:
+            bills.append(estimate_bill(card, protocol, load_table(card), judge_spec))
+        except (VlevalError, OSError) as exc:
+            skipped.append(f"  {card.name:<22} not billed: {exc}")
+    return format_bill(bills, n_models) + skipped
