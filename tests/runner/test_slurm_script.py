@@ -102,6 +102,8 @@ def test_cpu_job_over_several_nodes():
         partition=None, gpus=0, gpus_per_node=0, gpus_per_task=1, cpu_tasks=4, cpu_tasks_per_node=2
     )
     assert (layout.ntasks, layout.ntasks_per_node, layout.nodes) == (4, 2, 2)
+    with pytest.raises(VlevalError, match="is for CPU jobs"):
+        plan_layout(partition=None, gpus=8, gpus_per_node=8, gpus_per_task=1, cpu_tasks_per_node=2)
     with pytest.raises(VlevalError, match="does not divide"):
         plan_layout(
             partition=None, gpus=0, gpus_per_node=0, gpus_per_task=1, cpu_tasks=3, cpu_tasks_per_node=2

@@ -66,6 +66,8 @@ def plan_layout(
                 "same number of tasks."
             )
         return SlurmLayout(partition, 0, 0, 0, cpu_tasks, per_node)
+    if cpu_tasks_per_node is not None:
+        raise VlevalError("--ntasks-per-node is for CPU jobs (--gpus 0); GPU jobs use --gpus-per-node")
     if gpus_per_node <= 0:
         raise VlevalError("--gpus-per-node must be > 0 when --gpus > 0")
     per_task = gpus_per_task
