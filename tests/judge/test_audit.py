@@ -112,3 +112,17 @@ def test_audit_reports_agreement_kappa_confusion_and_changed_rows(scored_run, ca
     assert "agreement 60.0% (3/5), Cohen's kappa 0.500" in out
     # the run's own files are untouched; the audit's scoring lives under judge_audit/
     assert (work / MODEL / "judge_audit" / "second-opinion").is_dir()
+
+
+def test_a_rotation_one_side_never_examined_is_a_change_not_a_decision() -> None:
+    from vleval.judge.audit import compare_rows
+    from vleval.types import RowResult
+
+    original = [
+        RowResult(0, "0", 1.0, "judge", extracted="A"),
+        RowResult(1000000, "0", 0.0, "judge", extracted="B"),
+    ]
+    audit = [RowResult(0, "0", 0.0, "judge", extracted="Z"), RowResult(1000000, "0", None, "skipped")]
+    pairs, changed = compare_rows(original, audit)
+    assert pairs == [("A", "Z")]
+    assert [(c.index, c.original, c.audit) for c in changed] == [(0, "A", "Z"), (1000000, "B", "(skipped)")]

@@ -63,13 +63,15 @@ class BenchmarkAudit:
 
 def decision(row: RowResult) -> str:
     """What the judge decided for a row, as text: the extracted option/word/answer, or the grade."""
-    if row.decided_by in ("failed",):
+    if row.decided_by == "failed":
         return "(failed)"
+    if row.decided_by == "skipped":  # not examined (an MMBench rotation after its question failed)
+        return "(skipped)"
     if row.extracted is not None and not (isinstance(row.extracted, float) and math.isnan(row.extracted)):
         return str(row.extracted)
     if "gpt4_score" in row.extra:  # LLaVA-Bench: the judge's two scores
         return f"{row.extra.get('gpt4_score')} {row.score}"
-    return "" if row.score is None else f"{row.score:g}"
+    return "(none)" if row.score is None else f"{row.score:g}"
 
 
 def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
@@ -90,7 +92,9 @@ def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
 def compare_rows(
     original: list[RowResult], audit: list[RowResult]
 ) -> tuple[list[tuple[str, str]], list[RowChange]]:
-    """(decision pairs of the rows a judge decided in either scoring, rows whose decision changed)."""
+    """(decision pairs of the rows a judge decided in either scoring and both examined, every row
+    whose decision changed). A row one side never examined (an MMBench rotation after its question
+    failed) is listed as changed but is not a decision to agree on."""
     by_index = {str(r.index): r for r in audit}
     pairs: list[tuple[str, str]] = []
     changed: list[RowChange] = []
@@ -99,7 +103,8 @@ def compare_rows(
         if other is None or (row.decided_by not in JUDGED and other.decided_by not in JUDGED):
             continue
         a, b = decision(row), decision(other)
-        pairs.append((a, b))
+        if "skipped" not in (row.decided_by, other.decided_by):
+            pairs.append((a, b))
         if a != b:
             changed.append(RowChange(row.index, a, b, row.score, other.score))
     return pairs, changed
@@ -179,12 +184,12 @@ def audit_work_dir(
     for item in scored:
         record = read_score(item.score_file)
         original_rows = read_rows(item.rows_file)
-        if not any(r.decided_by in JUDGED for r in original_rows) and record.judge is None:
-            continue  # decided by rules alone: nothing a judge could change
         try:
             protocol = get_protocol(record.protocol)
         except ValueError as exc:
             raise VlevalError(f"{item.score_file}: {exc}") from None
+        if protocol.judge_for(item.card) is None or record.judge is None:
+            continue  # a rule-based metric, or scored without a judge: nothing to compare
         choice = resolve_judge(
             judge_spec,
             protocol.judge_for(item.card),
@@ -258,7 +263,7 @@ def format_audit(audits: list[BenchmarkAudit], *, max_changed: int = 20) -> str:
         if a.judged_rows:
             lines.append(
                 f"  judged rows {a.judged_rows}: agreement {_number(a.agreement, 1)}% ({a.agreed}/{a.judged_rows}), "
-                f"Cohen's kappa {_number(a.kappa, 3)}"
+                f"Cohen's kappa {_number(a.kappa, 3) if a.kappa is not None else 'undefined (one decision only)'}"
             )
         else:
             lines.append("  no row was decided by a judge")
