@@ -10,7 +10,7 @@ import pytest
 
 from vleval.datasets import scoring
 from vleval.datasets.loading import load_table
-from vleval.datasets.predictions import write_prediction_file
+from vleval.datasets.predictions import write_prediction_file, write_token_limit_hits
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import VlevalError
 from vleval.judge.client import make_judge
@@ -159,16 +159,14 @@ def test_reference_files_listed_per_benchmark_cover_the_registry():
 
 
 def test_rows_cut_at_the_token_limit_are_marked(tmp_path):
-    """From the runner (its progress records it) or a 'hit_token_limit' column of the prediction file."""
+    """From the runner (its progress records it) or the file beside the predictions."""
     name = "MMStar"
     tsv = make_benchmark_tsv(name, tmp_path, n=4, seed=0)
     protocol = protocol_accepting(get_protocol("2024.12"), {name: tsv})
     table = load_table(get_benchmark(name), protocol, root=tmp_path)
     first, second = list(table["index"])[:2]
-    pred = write_prediction_file(
-        tmp_path / f"M_{name}.xlsx", table, dict.fromkeys(table["index"], "A"),
-        extra_columns={"hit_token_limit": {second: True}},
-    )  # fmt: skip
+    pred = write_prediction_file(tmp_path / f"M_{name}.xlsx", table, dict.fromkeys(table["index"], "A"))
+    write_token_limit_hits(pred, [second])
     result = scoring.evaluate(get_benchmark(name), protocol, pred, None, table=table, hit_token_limit=[first])
     assert [r.hit_token_limit for r in result.rows] == [True, True, False, False]
     assert result.record.counts.hit_token_limit == 2

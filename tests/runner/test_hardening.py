@@ -329,13 +329,15 @@ def test_a_judge_that_refuses_the_key_stops_the_run_after_inference_is_kept(
 def test_generations_cut_at_the_token_limit_reach_the_score_and_survive_a_copied_prediction_file(
     reference_run, tiny_model, bench_dir, tmp_path
 ):
+    from vleval.datasets.predictions import read_token_limit_hits
     from vleval.datasets.results import read_score
 
     score_file = reference_run / MODEL_NAME / f"{MODEL_NAME}_MMStar_score.json"
     cut = read_score(score_file).counts.hit_token_limit
     assert cut > 0  # 8 new tokens: the tiny model rarely ends sooner
     frame = pd.read_excel(reference_run / MODEL_NAME / f"{MODEL_NAME}_MMStar.xlsx")
-    assert int(frame["hit_token_limit"].sum()) == cut
+    assert "hit_token_limit" not in frame.columns  # the prediction file keeps the reference's columns
+    assert len(read_token_limit_hits(reference_run / MODEL_NAME / f"{MODEL_NAME}_MMStar.xlsx")) == cut
     work = shutil.copytree(reference_run, tmp_path / "work")
     shutil.rmtree(work / MODEL_NAME / ".progress")  # predictions copied without their progress
     run_evaluation(_config(tiny_model, bench_dir, work, datasets=["MMStar"], save_prompts=True))

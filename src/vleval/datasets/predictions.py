@@ -9,9 +9,10 @@ half-written prediction file behind, with the user's umask like every other file
 from __future__ import annotations
 
 import csv
+import json
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,10 @@ from vleval.protocol import Protocol, Quirk
 
 PREDICTION_SUFFIXES = (".xlsx", ".tsv")
 RAW_PREDICTIONS_ATTR = "prediction_raw"  # DataFrame.attrs key: prediction cells as written
+# Beside the prediction file: the indices whose generation stopped at max_new_tokens. A file of its
+# own, so the prediction file keeps exactly the reference's columns (and so do the result files
+# scoring copies from it), while the fact survives a copied prediction folder.
+TOKEN_LIMIT_SUFFIX = "_token_limit.json"
 
 
 def _suffix(path: Path) -> str:
@@ -58,6 +63,39 @@ def _write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 def _key(index: Any) -> str:
     return str(index)
+
+
+def token_limit_file(pred_file: Path | str) -> Path:
+    pred_file = Path(pred_file)
+    return pred_file.with_name(pred_file.stem + TOKEN_LIMIT_SUFFIX)
+
+
+def write_token_limit_hits(pred_file: Path | str, indices: Iterable[Any]) -> None:
+    """Record which rows of ``pred_file`` were cut at the token limit (none: no file)."""
+    path = token_limit_file(pred_file)
+    keys = sorted({_key(i) for i in indices})
+    if keys:
+        atomic_write(path, json.dumps(keys) + "\n")
+    else:
+        path.unlink(missing_ok=True)
+
+
+def read_token_limit_hits(pred_file: Path | str) -> set[str]:
+    """The indices (as text) recorded by ``write_token_limit_hits``; empty without the file."""
+    path = token_limit_file(pred_file)
+    if not path.is_file():
+        return set()
+    try:
+        keys = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataCorruptError(
+            f"{path}: unreadable ({exc}); delete it to score without token-limit marks."
+        ) from None
+    if not isinstance(keys, list):
+        raise DataCorruptError(
+            f"{path}: expected a JSON list of indices; delete it to score without token-limit marks."
+        )
+    return {_key(k) for k in keys}
 
 
 def write_prediction_file(

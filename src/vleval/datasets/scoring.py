@@ -168,9 +168,9 @@ def evaluate(
 
     Every benchmark row needs a prediction: missing rows raise, unless ``allow_partial`` (then the
     record is marked partial and not complete). ``hit_token_limit``: indices whose generation stopped
-    at the token limit (the runner's progress records it; a ``hit_token_limit`` column of the
-    prediction file is read too)."""
-    from vleval.datasets.predictions import prediction_texts, read_prediction_file
+    at the token limit (the runner's progress records it; the file beside the predictions,
+    ``predictions.token_limit_file``, is read too)."""
+    from vleval.datasets.predictions import prediction_texts, read_prediction_file, read_token_limit_hits
 
     pred_file = Path(pred_file)
     if family_of(card).judge_required:  # before any file is read
@@ -194,7 +194,7 @@ def evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = score_frame(data, card, protocol, judge, stem=out_dir / pred_file.stem, seed=seed, notes=notes,
                          missing=len(missing), predictions_cut=_cut_in_prediction_xlsx(pred_file, data),
-                         hit_token_limit=hit_token_limit)  # fmt: skip
+                         hit_token_limit={*read_token_limit_hits(pred_file), *map(str, hit_token_limit)})  # fmt: skip
     return result
 
 
@@ -219,7 +219,7 @@ def score_frame(
     require_columns(data, family.required_columns, card)
     _require_answers(data, card)
     scored = family.score(data, card, protocol, judge, seed=seed)
-    limit_hits = _hit_token_limit(data) | {str(i) for i in hit_token_limit}
+    limit_hits = {str(i) for i in hit_token_limit}
     for row in scored.rows:
         row.hit_token_limit = str(row.index) in limit_hits
     counts = _counts(scored.rows, missing)
@@ -282,17 +282,6 @@ def _counts(rows: list[RowResult], missing: int) -> DecisionCounts:
         setattr(counts, row.decided_by, getattr(counts, row.decided_by) + 1)
         counts.hit_token_limit += int(row.hit_token_limit)
     return counts
-
-
-def _hit_token_limit(data: pd.DataFrame) -> set[str]:
-    """Indices whose generation hit the token limit, where the prediction file records it."""
-    if "hit_token_limit" not in data.columns:
-        return set()
-    return {
-        str(index)
-        for index, value in zip(data["index"], data["hit_token_limit"], strict=True)
-        if not isna(value) and str(value).strip().lower() in ("1", "true", "1.0")
-    }
 
 
 def _missing_rows(table: pd.DataFrame | None, data: pd.DataFrame) -> list[str]:

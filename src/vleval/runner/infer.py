@@ -147,32 +147,27 @@ class BenchmarkCell:
         return dataclasses.replace(request, generation=generation)
 
     def write_predictions(self, predictions: dict[Any, str], hit_token_limit: Sequence[Any] = ()) -> None:
-        """The prediction file. A ``hit_token_limit`` column is added only when some generation stopped
-        at the token limit (so it survives a copied prediction file); otherwise the file has exactly the
-        reference's columns."""
-        from vleval.datasets.predictions import write_prediction_file
+        """The prediction file (exactly the reference's columns) and, beside it, the rows whose
+        generation stopped at the token limit."""
+        from vleval.datasets.predictions import write_prediction_file, write_token_limit_hits
 
-        hits = {str(i) for i in hit_token_limit}
-        extra = {"hit_token_limit": {i: str(i) in hits for i in predictions}} if hits else None
-        write_prediction_file(self.pred_file, self.table, predictions, extra_columns=extra)
+        write_prediction_file(self.pred_file, self.table, predictions)
+        write_token_limit_hits(self.pred_file, hit_token_limit)
 
     def existing_predictions(self) -> tuple[dict[Any, str], set[str]]:
-        """The prediction file's cells as written ('' stays ''), by index, and the indices its
-        ``hit_token_limit`` column marks; ({}, set()) without a file."""
-        from vleval.datasets.cells import isna
-        from vleval.datasets.predictions import RAW_PREDICTIONS_ATTR, read_prediction_file
+        """The prediction file's cells as written ('' stays ''), by index, and the indices recorded as
+        cut at the token limit; ({}, set()) without a file."""
+        from vleval.datasets.predictions import (
+            RAW_PREDICTIONS_ATTR,
+            read_prediction_file,
+            read_token_limit_hits,
+        )
 
         if not self.pred_file.is_file():
             return {}, set()
         frame = read_prediction_file(self.pred_file)
         raw = frame.attrs.get(RAW_PREDICTIONS_ATTR) or [str(v) for v in frame["prediction"]]
-        hits = set()
-        if "hit_token_limit" in frame.columns:
-            flags = zip(frame["index"], frame["hit_token_limit"], strict=True)
-            hits = {
-                str(i) for i, v in flags if not isna(v) and str(v).strip().lower() in ("1", "true", "1.0")
-            }
-        return dict(zip(frame["index"], raw, strict=True)), hits
+        return dict(zip(frame["index"], raw, strict=True)), read_token_limit_hits(self.pred_file)
 
     @property
     def name(self) -> str:
