@@ -332,6 +332,14 @@ def bill_lines(
     return lines
 
 
+def _checkpoint_shape(model_path: Path) -> tuple[ModelDims, Any]:
+    """The model dimensions and tokenizer a bill needs, read from the checkpoint folder."""
+    from vleval.models.internvl.config import read_config
+    from vleval.models.internvl.tokenizer import load_tokenizer
+
+    return ModelDims.from_config(read_config(model_path)), load_tokenizer(model_path)
+
+
 def benchmark_bills(
     *,
     model_path: Path,
@@ -346,11 +354,8 @@ def benchmark_bills(
     benchmark files. Raises VlevalError when the checkpoint cannot be read."""
     from vleval.datasets.loading import load_samples
     from vleval.errors import VlevalError
-    from vleval.models.internvl.config import read_config
-    from vleval.models.internvl.tokenizer import load_tokenizer
 
-    dims = ModelDims.from_config(read_config(model_path))
-    tokenizer = load_tokenizer(model_path)
+    dims, tokenizer = _checkpoint_shape(model_path)
     bills = []
     for card in cards:
         try:
@@ -371,6 +376,26 @@ def benchmark_bills(
             )
         )
     return dims, bills
+
+
+def cell_estimate(
+    card: Any,
+    samples: Sequence[Any],
+    *,
+    model_path: Path,
+    model_card: Any,
+    protocol: Any,
+    cot: bool,
+    max_new_tokens: int | None,
+    device: str | None,
+) -> dict[str, Any]:
+    """What ``--dry-run`` would have estimated for one benchmark of a run, as plain data for
+    ``run.json`` (beside the measured seconds); the samples are those the run already loaded."""
+    dims, tokenizer = _checkpoint_shape(model_path)
+    bill = benchmark_bill(card, samples, model_card=model_card, protocol=protocol, cot=cot,
+                          tokenizer=tokenizer, dims=dims, max_new_tokens=max_new_tokens)  # fmt: skip
+    calibration = pick_calibration(load_calibrations(), device_label(device), dims.llm_params)
+    return estimate_record(bill, calibration)
 
 
 def estimate_record(bill: BenchmarkBill, calibration: Calibration | None) -> dict[str, Any]:

@@ -311,3 +311,22 @@ def _parse(extra: list[str]):
     from vleval.cli import build_parser
 
     return build_parser().parse_args(["run", "--model", "m", "--data", "MMStar", *extra])
+
+
+def test_run_json_records_the_dry_run_estimate_beside_the_measured_time(
+    reference_run: Path, tiny_model: Path
+):
+    from vleval.models.internvl.tokenizer import load_tokenizer
+
+    model_dir = reference_run / MODEL_NAME
+    run = json.loads((model_dir / "run.json").read_text())
+    tokenizer = load_tokenizer(tiny_model)
+    for name in DATASETS:
+        entry = run["datasets"][name]
+        prompts = [
+            json.loads(line)["prompt"] for line in (model_dir / f"{MODEL_NAME}_{name}_prompts.jsonl").open()
+        ]
+        fed = sum(len(tokenizer(p).input_ids) for p in prompts)
+        assert entry["estimate"]["prompt_tokens"] == fed  # the bill counts exactly what was fed
+        low, high = entry["estimate"]["flops"]
+        assert 0 < low <= high and entry["seconds"]["infer"] >= 0

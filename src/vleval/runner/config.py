@@ -348,6 +348,9 @@ class CellResult:
     judge_error: str | None = None  # the judge's last error (redacted), for an incomplete score
     infer_s: float = 0.0
     eval_s: float = 0.0
+    estimate: dict[str, Any] | None = (
+        None  # the dry run's bill for this benchmark (vleval.cost.cell_estimate)
+    )
 
     @property
     def incomplete(self) -> bool:

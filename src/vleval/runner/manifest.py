@@ -67,6 +67,7 @@ def write_run_json(
             "incomplete": cell.incomplete if cell else None,
             "judge": cell.judge if cell else None,  # calls made, cache hits, failures, tokens
             "seconds": {"infer": round(cell.infer_s, 3), "eval": round(cell.eval_s, 3)} if cell else None,
+            "estimate": cell.estimate if cell else None,  # what --dry-run estimated, beside "seconds"
         }
     body = {
         "command": config.command if config.command is not None else list(sys.argv),

@@ -335,6 +335,8 @@ def _infer_all(
                         cell,
                         infer_dataset(bench, info=info, group=group, run_id=run_id, get_backend=get_backend),
                     )
+                    if info.is_main and cell.n_inferred:
+                        cell.estimate = _estimate(config, plan, target, bench)
                     if scorer is not None:
                         scorer.check()
                         scorer.submit(bench, cell)
@@ -453,6 +455,21 @@ def _cell(
         progress_bar=config.progress_bar,
         wait_timeout_s=config.dist_timeout_s,
     )
+
+
+def _estimate(
+    config: RunConfig, plan: RunPlan, target: ModelTarget, bench: BenchmarkCell
+) -> dict[str, Any] | None:
+    """The dry run's time bill for a benchmark that was inferred, for run.json beside the measured
+    time (from the samples the cell already read; None when the checkpoint cannot be read for it)."""
+    from vleval.cost import cell_estimate
+
+    try:
+        return cell_estimate(bench.card, bench.samples, model_path=target.path, model_card=target.card,
+                             protocol=plan.protocol, cot=config.cot, max_new_tokens=config.max_new_tokens,
+                             device=config.device)  # fmt: skip
+    except (VlevalError, OSError, ValueError, KeyError):
+        return None
 
 
 def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
