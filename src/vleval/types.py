@@ -21,6 +21,25 @@ LLMFamily = Literal["qwen2", "internlm2"]
 # Cards: data that describes a benchmark or a model. Registries are dicts of these.
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class PromptStyle:
+    """How the InternVL wrapper words a benchmark's question (VK
+    ``vlmeval/vlm/internvl/internvl_chat.py::build_prompt``/``generate_v2``). The reference decides
+    these by dataset-name substrings; here each benchmark card states them (the reference's fragment
+    tables are kept in ``tests/models/test_prompts.py`` as the oracle these values are checked against).
+
+    ``vqa``: "short" appends the single-word-or-phrase instruction, "detail" the answer-in-detail one
+    (neither changes under CoT), "verbatim" asks the question as is (plus the QA CoT text under CoT).
+    """
+
+    yorn_instruction: str = ""  # Y/N: said before the short-answer instruction ("Please answer yes or no.")
+    vqa: Literal["short", "detail", "verbatim"] = "short"
+    mpo_without_cot: bool = False  # -MPO models use the MPO prompt here even without CoT
+    mpo_keeps_prompt: bool = False  # the MPO prompt leaves this benchmark's text alone
+    mpo_postprocess: bool = False  # MPO answers are cut to the text after "Final answer:"
+    upscale_first_image: bool = False  # the first image is enlarged 2x (bilinear) before tiling
+
+
+@dataclass(frozen=True)
 class BenchmarkCard:
     """One benchmark as the reference toolkit (VLMEvalKit) registers it.
 
@@ -39,6 +58,7 @@ class BenchmarkCard:
     has_answers: bool = True  # False for MMBench_TEST_EN_V11 (scored on the official server)
     required_columns: tuple[str, ...] = ("index", "question")
     description: str = ""
+    prompt: PromptStyle = PromptStyle()
 
     @property
     def file_name(self) -> str:

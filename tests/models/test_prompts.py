@@ -6,6 +6,7 @@ code under test): one sample per benchmark x (plain, -MPO model) x (CoT off, on)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from importlib import resources
@@ -13,6 +14,7 @@ from importlib import resources
 import pytest
 from PIL import Image
 
+from vleval.datasets.registry import BENCHMARKS
 from vleval.models.internvl.prompts import build_request
 from vleval.models.registry import get_model
 from vleval.protocol import get_protocol
@@ -39,8 +41,10 @@ MPO = (
 DIRECT = "Answer with the option's letter from the given choices directly."
 SHORT = "Answer the question using a single word or phrase."
 
+# The wording decisions come from the registry's cards (checked against the reference's own
+# name-fragment rules at the end of this file); the rest of each card is stated here.
 CARDS = {
-    card.name: card
+    card.name: dataclasses.replace(card, prompt=BENCHMARKS[card.name].prompt)
     for card in (
         BenchmarkCard("MMBench_TEST_EN_V11", "", "", "MCQ", "mcq", "MMBench_V11", has_answers=False),
         BenchmarkCard("MMBench_DEV_EN_V11", "", "", "MCQ", "mcq", "MMBench_V11"),
@@ -346,3 +350,36 @@ def test_options_are_read_in_letter_order_and_only_a_to_z():
     smp = sample("AI2D_TEST", "Q?", {"B": "two", "A": "one", "aa": "ignored"})
     request = build_request(smp, CARDS["AI2D_TEST"], get_model("InternVL2_5-8B"), get_protocol(), cot=False)
     assert request.text == ONE + "Q?\nA. one\nB. two\n" + DIRECT
+
+
+# The reference's own decisions, as VLMEvalKit's InternVL wrapper makes them from dataset-name
+# substrings (vlmeval/vlm/internvl/internvl_chat.py::build_prompt, generate_v2; utils.py), at b13a37db
+# and e8e78f05: the oracle every card's PromptStyle is checked against.
+REFERENCE_YORN_INSTRUCTIONS = ((("MME",), ""), (("HallusionBench", "AMBER"), "Please answer yes or no."))
+REFERENCE_VQA_STYLES = (
+    (("LLaVABench", "WildVision"), "detail"),
+    (("OCRVQA", "TextVQA", "ChartQA", "DocVQA", "InfoVQA", "OCRBench", "DUDE", "SLIDEVQA", "GQA",
+      "MMLongBench_DOC"), "short"),
+    (("MathVista", "MathVision", "VCR", "MTVQA", "MMVet", "MathVerse", "MMDU", "CRPE", "MIA-Bench", "MM-Math",
+      "DynaMath", "QSpatial"), "verbatim"),
+)  # fmt: skip
+REFERENCE_MPO_WITHOUT_COT = {"MMStar", "HallusionBench", "OCRBench"}  # exact names
+REFERENCE_MPO_KEEPS_PROMPT = ("LLaVABench", "MMVet")
+REFERENCE_UPSCALE_FIRST_IMAGE = ("MMMU",)
+
+
+def _first(name, table, default):
+    return next((value for fragments, value in table if any(f in name for f in fragments)), default)
+
+
+@pytest.mark.parametrize("card", list(BENCHMARKS.values()), ids=lambda c: c.name)
+def test_each_cards_prompt_style_is_what_the_reference_decides_from_its_name(card):
+    style = card.prompt
+    if card.task_type == "Y/N":
+        assert style.yorn_instruction == _first(card.name, REFERENCE_YORN_INSTRUCTIONS, "")
+    if card.task_type == "VQA":
+        assert style.vqa == _first(card.name, REFERENCE_VQA_STYLES, "short")
+    assert style.mpo_without_cot == (card.name in REFERENCE_MPO_WITHOUT_COT)
+    assert style.mpo_keeps_prompt == any(f in card.name for f in REFERENCE_MPO_KEEPS_PROMPT)
+    assert style.mpo_postprocess == (card.task_type in ("MCQ", "Y/N") or "CRPE" in card.name)
+    assert style.upscale_first_image == any(f in card.name for f in REFERENCE_UPSCALE_FIRST_IMAGE)

@@ -16,16 +16,35 @@ from __future__ import annotations
 import difflib
 
 from vleval.errors import VlevalError
-from vleval.types import BenchmarkCard
+from vleval.types import BenchmarkCard, PromptStyle
 
 _OPENXLAB = "https://opencompass.openxlab.space/utils"
 _CRPE_HF = "https://huggingface.co/datasets/petter12321/crpe_vlmevalkit/resolve/main"
 
 _MCQ_COLUMNS = ("index", "question", "image", "A", "B")
 
+# How the InternVL wrapper words each benchmark (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt,
+# generate_v2; vlmeval/vlm/internvl/utils.py::build_mpo_prompt): MCQ and Y/N answers of -MPO models are
+# post-processed, so is CRPE; MMStar, HallusionBench and OCRBench get the MPO prompt without CoT.
+_MCQ = PromptStyle(mpo_postprocess=True)
+PROMPT_STYLES = {
+    "MMStar": PromptStyle(mpo_postprocess=True, mpo_without_cot=True),
+    "MMMU_DEV_VAL": PromptStyle(mpo_postprocess=True, upscale_first_image=True),
+    "HallusionBench": PromptStyle(
+        yorn_instruction="Please answer yes or no.", mpo_without_cot=True, mpo_postprocess=True
+    ),
+    "MathVista_MINI": PromptStyle(vqa="verbatim"),
+    "OCRBench": PromptStyle(vqa="short", mpo_without_cot=True),
+    "MMVet": PromptStyle(vqa="verbatim", mpo_keeps_prompt=True),
+    "LLaVABench": PromptStyle(vqa="detail", mpo_keeps_prompt=True),
+    "CRPE_EXIST": PromptStyle(vqa="verbatim", mpo_postprocess=True),
+    "CRPE_RELATION": PromptStyle(vqa="verbatim", mpo_postprocess=True),
+}
+
 
 def _card(**kwargs) -> BenchmarkCard:
-    return BenchmarkCard(**kwargs)
+    default = _MCQ if kwargs["task_type"] == "MCQ" else PromptStyle()
+    return BenchmarkCard(prompt=PROMPT_STYLES.get(kwargs["name"], default), **kwargs)
 
 
 _CARDS = (

@@ -7,8 +7,9 @@ post-processing). Reference: VLMEvalKit ``vlmeval/vlm/internvl/internvl_chat.py`
 for the benchmarks vleval registers, the prompt text and tiling are the same at both commits; the
 protocols differ only in the image file the model reads (``Quirk.JPEG_REENCODE_SINGLE_IMAGE``).
 
-The reference decides by dataset-name substrings (``listinstr``); here the same decisions are tables
-of name fragments, checked in order, first hit wins.
+The reference decides by dataset-name substrings (``listinstr``); here each benchmark card states
+the decisions (``BenchmarkCard.prompt``, a ``PromptStyle``), checked against the reference's fragment
+tables in ``tests/models/test_prompts.py``.
 """
 
 from __future__ import annotations
@@ -33,56 +34,6 @@ OPEN_DIRECT_SUFFIX = "Answer the question directly."
 OPEN_DIRECT_SUFFIX_CN = "请直接回答问题。"
 SHORT_ANSWER_SUFFIX = "Answer the question using a single word or phrase."
 DETAIL_SUFFIX = "Answer this question in detail."
-YORN_SUFFIXES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("MME",), " " + SHORT_ANSWER_SUFFIX),
-    (("HallusionBench", "AMBER"), " Please answer yes or no. " + SHORT_ANSWER_SUFFIX),
-)
-
-# VQA branch: (name fragments, style). "verbatim" = the question as is, plus the QA CoT suffix under
-# CoT; "detail" / "short" append a fixed suffix and ignore CoT; unmatched names get "short".
-VQA_STYLES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("LLaVABench", "WildVision"), "detail"),
-    (
-        (
-            "OCRVQA",
-            "TextVQA",
-            "ChartQA",
-            "DocVQA",
-            "InfoVQA",
-            "OCRBench",
-            "DUDE",
-            "SLIDEVQA",
-            "GQA",
-            "MMLongBench_DOC",
-        ),
-        "short",
-    ),
-    (
-        (
-            "MathVista",
-            "MathVision",
-            "VCR",
-            "MTVQA",
-            "MMVet",
-            "MathVerse",
-            "MMDU",
-            "CRPE",
-            "MIA-Bench",
-            "MM-Math",
-            "DynaMath",
-            "QSpatial",
-        ),
-        "verbatim",
-    ),
-)
-
-# -MPO models use the MPO prompt on these benchmarks even without CoT (exact names, not fragments).
-MPO_WITHOUT_COT = frozenset({"MMStar", "HallusionBench", "OCRBench"})
-# Benchmarks whose text the MPO prompt leaves alone (fragments).
-MPO_KEEPS_PROMPT = ("LLaVABench", "MMVet")
-# Benchmarks whose tiles are cut from a 2x BILINEAR upscale of the first image (fragments).
-UPSCALE_FIRST_IMAGE = ("MMMU",)
-
 _CJK = re.compile("[\u4e00-\u9fff]")
 _OPTION_LETTERS = frozenset(string.ascii_uppercase)
 
@@ -91,14 +42,6 @@ _OPTION_LETTERS = frozenset(string.ascii_uppercase)
 def prompt_text(name: str) -> str:
     """A protocol prompt string from ``vleval/data/prompts`` (sources in its SOURCES.md)."""
     return resources.files("vleval").joinpath("data", "prompts", name).read_text(encoding="utf-8")
-
-
-def _matches(dataset: str, fragments: tuple[str, ...]) -> bool:
-    return any(fragment in dataset for fragment in fragments)
-
-
-def _first_style(dataset: str, table: tuple[tuple[tuple[str, ...], str], ...], default: str) -> str:
-    return next((style for fragments, style in table if _matches(dataset, fragments)), default)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -141,26 +84,31 @@ def mpo_prompt(sample: Sample) -> str:
 
 
 def uses_mpo_prompt(card: BenchmarkCard, model: ModelCard, cot: bool) -> bool:
-    return model.mpo and (cot or card.name in MPO_WITHOUT_COT)
+    return model.mpo and (cot or card.prompt.mpo_without_cot)
 
 
 def question_text(sample: Sample, card: BenchmarkCard, model: ModelCard, cot: bool) -> str:
     """The question as the model is asked it, before the image placeholders are added."""
     if card.task_type == "Y/N":
-        text = sample.question + _first_style(card.name, YORN_SUFFIXES, "")
+        # the reference appends these after a space, not a newline
+        text = (
+            sample.question
+            + " "
+            + " ".join(filter(None, (card.prompt.yorn_instruction, SHORT_ANSWER_SUFFIX)))
+        )
     elif card.task_type == "MCQ":
         text = multiple_choice_prompt(sample)
         if cot:
             text = mcq_cot_prompt(text)
     else:
-        style = _first_style(card.name, VQA_STYLES, "short")
+        style = card.prompt.vqa
         if style == "detail":
             text = sample.question + "\n" + DETAIL_SUFFIX
         elif style == "verbatim":
             text = qa_cot_prompt(sample.question) if cot else sample.question
         else:
             text = sample.question + "\n" + SHORT_ANSWER_SUFFIX
-    if uses_mpo_prompt(card, model, cot) and not _matches(card.name, MPO_KEEPS_PROMPT):
+    if uses_mpo_prompt(card, model, cot) and not card.prompt.mpo_keeps_prompt:
         text = mpo_prompt(sample)
     return text
 
@@ -230,14 +178,14 @@ def build_request(
     row's images (``vleval.cost`` passes header-only ones, since it needs their sizes alone)."""
     images = request_images(sample, protocol) if images is None else images
     mpo = uses_mpo_prompt(card, model, cot)
-    postprocess_mpo = mpo and (card.task_type in ("MCQ", "Y/N") or "CRPE" in card.name)
+    postprocess_mpo = mpo and card.prompt.mpo_postprocess
     return Request(
         dataset=card.name,
         index=sample.index,
         text=with_image_placeholders(question_text(sample, card, model, cot), len(images)),
         images=images,
         max_tiles=max_tiles_per_image(card, len(images)),
-        upscale_first_image=bool(images) and _matches(card.name, UPSCALE_FIRST_IMAGE),
+        upscale_first_image=bool(images) and card.prompt.upscale_first_image,
         generation=GenerationSettings(max_new_tokens=card.max_new_tokens),
         postprocess="mpo" if postprocess_mpo else "none",
     )
