@@ -146,6 +146,16 @@ def family_of(card_or_name: BenchmarkCard | str) -> BenchmarkFamily:
 # --------------------------------------------------------------------------------------------------
 # helpers the families share
 # --------------------------------------------------------------------------------------------------
+def accuracy_by_category(table: pd.DataFrame, name_column: str) -> dict[str, float]:
+    """Category -> ``acc`` of a reference score table (MathVista's ``Task&Skill``, MM-Vet's
+    ``Category``), the Overall row left out (it is the headline)."""
+    return {
+        str(name): value
+        for name, acc in zip(table[name_column], table["acc"], strict=True)
+        if str(name) != "Overall" and (value := number(acc)) is not None
+    }
+
+
 def number(value: Any) -> float | None:
     """A finite float, or None."""
     try:

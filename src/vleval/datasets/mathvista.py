@@ -29,6 +29,7 @@ from vleval.datasets.families import (
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
+    accuracy_by_category,
     judged_file,
     number,
     plain_index,
@@ -251,7 +252,7 @@ class MathVistaFamily(BenchmarkFamily):
             tables={"score": table},
             native={"acc": float(overall["acc"])},
             metrics={"acc": float(overall["acc"]), "prefetch_rate": float(overall["prefetch_rate"])},
-            categories=_categories(table),
+            categories=accuracy_by_category(table, "Task&Skill"),
         )
 
     def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
@@ -271,17 +272,9 @@ class MathVistaFamily(BenchmarkFamily):
             headline=acc,
             headline_name=self.headline_name,
             native={"acc": acc} if acc is not None else {},
-            categories=_categories(table),
+            categories=accuracy_by_category(table, "Task&Skill"),
             judge_model=judge_model,
         )
 
 
 FAMILY = MathVistaFamily()
-
-
-def _categories(table: pd.DataFrame) -> dict[str, float]:
-    return {
-        str(name): value
-        for name, acc in zip(table["Task&Skill"], table["acc"], strict=True)
-        if str(name) != "Overall" and (value := number(acc)) is not None
-    }

@@ -21,6 +21,7 @@ from vleval.datasets.families import (
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
+    accuracy_by_category,
     judged_file,
     number,
     plain_index,
@@ -201,7 +202,7 @@ class MMVetFamily(BenchmarkFamily):
             tables={"score": table, "score_fine": fine},
             native={"acc": overall},
             metrics={"acc": overall},
-            categories=_categories(table),
+            categories=accuracy_by_category(table, "Category"),
             notes=notes,
         )
 
@@ -222,17 +223,9 @@ class MMVetFamily(BenchmarkFamily):
             headline=acc,
             headline_name=self.headline_name,
             native={"acc": acc} if acc is not None else {},
-            categories=_categories(pd.DataFrame(list(rows.values()))),
+            categories=accuracy_by_category(pd.DataFrame(list(rows.values())), "Category"),
             judge_model=judge_model,
         )
 
 
 FAMILY = MMVetFamily()
-
-
-def _categories(table: pd.DataFrame) -> dict[str, float]:
-    return {
-        str(name): value
-        for name, acc in zip(table["Category"], table["acc"], strict=True)
-        if str(name) != "Overall" and (value := number(acc)) is not None
-    }
