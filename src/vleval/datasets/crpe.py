@@ -116,6 +116,19 @@ class CRPEFamily(BenchmarkFamily):
             return {HEADLINE: float("nan")}
         return {HEADLINE: float(np.mean([all(v) for v in units.values()])) * 100}
 
+    def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
+        """Each unit (block of rotations, or row) counts for the category of the row the reference
+        stopped at: its first wrong row, else its last (``score``); all of its rows go to that category."""
+        units: dict[str, list[RowResult]] = {}
+        for row in rows:
+            units.setdefault(row.unit, []).append(row)
+        out: dict[str, list[RowResult]] = {}
+        for members in units.values():
+            stop = next((r for r in members if r.score != 1), members[-1])
+            if stop.category is not None:
+                out.setdefault(stop.category, []).extend(members)
+        return out
+
     def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
         path = stem.with_name(stem.name + "_score.json")
         data = read_json_object(path)

@@ -101,6 +101,22 @@ class BenchmarkFamily:
         of one scoring unit share ``unit``: a resampler that draws a unit twice must rename the copy."""
         raise NotImplementedError
 
+    def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
+        """Reported category (a key of ``Scored.categories``) -> the rows its value is computed from
+        by ``category_value``, so the statistics can resample that category's units alone. Only
+        categories whose value is a statistic of their own rows are listed; the others get no
+        interval. Default: the rows grouped by ``RowResult.category``."""
+        out: dict[str, list[RowResult]] = {}
+        for row in rows:
+            if row.category is not None:
+                out.setdefault(row.category, []).append(row)
+        return out
+
+    def category_value(self, rows: Sequence[RowResult], protocol: Protocol) -> float | None:
+        """The reported value of one category from its rows (``category_rows``), in
+        ``category_unit``. Default: the headline aggregation applied to those rows."""
+        return number(self.aggregate(rows).get(HEADLINE))
+
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         """Suffixes (after ``<model>_<dataset>``) of the files the reference writes when scoring."""
         raise NotImplementedError

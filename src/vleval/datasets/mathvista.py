@@ -45,6 +45,7 @@ from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
 JUDGE_ROUNDS = 5
 JUDGE_MAX_TOKENS = 128
 PREFETCH_LOG = "Prefetch succeed"
+SKILLS = "skills"  # RowResult.extra key: the row's skills, as mathvista_acc counts them
 
 
 def build_judge_prompt(row: dict[str, Any]) -> str:
@@ -240,6 +241,7 @@ class MathVistaFamily(BenchmarkFamily):
                 prediction=str(record["prediction"]),
                 category=None if isna(record.get("task")) else str(record["task"]),
                 judge_log=[record["log"]],
+                extra={SKILLS: [str(k) for k in _skills(record.get("skills"))]},
             )
             for record, hit, (_, _, how) in zip(data.to_dict(orient="records"), hits, extracted, strict=True)
         ]
@@ -257,6 +259,17 @@ class MathVistaFamily(BenchmarkFamily):
 
     def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
         return {HEADLINE: float(np.mean([r.score == 1 for r in rows]) * 100) if rows else float("nan")}
+
+    def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
+        """``mathvista_acc``'s keys: each task (``category``) and each skill (``extra["skills"]``); a row
+        with several skills is in each of their sets, and each key's acc is the share of right rows in its
+        set. Rows written before skills were recorded give no skill sets (no interval for skills)."""
+        out: dict[str, list[RowResult]] = {}
+        for row in rows:
+            keys = [*(row.extra.get(SKILLS) or []), row.category]
+            for key in dict.fromkeys(k for k in keys if k is not None):
+                out.setdefault(str(key), []).append(row)
+        return out
 
     def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
         path = judged_file(stem, "_score.csv", judge_model)

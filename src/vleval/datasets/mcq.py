@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ NO_JUDGE_LOG = "Failed in Prefetch, no GPT-based answer matching under `exact_ma
 RANDOM_LOG = "Failed to predict, thus randomly generate one. "
 UNPARSED_LOG = "Failed to predict: neither the rules nor the judge matched an option; counted wrong. "
 CIRCULAR_OFFSET = 1_000_000
+L2_CATEGORY = "l2-category"  # the column report_acc reports beside 'category' (and a RowResult.groups key)
 
 MMB_ABBRS = {
     "coarse_perception": "CP",
@@ -241,8 +242,23 @@ class MCQFamily(BenchmarkFamily):
             by_split.setdefault(members[0].groups.get("split", "none"), []).append(hit)
         if not by_split:
             return {HEADLINE: float("nan")}
-        split = "validation" if "validation" in by_split else sorted(by_split, key=str)[0]
+        split = _headline_split(by_split)
         return {HEADLINE: float(np.mean(by_split[split])) * 100}
+
+    def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
+        """The category columns of ``report_acc`` on the headline's split: each ``l2-category`` (from
+        ``groups``), then each ``category`` (a later column of the same name wins, as there), names
+        abbreviated as there. Rows written before the l2-category was recorded give only the latter."""
+        split = _headline_split({row.groups.get("split", "none") for row in rows})
+        on_split = [row for row in rows if row.groups.get("split", "none") == split]
+        out: dict[str, list[RowResult]] = {}
+        for values in ([row.groups.get(L2_CATEGORY) for row in on_split], [row.category for row in on_split]):
+            column: dict[str, list[RowResult]] = {}
+            for row, value in zip(on_split, values, strict=True):
+                if value is not None:
+                    column.setdefault(MMB_ABBRS.get(value, value), []).append(row)
+            out.update(column)
+        return out
 
     def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
         path = stem.with_name(stem.name + "_acc.csv")
@@ -295,6 +311,12 @@ class MCQFamily(BenchmarkFamily):
 
 
 FAMILY = MCQFamily()
+
+
+def _headline_split(splits: Iterable[str]) -> str:
+    """The split the headline reports: 'validation' where there is one (MMMU), else the first."""
+    splits = sorted(splits, key=str)
+    return "validation" if "validation" in splits else next(iter(splits), "none")
 
 
 def _headline_position(acc: pd.DataFrame) -> int:
@@ -355,6 +377,15 @@ def _row_dicts(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.to_dict(orient="records")
 
 
+def _attributes(row: dict[str, Any]) -> dict[str, str]:
+    """The row's ``RowResult.groups``: its split, and its l2-category where the benchmark has one
+    (``report_acc`` reports both category columns)."""
+    out = {"split": str(row.get("split", "none"))}
+    if not isna(row.get(L2_CATEGORY)):
+        out[L2_CATEGORY] = str(row[L2_CATEGORY])
+    return out
+
+
 def _category(row: dict[str, Any]) -> str | None:
     value = row.get("category")
     return None if isna(value) else str(value)
@@ -376,7 +407,7 @@ def _vanilla(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult]
             extracted=opt,
             answer=row["GT"],
             prediction=row["prediction"],
-            groups={"split": str(row.get("split", "none"))},
+            groups=_attributes(row),
             category=_category(row),
             judge_log=[log],
         )
@@ -464,7 +495,7 @@ def _copy_rows(groups, prefetched, per_copy, results, no_judge: bool) -> list[Ro
                     extracted=extracted,
                     answer=member["GT"],
                     prediction=member["prediction"],
-                    groups={"split": str(member.get("split", "none"))},
+                    groups=_attributes(member),
                     category=_category(member),
                     judge_log=log,
                     extra={"question_hit": int(results[g]["hit"])},
@@ -517,7 +548,7 @@ def report_acc(df: pd.DataFrame) -> pd.DataFrame:
     splits = sorted(set(df["split"]), key=str)
     res: dict[str, list[Any]] = {"split": splits}
     res["Overall"] = [_mean(df[df["split"] == sp]["hit"]) for sp in splits]
-    for group in ("l2-category", "category"):
+    for group in (L2_CATEGORY, "category"):
         if group not in df.columns:
             continue
         for ability in sorted(set(df[group]), key=str):

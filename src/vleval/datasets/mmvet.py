@@ -210,6 +210,31 @@ class MMVetFamily(BenchmarkFamily):
         scores = [r.score for r in rows if r.score is not None]
         return {HEADLINE: sum(scores) / len(scores) * 100 if scores else float("nan")}
 
+    def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
+        """``mmvet_acc``'s capability table: each capability's rows are those whose category string
+        contains it (a row with several capabilities is in each set)."""
+        out: dict[str, list[RowResult]] = {}
+        for row in rows:
+            for capability in CAPABILITIES:
+                if row.category is not None and capability in row.category:
+                    out.setdefault(capability, []).append(row)
+        return out
+
+    def category_value(self, rows: Sequence[RowResult], protocol: Protocol) -> float | None:
+        """Mean grade x 100 of the capability's rows; under
+        Quirk.MMVET_SINGLE_CAPABILITY_COUNTED_TWICE a row whose category is that capability alone
+        weighs 2, as the reference's shared counter counts it twice."""
+        twice = protocol.has(Quirk.MMVET_SINGLE_CAPABILITY_COUNTED_TWICE)
+        weights = [
+            2.0 if twice and str(r.category).replace(",", "_") in CAPABILITIES else 1.0
+            for r in rows
+            if r.score is not None
+        ]
+        scores = [float(r.score) for r in rows if r.score is not None]
+        if not scores:
+            return None
+        return sum(w * s for w, s in zip(weights, scores, strict=True)) / sum(weights) * 100
+
     def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
         path = judged_file(stem, "_score.csv", judge_model, exclude="_score_fine.csv")
         rows = read_csv_rows(path, "Category") if path else None

@@ -143,6 +143,20 @@ class OCRBenchFamily(BenchmarkFamily):
     def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
         return {HEADLINE: sum(r.score == 1 for r in rows) / 10}
 
+    def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
+        """The reference's result keys: 'Text Recognition' gathers its six categories' rows."""
+        out: dict[str, list[RowResult]] = {}
+        for row in rows:
+            if row.category is not None:
+                group = "Text Recognition" if row.category in TEXT_RECOGNITION else row.category
+                out.setdefault(group, []).append(row)
+        return out
+
+    def category_value(self, rows: Sequence[RowResult], protocol: Protocol) -> float | None:
+        """Raw points (right rows) of the group; its interval is in points too, over that group's rows
+        (a fixed number of rows, so it is the row count times the interval of its share)."""
+        return float(sum(r.score == 1 for r in rows))
+
     def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
         path = stem.with_name(stem.name + "_score.json")
         data = read_json_object(path)

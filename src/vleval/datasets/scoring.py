@@ -257,7 +257,15 @@ def score_frame(
         )
     # intervals and censoring bounds (vleval.stats): seeded with the scoring seed, recorded in the methods
     uncertainty = score_uncertainty(
-        scored.rows, family.aggregate, HEADLINE, record.metrics, seed=seed, best_score=family.best_row_score
+        scored.rows,
+        family.aggregate,
+        HEADLINE,
+        record.metrics,
+        seed=seed,
+        best_score=family.best_row_score,
+        categories=record.categories,
+        category_rows=family.category_rows(scored.rows),
+        category_value=lambda rows: family.category_value(rows, protocol),
     )
     fill_record(record, uncertainty)
     files = write_result_files(stem, scored.outputs, record, scored.rows)

@@ -209,6 +209,19 @@ class YesNoFamily(BenchmarkFamily):
         q_acc = group_acc(lambda r: r.unit)
         return {HEADLINE: float(np.mean([a_acc, f_acc, q_acc])), "aAcc": a_acc, "fAcc": f_acc, "qAcc": q_acc}
 
+    def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
+        """``hallusion_rating``'s lines: each ``category`` value, then each ``l2-category`` value (a
+        later line of the same name wins, as in ``_mean3_by_split``). The l2-category is the first part
+        of the row's unit ``<l2-category>_<set_id>_<question_id>`` (the ids come from splitting the index
+        on '_', so they hold none)."""
+        by_category: dict[str, list[RowResult]] = {}
+        by_l2: dict[str, list[RowResult]] = {}
+        for row in rows:
+            if row.category is not None:
+                by_category.setdefault(row.category, []).append(row)
+            by_l2.setdefault(row.unit.rsplit("_", 2)[0], []).append(row)
+        return {**by_category, **by_l2}
+
     def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
         path = stem.with_name(stem.name + "_score.csv")
         rows = read_csv_rows(path, "split")

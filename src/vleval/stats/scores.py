@@ -1,6 +1,8 @@
 """Uncertainty of one scored benchmark: a bootstrap interval on the headline and on each reported
-sub-score, the exact binomial cross-check where the headline is a plain proportion, and the censoring
-bounds. ``fill_record`` writes them into the ``ScoreRecord`` scoring produces.
+sub-score (the ``metrics``, and the per-category values the report charts wherever a category's value
+is a statistic of its own rows), the exact binomial cross-check where the headline is a plain
+proportion, and the censoring bounds. ``fill_record`` writes them into the ``ScoreRecord`` scoring
+produces.
 
 What the statistics need to know about a benchmark is which unit each metric aggregates: every
 row's ``unit`` is the unit of its headline (the MMBench circular group, the HallusionBench question
@@ -19,6 +21,8 @@ from vleval.stats.core import (
     DEFAULT_RESAMPLES,
     UNIT,
     RowAggregate,
+    RowStatistic,
+    bootstrap_interval,
     bootstrap_intervals,
     bounds_wider_than_interval,
     censoring_bounds,
@@ -30,6 +34,15 @@ from vleval.types import Interval, RowResult, ScoreRecord
 
 HEADLINE = "headline"  # key of the headline in ScoreRecord.intervals
 EXACT_SUFFIX = ":exact"  # ScoreRecord.intervals["headline:exact"]: the Clopper-Pearson cross-check
+CATEGORY_PREFIX = "category:"  # ScoreRecord.intervals["category:<name>"]: a ScoreRecord.categories value
+# a reported category value is recomputed from its rows to within this before it gets an interval
+CATEGORY_TOLERANCE = 1e-6
+
+
+def category_key(name: str) -> str:
+    """The ``ScoreRecord.intervals`` key of the per-category sub-score ``name``."""
+    return CATEGORY_PREFIX + name
+
 
 # metric -> the RowResult.groups keys it aggregates (HallusionBench fAcc: figure groups,
 # VLMEvalKit vlmeval/dataset/utils/yorn.py::Hallusion_rating groups by l2-category, set and figure)
@@ -64,9 +77,14 @@ def score_uncertainty(
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
     best_score: float = 1.0,
+    categories: Mapping[str, float] | None = None,
+    category_rows: Mapping[str, Sequence[RowResult]] | None = None,
+    category_value: RowStatistic | None = None,
 ) -> Uncertainty:
-    """Intervals for the headline (``aggregate(rows)[headline_key]``) and each of ``metrics``, and
-    the censoring bounds of the headline (censored rows set to 0 ... ``best_score``)."""
+    """Intervals for the headline (``aggregate(rows)[headline_key]``), each of ``metrics`` and each
+    reported category value in ``categories`` (see ``category_intervals``: ``category_rows`` are its
+    rows, ``category_value`` its statistic), and the censoring bounds of the headline (censored rows
+    set to 0 ... ``best_score``)."""
     rows = list(rows)
     if not rows:
         return Uncertainty()
@@ -78,11 +96,53 @@ def score_uncertainty(
 
     units = metric_units([m for m in metrics if m != headline_key])
     intervals = bootstrap_intervals(rows, with_headline, units, resamples=resamples, seed=seed, level=level)
+    if categories and category_rows is not None and category_value is not None:
+        intervals.update(
+            category_intervals(
+                category_rows,
+                category_value,
+                categories,
+                units[HEADLINE],
+                resamples=resamples,
+                seed=seed,
+                level=level,
+            )
+        )
     exact = plain_proportion_interval(rows, with_headline(rows).get(HEADLINE), level)
     if exact is not None:
         intervals[HEADLINE + EXACT_SUFFIX] = exact
     bounds = censoring_bounds(rows, lambda r: with_headline(r).get(HEADLINE), best_score=best_score)
     return Uncertainty(intervals=intervals, bounds=bounds, censored=sum(is_censored(r) for r in rows))
+
+
+def category_intervals(
+    rows_by_category: Mapping[str, Sequence[RowResult]],
+    statistic: RowStatistic,
+    reported: Mapping[str, float],
+    keys: Sequence[str] = (UNIT,),
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+) -> dict[str, Interval]:
+    """An interval per reported category (``ScoreRecord.categories``), under ``category_key(name)``:
+    the bootstrap of ``statistic`` over that category's rows alone, drawing whole units under ``keys``
+    (the headline's). A category gets none when it has no rows here, or when ``statistic`` of its rows
+    is not the reported value (a sub-score that is not a statistic of its own rows: better no interval
+    than a wrong one)."""
+    out: dict[str, Interval] = {}
+    for name, value in reported.items():
+        members = list(rows_by_category.get(name, ()))
+        full = statistic(members) if members else None
+        if full is None or not abs(full - value) <= CATEGORY_TOLERANCE * max(1.0, abs(value)):
+            continue
+        interval = bootstrap_interval(
+            members, statistic, keys=keys, resamples=resamples, seed=seed, level=level
+        )
+        if interval is not None:
+            interval.method += f", category {name!r} alone ({len(members)} rows)"
+            out[category_key(name)] = interval
+    return out
 
 
 def plain_proportion_interval(
