@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 
-from vleval.types import ScoreRecord
+from vleval.stats.scores import category_key
+from vleval.types import Interval, ScoreRecord
 
 MISSING = "—"
 
@@ -57,6 +58,21 @@ def interval_text(record: ScoreRecord | None, *, digits: int = 2) -> str:
     if exact is not None:
         text += f"; {exact.method}: {exact.low:.{digits}f} to {exact.high:.{digits}f}"
     return text
+
+
+def category_interval(record: ScoreRecord | None, category: str) -> Interval | None:
+    """The interval of one per-category value of ``record.categories``, when scoring gave it one."""
+    return record.intervals.get(category_key(category)) if record is not None else None
+
+
+def interval_hover(found: Interval | None, *, digits: int = 2) -> str:
+    """`` ± 1.10 (95% interval 60.00 to 62.20; percentile bootstrap ...)`` for a hover text; '' without one."""
+    if found is None:
+        return ""
+    return (
+        f" ± {(found.high - found.low) / 2:.{digits}f} ({found.level:.0%} interval {found.low:.{digits}f} to "
+        f"{found.high:.{digits}f}; {found.method})"
+    )
 
 
 def censoring_text(record: ScoreRecord | None, *, digits: int = 2) -> str:

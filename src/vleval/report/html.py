@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Mapping
 from html import escape
 from importlib import resources
 from typing import Any
@@ -17,10 +18,11 @@ from typing import Any
 from vleval import __version__
 from vleval.protocol import PINNED_PROTOCOLS, PROTOCOLS
 from vleval.report.collect import BenchmarkRun, SampleRecord
-from vleval.report.format import score_text
+from vleval.report.format import category_interval, interval_hover, score_text
 from vleval.report.protocol_diffs import protocol_diff_section
 from vleval.report.summary import SCALE_NOTE, Cell, Summary, diff_text
 from vleval.report.verdicts import censoring_html, interval_html, verdict_html
+from vleval.types import Interval
 
 PALETTE = ("#2f5fb3", "#d9822b", "#3a9a5b", "#b3261e", "#7b4fb3", "#1b9aaa", "#8a6d3b", "#c2185b")
 
@@ -129,8 +131,14 @@ def scores_table(summary: Summary) -> str:
 # --------------------------------------------------------------------------------------------------
 # charts
 # --------------------------------------------------------------------------------------------------
-def bar_chart(benchmark: str, series: list[tuple[str, list[tuple[str, float]]]], unit: str) -> str:
-    """Horizontal grouped bars: one group per category, one bar per model."""
+def bar_chart(
+    benchmark: str,
+    series: list[tuple[str, list[tuple[str, float]]]],
+    unit: str,
+    intervals: Mapping[str, Mapping[str, Interval]] | None = None,
+) -> str:
+    """Horizontal grouped bars: one group per category, one bar per model. ``intervals`` (model ->
+    category -> its 95% interval) go into each bar's hover text."""
     categories: list[str] = []
     for _, values in series:
         for name, _value in values:
@@ -168,7 +176,8 @@ def bar_chart(benchmark: str, series: list[tuple[str, list[tuple[str, float]]]],
             y = y0 + k * bar_h
             out.append(
                 f'<rect x="{label_w}" y="{y}" width="{width:.1f}" height="{bar_h - 2}" fill="{PALETTE[k % len(PALETTE)]}">'
-                f"<title>{escape(model)} · {escape(category)}: {value:.2f}{'' if unit == '%' else ' ' + unit}</title></rect>"
+                f"<title>{escape(model)} · {escape(category)}: {value:.2f}{'' if unit == '%' else ' ' + unit}"
+                f"{escape(interval_hover((intervals or {}).get(model, {}).get(category)))}</title></rect>"
             )
             out.append(
                 f'<text x="{label_w + width + 3:.1f}" y="{y + bar_h - 3}" font-size="9" fill="#5f6b76">{value:.1f}</text>'
@@ -181,14 +190,18 @@ def charts_section(summary: Summary) -> str:
     figures = []
     for benchmark in summary.benchmarks:
         series = []
+        intervals: dict[str, dict[str, Interval]] = {}
         unit = "%"
         for model in summary.models:
             cell = summary.cell(model, benchmark)
             record = cell.chosen.record if cell else None
             if record is not None and record.categories:
                 series.append((model, list(record.categories.items())))
+                intervals[model] = {
+                    name: found for name in record.categories if (found := category_interval(record, name))
+                }
                 unit = record.category_unit
-        svg = bar_chart(benchmark, series, unit)
+        svg = bar_chart(benchmark, series, unit, intervals)
         if not svg:
             continue
         legend = "".join(
