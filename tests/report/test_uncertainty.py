@@ -48,3 +48,18 @@ def test_cells_show_interval_verdict_and_checklist(work_dirs, tmp_path):
     assert "bootstrap" in rows["MMStar"]["interval_method"]
     assert float(rows["MMStar"]["interval_low"]) <= 75.0 <= float(rows["MMStar"]["interval_high"])
     assert "75.00 ± " in files.summary_md.read_text()
+
+
+def test_category_bars_hover_their_interval(work_dirs, tmp_path):
+    html = write_report(list(work_dirs), tmp_path / "report.html").html.read_text()
+    chart = re.search(r'<figure class="chart" data-benchmark="MMStar">.*?</figure>', html, re.S).group(0)
+    titles = {
+        unescape(t).split(": ", 1)[0]: unescape(t).split(": ", 1)[1]
+        for t in re.findall(r"<rect [^>]*><title>(.*?)</title></rect>", chart, re.S)
+    }
+    # l2-category 'perception': 3 of the 4 rows right; its interval comes from its own 4 rows
+    perception = titles[f"{MODEL} · perception"]
+    assert perception.startswith("75.00 ± ") and "95% interval" in perception
+    assert "bootstrap over 4 scoring units" in perception and "category 'perception' alone" in perception
+    # both 'coarse perception' rows right: a degenerate category, zero width
+    assert titles[f"{MODEL} · coarse perception"].startswith("100.00 ± 0.00 (95% interval 100.00 to 100.00")

@@ -1,0 +1,130 @@
+"""Intervals on the per-category sub-scores (``ScoreRecord.categories``): each category's own units
+resampled alone, checked against a bootstrap written out here with numpy."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from vleval.datasets.families import family_of
+from vleval.protocol import get_protocol
+from vleval.stats.scores import HEADLINE, category_intervals, category_key, score_uncertainty
+from vleval.types import RowResult
+
+MMBENCH = family_of("MMBench_DEV_EN_V11")  # circular: a question's 4 rotations are one unit
+PROTOCOL = get_protocol("2024.12")
+ROTATIONS = 4
+RESAMPLES = 2000
+SEED = 7
+WRONG_UNITS = {1, 4, 5, 9}  # questions of category 'mixed' with one wrong rotation
+
+
+def circular_rows() -> list[RowResult]:
+    """Questions 0..23 alternate between category 'right' (every rotation right) and 'mixed' (12
+    questions, WRONG_UNITS among them have their third rotation wrong), rotations in table order."""
+    rows = []
+    for question in range(24):
+        category = "right" if question % 2 else "mixed"
+        for k in range(ROTATIONS):
+            wrong = category == "mixed" and question // 2 in WRONG_UNITS and k == 2
+            rows.append(
+                RowResult(
+                    index=question + 1_000_000 * k,
+                    unit=str(question),
+                    score=0.0 if wrong else 1.0,
+                    decided_by="rule",
+                    groups={"split": "dev"},
+                    category=category,
+                )
+            )
+    return rows
+
+
+def value(rows):
+    return MMBENCH.category_value(rows, PROTOCOL)
+
+
+def numpy_bootstrap(unit_outcomes: list[float], resamples: int, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap of the share of right units, written out: draw units with replacement."""
+    draws = np.random.default_rng(seed).integers(0, len(unit_outcomes), size=(resamples, len(unit_outcomes)))
+    shares = np.asarray(unit_outcomes)[draws].mean(axis=1) * 100
+    low, high = np.quantile(shares, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def uncertainty(rows, categories=None):
+    return score_uncertainty(
+        rows, MMBENCH.aggregate, HEADLINE, seed=SEED, resamples=RESAMPLES,
+        categories=categories, category_rows=MMBENCH.category_rows(rows), category_value=value,
+    )  # fmt: skip
+
+
+def test_each_category_is_its_own_units_bootstrapped_alone():
+    rows = circular_rows()
+    by_category = MMBENCH.category_rows(rows)
+    assert {name: len(members) for name, members in by_category.items()} == {"mixed": 48, "right": 48}
+    reported = {"mixed": 100 * 8 / 12, "right": 100.0}
+    found = uncertainty(rows, reported).intervals
+
+    right = found[category_key("right")]
+    assert (right.low, right.high) == (100.0, 100.0)  # a degenerate category: zero width
+
+    mixed = found[category_key("mixed")]
+    outcomes = [0.0 if u in WRONG_UNITS else 1.0 for u in range(12)]  # the 'mixed' questions in order
+    assert (mixed.low, mixed.high) == pytest.approx(numpy_bootstrap(outcomes, RESAMPLES, SEED), abs=1e-9)
+    assert mixed.method == (
+        f"percentile bootstrap over 12 scoring units, {RESAMPLES} resamples, seed {SEED}, "
+        "category 'mixed' alone (48 rows)"
+    )
+    assert mixed.level == 0.95
+
+
+def test_existing_intervals_do_not_move():
+    rows = circular_rows()
+    without = uncertainty(rows).intervals
+    with_categories = uncertainty(rows, {"mixed": 100 * 8 / 12, "right": 100.0}).intervals
+    assert set(without) == {HEADLINE}
+    assert {k: v for k, v in with_categories.items() if k in without} == without
+
+
+def test_a_circular_group_is_never_split():
+    rows = circular_rows()
+    seen: list[Counter] = []
+
+    def recording(resampled):
+        seen.append(Counter(r.unit.split("~")[0] for r in resampled))
+        sizes = Counter(r.unit for r in resampled)  # a unit drawn twice comes back as two named copies
+        assert set(sizes.values()) == {ROTATIONS}
+        return value(resampled)
+
+    found = category_intervals(
+        MMBENCH.category_rows(rows), recording, {"mixed": 100 * 8 / 12}, resamples=200, seed=SEED
+    )
+    assert category_key("mixed") in found
+    mixed_units = {str(q) for q in range(0, 24, 2)}
+    assert len(seen) > 200 and all(set(counts) <= mixed_units for counts in seen)
+    assert all(n % ROTATIONS == 0 for counts in seen for n in counts.values())
+
+
+def test_a_value_its_rows_do_not_give_gets_no_interval():
+    rows = circular_rows()
+    reported = {"mixed": 50.0, "right": 100.0, "absent": 80.0}  # 'mixed' is 66.67 from its rows
+    found = uncertainty(rows, reported).intervals
+    assert category_key("right") in found
+    assert category_key("mixed") not in found and category_key("absent") not in found
+
+
+def test_mmvet_counts_a_single_capability_row_twice_where_the_reference_does():
+    mmvet = family_of("MMVet")
+    rows = [
+        RowResult(index=0, unit="0", score=1.0, decided_by="judge", category="ocr"),
+        RowResult(index=1, unit="1", score=0.0, decided_by="judge", category="rec,ocr"),
+    ]
+    by_capability = mmvet.category_rows(rows)
+    assert [r.index for r in by_capability["ocr"]] == [0, 1] and [r.index for r in by_capability["rec"]] == [
+        1
+    ]
+    assert mmvet.category_value(by_capability["ocr"], get_protocol("2024.12")) == pytest.approx(200 / 3)
+    assert mmvet.category_value(by_capability["ocr"], get_protocol("vleval-1")) == pytest.approx(50.0)
