@@ -256,7 +256,8 @@ class JudgeInfo:
 
 @dataclass
 class Interval:
-    """A 95% (by default) interval on a 0-100 score."""
+    """A 95% (by default) interval on a score, in that score's scale (0-100; an OCRBench category's
+    interval in points, as ``ScoreRecord.category_unit`` says)."""
 
     low: float
     high: float
@@ -285,7 +286,8 @@ class ScoreRecord:
     judge: JudgeInfo | None = None
     complete: bool = True
     partial: bool = False  # scored with --allow-partial: rows without predictions left out
-    intervals: dict[str, Interval] = field(default_factory=dict)  # metric name ('headline', ...) -> interval
+    # 'headline', 'headline:exact', a metric name, or 'category:<name>' (a ``categories`` value) -> interval
+    intervals: dict[str, Interval] = field(default_factory=dict)
     bounds: tuple[float, float] | None = None  # headline if every censored row were wrong ... right
     reference_files: list[str] = field(default_factory=list)  # names of the reference's result files
     notes: list[str] = field(default_factory=list)
