@@ -21,7 +21,7 @@ byte-unchanged. Protocols derived for comparison are built with ``dataclasses.re
 ``Protocol.with_rule_of`` (one quirk set as another protocol has it).
 
 Not reproduced (it depends on what earlier runs left on disk, not on the rules): the reference's
-image cache under ``$LMUData/images/<img_root>/``, shared by MMBench_V11 DEV/TEST and by CRPE
+image cache under ``$LMUData/images/<folder>/``, shared by MMBench_V11 DEV/TEST and by CRPE
 EXIST/RELATION, feeds the second split of a pair the first split's images wherever indices overlap
 and no ``image_path`` names them apart (bench/PARITY.md). Nor is 2026.08's temperature 0.6 / top_p
 0.95 next to greedy decoding: with do_sample=False it changes nothing.
@@ -327,8 +327,6 @@ class Protocol:
     judge_retries: int
     judge_timeout_s: float
     md5_overrides: dict[str, str] = field(default_factory=dict)
-    # image cache folder under $LMUData/images where it differs from the card (VK img_root_map)
-    img_root_overrides: dict[str, str] = field(default_factory=dict)
     quirks: frozenset[Quirk] = frozenset()
     # quirks whose fix applies where switching the quirk off alone would give an older reference's
     # behaviour instead (see ``fixes``)
@@ -371,9 +369,6 @@ class Protocol:
     def md5_for(self, card: BenchmarkCard) -> str:
         return self.md5_overrides.get(card.name, card.md5)
 
-    def img_root_for(self, card: BenchmarkCard) -> str:
-        return self.img_root_overrides.get(card.name, card.img_root)
-
     def judge_for(self, card: BenchmarkCard) -> str | None:
         """The reference's default judge short name for a benchmark (VK run.py::get_judge_kwargs);
         None where the metric is rule-based (OCRBench, CRPE). The benchmark's family knows which of
@@ -412,8 +407,6 @@ PROTOCOL_2024_12 = Protocol(
         "MMBench_TEST_EN_V11": "26f0f15381a21720255091d3e0316ce6",
         "MMMU_DEV_VAL": "521afc0f3bf341e6654327792781644d",
     },
-    # VK b13a37db vlmeval/dataset/image_base.py::img_root_map: 'MMMU' in name -> 'MMMU'
-    img_root_overrides={"MMMU_DEV_VAL": "MMMU"},
     quirks=_COMMON_QUIRKS
     | {
         Quirk.MMVET_MAX_TOKENS_3,

@@ -52,7 +52,6 @@ class BenchmarkCard:
     md5: str
     task_type: TaskType  # decides the prompt branch and the MCQ/Y-N judge default
     family: str  # scorer module under vleval.datasets, e.g. "mcq", "yorn", "ocrbench"
-    img_root: str  # folder under $LMUData/images used by the reference
     max_tiles: int = 6  # per-image tile cap before the multi-image 64 // n reduction
     max_new_tokens: int = 4096
     has_answers: bool = True  # False for MMBench_TEST_EN_V11 (scored on the official server)

@@ -46,18 +46,18 @@ SHORT = "Answer the question using a single word or phrase."
 CARDS = {
     card.name: dataclasses.replace(card, prompt=BENCHMARKS[card.name].prompt)
     for card in (
-        BenchmarkCard("MMBench_TEST_EN_V11", "", "", "MCQ", "mcq", "MMBench_V11", has_answers=False),
-        BenchmarkCard("MMBench_DEV_EN_V11", "", "", "MCQ", "mcq", "MMBench_V11"),
-        BenchmarkCard("MMStar", "", "", "MCQ", "mcq", "MMStar"),
-        BenchmarkCard("MMMU_DEV_VAL", "", "", "MCQ", "mcq", "MMMU", max_tiles=12),
-        BenchmarkCard("MathVista_MINI", "", "", "VQA", "mathvista", "MathVista_MINI"),
-        BenchmarkCard("HallusionBench", "", "", "Y/N", "yorn", "HallusionBench"),
-        BenchmarkCard("AI2D_TEST", "", "", "MCQ", "mcq", "AI2D_TEST"),
-        BenchmarkCard("OCRBench", "", "", "VQA", "ocrbench", "OCRBench", max_tiles=24),
-        BenchmarkCard("MMVet", "", "", "VQA", "mmvet", "MMVet"),
-        BenchmarkCard("LLaVABench", "", "", "VQA", "llavabench", "LLaVABench"),
-        BenchmarkCard("CRPE_EXIST", "", "", "VQA", "crpe", "CRPE"),
-        BenchmarkCard("CRPE_RELATION", "", "", "VQA", "crpe", "CRPE"),
+        BenchmarkCard("MMBench_TEST_EN_V11", "", "", "MCQ", "mcq", has_answers=False),
+        BenchmarkCard("MMBench_DEV_EN_V11", "", "", "MCQ", "mcq"),
+        BenchmarkCard("MMStar", "", "", "MCQ", "mcq"),
+        BenchmarkCard("MMMU_DEV_VAL", "", "", "MCQ", "mcq", max_tiles=12),
+        BenchmarkCard("MathVista_MINI", "", "", "VQA", "mathvista"),
+        BenchmarkCard("HallusionBench", "", "", "Y/N", "yorn"),
+        BenchmarkCard("AI2D_TEST", "", "", "MCQ", "mcq"),
+        BenchmarkCard("OCRBench", "", "", "VQA", "ocrbench", max_tiles=24),
+        BenchmarkCard("MMVet", "", "", "VQA", "mmvet"),
+        BenchmarkCard("LLaVABench", "", "", "VQA", "llavabench"),
+        BenchmarkCard("CRPE_EXIST", "", "", "VQA", "crpe"),
+        BenchmarkCard("CRPE_RELATION", "", "", "VQA", "crpe"),
     )
 }
 

@@ -275,7 +275,7 @@ def load_samples(
 # writing images to disk, only when asked (reference layout)
 # --------------------------------------------------------------------------------------------------
 def image_file_names(sample: Sample, protocol: Protocol | None = None) -> list[str]:
-    """File names the reference gives a row's images under ``images/<img_root>/``
+    """File names the reference gives a row's images under ``images/<benchmark folder>/``
     (VK ``ImageBaseDataset.dump_image``): listed ``image_path`` names, else ``<index>_<i>.png`` for
     several images, ``<index>.png`` for one; under Quirk.JPEG_REENCODE_SINGLE_IMAGE (VK b13a37db) a
     single image is always ``<index>.jpg``."""
@@ -309,7 +309,7 @@ def _readable(path: Path) -> bool:
 def save_images(
     samples: Iterable[Sample], folder: Path | str, protocol: Protocol | None = None
 ) -> dict[int | str, list[Path]]:
-    """Write each sample's images under ``folder`` (normally ``$LMUData/images/<img_root>``) as the
+    """Write each sample's images under ``folder`` (normally ``$LMUData/images/<benchmark folder>``) as the
     reference names them; an existing readable file is kept, as the reference keeps it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ Sources, per card:
   ``ImageMCQDataset`` and ``MMMUDataset``).
 - HallusionBench: ``vlmeval/dataset/image_yorn.py``.
 - MathVista_MINI, OCRBench, MMVet, LLaVABench, CRPE_*: ``vlmeval/dataset/image_vqa.py``.
-- img_root: ``vlmeval/dataset/image_base.py::img_root_map``; max_tiles:
+- max_tiles:
   ``vlmeval/vlm/internvl/internvl_chat.py::InternVLChat.set_max_num`` (docs/model-protocol.md).
 """
 
@@ -54,7 +54,6 @@ _CARDS = (
         md5="8d1a704e791df6f5d9fb3ef782b65365",
         task_type="MCQ",
         family="mcq",
-        img_root="MMBench_V11",
         has_answers=False,
         required_columns=_MCQ_COLUMNS,
         description="MMBench v1.1 English test split; no answers: submit to the official server.",
@@ -65,7 +64,6 @@ _CARDS = (
         md5="30c05be8f2f347a50be25aa067248184",
         task_type="MCQ",
         family="mcq",
-        img_root="MMBench_V11",
         required_columns=(*_MCQ_COLUMNS, "answer", "category"),
         description="MMBench v1.1 English dev split, with answers (circular evaluation).",
     ),
@@ -75,7 +73,6 @@ _CARDS = (
         md5="e1ecd2140806c1b1bbf54b43372efb9e",
         task_type="MCQ",
         family="mcq",
-        img_root="MMStar",
         required_columns=(*_MCQ_COLUMNS, "answer", "category", "l2-category"),
         description="MMStar: vision-indispensable multiple choice.",
     ),
@@ -85,7 +82,6 @@ _CARDS = (
         md5="585e8ad75e73f75dcad265dfd0417d64",
         task_type="MCQ",
         family="mcq",
-        img_root="MMMU_DEV_VAL",
         max_tiles=12,
         required_columns=("index", "question", "image", "answer", "split"),
         description="MMMU dev + validation; multi-image rows; headline = validation Overall.",
@@ -96,7 +92,6 @@ _CARDS = (
         md5="f199b98e178e5a2a20e7048f5dcb0464",
         task_type="VQA",
         family="mathvista",
-        img_root="MathVista_MINI",
         required_columns=("index", "question", "image", "answer", "question_type", "answer_type"),
         description="MathVista testmini: answer extraction by judge, accuracy per task and skill.",
     ),
@@ -106,7 +101,6 @@ _CARDS = (
         md5="0c23ac0dc9ef46832d7a24504f2a0c7c",
         task_type="Y/N",
         family="yorn",
-        img_root="HallusionBench",
         required_columns=("index", "question", "image", "answer", "category", "l2-category"),
         description="HallusionBench yes/no questions: aAcc, fAcc, qAcc.",
     ),
@@ -116,7 +110,6 @@ _CARDS = (
         md5="0f593e0d1c7df9a3d69bf1f947e71975",
         task_type="MCQ",
         family="mcq",
-        img_root="AI2D_TEST",
         required_columns=(*_MCQ_COLUMNS, "answer"),
         description="AI2D test split (the reference's masked variant).",
     ),
@@ -126,7 +119,6 @@ _CARDS = (
         md5="e953d98a987cc6e26ef717b61260b778",
         task_type="VQA",
         family="ocrbench",
-        img_root="OCRBench",
         max_tiles=24,
         required_columns=("index", "question", "image", "answer", "category"),
         description="OCRBench: substring match, final score out of 1000.",
@@ -137,7 +129,6 @@ _CARDS = (
         md5="748aa6d4aa9d4de798306a63718455e3",
         task_type="VQA",
         family="mmvet",
-        img_root="MMVet",
         required_columns=("index", "question", "image", "answer", "category"),
         description="MM-Vet: open answers graded by an LLM judge per capability.",
     ),
@@ -147,7 +138,6 @@ _CARDS = (
         md5="d382a093f749a697820d3dadd61c8428",
         task_type="VQA",
         family="llavabench",
-        img_root="LLaVABench",
         required_columns=("index", "question", "image", "caption", "gpt4_ans", "category"),
         description="LLaVA-Bench in-the-wild: relative score against GPT-4 answers.",
     ),
@@ -157,7 +147,6 @@ _CARDS = (
         md5="315584e23ac1ff7f8719ed3b7ad90f08",
         task_type="VQA",
         family="crpe",
-        img_root="CRPE",
         required_columns=("index", "question", "image", "answer", "category"),
         description="CRPE existence questions (blocks of 4 circular variants).",
     ),
@@ -167,7 +156,6 @@ _CARDS = (
         md5="bad7094cde0b572288f4b119c2d0c656",
         task_type="VQA",
         family="crpe",
-        img_root="CRPE",
         required_columns=("index", "question", "image", "answer", "category"),
         description="CRPE relation questions: subject, predicate, object.",
     ),
