@@ -79,6 +79,57 @@ class SampleRecord:
 
 
 @dataclass
+class JudgeTally:
+    """What the judge did for one benchmark run, as ``run.json`` records it (``datasets.<benchmark>.judge``,
+    written by ``vleval.judge.bill.tally`` from ``vleval.judge.client.JudgeStats``): ``calls`` HTTP
+    attempts sent (retries included), ``cache_hits`` requests answered from the judge cache,
+    ``failures`` requests left without an answer after their retries, tokens from the replies' usage."""
+
+    model: str = ""
+    kind: str = ""  # "api" or "local"
+    calls: int = 0
+    cache_hits: int = 0
+    answered: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def describe(self) -> str:
+        """e.g. ``12 calls (3 cached), 0 failed, 4,210 tokens (4,150 in / 60 out)``."""
+        return (
+            f"{self.calls:,} calls ({self.cache_hits:,} cached), {self.failures:,} failed, "
+            f"{self.tokens:,} tokens ({self.prompt_tokens:,} in / {self.completion_tokens:,} out)"
+        )
+
+
+def read_judge_tally(dataset: dict[str, Any]) -> JudgeTally | None:
+    """The judge tally of one ``run.json`` dataset entry; None where the run recorded none (no judge,
+    a rule-based benchmark, an older run.json, a VLMEvalKit run)."""
+    found = dataset.get("judge")
+    if not isinstance(found, dict):
+        return None
+
+    def count(key: str) -> int:
+        value = found.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    return JudgeTally(
+        model=str(found.get("model") or ""),
+        kind=str(found.get("kind") or ""),
+        calls=count("calls"),
+        cache_hits=count("cache_hits"),
+        answered=count("answered"),
+        failures=count("failures"),
+        prompt_tokens=count("prompt_tokens"),
+        completion_tokens=count("completion_tokens"),
+    )
+
+
+@dataclass
 class BenchmarkRun:
     model: str
     benchmark: str
@@ -88,6 +139,7 @@ class BenchmarkRun:
     record: ScoreRecord | None  # vleval's, or one read from the reference's own result files
     samples: list[SampleRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    judge_tally: JudgeTally | None = None  # run.json's record of the judge calls (None: not recorded)
 
     @property
     def score(self) -> float | None:
@@ -399,6 +451,7 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
                     record=record,
                     samples=samples,
                     notes=notes,
+                    judge_tally=read_judge_tally(recorded),
                 )
             )
     return runs

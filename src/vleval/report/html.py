@@ -107,6 +107,12 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
             f'<div class="settings" data-role="judge-failed">{cell.chosen.n_judge_failed} rows without a '
             "judge answer: incomplete, not a score</div>"
         )
+    tally = cell.chosen.judge_tally
+    if tally is not None:  # run.json's record of the judge calls; none for older or VLMEvalKit runs
+        parts.append(
+            f'<div class="settings" data-role="judge-tally" title="{escape(tally.model)}">'
+            f"judge: {escape(tally.describe())}</div>"
+        )
     label = cell.chosen.label
     attrs = (
         f'data-model="{escape(cell.model)}" data-benchmark="{escape(cell.benchmark)}" title="{escape(label)}"'

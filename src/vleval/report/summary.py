@@ -97,6 +97,14 @@ def diff_text(value: float | None) -> str:
     return MISSING if value is None else f"{value:+.2f}"
 
 
+# run.json's judge tally of the chosen run: calls sent, cache hits, calls that failed, tokens
+JUDGE_TALLY_COLUMNS = (
+    "judge_calls",
+    "judge_cache_hits",
+    "judge_call_failures",
+    "judge_prompt_tokens",
+    "judge_completion_tokens",
+)
 CSV_COLUMNS = (
     "model",
     "benchmark",
@@ -126,6 +134,7 @@ CSV_COLUMNS = (
     "bounds_low",
     "bounds_high",
     "verdict",
+    *JUDGE_TALLY_COLUMNS,
 )
 
 
@@ -158,6 +167,7 @@ def summary_rows(summary: Summary) -> list[dict[str, str]]:
                 "published_source": cell.published.source if cell.published else "",
                 "pred_file": str(cell.chosen.pred_file),
                 **_uncertainty_columns(cell),
+                **_judge_tally_columns(cell.chosen),
             }
         )
     return rows
@@ -177,6 +187,20 @@ def _uncertainty_columns(cell: Cell) -> dict[str, str]:
         "bounds_low": "" if bounds is None else f"{bounds[0]:.4f}",
         "bounds_high": "" if bounds is None else f"{bounds[1]:.4f}",
         "verdict": verdict_summary(cell_verdict(cell)) if cell.published is not None else "",
+    }
+
+
+def _judge_tally_columns(run: BenchmarkRun) -> dict[str, str]:
+    """run.json's judge tally (empty where none was recorded: no judge, older or VLMEvalKit runs)."""
+    found = run.judge_tally
+    if found is None:
+        return dict.fromkeys(JUDGE_TALLY_COLUMNS, "")
+    return {
+        "judge_calls": str(found.calls),
+        "judge_cache_hits": str(found.cache_hits),
+        "judge_call_failures": str(found.failures),
+        "judge_prompt_tokens": str(found.prompt_tokens),
+        "judge_completion_tokens": str(found.completion_tokens),
     }
 
 
@@ -223,16 +247,19 @@ def summary_markdown(summary: Summary, notes: Iterable[str] = ()) -> str:
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     lines += ["", "## Settings per cell", ""]
     lines.append(
-        "| model | benchmark | settings | runs | rule | published source | against published | censoring |"
+        "| model | benchmark | settings | runs | rule | published source | against published | censoring "
+        "| judge calls |"
     )
-    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark)):
         source = cell.published.source.split(";")[0] if cell.published else "none published"
         runs = "; ".join(cell.run_label(r) for r in cell.runs)
         extra = _uncertainty_columns(cell)
+        tally = cell.chosen.judge_tally
         lines.append(
             f"| {cell.model} | {cell.benchmark} | {cell.chosen.settings.describe()} | {runs} | {cell.rule} "
-            f"| {source} | {extra['verdict'] or '—'} | {extra['censoring'] or '—'} |"
+            f"| {source} | {extra['verdict'] or '—'} | {extra['censoring'] or '—'} "
+            f"| {tally.describe() if tally else '—'} |"
         )
     return "\n".join(lines) + "\n"
 
