@@ -151,8 +151,10 @@ class BenchmarkCell:
         generation stopped at the token limit."""
         from vleval.datasets.predictions import write_prediction_file, write_token_limit_hits
 
-        write_prediction_file(self.pred_file, self.table, predictions)
+        # the marks first: a prediction file on disk always has its marks beside it (a resumed run
+        # does not rewrite a prediction file that exists)
         write_token_limit_hits(self.pred_file, hit_token_limit)
+        write_prediction_file(self.pred_file, self.table, predictions)
 
     def existing_predictions(self) -> tuple[dict[Any, str], set[str]]:
         """The prediction file's cells as written ('' stays ''), by index, and the indices recorded as
