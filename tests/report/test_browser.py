@@ -11,33 +11,8 @@ from vleval.report.build import write_report
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 MODEL = "InternVL2_5-8B"  # written by conftest.work_dirs
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "Debian chromium not installed at /usr/bin/chromium (install: bash .ci/services.d/chromium.sh)"
-        )
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright not installed (pip install '.[test]')"
-    )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_report_in_chromium(browser, work_dirs, tmp_path):

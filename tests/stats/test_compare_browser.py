@@ -3,33 +3,12 @@ and the flips list, filterable by benchmark and text."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from stats_support import FLIP_MMSTAR
 
 from vleval.report.build import write_compare
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "Debian chromium not installed at /usr/bin/chromium (install: bash .ci/services.d/chromium.sh)"
-        )
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright not installed (pip install '.[test]')"
-    )
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_compare_page_shows_paired_statistics_and_filterable_flips(browser, runs, tmp_path):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from vleval.datasets.families import BenchmarkFamily, family_of, read_json_objec
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, score_record_path
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.judge.client import JudgeStats
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS
 from vleval.report.format import headline_value
 from vleval.transport import redact_url
@@ -79,7 +80,7 @@ class SampleRecord:
 
 
 @dataclass
-class JudgeTally:
+class JudgeTally(JudgeStats):
     """What the judge did for one benchmark run, as ``run.json`` records it (``datasets.<benchmark>.judge``,
     written by ``vleval.judge.bill.tally`` from ``vleval.judge.client.JudgeStats``): ``calls`` HTTP
     attempts sent (retries included), ``cache_hits`` requests answered from the judge cache,
@@ -87,12 +88,6 @@ class JudgeTally:
 
     model: str = ""
     kind: str = ""  # "api" or "local"
-    calls: int = 0
-    cache_hits: int = 0
-    answered: int = 0
-    failures: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
     @property
     def tokens(self) -> int:
@@ -117,16 +112,8 @@ def read_judge_tally(dataset: dict[str, Any]) -> JudgeTally | None:
         value = found.get(key)
         return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
-    return JudgeTally(
-        model=str(found.get("model") or ""),
-        kind=str(found.get("kind") or ""),
-        calls=count("calls"),
-        cache_hits=count("cache_hits"),
-        answered=count("answered"),
-        failures=count("failures"),
-        prompt_tokens=count("prompt_tokens"),
-        completion_tokens=count("completion_tokens"),
-    )
+    counts = {f.name: count(f.name) for f in fields(JudgeStats) if f.name != "last_error"}
+    return JudgeTally(model=str(found.get("model") or ""), kind=str(found.get("kind") or ""), **counts)
 
 
 @dataclass
