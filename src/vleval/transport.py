@@ -343,9 +343,7 @@ class _WatchedHTTPS(urllib.request.HTTPSHandler):
         return super().do_open(_watched(http_class, self._deadline), req, **kwargs)
 
 
-def open_url(
-    request: urllib.request.Request, deadline: Deadline, *, follow_redirects: bool = False
-) -> Any:
+def open_url(request: urllib.request.Request, deadline: Deadline, *, follow_redirects: bool = False) -> Any:
     """``urlopen(request)`` under ``deadline`` (its sockets are shut down when it passes; the per-read
     socket timeout is the deadline's length). Redirects are not followed unless asked, and never
     for a request that carries credentials (an ``Authorization`` header)."""
