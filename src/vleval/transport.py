@@ -157,7 +157,7 @@ def url_secrets(url: str) -> list[str]:
 _AUTH_VALUE = re.compile(
     r"""(?ix)
     (\b(?:bearer|basic)\s+) [^\s"',;}\]]+                           # Bearer <token>, Basic <pair>
-    | (\b(?:authorization|api[-_]?key|x-api-key)["']?\s*[:=]\s*["']?) (?!bearer\s|basic\s) [^\s"',;}\]]+
+    | (\b(?:authorization|api[-_]?key|x-api-key)["']?\s*[:=]\s*["']?) (?!bearer\s|basic\s) [^\s"',;}\]&]+
     """
 )
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)

@@ -330,7 +330,8 @@ class OpenAIBackend:
         try:
             outcome = self.endpoint.get("models", _model_ids, attempts=1)
         except EndpointUnavailableError as exc:
-            raise VlevalError(f"{exc}: pass the server's key (OPENAI_API_KEY)") from None
+            refused = "refused the API key" in str(exc)
+            raise VlevalError(f"{exc}" + (": pass the server's key in VLEVAL_API_KEY" if refused else "")) from None
         if outcome.value is None:
             raise VlevalError(
                 f"openai backend: cannot list the models of {self.api_base} ({outcome.error}); "
