@@ -114,13 +114,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--judge-timeout",
         "judge_timeout_s",
-        "seconds one judge request may take (default: the protocol's)",
+        "wall-clock seconds one judge attempt may take (default: the protocol's)",
         type=float,
     ),
     Option(
         "--judge-retry-budget",
         "judge_retry_budget_s",
-        "seconds all attempts of one judge request may take together (default: the client's, 600)",
+        "wall-clock seconds all attempts of one judge request may take together (default 600)",
         type=float,
     ),
     Option(
