@@ -221,6 +221,18 @@ def _scrub_secret(text: str, secret: str) -> str:
     return "".join(pieces) + text[start:]
 
 
+def remove_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` without the given secrets and those of ``known_secrets()`` (each also URL-encoded),
+    nor any run of 8+ characters that begins one of them; nothing else changes. For what a server
+    returns as data (a judge's answer, a model's prediction): a compromised endpoint may echo the key
+    there, and a real answer never holds it, so no score can move."""
+    every = {s for s in (*secrets, *known_secrets()) if s and s != PLACEHOLDER_API_KEY}
+    for secret in sorted(every, key=len, reverse=True):
+        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
+            text = _scrub_secret(text, form)
+    return text
+
+
 def scrub(text: str, secrets: Iterable[str | None] = (), *, limit: int | None = None) -> str:
     """``text`` (an error message from a remote server, a command line, a log line) without the
     given secrets (the API key, also URL-encoded) and those of ``known_secrets()``, without any run
@@ -228,10 +240,7 @@ def scrub(text: str, secrets: Iterable[str | None] = (), *, limit: int | None = 
     value or ``sk-...`` key, and with credentials removed from the URLs inside it; then, and only
     then (a cut first could leave a key's head that no longer matches), cut to ``limit`` characters.
     The project's one redaction function: every text that may hold a secret goes through it."""
-    every = {s for s in (*secrets, *known_secrets()) if s and s != PLACEHOLDER_API_KEY}
-    for secret in sorted(every, key=len, reverse=True):
-        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
-            text = _scrub_secret(text, form)
+    text = remove_secrets(text, secrets)
     text = _KEY_LIKE.sub(REDACTED, _scrub_urls(_scrub_auth(text)))
     if limit is not None and len(text) > limit:
         text = text[:limit] + "..."
@@ -606,6 +615,10 @@ class OpenAIEndpoint:
     def scrub(self, text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
         """``scrub`` with this endpoint's secrets, then cut to ``limit`` characters."""
         return scrub(text, self._secrets.value, limit=limit)
+
+    def remove_secrets(self, text: str) -> str:
+        """``remove_secrets`` with this endpoint's secrets: for answers stored as data."""
+        return remove_secrets(text, self._secrets.value)
 
     def chat(self, body: dict[str, Any], parse: Callable[[Any], T]) -> Outcome[T]:
         """POST ``chat/completions``; ``parse(json) -> value`` raises ``BadReply`` for a reply that

@@ -151,9 +151,10 @@ def test_the_openai_backend_sends_no_key_across_a_redirect(
 def test_run_json_records_the_command_without_url_credentials_or_keys(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--api-base with user:password@ and ?api-key=, --judge-base-url=... in one argument (item 2)."""
+    """--api-base with user:password@ and ?api-key=, --judge-base-url=... in one argument (item 2); the
+    server also echoes the key in its answers, which become predictions without it."""
     monkeypatch.setenv("VLEVAL_API_KEY", KEY)
-    with RecordingServer("A") as server:
+    with RecordingServer(f"A (your key: {KEY})") as server:
         api_base = server.base_url.replace("http://", f"http://user:{URL_PASSWORD}@") + f"?api-key={URL_KEY}"
         judge_url = f"http://judge:{LOCATION_PASSWORD}@127.0.0.1:9/v1?key={LOCATION_KEY}"
         code = _openai_run(tmp_path, monkeypatch, api_base, f"--judge-base-url={judge_url}")
@@ -295,6 +296,19 @@ def test_eval_against_an_echoing_judge_keeps_no_key_prefix_anywhere(
         code = _eval_mmvet(tmp_path, echo.base_url)
     out, err = capsys.readouterr()
     assert "Traceback" not in err and code != 0  # failed judge calls: an incomplete score, said
+    _assert_nowhere(tmp_path, out, err)
+
+
+def test_a_judge_that_echoes_the_key_in_its_answers_stores_none_of_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with RecordingServer(f"1.0 {KEY[:12]}") as echo:
+        code = _eval_mmvet(tmp_path, echo.base_url)
+        assert echo.authorizations[0] == f"Bearer {KEY}"
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and code in (0, 1), err
+    assert list(tmp_path.rglob("*_score.json"))  # scored, from answers without the key
     _assert_nowhere(tmp_path, out, err)
 
 
