@@ -1,8 +1,9 @@
 """``<work-dir>/<model>/run.json``: what ran, so a result can be traced and repeated.
 
-Holds the command (every argument through ``vleval.transport.redact_command``: URLs keep their address
-without credentials, known secrets are removed), versions (vleval, torch, transformers, Python), protocol, model identity
-(checkpoint folder and digest of its config/index), each benchmark file's md5, settings and timings.
+Holds the command (each argument through ``vleval.transport.redact_command``: URLs keep their address
+without credentials, known secrets are removed), versions (vleval, torch, transformers, Python),
+protocol, model identity (checkpoint folder and digest of its config/index), each benchmark file's md5,
+settings and timings.
 Never the judge API key.
 """
 
