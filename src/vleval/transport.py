@@ -310,9 +310,11 @@ class Deadline:
 
 
 def _shut(sock: Any) -> None:
+    # socket.socket's own shutdown, on the file descriptor: ssl.SSLSocket.shutdown would also drop its
+    # TLS state under the reading thread's feet (a ValueError there); this way that read sees EOF
     try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except (OSError, ValueError):  # already closed
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, ValueError, TypeError):  # already closed
         pass
 
 
