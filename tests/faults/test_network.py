@@ -232,6 +232,20 @@ def test_slurm_passes_url_credentials_through_the_environment_not_the_script(
     assert proc.returncode != 0 and "_API_BASE: holds a URL with credentials" in proc.stderr
 
 
+def test_slurm_prints_no_credentials_and_names_the_variable_to_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ckpt").mkdir()
+    judge_url = f"http://u:{URL_PASSWORD}@127.0.0.1:9/v1?key={URL_KEY}"
+    code = main(
+        ["slurm", "--gpus", "0", "--model", "ckpt", "--data", "MMStar", "--judge-base-url", judge_url]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0 and "# OPENAI_API_BASE: export it" in out and "--judge-base-url" not in out
+    _assert_nowhere(tmp_path, out, err)
+
+
 def test_slurm_job_reads_the_urls_back_from_the_environment() -> None:
     from vleval.cli import build_parser
     from vleval.runner.config import config_from_args
