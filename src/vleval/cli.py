@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except VlevalError as exc:
-        print(f"vleval: error: {exc}", file=sys.stderr)
+        from vleval.transport import scrub  # here: only an error needs the HTTP stack's import time
+
+        # the last guard: a message quoting a URL or a key says it without the credentials
+        print(f"vleval: error: {scrub(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:
         message = disk_error_message(exc)

@@ -6,9 +6,19 @@ It owns every policy both need, once:
   (VLMEvalKit's ``OPENAI_API_BASE``), an OpenAI-style ``.../v1`` base or, for servers, a bare
   ``http://host:port``; a query string (``?api-version=...``) is kept on every request;
 - **the key**: sent as ``Authorization: Bearer``; a local server that needs none gets a placeholder.
-  The key is never shown: ``scrub`` removes it (and any ``Authorization``/``Bearer`` value, and
-  credentials inside URLs) from every error text before it is stored, logged or printed, and
-  ``redact_url`` removes credentials from URLs that are recorded (run.json, summary, report);
+  The key is never shown: ``scrub`` is the project's one redaction function; it removes the key (and
+  any run of 8+ characters that begins it, any ``Authorization``/``Bearer`` value, the values of
+  key-holding environment variables, and credentials inside URLs) from every text before it is
+  stored, logged or printed, and only then cuts it to length; ``redact_url`` removes credentials
+  from URLs that are recorded (run.json, summary, report), ``redact_command`` from a command line;
+- **redirects are never followed**: a 3xx from the endpoint is a failed attempt whose message names
+  the location (without its credentials), and it makes the endpoint unavailable (every request
+  would be redirected alike): the key never travels to another address, and no answer from another
+  address is ever used;
+- **deadlines are wall-clock**: ``Deadline`` shuts the connection down when an attempt's
+  ``timeout_s`` has passed, however the server drips its answer (a socket timeout is per read and
+  never fires on a server that sends a byte every half second), and ``retry_budget_s`` bounds one
+  request's attempts and waits together;
 - **retries**: a request gets ``attempts`` tries; connection failures, timeouts, 408/409/425/429
   and 5xx are retried with capped exponential backoff and jitter (a ``Retry-After`` is honoured up
   to the cap), within a total ``retry_budget_s`` per request; other 4xx are final;
@@ -33,14 +43,16 @@ import base64
 import http.client
 import json
 import logging
+import os
 import random
 import re
+import socket
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
@@ -63,6 +75,8 @@ DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_RETRY_BUDGET_S = 600.0
 DEFAULT_MAX_CONSECUTIVE_TIMEOUTS = 5
 ERROR_TEXT_LIMIT = 500  # characters of a server's error message kept
+# A reply larger than this is not an OpenAI-compatible answer; read no further (an endless body).
+MAX_REPLY_BYTES = 64 << 20
 
 CHAT_PATH = "chat/completions"
 
@@ -143,7 +157,7 @@ def url_secrets(url: str) -> list[str]:
 _AUTH_VALUE = re.compile(
     r"""(?ix)
     (\b(?:bearer|basic)\s+) [^\s"',;}\]]+                           # Bearer <token>, Basic <pair>
-    | (\b(?:authorization|api[-_]?key|x-api-key)["']?\s*[:=]\s*["']?) (?!bearer\s|basic\s) [^\s"',;}\]]+
+    | (\b(?:authorization|api[-_]?key|x-api-key)["']?\s*[:=]\s*["']?) (?!bearer\s|basic\s) [^\s"',;}\]&]+
     """
 )
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)
@@ -166,14 +180,208 @@ def _scrub_urls(text: str) -> str:
     return _URL.sub(one, text)
 
 
-def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` (an error message from a remote server) without the given secrets (the API key,
-    also URL-encoded), without any ``Authorization``/``Bearer``/``api-key`` value or ``sk-...``
-    key, and with credentials removed from the URLs inside it."""
-    for secret in sorted({s for s in secrets if s and s != PLACEHOLDER_API_KEY}, key=len, reverse=True):
+# Environment variables whose values are credentials (OPENAI_API_KEY, VLEVAL_API_KEY, HF_TOKEN,
+# AWS_SECRET_ACCESS_KEY, *_PASSWORD, ...).
+_SECRET_ENV_NAME = re.compile(r"(?:^|_)(?:API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD)$", re.IGNORECASE)
+# Environment variables holding endpoint URLs, which may carry credentials.
+_URL_ENV_NAMES = ("OPENAI_API_BASE", "VLEVAL_API_BASE", "HF_ENDPOINT")
+# A run of this many characters that begins a secret is scrubbed too (a key cut by a server or a
+# log line leaves its head); shorter runs would match ordinary text.
+MIN_SECRET_PREFIX = 8
+
+
+def known_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The credentials this process holds in its environment: values of variables named like keys
+    (``OPENAI_API_KEY``, ``VLEVAL_API_KEY``, ``HF_TOKEN``, ``*_SECRET``, ``*_PASSWORD``, ...; values
+    shorter than ``MIN_SECRET_PREFIX`` are not treated as secrets) and the credentials inside the
+    endpoint URLs read from it (``OPENAI_API_BASE``, ``VLEVAL_API_BASE``). ``scrub`` removes them."""
+    env = os.environ if environ is None else environ
+    found = [
+        value
+        for name, value in env.items()
+        if _SECRET_ENV_NAME.search(name) and len(value) >= MIN_SECRET_PREFIX and value != PLACEHOLDER_API_KEY
+    ]
+    for name in _URL_ENV_NAMES:
+        found += url_secrets(env.get(name) or "")
+    return found
+
+
+def _scrub_secret(text: str, secret: str) -> str:
+    """``text`` without ``secret`` and without any run of ``MIN_SECRET_PREFIX``+ characters that
+    begins it (what is left of a key that was cut)."""
+    if len(secret) < MIN_SECRET_PREFIX:
+        return text.replace(secret, REDACTED)
+    head, pieces, start = secret[:MIN_SECRET_PREFIX], [], 0
+    while (found := text.find(head, start)) >= 0:
+        end = found + MIN_SECRET_PREFIX
+        while end < len(text) and end - found < len(secret) and text[end] == secret[end - found]:
+            end += 1
+        pieces += [text[start:found], REDACTED]
+        start = end
+    return "".join(pieces) + text[start:]
+
+
+def remove_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` without the given secrets and those of ``known_secrets()`` (each also URL-encoded),
+    nor any run of 8+ characters that begins one of them; nothing else changes. For what a server
+    returns as data (a judge's answer, a model's prediction): a compromised endpoint may echo the key
+    there, and a real answer never holds it, so no score can move."""
+    every = {s for s in (*secrets, *known_secrets()) if s and s != PLACEHOLDER_API_KEY}
+    for secret in sorted(every, key=len, reverse=True):
         for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
-            text = text.replace(form, REDACTED)
-    return _KEY_LIKE.sub(REDACTED, _scrub_urls(_scrub_auth(text)))
+            text = _scrub_secret(text, form)
+    return text
+
+
+def scrub(text: str, secrets: Iterable[str | None] = (), *, limit: int | None = None) -> str:
+    """``text`` (an error message from a remote server, a command line, a log line) without the
+    given secrets (the API key, also URL-encoded) and those of ``known_secrets()``, without any run
+    of 8+ characters that begins one of them, without any ``Authorization``/``Bearer``/``api-key``
+    value or ``sk-...`` key, and with credentials removed from the URLs inside it; then, and only
+    then (a cut first could leave a key's head that no longer matches), cut to ``limit`` characters.
+    The project's one redaction function: every text that may hold a secret goes through it."""
+    text = remove_secrets(text, secrets)
+    text = _KEY_LIKE.sub(REDACTED, _scrub_urls(_scrub_auth(text)))
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "..."
+    return text
+
+
+def redact_command(argv: Sequence[str], secrets: Iterable[str | None] = ()) -> list[str]:
+    """A command line as records keep it (run.json's ``command``): every argument through ``scrub``,
+    so a URL argument (``--judge-base-url http://user:pass@host/v1?api-key=...``, also in the
+    ``--flag=URL`` form) keeps its address without its credentials, and a known secret appears
+    nowhere."""
+    every = [*secrets]
+    return [scrub(str(arg), every) for arg in argv]
+
+
+# --------------------------------------------------------------------------------------------------
+# Wall-clock deadlines and the opener (no redirects)
+# --------------------------------------------------------------------------------------------------
+class Deadline:
+    """A wall-clock limit on one network exchange. When it passes, every socket it watches is shut
+    down, which ends a blocked read at once: a socket timeout applies to each read alone, so a server
+    that sends one byte every half second would never trip it. ``extend(seconds)`` moves the limit
+    (downloads: more time once enough bytes came). Use as a context manager around the exchange."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._at = time.monotonic() + seconds
+        self._sockets: list[Any] = []
+        self._done = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._watch, name="vleval-deadline", daemon=True)
+
+    def __enter__(self) -> Deadline:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._done = True
+            self._sockets.clear()
+            self._cond.notify()
+
+    def watch(self, sock: Any) -> None:
+        """Shut ``sock`` down when the deadline passes (at once if it already has)."""
+        with self._cond:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def extend(self, seconds: float) -> None:
+        with self._cond:
+            if not self.expired:
+                self._at = time.monotonic() + seconds
+                self._cond.notify()
+
+    def _watch(self) -> None:
+        with self._cond:
+            while not self._done:
+                remaining = self._at - time.monotonic()
+                if remaining <= 0:
+                    self.expired = True
+                    for sock in self._sockets:
+                        _shut(sock)
+                    return
+                self._cond.wait(remaining)
+
+
+def _shut(sock: Any) -> None:
+    # socket.socket's own shutdown, on the file descriptor: ssl.SSLSocket.shutdown would also drop its
+    # TLS state under the reading thread's feet (a ValueError there); this way that read sees EOF
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, ValueError, TypeError):  # already closed
+        pass
+
+
+def _watched(connection_class: type, deadline: Deadline) -> type:
+    """``connection_class`` whose socket ``deadline`` shuts down when it passes."""
+
+    class Watched(connection_class):  # type: ignore[misc, valid-type]
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    return Watched
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are answers, not instructions: the 3xx reaches the caller as an ``HTTPError``."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class _WatchedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, deadline: Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
+        return super().do_open(_watched(http_class, self._deadline), req, **kwargs)
+
+
+class _WatchedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
+        return super().do_open(_watched(http_class, self._deadline), req, **kwargs)
+
+
+def open_url(request: urllib.request.Request, deadline: Deadline, *, follow_redirects: bool = False) -> Any:
+    """``urlopen(request)`` under ``deadline`` (its sockets are shut down when it passes; the per-read
+    socket timeout is the deadline's length). Redirects are not followed unless asked, and never
+    for a request that carries credentials (an ``Authorization`` header)."""
+    if follow_redirects and request.has_header("Authorization"):
+        raise ValueError("a request with credentials never follows redirects")
+    handlers: list[Any] = [_WatchedHTTP(deadline), _WatchedHTTPS(deadline)]
+    if not follow_redirects:
+        handlers.append(_NoRedirect())
+    opener = urllib.request.build_opener(*handlers)
+    return opener.open(request, timeout=max(deadline.seconds, 0.01))
+
+
+class ReplyTooLarge(ValueError):
+    """A response body over the cap of ``read_capped``."""
+
+
+def read_capped(response: Any, cap: int = MAX_REPLY_BYTES) -> bytes:
+    """A response body, read in pieces (an endless body is never held whole); ``ReplyTooLarge``
+    once it passes ``cap`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := response.read(1 << 16):
+        size += len(chunk)
+        if size > cap:
+            raise ReplyTooLarge(f"the reply is larger than {cap / 2**20:g} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,6 +538,7 @@ class _Failure:
     retryable: bool
     no_answer: bool = False  # no HTTP answer at all (timeout, refused, reset)
     auth: bool = False
+    redirect: bool = False  # the endpoint sent the request elsewhere (3xx)
     wait_hint: float | None = None
 
 
@@ -405,10 +614,13 @@ class OpenAIEndpoint:
         )
 
     # -- public ------------------------------------------------------------------------------------
-    def scrub(self, text: str) -> str:
-        """``scrub`` with this endpoint's secrets, cut to ``ERROR_TEXT_LIMIT`` characters."""
-        text = scrub(text, self._secrets.value)
-        return text if len(text) <= ERROR_TEXT_LIMIT else text[:ERROR_TEXT_LIMIT] + "..."
+    def scrub(self, text: str, limit: int = ERROR_TEXT_LIMIT) -> str:
+        """``scrub`` with this endpoint's secrets, then cut to ``limit`` characters."""
+        return scrub(text, self._secrets.value, limit=limit)
+
+    def remove_secrets(self, text: str) -> str:
+        """``remove_secrets`` with this endpoint's secrets: for answers stored as data."""
+        return remove_secrets(text, self._secrets.value)
 
     def chat(self, body: dict[str, Any], parse: Callable[[Any], T]) -> Outcome[T]:
         """POST ``chat/completions``; ``parse(json) -> value`` raises ``BadReply`` for a reply that
@@ -488,26 +700,50 @@ class OpenAIEndpoint:
         request = urllib.request.Request(
             endpoint_url(self._url.value, path), data=data, method=method, headers=self._headers()
         )
+        url = request.full_url
         retry_after: str | None = None
-        try:
-            with urllib.request.urlopen(request, timeout=max(timeout, 0.01)) as response:
-                status, raw = response.status, response.read()
-        except urllib.error.HTTPError as err:
-            status, retry_after = err.code, err.headers.get("Retry-After") if err.headers else None
+        location: str | None = None
+        answered_by = url
+        slow = f"no complete answer within {timeout:g}s (timed out: the wall-clock limit of one attempt)"
+        quiet = f"no answer within {timeout:g}s (timed out)"
+        with Deadline(timeout) as deadline:
             try:
-                raw = err.read()
-            except (OSError, http.client.HTTPException):
-                raw = b""
-        except TimeoutError:
-            return self._no_answer(f"no answer within {timeout:g}s (timed out)"), None
-        except urllib.error.URLError as err:
-            if isinstance(err.reason, TimeoutError):
-                return self._no_answer(f"no answer within {timeout:g}s (timed out)"), None
-            return self._no_answer(f"connection error: {err.reason}"), None
-        except (OSError, http.client.HTTPException) as err:  # reset, closed without an answer, ...
-            return self._no_answer(f"connection error: {type(err).__name__}: {err}"), None
+                with open_url(request, deadline) as response:
+                    status, answered_by = response.status, response.geturl()
+                    raw = read_capped(response)
+            except urllib.error.HTTPError as err:
+                status = err.code
+                retry_after = err.headers.get("Retry-After") if err.headers else None
+                location = err.headers.get("Location") if err.headers else None
+                try:
+                    raw = read_capped(err)
+                except (OSError, ReplyTooLarge, http.client.HTTPException):
+                    raw = b""
+            except ReplyTooLarge as err:
+                return _Failure(f"unusable reply: {err}", retryable=True), None
+            except TimeoutError:
+                return self._no_answer(slow if deadline.expired else quiet), None
+            except urllib.error.URLError as err:
+                if deadline.expired or isinstance(err.reason, TimeoutError):
+                    return self._no_answer(slow if deadline.expired else quiet), None
+                return self._no_answer(f"connection error: {err.reason}"), None
+            except (OSError, http.client.HTTPException) as err:  # reset, closed without an answer, ...
+                if deadline.expired:
+                    return self._no_answer(slow), None
+                return self._no_answer(f"connection error: {type(err).__name__}: {err}"), None
+        if deadline.expired:  # the body was cut off by the deadline: not an answer
+            return self._no_answer(slow), None
         with self._lock:
             self._consecutive_no_answer = 0
+        if 300 <= status < 400 or answered_by != url:
+            target = urllib.parse.urljoin(url, location) if location else "an unnamed address"
+            if answered_by != url:
+                target = answered_by
+            message = (
+                f"HTTP {status}: a redirect to {self.scrub(target)}; vleval does not follow redirects, so that "
+                "the key is never sent to, and no answer is taken from, another address than the configured one"
+            )
+            return _Failure(message, retryable=False, redirect=True), None
         if status >= 400:
             message = f"HTTP {status}: {self.scrub(_error_message(raw))}"
             if status in AUTH_STATUS:
@@ -517,10 +753,8 @@ class OpenAIEndpoint:
         try:
             payload = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            snippet = raw[:80].decode("utf-8", "replace")
-            return _Failure(
-                f"HTTP {status} with a body that is not JSON: {self.scrub(snippet)!r}", True
-            ), None
+            snippet = self.scrub(raw.decode("utf-8", "replace"), limit=80)
+            return _Failure(f"HTTP {status} with a body that is not JSON: {snippet!r}", True), None
         self._count_usage(payload)
         try:
             return None, parse(payload)
@@ -541,6 +775,11 @@ class OpenAIEndpoint:
                 self.unavailable = (
                     f"{self.what} at {self.base_url} refused the API key ({failure.message}); "
                     "no further requests are sent"
+                )
+            elif failure.redirect:
+                self.unavailable = (
+                    f"{self.what} at {self.base_url} answered with {failure.message}; no further requests "
+                    "are sent. If the new address is the right one, configure it instead"
                 )
             elif failure.no_answer and self._consecutive_no_answer >= self.max_consecutive_timeouts:
                 self.unavailable = (
@@ -580,7 +819,7 @@ def _error_message(raw: bytes) -> str:
     try:
         body = json.loads(text)
     except ValueError:
-        return text[:200] or "(empty body)"
+        return text or "(empty body)"  # cut by the caller, after scrubbing
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict):

@@ -48,14 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="S",
-        help="seconds one judge request may take (default: the protocol's)",
+        help="wall-clock seconds one judge attempt may take (default: the protocol's)",
     )
     parser.add_argument(
         "--judge-retry-budget",
         type=float,
         default=None,
         metavar="S",
-        help="seconds all attempts of one judge request may take together (default: the client's, 600)",
+        help="wall-clock seconds all attempts of one judge request may take together (default 600)",
     )
     parser.add_argument(
         "--protocol", default=DEFAULT_PROTOCOL, choices=sorted(PROTOCOLS), help="reference rules to reproduce"

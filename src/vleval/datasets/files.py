@@ -205,37 +205,74 @@ def mirror_url(url: str) -> str | None:
     return url.replace(_HF_HOST, _HF_MIRROR_HOST) if _HF_HOST in url else None
 
 
+# A download must bring this much every ``timeout`` seconds (or end): a server that drips a byte at a
+# time would otherwise hold it forever, since socket timeouts apply to each read alone. 256 KiB a
+# minute (the default timeout) is 4 KiB/s, far below any working connection.
+MIN_PROGRESS_BYTES = 256 << 10
+
+
 def _fetch(url: str, part: Path, desc: str, progress: bool, timeout: float) -> None:
+    """Append ``url``'s bytes to ``part`` (resuming with Range). Wall-clock limits: the answer's
+    headers within ``timeout`` seconds, then ``MIN_PROGRESS_BYTES`` per ``timeout`` seconds. The
+    request carries no credentials, so redirects (huggingface.co sends files from its CDN) are
+    followed."""
     from tqdm import tqdm
+
+    from vleval.transport import Deadline, open_url
 
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "vleval"})
     if have:
         request.add_header("Range", f"bytes={have}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
-            return
-        raise
-    with response:
-        resumed = have and response.status == 206
-        if not resumed:
-            have = 0
-        length = response.headers.get("Content-Length")
-        total = have + int(length) if length and length.isdigit() else None
-        with (
-            open(part, "ab" if resumed else "wb") as out,
-            tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, desc=desc, disable=not progress
-            ) as bar,
-        ):
-            received = have
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                out.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-    # read(amt) ends quietly when the connection drops early; the .part file keeps what arrived
+    with Deadline(timeout) as deadline:
+        try:
+            response = open_url(request, deadline, follow_redirects=True)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
+                return
+            raise
+        except (OSError, http.client.HTTPException) as exc:
+            if deadline.expired:
+                raise TimeoutError(f"no answer within {timeout:g}s") from exc
+            raise
+        window_bytes = 0
+        with response:
+            resumed = have and response.status == 206
+            if not resumed:
+                have = 0
+            length = response.headers.get("Content-Length")
+            total = have + int(length) if length and length.isdigit() else None
+            deadline.extend(timeout)
+            with (
+                open(part, "ab" if resumed else "wb") as out,
+                tqdm(
+                    total=total, initial=have, unit="B", unit_scale=True, desc=desc, disable=not progress
+                ) as bar,
+            ):
+                received = have
+                while True:
+                    try:
+                        chunk = response.read1(_CHUNK)
+                    except (OSError, http.client.HTTPException):
+                        if deadline.expired:
+                            chunk = b""
+                        else:
+                            raise
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+                    window_bytes += len(chunk)
+                    if window_bytes >= MIN_PROGRESS_BYTES:
+                        window_bytes = 0
+                        deadline.extend(timeout)
+    if deadline.expired:  # the .part file keeps what arrived; the next try resumes from there
+        raise TimeoutError(
+            f"less than {MIN_PROGRESS_BYTES >> 10} KiB arrived in {timeout:g}s after {received} bytes "
+            "(a stalled or too slow server)"
+        )
+    # read1 ends quietly when the connection drops early; the .part file keeps what arrived
     if total is not None and received < total:
         raise OSError(f"connection closed after {received} of {total} bytes")
 

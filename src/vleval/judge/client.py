@@ -237,11 +237,12 @@ class OpenAIJudge:
                 "judge %s: no answer after %d attempt(s): %s", self.model, outcome.attempts, outcome.error
             )
             return JUDGE_FAILURE_TEXT
+        answer = self.endpoint.remove_secrets(outcome.value)  # an endpoint echoing the key stores none
         with self._lock:
             self._answered += 1
         if self.cache is not None:
-            self.cache.put(key, self.model, body, outcome.value)
-        return outcome.value
+            self.cache.put(key, self.model, body, answer)
+        return answer
 
 
 # -------------------------------------------------------------------------------------------------

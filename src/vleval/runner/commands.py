@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from vleval.errors import VlevalError
-from vleval.runner.config import add_options, config_from_args, forwarded_args
+from vleval.runner.config import OPTIONS, add_options, config_from_args, forwarded_args
 
 __all__ = ["config_from_args", "forwarded_run_args", "register"]
 
@@ -76,12 +76,51 @@ def forwarded_run_args(args: argparse.Namespace, model: str) -> list[str]:
     return ["--model", model, "--data", *args.data, *forwarded_args(args)]
 
 
+def credential_urls(args: argparse.Namespace) -> dict[str, str]:
+    """``{environment variable: URL}`` for the URL options given with credentials inside: a job
+    script must not hold them (vleval.runner.slurm), the job's environment carries them instead."""
+    from vleval.transport import url_secrets
+
+    out = {}
+    for option in OPTIONS:
+        value = getattr(args, option.field, None)
+        if option.url and option.env and value and url_secrets(str(value)):
+            out[option.env] = str(value)
+    return out
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    """Unknown benchmark names fail here, with `vleval run`'s "did you mean", before any job waits
+    in a queue to fail on the cluster; so do checkpoint folders that do not exist."""
+    from vleval.datasets.registry import get_benchmark
+    from vleval.runner.targets import looks_like_path
+
+    problems = []
+    for name in dict.fromkeys(args.data):
+        try:
+            get_benchmark(name)
+        except VlevalError as exc:
+            problems.append(str(exc))
+    for spec in dict.fromkeys(args.model):
+        if looks_like_path(spec) and not Path(spec).is_dir():
+            problems.append(f"--model {spec}: no checkpoint folder at {Path(spec).resolve()}")
+    if problems:
+        raise VlevalError("no job was written or submitted: " + " ".join(problems))
+
+
+def _url_fields(secret_env: dict[str, str]) -> set[str]:
+    return {option.field for option in OPTIONS if option.env in secret_env}
+
+
 def slurm_command(args: argparse.Namespace) -> int:
     import shlex
 
     from vleval.runner.slurm import SlurmJob, gpus_per_task_for, plan_layout, submit
     from vleval.runner.targets import looks_like_path
 
+    _check_names(args)
+    secret_env = credential_urls(args)
+    job_args = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in _url_fields(secret_env)})
     jobs = []
     for spec in dict.fromkeys(args.model):
         card_gpt = None
@@ -107,13 +146,14 @@ def slurm_command(args: argparse.Namespace) -> int:
             SlurmJob(
                 model=spec_name,
                 layout=layout,
-                run_args=tuple(forwarded_run_args(args, model_arg)),
+                run_args=tuple(forwarded_run_args(job_args, model_arg)),
                 log_dir=Path(args.log_dir).resolve(),
                 workdir=Path.cwd(),
                 job_name=args.job_name,
                 quota_type=args.quota_type,
                 srun_args=tuple(shlex.split(args.srun_args)),
                 env=env,
+                required_env=tuple(secret_env),
             )
         )
     for job in jobs:
@@ -121,10 +161,14 @@ def slurm_command(args: argparse.Namespace) -> int:
         print(job.script())
     if not args.submit:
         print("# not submitted; add --submit to submit these jobs with sbatch.")
+        for name in secret_env:
+            print(
+                f"# {name}: export it (the URL with its credentials) before submitting these scripts by hand."
+            )
         return 0
     for job in jobs:
         try:
-            job_id = submit(job)
+            job_id = submit(job, env=secret_env)
         except VlevalError as exc:
             print(f"vleval: error: {exc}", file=sys.stderr)
             return 2

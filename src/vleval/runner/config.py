@@ -49,6 +49,9 @@ class Option:
     backend_kwarg: str | None = None  # passed to the backend under this name when set
     forward: bool = True  # `vleval slurm` has it and passes it on to the job's `vleval run`
     record: bool = True  # in run.json's settings
+    # A URL option whose value carries credentials reaches a Slurm job through this environment
+    # variable, which the job's `vleval run` reads when the option is not given; never the job script.
+    env: str | None = None
 
     def add_to(self, parser: argparse.ArgumentParser, *, for_slurm: bool) -> None:
         default = run_config_default(self.field)
@@ -89,8 +92,9 @@ OPTIONS: tuple[Option, ...] = (
         "--api-base",
         "api_base",
         "--backend openai: the server's base URL, e.g. http://127.0.0.1:23333/v1 "
-        "(key from $VLEVAL_API_KEY if the server needs one)",
+        "(key from $VLEVAL_API_KEY if the server needs one; default $VLEVAL_API_BASE)",
         url=True,
+        env="VLEVAL_API_BASE",
     ),
     Option("--api-model", "api_model", "--backend openai: model name the server serves"),
     Option("--api-workers", "api_workers", "--backend openai: parallel requests", type=int),
@@ -100,19 +104,23 @@ OPTIONS: tuple[Option, ...] = (
         "judge model short name or API id; 'none' = rule-based only (default: the protocol's)",
     ),
     Option(
-        "--judge-base-url", "judge_base_url", "OpenAI-compatible endpoint (or $OPENAI_API_BASE)", url=True
+        "--judge-base-url",
+        "judge_base_url",
+        "OpenAI-compatible endpoint (or $OPENAI_API_BASE)",
+        url=True,
+        env="OPENAI_API_BASE",
     ),
     Option("--judge-workers", "judge_workers", "parallel judge calls", type=int),
     Option(
         "--judge-timeout",
         "judge_timeout_s",
-        "seconds one judge request may take (default: the protocol's)",
+        "wall-clock seconds one judge attempt may take (default: the protocol's)",
         type=float,
     ),
     Option(
         "--judge-retry-budget",
         "judge_retry_budget_s",
-        "seconds all attempts of one judge request may take together (default: the client's, 600)",
+        "wall-clock seconds all attempts of one judge request may take together (default 600)",
         type=float,
     ),
     Option(
@@ -250,6 +258,9 @@ def config_from_args(
     config = RunConfig(models=list(args.model), datasets=list(args.data), **values, **extra)
     if config.backend == "openai":
         config.api_key = environ.get("VLEVAL_API_KEY") or None
+        # `vleval slurm` passes an --api-base with credentials this way (the judge's URL goes through
+        # OPENAI_API_BASE, which the judge reads itself)
+        config.api_base = config.api_base or environ.get("VLEVAL_API_BASE") or None
     backend_options(config)  # refuses a missing --api-base before anything starts
     return config
 

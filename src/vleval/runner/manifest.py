@@ -1,7 +1,9 @@
 """``<work-dir>/<model>/run.json``: what ran, so a result can be traced and repeated.
 
-Holds the exact command, versions (vleval, torch, transformers, Python), protocol, model identity
-(checkpoint folder and digest of its config/index), each benchmark file's md5, settings and timings.
+Holds the command (each argument through ``vleval.transport.redact_command``: URLs keep their address
+without credentials, known secrets are removed), versions (vleval, torch, transformers, Python),
+protocol, model identity (checkpoint folder and digest of its config/index), each benchmark file's md5,
+settings and timings.
 Never the judge API key.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 from vleval.atomic import atomic_write
 from vleval.runner.config import CellResult, RunConfig, RunPlan, recorded_settings
 from vleval.runner.targets import ModelTarget
+from vleval.transport import redact_command
 
 
 def versions() -> dict[str, str]:
@@ -70,7 +73,9 @@ def write_run_json(
             "estimate": cell.estimate if cell else None,  # what --dry-run estimated, beside "seconds"
         }
     body = {
-        "command": config.command if config.command is not None else list(sys.argv),
+        "command": redact_command(
+            config.command if config.command is not None else sys.argv, [config.api_key, config.judge_api_key]
+        ),
         "cwd": os.getcwd(),
         "versions": versions(),
         "protocol": {"name": plan.protocol.name, "reference_commit": plan.protocol.reference_commit},

@@ -15,11 +15,18 @@ double quotes, the only quoting sbatch's directive parser knows (Slurm ``src/sba
 (Slurm's file name patterns, sbatch(1) "filename pattern"). Values with control characters (a newline
 in a folder name ends a ``#SBATCH`` or comment line and starts a command) are refused, and so are ``"``
 and ``\\`` in ``#SBATCH`` values, which that parser cannot carry.
+
+Credentials never enter a script: Slurm keeps scripts and shows them (``scontrol write batch_script``,
+``sacct --batch-script``). A URL option that carries credentials (``--judge-base-url``, ``--api-base``)
+is left out of the script and reaches the job through the environment sbatch passes on (the option's
+``env`` variable: ``OPENAI_API_BASE``, ``VLEVAL_API_BASE``), as the API keys do; the script only checks
+that the variable is set.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import shlex
 import subprocess
@@ -122,6 +129,8 @@ class SlurmJob:
     quota_type: str | None = None
     srun_args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    # variables the job needs from the submitting environment (URLs with credentials): checked, not set
+    required_env: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Every value that reaches the script is checked here, before anything is printed or written."""
@@ -141,6 +150,9 @@ class SlurmJob:
             if not _ENV_NAME.match(key):
                 raise VlevalError(f"{key!r} is not an environment variable name")
             refuse_control_characters(key, value)
+        for key in self.required_env:
+            if not _ENV_NAME.match(key):
+                raise VlevalError(f"{key!r} is not an environment variable name")
         self.script()  # the #SBATCH values' own checks
 
     @property
@@ -180,6 +192,11 @@ class SlurmJob:
             lines.append(f"export GPUS_PER_TASK={lay.gpus_per_task}")
         for key, value in self.env:
             lines.append(f"export {key}={shlex.quote(value)}")
+        for key in self.required_env:
+            lines.append(
+                f': "${{{key}:?holds a URL with credentials, passed by vleval slurm --submit from its '
+                f'environment and never written here; export it before submitting this script by hand}}"'
+            )
         srun = [
             "srun",
             "--kill-on-bad-exit=1",
@@ -206,8 +223,9 @@ def gpus_per_task_for(model: str, card_gpus_per_task: int | None) -> int:
 _JOB_ID = re.compile(r"^(\d+)")
 
 
-def submit(job: SlurmJob, sbatch: str = "sbatch") -> str:
-    """Write the script and its log folder, submit without blocking; returns the job id."""
+def submit(job: SlurmJob, sbatch: str = "sbatch", env: dict[str, str] | None = None) -> str:
+    """Write the script and its log folder, submit without blocking; returns the job id. ``env``:
+    variables added to the environment sbatch passes on to the job (``job.required_env``)."""
     job.log_file.parent.mkdir(parents=True, exist_ok=True)  # Slurm does not create -o folders
     job.script_path.write_text(job.script(), encoding="utf-8")
     try:
@@ -217,6 +235,7 @@ def submit(job: SlurmJob, sbatch: str = "sbatch") -> str:
             text=True,
             timeout=120,
             check=False,
+            env=None if not env else {**os.environ, **env},
         )
     except FileNotFoundError:
         raise VlevalError(

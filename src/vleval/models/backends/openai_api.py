@@ -243,6 +243,7 @@ class OpenAIBackend:
         if outcome.value is None:
             return self._failed(request, outcome.error or "no answer", started, tiles)
         raw, response = outcome.value
+        raw = self.endpoint.remove_secrets(raw)  # a server echoing the key gets it into no file
         return Prediction(
             dataset=request.dataset,
             index=request.index,
@@ -330,7 +331,10 @@ class OpenAIBackend:
         try:
             outcome = self.endpoint.get("models", _model_ids, attempts=1)
         except EndpointUnavailableError as exc:
-            raise VlevalError(f"{exc}: pass the server's key (OPENAI_API_KEY)") from None
+            refused = "refused the API key" in str(exc)
+            raise VlevalError(
+                f"{exc}" + (": pass the server's key in VLEVAL_API_KEY" if refused else "")
+            ) from None
         if outcome.value is None:
             raise VlevalError(
                 f"openai backend: cannot list the models of {self.api_base} ({outcome.error}); "
