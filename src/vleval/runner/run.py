@@ -500,6 +500,12 @@ def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
         cell.notes.append(f"retried {outcome.n_retried} previously failed sample(s)")
     if outcome.hit_token_limit:
         cell.notes.append(f"{len(outcome.hit_token_limit)} prediction(s) stopped at the token limit")
+    if outcome.over_context:
+        shown = ", ".join(map(str, outcome.over_context[:5])) + (", ..." if len(outcome.over_context) > 5 else "")
+        cell.notes.append(
+            f"{len(outcome.over_context)} prompt(s) longer than the model's context length (index {shown}): "
+            "their predictions are unreliable"
+        )
 
 
 def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellResult) -> None:
