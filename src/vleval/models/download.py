@@ -48,6 +48,9 @@ def _how_to_get(card: ModelCard, model_dir: Path | str | None) -> str:
 def missing_files(path: Path) -> list[str]:
     """What a checkpoint folder lacks to be loadable: config.json, and the safetensors weights (one
     file, or an index plus every shard it names). Empty when complete."""
+    from vleval.models.metadata import check_checkpoint_metadata
+
+    check_checkpoint_metadata(path)  # FIFOs, devices and oversized metadata files, before anything reads them
     missing = []
     if not (path / "config.json").is_file():
         missing.append("config.json")

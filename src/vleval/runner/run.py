@@ -174,7 +174,10 @@ def _checkpoint_problem(target: ModelTarget, model_dir: Path | None) -> str | No
         return None
     if not target.path.is_dir():
         return f"checkpoint folder {target.path} does not exist."
-    missing = missing_files(target.path)
+    try:
+        missing = missing_files(target.path)
+    except VlevalError as exc:  # a metadata file that is not a regular file, too large, or garbled
+        return str(exc)
     if missing:
         return f"checkpoint folder {target.path} is incomplete: missing {', '.join(missing)}."
     return None
