@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -92,18 +91,24 @@ def _error(capsys, args: list[str], *needles: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # item 5: checkpoint metadata files are read bounded, and only from regular files
 # --------------------------------------------------------------------------------------------------
-def _guarded_cli(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
-    """`vleval ARGS` in a child limited to 8 GB of address space and ``timeout`` seconds: a regressed
-    guard fails the test instead of eating the machine's memory or hanging."""
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
-
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run(
-        [sys.executable, "-m", "vleval", *args], capture_output=True, text=True, timeout=timeout,
-        preexec_fn=limit, env=env,
-    )  # fmt: skip
+# A child process runs every case below through the CLI, one after the other, under an 8 GB address
+# space limit and a timeout: a regressed guard fails these tests instead of eating the machine's memory
+# (/dev/zero) or hanging (a FIFO). One child for all cases pays the import of torch once.
+_CHILD = """
+import contextlib, io, json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+from vleval.cli import main
+results = []
+for args in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = main(args)
+        except BaseException as exc:  # reported: the test fails on it
+            code = f"raised {type(exc).__name__}: {exc}"
+    results.append({"code": code, "err": err.getvalue()})
+print(json.dumps(results))
+"""
 
 
 def _to_dev_zero(path: Path) -> None:
@@ -116,28 +121,44 @@ def _to_fifo(path: Path) -> None:
     os.mkfifo(path)
 
 
+NOT_REGULAR = [
+    ("config.json", _to_dev_zero, "is a device (resolves to /dev/zero), not a regular file"),
+    ("config.json", _to_fifo, "is a FIFO, not a regular file"),
+    ("tokenizer.json", _to_dev_zero, "is a device"),
+    ("generation_config.json", _to_dev_zero, "is a device"),
+    ("merges.txt", _to_fifo, "is a FIFO"),
+    (INDEX, _to_fifo, "is a FIFO"),
+    ("model-00001-of-00002.safetensors", _to_fifo, "is a FIFO"),
+]
+
+
+@pytest.fixture(scope="module")
+def not_regular_outcomes(checkpoint, data_dir, tmp_path_factory) -> list[tuple[Path, dict]]:
+    """(broken file, {code, err}) per NOT_REGULAR case, all run in one guarded child."""
+    root = tmp_path_factory.mktemp("not-regular")
+    broken, runs = [], []
+    for number, (name, make, _) in enumerate(NOT_REGULAR):
+        model = Path(shutil.copytree(checkpoint, root / str(number) / MODEL))
+        make(model / name)
+        broken.append(model / name)
+        runs.append(["run", *_run_args(model, data_dir, root / str(number) / "work", "--mode", "infer")])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps(runs)], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return list(zip(broken, json.loads(proc.stdout.splitlines()[-1]), strict=True))
+
+
 @pytest.mark.parametrize(
-    ("name", "make", "said"),
-    [
-        ("config.json", _to_dev_zero, "is a device (resolves to /dev/zero), not a regular file"),
-        ("config.json", _to_fifo, "is a FIFO, not a regular file"),
-        ("tokenizer.json", _to_dev_zero, "is a device"),
-        ("generation_config.json", _to_dev_zero, "is a device"),
-        (INDEX, _to_fifo, "is a FIFO"),
-        ("model-00001-of-00002.safetensors", _to_fifo, "is a FIFO"),
-    ],
-    ids=lambda v: getattr(v, "__name__", str(v)),
+    "case", range(len(NOT_REGULAR)), ids=[f"{name}-{make.__name__[4:]}" for name, make, _ in NOT_REGULAR]
 )
-def test_a_metadata_file_that_is_not_a_regular_file_is_refused_without_reading_it(
-    checkpoint, data_dir, tmp_path, name, make, said
-):
-    model = _copy_checkpoint(checkpoint, tmp_path)
-    make(model / name)
-    proc = _guarded_cli(["run", *_run_args(model, data_dir, tmp_path / "work", "--mode", "infer")])
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
-    assert f"{model / name}: {said}" in proc.stderr
-    assert not list((tmp_path / "work").rglob("*.xlsx"))  # nothing was inferred
+def test_a_metadata_file_that_is_not_a_regular_file_is_refused_without_reading_it(not_regular_outcomes, case):
+    path, outcome = not_regular_outcomes[case]
+    assert outcome["code"] == 2, outcome
+    assert "Traceback" not in outcome["err"]
+    assert f"{path}: {NOT_REGULAR[case][2]}" in outcome["err"]
+    assert not list(path.parent.parent.rglob("*.xlsx"))  # nothing was inferred
 
 
 @pytest.mark.parametrize("name", ["config.json", "tokenizer_config.json", INDEX, "chat_template.jinja"])

@@ -136,12 +136,13 @@ def read_safetensors_header(path: Path, limit: int = METADATA_MAX_BYTES) -> byte
 
 
 def check_checkpoint_metadata(model_dir: Path) -> None:
-    """Check every metadata file present in a checkpoint folder, and each safetensors file's header,
-    before transformers, sentencepiece or vLLM read the folder on their own."""
+    """Check every metadata file present in a checkpoint folder, and that each safetensors file is a
+    regular file (its header is read, bounded, where it is used), before transformers, sentencepiece or
+    vLLM read the folder on their own."""
     model_dir = Path(model_dir)
     for name in METADATA_FILES:
         path = model_dir / name
         if os.path.lexists(path):
             check_metadata_file(path)
     for weights in sorted(model_dir.glob("*.safetensors")):
-        read_safetensors_header(weights)
+        check_regular_file(weights)
