@@ -89,7 +89,7 @@ _DISK_ERRORS = {
 _PATH_ERRORS = {
     errno.ENOTDIR: "a part of the path is a file, not a folder",
     errno.EISDIR: "it is a folder, where a file is needed",
-    errno.EEXIST: "something that is not a folder is already there",
+    errno.EEXIST: "something is already there (a file where a folder is needed?)",
     errno.ENAMETOOLONG: "a name in the path is longer than the file system allows (255 bytes)",
     errno.ELOOP: "the path runs into a symlink loop",
     errno.ENOENT: "no such file or folder",
