@@ -87,16 +87,43 @@ _DISK_ERRORS = {
 }
 
 
+# A path that cannot be what the command needs there (a file where a folder goes, a folder where a file
+# goes, a name too long): said in one line naming the path; the user picks another path or moves the thing.
+_PATH_ERRORS = {
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder, where a file is needed",
+    errno.EEXIST: "something is already there (a file where a folder is needed?)",
+    errno.ENAMETOOLONG: "a name in the path is longer than the file system allows (255 bytes)",
+    errno.ELOOP: "the path runs into a symlink loop",
+    errno.ENOENT: "no such file or folder",
+}
+
+
 def disk_error_message(exc: OSError) -> str | None:
-    """One line for a full, read-only or forbidden folder (every command: run, eval, report, ...);
-    None for other errors. Writes are atomic or append-only, so what was written before stays."""
+    """One line for a full, read-only or forbidden folder, or a path that cannot be used (every command:
+    run, eval, report, ...); None for other errors. Writes are atomic or append-only, so what was
+    written before stays."""
     what = _DISK_ERRORS.get(exc.errno or 0)
     if what is None:
-        return None
+        return _path_error_message(exc)
     path = exc.filename or "a file of the work dir"
     return (
         f"cannot write {os.fsdecode(path)}: {what} ({exc.strerror}). Nothing already written was lost: "
         "free space or fix the folder's permissions, then run the same command again to continue."
+    )
+
+
+
+def _path_error_message(exc: OSError) -> str | None:
+    what = _PATH_ERRORS.get(exc.errno or 0)
+    if what is None or exc.filename is None:  # no path to name: an error of vleval itself, kept visible
+        return None
+    path = os.fsdecode(exc.filename)
+    if len(path) > 200:  # a name over 255 bytes is the error itself: show its start and its length
+        path = f"{path[:120]}... ({len(path)} characters)"
+    return (
+        f"cannot use {path}: {what} ({exc.strerror}). Choose another path (--work-dir, --out, --data-dir, "
+        "...) or move what is in the way, then run the same command again."
     )
 
 

@@ -149,6 +149,7 @@ class Prediction:
     prompt: str | None = None  # full templated text, kept for --save-prompts and the report
     tiles: tuple[int, ...] = ()  # tiles per image, thumbnail included
     hit_token_limit: bool = False  # generation stopped at max_new_tokens, not at an end token
+    over_context: bool = False  # the prompt is longer than the model's context length (said per sample)
 
 
 # --------------------------------------------------------------------------------------------------

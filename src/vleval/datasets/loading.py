@@ -12,9 +12,11 @@ from __future__ import annotations
 import ast
 import base64
 import binascii
+import csv
 import io
 import re
 import string
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,12 +108,108 @@ def _reject_duplicate_indices(data: pd.DataFrame, path: Path) -> None:
         first_line[key] = line
 
 
+def _record_lines(path: Path) -> list[tuple[int, int]]:
+    """(first line, number of fields) of every record after the header, as a TSV reader splits the
+    file (a quoted cell may span lines). Only read to say where a problem is, after pandas found one."""
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # base64 images are long cells
+    records = []
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t")
+        line = 1
+        for number, fields in enumerate(reader):
+            if number:
+                records.append((line, len(fields)))
+            line = reader.line_num + 1
+    return records
+
+
+def _ragged_line(path: Path) -> str | None:
+    """'line N has K fields, the header H' for the first record with more fields than the header."""
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+            header = len(next(csv.reader(fh, delimiter="\t"), []))
+        for line, fields in _record_lines(path):
+            if fields > header:
+                return f"line {line} has {fields} tab-separated fields, the header {header}"
+    except (OSError, csv.Error):
+        return None
+    return None
+
+
+def _read_tsv(path: Path) -> pd.DataFrame:
+    """``pandas.read_csv(sep='\t')`` as the reference calls it, but a row with more fields than the
+    header is an error naming its line: pandas would otherwise take the first row's extra field as an
+    index column and shift every column by one (``index_col=False`` reads a well-formed file the same
+    and warns instead)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        try:
+            data = pd.read_csv(path, sep="\t", index_col=False)
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+            where = _ragged_line(path) if isinstance(exc, pd.errors.ParserError) else None
+            if where:
+                raise DataCorruptError(
+                    f"{path}: {where} (a tab inside a cell?); every row needs one field per column. "
+                    "Re-download the file."
+                ) from None
+            raise DataCorruptError(f"{path}: cannot be read as a TSV file ({exc}). Re-download it.") from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        where = _ragged_line(path) or "a row has more fields than the header"
+        raise DataCorruptError(
+            f"{path}: {where} (a tab inside a cell?); every row needs one field per column. Re-download the file."
+        )
+    return data
+
+
+def _line_of(path: Path, position: int) -> str:
+    """'line N' of the record at ``position`` (0 = first after the header), for error messages."""
+    try:
+        return f"line {_record_lines(path)[position][0]}"
+    except (OSError, csv.Error, IndexError):
+        return f"row {position + 2}"
+
+
+def _reject_empty_indices(data: pd.DataFrame, path: Path) -> None:
+    """An empty index cell turns every index into a float (and NaN), so later errors would blame
+    another row: named here first."""
+    empty = [i for i, value in enumerate(data["index"]) if isna(value) or str(value).strip() == ""]
+    if empty:
+        raise DataCorruptError(
+            f"{path}: the 'index' cell is empty on {_line_of(path, empty[0])}"
+            f"{f' (and {len(empty) - 1} more row(s))' if len(empty) > 1 else ''}; every row needs its own "
+            "index. Re-download the file."
+        )
+
+
+def _check_answers(data: pd.DataFrame, card: BenchmarkCard, path: Path) -> None:
+    """Every row of a benchmark with answers has one, and a multiple-choice row's answer is one of its
+    options: the reference counts an unmatched prediction as 'Z', so an answer 'Z' would score it right.
+    ``data`` still carries the file's row positions as its index. MMMU's open questions (no options, or an
+    answer that is not a letter) follow the reference's own rule and are left alone."""
+    if not card.has_answers or "answer" not in data.columns:
+        return
+    option_columns = [letter for letter in OPTION_LETTERS if letter in data.columns]
+    rows = data[["index", "answer", *option_columns]].to_dict("records")  # not the image column
+    for position, row in zip(data.index, rows, strict=True):
+        answer = row["answer"]
+        problem = None
+        if isna(answer) or str(answer).strip() == "":
+            problem = "is empty"
+        elif card.family == "mcq":
+            options = [letter for letter in option_columns if not isna(row[letter])]
+            text = str(answer)
+            if options and text not in options and ("MMMU" not in card.name or text in OPTION_LETTERS):
+                problem = f"is {text!r}, not one of the row's options {', '.join(options)}"
+        if problem:
+            raise DataCorruptError(
+                f"{path}: {_line_of(path, int(position))} (index {row['index']}): the 'answer' cell {problem}; "
+                f"every {card.name} row needs its correct answer. Re-download the file."
+            )
+
+
 def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
     """Read a benchmark TSV exactly as the reference prepares it (see module docstring)."""
-    try:
-        data = pd.read_csv(path, sep="\t")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataCorruptError(f"{path}: cannot be read as a TSV file ({exc}). Re-download it.") from None
+    data = _read_tsv(path)
     missing = [column for column in card.required_columns if column not in data.columns]
     if missing:
         raise DataCorruptError(
@@ -120,6 +218,7 @@ def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
         )
     if data.empty:
         raise DataCorruptError(f"{path}: has a header but no rows. Re-download it.")
+    _reject_empty_indices(data, path)
     _reject_duplicate_indices(data, path)
     if "image" in data.columns:
         data = data[~pd.isna(data["image"])]
@@ -127,6 +226,7 @@ def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
             raise DataCorruptError(
                 f"{path}: no row has an image (the 'image' column is empty). Re-download it."
             )
+    _check_answers(data, card, path)
     data = data.reset_index(drop=True)
     indices = [str(x) for x in data["index"]]
     if "image" in data.columns:

@@ -167,8 +167,10 @@ def read_prediction_file(path: Path | str, table: pd.DataFrame | None = None) ->
     """A prediction file as a DataFrame, rows in file order.
 
     Only ``index`` and ``prediction`` are required; with ``table`` (the loaded benchmark), every
-    benchmark column the file lacks is joined in by index (the file's own columns win, as the
-    reference scores the prediction file's columns), and ``index`` takes the table's type.
+    benchmark column the file lacks is joined in by index (the file's own columns are kept, as the
+    reference scores the prediction file's columns), and ``index`` takes the table's type. The
+    benchmark's ground truth (``TRUTH_COLUMNS``) must then agree with the file's: a prediction file
+    whose answers were edited is refused, naming the rows, rather than scored against its own answers.
     ``prediction`` is left as read: an empty prediction is NaN here; ``prediction_texts`` turns it
     into the text scoring sees.
     """
@@ -201,6 +203,7 @@ def read_prediction_file(path: Path | str, table: pd.DataFrame | None = None) ->
             )
     positions = [rows_by_key[k] for k in keys]
     aligned = table.drop(columns=["image"], errors="ignore").iloc[positions].reset_index(drop=True)
+    _require_benchmark_truth(path, frame, aligned)
     merged = frame.copy()
     merged["index"] = aligned["index"].tolist()
     for column in aligned.columns:
@@ -210,6 +213,44 @@ def read_prediction_file(path: Path | str, table: pd.DataFrame | None = None) ->
     merged = merged[ordered]
     merged.attrs[RAW_PREDICTIONS_ATTR] = raw
     return merged
+
+
+# The benchmark's ground truth: with the benchmark table at hand, a prediction file's copy of these
+# columns must match it (a reference prediction file carries them as written from the same table).
+TRUTH_COLUMNS = ("answer", "answer_option", "gpt4_ans")
+
+
+def _same_cell(mine: Any, truth: Any) -> bool:
+    """The same value once written to and read back from a prediction file: NaN is NaN, and a number
+    may come back as text or the other way round (an xlsx cell keeps the type a TSV column inferred)."""
+    if isna(mine) or isna(truth):
+        return isna(mine) and isna(truth)
+    if str(mine) == str(truth):
+        return True
+    try:
+        return float(mine) == float(truth)
+    except (TypeError, ValueError):
+        return False
+
+
+def _require_benchmark_truth(path: Path, frame: pd.DataFrame, aligned: pd.DataFrame) -> None:
+    for column in TRUTH_COLUMNS:
+        if column not in frame.columns or column not in aligned.columns:
+            continue
+        differ = [
+            (row, index)
+            for row, (index, mine, truth) in enumerate(
+                zip(aligned["index"], frame[column], aligned[column], strict=True), start=2
+            )
+            if not _same_cell(mine, truth)
+        ]
+        if differ:
+            shown = ", ".join(f"row {row} (index {index})" for row, index in differ[:5])
+            raise DataCorruptError(
+                f"{path}: its {column!r} column differs from the benchmark file's in {len(differ)} row(s): "
+                f"{shown}{', ...' if len(differ) > 5 else ''}. The benchmark file is the ground truth: "
+                f"restore the prediction file's {column!r} column (or drop the column to use the benchmark's)."
+            )
 
 
 def prediction_texts(frame: pd.DataFrame, protocol: Protocol) -> list[str]:

@@ -220,8 +220,11 @@ def score_frame(
     _require_answers(data, card)
     scored = family.score(data, card, protocol, judge, seed=seed)
     limit_hits = {str(i) for i in hit_token_limit}
+    written = _written_predictions(data)
     for row in scored.rows:
         row.hit_token_limit = str(row.index) in limit_hits
+        if str(row.index) in written:  # what the model said ('' stays ''), not the text scoring saw ('nan')
+            row.prediction = written[str(row.index)]
     counts = _counts(scored.rows, missing)
     record = ScoreRecord(
         dataset=card.name,
@@ -270,6 +273,16 @@ def score_frame(
     fill_record(record, uncertainty)
     files = write_result_files(stem, scored.outputs, record, scored.rows)
     return EvalResult(record=record, rows=scored.rows, tables=scored.tables, files=files)
+
+
+def _written_predictions(data: pd.DataFrame) -> dict[str, str]:
+    """index -> the prediction cell as written in the file, where the prediction reader kept it."""
+    from vleval.datasets.predictions import RAW_PREDICTIONS_ATTR
+
+    raw = data.attrs.get(RAW_PREDICTIONS_ATTR)
+    if raw is None or len(raw) != len(data):
+        return {}
+    return {str(index): text for index, text in zip(data["index"], raw, strict=True)}
 
 
 def _require_answers(data: pd.DataFrame, card: BenchmarkCard) -> None:

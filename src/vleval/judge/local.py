@@ -26,7 +26,6 @@ with one load); ``release_engines`` frees them.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -78,10 +77,10 @@ def check_judge_folder(folder: Path) -> dict[str, Any]:
         raise DataMissingError(
             f"--judge local:{folder}: no config.json; this is not a Hugging Face model folder."
         )
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VlevalError(f"{config_file} is not valid JSON ({exc}).") from None
+    from vleval.models.metadata import check_checkpoint_metadata, read_metadata_object
+
+    config = read_metadata_object(config_file)
+    check_checkpoint_metadata(folder)  # transformers reads the tokenizer files and chat template unbounded
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
@@ -108,11 +107,13 @@ def check_judge_folder(folder: Path) -> dict[str, Any]:
 def _has_chat_template(folder: Path) -> bool:
     if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
         return True
+    from vleval.models.metadata import read_metadata_json
+
     try:
-        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = read_metadata_json(folder / "tokenizer_config.json")
+    except VlevalError:
         return False
-    return bool(config.get("chat_template"))
+    return isinstance(config, dict) and bool(config.get("chat_template"))
 
 
 def local_judge_problem(spec: str | None) -> str | None:
@@ -180,9 +181,11 @@ def _render(tokenizer: Any, messages: list[dict[str, str]]) -> str:
 def _stop_ids(folder: Path, tokenizer: Any) -> list[int]:
     ids: set[int] = set()
     generation_config = folder / "generation_config.json"
-    if generation_config.is_file():
-        eos = json.loads(generation_config.read_text(encoding="utf-8")).get("eos_token_id")
-        ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if os.path.lexists(generation_config):
+        from vleval.models.metadata import read_metadata_object
+
+        eos = read_metadata_object(generation_config).get("eos_token_id")
+        ids.update(e for e in (eos if isinstance(eos, list) else [eos]) if isinstance(e, int))
     if tokenizer.eos_token_id is not None:
         ids.add(tokenizer.eos_token_id)
     return sorted(ids)

@@ -7,7 +7,6 @@ downloaded (real files, not symlinks into a cache). ``VLEVAL_MODEL_DIR`` or ``--
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,18 +48,17 @@ def _how_to_get(card: ModelCard, model_dir: Path | str | None) -> str:
 def missing_files(path: Path) -> list[str]:
     """What a checkpoint folder lacks to be loadable: config.json, and the safetensors weights (one
     file, or an index plus every shard it names). Empty when complete."""
+    from vleval.models.metadata import check_checkpoint_metadata
+
+    check_checkpoint_metadata(path)  # FIFOs, devices and oversized metadata files, before anything reads them
     missing = []
     if not (path / "config.json").is_file():
         missing.append("config.json")
     index = path / WEIGHTS_INDEX_FILE
-    if index.is_file():
-        try:
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (ValueError, KeyError, AttributeError) as exc:
-            raise DataCorruptError(
-                f"{index} is not a safetensors index (no readable 'weight_map': {exc}); delete it and "
-                "download the checkpoint again."
-            ) from exc
+    if os.path.lexists(index):
+        from vleval.models.internvl.weights import read_weight_map
+
+        shards = sorted(set(read_weight_map(index).values()))  # checked: shard file names beside the index
         missing.extend(shard for shard in shards if not (path / shard).is_file())
     elif not (path / WEIGHTS_FILE).is_file():
         missing.append(f"{WEIGHTS_FILE} or {WEIGHTS_INDEX_FILE}")

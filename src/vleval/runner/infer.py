@@ -195,6 +195,7 @@ class DatasetOutcome:
     n_failed: int = 0
     n_retried: int = 0  # failed before, tried again this run
     hit_token_limit: list[int | str] = field(default_factory=list)  # indices cut at max_new_tokens
+    over_context: list[int | str] = field(default_factory=list)  # prompts longer than the model's context
     issues: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -233,6 +234,7 @@ def _record(key: str, index: Any, prediction: Prediction, keep_prompt: bool) -> 
         tiles=[int(t) for t in prediction.tiles],
         prompt=prediction.prompt if keep_prompt else None,
         hit_token_limit=bool(prediction.hit_token_limit),
+        over_context=bool(getattr(prediction, "over_context", False)),
     )
 
 
@@ -349,6 +351,7 @@ def _merge(cell: BenchmarkCell, keys: Sequence[str], outcome: DatasetOutcome, ch
     chosen = [state.records[key] for key in keys]
     outcome.n_failed = sum(1 for record in chosen if not record.ok)
     outcome.hit_token_limit = [record.index for record in chosen if record.hit_token_limit]
+    outcome.over_context = [record.index for record in chosen if record.over_context]
     cell.hit_token_limit = outcome.hit_token_limit
     if changed or not cell.pred_file.exists():
         cell.write_predictions(

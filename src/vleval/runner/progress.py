@@ -95,6 +95,7 @@ class Record:
     tiles: list[int] = field(default_factory=list)
     prompt: str | None = None
     hit_token_limit: bool = False  # generation stopped at max_new_tokens (scoring counts these)
+    over_context: bool = False  # the prompt was longer than the model's context length
 
     @property
     def ok(self) -> bool:
@@ -107,7 +108,7 @@ class Record:
 
 
 _FIELDS = {"key", "index", "prediction", "raw", "error", "seconds", "tiles", "prompt"}
-_OPTIONAL_FIELDS = {"hit_token_limit"}  # added later: older lines lack them
+_OPTIONAL_FIELDS = {"hit_token_limit", "over_context"}  # added later: older lines lack them
 
 
 def parse_line(line: str) -> Record:

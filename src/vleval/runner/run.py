@@ -96,6 +96,7 @@ def plan_run(config: RunConfig) -> RunPlan:
         problems.extend(p for p in (_judge_problem(config, protocol, card) for card in cards) if p)
         problems.extend(p for p in [local_judge_problem(config.judge)] if p)
         missing_only = missing_only and not any(_needs_judge(c) for c in cards)
+    problems.extend(_work_dir_problems(Path(config.work_dir), judged=config.mode != "infer"))
     plan = RunPlan(protocol, targets, cards, tsv, problems)
     if config.mode == "eval" and not config.dry_run:
         for target in targets:
@@ -111,6 +112,22 @@ def plan_run(config: RunConfig) -> RunPlan:
         error = DataMissingError if missing_only else VlevalError
         raise error(head + "\n  - " + "\n  - ".join(problems))
     return plan
+
+
+def _work_dir_problems(work_dir: Path, *, judged: bool) -> list[str]:
+    """A work dir (or its judge cache folder) that is a file fails only when it is first written,
+    perhaps after hours of inference: said before anything runs."""
+    from vleval.judge.cache import default_cache_dir
+
+    for folder, what in ((work_dir, "--work-dir"), (default_cache_dir(work_dir), "the judge cache folder")):
+        try:
+            if folder.exists() and not folder.is_dir():
+                return [f"{what} {folder} is a file, not a folder: choose another --work-dir or move the file"]
+        except OSError as exc:  # a name over 255 bytes, a symlink loop
+            return [f"{what} {folder} cannot be used ({exc.strerror}): choose another --work-dir"]
+        if not judged:
+            break
+    return []
 
 
 def get_protocol_checked(name: str) -> Protocol:
@@ -157,7 +174,10 @@ def _checkpoint_problem(target: ModelTarget, model_dir: Path | None) -> str | No
         return None
     if not target.path.is_dir():
         return f"checkpoint folder {target.path} does not exist."
-    missing = missing_files(target.path)
+    try:
+        missing = missing_files(target.path)
+    except VlevalError as exc:  # a metadata file that is not a regular file, too large, or garbled
+        return str(exc)
     if missing:
         return f"checkpoint folder {target.path} is incomplete: missing {', '.join(missing)}."
     return None
@@ -483,6 +503,12 @@ def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
         cell.notes.append(f"retried {outcome.n_retried} previously failed sample(s)")
     if outcome.hit_token_limit:
         cell.notes.append(f"{len(outcome.hit_token_limit)} prediction(s) stopped at the token limit")
+    if outcome.over_context:
+        shown = ", ".join(map(str, outcome.over_context[:5])) + (", ..." if len(outcome.over_context) > 5 else "")
+        cell.notes.append(
+            f"{len(outcome.over_context)} prompt(s) longer than the model's context length (index {shown}): "
+            "their predictions are unreliable"
+        )
 
 
 def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellResult) -> None:

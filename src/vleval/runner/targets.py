@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vleval.errors import DataCorruptError, VlevalError
+from vleval.errors import VlevalError
 from vleval.types import ModelCard
 
 _FAMILY_BY_ARCH = {"Qwen2ForCausalLM": "qwen2", "InternLM2ForCausalLM": "internlm2"}
@@ -35,18 +35,24 @@ def card_from_checkpoint(path: Path) -> ModelCard:
     """A ModelCard for a checkpoint folder (a fine-tuned or tiny model): named after the folder, LLM
     family and depth read from its ``config.json``; a folder named like a registry model keeps that
     model's card (MPO prompt, GPUs per task)."""
+    from vleval.models.metadata import read_metadata_object
     from vleval.models.registry import get_model
 
-    name = path.resolve().name
-    config_file = path / "config.json"
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise VlevalError(f"{config_file} not found: {path} is not an InternVL checkpoint folder.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataCorruptError(
-            f"{config_file} is not valid JSON ({exc}); re-download the checkpoint."
-        ) from None
+        name = path.resolve(strict=False).name
+        is_dir = path.is_dir()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13), ENAMETOOLONG
+        raise VlevalError(f"--model {path}: cannot be resolved ({exc}); give a checkpoint folder.") from None
+    if not is_dir:
+        what = "is a file, not a folder" if os.path.lexists(path) else "does not exist"
+        raise VlevalError(
+            f"--model {path}: {what}; give a registry name (vleval models list) or an InternVL2.5 "
+            "checkpoint folder (the one holding config.json)."
+        )
+    config_file = path / "config.json"
+    if not os.path.lexists(config_file):
+        raise VlevalError(f"{config_file} not found: {path} is not an InternVL checkpoint folder.")
+    config = read_metadata_object(config_file)
     known = None
     try:
         known = get_model(name)
@@ -55,8 +61,9 @@ def card_from_checkpoint(path: Path) -> ModelCard:
     if known is not None:
         return dataclasses.replace(known, name=name)
     llm = config.get("llm_config") or {}
-    arch = (llm.get("architectures") or [""])[0]
-    family = _FAMILY_BY_ARCH.get(arch)
+    architectures = llm.get("architectures") if isinstance(llm, dict) else None
+    arch = architectures[0] if isinstance(architectures, list) and architectures else architectures
+    family = _FAMILY_BY_ARCH.get(arch) if isinstance(arch, str) else None
     if family is None:
         raise VlevalError(
             f"{config_file}: llm_config.architectures is {arch!r}; vleval runs InternVL2.5 checkpoints "
@@ -69,9 +76,15 @@ def card_from_checkpoint(path: Path) -> ModelCard:
         params="?",
         download_gb=0.0,
         gpus_per_task=8 if re.search(r"38B|78B", name) else 1,
-        llm_layers=int(llm.get("num_hidden_layers", 0)),
+        llm_layers=_layers(llm.get("num_hidden_layers", 0)),
         mpo="MPO" in name.upper(),
     )
+
+
+def _layers(value: object) -> int:
+    """llm_config.num_hidden_layers as the card's depth; 0 (unknown) for anything but an integer, which
+    loading the checkpoint then names as the error."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def resolve_model(spec: str, model_dir: Path | None) -> ModelTarget:
@@ -89,14 +102,15 @@ def resolve_model(spec: str, model_dir: Path | None) -> ModelTarget:
 def checkpoint_digest(path: Path) -> str:
     """Cheap identity of a checkpoint: sha256 over config.json, the safetensors index (or the header of
     a single model.safetensors) and the weight files' sizes; not over the weights themselves."""
+    from vleval.models.metadata import read_metadata_bytes, read_safetensors_header
+
     h = hashlib.sha256()
     for name in ("config.json", "generation_config.json", "model.safetensors.index.json"):
         file = path / name
-        if file.is_file():
-            h.update(name.encode() + b"\0" + file.read_bytes())
+        if os.path.lexists(file):
+            h.update(name.encode() + b"\0" + read_metadata_bytes(file))
     for weights in sorted(path.glob("*.safetensors")):
+        header = read_safetensors_header(weights)  # the JSON header: names, dtypes, shapes, offsets
         h.update(f"{weights.name}:{weights.stat().st_size}".encode())
-        with weights.open("rb") as fh:
-            size = int.from_bytes(fh.read(8), "little")
-            h.update(fh.read(min(size, 1 << 24)))  # the JSON header: names, dtypes, shapes, offsets
+        h.update(header)
     return h.hexdigest()

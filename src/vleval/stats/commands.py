@@ -60,6 +60,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
     if args.resamples < 1 or args.flips < 0:
         raise VlevalError("--resamples must be at least 1 and --flips at least 0.")
+    if args.json:  # its folder is made first, so a path that cannot be used fails before the bootstrap
+        args.json.parent.mkdir(parents=True, exist_ok=True)
     comparison = compare_runs(
         args.a,
         args.b,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score
-from vleval.errors import DataMissingError, VlevalError
+from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.stats.core import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
@@ -144,7 +144,7 @@ def _holds_results(path: Path) -> bool:
 def read_side(path: Path) -> RunSide:
     model_dir = resolve_model_dir(path)
     run_json = model_dir / "run.json"
-    run = json.loads(run_json.read_text(encoding="utf-8")) if run_json.is_file() else {}
+    run = _read_json(run_json, "rerun the run to rewrite it") if run_json.is_file() else {}
     benchmarks: dict[str, ScoredBenchmark] = {}
     for rows_path in sorted(model_dir.glob(f"*{ROWS_SUFFIX}")):
         stem = rows_path.with_name(rows_path.name[: -len(ROWS_SUFFIX)])
@@ -157,9 +157,20 @@ def read_side(path: Path) -> RunSide:
 def _read_record(stem: Path) -> ScoreRecord | None:
     for suffix in SCORE_FILE_SUFFIXES[::-1]:  # _vleval.json, when present, is vleval's
         path = stem.with_name(stem.name + suffix)
-        if path.is_file() and "schema" in json.loads(path.read_text(encoding="utf-8")):
+        if not path.is_file():
+            continue
+        data = _read_json(path, "re-score with `vleval eval` (predictions are kept)")
+        if isinstance(data, dict) and "schema" in data:
             return read_score(path)
     return None
+
+
+def _read_json(path: Path, fix: str) -> Any:
+    """A result file's JSON; a truncated or garbled one is an error naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataCorruptError(f"{path}: not valid JSON ({exc}); {fix}.") from None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -147,6 +147,7 @@ class _Prepared:
     tiles: tuple[int, ...] = ()
     error: str | None = None
     key: str | None = None  # image_key, when the vision cache is on and the request has images
+    prompt_tokens: int = 0  # set when the prompt is tokenized
 
     @property
     def n_tiles(self) -> int:
@@ -223,6 +224,8 @@ class HFBackend:
         self.attention = resolve_attention(attention, self.device)
         self.model.set_attention(self.attention)
         self.vision_cache = VisionFeatureCache(int(vision_cache_gb * 2**30))
+        llm = getattr(getattr(self.model, "config", None), "llm", None) or {}
+        self.context_length = int(llm.get("max_position_embeddings") or 0) or None
 
     def _pool(self) -> ThreadPoolExecutor:
         """One tiling pool for the backend's life (idle threads cost nothing; calls do not pay a start)."""
@@ -332,6 +335,8 @@ class HFBackend:
     def _generate_texts(self, batch: list[_Prepared]) -> list[tuple[str, bool]]:
         """Each request's text, and whether generation stopped at its max_new_tokens (no end token)."""
         encoded = [self.tokenizer(item.query).input_ids for item in batch]
+        for item, ids in zip(batch, encoded, strict=True):
+            item.prompt_tokens = len(ids)
         width = max(len(ids) for ids in encoded)
         input_ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
         attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -385,6 +390,16 @@ class HFBackend:
         from vleval.models.internvl.postprocess import postprocess
 
         request = item.request
+        over_context = self.context_length is not None and item.prompt_tokens > self.context_length
+        if over_context:  # transformers' own warning names neither the sample nor the model's limit
+            logger.warning(
+                "%s index %s: the prompt has %d tokens, more than the model's context length of %d "
+                "(max_position_embeddings); its prediction is unreliable and is counted in run.json",
+                request.dataset,
+                request.index,
+                item.prompt_tokens,
+                self.context_length,
+            )
         return Prediction(
             dataset=request.dataset,
             index=request.index,
@@ -394,6 +409,7 @@ class HFBackend:
             prompt=item.query,
             tiles=item.tiles,
             hit_token_limit=hit_token_limit,
+            over_context=over_context,
         )
 
     def _failed(self, item: _Prepared, error: str) -> Prediction:

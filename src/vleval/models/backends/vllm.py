@@ -113,6 +113,9 @@ class VLLMBackend:
                 "--attention reference is the hf backend's (the reference's CPU op order); vLLM runs its "
                 "own kernels: use --backend hf, or drop --attention"
             )
+        from vleval.models.metadata import check_checkpoint_metadata
+
+        check_checkpoint_metadata(model_dir)  # vLLM reads config, index and tokenizer files unbounded
         if not (model_dir / "config.json").is_file():
             raise DataMissingError(f"no checkpoint at {model_dir} (config.json missing)")
         vllm = import_vllm()

@@ -6,7 +6,7 @@ configuration_intern_vit.py, internlm2/configuration_internlm2.py).
 
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,11 +42,34 @@ class VisionConfig:
                 continue
             default = spec.default
             values[name] = _typed(d[name], type(default), f"{source}: vision_config.{name}")
-        return cls(**values)
+        for name in _POSITIVE_VISION_INTS:  # each divides or sizes something: 0 would crash the model
+            if name in values and values[name] < 1:
+                raise DataCorruptError(
+                    f"{source}: vision_config.{name} is {values[name]!r}, expected a positive integer; "
+                    "re-download the checkpoint"
+                )
+        config = cls(**values)
+        if config.patch_size > config.image_size:
+            raise DataCorruptError(
+                f"{source}: vision_config.patch_size {config.patch_size} is larger than image_size "
+                f"{config.image_size}; re-download the checkpoint"
+            )
+        return config
 
     @property
     def num_patches(self) -> int:
         return (self.image_size // self.patch_size) ** 2
+
+
+_POSITIVE_VISION_INTS = (
+    "hidden_size",
+    "num_attention_heads",
+    "intermediate_size",
+    "num_hidden_layers",
+    "image_size",
+    "patch_size",
+    "num_channels",
+)
 
 
 @dataclass(frozen=True)
@@ -159,6 +182,16 @@ def parse_config(raw: Any, *, source: str = "config.json") -> InternVLConfig:
     force_image_size = raw.get("force_image_size")
     if force_image_size is not None:
         force_image_size = _typed(force_image_size, int, f"{source}: force_image_size")
+        if force_image_size < 1:
+            raise DataCorruptError(
+                f"{source}: force_image_size is {force_image_size}, expected a positive integer or null"
+            )
+    downsample_ratio = _typed(raw.get("downsample_ratio", 0.5), float, f"{source}: downsample_ratio")
+    if not 0 < downsample_ratio <= 1:  # pixel shuffle scales each side by it: 0.5 in every InternVL2.5
+        raise DataCorruptError(
+            f"{source}: downsample_ratio is {downsample_ratio}, expected a number in (0, 1] (0.5 in "
+            "InternVL2.5); re-download the checkpoint"
+        )
     for name in ("template", "system_message"):
         if raw.get(name) is not None:
             _typed(raw[name], str, f"{source}: {name}")
@@ -166,7 +199,7 @@ def parse_config(raw: Any, *, source: str = "config.json") -> InternVLConfig:
         vision=VisionConfig.from_dict(raw["vision_config"], source=source),
         llm_family=LLM_ARCHITECTURES[arch],
         llm=llm,
-        downsample_ratio=_typed(raw.get("downsample_ratio", 0.5), float, f"{source}: downsample_ratio"),
+        downsample_ratio=downsample_ratio,
         ps_version=ps_version,
         select_layer=_typed(raw.get("select_layer", -1), int, f"{source}: select_layer"),
         force_image_size=force_image_size,
@@ -177,14 +210,12 @@ def parse_config(raw: Any, *, source: str = "config.json") -> InternVLConfig:
 
 
 def read_config(model_dir: Path) -> InternVLConfig:
+    from vleval.models.metadata import read_metadata_json
+
     path = Path(model_dir) / "config.json"
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise DataMissingError(
             f"no config.json in {model_dir}: point --model-dir at a downloaded InternVL2.5 checkpoint "
             "(vleval models download NAME)"
         )
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataCorruptError(f"{path}: not valid JSON ({exc}); re-download the checkpoint") from None
-    return parse_config(raw, source=str(path))
+    return parse_config(read_metadata_json(path), source=str(path))

@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 from pathlib import Path
 
 from transformers import LlamaTokenizer, PreTrainedTokenizerBase, Qwen2Tokenizer
 
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.models.metadata import check_checkpoint_metadata, read_metadata_json, read_metadata_object
 
 REQUIRED_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<|im_start|>", "<|im_end|>")
 
@@ -100,26 +101,17 @@ class InternLM2Tokenizer(LlamaTokenizer):
 
 def _tokenizer_config(model_dir: Path) -> dict:
     path = model_dir / "tokenizer_config.json"
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataCorruptError(f"{path}: not valid JSON ({exc}); re-download the checkpoint") from None
-    if not isinstance(config, dict):
-        raise DataCorruptError(f"{path}: holds a JSON {type(config).__name__}, not an object")
-    return config
+    return read_metadata_object(path)
 
 
 def _check_tokenizer_json(path: Path) -> None:
     """A clear error for a ``tokenizer.json`` that is not a JSON object with a ``model``, before
     the tokenizers library reports it in its own words."""
-    if not path.is_file():
+    if not os.path.lexists(path):
         return
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataCorruptError(f"{path}: not valid JSON ({exc}); re-download the checkpoint") from None
+    raw = read_metadata_json(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
         raise DataCorruptError(
             f"{path}: field 'model' is missing or not an object; re-download the checkpoint"
@@ -141,6 +133,7 @@ def tokenizer_family(model_dir: Path) -> str:
 
 def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     model_dir = Path(model_dir)
+    check_checkpoint_metadata(model_dir)  # transformers and sentencepiece read the files unbounded
     family = tokenizer_family(model_dir)
     # transformers warns that the config names a class we do not use (InternLM2Tokenizer): expected.
     tf_logger = logging.getLogger("transformers.tokenization_utils_base")

@@ -9,6 +9,7 @@ KV group, then one key head, then one value head), q = ``[:, :G]``, k = ``[:, G]
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import torch
 
 from vleval.errors import DataCorruptError, DataMissingError
+from vleval.models.metadata import read_metadata_json, read_safetensors_header
 
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
@@ -134,9 +136,9 @@ def weight_files(model_dir: Path) -> dict[str, list[str]]:
     """shard file name -> tensor names it holds (from the index json, or the single file)."""
     model_dir = Path(model_dir)
     index = model_dir / INDEX_FILE
-    if index.is_file():
+    if os.path.lexists(index):
         shards: dict[str, list[str]] = {}
-        for name, shard in _read_weight_map(index).items():
+        for name, shard in read_weight_map(index).items():
             shards.setdefault(shard, []).append(name)
         for shard in shards:
             if not (model_dir / shard).is_file():
@@ -146,9 +148,10 @@ def weight_files(model_dir: Path) -> dict[str, list[str]]:
                 )
         return shards
     single = model_dir / SINGLE_FILE
-    if single.is_file():
+    if os.path.lexists(single):
         from safetensors import SafetensorError, safe_open
 
+        read_safetensors_header(single)  # a regular file with a bounded header, before safetensors maps it
         try:
             with safe_open(str(single), framework="pt") as f:
                 return {SINGLE_FILE: list(f.keys())}
@@ -160,13 +163,10 @@ def weight_files(model_dir: Path) -> dict[str, list[str]]:
     )
 
 
-def _read_weight_map(index: Path) -> dict[str, str]:
+def read_weight_map(index: Path) -> dict[str, str]:
     """The index's ``weight_map`` (tensor name -> shard file name), checked: an object of strings,
     each shard a plain file name beside the index."""
-    try:
-        raw = json.loads(index.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataCorruptError(f"{index}: not valid JSON ({exc}); re-download the checkpoint") from None
+    raw = read_metadata_json(index)
     weight_map = raw.get("weight_map") if isinstance(raw, dict) else None
     if not isinstance(weight_map, dict):
         raise DataCorruptError(
@@ -188,6 +188,7 @@ def iter_checkpoint(model_dir: Path, shards: dict[str, list[str]]) -> Iterator[t
 
     for shard, names in shards.items():
         path = Path(model_dir) / shard
+        read_safetensors_header(path)
         try:
             with safe_open(str(path), framework="pt") as f:
                 present = set(f.keys())
