@@ -293,4 +293,7 @@ def test_rows_moving_between_rule_and_judge_carry_the_net_change(tmp_path, no_lm
     assert main(["diff-protocols", "2024.12", "2026.08", "--pred", str(pred), "--data", "MMStar",
                  "--judge", "none"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "MCQ lone letter only near the end: 3 rows decided by rule -> left to the judge (-37.50 points)" in out
+    assert (
+        "MCQ lone letter only near the end: 3 rows decided by rule -> left to the judge (-37.50 points)"
+        in out
+    )

@@ -431,8 +431,13 @@ def diff_as_json(protocol_a: str, protocol_b: str, diffs: Iterable[BenchmarkDiff
                         "summary": c.summary(),
                         "delta": c.delta,
                         "rows": [
-                            {"index": f.index, "before": f.before, "after": f.after, "direction": f.direction,
-                             "move": f.move}
+                            {
+                                "index": f.index,
+                                "before": f.before,
+                                "after": f.after,
+                                "direction": f.direction,
+                                "move": f.move,
+                            }
                             for f in c.flips
                         ],
                     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -13,9 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "For every benchmark of --work-dir that a judge helped score, score the same predictions again "
             "with --judge J (into <work-dir>/<model>/judge_audit/<J>/; the run's own files are not touched) "
-            "and report per benchmark: agreement of the judged rows' decisions (percent and Cohen's kappa), "
+            "and report per benchmark: agreement of the decisions of the rows both judges decided (percent and "
+            "Cohen's kappa), "
             "the confusion of decisions, the score under J next to the original, and the rows that changed. "
-            "Also written to <work-dir>/judge_audit_<J>.json."
+            "Also written to <work-dir>/judge_audit_<J>.json. Exits 1 when any audit judge call failed."
         ),
     )
     parser.add_argument("--work-dir", required=True, type=Path, help="the finished run's work dir")
@@ -56,4 +58,12 @@ def run_audit(args: argparse.Namespace) -> int:
             args.work_dir / f"judge_audit_{audit_dir_name(audits[0].audit_judge)}.json", audits
         )
         print(f"written: {path}")
+    failed = sum(a.failed_calls for a in audits)
+    if failed:
+        print(
+            f"vleval: judge-audit: {failed} audit judge call(s) failed; the agreement leaves those rows out. "
+            "Run the same command again to retry them.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
