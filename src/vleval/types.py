@@ -265,6 +265,39 @@ class Interval:
 
 
 @dataclass
+class JudgeCalibration:
+    """A score corrected by prediction-powered inference (``vleval judge-calibrate``,
+    ``vleval.stats.ppi``): a cheap judge on every scoring unit, the protocol's judge on a seeded sample
+    of them. ``corrected`` estimates the score the protocol's judge would give, with an interval that
+    includes the cheap judge's error; it is never the protocol's figure (``label`` says what it is).
+    Scores on the record's 0-100 scale."""
+
+    local_judge: str  # model id of the judge on every unit
+    protocol_judge: str  # model id of the protocol's judge, asked on the sample only
+    sampled_units: int
+    total_units: int
+    sampled_rows: int
+    total_rows: int
+    local_score: float  # the cheap judge's score on every unit (the record's headline)
+    corrected: float
+    interval: Interval
+    sample_score: float  # the protocol judge's score on the sample alone
+    sample_interval: Interval  # its classical interval (the sample alone)
+    full_run_half_width: float  # about the half-width a full protocol-judge run would give (projected)
+    effective_units: float | None  # protocol-judged units the PPI estimate is worth (var(Y) / var(PPI))
+    seed: int
+    strata: int  # categories the sample was stratified by (1: none)
+    method: str
+
+    @property
+    def label(self) -> str:
+        return (
+            f"local judge, PPI-corrected against {self.protocol_judge} on {self.sampled_units} of "
+            f"{self.total_units} {'units' if self.total_units != self.total_rows else 'rows'}"
+        )
+
+
+@dataclass
 class ScoreRecord:
     """vleval's summary of one scored benchmark (``<stem>_score.json``, or ``<stem>_vleval.json``
     where the reference itself writes a ``_score.json``).
@@ -300,4 +333,7 @@ class ScoreRecord:
     # indices of rows whose text was cut at the xlsx cell limit (32,767 characters) in a result or
     # prediction xlsx; ``_rows.jsonl`` keeps the text scoring saw in full
     truncated_in_xlsx: list[str] = field(default_factory=list)
+    # set by ``vleval judge-calibrate`` on the record of the cheap judge's scoring (its headline): the
+    # PPI-corrected estimate against the protocol's judge on a sample; not the protocol's figure
+    judge_calibration: JudgeCalibration | None = None
     schema: int = RESULT_SCHEMA

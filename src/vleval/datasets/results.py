@@ -28,7 +28,15 @@ import pandas as pd
 
 from vleval.atomic import atomic_write
 from vleval.errors import DataCorruptError
-from vleval.types import RESULT_SCHEMA, DecisionCounts, Interval, JudgeInfo, RowResult, ScoreRecord
+from vleval.types import (
+    RESULT_SCHEMA,
+    DecisionCounts,
+    Interval,
+    JudgeCalibration,
+    JudgeInfo,
+    RowResult,
+    ScoreRecord,
+)
 
 if TYPE_CHECKING:
     from vleval.datasets.families import ReferenceOutput
@@ -194,6 +202,11 @@ def read_score(path: Path) -> ScoreRecord:
         data["intervals"] = {k: Interval(**v) for k, v in (data.get("intervals") or {}).items()}
         if data.get("bounds") is not None:
             data["bounds"] = tuple(data["bounds"])
+        if data.get("judge_calibration") is not None:
+            calibration = dict(data["judge_calibration"])
+            for key in ("interval", "sample_interval"):
+                calibration[key] = Interval(**calibration[key])
+            data["judge_calibration"] = JudgeCalibration(**calibration)
         return ScoreRecord(**data)
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise DataCorruptError(
