@@ -265,6 +265,25 @@ class Interval:
 
 
 @dataclass
+class RotationConsistency:
+    """MMBench's option-order consistency (``vleval.stats.consistency``): of the questions right in at
+    least one examined rotation, the share right in every rotation (0-100), with its interval."""
+
+    value: float
+    consistent: int  # questions right in every rotation
+    right_somewhere: int  # questions right in at least one examined rotation
+    questions: int  # questions with more than one rotation
+    interval: Interval
+
+    def text(self, digits: int = 2) -> str:
+        return (
+            f"rotation consistency {self.value:.{digits}f} [{self.interval.low:.{digits}f}, "
+            f"{self.interval.high:.{digits}f}]: {self.consistent} of the {self.right_somewhere} questions right "
+            f"in some rotation are right in all"
+        )
+
+
+@dataclass
 class JudgeCalibration:
     """A score corrected by prediction-powered inference (``vleval judge-calibrate``,
     ``vleval.stats.ppi``): a cheap judge on every scoring unit, the protocol's judge on a seeded sample
@@ -336,4 +355,6 @@ class ScoreRecord:
     # set by ``vleval judge-calibrate`` on the record of the cheap judge's scoring (its headline): the
     # PPI-corrected estimate against the protocol's judge on a sample; not the protocol's figure
     judge_calibration: JudgeCalibration | None = None
+    # circular benchmarks (MMBench): how often a question right in one rotation is right in all
+    rotation_consistency: RotationConsistency | None = None
     schema: int = RESULT_SCHEMA

@@ -34,6 +34,7 @@ from vleval.types import (
     Interval,
     JudgeCalibration,
     JudgeInfo,
+    RotationConsistency,
     RowResult,
     ScoreRecord,
 )
@@ -207,6 +208,10 @@ def read_score(path: Path) -> ScoreRecord:
             for key in ("interval", "sample_interval"):
                 calibration[key] = Interval(**calibration[key])
             data["judge_calibration"] = JudgeCalibration(**calibration)
+        if data.get("rotation_consistency") is not None:
+            consistency = dict(data["rotation_consistency"])
+            consistency["interval"] = Interval(**consistency["interval"])
+            data["rotation_consistency"] = RotationConsistency(**consistency)
         return ScoreRecord(**data)
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise DataCorruptError(

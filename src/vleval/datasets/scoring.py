@@ -24,6 +24,7 @@ from vleval.datasets.results import XLSX_CELL_LIMIT, write_result_files
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.judge.info import judge_info
 from vleval.protocol import Protocol
+from vleval.stats.consistency import rotation_consistency
 from vleval.stats.scores import fill_record, score_uncertainty
 from vleval.types import (
     BenchmarkCard,
@@ -271,6 +272,10 @@ def score_frame(
         category_value=lambda rows: family.category_value(rows, protocol),
     )
     fill_record(record, uncertainty)
+    from vleval.datasets.mcq import is_circular  # the family module imports this one
+
+    if is_circular(card.name):  # a figure beside the headline; reads only the rows scored above
+        record.rotation_consistency = rotation_consistency(scored.rows)
     files = write_result_files(stem, scored.outputs, record, scored.rows)
     return EvalResult(record=record, rows=scored.rows, tables=scored.tables, files=files)
 

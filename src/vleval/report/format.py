@@ -98,3 +98,21 @@ def censoring_text(record: ScoreRecord | None, *, digits: int = 2) -> str:
         if found is not None and high - low > found.high - found.low:
             text += " (wider than the interval)"
     return text
+
+
+def figures_text(record: ScoreRecord | None, *, digits: int = 2) -> list[str]:
+    """The figures shown beside a benchmark's accuracy, one line each: MMBench's rotation consistency,
+    a judge-calibrated (PPI) estimate; [] when the record has none."""
+    if record is None:
+        return []
+    lines = []
+    consistency = getattr(record, "rotation_consistency", None)
+    if consistency is not None:
+        lines.append(consistency.text(digits))
+    calibration = getattr(record, "judge_calibration", None)
+    if calibration is not None:
+        lines.append(
+            f"{calibration.label}: {calibration.corrected:.{digits}f} [{calibration.interval.low:.{digits}f}, "
+            f"{calibration.interval.high:.{digits}f}] (an estimate, not the protocol's figure)"
+        )
+    return lines
