@@ -284,6 +284,47 @@ class RotationConsistency:
 
 
 @dataclass
+class MultimodalGain:
+    """MMStar's multi-modal gain MG = S_v - S_wv and leakage ML = max(0, S_wv - S_t) (Chen et al. 2024,
+    ``vleval.stats.gain``), 0-100 scale, with paired intervals over the units answered every way."""
+
+    with_images: float | None  # S_v
+    without_images: float | None  # S_wv: the same checkpoint, text only
+    gain: float | None  # MG
+    gain_interval: Interval | None
+    gain_test: str
+    units: int
+    gain_p_value: float | None = None
+    llm_base: float | None = None  # S_t: the LLM base, text only (--llm-base)
+    llm_base_model: str | None = None
+    without_minus_base: float | None = None  # S_wv - S_t before the floor
+    leakage: float | None = None  # ML
+    leakage_interval: Interval | None = None
+    leakage_test: str = ""
+    leakage_p_value: float | None = None
+
+    def text(self, digits: int = 2) -> str:
+        def num(value: float | None) -> str:
+            return "-" if value is None else f"{value:.{digits}f}"
+
+        def span(found: Interval | None) -> str:
+            return "" if found is None else f" [{found.low:.{digits}f}, {found.high:.{digits}f}]"
+
+        out = (
+            f"multi-modal gain MG {num(self.gain)}{span(self.gain_interval)} (with images {num(self.with_images)}, "
+            f"without {num(self.without_images)}; {self.units} units)"
+        )
+        if self.llm_base is not None:
+            out += (
+                f"; multi-modal leakage ML {num(self.leakage)}{span(self.leakage_interval)} (without images "
+                f"{num(self.without_images)}, LLM base {self.llm_base_model or ''} {num(self.llm_base)})"
+            )
+        else:
+            out += "; multi-modal leakage: needs --llm-base"
+        return out
+
+
+@dataclass
 class JudgeCalibration:
     """A score corrected by prediction-powered inference (``vleval judge-calibrate``,
     ``vleval.stats.ppi``): a cheap judge on every scoring unit, the protocol's judge on a seeded sample
@@ -357,4 +398,6 @@ class ScoreRecord:
     judge_calibration: JudgeCalibration | None = None
     # circular benchmarks (MMBench): how often a question right in one rotation is right in all
     rotation_consistency: RotationConsistency | None = None
+    # MMStar with --mmstar-gain: multi-modal gain and leakage beside the accuracy
+    multimodal_gain: MultimodalGain | None = None
     schema: int = RESULT_SCHEMA

@@ -34,6 +34,7 @@ from vleval.types import (
     Interval,
     JudgeCalibration,
     JudgeInfo,
+    MultimodalGain,
     RotationConsistency,
     RowResult,
     ScoreRecord,
@@ -212,6 +213,11 @@ def read_score(path: Path) -> ScoreRecord:
             consistency = dict(data["rotation_consistency"])
             consistency["interval"] = Interval(**consistency["interval"])
             data["rotation_consistency"] = RotationConsistency(**consistency)
+        if data.get("multimodal_gain") is not None:
+            gain = dict(data["multimodal_gain"])
+            for key in ("gain_interval", "leakage_interval"):
+                gain[key] = None if gain.get(key) is None else Interval(**gain[key])
+            data["multimodal_gain"] = MultimodalGain(**gain)
         return ScoreRecord(**data)
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise DataCorruptError(

@@ -101,11 +101,14 @@ def censoring_text(record: ScoreRecord | None, *, digits: int = 2) -> str:
 
 
 def figures_text(record: ScoreRecord | None, *, digits: int = 2) -> list[str]:
-    """The figures shown beside a benchmark's accuracy, one line each: MMBench's rotation consistency,
-    a judge-calibrated (PPI) estimate; [] when the record has none."""
+    """The figures shown beside a benchmark's accuracy, one line each: MMStar's multi-modal gain and
+    leakage, MMBench's rotation consistency, a judge-calibrated (PPI) estimate; [] when none."""
     if record is None:
         return []
     lines = []
+    gain = getattr(record, "multimodal_gain", None)
+    if gain is not None:
+        lines.append(gain.text(digits))
     consistency = getattr(record, "rotation_consistency", None)
     if consistency is not None:
         lines.append(consistency.text(digits))
