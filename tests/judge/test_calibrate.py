@@ -36,12 +36,11 @@ def cheap_rule(model: str, messages: list, temperature: float) -> str:
     return "Z" if digest % 3 == 0 else answer
 
 
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict, dict]:
+def _make_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: int) -> tuple[Path, dict, dict]:
     """A rule-only (--judge none) 2026.08 MMStar run whose every answer needs a judge: the letter comes
     first, and 2026.08 reads a lone letter only among the last five tokens."""
     data_dir = tmp_path / "LMUData"
-    make_benchmark_tsv("MMStar", data_dir, n=ROWS, seed=1)
+    make_benchmark_tsv("MMStar", data_dir, n=rows, seed=1)
     monkeypatch.setenv("LMUData", str(tmp_path / "empty"))
     card = get_benchmark("MMStar")
     table = load_table(card, get_protocol("2026.08"), root=data_dir, verify_md5=False)
@@ -54,6 +53,11 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict, di
     assert code == 0
     categories = dict(zip(table["index"], table["category"], strict=True))
     return work, {i: meant[i] == answers[i] for i in answers}, categories
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict, dict]:
+    return _make_run(tmp_path, monkeypatch, ROWS)
 
 
 def test_calibrate_reports_the_corrected_score_asking_the_protocol_judge_only_the_sample(run, capsys):
@@ -131,3 +135,31 @@ def test_subset_parsing() -> None:
     for bad in ("1", "abc"):
         with pytest.raises(Exception, match="--subset"):
             parse_subset(bad, 218)
+
+
+def test_with_the_open_weights_local_judge(tmp_path, monkeypatch, capsys):
+    """``--local-judge local:DIR``: the tiny synthetic open-weights judge (vleval.judge.local) on every
+    row, on CPU, offline; the protocol's judge on the sample only."""
+    from vleval.judge.local import judge_identity, release_engines
+    from vleval.synthetic.judge_checkpoint import make_tiny_judge
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("VLEVAL_JUDGE_ENGINE", "transformers")
+    work, _, _ = _make_run(tmp_path, monkeypatch, 12)
+    judge_dir = make_tiny_judge(tmp_path / "TinyJudge-Qwen2")
+    try:
+        with JudgeServer() as protocol_judge:
+            code = main(["judge-calibrate", "--work-dir", str(work), "--local-judge", f"local:{judge_dir}",
+                         "--subset", "4", "--judge-base-url", protocol_judge.base_url])  # fmt: skip
+            assert code == 0 and protocol_judge.request_count == 4
+    finally:
+        release_engines()
+    out = capsys.readouterr().out
+    identity = judge_identity(judge_dir)
+    assert f"local judge {identity} on all 12 rows:" in out
+    assert "local judge, PPI-corrected against gpt-4o-mini-2024-07-18 on 4 of 12 rows:" in out
+    stem = work / MODEL / CALIBRATE_DIR_NAME
+    records = list(stem.glob("*/TinyVL_MMStar_score.json"))
+    assert len(records) == 1
+    record = read_score(records[0])
+    assert record.judge.kind == "local" and record.judge_calibration.local_judge == identity
