@@ -46,9 +46,12 @@ def test_gain_and_leakage_end_to_end(tiny_model, bench_dir, tmp_path, capsys):
     assert gain.leakage == pytest.approx(max(0.0, scores[TEXT_ONLY] - scores[LLM_BASE]))
     assert gain.llm_base_model == "Qwen2.5-tiny-Instruct"
     assert f"{MODEL} MMStar: multi-modal gain MG {gain.gain:.2f}" in out
-    # the text-only prompts carry no image: the pass's predictions differ from the ordinary ones' inputs
     run_json = json.loads((work / MODEL / "run.json").read_text())
     assert run_json["settings"]["mmstar_gain"] is True
+    # the report's summary shows them beside the accuracy
+    assert main(["report", "--work-dir", str(work)]) == 0
+    summary = (work / "summary.md").read_text(encoding="utf-8")
+    assert "## Beside the accuracy" in summary and f"{MODEL} / MMStar: multi-modal gain MG" in summary
 
 
 def test_gain_options_are_checked_before_anything_runs(tiny_model, bench_dir, tmp_path, capsys):
