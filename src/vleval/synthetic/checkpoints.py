@@ -269,7 +269,9 @@ def make_tiny_base_llm(path: Path, *, seed: int = 0) -> Path:
     if marker.is_file() and json.loads(marker.read_text()) == spec:
         return path
     if path.exists() and any(path.iterdir()) and not marker.is_file():
-        raise VlevalError(f"{path} exists and is not a vleval synthetic checkpoint; choose an empty directory")
+        raise VlevalError(
+            f"{path} exists and is not a vleval synthetic checkpoint; choose an empty directory"
+        )
     staging = path.parent / f".{path.name}.building-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
