@@ -73,6 +73,14 @@ def test_calibrate_reports_the_corrected_score_asking_the_protocol_judge_only_th
         # a second run: every answer from the work dir's judge cache
         assert main(args) == 0
         assert protocol_judge.request_count == 12
+        report = json.loads((work / "judge_calibrate_cheap-judge.json").read_text())
+        stem = work / MODEL / CALIBRATE_DIR_NAME / "cheap-judge" / f"{MODEL}_MMStar"
+        record = read_score(score_record_path(stem))
+        # a larger sample keeps the smaller one: only the 8 added units are asked
+        grown = [*args]
+        grown[grown.index("12")] = "20"
+        assert main(grown) == 0
+        assert protocol_judge.request_count == 20
     assert out.index("judge bill for MMStar") < out.index("PPI-corrected")
     assert "sample, 12 of 40 units" in out and "full run, 40 units" in out
 
@@ -81,7 +89,6 @@ def test_calibrate_reports_the_corrected_score_asking_the_protocol_judge_only_th
     sampled = sample_units(strata, 12, seed=5)
     assert len({strata[u] for u in sampled}) == len(set(strata.values()))  # every category in the sample
 
-    report = json.loads((work / "judge_calibrate_cheap-judge.json").read_text())
     assert len(report) == 1 and report[0]["dataset"] == "MMStar"
     c = report[0]["calibration"]
     assert report[0]["label"] == "local judge, PPI-corrected against gpt-4o-mini-2024-07-18 on 12 of 40 rows"
@@ -95,8 +102,6 @@ def test_calibrate_reports_the_corrected_score_asking_the_protocol_judge_only_th
         100 * np.average(sample_right, weights=[weights[0][u] for u in sampled])
     )
     # the cheap judge's rows as its score record has them; the corrected score is PPI on these units
-    stem = work / MODEL / CALIBRATE_DIR_NAME / "cheap-judge" / f"{MODEL}_MMStar"
-    record = read_score(score_record_path(stem))
     rows = [json.loads(line) for line in (stem.parent / f"{stem.name}_rows.jsonl").read_text().splitlines()]
     cheap_right = {str(r["index"]): r["score"] for r in rows}
     assert c["local_score"] == pytest.approx(100 * np.mean(list(cheap_right.values())))

@@ -95,6 +95,8 @@ def test_sample_is_seeded_stratified_and_whole_units() -> None:
     assert first == sample_units(strata, 8, seed=3) and first != sample_units(strata, 8, seed=4)
     assert sum(strata[u] == "x" for u in first) == 6 and sum(strata[u] == "y" for u in first) == 2
     assert len(set(first)) == 8
+    # growing the sample keeps it: only the added units are new judge requests
+    assert set(first) <= set(sample_units(strata, 16, seed=3))
 
 
 def test_weights_restore_each_categorys_share() -> None:

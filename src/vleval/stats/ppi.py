@@ -134,17 +134,18 @@ def allocate(sizes: Mapping[str, int], n: int) -> dict[str, int]:
 
 
 def sample_units(strata: Mapping[str, str], n: int, seed: int) -> list[str]:
-    """A seeded sample of ``n`` units (unit -> stratum), stratified by ``allocate``; sorted. The same
-    seed and a larger ``n`` give a different draw, so growing a sample re-uses cached answers only
-    where the units overlap; pass the same ``n`` to reproduce one."""
+    """A seeded sample of ``n`` units (unit -> stratum), stratified by ``allocate``; sorted. Each
+    stratum's units are put in one seeded random order and the sample takes its first units, so a
+    larger ``n`` with the same seed keeps the smaller sample (growing it asks the judge only about the
+    units added; the others are in the judge cache)."""
     by_stratum: dict[str, list[str]] = {}
     for unit in sorted(strata):
         by_stratum.setdefault(strata[unit], []).append(unit)
     counts = allocate({s: len(u) for s, u in by_stratum.items()}, n)
-    rng = random.Random(f"vleval-ppi:{seed}")
     chosen: list[str] = []
-    for stratum in sorted(by_stratum):
-        chosen += rng.sample(by_stratum[stratum], counts[stratum])
+    for stratum, units in sorted(by_stratum.items()):
+        order = random.Random(f"vleval-ppi:{seed}:{stratum}").sample(units, len(units))
+        chosen += order[: counts[stratum]]
     return sorted(chosen)
 
 
