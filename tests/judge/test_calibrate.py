@@ -168,3 +168,39 @@ def test_with_the_open_weights_local_judge(tmp_path, monkeypatch, capsys):
     assert len(records) == 1
     record = read_score(records[0])
     assert record.judge.kind == "local" and record.judge_calibration.local_judge == identity
+
+
+def test_mmbench_samples_whole_circular_groups(tmp_path, monkeypatch, capsys):
+    """MMBench: the unit is a question with all its rotations; the sample takes whole questions, and
+    the protocol's judge is asked only about their rotations."""
+    data_dir = tmp_path / "LMUData"
+    make_benchmark_tsv("MMBench_DEV_EN_V11", data_dir, n=12, seed=2)
+    monkeypatch.setenv("LMUData", str(tmp_path / "empty"))
+    card = get_benchmark("MMBench_DEV_EN_V11")
+    table = load_table(card, get_protocol("2026.08"), root=data_dir, verify_md5=False)
+    preds = {
+        i: f"{a} is what I would pick given the picture shown here"
+        for i, a in zip(table["index"], table["answer"], strict=True)
+    }
+    work = tmp_path / "work"
+    pred = write_prediction_file(work / MODEL / f"{MODEL}_MMBench_DEV_EN_V11.xlsx", table, preds)
+    assert (
+        main(["eval", "--data", card.name, "--pred", str(pred), "--protocol", "2026.08", "--judge", "none"])
+        == 0
+    )
+    with JudgeServer(answer=cheap_rule) as cheap, JudgeServer() as protocol_judge:
+        code = main(["judge-calibrate", "--work-dir", str(work), "--local-judge", "cheap-judge", "--subset", "4",
+                     "--local-judge-base-url", cheap.base_url, "--judge-base-url", protocol_judge.base_url])  # fmt: skip
+        assert code == 0
+        asked = protocol_judge.request_count
+    c = json.loads((work / "judge_calibrate_cheap-judge.json").read_text())[0]["calibration"]
+    assert (c["sampled_units"], c["total_units"], c["total_rows"]) == (4, 12, len(table))
+    groups = {int(i) % 1_000_000 for i in table["index"]}
+    assert len(groups) == 12
+    # every rotation of the 4 sampled questions, and nothing else: all right, so every rotation is asked
+    sample_dir = work / MODEL / CALIBRATE_DIR_NAME / "cheap-judge" / "protocol_judge_sample"
+    rows = [json.loads(line) for f in sample_dir.rglob("*_rows.jsonl") for line in f.read_text().splitlines()]
+    assert len({r["unit"] for r in rows}) == 4 and len(rows) == c["sampled_rows"] == asked
+    sizes = {u: sum(int(i) % 1_000_000 == int(u) for i in table["index"]) for u in {r["unit"] for r in rows}}
+    assert c["sampled_rows"] == sum(sizes.values())
+    assert "on 4 of 12 units" in capsys.readouterr().out
