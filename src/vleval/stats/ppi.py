@@ -27,6 +27,7 @@ in the tests runs thousands of seeds in one call.
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,9 +57,11 @@ class PPIResult:
 
 
 def _ppi():
-    # ppi_py imports numba and scikit-learn (seconds): only when an estimate is asked for
+    # ppi_py imports numba and scikit-learn (seconds): only when an estimate is asked for. Its import
+    # runs warnings.simplefilter("ignore") for the whole process; the filters are restored after it.
     try:
-        import ppi_py
+        with warnings.catch_warnings():
+            import ppi_py
     except ImportError:
         from vleval.errors import VlevalError
 
