@@ -245,3 +245,55 @@ def test_report_shows_the_diff_and_labels_vleval_1_numbers(work_dir, no_lmudata,
     assert "protocol vleval-1 is not the reference's rules" in html
     assert "<h2>Protocol differences</h2>" in html and "Protocol 2026.08 → vleval-1" in html
     assert "CRPE argument order: 12 rows right -&gt; wrong (-37.50 points)" in html
+
+
+def test_pred_in_the_run_layout_finds_the_runs_judge_cache(work_dir, no_lmudata, capsys):
+    """The README's `--pred outputs/M/M_MMStar.xlsx` example: `vleval run` keeps the judge cache in
+    the work dir, one folder above the prediction file; diff-protocols finds it without --judge-cache."""
+    pred = work_dir / MODEL / f"{MODEL}_MMStar.xlsx"
+    code = main(["diff-protocols", "2024.12", "2026.08", "--pred", str(pred), "--data", "MMStar"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "MCQ 'answer is X' regex: 2 rows wrong -> right" in captured.out
+    assert "judge cache:" not in captured.out  # every judge answer came from the run's cache
+
+
+def test_skip_md5_check_accepts_a_benchmark_file_of_another_md5(work_dir, tmp_path, capsys):
+    data = tmp_path / "lmu"
+    make_benchmark_tsv("MMStar", data, n=8, seed=3)  # the synthetic file: not the protocol's md5
+    pred = work_dir / MODEL / f"{MODEL}_MMStar.xlsx"
+    args = ["diff-protocols", "2024.12", "2026.08", "--pred", str(pred), "--data", "MMStar",
+            "--data-dir", str(data)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "md5" in err and len(err.strip().splitlines()) == 1
+    assert main([*args, "--skip-md5-check"]) == 0
+    captured = capsys.readouterr()
+    assert "md5 checks are OFF" in captured.err and "headline" in captured.out
+
+
+def test_rows_moving_between_rule_and_judge_carry_the_net_change(tmp_path, no_lmudata, capsys):
+    """--judge none, 2024.12 -> 2026.08: a lone letter early in the answer is read by the rules under
+    2024.12 and left to the judge under 2026.08 (so, with no judge, not scored right). Those rows are
+    listed under the lone-letter rule as moves, and the listed rows carry the whole net change."""
+    data = tmp_path / "data"
+    card = get_benchmark("MMStar")
+    make_benchmark_tsv("MMStar", data, n=8, seed=3)
+    table = load_table(card, get_protocol(), root=data, verify_md5=False)
+    answers = dict(zip(table["index"], table["answer"], strict=True))
+    early = "{} is what I would pick given the picture shown here"
+    preds = {i: (early.format(a) if n < 3 else a) for n, (i, a) in enumerate(answers.items())}
+    pred = write_prediction_file(tmp_path / "run" / MODEL / f"{MODEL}_MMStar.xlsx", table, preds)
+    diff = diff_benchmark(card, pred, get_protocol("2024.12"), get_protocol("2026.08"), judge="none")
+    lone = next(c for c in diff.causes if c.key == Quirk.MCQ_LAST_FIVE_TOKENS.value)
+    assert [f.direction for f in lone.flips] == ["decided by rule -> left to the judge"] * 3
+    assert [f.before for f in lone.flips] == [1.0] * 3 and all(f.after == 0.0 for f in lone.flips)
+    carried = sum((f.after or 0.0) - (f.before or 0.0) for f in diff.flips) * 100 / len(answers)
+    assert diff.net == pytest.approx(-37.5) and carried == pytest.approx(diff.net)
+    assert main(["diff-protocols", "2024.12", "2026.08", "--pred", str(pred), "--data", "MMStar",
+                 "--judge", "none"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert (
+        "MCQ lone letter only near the end: 3 rows decided by rule -> left to the judge (-37.50 points)"
+        in out
+    )

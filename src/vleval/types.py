@@ -266,6 +266,99 @@ class Interval:
 
 
 @dataclass
+class RotationConsistency:
+    """MMBench's option-order consistency (``vleval.stats.consistency``): of the questions right in at
+    least one examined rotation, the share right in every rotation (0-100), with its interval."""
+
+    value: float
+    consistent: int  # questions right in every rotation
+    right_somewhere: int  # questions right in at least one examined rotation
+    questions: int  # questions with more than one rotation
+    interval: Interval
+
+    def text(self, digits: int = 2) -> str:
+        return (
+            f"rotation consistency {self.value:.{digits}f} [{self.interval.low:.{digits}f}, "
+            f"{self.interval.high:.{digits}f}]: {self.consistent} of the {self.right_somewhere} questions right "
+            f"in some rotation are right in all"
+        )
+
+
+@dataclass
+class MultimodalGain:
+    """MMStar's multi-modal gain MG = S_v - S_wv and leakage ML = max(0, S_wv - S_t) (Chen et al. 2024,
+    ``vleval.stats.gain``), 0-100 scale, with paired intervals over the units answered every way."""
+
+    with_images: float | None  # S_v
+    without_images: float | None  # S_wv: the same checkpoint, text only
+    gain: float | None  # MG
+    gain_interval: Interval | None
+    gain_test: str
+    units: int
+    gain_p_value: float | None = None
+    llm_base: float | None = None  # S_t: the LLM base, text only (--llm-base)
+    llm_base_model: str | None = None
+    without_minus_base: float | None = None  # S_wv - S_t before the floor
+    leakage: float | None = None  # ML
+    leakage_interval: Interval | None = None
+    leakage_test: str = ""
+    leakage_p_value: float | None = None
+
+    def text(self, digits: int = 2) -> str:
+        def num(value: float | None) -> str:
+            return "-" if value is None else f"{value:.{digits}f}"
+
+        def span(found: Interval | None) -> str:
+            return "" if found is None else f" [{found.low:.{digits}f}, {found.high:.{digits}f}]"
+
+        out = (
+            f"multi-modal gain MG {num(self.gain)}{span(self.gain_interval)} (with images {num(self.with_images)}, "
+            f"without {num(self.without_images)}; {self.units} units)"
+        )
+        if self.llm_base is not None:
+            out += (
+                f"; multi-modal leakage ML {num(self.leakage)}{span(self.leakage_interval)} (without images "
+                f"{num(self.without_images)}, LLM base {self.llm_base_model or ''} {num(self.llm_base)})"
+            )
+        else:
+            out += "; multi-modal leakage: needs --llm-base"
+        return out
+
+
+@dataclass
+class JudgeCalibration:
+    """A score corrected by prediction-powered inference (``vleval judge-calibrate``,
+    ``vleval.stats.ppi``): a cheap judge on every scoring unit, the protocol's judge on a seeded sample
+    of them. ``corrected`` estimates the score the protocol's judge would give, with an interval that
+    includes the cheap judge's error; it is never the protocol's figure (``label`` says what it is).
+    Scores on the record's 0-100 scale."""
+
+    local_judge: str  # model id of the judge on every unit
+    protocol_judge: str  # model id of the protocol's judge, asked on the sample only
+    sampled_units: int
+    total_units: int
+    sampled_rows: int
+    total_rows: int
+    local_score: float  # the cheap judge's score on every unit (the record's headline)
+    corrected: float
+    interval: Interval
+    sample_score: float  # the protocol judge's score on the sample alone
+    sample_interval: Interval  # its classical interval (the sample alone)
+    full_run_half_width: float  # about the half-width a full protocol-judge run would give (projected)
+    effective_units: float | None  # protocol-judged units the PPI estimate is worth (var(Y) / var(PPI))
+    seed: int
+    strata: int  # categories the sample was stratified by (1: none)
+    method: str
+
+    @property
+    def label(self) -> str:
+        return (
+            f"local judge, PPI-corrected against {self.protocol_judge} on {self.sampled_units} of "
+            f"{self.total_units} {'units' if self.total_units != self.total_rows else 'rows'}"
+        )
+
+
+@dataclass
 class ScoreRecord:
     """vleval's summary of one scored benchmark (``<stem>_score.json``, or ``<stem>_vleval.json``
     where the reference itself writes a ``_score.json``).
@@ -301,4 +394,11 @@ class ScoreRecord:
     # indices of rows whose text was cut at the xlsx cell limit (32,767 characters) in a result or
     # prediction xlsx; ``_rows.jsonl`` keeps the text scoring saw in full
     truncated_in_xlsx: list[str] = field(default_factory=list)
+    # set by ``vleval judge-calibrate`` on the record of the cheap judge's scoring (its headline): the
+    # PPI-corrected estimate against the protocol's judge on a sample; not the protocol's figure
+    judge_calibration: JudgeCalibration | None = None
+    # circular benchmarks (MMBench): how often a question right in one rotation is right in all
+    rotation_consistency: RotationConsistency | None = None
+    # MMStar with --mmstar-gain: multi-modal gain and leakage beside the accuracy
+    multimodal_gain: MultimodalGain | None = None
     schema: int = RESULT_SCHEMA

@@ -126,3 +126,63 @@ def test_a_rotation_one_side_never_examined_is_a_change_not_a_decision() -> None
     pairs, changed = compare_rows(original, audit)
     assert pairs == [("A", "Z")]
     assert [(c.index, c.original, c.audit) for c in changed] == [(0, "A", "Z"), (1000000, "B", "(skipped)")]
+
+
+def test_failed_audit_calls_are_counted_shown_and_exit_non_zero(scored_run, capsys) -> None:
+    """Every audit call answered with an HTTP error (400: not retried, so the test is quick): no agreement is computed from the failures (today's 0.0 %
+    and kappa 0.000), the failures are counted and shown, and the command exits 1."""
+    work, _ = scored_run
+    with JudgeServer(answer=last_letter_rule) as second:
+        second.fail_next(10_000, 400)
+        code = main(["judge-audit", "--work-dir", str(work), "--judge", "second-opinion", "--judge-base-url",
+                     second.base_url, "--judge-workers", "5"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1
+    audit = json.loads((work / "judge_audit_second-opinion.json").read_text())[0]
+    # five rows, each asked again over the MCQ family's rounds: every request failed
+    assert audit["failed_rows"] == 5 and audit["failed_calls"] >= 5
+    assert audit["judged_rows"] == 0 and audit["agreement"] is None and audit["kappa"] is None
+    assert f"FAILED: {audit['failed_calls']} audit judge call(s) got no answer" in captured.out
+    assert "agreement 0.0%" not in captured.out and "no row was decided by both judges" in captured.out
+    assert f"{audit['failed_calls']} audit judge call(s) failed" in captured.err
+
+
+def test_agreement_leaves_out_rows_whose_call_failed() -> None:
+    from vleval.judge.audit import compare_rows
+    from vleval.types import RowResult
+
+    original = [RowResult(i, str(i), 1.0, "judge", extracted="A") for i in range(4)]
+    audit = [
+        RowResult(0, "0", 1.0, "judge", extracted="A"),
+        RowResult(1, "1", 0.0, "failed", extracted="Z"),
+        RowResult(2, "2", 1.0, "judge", extracted="A"),
+        RowResult(3, "3", 0.0, "judge", extracted="B"),
+    ]
+    pairs, changed = compare_rows(original, audit)
+    assert pairs == [("A", "A"), ("A", "A"), ("A", "B")]  # row 1: the audit judge decided nothing
+    assert [c.index for c in changed] == [1, 3]
+
+
+def test_mathvista_confusion_groups_free_form_answers_as_right_or_wrong() -> None:
+    from vleval.judge.audit import confusion_of, confusion_pairs
+    from vleval.types import RowResult
+
+    extracted = [
+        ("3.5", "3.5", 1.0, 1.0),
+        ("12", "13", 1.0, 0.0),
+        ("x+1", "x + 1", 0.0, 0.0),
+        ("7", "7", 0.0, 0.0),
+    ]
+    original = [
+        RowResult(i, str(i), a_score, "judge", extracted=a) for i, (a, _, a_score, _) in enumerate(extracted)
+    ]
+    audit = [
+        RowResult(i, str(i), b_score, "judge", extracted=b) for i, (_, b, _, b_score) in enumerate(extracted)
+    ]
+    pairs, grouping = confusion_pairs(original, audit, "mathvista")
+    assert grouping == "right/wrong against the answer"
+    assert confusion_of(pairs) == {"right": {"right": 1, "wrong": 1}, "wrong": {"wrong": 2}}
+    # elsewhere the decisions themselves, the rarest grouped once there are too many to read
+    many = [(str(i), str(i)) for i in range(12)] + [("0", "0")] * 3
+    table = confusion_of(many, max_labels=4)
+    assert table == {"(other)": {"(other)": 9}, "0": {"0": 4}, "1": {"1": 1}, "10": {"10": 1}}

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from vleval.atomic import atomic_write
+from vleval.datasets.files import MD5_OFF_WARNING
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import DataMissingError, VlevalError
-from vleval.judge.cache import default_cache_dir
 from vleval.protocol import PROTOCOLS, get_protocol
 
 
@@ -46,7 +47,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="judge cache folder (default: .judge_cache beside --pred, or in --work-dir)",
+        help="judge cache folder (default: where `vleval run` keeps it, <work-dir>/.judge_cache, or "
+        "where `vleval eval` keeps it, beside the prediction file)",
+    )
+    parser.add_argument(
+        "--skip-md5-check",
+        action="store_true",
+        help="use benchmark files whose md5 differs from the protocol's (scores not comparable)",
     )
     parser.add_argument(
         "--data-dir", type=Path, default=None, metavar="DIR", help="benchmark TSVs ($LMUData)"
@@ -67,6 +74,7 @@ def run_diff(args: argparse.Namespace) -> int:
         diff_as_json,
         diff_benchmark,
         diff_file_name,
+        find_judge_cache,
         format_diff,
         prediction_files,
     )
@@ -76,15 +84,19 @@ def run_diff(args: argparse.Namespace) -> int:
         if args.data is None:
             raise VlevalError("--pred needs --data NAME (the benchmark the predictions are for).")
         targets = [(get_benchmark(args.data), args.pred)]
-        cache_dir = args.judge_cache or default_cache_dir(Path(args.pred).parent)
     else:
         targets = prediction_files(args.work_dir)
         if not targets:
             raise DataMissingError(f"no <MODEL>_<DATASET>.xlsx/.tsv prediction files under {args.work_dir}.")
-        cache_dir = args.judge_cache or default_cache_dir(args.work_dir)
+    if args.skip_md5_check:
+        print(MD5_OFF_WARNING, file=sys.stderr)
     diffs = []
     for card, pred in targets:
-        diff = diff_benchmark(card, pred, a, b, judge=args.judge, cache_dir=cache_dir, data_dir=args.data_dir)
+        cache_dir = args.judge_cache or find_judge_cache(pred, args.work_dir)
+        diff = diff_benchmark(
+            card, pred, a, b, judge=args.judge, cache_dir=cache_dir, data_dir=args.data_dir,
+            verify_md5=not args.skip_md5_check,
+        )  # fmt: skip
         if len(targets) > 1:
             diff.dataset = f"{diff.dataset} ({pred.stem.removesuffix('_' + card.name)})"
         diffs.append(diff)

@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from vleval.datasets.scoring import evaluate, judge_failure_message, last_judge_error
-    from vleval.report.format import censoring_text, interval_text, score_text
+    from vleval.report.format import censoring_text, figures_text, interval_text, score_text
 
     card = get_benchmark(args.data)
     protocol = get_protocol(args.protocol)
@@ -104,7 +104,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"\n[{name}]")
         print(_format_table(table))
     print(f"\n{record.headline_name}: {score_text(record)}  ({record.headline_unit})")
-    for line in (interval_text(record), censoring_text(record)):
+    for line in (interval_text(record), censoring_text(record), *figures_text(record)):
         if line:
             print(f"  {line}")
     for name, value in record.native.items():

@@ -9,9 +9,14 @@ outcome; a row that no single rule (or more than one) explains is an interaction
 whatever of the net delta the rules' deltas do not add up to.
 
 Judge answers come only from the judge cache (``vleval.judge.cache``; the cache of the run that
-scored the predictions): nothing is sent to an API. A request the cache does not hold reads as a
-failed judge call and is counted. With ``judge="none"`` no judge is used: benchmarks that need one
-are skipped, and rows not decided by the rules are counted, not compared.
+scored the predictions, ``find_judge_cache``): nothing is sent to an API. A request the cache does
+not hold reads as a failed judge call and is counted. With ``judge="none"`` no judge is used:
+benchmarks that need one are skipped, and rows not decided by the rules are not compared.
+
+Every point of the net change is carried by a listed row: a row whose score changed but which is
+not compared on both sides (decided by rule under one protocol and left to the judge under the
+other, or a failed judge call on one side) is listed too, as a move ("decided by rule -> left to the
+judge"), attributed like any other row to the one rule that moves it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 from vleval.datasets.families import number
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import DataMissingError, VlevalError
-from vleval.judge.cache import CACHE_FILE_NAME, JudgeCache
+from vleval.judge.cache import CACHE_FILE_NAME, JudgeCache, default_cache_dir
 from vleval.judge.client import NO_JUDGE_SPECS, OpenAIJudge
 from vleval.protocol import JUDGE_FIELDS, JUDGE_MODEL_IDS, QUIRKS, Protocol, Quirk
 from vleval.types import JUDGE_FAILURE_TEXT, BenchmarkCard, RowResult
@@ -52,19 +57,32 @@ class Outcome:
         return self.decided_by in RULE_DECIDED
 
 
+# how a row that is not compared on both sides was decided, for the listing of moves
+_MOVE_SIDE = {"failed": "judge call failed"}
+
+
+def _side(outcome: Outcome) -> str:
+    if outcome.by_rule:
+        return "decided by rule"
+    return _MOVE_SIDE.get(outcome.decided_by, "left to the judge")
+
+
 @dataclass
 class Flip:
     index: str
-    before: float  # under A
-    after: float  # under B
+    before: float | None  # under A
+    after: float | None  # under B
     cause: str  # a quirk's value, JUDGES, or INTERACTION
+    move: str | None = None  # a row not compared on both sides: "decided by rule -> left to the judge"
 
     @property
     def direction(self) -> str:
+        if self.move is not None:
+            return self.move
         labels = {(0.0, 1.0): "wrong -> right", (1.0, 0.0): "right -> wrong"}
         if (self.before, self.after) in labels:
             return labels[(self.before, self.after)]
-        return "score up" if self.after > self.before else "score down"
+        return "score up" if (self.after or 0.0) > (self.before or 0.0) else "score down"
 
 
 @dataclass
@@ -179,6 +197,7 @@ def _score(
     judge_spec: str | None,
     cache: JudgeCache | None,
     data_dir: Path | None,
+    verify_md5: bool = True,
 ) -> _Scored:
     from vleval.datasets.scoring import evaluate
 
@@ -187,7 +206,9 @@ def _score(
     if short is not None and short.lower() not in NO_JUDGE_SPECS and cache is not None:
         judge = CacheOnlyJudge(judge_model_id(short), short, cache)
     with tempfile.TemporaryDirectory(prefix="vleval-diff-") as out_dir:
-        result = evaluate(card, protocol, pred_file, judge, out_dir=Path(out_dir), data_dir=data_dir)
+        result = evaluate(
+            card, protocol, pred_file, judge, out_dir=Path(out_dir), data_dir=data_dir, verify_md5=verify_md5
+        )
     return _Scored(number(result.record.headline), _outcomes(result.rows), judge.misses if judge else 0)
 
 
@@ -208,18 +229,21 @@ def diff_benchmark(
     judge: str | None = None,
     cache_dir: Path | None = None,
     data_dir: Path | None = None,
+    verify_md5: bool = True,
 ) -> BenchmarkDiff:
     """Score ``pred_file`` under ``a``, ``b`` and ``a`` with each differing rule set as in ``b``.
 
     ``judge``: None = each protocol's own judge for the benchmark (answers from ``cache_dir``); a
-    short name or model id = that judge under both; 'none' = rules only."""
+    short name or model id = that judge under both; 'none' = rules only. ``verify_md5``: False
+    accepts benchmark files whose md5 is not the protocol's (``--skip-md5-check``)."""
     no_judge = judge is not None and judge.lower() in NO_JUDGE_SPECS
     diff = BenchmarkDiff(card.name, a.name, b.name, None, None)
     needs_cache = not no_judge and bool(judge or a.judge_for(card) or b.judge_for(card))
     if needs_cache and (cache_dir is None or not (Path(cache_dir) / CACHE_FILE_NAME).is_file()):
         raise DataMissingError(
             f"{card.name}: no judge cache at {cache_dir} (diff-protocols reads judge answers only from "
-            f"the cache). Score the predictions with `vleval eval` under both protocols first, pass "
+            f"the cache; it looks beside the prediction file and in the run's work dir). Score the "
+            f"predictions with `vleval eval` under both protocols first, pass "
             f"--judge-cache DIR, or --judge none to compare only the rows the rules decide."
         )
     cache = JudgeCache(cache_dir) if needs_cache and cache_dir is not None else None
@@ -230,8 +254,8 @@ def diff_benchmark(
             if QUIRKS[q].stage != "scoring"
         ]
         try:
-            base = _score(card, a, pred_file, judge, cache, data_dir)
-            other = _score(card, b, pred_file, judge, cache, data_dir)
+            base = _score(card, a, pred_file, judge, cache, data_dir, verify_md5)
+            other = _score(card, b, pred_file, judge, cache, data_dir, verify_md5)
         except VlevalError as exc:
             if not no_judge:
                 raise
@@ -240,7 +264,7 @@ def diff_benchmark(
         diff.headline_a, diff.headline_b = base.headline, other.headline
         diff.judge_cache_misses = base.misses + other.misses
         variants = {
-            key: _score(card, variant, pred_file, judge, cache, data_dir)
+            key: _score(card, variant, pred_file, judge, cache, data_dir, verify_md5)
             for key, variant in single_rule_variants(card, a, b, judge=judge).items()
         }
         _attribute(diff, base, other, variants, rules_only=no_judge)
@@ -261,6 +285,15 @@ def _attribute(
         i for i in base.rows if i in other.rows and comparable(base.rows[i]) and comparable(other.rows[i])
     ]
     diff.not_compared = len(set(base.rows) | set(other.rows)) - len(compared)
+    compared_set = set(compared)
+    # rows not compared whose score or way of deciding changed: they carry points of the net change
+    moved = [
+        i
+        for i in base.rows
+        if i in other.rows
+        and i not in compared_set
+        and (base.rows[i].score != other.rows[i].score or _side(base.rows[i]) != _side(other.rows[i]))
+    ]
     causes = {
         key: Cause(key, cause_label(key), _delta(v.headline, base.headline)) for key, v in variants.items()
     }
@@ -274,6 +307,19 @@ def _attribute(
         explaining = [k for k, v in variants.items() if index in v.rows and v.rows[index].score == after]
         key = explaining[0] if len(explaining) == 1 else INTERACTION
         (causes[key] if key != INTERACTION else interaction).flips.append(Flip(index, before, after, key))
+    for index in sorted(moved, key=_index_order):
+        was, now = base.rows[index], other.rows[index]
+        explaining = [
+            k
+            for k, v in variants.items()
+            if index in v.rows and v.rows[index].score == now.score and _side(v.rows[index]) == _side(now)
+        ]
+        key = explaining[0] if len(explaining) == 1 else INTERACTION
+        move = f"{_side(was)} -> {_side(now)}"
+        if _side(was) == _side(now):  # both sides left to the judge or failed: the score still moved
+            move = f"{_side(now)} (score changed)"
+        flip = Flip(index, was.score, now.score, key, move=move)
+        (causes[key] if key != INTERACTION else interaction).flips.append(flip)
     diff.judge_cache_misses += sum(v.misses for v in variants.values())
     diff.causes = [c for c in causes.values() if c.flips or (c.delta or 0.0) != 0.0]
     diff.no_effect += [c.label for c in causes.values() if c not in diff.causes]
@@ -298,6 +344,20 @@ def _index_order(index: str) -> tuple[int, float, str]:
 # --------------------------------------------------------------------------------------------------
 # finding prediction files, and the report
 # --------------------------------------------------------------------------------------------------
+def find_judge_cache(pred_file: Path, work_dir: Path | None = None) -> Path:
+    """The judge cache that scored ``pred_file``: ``vleval run`` keeps it in its work dir
+    (``<work-dir>/.judge_cache``, the predictions in ``<work-dir>/<MODEL>/``), ``vleval eval`` beside
+    the prediction file. The first of these (``work_dir``'s first when given) that holds a cache;
+    when none does, the run's place (for the error message)."""
+    pred_dir = Path(pred_file).parent
+    places = [Path(work_dir)] if work_dir is not None else []
+    places += [pred_dir, pred_dir.parent]
+    for place in places:
+        if (default_cache_dir(place) / CACHE_FILE_NAME).is_file():
+            return default_cache_dir(place)
+    return default_cache_dir(places[0] if work_dir is not None else pred_dir.parent)
+
+
 def prediction_files(work_dir: Path) -> list[tuple[BenchmarkCard, Path]]:
     """``<MODEL>_<DATASET>.xlsx|.tsv`` prediction files under ``work_dir`` (the run layout
     ``<work-dir>/<MODEL>/``), each with its benchmark; result files do not match."""
@@ -336,7 +396,8 @@ def format_diff(diffs: Iterable[BenchmarkDiff], *, max_rows: int = 20) -> str:
             lines.append(f"  no effect here: {', '.join(d.no_effect)}")
         if d.not_compared:
             lines.append(
-                f"  not compared: {d.not_compared} row(s) (judge call failed, or --judge none and not decided by rule)"
+                f"  not compared: {d.not_compared} row(s) (judge call failed, or --judge none and not decided "
+                "by rule; those whose score or way of deciding changed are listed above)"
             )
         if d.judge_cache_misses:
             lines.append(
@@ -370,7 +431,13 @@ def diff_as_json(protocol_a: str, protocol_b: str, diffs: Iterable[BenchmarkDiff
                         "summary": c.summary(),
                         "delta": c.delta,
                         "rows": [
-                            {"index": f.index, "before": f.before, "after": f.after, "direction": f.direction}
+                            {
+                                "index": f.index,
+                                "before": f.before,
+                                "after": f.after,
+                                "direction": f.direction,
+                                "move": f.move,
+                            }
                             for f in c.flips
                         ],
                     }

@@ -28,7 +28,17 @@ import pandas as pd
 
 from vleval.atomic import atomic_write
 from vleval.errors import DataCorruptError
-from vleval.types import RESULT_SCHEMA, DecisionCounts, Interval, JudgeInfo, RowResult, ScoreRecord
+from vleval.types import (
+    RESULT_SCHEMA,
+    DecisionCounts,
+    Interval,
+    JudgeCalibration,
+    JudgeInfo,
+    MultimodalGain,
+    RotationConsistency,
+    RowResult,
+    ScoreRecord,
+)
 
 if TYPE_CHECKING:
     from vleval.datasets.families import ReferenceOutput
@@ -194,6 +204,20 @@ def read_score(path: Path) -> ScoreRecord:
         data["intervals"] = {k: Interval(**v) for k, v in (data.get("intervals") or {}).items()}
         if data.get("bounds") is not None:
             data["bounds"] = tuple(data["bounds"])
+        if data.get("judge_calibration") is not None:
+            calibration = dict(data["judge_calibration"])
+            for key in ("interval", "sample_interval"):
+                calibration[key] = Interval(**calibration[key])
+            data["judge_calibration"] = JudgeCalibration(**calibration)
+        if data.get("rotation_consistency") is not None:
+            consistency = dict(data["rotation_consistency"])
+            consistency["interval"] = Interval(**consistency["interval"])
+            data["rotation_consistency"] = RotationConsistency(**consistency)
+        if data.get("multimodal_gain") is not None:
+            gain = dict(data["multimodal_gain"])
+            for key in ("gain_interval", "leakage_interval"):
+                gain[key] = None if gain.get(key) is None else Interval(**gain[key])
+            data["multimodal_gain"] = MultimodalGain(**gain)
         return ScoreRecord(**data)
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise DataCorruptError(

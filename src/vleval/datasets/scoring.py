@@ -24,6 +24,7 @@ from vleval.datasets.results import XLSX_CELL_LIMIT, write_result_files
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.judge.info import judge_info
 from vleval.protocol import Protocol
+from vleval.stats.consistency import rotation_consistency
 from vleval.stats.scores import fill_record, score_uncertainty
 from vleval.types import (
     BenchmarkCard,
@@ -161,6 +162,7 @@ def evaluate(
     allow_partial: bool = False,
     verify_md5: bool = True,
     hit_token_limit: Collection[int | str] = (),
+    only: Collection[int | str] | None = None,
 ) -> EvalResult:
     """Score ``pred_file`` as the reference does under ``protocol`` and write the result files into
     ``out_dir`` (default: beside the predictions). ``table``: the loaded benchmark; None loads it from
@@ -181,6 +183,8 @@ def evaluate(
     data = read_prediction_file(pred_file, table)
     if data.empty:
         raise DataCorruptError(f"{pred_file}: has a header but no prediction rows; nothing to score.")
+    if only is not None:
+        data, table = _only_rows(data, table, only)
     missing = _missing_rows(table, data)
     if missing and not allow_partial:
         raise DataMissingError(
@@ -271,6 +275,10 @@ def score_frame(
         category_value=lambda rows: family.category_value(rows, protocol),
     )
     fill_record(record, uncertainty)
+    from vleval.datasets.mcq import is_circular  # the family module imports this one
+
+    if is_circular(card.name):  # a figure beside the headline; reads only the rows scored above
+        record.rotation_consistency = rotation_consistency(scored.rows)
     files = write_result_files(stem, scored.outputs, record, scored.rows)
     return EvalResult(record=record, rows=scored.rows, tables=scored.tables, files=files)
 
@@ -303,6 +311,25 @@ def _counts(rows: list[RowResult], missing: int) -> DecisionCounts:
         setattr(counts, row.decided_by, getattr(counts, row.decided_by) + 1)
         counts.hit_token_limit += int(row.hit_token_limit)
     return counts
+
+
+def _only_rows(
+    data: pd.DataFrame, table: pd.DataFrame | None, only: Collection[int | str]
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The prediction rows (and benchmark rows) whose index is in ``only``; the raw prediction texts
+    kept by ``read_prediction_file`` follow their rows."""
+    from vleval.datasets.predictions import RAW_PREDICTIONS_ATTR
+
+    wanted = {str(i) for i in only}
+    keep = [str(i) in wanted for i in data["index"]]
+    raw = data.attrs.get(RAW_PREDICTIONS_ATTR)
+    subset = data[keep].reset_index(drop=True)
+    subset.attrs = {}
+    if raw is not None:
+        subset.attrs[RAW_PREDICTIONS_ATTR] = [r for r, k in zip(raw, keep, strict=True) if k]
+    if table is not None:
+        table = table[[str(i) in wanted for i in table["index"]]].reset_index(drop=True)
+    return subset, table
 
 
 def _missing_rows(table: pd.DataFrame | None, data: pd.DataFrame) -> list[str]:

@@ -7,9 +7,11 @@ is asked exactly the requests the original judge was asked, as far as the answer
 call about every row the rules could not read; retries follow J's own answers). The original
 decisions come from the run's own row files, never from a new call.
 
-Per benchmark: the rows a judge decided (in either scoring), the agreement of decisions (percent and
-Cohen's kappa), the confusion of decisions (original x audit), the headline under J next to the
-original, and the rows whose decision changed. Written to ``<work dir>/judge_audit_<J>.json``.
+Per benchmark: the rows both judges decided (a row whose judge call failed, on either side, decided
+nothing and is left out), the agreement of decisions (percent and Cohen's kappa), the confusion of
+decisions (original x audit; free-form answers grouped, ``confusion_label``), the headline under J
+next to the original, the rows whose decision changed, and the audit judge's failed calls (any
+failure makes ``vleval judge-audit`` exit 1). Written to ``<work dir>/judge_audit_<J>.json``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ from vleval.errors import DataMissingError, VlevalError
 from vleval.types import JudgeInfo, RowResult
 
 JUDGED = frozenset({"judge", "fallback", "failed"})  # outcomes that involved the judge
+UNDECIDED = frozenset({"failed", "skipped"})  # a failed call or a row not examined decided nothing
 AUDIT_DIR_NAME = "judge_audit"
+# families whose judge extracts a free-form answer: the confusion groups them by right/wrong
+FREE_FORM_FAMILIES = frozenset({"mathvista"})
+CONFUSION_LABELS = 8  # at most this many labels a side; the rarer ones are grouped as "(other)"
+OTHER = "(other)"
 
 
 @dataclass
@@ -54,6 +61,10 @@ class BenchmarkAudit:
     changed: list[RowChange] = field(default_factory=list)
     audit_complete: bool = True
     judge_calls: dict[str, Any] | None = None  # the audit judge's tally for this benchmark
+    failed_calls: int = 0  # audit judge requests that got no answer (rows left out of the agreement)
+    failed_rows: int = 0  # rows left out because a judge call failed (in either scoring)
+    last_error: str | None = None  # the audit judge's last error (redacted by the client)
+    confusion_grouping: str = "decision"  # "decision", "right/wrong against the answer", or "top N"
 
     @property
     def agreement(self) -> float | None:
@@ -89,33 +100,83 @@ def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
     return (observed - expected) / (1.0 - expected)
 
 
+def judged_pairs(original: list[RowResult], audit: list[RowResult]) -> list[tuple[RowResult, RowResult]]:
+    """(original, audit) row pairs of the rows a judge was involved with in either scoring."""
+    by_index = {str(r.index): r for r in audit}
+    pairs = []
+    for row in original:
+        other = by_index.get(str(row.index))
+        if other is not None and (row.decided_by in JUDGED or other.decided_by in JUDGED):
+            pairs.append((row, other))
+    return pairs
+
+
+def both_decided(row: RowResult, other: RowResult) -> bool:
+    """Both judges decided the row: neither call failed and both scorings examined it."""
+    return row.decided_by not in UNDECIDED and other.decided_by not in UNDECIDED
+
+
 def compare_rows(
     original: list[RowResult], audit: list[RowResult]
 ) -> tuple[list[tuple[str, str]], list[RowChange]]:
-    """(decision pairs of the rows a judge decided in either scoring and both examined, every row
+    """(decision pairs of the rows a judge was involved with and both judges decided, every row
     whose decision changed). A row one side never examined (an MMBench rotation after its question
-    failed) is listed as changed but is not a decision to agree on."""
-    by_index = {str(r.index): r for r in audit}
+    failed) or whose judge call failed is listed as changed but is not a decision to agree on."""
     pairs: list[tuple[str, str]] = []
     changed: list[RowChange] = []
-    for row in original:
-        other = by_index.get(str(row.index))
-        if other is None or (row.decided_by not in JUDGED and other.decided_by not in JUDGED):
-            continue
+    for row, other in judged_pairs(original, audit):
         a, b = decision(row), decision(other)
-        if "skipped" not in (row.decided_by, other.decided_by):
+        if both_decided(row, other):
             pairs.append((a, b))
         if a != b:
             changed.append(RowChange(row.index, a, b, row.score, other.score))
     return pairs, changed
 
 
-def confusion_of(pairs: list[tuple[str, str]]) -> dict[str, dict[str, int]]:
+def confusion_label(row: RowResult, family: str) -> str:
+    """A row's decision as the confusion table shows it: free-form answers (MathVista) as right or
+    wrong against the benchmark's answer, since a matrix of raw numbers and strings says nothing."""
+    if family in FREE_FORM_FAMILIES and row.decided_by not in UNDECIDED and row.score is not None:
+        return "right" if row.score >= 1.0 else "wrong"
+    return decision(row)
+
+
+def confusion_of(
+    pairs: list[tuple[str, str]], *, max_labels: int = CONFUSION_LABELS
+) -> dict[str, dict[str, int]]:
+    """Original decision -> audit decision -> rows. More than ``max_labels`` distinct labels on a side:
+    the most frequent ``max_labels - 1`` are kept and the rest grouped as ``OTHER``."""
+
+    def keep(labels: list[str]) -> set[str]:
+        counts = Counter(labels)
+        if len(counts) <= max_labels:
+            return set(counts)
+        return {
+            label for label, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max_labels - 1]
+        }
+
+    kept_a, kept_b = keep([a for a, _ in pairs]), keep([b for _, b in pairs])
     table: dict[str, dict[str, int]] = {}
-    for a, b in sorted(pairs):
+    for a, b in sorted((a if a in kept_a else OTHER, b if b in kept_b else OTHER) for a, b in pairs):
         table.setdefault(a, {})
         table[a][b] = table[a].get(b, 0) + 1
     return table
+
+
+def confusion_pairs(
+    original: list[RowResult], audit: list[RowResult], family: str
+) -> tuple[list[tuple[str, str]], str]:
+    """(label pairs of the rows both judges decided, how they are grouped) for the confusion table."""
+    pairs = [
+        (confusion_label(a, family), confusion_label(b, family))
+        for a, b in judged_pairs(original, audit)
+        if both_decided(a, b)
+    ]
+    if family in FREE_FORM_FAMILIES:
+        return pairs, "right/wrong against the answer"
+    if len({x for pair in pairs for x in pair}) > CONFUSION_LABELS:
+        return pairs, f"the {CONFUSION_LABELS - 1} most frequent decisions, the rest as {OTHER}"
+    return pairs, "decision"
 
 
 # -------------------------------------------------------------------------------------------------
@@ -203,6 +264,7 @@ def audit_work_dir(
         judge = choice.judge
         if judge is None:
             raise VlevalError(f"judge-audit: no judge for --judge {judge_spec}: {choice.reason}")
+        last_error = None
         out_dir = item.pred_file.parent / AUDIT_DIR_NAME / audit_dir_name(judge.model)
         try:
             result = evaluate(
@@ -210,11 +272,16 @@ def audit_work_dir(
                 data_dir=data_dir, verify_md5=False,
             )  # fmt: skip
             calls = tally(judge)
+            last_error = getattr(getattr(judge, "stats", None), "last_error", None)
         finally:
             close = getattr(judge, "close", None)
             if callable(close):
                 close()
         pairs, changed = compare_rows(original_rows, result.rows)
+        shown, grouping = confusion_pairs(original_rows, result.rows, item.card.family)
+        failed_rows = sum(
+            1 for a, b in judged_pairs(original_rows, result.rows) if "failed" in (a.decided_by, b.decided_by)
+        )
         audits.append(
             BenchmarkAudit(
                 model=item.model,
@@ -227,10 +294,14 @@ def audit_work_dir(
                 judged_rows=len(pairs),
                 agreed=sum(1 for a, b in pairs if a == b),
                 kappa=cohen_kappa(pairs),
-                confusion=confusion_of(pairs),
+                confusion=confusion_of(shown),
                 changed=changed,
                 audit_complete=result.record.complete,
                 judge_calls=calls,
+                failed_calls=max(int((calls or {}).get("failures", 0)), result.record.counts.failed),
+                failed_rows=failed_rows,
+                last_error=last_error,
+                confusion_grouping=grouping,
             )
         )
     return audits
@@ -260,17 +331,25 @@ def format_audit(audits: list[BenchmarkAudit], *, max_changed: int = 20) -> str:
         lines.append(
             f"{a.model} / {a.dataset}: original judge {a.original_judge or 'none'} -> audit judge {a.audit_judge}"
         )
+        if a.failed_calls or a.failed_rows:
+            lines.append(
+                f"  FAILED: {a.failed_calls} audit judge call(s) got no answer"
+                f"{f' (last error: {a.last_error})' if a.last_error else ''}; {a.failed_rows} row(s) whose "
+                "judge call failed are left out of the agreement. Run the same command again to retry them "
+                "(answers that arrived are cached)."
+            )
         if a.judged_rows:
             lines.append(
-                f"  judged rows {a.judged_rows}: agreement {_number(a.agreement, 1)}% ({a.agreed}/{a.judged_rows}), "
+                f"  rows both judges decided {a.judged_rows}: agreement {_number(a.agreement, 1)}% ({a.agreed}/{a.judged_rows}), "
                 f"Cohen's kappa {_number(a.kappa, 3) if a.kappa is not None else 'undefined (one decision only)'}"
             )
         else:
-            lines.append("  no row was decided by a judge")
+            lines.append("  no row was decided by both judges")
         labels = sorted({b for row in a.confusion.values() for b in row})
         if a.confusion:
             width = max(len(x) for x in [*labels, *a.confusion, "original"]) + 2
-            lines.append("  confusion (rows: original decision, columns: audit decision)")
+            grouped = "" if a.confusion_grouping == "decision" else f"; {a.confusion_grouping}"
+            lines.append(f"  confusion (rows: original decision, columns: audit decision{grouped})")
             lines.append("  " + "original".ljust(width) + "".join(x.rjust(width) for x in labels))
             for original, row in a.confusion.items():
                 lines.append(

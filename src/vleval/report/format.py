@@ -98,3 +98,24 @@ def censoring_text(record: ScoreRecord | None, *, digits: int = 2) -> str:
         if found is not None and high - low > found.high - found.low:
             text += " (wider than the interval)"
     return text
+
+
+def figures_text(record: ScoreRecord | None, *, digits: int = 2) -> list[str]:
+    """The figures shown beside a benchmark's accuracy, one line each: MMStar's multi-modal gain and
+    leakage, MMBench's rotation consistency, a judge-calibrated (PPI) estimate; [] when none."""
+    if record is None:
+        return []
+    lines = []
+    gain = getattr(record, "multimodal_gain", None)
+    if gain is not None:
+        lines.append(gain.text(digits))
+    consistency = getattr(record, "rotation_consistency", None)
+    if consistency is not None:
+        lines.append(consistency.text(digits))
+    calibration = getattr(record, "judge_calibration", None)
+    if calibration is not None:
+        lines.append(
+            f"{calibration.label}: {calibration.corrected:.{digits}f} [{calibration.interval.low:.{digits}f}, "
+            f"{calibration.interval.high:.{digits}f}] (an estimate, not the protocol's figure)"
+        )
+    return lines

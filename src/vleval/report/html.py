@@ -18,7 +18,7 @@ from typing import Any
 from vleval import __version__
 from vleval.protocol import PINNED_PROTOCOLS, PROTOCOLS
 from vleval.report.collect import BenchmarkRun, SampleRecord
-from vleval.report.format import category_interval, interval_hover, score_text
+from vleval.report.format import category_interval, figures_text, interval_hover, score_text
 from vleval.report.protocol_diffs import protocol_diff_section
 from vleval.report.summary import SCALE_NOTE, Cell, Summary, diff_text
 from vleval.report.verdicts import censoring_html, interval_html, verdict_html
@@ -95,6 +95,10 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
     settings = cell.chosen.settings
     parts.append(f'<div class="settings" data-role="settings">{escape(settings.describe())}</div>')
     parts.append(censoring_html(record))
+    # beside the accuracy: MMStar's gain and leakage, MMBench's rotation consistency, a PPI estimate
+    parts += [
+        f'<div class="settings" data-role="figure">{escape(line)}</div>' for line in figures_text(record)
+    ]
     if settings.protocol in PROTOCOLS and settings.protocol not in PINNED_PROTOCOLS:
         parts.append(
             f'<div class="settings">protocol {escape(settings.protocol)} is not the reference\'s rules: '

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vleval.report.collect import BenchmarkRun
-from vleval.report.format import MISSING, caveat, censoring_text, score_text
+from vleval.report.format import MISSING, caveat, censoring_text, figures_text, score_text
 from vleval.report.published import PublishedScore, PublishedTable, load_published, published_for
 
 SCALE_NOTE = (
@@ -261,6 +261,13 @@ def summary_markdown(summary: Summary, notes: Iterable[str] = ()) -> str:
             f"| {source} | {extra['verdict'] or '—'} | {extra['censoring'] or '—'} "
             f"| {tally.describe() if tally else '—'} |"
         )
+    figures = [
+        f"- {cell.model} / {cell.benchmark}: {line}"
+        for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark))
+        for line in figures_text(cell.chosen.record)
+    ]
+    if figures:  # MMStar's gain and leakage, MMBench's rotation consistency, judge calibrations
+        lines += ["", "## Beside the accuracy", "", *figures]
     return "\n".join(lines) + "\n"
 
 

@@ -167,6 +167,20 @@ OPTIONS: tuple[Option, ...] = (
         backend_kwarg="attention",
     ),
     Option("--dist-timeout", "dist_timeout_s", "seconds a rank may wait for the others", type=float),
+    Option(
+        "--mmstar-gain",
+        "mmstar_gain",
+        "MMStar: also answer every question without its image (and, with --llm-base, with the LLM base) "
+        "and report the multi-modal gain and leakage beside the accuracy",
+        switch=True,
+    ),
+    Option(
+        "--llm-base",
+        "llm_base",
+        "--mmstar-gain: the LLM the checkpoint was built on (a chat model folder transformers loads "
+        "natively), for the multi-modal leakage",
+        type=Path,
+    ),
     Option("--no-progress", "progress_bar", "no progress bar", switch=True, record=False),
     Option(
         "--dry-run",
@@ -215,6 +229,8 @@ class RunConfig:
     attention: str | None = None  # None: auto (vleval.models.internvl.modeling.ATTENTION_MODES)
     dist_timeout_s: float = 12 * 3600
     seed: int = 0  # scoring's seeded fallbacks
+    mmstar_gain: bool = False  # --mmstar-gain: text-only (and LLM base) passes of MMStar
+    llm_base: Path | None = None  # --llm-base: the LLM base's folder
     progress_bar: bool = True
     command: list[str] | None = None  # the exact command line, for run.json
     backend_options: dict[str, Any] = field(default_factory=dict)  # extra backend kwargs (programmatic)

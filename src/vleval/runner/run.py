@@ -195,6 +195,10 @@ def run_evaluation(config: RunConfig) -> RunSummary:
     config.work_dir = Path(config.work_dir)
     info = init_dist()
     plan = plan_run(config)
+    if config.mmstar_gain or config.llm_base is not None:
+        from vleval.runner.gain import check_gain_options
+
+        check_gain_options(config, [c.name for c in plan.datasets], info.world_size)
     if config.dry_run:
         if info.is_main:
             print(dry_run_report(config, plan))
@@ -247,6 +251,11 @@ def run_evaluation(config: RunConfig) -> RunSummary:
             scorer.close()
         locks.release()
     print(summary.table(), flush=True)
+    from vleval.report.format import figures_text
+
+    for cell in summary.cells:  # MMStar's gain and leakage, MMBench's rotation consistency
+        for line in figures_text(cell.record):
+            print(f"{cell.model} {cell.dataset}: {line}", flush=True)
     print(f"outputs: {', '.join(str(config.work_dir / t.name) for t in plan.models)}", flush=True)
     for problem in summary.problems:
         _say(f"vleval: {problem}")
@@ -355,6 +364,10 @@ def _infer_all(
                         cell,
                         infer_dataset(bench, info=info, group=group, run_id=run_id, get_backend=get_backend),
                     )
+                    if config.mmstar_gain and info.is_main:  # MMStar's text-only / LLM-base passes
+                        from vleval.runner.gain import run_gain_passes
+
+                        cell.notes.extend(run_gain_passes(config, bench, get_backend()))
                     if info.is_main and cell.n_inferred:
                         cell.estimate = _estimate(config, plan, target, bench)
                     if scorer is not None:
@@ -550,6 +563,10 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             seed=config.seed,
             hit_token_limit=bench.token_limit_hits(),
         )
+        if config.mmstar_gain:
+            from vleval.runner.gain import score_gain
+
+            score_gain(config, bench, judge, result)
         cell.judge_error = last_judge_error(judge)
     except JudgeUnavailableError:
         raise  # the judge refuses the key or does not answer: the run stops (Scorer.check)

@@ -256,3 +256,29 @@ def make_tiny_checkpoint(
         shutil.rmtree(path)  # empty, or an older synthetic build
     staging.rename(path)
     return path
+
+
+def make_tiny_base_llm(path: Path, *, seed: int = 0) -> Path:
+    """The LLM base of the tiny Qwen2 checkpoint of ``seed``: its language model saved on its own as a
+    plain ``Qwen2ForCausalLM`` folder (config.json, model.safetensors, the Qwen2.5 tokenizer files with
+    their chat template), as the Qwen2.5 chat model an InternVL2.5 checkpoint is built on is published.
+    Loaded by transformers natively (``vleval.models.base_llm``); same seed -> the same files."""
+    path = Path(path)
+    spec = {"version": _FORMAT_VERSION, "kind": "base-llm", "family": "qwen2", "seed": seed}
+    marker = path / _MARKER
+    if marker.is_file() and json.loads(marker.read_text()) == spec:
+        return path
+    if path.exists() and any(path.iterdir()) and not marker.is_file():
+        raise VlevalError(
+            f"{path} exists and is not a vleval synthetic checkpoint; choose an empty directory"
+        )
+    staging = path.parent / f".{path.name}.building-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model, _, _ = build_tiny_model("qwen2", seed=seed, work_dir=staging)
+    model.language_model.save_pretrained(staging, safe_serialization=True)
+    (staging / _MARKER).write_text(json.dumps(spec) + "\n")
+    if path.exists():
+        shutil.rmtree(path)
+    staging.rename(path)
+    return path
