@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from vleval.atomic import atomic_write
+from vleval.console import add_no_progress_option
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import DataMissingError, VlevalError
 from vleval.judge.cache import default_cache_dir
@@ -59,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write the diff as JSON (with --work-dir, default DIR/protocol_diff_A_vs_B.json, which "
         "`vleval report` shows)",
     )
+    add_no_progress_option(parser)
     parser.set_defaults(func=run_diff)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vleval.console import bar
 from vleval.datasets.families import number
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import DataMissingError, VlevalError
@@ -241,7 +242,9 @@ def diff_benchmark(
         diff.judge_cache_misses = base.misses + other.misses
         variants = {
             key: _score(card, variant, pred_file, judge, cache, data_dir)
-            for key, variant in single_rule_variants(card, a, b, judge=judge).items()
+            for key, variant in bar(
+                single_rule_variants(card, a, b, judge=judge).items(), desc=f"{card.name}: rules", unit="rule"
+            )
         }
         _attribute(diff, base, other, variants, rules_only=no_judge)
     finally:
