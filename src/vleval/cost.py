@@ -361,15 +361,19 @@ def bill_estimate(bill: BenchmarkBill, calibration: Calibration) -> Estimate:
 
 def fit_calibration(cells: Sequence[tuple[int, float, float, float]]) -> tuple[float, float, float]:
     """(seconds_per_sample, seconds_per_token, seconds_per_TFLOP) that best explain finished benchmarks,
-    each given as (samples, generated tokens, FLOPs, measured seconds): non-negative least squares, so
-    a term the runs cannot tell apart from the others comes out 0 rather than negative."""
+    each given as (samples, generated tokens, FLOPs, measured seconds): non-negative least squares of
+    the relative error, so a term the runs cannot tell apart from the others comes out 0 rather than
+    negative."""
     import numpy as np
     from scipy.optimize import nnls
 
     if not cells:
         raise ValueError("no finished benchmark to fit")
-    matrix = np.array([[s, t, f / 1e12] for s, t, f, _ in cells], dtype=float)
     seconds = np.array([c[3] for c in cells], dtype=float)
+    # relative errors: a 10 s benchmark counts as much as a 20 min one (the goal is a ratio, 0.5x-2x)
+    weight = 1 / np.maximum(seconds, 1e-3)
+    matrix = np.array([[s, t, f / 1e12] for s, t, f, _ in cells], dtype=float) * weight[:, None]
+    seconds = seconds * weight
     # scale the columns so that the fit does not favour the term with the largest numbers
     scale = np.maximum(matrix.max(axis=0), 1e-12)
     solution, _ = nnls(matrix / scale, seconds)
