@@ -10,6 +10,7 @@ import select
 import struct
 import sys
 import termios
+import threading
 import time
 
 import pytest
@@ -107,6 +108,22 @@ def test_steps_and_bars_are_silent_under_no_progress_and_outside_a_terminal(term
         for _ in console.bar(range(3), desc="judge calls"):
             pass
     assert log.getvalue() == ""
+
+
+def test_no_progress_holds_in_worker_threads(terminal, quick):
+    """`vleval run` scores (and asks the judge) in a worker thread: --no-progress covers it too."""
+    terminal.attach()
+
+    def judge_calls():
+        console.step("scoring MMVet")
+        for _ in console.bar(range(3), desc="judge gpt-4-turbo", unit="call"):
+            time.sleep(0.01)
+
+    with console.progress_scope(False):
+        worker = threading.Thread(target=judge_calls)
+        worker.start()
+        worker.join()
+    assert terminal.read() == ""
 
 
 def test_bar_shows_on_a_terminal(terminal, quick):

@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextvars import ContextVar
 from typing import IO, Any
 
 NO_PROGRESS_FLAG = "--no-progress"
@@ -99,29 +98,32 @@ class _Steps:
         tqdm.write(line, file=self.stream)  # clears and redraws a bar that is showing
 
 
-# None: no scope (programmatic use): bars follow the policy, steps print nothing
-_SCOPE: ContextVar[tuple[bool, _Steps | None] | None] = ContextVar("vleval_progress", default=None)
+# (requested, steps) of the command running in this process; None: no scope (programmatic use), where
+# bars follow the policy and steps print nothing. Process-wide, not per thread: `vleval run` scores in a
+# worker thread, whose judge bar and steps must obey the command's --no-progress too.
+_scope: tuple[bool, _Steps | None] | None = None
 
 
 @contextlib.contextmanager
 def progress_scope(requested: bool = True) -> Iterator[None]:
     """Progress for one command: bars and steps inside follow ``progress_wanted(requested)``."""
+    global _scope
     stream = sys.stderr
     steps = _Steps(stream, DELAY_S) if progress_wanted(requested, stream) else None
-    token = _SCOPE.set((requested, steps))
+    outer, _scope = _scope, (requested, steps)
     failed = True
     try:
         yield
         failed = False
     finally:
-        _SCOPE.reset(token)
+        _scope = outer
         if steps is not None:
             steps.close(failed=failed)
 
 
 def step(text: str | None) -> None:
     """Enter the phase ``text`` (None: no phase); the previous phase ends here. See the module doc."""
-    scope = _SCOPE.get()
+    scope = _scope
     if scope is not None and scope[1] is not None:
         scope[1].step(text)
 
@@ -139,7 +141,7 @@ def bar(
     and only once the work has run DELAY_S seconds."""
     from tqdm import tqdm
 
-    scope = _SCOPE.get()
+    scope = _scope
     requested = enabled and (scope is None or scope[0])
     return tqdm(
         iterable,
