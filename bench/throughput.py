@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.calibrate:
         # the compute rate only: on a GPU at real shapes FLOPs dominate; small models and CPUs are
         # calibrated from finished runs (bench/calibrate_runs.py), which fits the per-sample and
-        # per-token terms too and replaces this entry
+        # per-token terms too; pick_calibration prefers that entry to this one
         entry = Calibration(
             device=device_name,
             shape=args.shape,

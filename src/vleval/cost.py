@@ -281,14 +281,16 @@ def load_calibrations(path: Path | None = None) -> list[Calibration]:
 
 
 def save_calibration(path: Path, entry: Calibration) -> None:
-    """Add or replace the (device, shape) entry of the table (its other entries and note are kept)."""
+    """Add or replace the (device, shape, mode) entry of the table (its other entries and note are kept):
+    bench/throughput.py's compute rate and bench/calibrate_runs.py's fit of the same shape live side by
+    side, and ``pick_calibration`` prefers the fit."""
     path = Path(path)
     table = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"entries": []}
     body = {k: v for k, v in dataclasses.asdict(entry).items() if v not in (None, "", 0.0) or k in _KEPT}
     table["entries"] = [
         e
         for e in table.get("entries", [])
-        if (e.get("device"), e.get("shape")) != (entry.device, entry.shape)
+        if (e.get("device"), e.get("shape"), e.get("mode", "")) != (entry.device, entry.shape, entry.mode)
     ] + [body]
     path.write_text(json.dumps(table, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -311,11 +313,15 @@ def device_label(device: str | None) -> str:
 
 
 def pick_calibration(entries: Sequence[Calibration], device: str, llm_params: int) -> Calibration | None:
-    """The entry for this device whose model size is nearest (in log scale) to ``llm_params``."""
+    """The entry for this device whose model size is nearest (in log scale) to ``llm_params``; of two
+    for that size, the one fit to finished runs (it has the per-sample and per-token terms), then the
+    newest."""
     mine = [e for e in entries if e.device == device and e.usable]
     if not mine:
         return None
-    return min(mine, key=lambda e: abs(math.log(max(e.llm_params, 1) / max(llm_params, 1))))
+    nearest = min(abs(math.log(max(e.llm_params, 1) / max(llm_params, 1))) for e in mine)
+    tied = [e for e in mine if abs(math.log(max(e.llm_params, 1) / max(llm_params, 1))) == nearest]
+    return max(tied, key=lambda e: (e.seconds_per_sample > 0 or e.seconds_per_token > 0, e.date or ""))
 
 
 def estimate_seconds(

@@ -188,15 +188,19 @@ def test_fit_recovers_the_costs_that_made_the_seconds():
 def test_placeholders_give_no_estimate_and_the_table_survives_unknown_keys(tmp_path):
     table = tmp_path / "calibration.json"
     placeholder = {"device": "NVIDIA H200", "shape": "8B", "llm_params": 7_737_516_032, "achieved_tflops": None,
-                   "date": None, "source": "placeholder: filled by bench/gpu.sh", "later_field": 1}  # fmt: skip
+                   "date": None, "mode": "hf batched sdpa+cache", "source": "placeholder: filled by bench/gpu.sh",
+                   "later_field": 1}  # fmt: skip
     table.write_text(json.dumps({"entries": [placeholder], "note": "kept"}))
     entries = load_calibrations(table)
     assert len(entries) == 1 and pick_calibration(entries, "NVIDIA H200", 7_000_000_000) is None
     # the first GPU run replaces the placeholder of its (device, shape) and keeps the rest of the table
-    save_calibration(table, Calibration("NVIDIA H200", "8B", 7_737_516_032, 420.0, "2026-12-08"))
+    save_calibration(table, Calibration("NVIDIA H200", "8B", 7_737_516_032, 420.0, "2026-12-08",
+                                        mode="hf batched sdpa+cache"))  # fmt: skip
     save_calibration(table, FITTED)
+    # a later compute-rate measurement of the same CPU shape sits beside the fit and does not replace it
+    save_calibration(table, Calibration("cpu", "tiny", 455_000, 0.003, "2026-12-09", mode="cpu default"))
     written = json.loads(table.read_text())
-    assert written["note"] == "kept" and len(written["entries"]) == 2
+    assert written["note"] == "kept" and len(written["entries"]) == 3
     assert pick_calibration(load_calibrations(table), "NVIDIA H200", 7_000_000_000).achieved_tflops == 420.0
     assert pick_calibration(load_calibrations(table), "cpu", 455_000) == FITTED
 
