@@ -11,10 +11,11 @@ benchmark counts when all its samples were inferred by that run (nothing reused,
 tokens its answers really took are counted from the run's progress records (the raw answers, tokenized
 by the checkpoint's tokenizer, plus the end token where the answer was not cut at the budget).
 
-The fit (``vleval.cost.fit_calibration``) is non-negative least squares of ``seconds = samples x a +
-tokens x b + TFLOP x c``; ``typical_new_tokens`` is the runs' mean answer length, used for the bill's
-likely figure. ``--write`` replaces the (device, shape, "vleval run defaults") entry of ``src/vleval/data/throughput_calibration.json``
-(device: where this script runs, which must be where the runs ran). The table printed: per benchmark,
+The fit (``vleval.cost.fit_calibration``) is non-negative least squares of the relative error of
+``seconds = samples x a + tokens x b + TFLOP x c``; ``typical_new_tokens`` is the runs' mean answer
+length, used for the bill's likely figure. ``--write`` replaces the (device, shape, "vleval run
+defaults") entry of ``src/vleval/data/throughput_calibration.json`` (device: where this script runs,
+which must be where the runs ran). The table printed: per benchmark,
 measured seconds, the likely estimate under the fitted entry and under the table's current entry, and
 their ratios (the goal: within 0.5x-2x).
 """
