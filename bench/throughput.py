@@ -231,20 +231,6 @@ def workload_flops(backend: HFBackend, predictions: list, new_tokens: int) -> fl
     return total
 
 
-def write_calibration(path: Path, entry: dict[str, Any]) -> None:
-    """Add or replace the (device, shape) entry of the calibration table ``vleval.cost`` reads."""
-    table = json.loads(path.read_text()) if path.is_file() else {"entries": []}
-    table["entries"] = [
-        e for e in table["entries"] if (e["device"], e["shape"]) != (entry["device"], entry["shape"])
-    ] + [entry]
-    table["note"] = (
-        "achieved TFLOP/s of bench/throughput.py's default configuration (CUDA: hf batched, SDPA, vision "
-        "cache; CPU: one request at a time, reference kernels, vision cache) per device and model shape; "
-        "vleval run --dry-run divides a benchmark's FLOPs by the nearest shape's"
-    )
-    path.write_text(json.dumps(table, indent=2) + "\n")
-
-
 MODES = {  # name -> (batch size or None for --max-batch-size, attention, vision cache)
     "one-at-a-time": (1, "reference", False),
     "hf batched": (None, "reference", False),
@@ -371,22 +357,26 @@ def main(argv: list[str] | None = None) -> int:
         results.append({"workload": kind, "samples": len(requests), "flops": flops, "rows": rows,
                         "projected_1500_min": round(projected, 2)})  # fmt: skip
 
-    from vleval.cost import CALIBRATION_FILE, ModelDims
+    from vleval.cost import CALIBRATION_FILE, Calibration, ModelDims, save_calibration
 
     calibration_mode = "hf batched sdpa+cache" if device.startswith("cuda") else "cpu default"
     rates = [r["achieved_tflops"] for res in results for r in res["rows"] if r["mode"] == calibration_mode]
     if args.calibrate and not rates:
         print(f"not calibrated: mode {calibration_mode!r} did not run (--modes)")
     elif args.calibrate:
-        entry = {
-            "device": device_name,
-            "shape": args.shape,
-            "llm_params": ModelDims.from_config(base.model.config).llm_params,
-            "achieved_tflops": round(sum(rates) / len(rates), 4),
-            "date": time.strftime("%Y-%m-%d"),
-            "mode": calibration_mode,
-        }
-        write_calibration(CALIBRATION_FILE, entry)
+        # the compute rate only: on a GPU at real shapes FLOPs dominate; small models and CPUs are
+        # calibrated from finished runs (bench/calibrate_runs.py), which fits the per-sample and
+        # per-token terms too; pick_calibration prefers that entry to this one
+        entry = Calibration(
+            device=device_name,
+            shape=args.shape,
+            llm_params=ModelDims.from_config(base.model.config).llm_params,
+            achieved_tflops=round(sum(rates) / len(rates), 4),
+            date=time.strftime("%Y-%m-%d"),
+            mode=calibration_mode,
+            source=f"bench/throughput.py ({calibration_mode}, {new_tokens} new tokens per sample)",
+        )
+        save_calibration(CALIBRATION_FILE, entry)
         print(f"calibration: {entry} -> {CALIBRATION_FILE}")
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

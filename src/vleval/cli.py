@@ -13,6 +13,7 @@ import os
 import sys
 
 from vleval import __version__
+from vleval.console import NO_PROGRESS_DEST, progress_scope
 from vleval.errors import VlevalError
 
 # (module, what it adds) in the order --help lists them
@@ -56,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        # progress bars and phase lines: only on a terminal, never under the command's --no-progress
+        with progress_scope(getattr(args, NO_PROGRESS_DEST, True)):
+            return int(args.func(args) or 0)
     except VlevalError as exc:
         from vleval.transport import scrub  # here: only an error needs the HTTP stack's import time
 

@@ -13,9 +13,16 @@ decoding a pixel:
 - FLOPs for the model's size (``model_flops``): 2 x parameters x tokens for every matrix product
   plus the attention terms, the vision tower counted once per distinct image (the hf backend's
   vision-feature cache);
-- an estimated wall time: FLOPs / the achieved TFLOP/s that ``bench/throughput.py --calibrate``
-  measured for the nearest model shape on the same device (a table with its date; an estimate, not
-  a promise). Shown as a range: prompts only (every answer one token) to the full budget.
+- an estimated wall time from the calibration table (``data/throughput_calibration.json``) entry of the
+  same device and the nearest model shape: ``samples x seconds_per_sample + generated tokens x
+  seconds_per_token + FLOPs / achieved TFLOP/s``. The compute term is what dominates large models on
+  GPUs; the per-sample (tiling, templating, launches) and per-token (the decoding loop) terms are what
+  dominates small models and CPUs, where a FLOPs-only estimate was 8-10x too high. Entries come from
+  ``bench/throughput.py --calibrate`` (the compute rate) and ``bench/calibrate_runs.py`` (all three
+  terms, fit to finished runs' run.json: the estimate and the measured seconds stand side by side
+  there). Shown as the likely figure (answers as long as in the runs the entry was fit to) within a
+  range from prompts only (every answer one token) to the full budget, with the entry's source and
+  date (an estimate, not a promise).
 
 Pure functions of their inputs except ``benchmark_bill``/``time_bill``, which read the files.
 """
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import io
 import json
 import math
@@ -228,12 +236,30 @@ def benchmark_bill(
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Calibration:
+    """One device x model shape: what a second buys (see the module doc for the estimate)."""
+
     device: str
     shape: str
     llm_params: int
-    achieved_tflops: float
-    date: str
+    achieved_tflops: float | None  # the compute rate; None: not measured (a placeholder entry)
+    date: str | None
     mode: str = ""
+    seconds_per_sample: float = 0.0  # fixed cost of one request beyond its FLOPs
+    seconds_per_token: float = 0.0  # fixed cost of one generated token beyond its FLOPs
+    typical_new_tokens: float | None = None  # mean answer length in the runs it was fit to
+    source: str = ""  # what measured it (bench/throughput.py, bench/calibrate_runs.py over N runs)
+
+    @property
+    def usable(self) -> bool:
+        """A measured entry (placeholders for devices not measured yet give no estimate)."""
+        return bool(self.date) and (
+            (self.achieved_tflops or 0) > 0 or self.seconds_per_sample > 0 or self.seconds_per_token > 0
+        )
+
+    def describe(self) -> str:
+        """Which calibration an estimate used, and when it was made."""
+        how = self.source or (f"bench/throughput.py ({self.mode})" if self.mode else "bench/throughput.py")
+        return f"{self.shape} shape on {self.device}, {how}, calibrated {self.date}"
 
 
 def calibration_path() -> Path:
@@ -243,11 +269,33 @@ def calibration_path() -> Path:
 def load_calibrations(path: Path | None = None) -> list[Calibration]:
     """Entries of the calibration table; a missing or unreadable table gives none (no estimate)."""
     path = path or calibration_path()
+    known = {f.name for f in dataclasses.fields(Calibration)}
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return [Calibration(**entry) for entry in data.get("entries", [])]
-    except (OSError, ValueError, TypeError):
+        # keys this version does not know (a note, a later field) are left aside, not fatal
+        return [
+            Calibration(**{k: v for k, v in entry.items() if k in known}) for entry in data.get("entries", [])
+        ]
+    except (OSError, ValueError, TypeError, AttributeError):
         return []
+
+
+def save_calibration(path: Path, entry: Calibration) -> None:
+    """Add or replace the (device, shape, mode) entry of the table (its other entries and note are kept):
+    bench/throughput.py's compute rate and bench/calibrate_runs.py's fit of the same shape live side by
+    side, and ``pick_calibration`` prefers the fit."""
+    path = Path(path)
+    table = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"entries": []}
+    body = {k: v for k, v in dataclasses.asdict(entry).items() if v not in (None, "", 0.0) or k in _KEPT}
+    table["entries"] = [
+        e
+        for e in table.get("entries", [])
+        if (e.get("device"), e.get("shape"), e.get("mode", "")) != (entry.device, entry.shape, entry.mode)
+    ] + [body]
+    path.write_text(json.dumps(table, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+_KEPT = {"device", "shape", "llm_params", "achieved_tflops", "date"}  # written even when empty
 
 
 def device_label(device: str | None) -> str:
@@ -265,15 +313,78 @@ def device_label(device: str | None) -> str:
 
 
 def pick_calibration(entries: Sequence[Calibration], device: str, llm_params: int) -> Calibration | None:
-    """The entry for this device whose model size is nearest (in log scale) to ``llm_params``."""
-    mine = [e for e in entries if e.device == device and e.achieved_tflops > 0]
+    """The entry for this device whose model size is nearest (in log scale) to ``llm_params``; of two
+    for that size, the one fit to finished runs (it has the per-sample and per-token terms), then the
+    newest."""
+    mine = [e for e in entries if e.device == device and e.usable]
     if not mine:
         return None
-    return min(mine, key=lambda e: abs(math.log(max(e.llm_params, 1) / max(llm_params, 1))))
+    nearest = min(abs(math.log(max(e.llm_params, 1) / max(llm_params, 1))) for e in mine)
+    tied = [e for e in mine if abs(math.log(max(e.llm_params, 1) / max(llm_params, 1))) == nearest]
+    return max(tied, key=lambda e: (e.seconds_per_sample > 0 or e.seconds_per_token > 0, e.date or ""))
 
 
-def estimate_seconds(flops: float, calibration: Calibration) -> float:
-    return flops / (calibration.achieved_tflops * 1e12)
+def estimate_seconds(
+    flops: float, calibration: Calibration, *, samples: int = 0, new_tokens: float = 0
+) -> float:
+    """Wall seconds for ``samples`` requests generating ``new_tokens`` tokens in all, ``flops`` of work."""
+    compute = flops / (calibration.achieved_tflops * 1e12) if calibration.achieved_tflops else 0.0
+    return compute + samples * calibration.seconds_per_sample + new_tokens * calibration.seconds_per_token
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Seconds for one bill: every answer one token, as long as typical, every answer at its budget."""
+
+    low: float
+    likely: float
+    high: float
+
+
+def likely_new_tokens(bill: BenchmarkBill, calibration: Calibration) -> float:
+    """Tokens the answers will likely take in all: the entry's typical answer length, within the budget
+    (no typical length known: the budget, the safe side)."""
+    if calibration.typical_new_tokens is None:
+        return float(bill.generation_budget)
+    return min(float(bill.generation_budget), calibration.typical_new_tokens * bill.samples)
+
+
+def bill_estimate(bill: BenchmarkBill, calibration: Calibration) -> Estimate:
+    """The bill's wall time under ``calibration``; decode FLOPs of the likely length are interpolated
+    between the one-token and full-budget figures (linear in the tokens but for a small attention term)."""
+    tokens = likely_new_tokens(bill, calibration)
+    spare = bill.generation_budget - bill.samples  # tokens beyond the first, at full budget
+    share = (tokens - bill.samples) / spare if spare > 0 else 0.0
+    flops_likely = bill.flops_low + max(0.0, share) * (bill.flops_high - bill.flops_low)
+    return Estimate(
+        low=estimate_seconds(bill.flops_low, calibration, samples=bill.samples, new_tokens=bill.samples),
+        likely=estimate_seconds(flops_likely, calibration, samples=bill.samples, new_tokens=tokens),
+        high=estimate_seconds(
+            bill.flops_high, calibration, samples=bill.samples, new_tokens=bill.generation_budget
+        ),
+    )
+
+
+def fit_calibration(cells: Sequence[tuple[int, float, float, float]]) -> tuple[float, float, float]:
+    """(seconds_per_sample, seconds_per_token, seconds_per_TFLOP) that best explain finished benchmarks,
+    each given as (samples, generated tokens, FLOPs, measured seconds): non-negative least squares of
+    the relative error, so a term the runs cannot tell apart from the others comes out 0 rather than
+    negative."""
+    import numpy as np
+    from scipy.optimize import nnls
+
+    if not cells:
+        raise ValueError("no finished benchmark to fit")
+    seconds = np.array([c[3] for c in cells], dtype=float)
+    # relative errors: a 10 s benchmark counts as much as a 20 min one (the goal is a ratio, 0.5x-2x)
+    weight = 1 / np.maximum(seconds, 1e-3)
+    matrix = np.array([[s, t, f / 1e12] for s, t, f, _ in cells], dtype=float) * weight[:, None]
+    seconds = seconds * weight
+    # scale the columns so that the fit does not favour the term with the largest numbers
+    scale = np.maximum(matrix.max(axis=0), 1e-12)
+    solution, _ = nnls(matrix / scale, seconds)
+    per_sample, per_token, per_tflop = (solution / scale).tolist()
+    return per_sample, per_token, per_tflop
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,30 +417,45 @@ def bill_lines(
             f"{_si(b.flops_low, 'FLOP')} to {_si(b.flops_high, 'FLOP')}"
         )
         if calibration is not None:
-            low, high = (estimate_seconds(f, calibration) for f in (b.flops_low, b.flops_high))
-            line += f", est. {_duration(low)} to {_duration(high)}"
+            est = bill_estimate(b, calibration)
+            line += f", est. {_duration(est.likely)} ({_duration(est.low)} to {_duration(est.high)})"
         lines.append(line)
         lines.extend(f"      ! {p}" for p in b.problems[:3])
     low = sum(b.flops_low for b in bills)
     high = sum(b.flops_high for b in bills)
     total = f"    total: {_si(low, 'FLOP')} (answers of one token) to {_si(high, 'FLOP')} (full budget)"
     if calibration is not None:
+        ests = [bill_estimate(b, calibration) for b in bills]
         total += (
-            f"; estimated {_duration(estimate_seconds(low, calibration))} to "
-            f"{_duration(estimate_seconds(high, calibration))} on {device}"
+            f"; estimated {_duration(sum(e.likely for e in ests))} on {device} "
+            f"({_duration(sum(e.low for e in ests))} if every answer is one token, "
+            f"{_duration(sum(e.high for e in ests))} if every answer fills its budget)"
         )
         lines.append(total)
         lines.append(
-            f"    (an ESTIMATE: {calibration.achieved_tflops:g} TFLOP/s achieved by bench/throughput.py at the "
-            f"{calibration.shape} shape on {calibration.device}, calibrated {calibration.date})"
+            f"    (an ESTIMATE from the calibration: {calibration.describe()}; {_terms(calibration)})"
         )
     else:
         lines.append(total)
         lines.append(
-            f"    (no wall-time estimate: the calibration table has no entry for {device}; run "
-            "`python bench/throughput.py --calibrate` on this machine)"
+            f"    (no wall-time estimate: the calibration table has no measured entry for {device}; run "
+            "`python bench/throughput.py --calibrate` (on a GPU: bench/gpu.sh) or bench/calibrate_runs.py "
+            "over finished runs on this machine)"
         )
     return lines
+
+
+def _terms(calibration: Calibration) -> str:
+    parts = []
+    if calibration.seconds_per_sample:
+        parts.append(f"{calibration.seconds_per_sample:.3g} s per sample")
+    if calibration.seconds_per_token:
+        parts.append(f"{calibration.seconds_per_token:.3g} s per generated token")
+    if calibration.achieved_tflops:
+        parts.append(f"{calibration.achieved_tflops:g} TFLOP/s")
+    if calibration.typical_new_tokens is not None:
+        parts.append(f"answers of {calibration.typical_new_tokens:.0f} tokens on average")
+    return ", ".join(parts)
 
 
 def _checkpoint_shape(model_path: Path) -> tuple[ModelDims, Any]:
@@ -406,11 +532,12 @@ def estimate_record(bill: BenchmarkBill, calibration: Calibration | None) -> dic
         "generation_budget": bill.generation_budget,
         "flops": [bill.flops_low, bill.flops_high],
     }
+    record["samples"] = bill.samples
     if calibration is not None:
-        record["estimated_s"] = [
-            round(estimate_seconds(f, calibration), 1) for f in (bill.flops_low, bill.flops_high)
-        ]
-        record["calibration"] = f"{calibration.shape} on {calibration.device}, {calibration.date}"
+        est = bill_estimate(bill, calibration)
+        record["estimated_s"] = [round(est.low, 1), round(est.high, 1)]
+        record["likely_s"] = round(est.likely, 1)
+        record["calibration"] = calibration.describe()
     return record
 
 

@@ -11,12 +11,18 @@ from PIL import Image
 
 from vleval.cli import main
 from vleval.cost import (
+    BenchmarkBill,
     Calibration,
     ModelDims,
     benchmark_bill,
+    bill_estimate,
+    bill_lines,
     estimate_seconds,
+    fit_calibration,
     header_images,
+    load_calibrations,
     pick_calibration,
+    save_calibration,
 )
 from vleval.datasets.loading import load_samples
 from vleval.datasets.registry import benchmark_names, get_benchmark
@@ -134,3 +140,76 @@ def test_dry_run_prints_the_bill_with_a_dated_estimate(suite, tmp_path, monkeypa
     monkeypatch.setenv("VLEVAL_CALIBRATION", str(tmp_path / "absent.json"))
     assert main(args) == 0
     assert "no wall-time estimate" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------------
+# the estimate: per-sample, per-token and compute terms, fit to finished runs
+# --------------------------------------------------------------------------------------------------
+FITTED = Calibration("cpu", "tiny", 455_000, None, "2026-12-07", seconds_per_sample=0.2,
+                     seconds_per_token=0.01, typical_new_tokens=30.0, source="bench/calibrate_runs.py over 5")  # fmt: skip
+
+
+def _bill(samples=100, budget_per_sample=4096, low=1e12, high=5e12):
+    return BenchmarkBill("MMStar", samples=samples, generation_budget=samples * budget_per_sample,
+                         vision_flops=low, decode_flops_budget=high - low)  # fmt: skip
+
+
+def test_small_models_pay_per_sample_and_per_token_not_per_flop():
+    est = bill_estimate(_bill(), FITTED)
+    assert est.low == pytest.approx(100 * 0.2 + 100 * 0.01)  # every answer one token
+    assert est.likely == pytest.approx(100 * 0.2 + 100 * 30 * 0.01)  # answers as long as in the runs
+    assert est.high == pytest.approx(100 * 0.2 + 100 * 4096 * 0.01)  # every answer at its budget
+    # a budget below the typical length caps the likely figure
+    assert bill_estimate(_bill(budget_per_sample=16), FITTED).likely == pytest.approx(100 * 0.2 + 1600 * 0.01)
+
+
+def test_compute_rate_only_entry_and_unknown_answer_length_estimate_on_the_safe_side():
+    rate_only = Calibration("NVIDIA H200", "8B", 7_700_000_000, 0.5, "2026-11-30")
+    est = bill_estimate(_bill(), rate_only)
+    assert est.low == pytest.approx(2.0) and est.high == pytest.approx(10.0)
+    assert est.likely == est.high  # no typical answer length known: the full budget
+    assert estimate_seconds(1e12, FITTED, samples=3, new_tokens=10) == pytest.approx(0.7)
+
+
+def test_fit_recovers_the_costs_that_made_the_seconds():
+    rng = random.Random(0)
+    cells = []
+    for _ in range(6):
+        samples, tokens, flops = rng.randint(8, 1500), rng.randint(10, 40_000), rng.uniform(1e11, 1e13)
+        cells.append((samples, tokens, flops, samples * 0.15 + tokens * 0.004 + flops / 1e12 * 2.0))
+    per_sample, per_token, per_tflop = fit_calibration(cells)
+    assert per_sample == pytest.approx(0.15, rel=1e-3)
+    assert per_token == pytest.approx(0.004, rel=1e-3)
+    assert per_tflop == pytest.approx(2.0, rel=1e-3)
+    with pytest.raises(ValueError):
+        fit_calibration([])
+
+
+def test_placeholders_give_no_estimate_and_the_table_survives_unknown_keys(tmp_path):
+    table = tmp_path / "calibration.json"
+    placeholder = {"device": "NVIDIA H200", "shape": "8B", "llm_params": 7_737_516_032, "achieved_tflops": None,
+                   "date": None, "mode": "hf batched sdpa+cache", "source": "placeholder: filled by bench/gpu.sh",
+                   "later_field": 1}  # fmt: skip
+    table.write_text(json.dumps({"entries": [placeholder], "note": "kept"}))
+    entries = load_calibrations(table)
+    assert len(entries) == 1 and pick_calibration(entries, "NVIDIA H200", 7_000_000_000) is None
+    # the first GPU run replaces the placeholder of its (device, shape) and keeps the rest of the table
+    save_calibration(table, Calibration("NVIDIA H200", "8B", 7_737_516_032, 420.0, "2026-12-08",
+                                        mode="hf batched sdpa+cache"))  # fmt: skip
+    save_calibration(table, FITTED)
+    # a later compute-rate measurement of the same CPU shape sits beside the fit and does not replace it
+    save_calibration(table, Calibration("cpu", "tiny", 455_000, 0.003, "2026-12-09", mode="cpu default"))
+    written = json.loads(table.read_text())
+    assert written["note"] == "kept" and len(written["entries"]) == 3
+    assert pick_calibration(load_calibrations(table), "NVIDIA H200", 7_000_000_000).achieved_tflops == 420.0
+    assert pick_calibration(load_calibrations(table), "cpu", 455_000) == FITTED
+
+
+def test_the_bill_names_the_calibration_it_used_and_its_date():
+    dims = ModelDims(vit_hidden=64, vit_intermediate=128, vit_layers=2, patch_size=14, tokens_per_tile=256,
+                     shuffle_factor=4, llm_hidden=64, llm_intermediate=128, llm_layers=2, llm_heads=4,
+                     llm_kv_heads=2, vocab_size=1000)  # fmt: skip
+    text = "\n".join(bill_lines([_bill()], dims, FITTED, "cpu"))
+    assert "bench/calibrate_runs.py over 5" in text and "calibrated 2026-12-07" in text
+    assert "0.2 s per sample" in text and "answers of 30 tokens on average" in text
+    assert "no wall-time estimate" in "\n".join(bill_lines([_bill()], dims, None, "NVIDIA H200"))

@@ -9,7 +9,11 @@ import sys
 from pathlib import Path
 
 from vleval.atomic import atomic_write
+<<<<<<< HEAD
 from vleval.datasets.files import MD5_OFF_WARNING
+=======
+from vleval.console import add_no_progress_option
+>>>>>>> scale
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import DataMissingError, VlevalError
 from vleval.protocol import PROTOCOLS, get_protocol
@@ -66,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write the diff as JSON (with --work-dir, default DIR/protocol_diff_A_vs_B.json, which "
         "`vleval report` shows)",
     )
+    add_no_progress_option(parser)
     parser.set_defaults(func=run_diff)
 
 

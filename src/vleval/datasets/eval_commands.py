@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vleval.console import add_no_progress_option
 from vleval.datasets.files import MD5_OFF_WARNING
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
@@ -75,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="use benchmark files whose md5 differs from the protocol's (scores not comparable)",
     )
+    add_no_progress_option(parser)
     parser.set_defaults(func=run_eval)
 
 

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import pandas as pd
 
+from vleval.console import step
 from vleval.datasets.cells import isna
 from vleval.datasets.families import HEADLINE, family_of
 from vleval.datasets.matching import is_failure_text
@@ -179,7 +180,9 @@ def evaluate(
         require_judge(judge, card)
     notes: list[str] = []
     if table is None:
+        step(f"reading the {card.name} benchmark file")
         table = _try_load_table(card, protocol, data_dir, notes, verify_md5)
+    step(f"reading {pred_file.name}")
     data = read_prediction_file(pred_file, table)
     if data.empty:
         raise DataCorruptError(f"{pred_file}: has a header but no prediction rows; nothing to score.")
@@ -222,6 +225,7 @@ def score_frame(
         judge = require_judge(judge, card)
     require_columns(data, family.required_columns, card)
     _require_answers(data, card)
+    step(f"scoring {card.name} ({len(data):,} rows)")
     scored = family.score(data, card, protocol, judge, seed=seed)
     limit_hits = {str(i) for i in hit_token_limit}
     written = _written_predictions(data)
@@ -263,6 +267,7 @@ def score_frame(
             f"re-running retries only those rows."
         )
     # intervals and censoring bounds (vleval.stats): seeded with the scoring seed, recorded in the methods
+    step(f"{card.name}: bootstrap intervals over {len(scored.rows):,} rows")
     uncertainty = score_uncertainty(
         scored.rows,
         family.aggregate,
@@ -275,11 +280,16 @@ def score_frame(
         category_value=lambda rows: family.category_value(rows, protocol),
     )
     fill_record(record, uncertainty)
+<<<<<<< HEAD
     from vleval.datasets.mcq import is_circular  # the family module imports this one
 
     if is_circular(card.name):  # a figure beside the headline; reads only the rows scored above
         record.rotation_consistency = rotation_consistency(scored.rows)
+=======
+    step(f"writing the {card.name} result files")
+>>>>>>> scale
     files = write_result_files(stem, scored.outputs, record, scored.rows)
+    step(None)
     return EvalResult(record=record, rows=scored.rows, tables=scored.tables, files=files)
 
 

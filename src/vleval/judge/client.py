@@ -122,7 +122,7 @@ class OpenAIJudge:
         cache: JudgeCache | None = None,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
-        progress: bool = False,
+        progress: bool = True,  # shown under the console policy (vleval.console)
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
@@ -205,10 +205,12 @@ class OpenAIJudge:
     # Internals
     # ---------------------------------------------------------------------------------------------
     def _ask_uncached(self, todo: dict[str, dict[str, Any]]) -> dict[str, str]:
-        from tqdm import tqdm
+        from vleval.console import bar as progress_bar
 
         items = list(todo.items())
-        bar = tqdm(total=len(items), desc=f"judge {self.short_name}", disable=not self.progress)
+        bar = progress_bar(
+            total=len(items), desc=f"judge {self.short_name}", unit="call", enabled=self.progress
+        )
         try:
             answers = run_concurrently(
                 self._ask_and_store, items, self.workers, name="judge", on_done=bar.update
@@ -269,7 +271,7 @@ class JudgeSettings:
     retry_budget_s: float = DEFAULT_RETRY_BUDGET_S  # seconds per request, attempts and waits together
     max_consecutive_timeouts: int = DEFAULT_MAX_CONSECUTIVE_TIMEOUTS
     cache_dir: Path | None = None  # None: ./.judge_cache
-    progress: bool = False
+    progress: bool = True  # shown under the console policy (vleval.console)
 
 
 def resolve_judge(
@@ -284,7 +286,7 @@ def resolve_judge(
     retry_budget_s: float = DEFAULT_RETRY_BUDGET_S,
     max_consecutive_timeouts: int = DEFAULT_MAX_CONSECUTIVE_TIMEOUTS,
     cache_dir: Path | None = None,
-    progress: bool = False,
+    progress: bool = True,
 ) -> JudgeChoice:
     """The judge for a benchmark, or None and why: the single place that turns a ``--judge`` spec
     into a judge.

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from vleval.console import add_no_progress_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -38,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=None, metavar="DIR", help="benchmark TSVs ($LMUData)"
     )
+    add_no_progress_option(parser)
     parser.set_defaults(func=run_audit)
     _register_calibrate(subparsers)
 

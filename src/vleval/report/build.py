@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vleval.console import step
 from vleval.errors import DataMissingError
 from vleval.report.collect import BenchmarkRun, collect_runs
 from vleval.report.compare import compare_runs, render_compare
@@ -57,6 +58,7 @@ def write_report(
     """Read every run under ``work_dirs`` and write ``out`` (default ``<first work dir>/report.html``)
     plus ``summary.md`` and ``summary.csv`` beside it."""
     runs = _collect(work_dirs, data_dir, thumbnails)
+    step(f"building the report of {len(runs)} run(s)")
     summary = build_summary(runs, threshold=threshold)
     out = Path(out) if out else Path(work_dirs[0]) / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +66,7 @@ def write_report(
     diffs = find_protocol_diffs(work_dirs)  # left by `vleval diff-protocols --work-dir`
     out.write_text(render_report(summary, notes=notes, title=title, protocol_diffs=diffs), encoding="utf-8")
     md_path, csv_path = write_summary_files(summary, out.parent, notes)
+    step(None)
     return ReportFiles(html=out, summary_md=md_path, summary_csv=csv_path, summary=summary)
 
 
@@ -78,6 +81,7 @@ def write_compare(
     """Compare two work directories; writes ``out`` (default ``<dir_b>/compare.html``)."""
     runs_a = _collect([dir_a], data_dir, thumbnails)
     runs_b = _collect([dir_b], data_dir, thumbnails)
+    step(f"comparing {len(runs_a)} and {len(runs_b)} run(s)")
     changes = compare_runs(runs_a, runs_b)
     paired_a = {id(c.a) for c in changes}
     paired_b = {id(c.b) for c in changes}
@@ -89,4 +93,5 @@ def write_compare(
     out.write_text(
         render_compare(changes, str(dir_a), str(dir_b), unpaired=unpaired, paired=paired), encoding="utf-8"
     )
+    step(None)
     return out

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from vleval.console import step
 from vleval.datasets.cells import isna
 from vleval.datasets.families import BenchmarkFamily, family_of, read_json_object
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
@@ -415,6 +416,7 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
                 family: BenchmarkFamily | None = family_of(benchmark)
             except VlevalError:
                 family = None
+            step(f"reading {model_dir.name} · {benchmark}")
             stem = pred_file.with_suffix("")
             judge_hint = _section(run_json, "settings").get("judge")
             record, rows, notes = read_result(benchmark, family, stem, judge_hint)
@@ -441,4 +443,5 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
                     judge_tally=read_judge_tally(recorded),
                 )
             )
+    step(None)
     return runs

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from vleval.console import add_no_progress_option
 from vleval.errors import VlevalError
 
 
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument(
         "--thumbnails", type=int, default=200, help="image thumbnails per benchmark (0 = none; default 200)"
     )
+    add_no_progress_option(report)
     report.set_defaults(func=run_report)
 
     demo = subparsers.add_parser(
@@ -61,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--work-dir", type=Path, help="where to write the results (default: <cache>/work)")
     demo.add_argument("--fresh", action="store_true", help="rebuild the cached checkpoint, data and results")
+    add_no_progress_option(demo)
     demo.set_defaults(func=run_demo)
 
 

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vleval.console import step
 from vleval.report.build import ReportFiles, write_report
 from vleval.report.summary import summary_table_text
 
@@ -75,7 +76,9 @@ def run_demo_pipeline(cache: Path, *, work_dir: Path | None = None, fresh: bool 
     if fresh:  # only the demo model's results, never anything else in a user-given work dir
         shutil.rmtree(work_dir / DEMO_MODEL, ignore_errors=True)
         shutil.rmtree(work_dir / ".judge_cache", ignore_errors=True)
+    step("preparing the demo checkpoint and benchmark files")
     checkpoint, data = prepare_assets(cache, fresh=fresh)
+    step(f"inference and scoring: {len(DEMO_BENCHMARKS)} benchmarks x {DEMO_ROWS} rows")
     # run_evaluation prints its own table; the demo prints the report's (with published figures)
     with JudgeServer() as judge, contextlib.redirect_stdout(io.StringIO()):
         summary = run_evaluation(
@@ -90,14 +93,15 @@ def run_demo_pipeline(cache: Path, *, work_dir: Path | None = None, fresh: bool 
                 judge_workers=4,
                 save_prompts=True,
                 max_new_tokens=DEMO_MAX_NEW_TOKENS,
-                progress_bar=False,
                 seed=DEMO_SEED,
                 command=["vleval", "demo"],
             )
         )
     errors = list(summary.errors)
     notes = list(DEMO_NOTES) + [f"error: {e}" for e in errors]
+    step("writing the demo report")
     report = write_report([work_dir], data_dir=data, notes=notes, title="vleval demo report")
+    step(None)
     seconds = time.monotonic() - started
     lines = [
         "vleval demo — a tiny RANDOM model on synthetic data: its scores are at chance level or below and "

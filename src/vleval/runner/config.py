@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vleval.console import NO_PROGRESS_DEST, NO_PROGRESS_FLAG, NO_PROGRESS_HELP
 from vleval.errors import VlevalError
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, Protocol
 from vleval.report.format import score_text
@@ -181,7 +182,7 @@ OPTIONS: tuple[Option, ...] = (
         "natively), for the multi-modal leakage",
         type=Path,
     ),
-    Option("--no-progress", "progress_bar", "no progress bar", switch=True, record=False),
+    Option(NO_PROGRESS_FLAG, NO_PROGRESS_DEST, NO_PROGRESS_HELP, switch=True, record=False),
     Option(
         "--dry-run",
         "dry_run",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vleval.atomic import atomic_write, clean_stale_temps
+from vleval.console import bar
 from vleval.errors import VlevalError
 from vleval.protocol import Protocol
 from vleval.runner.dist import DistInfo, ProcessGroup, shard
@@ -399,13 +400,4 @@ def _import_prediction_file(cell: BenchmarkCell, keys: Sequence[str], run_id: st
 
 
 def _progress_bar(cell: BenchmarkCell, total: int) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc=cell.name,
-        unit="sample",
-        disable=not cell.progress_bar,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
+    return bar(total=total, desc=cell.name, unit="sample", enabled=cell.progress_bar)

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from vleval.console import add_no_progress_option
 from vleval.stats.core import DEFAULT_RESAMPLES
 
 
@@ -50,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--flips", type=int, default=50, metavar="N", help="flipped units to print (default 50)"
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the full comparison as JSON")
+    add_no_progress_option(parser)
     parser.set_defaults(func=run_compare)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vleval.console import step
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.stats.core import (
@@ -337,6 +338,7 @@ def _compare_benchmark(
     a: RunSide, b: RunSide, dataset: str, statistic_for: StatisticFor, *, seed: int, resamples: int
 ) -> BenchmarkComparison:
     side_a, side_b = a.benchmarks[dataset], b.benchmarks[dataset]
+    step(f"comparing {dataset} (paired bootstrap, {resamples:,} resamples)")
     rows_a, rows_b = read_rows(side_a.rows_path), read_rows(side_b.rows_path)
     headline = statistic_for(dataset, side_a.record)
     keys = metric_units(side_a.record.metrics)[HEADLINE]
