@@ -9,11 +9,8 @@ import sys
 from pathlib import Path
 
 from vleval.atomic import atomic_write
-<<<<<<< HEAD
-from vleval.datasets.files import MD5_OFF_WARNING
-=======
 from vleval.console import add_no_progress_option
->>>>>>> scale
+from vleval.datasets.files import MD5_OFF_WARNING
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import DataMissingError, VlevalError
 from vleval.protocol import PROTOCOLS, get_protocol

@@ -265,15 +265,10 @@ def diff_benchmark(
         diff.headline_a, diff.headline_b = base.headline, other.headline
         diff.judge_cache_misses = base.misses + other.misses
         variants = {
-<<<<<<< HEAD
             key: _score(card, variant, pred_file, judge, cache, data_dir, verify_md5)
-            for key, variant in single_rule_variants(card, a, b, judge=judge).items()
-=======
-            key: _score(card, variant, pred_file, judge, cache, data_dir)
             for key, variant in bar(
                 single_rule_variants(card, a, b, judge=judge).items(), desc=f"{card.name}: rules", unit="rule"
             )
->>>>>>> scale
         }
         _attribute(diff, base, other, variants, rules_only=no_judge)
     finally:

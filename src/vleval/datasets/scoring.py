@@ -280,14 +280,11 @@ def score_frame(
         category_value=lambda rows: family.category_value(rows, protocol),
     )
     fill_record(record, uncertainty)
-<<<<<<< HEAD
     from vleval.datasets.mcq import is_circular  # the family module imports this one
 
     if is_circular(card.name):  # a figure beside the headline; reads only the rows scored above
         record.rotation_consistency = rotation_consistency(scored.rows)
-=======
     step(f"writing the {card.name} result files")
->>>>>>> scale
     files = write_result_files(stem, scored.outputs, record, scored.rows)
     step(None)
     return EvalResult(record=record, rows=scored.rows, tables=scored.tables, files=files)
