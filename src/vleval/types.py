@@ -265,6 +265,20 @@ class Interval:
 
 
 @dataclass
+class Subset:
+    """A ``--limit N`` run: the first ``questions`` scoring units of the benchmark's ``of_questions``
+    (an MMBench circular group, a HallusionBench question set, a CRPE block of rotations count as one
+    question and are kept whole), ``rows`` of its ``of_rows`` rows. Its score is not comparable to
+    published figures (``vleval.report.format.caveat`` says so wherever it is shown)."""
+
+    limit: int
+    questions: int
+    of_questions: int
+    rows: int
+    of_rows: int
+
+
+@dataclass
 class ScoreRecord:
     """vleval's summary of one scored benchmark (``<stem>_score.json``, or ``<stem>_vleval.json``
     where the reference itself writes a ``_score.json``).
@@ -300,4 +314,5 @@ class ScoreRecord:
     # indices of rows whose text was cut at the xlsx cell limit (32,767 characters) in a result or
     # prediction xlsx; ``_rows.jsonl`` keeps the text scoring saw in full
     truncated_in_xlsx: list[str] = field(default_factory=list)
+    subset: Subset | None = None  # scored on the first questions only (--limit): not comparable
     schema: int = RESULT_SCHEMA

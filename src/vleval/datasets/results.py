@@ -28,7 +28,7 @@ import pandas as pd
 
 from vleval.atomic import atomic_write
 from vleval.errors import DataCorruptError
-from vleval.types import RESULT_SCHEMA, DecisionCounts, Interval, JudgeInfo, RowResult, ScoreRecord
+from vleval.types import RESULT_SCHEMA, DecisionCounts, Interval, JudgeInfo, RowResult, ScoreRecord, Subset
 
 if TYPE_CHECKING:
     from vleval.datasets.families import ReferenceOutput
@@ -194,6 +194,8 @@ def read_score(path: Path) -> ScoreRecord:
         data["intervals"] = {k: Interval(**v) for k, v in (data.get("intervals") or {}).items()}
         if data.get("bounds") is not None:
             data["bounds"] = tuple(data["bounds"])
+        if data.get("subset") is not None:
+            data["subset"] = Subset(**data["subset"])
         return ScoreRecord(**data)
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise DataCorruptError(

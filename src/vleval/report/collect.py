@@ -245,7 +245,23 @@ def model_dirs(work_dir: Path) -> list[Path]:
             f"work directory {work_dir} does not exist; pass the --work-dir that `vleval run` wrote to."
         )
     dirs = [d for d in sorted(work_dir.iterdir()) if d.is_dir() and find_prediction_files(d)]
+    if not dirs:
+        refuse_model_folder(work_dir)
     return dirs
+
+
+def refuse_model_folder(work_dir: Path, flag: str = "--work-dir") -> None:
+    """A model folder given where a work dir (the folder of model folders) is expected: say so and
+    name its parent, instead of finding nothing in it (or nesting a new model folder inside)."""
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        return
+    if (work_dir / "run.json").is_file() or find_prediction_files(work_dir):
+        parent = work_dir.resolve().parent
+        raise VlevalError(
+            f"{flag} {work_dir} is the folder of one model (it holds that model's run.json or "
+            f"{work_dir.name}_<DATASET>.xlsx), not a work dir: pass its parent, {flag} {parent}"
+        )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -67,6 +67,8 @@ def run_command(args: argparse.Namespace) -> int:
     summary = run_evaluation(config_from_args(args, command=list(sys.argv)))
     if summary.rank != 0:
         return 0
+    if summary.blocked:  # --dry-run found what would stop the run: the same exit code as the run
+        return 2
     # failed samples, incomplete scores (failed judge calls) and scoring errors were each said in one
     # line; everything that could be written was written
     return 1 if summary.problems else 0

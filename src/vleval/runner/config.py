@@ -134,6 +134,13 @@ OPTIONS: tuple[Option, ...] = (
         "override the benchmark's generation budget (smoke tests only)",
         type=int,
     ),
+    Option(
+        "--limit",
+        "limit",
+        "the first N questions of each benchmark only (circular groups and paired questions whole), to "
+        "smoke-test a checkpoint; scores are marked 'subset of N/M' and not compared with published figures",
+        type=lambda text: positive_int(text, "--limit"),
+    ),
     Option("--batch-size", "batch_size", "samples per backend call and per durable progress write", type=int),
     Option(
         "--max-image-pixels",
@@ -200,6 +207,7 @@ class RunConfig:
     dry_run: bool = False
     verify_md5: bool = True
     max_new_tokens: int | None = None  # override of the benchmark's budget (tests, smoke runs)
+    limit: int | None = None  # --limit: the first N questions of each benchmark (vleval.datasets.subset)
     batch_size: int = 16  # samples per backend call and per durable progress write
     max_image_pixels: int | None = None  # None: vleval.datasets.loading.DEFAULT_MAX_IMAGE_PIXELS
     device: str | None = None  # None: GPUs when visible, else CPU
@@ -211,6 +219,17 @@ class RunConfig:
     command: list[str] | None = None  # the exact command line, for run.json
     backend_options: dict[str, Any] = field(default_factory=dict)  # extra backend kwargs (programmatic)
     backend_factory: BackendFactory | None = None  # programmatic API: use this instead of --backend
+
+
+def positive_int(text: str, flag: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse turns the error into one line, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{flag} takes a whole number of questions, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{flag} must be at least 1, not {value}")
+    return value
 
 
 def run_config_default(name: str) -> Any:
@@ -364,6 +383,7 @@ class RunSummary:
     protocol: str
     cells: list[CellResult] = field(default_factory=list)
     rank: int = 0
+    blocked: list[str] = field(default_factory=list)  # --dry-run: what would stop the run (missing, md5)
 
     @property
     def failures(self) -> int:
