@@ -17,7 +17,9 @@ from vleval.runner.run import run_evaluation
 MARK = "subset of 2/6: not comparable to published figures"
 
 
-def test_a_limited_run_infers_scores_and_marks_only_the_first_questions(tiny_model, bench_dir, tmp_path):
+def test_a_limited_run_infers_scores_and_marks_only_the_first_questions(
+    tiny_model, bench_dir, tmp_path, capsys
+):
     # a folder named as a published model: its full score would be set beside the paper's figure
     model = shutil.copytree(tiny_model, tmp_path / "InternVL2_5-1B")
     backend = FakeBackend()
@@ -42,6 +44,11 @@ def test_a_limited_run_infers_scores_and_marks_only_the_first_questions(tiny_mod
     html = (tmp_path / "r.html").read_text()
     assert MARK in html and "not compared with the published figure" in html
 
+    # vleval compare marks the subset too, and refuses a subset against a full run by default
+    limited_copy = shutil.copytree(work, tmp_path / "work-b")
+    assert main(["compare", str(work), str(limited_copy)]) == 0
+    assert f"MMStar A: {MARK}" in capsys.readouterr().out
+
     # the same command without --limit infers only the other four and the mark is gone
     backend.seen.clear()
     summary = run_evaluation(
@@ -49,6 +56,9 @@ def test_a_limited_run_infers_scores_and_marks_only_the_first_questions(tiny_mod
     )
     assert sorted(backend.seen) == [2, 3, 4, 5]
     assert summary.cell("InternVL2_5-1B", "MMStar").record.subset is None and "subset" not in summary.table()
+    capsys.readouterr()
+    assert main(["compare", str(limited_copy), str(work)]) == 2  # subset against full: other rows
+    assert "questions" in capsys.readouterr().err
 
     # a later --limit run on the full predictions scores the subset of them, marked again
     summary = run_evaluation(_config(model, bench_dir, work, datasets=["MMStar"], limit=2, mode="eval"))
