@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        from vleval.envfile import ENV_FILE, load_env_file
+
+        loaded = load_env_file()
+        if loaded:  # the names only: a value never reaches any output
+            print(f"vleval: read {', '.join(loaded)} from ./{ENV_FILE}", file=sys.stderr)
         return int(args.func(args) or 0)
     except VlevalError as exc:
         print(f"vleval: error: {exc}", file=sys.stderr)
