@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "vleval.datasets.diff_commands",  # diff-protocols
     "vleval.models.commands",  # models list/download
     "vleval.report.commands",  # report, demo
+    "vleval.report.export_commands",  # export (results.json, parquet)
     "vleval.stats.commands",  # compare
     "vleval.judge.commands",  # judge-audit
 )

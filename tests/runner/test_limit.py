@@ -12,6 +12,7 @@ from test_run import FakeBackend, _config
 
 from vleval.cli import main
 from vleval.datasets.results import read_score
+from vleval.report.results_file import read_results
 from vleval.runner.run import run_evaluation
 
 MARK = "subset of 2/6: not comparable to published figures"
@@ -35,6 +36,9 @@ def test_a_limited_run_infers_scores_and_marks_only_the_first_questions(
     assert record.counts.total == 2 and cell.record.subset == record.subset
     run = json.loads((work / "InternVL2_5-1B" / "run.json").read_text())
     assert run["settings"]["limit"] == 2
+    # the work dir's results.json, written by the run, carries the subset and its mark
+    entry = read_results(work / "results.json")["models"]["InternVL2_5-1B"]["benchmarks"]["MMStar"]
+    assert entry["subset"]["of_questions"] == 6 and MARK in entry["caveat"]
 
     # the report: the mark, and neither the published figure nor a verdict beside it
     assert main(["report", "--work-dir", str(work), "--out", str(tmp_path / "r.html")]) == 0

@@ -229,6 +229,13 @@ def run_evaluation(config: RunConfig) -> RunSummary:
         if scorer is not None:
             scorer.close()
         locks.release()
+    if config.mode != "infer":  # the work dir's one results file, all models (vleval.report.results_file)
+        from vleval.report.results_file import write_results
+
+        try:
+            write_results(config.work_dir)
+        except VlevalError as exc:  # another model's unreadable file: this run's own files are written
+            _say(f"vleval: results.json not written: {exc}")
     print(summary.table(), flush=True)
     print(f"outputs: {', '.join(str(config.work_dir / t.name) for t in plan.models)}", flush=True)
     for problem in summary.problems:

@@ -1,0 +1,39 @@
+"""`vleval export`: the work dir's ``results.json`` (written again from the files on disk) and the
+optional exports for other tools (``vleval.report.results_file``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="write <work-dir>/results.json (models x benchmarks x metrics) and optional exports",
+        description=(
+            "Write <work-dir>/results.json: every model x benchmark x metric with its interval, settings, "
+            "judge, protocol and versions (schema: docs/results.md; `vleval run` writes it too). "
+            "--parquet FILE: every scored row as one Parquet table (needs pyarrow: pip install "
+            "'vleval[export]')."
+        ),
+    )
+    parser.add_argument("--work-dir", type=Path, required=True, help="directory `vleval run` wrote to")
+    parser.add_argument("--parquet", type=Path, metavar="FILE", help="per-sample Parquet file to write")
+    parser.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from vleval.errors import DataMissingError
+    from vleval.report.results_file import export_parquet, write_results
+
+    path = write_results(args.work_dir)
+    if path is None:
+        raise DataMissingError(
+            f"{args.work_dir}: no scored benchmark found (<model>/<model>_<benchmark>_score.json); run "
+            "`vleval run` or `vleval eval` first."
+        )
+    print(f"results: {path}")
+    if args.parquet is not None:
+        print(f"per-sample parquet: {export_parquet(args.work_dir, args.parquet)}")
+    return 0
