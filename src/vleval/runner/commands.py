@@ -82,12 +82,15 @@ def slurm_command(args: argparse.Namespace) -> int:
     import shlex
 
     from vleval.runner.slurm import SlurmJob, gpus_per_task_for, plan_layout, submit
-    from vleval.runner.targets import looks_like_path
+    from vleval.runner.targets import is_hub_repo_id, looks_like_path
 
     jobs = []
     for spec in dict.fromkeys(args.model):
         card_gpt = None
-        if not looks_like_path(spec):
+        hub = is_hub_repo_id(spec)  # resolved on the node, in its Hugging Face cache, as `vleval run` does
+        if hub:
+            spec_name = spec.split("/")[-1]
+        elif not looks_like_path(spec):
             from vleval.models.registry import get_model
 
             card = get_model(spec)  # unknown names fail here, before anything is submitted
@@ -103,7 +106,7 @@ def slurm_command(args: argparse.Namespace) -> int:
             cpu_tasks=args.ntasks,
             cpu_tasks_per_node=args.ntasks_per_node,
         )
-        model_arg = str(Path(spec).resolve()) if looks_like_path(spec) else spec
+        model_arg = str(Path(spec).resolve()) if looks_like_path(spec) and not hub else spec
         env = (("USE_COT", "1"),) if os.environ.get("USE_COT") == "1" else ()
         jobs.append(
             SlurmJob(
