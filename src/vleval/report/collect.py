@@ -165,12 +165,19 @@ def _protocol_name(run_json: dict[str, Any]) -> str | None:
     return None if value is None else str(value)
 
 
+def run_settings(run_json: dict[str, Any], benchmark: str) -> dict[str, Any]:
+    """The options ``benchmark`` ran with: its own entry's (``datasets.<benchmark>.settings``), else
+    the run's (a run.json written before benchmarks recorded their own)."""
+    own = _section(_section(_section(run_json, "datasets"), benchmark), "settings")
+    return own or _section(run_json, "settings")
+
+
 def read_settings(
     run_json: dict[str, Any], record: ScoreRecord | None, family: BenchmarkFamily | None, benchmark: str
 ) -> RunSettings:
     """Settings of one benchmark run: the ScoreRecord's protocol and judge, run.json's CoT and version.
     Without a vleval record (a VLMEvalKit run), the judge is the protocol's default for the family."""
-    settings = _section(run_json, "settings")
+    settings = run_settings(run_json, benchmark)
     protocol = (record.protocol if record is not None and record.protocol else None) or _protocol_name(
         run_json
     )
@@ -432,7 +439,7 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
             except VlevalError:
                 family = None
             stem = pred_file.with_suffix("")
-            judge_hint = _section(run_json, "settings").get("judge")
+            judge_hint = run_settings(run_json, benchmark).get("judge")
             record, rows, notes = read_result(benchmark, family, stem, judge_hint)
             settings = read_settings(run_json, record, family, benchmark)
             images = thumbnails(benchmark, run_json) if thumbnails else None

@@ -91,6 +91,7 @@ def benchmark_entry(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
         "subset": plain(record.subset),
         "counts": plain(record.counts),
         "seed": record.seed,
+        "settings": recorded.get("settings") or (cell.run.get("settings") or {}),
         "samples": recorded.get("samples"),
         "benchmark_file_md5": recorded.get("tsv_md5") or recorded.get("expected_md5"),
         "files": {

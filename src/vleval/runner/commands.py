@@ -64,7 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_command(args: argparse.Namespace) -> int:
     from vleval.runner.run import run_evaluation
 
-    summary = run_evaluation(config_from_args(args, command=list(sys.argv)))
+    if getattr(args, "config", None) is not None:
+        return _run_suite(args)
+    return _exit_code(run_evaluation(config_from_args(args, command=list(sys.argv))))
+
+
+def _exit_code(summary) -> int:
     if summary.rank != 0:
         return 0
     if summary.blocked:  # --dry-run found what would stop the run: the same exit code as the run
@@ -74,7 +79,50 @@ def run_command(args: argparse.Namespace) -> int:
     return 1 if summary.problems else 0
 
 
+def _run_suite(args: argparse.Namespace) -> int:
+    """``vleval run --config SUITE``: one ``vleval run`` per group of benchmarks with the same settings,
+    one after another (vleval.runner.suite); the exit code is the worst of them."""
+    from vleval.runner.config import OPTIONS, run_config_default
+    from vleval.runner.run import run_evaluation
+    from vleval.runner.suite import given_on_command_line, load_suite
+
+    suite = load_suite(args.config)
+    models = _suite_models(suite, args)
+    wanted = set(args.data or [])
+    unknown = wanted - set(suite.benchmarks)
+    if unknown:
+        raise VlevalError(
+            f"--data {', '.join(sorted(unknown))}: not in {suite.path} (it has {', '.join(suite.benchmarks)})."
+        )
+    command_line = given_on_command_line(args)
+    worst = 0
+    for group in suite.groups():
+        datasets = [d for d in group.datasets if not wanted or d in wanted]
+        if not datasets:
+            continue
+        values = {**group.settings, **command_line}
+        fields = {o.field: values.get(o.field, run_config_default(o.field)) for o in OPTIONS}
+        group_args = argparse.Namespace(model=models, data=datasets, **fields)
+        print(f"# suite {suite.path.name}: {' '.join(datasets)}", file=sys.stderr, flush=True)
+        worst = max(worst, _exit_code(run_evaluation(config_from_args(group_args, command=list(sys.argv)))))
+    return worst
+
+
+def _suite_models(suite, args: argparse.Namespace) -> list[str]:
+    if not args.model:
+        return list(suite.models)
+    missing = [m for m in args.model if m not in suite.models]
+    if missing:
+        raise VlevalError(
+            f"--model {', '.join(missing)}: not in {suite.path} (it has {', '.join(suite.models)})."
+        )
+    return list(args.model)
+
+
 def forwarded_run_args(args: argparse.Namespace, model: str) -> list[str]:
+    if getattr(args, "config", None) is not None:  # the job reads the same suite file
+        data = ["--data", *args.data] if args.data else []
+        return ["--config", str(Path(args.config).resolve()), "--model", model, *data, *forwarded_args(args)]
     return ["--model", model, "--data", *args.data, *forwarded_args(args)]
 
 
@@ -84,8 +132,18 @@ def slurm_command(args: argparse.Namespace) -> int:
     from vleval.runner.slurm import SlurmJob, gpus_per_task_for, plan_layout, submit
     from vleval.runner.targets import is_hub_repo_id, looks_like_path
 
+    if getattr(args, "config", None) is not None:
+        from vleval.runner.suite import load_suite
+
+        specs = _suite_models(load_suite(args.config), args)  # checked here, before anything is submitted
+    elif not args.model or not args.data:
+        raise VlevalError(
+            "name the models and benchmarks: --model NAME ... --data NAME ..., or --config FILE"
+        )
+    else:
+        specs = list(args.model)
     jobs = []
-    for spec in dict.fromkeys(args.model):
+    for spec in dict.fromkeys(specs):
         card_gpt = None
         hub = is_hub_repo_id(spec)  # resolved on the node, in its Hugging Face cache, as `vleval run` does
         if hub:
@@ -106,7 +164,8 @@ def slurm_command(args: argparse.Namespace) -> int:
             cpu_tasks=args.ntasks,
             cpu_tasks_per_node=args.ntasks_per_node,
         )
-        model_arg = str(Path(spec).resolve()) if looks_like_path(spec) and not hub else spec
+        as_given = hub or getattr(args, "config", None) is not None  # the suite names it for the job
+        model_arg = str(Path(spec).resolve()) if looks_like_path(spec) and not as_given else spec
         env = (("USE_COT", "1"),) if os.environ.get("USE_COT") == "1" else ()
         jobs.append(
             SlurmJob(

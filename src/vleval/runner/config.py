@@ -245,12 +245,22 @@ def add_options(parser: argparse.ArgumentParser, *, for_slurm: bool) -> None:
     parser.add_argument(
         "--model",
         nargs="+",
-        required=True,
         metavar="MODEL",
-        help="registry names or aliases (InternVL2_5-8B, InternVL2-5-8B) or checkpoint folders",
+        help="registry names or aliases (InternVL2_5-8B, InternVL2-5-8B), Hub repo ids or checkpoint folders "
+        "(with --config: only these of the suite's)",
     )
     parser.add_argument(
-        "--data", nargs="+", required=True, metavar="NAME", help="benchmark names (vleval data list)"
+        "--data",
+        nargs="+",
+        metavar="NAME",
+        help="benchmark names (vleval data list) (with --config: only these of the suite's)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="SUITE.toml",
+        help="a suite file: models x benchmarks with settings per benchmark (docs/suites.md); options on "
+        "the command line win over it",
     )
     for option in OPTIONS:
         if option.forward or not for_slurm:
@@ -264,6 +274,10 @@ def config_from_args(
     USE_COT="1"); so is the openai backend's key ($VLEVAL_API_KEY: never a flag, which would show in
     process listings)."""
     environ = dict(os.environ) if environ is None else environ
+    if not args.model or not args.data:
+        raise VlevalError(
+            "name the models and benchmarks: --model NAME ... --data NAME ..., or a suite file: --config FILE"
+        )
     values = {o.field: getattr(args, o.field) for o in OPTIONS if hasattr(args, o.field)}
     values["cot"] = bool(values.get("cot") or environ.get("USE_COT") == "1")
     config = RunConfig(models=list(args.model), datasets=list(args.data), **values, **extra)

@@ -84,7 +84,7 @@ class RunSide:
         """The settings that decide whether two runs' scores of ``dataset`` are comparable."""
         record = self.benchmarks[dataset].record
         data = (self.run.get("datasets") or {}).get(dataset) or {}
-        settings = self.run.get("settings") or {}
+        settings = data.get("settings") or self.run.get("settings") or {}  # the benchmark's own first
         protocol = record.protocol or (self.run.get("protocol") or {}).get("name")
         return {
             "protocol": protocol,
@@ -97,7 +97,8 @@ class RunSide:
     def other_settings(self, dataset: str) -> dict[str, Any]:
         """Settings that change scores too but that a comparison is usually made to study."""
         record = self.benchmarks[dataset].record
-        settings = self.run.get("settings") or {}
+        data = (self.run.get("datasets") or {}).get(dataset) or {}
+        settings = data.get("settings") or self.run.get("settings") or {}
         return {
             "judge": record.judge.model if record.judge else None,
             "backend": settings.get("backend"),
