@@ -56,6 +56,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     slurm.add_argument("--srun-args", default="", help="extra srun options, as one string")
     slurm.add_argument("--job-name", default=None)
     slurm.add_argument("--log-dir", default="logs_eval", help="logs in <log-dir>/<model>/evaluation.log")
+    slurm.add_argument("--time", default=None, help="time limit of each job (sbatch --time, e.g. 2-00:00:00)")
+    slurm.add_argument("--account", default=None, help="account to charge (sbatch --account)")
+    slurm.add_argument("--qos", default=None, help="quality of service (sbatch --qos)")
+    slurm.add_argument(
+        "--sbatch-args",
+        default="",
+        help="extra sbatch options, as one string (e.g. '--mem=200G --constraint=h100'): one #SBATCH line each",
+    )
+    slurm.add_argument(
+        "--skip-preflight",
+        action="store_true",
+        help="submit even when the checks on this node (weights, data, judge settings) find something missing",
+    )
     slurm.add_argument("--submit", action="store_true", help="submit with sbatch (default: print only)")
     add_options(slurm, for_slurm=True)
     slurm.set_defaults(func=slurm_command)
@@ -106,6 +119,34 @@ def _run_suite(args: argparse.Namespace) -> int:
         print(f"# suite {suite.path.name}: {' '.join(datasets)}", file=sys.stderr, flush=True)
         worst = max(worst, _exit_code(run_evaluation(config_from_args(group_args, command=list(sys.argv)))))
     return worst
+
+
+def _preflight(args: argparse.Namespace, specs: list[str]) -> list[str]:
+    """What ``vleval run --dry-run`` of the jobs would find missing on this (login) node: weights
+    (model dir or Hugging Face cache), benchmark files, judge key or endpoint. One line each."""
+    from vleval.runner.config import OPTIONS, RunConfig, run_config_default
+    from vleval.runner.run import plan_run
+
+    problems: list[str] = []
+    if getattr(args, "config", None) is not None:
+        from vleval.runner.suite import load_suite
+
+        suite = load_suite(args.config)
+        groups = [(group.datasets, group.settings) for group in suite.groups()]
+    else:
+        groups = [(list(args.data), {})]
+    given = {o.field: getattr(args, o.field) for o in OPTIONS if hasattr(args, o.field)}
+    for datasets, settings in groups:
+        values = {o.field: run_config_default(o.field) for o in OPTIONS} | settings | given
+        values["dry_run"] = True
+        config = RunConfig(models=specs, datasets=datasets, **values)
+        try:
+            plan = plan_run(config)
+        except VlevalError as exc:
+            problems.append(str(exc))
+            continue
+        problems.extend(p for p in plan.problems if p not in problems)
+    return problems
 
 
 def _suite_models(suite, args: argparse.Namespace) -> list[str]:
@@ -178,6 +219,10 @@ def slurm_command(args: argparse.Namespace) -> int:
                 quota_type=args.quota_type,
                 srun_args=tuple(shlex.split(args.srun_args)),
                 env=env,
+                time=args.time,
+                account=args.account,
+                qos=args.qos,
+                sbatch_args=tuple(shlex.split(args.sbatch_args)),
             )
         )
     for job in jobs:
@@ -186,6 +231,21 @@ def slurm_command(args: argparse.Namespace) -> int:
     if not args.submit:
         print("# not submitted; add --submit to submit these jobs with sbatch.")
         return 0
+    problems = _preflight(args, specs)
+    for line in problems:
+        print(f"vleval: preflight: {line}", file=sys.stderr)
+    if problems and not args.skip_preflight:
+        print(
+            "vleval: error: nothing submitted: the checks on this node found the above. Fix them, or submit "
+            "with --skip-preflight when the compute nodes see other paths (each job checks again).",
+            file=sys.stderr,
+        )
+        return 2
+    print(
+        "# preflight on this node: weights, data and judge settings "
+        + ("found" if not problems else "not all found (--skip-preflight)")
+        + "; whether the judge endpoint answers is checked on the node, before scoring starts."
+    )
     for job in jobs:
         try:
             job_id = submit(job)

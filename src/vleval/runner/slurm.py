@@ -122,6 +122,10 @@ class SlurmJob:
     quota_type: str | None = None
     srun_args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    time: str | None = None  # --time (Slurm's formats, e.g. 2-00:00:00); None: the partition's default
+    account: str | None = None
+    qos: str | None = None
+    sbatch_args: tuple[str, ...] = ()  # extra #SBATCH options, each "--name=value" or "--flag"
 
     def __post_init__(self) -> None:
         """Every value that reaches the script is checked here, before anything is printed or written."""
@@ -133,8 +137,17 @@ class SlurmJob:
             ("--job-name", self.job_name or ""),
             ("--partition", self.layout.partition or ""),
             ("--quota-type", self.quota_type or ""),
+            ("--time", self.time or ""),
+            ("--account", self.account or ""),
+            ("--qos", self.qos or ""),
         ):
             refuse_control_characters(what, value)
+        for value in self.sbatch_args:
+            if not value.startswith("-"):
+                raise VlevalError(
+                    f"--sbatch-args: {value!r} is not an sbatch option; give options such as '--mem=64G "
+                    "--constraint=a100' (each becomes one #SBATCH line)."
+                )
         for value in (*self.run_args, *self.srun_args):
             refuse_control_characters("argument", value)
         for key, value in self.env:
@@ -167,6 +180,15 @@ class SlurmJob:
             lines.append(f"#SBATCH --gres=gpu:{lay.gpus_per_node}")
         if self.quota_type:
             lines.append(f"#SBATCH --quotatype={sbatch_value('--quota-type', self.quota_type)}")
+        for flag, value in (("--time", self.time), ("--account", self.account), ("--qos", self.qos)):
+            if value:
+                lines.append(f"#SBATCH {flag}={sbatch_value(flag, value)}")
+        for option in self.sbatch_args:
+            flag, equals, value = option.partition("=")
+            lines.append(
+                f"#SBATCH {sbatch_value('--sbatch-args', flag)}"
+                + (f"={sbatch_value(flag, value)}" if equals else "")
+            )
         log = sbatch_file_pattern("--log-dir", self.log_file)
         lines += [
             f"#SBATCH --chdir={sbatch_value('working directory', str(self.workdir))}",
