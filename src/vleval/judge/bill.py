@@ -198,9 +198,8 @@ def dry_run_bill(
     lines = format_bill(bills, n_models)
     judged = [name for name in not_billed if _may_call_judge(name, protocol, judge_spec)]
     if judged:
-        lines[-1] = (
-            f"  total: unknown ({', '.join(judged)} not billed); "
-            + (lines[-1].strip().removeprefix("total") if bills else "nothing else billed")
+        lines[-1] = f"  total: unknown ({', '.join(judged)} not billed); " + (
+            lines[-1].strip().removeprefix("total") if bills else "nothing else billed"
         )
     return lines[:-1] + skipped + lines[-1:]
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vleval.report.trackers import TRACKERS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -20,6 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--work-dir", type=Path, required=True, help="directory `vleval run` wrote to")
     parser.add_argument("--parquet", type=Path, metavar="FILE", help="per-sample Parquet file to write")
+    parser.add_argument(
+        "--log-to",
+        choices=TRACKERS,
+        default=None,
+        help="also log every model's settings, scores with intervals and the work dir's report to an "
+        "experiment tracker (pip install 'vleval[mlflow]' or 'vleval[wandb]')",
+    )
     parser.set_defaults(func=run_export)
 
 
@@ -36,4 +45,9 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"results: {path}")
     if args.parquet is not None:
         print(f"per-sample parquet: {export_parquet(args.work_dir, args.parquet)}")
+    if args.log_to is not None:
+        from vleval.report.trackers import log_work_dir
+
+        for line in log_work_dir(args.work_dir, args.log_to):
+            print(f"logged to {line}")
     return 0

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from vleval.errors import VlevalError
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, Protocol
 from vleval.report.format import score_text
+from vleval.report.trackers import TRACKERS
 from vleval.runner.targets import ModelTarget
 from vleval.types import BenchmarkCard, ScoreRecord
 
@@ -165,6 +166,13 @@ OPTIONS: tuple[Option, ...] = (
         choices=("auto", "reference", "sdpa"),
         backend_kwarg="attention",
     ),
+    Option(
+        "--log-to",
+        "log_to",
+        "also record settings, scores with intervals and the report in an experiment tracker (optional "
+        "extras: pip install 'vleval[mlflow]' or 'vleval[wandb]'; where to: MLFLOW_TRACKING_URI, WANDB_*)",
+        choices=TRACKERS,
+    ),
     Option("--dist-timeout", "dist_timeout_s", "seconds a rank may wait for the others", type=float),
     Option("--no-progress", "progress_bar", "no progress bar", switch=True, record=False),
     Option(
@@ -208,6 +216,7 @@ class RunConfig:
     verify_md5: bool = True
     max_new_tokens: int | None = None  # override of the benchmark's budget (tests, smoke runs)
     limit: int | None = None  # --limit: the first N questions of each benchmark (vleval.datasets.subset)
+    log_to: str | None = None  # --log-to: an experiment tracker (vleval.report.trackers)
     batch_size: int = 16  # samples per backend call and per durable progress write
     max_image_pixels: int | None = None  # None: vleval.datasets.loading.DEFAULT_MAX_IMAGE_PIXELS
     device: str | None = None  # None: GPUs when visible, else CPU

@@ -176,6 +176,9 @@ def _say(text: str) -> None:
 def run_evaluation(config: RunConfig) -> RunSummary:
     """Evaluate every model on every benchmark; the summary is complete on rank 0."""
     config.work_dir = Path(config.work_dir)
+    from vleval.report.trackers import require_tracker
+
+    require_tracker(config.log_to)  # a missing tracker package stops the run before it starts
     info = init_dist()
     plan = plan_run(config)
     if config.dry_run:
@@ -236,11 +239,28 @@ def run_evaluation(config: RunConfig) -> RunSummary:
             write_results(config.work_dir)
         except VlevalError as exc:  # another model's unreadable file: this run's own files are written
             _say(f"vleval: results.json not written: {exc}")
+        else:
+            if config.log_to:
+                _log_to_tracker(config)
     print(summary.table(), flush=True)
     print(f"outputs: {', '.join(str(config.work_dir / t.name) for t in plan.models)}", flush=True)
     for problem in summary.problems:
         _say(f"vleval: {problem}")
     return summary
+
+
+def _log_to_tracker(config: RunConfig) -> None:
+    """--log-to: the report, then every model of the work dir to the tracker. A tracker that fails
+    loses nothing: the files are written, and `vleval export --log-to` logs them again."""
+    from vleval.report.build import write_report
+    from vleval.report.trackers import log_work_dir
+
+    try:
+        write_report([config.work_dir], data_dir=config.data_dir, thumbnails=0)
+        for line in log_work_dir(config.work_dir, str(config.log_to)):
+            _say(f"vleval: logged to {line}")
+    except VlevalError as exc:  # says how to log the written files later
+        _say(f"vleval: {exc}")
 
 
 def _new_run_id() -> str:
