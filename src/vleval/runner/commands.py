@@ -69,6 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="submit even when the checks on this node (weights, data, judge settings) find something missing",
     )
+    slurm.add_argument(
+        "--array",
+        action="store_true",
+        help="one Slurm job array (one array task per model) instead of one job per model; the models "
+        "must need the same resources",
+    )
     slurm.add_argument("--submit", action="store_true", help="submit with sbatch (default: print only)")
     add_options(slurm, for_slurm=True)
     slurm.set_defaults(func=slurm_command)
@@ -170,7 +176,7 @@ def forwarded_run_args(args: argparse.Namespace, model: str) -> list[str]:
 def slurm_command(args: argparse.Namespace) -> int:
     import shlex
 
-    from vleval.runner.slurm import SlurmJob, gpus_per_task_for, plan_layout, submit
+    from vleval.runner.slurm import SlurmArray, SlurmJob, gpus_per_task_for, plan_layout, submit, submit_array
     from vleval.runner.targets import is_hub_repo_id, looks_like_path
 
     if getattr(args, "config", None) is not None:
@@ -225,9 +231,14 @@ def slurm_command(args: argparse.Namespace) -> int:
                 sbatch_args=tuple(shlex.split(args.sbatch_args)),
             )
         )
-    for job in jobs:
-        print(f"# ---- {job.model}: {job.script_path}")
-        print(job.script())
+    array = SlurmArray(tuple(jobs), job_name=args.job_name) if args.array else None
+    if array is not None:
+        print(f"# ---- job array of {len(jobs)} model(s): {array.script_path}")
+        print(array.script())
+    else:
+        for job in jobs:
+            print(f"# ---- {job.model}: {job.script_path}")
+            print(job.script())
     if not args.submit:
         print("# not submitted; add --submit to submit these jobs with sbatch.")
         return 0
@@ -246,6 +257,15 @@ def slurm_command(args: argparse.Namespace) -> int:
         + ("found" if not problems else "not all found (--skip-preflight)")
         + "; whether the judge endpoint answers is checked on the node, before scoring starts."
     )
+    if array is not None:
+        try:
+            job_id = submit_array(array)
+        except VlevalError as exc:
+            print(f"vleval: error: {exc}", file=sys.stderr)
+            return 2
+        for task, job in enumerate(jobs):
+            print(f"submitted {job.model}: job {job_id}_{task}, log {array.log_file(task)}")
+        return 0
     for job in jobs:
         try:
             job_id = submit(job)

@@ -232,9 +232,14 @@ def submit(job: SlurmJob, sbatch: str = "sbatch") -> str:
     """Write the script and its log folder, submit without blocking; returns the job id."""
     job.log_file.parent.mkdir(parents=True, exist_ok=True)  # Slurm does not create -o folders
     job.script_path.write_text(job.script(), encoding="utf-8")
+    return run_sbatch(job.script_path, job.model, sbatch)
+
+
+def run_sbatch(script_path: Path, label: str, sbatch: str = "sbatch") -> str:
+    """Submit a written script without blocking; returns the job id."""
     try:
         proc = subprocess.run(
-            [sbatch, "--parsable", str(job.script_path)],
+            [sbatch, "--parsable", str(script_path)],
             capture_output=True,
             text=True,
             timeout=120,
@@ -246,10 +251,76 @@ def submit(job: SlurmJob, sbatch: str = "sbatch") -> str:
         ) from None
     if proc.returncode != 0:
         raise VlevalError(
-            f"sbatch refused the job for {job.model} (exit {proc.returncode}): {proc.stderr.strip()}. "
-            f"Script: {job.script_path}"
+            f"sbatch refused the job for {label} (exit {proc.returncode}): {proc.stderr.strip()}. "
+            f"Script: {script_path}"
         )
     match = _JOB_ID.match(proc.stdout.strip())
     if not match:
-        raise VlevalError(f"sbatch gave no job id for {job.model}: {proc.stdout.strip()!r}")
+        raise VlevalError(f"sbatch gave no job id for {label}: {proc.stdout.strip()!r}")
     return match.group(1)
+
+
+# --------------------------------------------------------------------------------------------------
+# --array: one job array, one array task per model, instead of one job per model
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SlurmArray:
+    """The models' jobs as one Slurm job array: task ``i`` runs ``jobs[i]``'s ``vleval run``. Every
+    task of an array gets the same resources, so the models must share one layout."""
+
+    jobs: tuple[SlurmJob, ...]
+    job_name: str | None = None
+
+    def __post_init__(self) -> None:
+        first = self.jobs[0]
+        for job in self.jobs[1:]:
+            if job.layout != first.layout:
+                raise VlevalError(
+                    f"--array: {job.model} needs {job.layout.ntasks} task(s) with {job.layout.gpus_per_task} "
+                    f"GPU(s) each, {first.model} {first.layout.ntasks} with {first.layout.gpus_per_task}; the "
+                    "tasks of a job array share their resources. Submit one job per model (without --array)."
+                )
+        self.script()
+
+    @property
+    def log_dir(self) -> Path:
+        return self.jobs[0].log_dir / "array"
+
+    @property
+    def script_path(self) -> Path:
+        return self.log_dir / "job.sbatch"
+
+    def log_file(self, task: int) -> Path:
+        return self.log_dir / f"task-{task}.log"
+
+    def script(self) -> str:
+        """The first job's script with the array's name, logs and one ``case`` branch per model."""
+        first = self.jobs[0].script().splitlines()
+        name = self.job_name or "vleval_array"
+        log = sbatch_value("--log-dir", str(self.log_dir).replace("%", "%%") + "/task-%a.log")
+        header = []
+        for line in first[: first.index("set -euo pipefail")]:
+            if line.startswith("#SBATCH --job-name="):
+                line = f"#SBATCH --job-name={sbatch_value('job name', name)}"
+            elif line.startswith(("#SBATCH --output=", "#SBATCH --error=")):
+                line = line.split("=", 1)[0] + "=" + log
+            header.append(line)
+        header.append(f"#SBATCH --array=0-{len(self.jobs) - 1}")
+        # exports, without the first job's comment and srun line
+        setup = [
+            x for x in first[first.index("set -euo pipefail") : -1] if not x.startswith("# vleval job for")
+        ]
+        lines = [*header, *setup, f"# vleval job array: one task per model ({len(self.jobs)})"]
+        lines.append('case "$SLURM_ARRAY_TASK_ID" in')
+        for task, job in enumerate(self.jobs):
+            lines.append(f"  {task})  # {job.model}")
+            lines.append(f"    {job.script().splitlines()[-1]} ;;")
+        lines += ['  *) echo "vleval: no model for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;', "esac"]
+        return "\n".join(lines) + "\n"
+
+
+def submit_array(array: SlurmArray, sbatch: str = "sbatch") -> str:
+    """Write the array's script and log folder, submit without blocking; returns the job id."""
+    array.log_dir.mkdir(parents=True, exist_ok=True)
+    array.script_path.write_text(array.script(), encoding="utf-8")
+    return run_sbatch(array.script_path, f"the job array of {', '.join(j.model for j in array.jobs)}", sbatch)
