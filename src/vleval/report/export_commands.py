@@ -23,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--work-dir", type=Path, required=True, help="directory `vleval run` wrote to")
     parser.add_argument("--parquet", type=Path, metavar="FILE", help="per-sample Parquet file to write")
     parser.add_argument(
+        "--inspect-log",
+        type=Path,
+        metavar="DIR",
+        help="write one inspect_ai eval log (JSON) per model x benchmark into DIR, for `inspect view --log-dir DIR`",
+    )
+    parser.add_argument(
         "--log-to",
         choices=TRACKERS,
         default=None,
@@ -45,6 +51,13 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"results: {path}")
     if args.parquet is not None:
         print(f"per-sample parquet: {export_parquet(args.work_dir, args.parquet)}")
+    if args.inspect_log is not None:
+        from vleval.report.inspect_log import export_inspect_logs
+
+        logs = export_inspect_logs(args.work_dir, args.inspect_log)
+        print(
+            f"inspect_ai eval logs: {len(logs)} in {args.inspect_log} (inspect view --log-dir {args.inspect_log})"
+        )
     if args.log_to is not None:
         from vleval.report.trackers import log_work_dir
 
