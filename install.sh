@@ -15,3 +15,4 @@ else
     .venv/bin/python -m pip install -q -e .
 fi
 echo "vleval installed in $(pwd)/.venv"
+echo "activate it to call vleval (and torchrun) by name: source $(pwd)/.venv/bin/activate"

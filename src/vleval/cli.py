@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "vleval.datasets.diff_commands",  # diff-protocols
     "vleval.models.commands",  # models list/download
     "vleval.report.commands",  # report, demo
+    "vleval.report.export_commands",  # export (results.json, parquet)
     "vleval.stats.commands",  # compare
     "vleval.judge.commands",  # judge-audit
 )
@@ -57,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        from vleval.envfile import ENV_FILE, load_env_file
+
+        loaded = load_env_file()
+        if loaded:  # the names only: a value never reaches any output
+            print(f"vleval: read {', '.join(loaded)} from ./{ENV_FILE}", file=sys.stderr)
         # progress bars and phase lines: only on a terminal, never under the command's --no-progress
         with progress_scope(getattr(args, NO_PROGRESS_DEST, True)):
             return int(args.func(args) or 0)

@@ -475,6 +475,7 @@ def benchmark_bills(
     data_dir: Path | None,
     cot: bool,
     max_new_tokens: int | None,
+    limit: int | None = None,
 ) -> tuple[ModelDims, list[BenchmarkBill]]:
     """The bills of one model over ``cards``, reading the checkpoint's config and tokenizer and the
     benchmark files. Raises VlevalError when the checkpoint cannot be read."""
@@ -485,7 +486,7 @@ def benchmark_bills(
     bills = []
     for card in cards:
         try:
-            samples = load_samples(card, protocol, data_dir, verify_md5=False)
+            samples = load_samples(card, protocol, data_dir, verify_md5=False, limit=limit)
         except VlevalError as exc:
             bills.append(BenchmarkBill(card.name, problems=[str(exc)]))
             continue
@@ -551,8 +552,10 @@ def time_bill(
     cot: bool,
     max_new_tokens: int | None,
     device: str | None,
+    limit: int | None = None,
 ) -> list[str]:
-    """``--dry-run``'s bill for one model over ``cards`` (the benchmarks whose files are present)."""
+    """``--dry-run``'s bill for one model over ``cards`` (the benchmarks whose files are present);
+    ``limit``: the first questions of each only (``--limit``)."""
     from vleval.errors import VlevalError
 
     try:
@@ -564,6 +567,7 @@ def time_bill(
             data_dir=data_dir,
             cot=cot,
             max_new_tokens=max_new_tokens,
+            limit=limit,
         )
     except (VlevalError, OSError, ValueError, KeyError) as exc:
         return [f"  time bill: unavailable until the checkpoint is downloaded ({exc})"]

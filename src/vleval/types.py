@@ -359,6 +359,20 @@ class JudgeCalibration:
 
 
 @dataclass
+class Subset:
+    """A ``--limit N`` run: the first ``questions`` scoring units of the benchmark's ``of_questions``
+    (an MMBench circular group, a HallusionBench question set, a CRPE block of rotations count as one
+    question and are kept whole), ``rows`` of its ``of_rows`` rows. Its score is not comparable to
+    published figures (``vleval.report.format.caveat`` says so wherever it is shown)."""
+
+    limit: int
+    questions: int
+    of_questions: int
+    rows: int
+    of_rows: int
+
+
+@dataclass
 class ScoreRecord:
     """vleval's summary of one scored benchmark (``<stem>_score.json``, or ``<stem>_vleval.json``
     where the reference itself writes a ``_score.json``).
@@ -401,4 +415,5 @@ class ScoreRecord:
     rotation_consistency: RotationConsistency | None = None
     # MMStar with --mmstar-gain: multi-modal gain and leakage beside the accuracy
     multimodal_gain: MultimodalGain | None = None
+    subset: Subset | None = None  # scored on the first questions only (--limit): not comparable
     schema: int = RESULT_SCHEMA

@@ -71,9 +71,10 @@ def test_models_list_shows_every_model_and_its_state(tmp_path, capsys):
     out = capsys.readouterr().out
     lines = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
     assert list(lines) == list(MODELS)
-    assert lines["InternVL2_5-8B"][1:] == ["internlm2", "8.1B", "16", "GB", "1", "ready", "3.1", "kB"]
-    assert lines["InternVL2_5-1B-MPO"][-3:] == ["incomplete", "2", "B"]
-    assert lines["InternVL2_5-78B"][1:] == ["qwen2", "76.3B", "143", "GB", "8", "missing", "-"]
+    assert lines["InternVL2_5-8B"][1:] == ["internlm2", "8.1B", "16", "GB", "1", "ready", "3.1", "kB",
+                                           "model", "dir:", str(tmp_path / "InternVL2_5-8B")]  # fmt: skip
+    assert lines["InternVL2_5-1B-MPO"][-6:-3] == ["incomplete", "2", "B"]
+    assert lines["InternVL2_5-78B"][1:] == ["qwen2", "76.3B", "143", "GB", "8", "missing", "-", "-"]
     assert str(tmp_path) in out.splitlines()[0]
 
 

@@ -205,7 +205,7 @@ def test_dry_run_prints_counts_state_and_fetch_commands(reference_run, tiny_mode
     rc = main(["run", "--model", str(tiny_model), "InternVL2_5-2B", "--data", "MMStar", "CRPE_EXIST",
                "--data-dir", str(bench_dir), "--skip-md5-check", "--dry-run", "--work-dir", str(reference_run)])  # fmt: skip
     out = capsys.readouterr().out
-    assert rc == 0 and "missing" in out
+    assert rc == 2 and "missing" in out  # what would stop the run stops the dry run too
     assert "vleval models download InternVL2_5-2B" in out and "vleval data download CRPE_EXIST" in out
 
 

@@ -51,6 +51,12 @@ class CRPEFamily(BenchmarkFamily):
     headline_unit = "percent (the reference's total fraction x 100; per question under 2026.08)"
     required_columns = ("index", "prediction", "answer", "category")
 
+    def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:
+        """Each block of 4 consecutive rows (one question's rotations) is one question, under every
+        protocol: 2026.08 scores the block together, and a subset then holds the same questions under
+        2024.12 (which scores the rows one by one)."""
+        return [str(position // BLOCK) for position in range(len(table))]
+
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         return ["_score.json"]
 

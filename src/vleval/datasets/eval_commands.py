@@ -26,7 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "per-row <stem>_rows.jsonl."
         ),
     )
-    parser.add_argument("--data", required=True, metavar="NAME", help=f"benchmark: {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--data",
+        default=None,
+        metavar="NAME",
+        help=f"benchmark: {', '.join(BENCHMARKS)} (default: read from a <MODEL>_<DATASET> file name)",
+    )
     parser.add_argument(
         "--pred", required=True, type=Path, metavar="FILE", help="prediction file (.xlsx or .tsv)"
     )
@@ -84,7 +89,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from vleval.datasets.scoring import evaluate, judge_failure_message, last_judge_error
     from vleval.report.format import censoring_text, figures_text, interval_text, score_text
 
-    card = get_benchmark(args.data)
+    card = get_benchmark(args.data) if args.data is not None else _benchmark_from_name(args.pred)
     protocol = get_protocol(args.protocol)
     if args.skip_md5_check:
         print(MD5_OFF_WARNING, file=sys.stderr)
@@ -126,6 +131,20 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"vleval: {judge_failure_message(record, last_error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _benchmark_from_name(pred: Path):
+    from vleval.datasets.registry import benchmark_of_file
+    from vleval.errors import VlevalError
+
+    card = benchmark_of_file(pred)
+    if card is None:
+        raise VlevalError(
+            f"{pred}: the file name does not end in _<DATASET> of a known benchmark "
+            f"(<MODEL>_<DATASET>.xlsx); pass --data NAME ({', '.join(BENCHMARKS)})."
+        )
+    print(f"vleval: --data {card.name} (from the file name)", file=sys.stderr)
+    return card
 
 
 def _make_judge(args: argparse.Namespace, card, protocol, out_dir: Path):

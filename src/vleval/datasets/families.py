@@ -117,6 +117,11 @@ class BenchmarkFamily:
         ``category_unit``. Default: the headline aggregation applied to those rows."""
         return number(self.aggregate(rows).get(HEADLINE))
 
+    def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:
+        """One key per benchmark row naming the question it belongs to, for ``--limit`` (which keeps
+        whole questions: rows scored together stay together). Default: each row is a question."""
+        return [str(i) for i in table["index"]]
+
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         """Suffixes (after ``<model>_<dataset>``) of the files the reference writes when scoring."""
         raise NotImplementedError

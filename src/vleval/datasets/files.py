@@ -184,9 +184,10 @@ def require_tsv(
             )
         raise DataCorruptError(
             f"{state.path} has md5 {state.md5}, but protocol {protocol.name} expects {state.expected_md5} "
-            f"for {card.name}: the file is incomplete, modified or another version. Run "
+            f"for {card.name}: the file is incomplete, modified or another version (md5 mismatch). Run "
             f"`vleval data download {card.name} --protocol {protocol.name}` to replace it "
-            f"(from {card.url})."
+            f"(from {card.url}), or pass --skip-md5-check to use it as it is (scores then not comparable "
+            f"to published numbers)."
         )
     return state.path
 

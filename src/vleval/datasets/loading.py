@@ -250,10 +250,19 @@ def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
 
 
 def load_table(
-    card: BenchmarkCard, protocol: Protocol, root: Path | str | None = None, verify_md5: bool = True
+    card: BenchmarkCard,
+    protocol: Protocol,
+    root: Path | str | None = None,
+    verify_md5: bool = True,
+    *,
+    limit: int | None = None,
 ) -> pd.DataFrame:
-    """The benchmark as the reference holds it in memory (``ImageBaseDataset.data``)."""
-    return read_table(require_tsv(card, protocol, root, verify_md5=verify_md5), card)
+    """The benchmark as the reference holds it in memory (``ImageBaseDataset.data``); ``limit``: its
+    first questions only (``vleval.datasets.subset``)."""
+    from vleval.datasets.subset import limit_table
+
+    table = read_table(require_tsv(card, protocol, root, verify_md5=verify_md5), card)
+    return limit_table(table, card, protocol, limit)[0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -364,11 +373,19 @@ def table_to_samples(table: pd.DataFrame, card: BenchmarkCard, path: Path | str 
 
 
 def load_samples(
-    card: BenchmarkCard, protocol: Protocol, root: Path | str | None = None, verify_md5: bool = True
+    card: BenchmarkCard,
+    protocol: Protocol,
+    root: Path | str | None = None,
+    verify_md5: bool = True,
+    *,
+    limit: int | None = None,
 ) -> list[Sample]:
-    """The benchmark's rows as Samples, in file order; images decode on first use."""
+    """The benchmark's rows as Samples, in file order; images decode on first use. ``limit``: the
+    first questions only (``vleval.datasets.subset``)."""
+    from vleval.datasets.subset import limit_table
+
     path = require_tsv(card, protocol, root, verify_md5=verify_md5)
-    return table_to_samples(read_table(path, card), card, path)
+    return table_to_samples(limit_table(read_table(path, card), card, protocol, limit)[0], card, path)
 
 
 # --------------------------------------------------------------------------------------------------

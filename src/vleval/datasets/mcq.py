@@ -170,6 +170,15 @@ class MCQFamily(BenchmarkFamily):
     headline_unit = "percent (the reference's Overall fraction x 100; MMMU: the validation split)"
     required_columns = ("index", "prediction")
 
+    def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:
+        """A circular benchmark's rotations (index mod 1e6, as ``_circular`` groups them) are one question."""
+        if not is_circular(card.name):
+            return super().question_keys(table, card, protocol)
+        try:
+            return [str(int(i) % CIRCULAR_OFFSET) for i in table["index"]]
+        except (TypeError, ValueError):
+            raise DataCorruptError(f"{card.name}: circular evaluation needs integer indices.") from None
+
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         if not card.has_answers:
             return [".xlsx"]

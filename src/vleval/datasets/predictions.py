@@ -14,7 +14,7 @@ import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -163,7 +163,9 @@ def _raw_predictions(path: Path) -> list[str]:
     return [str(v) for v in column]
 
 
-def read_prediction_file(path: Path | str, table: pd.DataFrame | None = None) -> pd.DataFrame:
+def read_prediction_file(
+    path: Path | str, table: pd.DataFrame | None = None, *, other_rows: Literal["refuse", "drop"] = "refuse"
+) -> pd.DataFrame:
     """A prediction file as a DataFrame, rows in file order.
 
     Only ``index`` and ``prediction`` are required; with ``table`` (the loaded benchmark), every
@@ -172,7 +174,8 @@ def read_prediction_file(path: Path | str, table: pd.DataFrame | None = None) ->
     benchmark's ground truth (``TRUTH_COLUMNS``) must then agree with the file's: a prediction file
     whose answers were edited is refused, naming the rows, rather than scored against its own answers.
     ``prediction`` is left as read: an empty prediction is NaN here; ``prediction_texts`` turns it
-    into the text scoring sees.
+    into the text scoring sees. A row whose index is not in ``table`` is refused, or with
+    ``other_rows="drop"`` left out (``table`` is a ``--limit`` subset of the benchmark).
     """
     path = Path(path)
     frame = _read_raw(path)
@@ -195,6 +198,11 @@ def read_prediction_file(path: Path | str, table: pd.DataFrame | None = None) ->
         frame.attrs[RAW_PREDICTIONS_ATTR] = raw
         return frame
     rows_by_key = {_key(k): i for i, k in enumerate(table["index"])}
+    if other_rows == "drop":
+        inside = [key in rows_by_key for key in keys]
+        frame = frame[inside].reset_index(drop=True)
+        raw = [text for text, keep in zip(raw, inside, strict=True) if keep]
+        keys = [key for key, keep in zip(keys, inside, strict=True) if keep]
     for row, key in enumerate(keys, start=2):
         if key not in rows_by_key:
             raise DataCorruptError(

@@ -30,7 +30,7 @@ from typing import Any
 
 from vleval.console import bar
 from vleval.datasets.families import number
-from vleval.datasets.registry import BENCHMARKS, get_benchmark
+from vleval.datasets.registry import benchmark_of_file
 from vleval.errors import DataMissingError, VlevalError
 from vleval.judge.cache import CACHE_FILE_NAME, JudgeCache, default_cache_dir
 from vleval.judge.client import NO_JUDGE_SPECS, OpenAIJudge
@@ -364,14 +364,13 @@ def find_judge_cache(pred_file: Path, work_dir: Path | None = None) -> Path:
 def prediction_files(work_dir: Path) -> list[tuple[BenchmarkCard, Path]]:
     """``<MODEL>_<DATASET>.xlsx|.tsv`` prediction files under ``work_dir`` (the run layout
     ``<work-dir>/<MODEL>/``), each with its benchmark; result files do not match."""
-    names = sorted(BENCHMARKS, key=len, reverse=True)
     found = []
     for path in sorted(Path(work_dir).rglob("*")):
         if path.suffix.lower() not in (".xlsx", ".tsv") or path.name.startswith("."):
             continue
-        name = next((n for n in names if path.stem.endswith(f"_{n}")), None)
-        if name is not None:
-            found.append((get_benchmark(name), path))
+        card = benchmark_of_file(path)
+        if card is not None:
+            found.append((card, path))
     return found
 
 

@@ -14,6 +14,7 @@ Sources, per card:
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 from vleval.errors import VlevalError
 from vleval.types import BenchmarkCard, PromptStyle
@@ -177,6 +178,16 @@ def get_benchmark(name: str) -> BenchmarkCard:
     close = difflib.get_close_matches(name, list(BENCHMARKS), n=3, cutoff=0.5)
     hint = f" Did you mean {' or '.join(close)}?" if close else ""
     raise VlevalError(f"unknown benchmark {name!r}.{hint} Known benchmarks: {', '.join(BENCHMARKS)}.")
+
+
+def benchmark_of_file(path: Path | str) -> BenchmarkCard | None:
+    """The benchmark a ``<MODEL>_<DATASET>.xlsx|.tsv`` prediction file is named after (the longest
+    registered name the stem ends with, so MMBench_DEV_EN_V11 is not read as a shorter name), or None."""
+    stem = Path(path).stem
+    for name in sorted(BENCHMARKS, key=len, reverse=True):
+        if stem.endswith(f"_{name}"):
+            return BENCHMARKS[name]
+    return None
 
 
 def benchmark_names() -> list[str]:

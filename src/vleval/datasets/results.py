@@ -38,6 +38,7 @@ from vleval.types import (
     RotationConsistency,
     RowResult,
     ScoreRecord,
+    Subset,
 )
 
 if TYPE_CHECKING:
@@ -218,6 +219,8 @@ def read_score(path: Path) -> ScoreRecord:
             for key in ("gain_interval", "leakage_interval"):
                 gain[key] = None if gain.get(key) is None else Interval(**gain[key])
             data["multimodal_gain"] = MultimodalGain(**gain)
+        if data.get("subset") is not None:
+            data["subset"] = Subset(**data["subset"])
         return ScoreRecord(**data)
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise DataCorruptError(

@@ -34,6 +34,7 @@ from vleval.types import (
     JudgeRequest,
     RowResult,
     ScoreRecord,
+    Subset,
 )
 
 JUDGE_REQUIRED_HINT = (
@@ -164,6 +165,7 @@ def evaluate(
     verify_md5: bool = True,
     hit_token_limit: Collection[int | str] = (),
     only: Collection[int | str] | None = None,
+    subset: Subset | None = None,
 ) -> EvalResult:
     """Score ``pred_file`` as the reference does under ``protocol`` and write the result files into
     ``out_dir`` (default: beside the predictions). ``table``: the loaded benchmark; None loads it from
@@ -172,7 +174,8 @@ def evaluate(
     Every benchmark row needs a prediction: missing rows raise, unless ``allow_partial`` (then the
     record is marked partial and not complete). ``hit_token_limit``: indices whose generation stopped
     at the token limit (the runner's progress records it; the file beside the predictions,
-    ``predictions.token_limit_file``, is read too)."""
+    ``predictions.token_limit_file``, is read too). ``subset``: ``table`` holds the first questions only
+    (``--limit``): predictions of other rows are left out and the record is marked a subset."""
     from vleval.datasets.predictions import prediction_texts, read_prediction_file, read_token_limit_hits
 
     pred_file = Path(pred_file)
@@ -183,7 +186,7 @@ def evaluate(
         step(f"reading the {card.name} benchmark file")
         table = _try_load_table(card, protocol, data_dir, notes, verify_md5)
     step(f"reading {pred_file.name}")
-    data = read_prediction_file(pred_file, table)
+    data = read_prediction_file(pred_file, table, other_rows="drop" if subset is not None else "refuse")
     if data.empty:
         raise DataCorruptError(f"{pred_file}: has a header but no prediction rows; nothing to score.")
     if only is not None:
@@ -201,7 +204,8 @@ def evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = score_frame(data, card, protocol, judge, stem=out_dir / pred_file.stem, seed=seed, notes=notes,
                          missing=len(missing), predictions_cut=_cut_in_prediction_xlsx(pred_file, data),
-                         hit_token_limit={*read_token_limit_hits(pred_file), *map(str, hit_token_limit)})  # fmt: skip
+                         hit_token_limit={*read_token_limit_hits(pred_file), *map(str, hit_token_limit)},
+                         subset=subset)  # fmt: skip
     return result
 
 
@@ -217,6 +221,7 @@ def score_frame(
     missing: int = 0,
     predictions_cut: list[str] | None = None,
     hit_token_limit: Collection[int | str] = (),
+    subset: Subset | None = None,
 ) -> EvalResult:
     """Score a prediction table (prediction file joined with the benchmark) and write every result
     file to ``<stem>...``."""
@@ -252,7 +257,13 @@ def score_frame(
         categories=scored.categories,
         category_unit=family.category_unit,
         truncated_in_xlsx=list(predictions_cut or []),
+        subset=subset,
     )
+    if subset is not None:
+        record.notes.append(
+            f"--limit {subset.limit}: scored the first {subset.questions} of {subset.of_questions} questions "
+            f"({subset.rows} of {subset.of_rows} rows); not comparable to published figures."
+        )
     if predictions_cut:
         record.notes.append(
             f"{len(predictions_cut)} prediction(s) fill the xlsx cell limit ({XLSX_CELL_LIMIT} characters): "

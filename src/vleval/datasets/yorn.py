@@ -143,6 +143,12 @@ class YesNoFamily(BenchmarkFamily):
     headline_unit = "percent (the leaderboard's figure; the reference's table has aAcc, fAcc, qAcc)"
     required_columns = ("index", "prediction", "answer", "l2-category")
 
+    def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:
+        """A question set (``<l2-category>_<set_id>``) holds the paired questions and figures that
+        qAcc and fAcc score together (the units of ``score``): one question for ``--limit``."""
+        parts = _index_parts(list(table["index"]))
+        return [f"{l2}_{p[3]}" for l2, p in zip(table["l2-category"], parts, strict=True)]
+
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         return ["_auxmatch.xlsx", "_score.csv"]
 

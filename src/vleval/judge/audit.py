@@ -209,6 +209,10 @@ def find_scored(work_dir: Path) -> list[ScoredBenchmark]:
             score = score_record_path(stem)
             if pred.is_file() and rows.is_file() and score is not None:
                 found.append(ScoredBenchmark(model_dir.name, card, pred, rows, score))
+    if not found:
+        from vleval.report.collect import refuse_model_folder
+
+        refuse_model_folder(work_dir)
     return found
 
 

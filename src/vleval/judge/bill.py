@@ -174,16 +174,42 @@ def tally(judge: Any | None) -> dict[str, Any] | None:
 
 
 def dry_run_bill(
-    cards: list[BenchmarkCard], protocol: Protocol, judge_spec: str | None, n_models: int, load_table: Any
+    cards: list[BenchmarkCard],
+    protocol: Protocol,
+    judge_spec: str | None,
+    n_models: int,
+    load_table: Any,
+    unavailable: dict[str, str] | None = None,
 ) -> list[str]:
     """The bill lines of ``vleval run --dry-run``: ``load_table(card)`` gives a benchmark's table (a
-    benchmark whose file is missing or unreadable is named, not billed)."""
+    benchmark whose file is missing or unreadable is named, not billed). ``unavailable``: benchmarks
+    left out by the caller (name -> why). The total is "unknown" where a benchmark that could need a
+    judge was not billed: 0 calls would be a number nobody measured."""
     from vleval.errors import VlevalError
 
     bills, skipped = [], []
+    not_billed = dict(unavailable or {})
     for card in cards:
         try:
             bills.append(estimate_bill(card, protocol, load_table(card), judge_spec))
         except (VlevalError, OSError) as exc:
-            skipped.append(f"  {card.name:<22} not billed: {exc}")
-    return format_bill(bills, n_models) + skipped
+            not_billed[card.name] = str(exc)
+    skipped = [f"  {name:<22} unknown (not billed: {why})" for name, why in not_billed.items()]
+    lines = format_bill(bills, n_models)
+    judged = [name for name in not_billed if _may_call_judge(name, protocol, judge_spec)]
+    if judged:
+        lines[-1] = f"  total: unknown ({', '.join(judged)} not billed); " + (
+            lines[-1].strip().removeprefix("total") if bills else "nothing else billed"
+        )
+    return lines[:-1] + skipped + lines[-1:]
+
+
+def _may_call_judge(name: str, protocol: Protocol, judge_spec: str | None) -> bool:
+    """Whether an unbilled benchmark could call a judge, as ``estimate_bill`` decides (an unknown
+    name: assume it could)."""
+    from vleval.datasets.registry import BENCHMARKS
+
+    card = BENCHMARKS.get(name)
+    if card is None:
+        return True
+    return judge_model_for(judge_spec, card, protocol) is not None and card.family in _ROLES

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vleval.models.download import download_model, folder_size, local_status, model_dir_default
+from vleval.models.download import (
+    HF_CACHE_WHERE,
+    download_model,
+    folder_size,
+    hub_cache_dir,
+    local_status,
+    locate_checkpoint,
+    model_dir_default,
+)
 from vleval.models.registry import MODELS, get_model
 
 
@@ -56,7 +64,7 @@ def format_bytes(n_bytes: int) -> str:
 def models_table(model_dir: Path | None = None) -> str:
     """The ``models list`` text: one row per model, present or not."""
     root = model_dir if model_dir is not None else model_dir_default()
-    header = ("MODEL", "LLM", "PARAMS", "DOWNLOAD", "GPUS/TASK", "STATUS", "ON DISK")
+    header = ("MODEL", "LLM", "PARAMS", "DOWNLOAD", "GPUS/TASK", "STATUS", "ON DISK", "FOUND IN")
     rows = [header]
     for card in MODELS.values():
         status = local_status(card, root)
@@ -70,10 +78,11 @@ def models_table(model_dir: Path | None = None) -> str:
                 str(card.gpus_per_task),
                 status.state,
                 on_disk,
+                "-" if status.state == "missing" else f"{status.where}: {status.path}",
             )
         )
     widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
-    lines = [f"Model folder: {root.resolve()}"]
+    lines = [f"Model folder: {root.resolve()}; then the Hugging Face cache: {hub_cache_dir()}"]
     lines += [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
@@ -88,6 +97,10 @@ def list_command(args: argparse.Namespace) -> int:
 def download_command(args: argparse.Namespace) -> int:
     cards = [get_model(name) for name in args.names]  # all names checked before any download starts
     for card in cards:
+        found, where = locate_checkpoint(card, args.model_dir)
+        if where == HF_CACHE_WHERE:  # no second copy: runs use the cached snapshot as it is
+            print(f"{card.name}: already in the Hugging Face cache at {found}; vleval uses it from there.")
+            continue
         print(f"Downloading {card.repo_id} ({card.download_gb:g} GB) ...", flush=True)
         path = download_model(card, args.model_dir)
         print(f"{card.name}: ready at {path} ({format_bytes(folder_size(path))})")

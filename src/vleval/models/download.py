@@ -30,6 +30,50 @@ def model_path(card: ModelCard, model_dir: Path | str | None = None) -> Path:
     return Path(model_dir if model_dir is not None else model_dir_default()) / card.name
 
 
+HF_CACHE_WHERE = "Hugging Face cache"
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face Hub cache, by huggingface_hub's rule, read when called (its own constant is
+    read once, at import): ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
+    explicit = os.environ.get("HF_HUB_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "huggingface"
+    return Path(home).expanduser() / "hub"
+
+
+def cached_snapshot(repo_id: str) -> Path | None:
+    """The snapshot folder of ``repo_id`` (its ``main`` revision) in the Hugging Face cache, when the
+    cache holds one: found by huggingface_hub itself (``snapshot_download(local_files_only=True)``),
+    so nothing is downloaded and it works with ``HF_HUB_OFFLINE=1``. Whether every file is there is
+    for ``missing_files`` to say."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, cache_dir=hub_cache_dir(), local_files_only=True))
+    except (LocalEntryNotFoundError, HFValidationError, OSError, ValueError):
+        return None
+
+
+def locate_checkpoint(card: ModelCard, model_dir: Path | str | None = None) -> tuple[Path, str]:
+    """Where a registered model's checkpoint is, and what that place is: ``<model_dir>/<name>`` when
+    that folder exists ("model dir"), else the model's snapshot in the Hugging Face cache when it is
+    complete (``HF_CACHE_WHERE``), else ``<model_dir>/<name>`` ("missing": where a download goes)."""
+    path = model_path(card, model_dir)
+    if path.is_dir():
+        return path, "model dir"
+    snapshot = cached_snapshot(card.repo_id)
+    if snapshot is not None:
+        try:
+            if not missing_files(snapshot):
+                return snapshot, HF_CACHE_WHERE
+        except DataCorruptError:
+            pass
+    return path, "missing"
+
+
 def manual_download_command(card: ModelCard, model_dir: Path | str | None = None) -> str:
     """The shell command that downloads the checkpoint without vleval (huggingface_hub's CLI)."""
     return f"hf download {card.repo_id} --local-dir {model_path(card, model_dir)}"
@@ -66,11 +110,13 @@ def missing_files(path: Path) -> list[str]:
 
 
 def require_checkpoint(card: ModelCard, model_dir: Path | str | None = None) -> Path:
-    """The checkpoint folder, after checking it holds config.json and all weight files."""
-    path = model_path(card, model_dir)
-    if not path.is_dir():
+    """The checkpoint folder (``locate_checkpoint``: the model dir, else the Hugging Face cache), after
+    checking it holds config.json and all weight files."""
+    path, where = locate_checkpoint(card, model_dir)
+    if where == "missing":
         raise DataMissingError(
-            f"checkpoint of {card.name} not found at {path}. {_how_to_get(card, model_dir)}"
+            f"checkpoint of {card.name} not found at {path} nor in the Hugging Face cache "
+            f"({hub_cache_dir()}). {_how_to_get(card, model_dir)}"
         )
     missing = missing_files(path)
     if missing:
@@ -88,21 +134,26 @@ class LocalStatus:
     path: Path
     state: str  # "ready", "incomplete" or "missing"
     size_bytes: int
+    where: str = "model dir"  # or HF_CACHE_WHERE (locate_checkpoint)
 
 
-def folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+def folder_size(path: Path, *, follow_links: bool = False) -> int:
+    """Bytes of the files in ``path``; ``follow_links``: count what links point to (a Hugging Face
+    cache snapshot's files are links to its blobs)."""
+    return sum(
+        f.stat().st_size for f in path.rglob("*") if f.is_file() and (follow_links or not f.is_symlink())
+    )
 
 
 def local_status(card: ModelCard, model_dir: Path | str | None = None) -> LocalStatus:
-    path = model_path(card, model_dir)
-    if not path.is_dir():
+    path, where = locate_checkpoint(card, model_dir)
+    if where == "missing":
         return LocalStatus(path, "missing", 0)
     try:
         state = "incomplete" if missing_files(path) else "ready"
     except DataCorruptError:
         state = "incomplete"
-    return LocalStatus(path, state, folder_size(path))
+    return LocalStatus(path, state, folder_size(path, follow_links=where == HF_CACHE_WHERE), where)
 
 
 def download_model(card: ModelCard, model_dir: Path | str | None = None, endpoint: str | None = None) -> Path:

@@ -166,12 +166,19 @@ def _protocol_name(run_json: dict[str, Any]) -> str | None:
     return None if value is None else str(value)
 
 
+def run_settings(run_json: dict[str, Any], benchmark: str) -> dict[str, Any]:
+    """The options ``benchmark`` ran with: its own entry's (``datasets.<benchmark>.settings``), else
+    the run's (a run.json written before benchmarks recorded their own)."""
+    own = _section(_section(_section(run_json, "datasets"), benchmark), "settings")
+    return own or _section(run_json, "settings")
+
+
 def read_settings(
     run_json: dict[str, Any], record: ScoreRecord | None, family: BenchmarkFamily | None, benchmark: str
 ) -> RunSettings:
     """Settings of one benchmark run: the ScoreRecord's protocol and judge, run.json's CoT and version.
     Without a vleval record (a VLMEvalKit run), the judge is the protocol's default for the family."""
-    settings = _section(run_json, "settings")
+    settings = run_settings(run_json, benchmark)
     protocol = (record.protocol if record is not None and record.protocol else None) or _protocol_name(
         run_json
     )
@@ -246,7 +253,23 @@ def model_dirs(work_dir: Path) -> list[Path]:
             f"work directory {work_dir} does not exist; pass the --work-dir that `vleval run` wrote to."
         )
     dirs = [d for d in sorted(work_dir.iterdir()) if d.is_dir() and find_prediction_files(d)]
+    if not dirs:
+        refuse_model_folder(work_dir)
     return dirs
+
+
+def refuse_model_folder(work_dir: Path, flag: str = "--work-dir") -> None:
+    """A model folder given where a work dir (the folder of model folders) is expected: say so and
+    name its parent, instead of finding nothing in it (or nesting a new model folder inside)."""
+    work_dir = Path(work_dir)
+    if not work_dir.is_dir():
+        return
+    if (work_dir / "run.json").is_file() or find_prediction_files(work_dir):
+        parent = work_dir.resolve().parent
+        raise VlevalError(
+            f"{flag} {work_dir} is the folder of one model (it holds that model's run.json or "
+            f"{work_dir.name}_<DATASET>.xlsx), not a work dir: pass its parent, {flag} {parent}"
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -418,7 +441,7 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
                 family = None
             step(f"reading {model_dir.name} · {benchmark}")
             stem = pred_file.with_suffix("")
-            judge_hint = _section(run_json, "settings").get("judge")
+            judge_hint = run_settings(run_json, benchmark).get("judge")
             record, rows, notes = read_result(benchmark, family, stem, judge_hint)
             settings = read_settings(run_json, record, family, benchmark)
             images = thumbnails(benchmark, run_json) if thumbnails else None

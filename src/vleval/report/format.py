@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from vleval.stats.scores import category_key
-from vleval.types import Interval, ScoreRecord
+from vleval.types import Interval, ScoreRecord, Subset
 
 MISSING = "—"
 
@@ -22,6 +22,8 @@ def headline_value(record: ScoreRecord | None) -> float | None:
 def caveat(record: ScoreRecord) -> str:
     """Why a number is not a (full) score: '' for a complete result."""
     parts = []
+    if record.subset is not None:  # --limit: the first questions only; never set beside the paper's
+        parts.append(subset_text(record.subset))
     if record.counts.failed:
         parts.append(f"incomplete: {record.counts.failed} judge call(s) failed")
     if record.partial or record.counts.missing_predictions:
@@ -29,6 +31,11 @@ def caveat(record: ScoreRecord) -> str:
     if record.judge is not None and record.judge.substitute:  # not the protocol's judge: not its numbers
         parts.append("substitute judge")
     return "; ".join(parts)
+
+
+def subset_text(subset: Subset) -> str:
+    """How a ``--limit`` score is marked everywhere it is shown."""
+    return f"subset of {subset.questions}/{subset.of_questions}: not comparable to published figures"
 
 
 def score_text(record: ScoreRecord | None, *, digits: int = 2, interval: bool = True) -> str:

@@ -84,6 +84,8 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
         )
         parts.append(f'<div class="diff">Δ <span data-role="diff">{diff_text(cell.diff)}</span></div>')
         parts.append(verdict_html(cell))
+    elif record is not None and record.subset is not None:
+        parts.append('<div class="pub muted">subset run: not compared with the published figure</div>')
     else:
         parts.append('<div class="pub muted">no published figure</div>')
     if len(cell.runs) > 1:

@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 
 from vleval.errors import VlevalError
-from vleval.stats.compare import Comparison, compare_runs, model_pairs
+from vleval.stats.compare import Comparison, compare_runs, model_pairs, subset_notes
 
 # filters the flips list by benchmark and by text; the page's own script knows nothing of this list
 _FLIPS_SCRIPT = """
@@ -86,6 +86,9 @@ def paired_section(comparisons: list[Comparison], problems: list[str]) -> str:
                 f'<td title="{escape(p.mde_method)}">{_num(p.mde)}</td><td>{escape(p.test)}</td></tr>'
             )
             flips += [(c.benchmark, flip) for flip in c.flips]
+        parts += [
+            f'<div class="settings" data-role="subset">{escape(n)}</div>' for n in subset_notes(comparison)
+        ]
         parts.append(
             '<table class="scores" data-role="paired"><thead><tr><th>benchmark</th><th>units</th><th>A</th>'
             "<th>B</th><th>B − A</th><th>95% interval</th><th>p (Holm)</th><th>verdict</th>"

@@ -87,6 +87,8 @@ def build_summary(
     for (model, benchmark), group in grouped.items():
         entry = published_for(published, model, benchmark)
         chosen, rule = _choose(group, entry)
+        if chosen.record is not None and chosen.record.subset is not None:
+            entry = None  # a --limit run: never set beside the paper's figure (no difference, no verdict)
         cells.append(Cell(model, benchmark, group, chosen, rule, entry))
     models = sorted({c.model for c in cells})
     benchmarks = sorted({c.benchmark for c in cells})

@@ -26,6 +26,7 @@ from vleval.console import NO_PROGRESS_DEST, NO_PROGRESS_FLAG, NO_PROGRESS_HELP
 from vleval.errors import VlevalError
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, Protocol
 from vleval.report.format import score_text
+from vleval.report.trackers import TRACKERS
 from vleval.runner.targets import ModelTarget
 from vleval.types import BenchmarkCard, ScoreRecord
 
@@ -143,6 +144,13 @@ OPTIONS: tuple[Option, ...] = (
         "override the benchmark's generation budget (smoke tests only)",
         type=int,
     ),
+    Option(
+        "--limit",
+        "limit",
+        "the first N questions of each benchmark only (circular groups and paired questions whole), to "
+        "smoke-test a checkpoint; scores are marked 'subset of N/M' and not compared with published figures",
+        type=lambda text: positive_int(text, "--limit"),
+    ),
     Option("--batch-size", "batch_size", "samples per backend call and per durable progress write", type=int),
     Option(
         "--max-image-pixels",
@@ -166,6 +174,13 @@ OPTIONS: tuple[Option, ...] = (
         "reference on CPU",
         choices=("auto", "reference", "sdpa"),
         backend_kwarg="attention",
+    ),
+    Option(
+        "--log-to",
+        "log_to",
+        "also record settings, scores with intervals and the report in an experiment tracker (optional "
+        "extras: pip install 'vleval[mlflow]' or 'vleval[wandb]'; where to: MLFLOW_TRACKING_URI, WANDB_*)",
+        choices=TRACKERS,
     ),
     Option("--dist-timeout", "dist_timeout_s", "seconds a rank may wait for the others", type=float),
     Option(
@@ -223,6 +238,8 @@ class RunConfig:
     dry_run: bool = False
     verify_md5: bool = True
     max_new_tokens: int | None = None  # override of the benchmark's budget (tests, smoke runs)
+    limit: int | None = None  # --limit: the first N questions of each benchmark (vleval.datasets.subset)
+    log_to: str | None = None  # --log-to: an experiment tracker (vleval.report.trackers)
     batch_size: int = 16  # samples per backend call and per durable progress write
     max_image_pixels: int | None = None  # None: vleval.datasets.loading.DEFAULT_MAX_IMAGE_PIXELS
     device: str | None = None  # None: GPUs when visible, else CPU
@@ -238,6 +255,17 @@ class RunConfig:
     backend_factory: BackendFactory | None = None  # programmatic API: use this instead of --backend
 
 
+def positive_int(text: str, flag: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse turns the error into one line, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{flag} takes a whole number of questions, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{flag} must be at least 1, not {value}")
+    return value
+
+
 def run_config_default(name: str) -> Any:
     """The default of RunConfig field ``name`` (the CLI's default for the option of that field)."""
     spec = next((f for f in dataclasses.fields(RunConfig) if f.name == name), None)
@@ -251,12 +279,22 @@ def add_options(parser: argparse.ArgumentParser, *, for_slurm: bool) -> None:
     parser.add_argument(
         "--model",
         nargs="+",
-        required=True,
         metavar="MODEL",
-        help="registry names or aliases (InternVL2_5-8B, InternVL2-5-8B) or checkpoint folders",
+        help="registry names or aliases (InternVL2_5-8B, InternVL2-5-8B), Hub repo ids or checkpoint folders "
+        "(with --config: only these of the suite's)",
     )
     parser.add_argument(
-        "--data", nargs="+", required=True, metavar="NAME", help="benchmark names (vleval data list)"
+        "--data",
+        nargs="+",
+        metavar="NAME",
+        help="benchmark names (vleval data list) (with --config: only these of the suite's)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="SUITE.toml",
+        help="a suite file: models x benchmarks with settings per benchmark (docs/suites.md); options on "
+        "the command line win over it",
     )
     for option in OPTIONS:
         if option.forward or not for_slurm:
@@ -270,6 +308,10 @@ def config_from_args(
     USE_COT="1"); so is the openai backend's key ($VLEVAL_API_KEY: never a flag, which would show in
     process listings)."""
     environ = dict(os.environ) if environ is None else environ
+    if not args.model or not args.data:
+        raise VlevalError(
+            "name the models and benchmarks: --model NAME ... --data NAME ..., or a suite file: --config FILE"
+        )
     values = {o.field: getattr(args, o.field) for o in OPTIONS if hasattr(args, o.field)}
     values["cot"] = bool(values.get("cot") or environ.get("USE_COT") == "1")
     config = RunConfig(models=list(args.model), datasets=list(args.data), **values, **extra)
@@ -392,6 +434,7 @@ class RunSummary:
     protocol: str
     cells: list[CellResult] = field(default_factory=list)
     rank: int = 0
+    blocked: list[str] = field(default_factory=list)  # --dry-run: what would stop the run (missing, md5)
 
     @property
     def failures(self) -> int:

@@ -40,7 +40,7 @@ from vleval.runner.progress import (
     plain_index,
     sample_key,
 )
-from vleval.types import FAILURE_PREFIX, BenchmarkCard, ModelCard, Prediction, Request, Sample
+from vleval.types import FAILURE_PREFIX, BenchmarkCard, ModelCard, Prediction, Request, Sample, Subset
 
 
 def failure_text(exc: BaseException | str) -> str:
@@ -71,13 +71,20 @@ class BenchmarkCell:
     progress_bar: bool = True
     wait_timeout_s: float = 12 * 3600  # rank 0 stops watching a rank that wrote nothing for this long
     hit_token_limit: list[int | str] | None = None  # indices cut at max_new_tokens (set by the merge)
+    limit: int | None = None  # --limit: the first N questions only (vleval.datasets.subset)
+    subset: Subset | None = None  # what --limit kept (set when the table is read; None: every row)
 
     @cached_property
     def table(self) -> Any:
-        """The benchmark as the reference reads it (a pandas DataFrame), parsed once."""
+        """The benchmark as the reference reads it (a pandas DataFrame), parsed once; with ``limit``, its
+        first questions (inference, the prediction file and scoring all see this one table)."""
         from vleval.datasets.loading import read_table
+        from vleval.datasets.subset import limit_table
 
-        return read_table(self.tsv, self.card)
+        table, self.subset = limit_table(
+            read_table(self.tsv, self.card), self.card, self.protocol, self.limit
+        )
+        return table
 
     @cached_property
     def samples(self) -> list[Sample]:

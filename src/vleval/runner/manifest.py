@@ -71,7 +71,11 @@ def write_run_json(
             "judge": cell.judge if cell else None,  # calls made, cache hits, failures, tokens
             "seconds": {"infer": round(cell.infer_s, 3), "eval": round(cell.eval_s, 3)} if cell else None,
             "estimate": cell.estimate if cell else None,  # what --dry-run estimated, beside "seconds"
+            # the options this benchmark ran with: benchmarks of one work dir may run with different ones
+            # (a suite file's CoT for MMMU only; a later run of another benchmark)
+            "settings": recorded_settings(config),
         }
+    datasets = _kept_datasets(path) | datasets
     body = {
         "command": redact_command(
             config.command if config.command is not None else sys.argv, [config.api_key, config.judge_api_key]
@@ -97,3 +101,20 @@ def write_run_json(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+
+
+def _kept_datasets(path: Path) -> dict[str, Any]:
+    """The entries of an earlier ``run.json`` at ``path`` for benchmarks this run did not touch, when
+    they record their own settings (older entries without them would take this run's: left out)."""
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    datasets = earlier.get("datasets") if isinstance(earlier, dict) else None
+    if not isinstance(datasets, dict):
+        return {}
+    return {
+        name: entry
+        for name, entry in datasets.items()
+        if isinstance(entry, dict) and isinstance(entry.get("settings"), dict)
+    }

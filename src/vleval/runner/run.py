@@ -62,6 +62,9 @@ def plan_run(config: RunConfig) -> RunPlan:
     if not config.models or not config.datasets:
         raise VlevalError("name at least one model (--model) and one benchmark (--data)")
     protocol = get_protocol_checked(config.protocol)
+    from vleval.report.collect import refuse_model_folder
+
+    refuse_model_folder(Path(config.work_dir))  # would nest <model>/<model>/ and split the run's files
     problems: list[str] = []
     missing_only = True
     targets: list[ModelTarget] = []
@@ -193,6 +196,9 @@ def _say(text: str) -> None:
 def run_evaluation(config: RunConfig) -> RunSummary:
     """Evaluate every model on every benchmark; the summary is complete on rank 0."""
     config.work_dir = Path(config.work_dir)
+    from vleval.report.trackers import require_tracker
+
+    require_tracker(config.log_to)  # a missing tracker package stops the run before it starts
     info = init_dist()
     plan = plan_run(config)
     if config.mmstar_gain or config.llm_base is not None:
@@ -202,7 +208,7 @@ def run_evaluation(config: RunConfig) -> RunSummary:
     if config.dry_run:
         if info.is_main:
             print(dry_run_report(config, plan))
-        return RunSummary(config.work_dir, plan.protocol.name, rank=info.rank)
+        return RunSummary(config.work_dir, plan.protocol.name, rank=info.rank, blocked=list(plan.problems))
     if not config.verify_md5 and info.is_main:
         from vleval.datasets.files import MD5_OFF_WARNING
 
@@ -250,6 +256,16 @@ def run_evaluation(config: RunConfig) -> RunSummary:
         if scorer is not None:
             scorer.close()
         locks.release()
+    if config.mode != "infer":  # the work dir's one results file, all models (vleval.report.results_file)
+        from vleval.report.results_file import write_results
+
+        try:
+            write_results(config.work_dir)
+        except VlevalError as exc:  # another model's unreadable file: this run's own files are written
+            _say(f"vleval: results.json not written: {exc}")
+        else:
+            if config.log_to:
+                _log_to_tracker(config)
     print(summary.table(), flush=True)
     from vleval.report.format import figures_text
 
@@ -260,6 +276,20 @@ def run_evaluation(config: RunConfig) -> RunSummary:
     for problem in summary.problems:
         _say(f"vleval: {problem}")
     return summary
+
+
+def _log_to_tracker(config: RunConfig) -> None:
+    """--log-to: the report, then every model of the work dir to the tracker. A tracker that fails
+    loses nothing: the files are written, and `vleval export --log-to` logs them again."""
+    from vleval.report.build import write_report
+    from vleval.report.trackers import log_work_dir
+
+    try:
+        write_report([config.work_dir], data_dir=config.data_dir, thumbnails=0)
+        for line in log_work_dir(config.work_dir, str(config.log_to)):
+            _say(f"vleval: logged to {line}")
+    except VlevalError as exc:  # says how to log the written files later
+        _say(f"vleval: {exc}")
 
 
 def _new_run_id() -> str:
@@ -399,6 +429,7 @@ def _agreement_facts(config: RunConfig, plan: RunPlan, digests: dict[str, str]) 
         "CoT (--cot, USE_COT)": str(config.cot),
         "the backend": config.backend,
         "--max-new-tokens": str(config.max_new_tokens),
+        "--limit": str(config.limit),
         "--dtype": str(config.dtype),
     }
     for target in plan.models:
@@ -484,6 +515,7 @@ def _cell(
         max_new_tokens=config.max_new_tokens,
         max_image_pixels=config.max_image_pixels,
         batch_size=max(1, config.batch_size),
+        limit=config.limit,
         verbose=config.verbose,
         progress_bar=config.progress_bar,
         wait_timeout_s=config.dist_timeout_s,
@@ -562,6 +594,7 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             table=bench.table,
             seed=config.seed,
             hit_token_limit=bench.token_limit_hits(),
+            subset=bench.subset,
         )
         if config.mmstar_gain:
             from vleval.runner.gain import score_gain
@@ -597,15 +630,18 @@ def dry_run_report(config: RunConfig, plan: RunPlan) -> str:
         f"protocol {plan.protocol.name}, mode {config.mode}, CoT {'on' if config.cot else 'off'}, "
         f"work dir {config.work_dir}"
     ]
+    if config.limit is not None:
+        lines.append(
+            f"--limit {config.limit}: the first {config.limit} question(s) of each benchmark; the scores will "
+            "be marked 'subset of N/M' and are not comparable to published figures"
+        )
     counts: dict[str, str] = {}
     for card in plan.datasets:
         if card.name not in plan.tsv:
-            counts[card.name] = "data missing"
+            counts[card.name] = _file_problem(card, plan.protocol, config)
             continue
         try:
-            counts[card.name] = (
-                f"{len(load_table(card, plan.protocol, config.data_dir, verify_md5=False))} samples"
-            )
+            counts[card.name] = _sample_count(card, plan.protocol, config)
         except VlevalError as exc:
             counts[card.name] = f"unreadable ({exc})"
     for target in plan.models:
@@ -629,19 +665,44 @@ def dry_run_report(config: RunConfig, plan: RunPlan) -> str:
             lines.extend(
                 time_bill(model_path=target.path, model_card=target.card, cards=present, protocol=plan.protocol,
                           data_dir=config.data_dir, cot=config.cot, max_new_tokens=config.max_new_tokens,
-                          device=config.device)
+                          device=config.device, limit=config.limit)
             )  # fmt: skip
     if config.mode != "infer":  # judge calls, tokens and the judge model, per benchmark (vleval.judge.bill)
         from vleval.judge.bill import dry_run_bill
 
         present = [card for card in plan.datasets if card.name in plan.tsv]
+        absent = {card.name: counts[card.name] for card in plan.datasets if card.name not in plan.tsv}
         lines.extend(
             dry_run_bill(present, plan.protocol, config.judge, len(plan.models),
-                         lambda card: load_table(card, plan.protocol, config.data_dir, verify_md5=False))
+                         lambda card: load_table(card, plan.protocol, config.data_dir, verify_md5=False,
+                                                 limit=config.limit), unavailable=absent)
         )  # fmt: skip
     if plan.problems:
-        lines.append("missing (fetch before running):")
+        lines.append("missing (fetch or fix before running; the run would stop here):")
         lines.extend(f"  - {p}" for p in plan.problems)
     else:
         lines.append("everything needed is present.")
     return "\n".join(lines)
+
+
+def _file_problem(card: BenchmarkCard, protocol: Protocol, config: RunConfig) -> str:
+    """Why a benchmark's file cannot be used, in a word or two: absent, or there with another md5."""
+    from vleval.datasets.files import file_state
+
+    try:
+        state = file_state(card, protocol, config.data_dir).state
+    except (VlevalError, OSError):
+        return "data missing"
+    return "md5 mismatch" if state == "md5_mismatch" else "data missing"
+
+
+def _sample_count(card: BenchmarkCard, protocol: Protocol, config: RunConfig) -> str:
+    """``1000 samples``, or under ``--limit`` ``40 of 1000 samples (20/500 questions)``."""
+    from vleval.datasets.loading import load_table
+    from vleval.datasets.subset import limit_table
+
+    table = load_table(card, protocol, config.data_dir, verify_md5=False)
+    _, subset = limit_table(table, card, protocol, config.limit)
+    if subset is None:
+        return f"{len(table)} samples"
+    return f"{subset.rows} of {subset.of_rows} samples ({subset.questions}/{subset.of_questions} questions)"

@@ -131,6 +131,10 @@ class SlurmJob:
     env: tuple[tuple[str, str], ...] = ()
     # variables the job needs from the submitting environment (URLs with credentials): checked, not set
     required_env: tuple[str, ...] = ()
+    time: str | None = None  # --time (Slurm's formats, e.g. 2-00:00:00); None: the partition's default
+    account: str | None = None
+    qos: str | None = None
+    sbatch_args: tuple[str, ...] = ()  # extra #SBATCH options, each "--name=value" or "--flag"
 
     def __post_init__(self) -> None:
         """Every value that reaches the script is checked here, before anything is printed or written."""
@@ -142,8 +146,17 @@ class SlurmJob:
             ("--job-name", self.job_name or ""),
             ("--partition", self.layout.partition or ""),
             ("--quota-type", self.quota_type or ""),
+            ("--time", self.time or ""),
+            ("--account", self.account or ""),
+            ("--qos", self.qos or ""),
         ):
             refuse_control_characters(what, value)
+        for value in self.sbatch_args:
+            if not value.startswith("-"):
+                raise VlevalError(
+                    f"--sbatch-args: {value!r} is not an sbatch option; give options such as '--mem=64G "
+                    "--constraint=a100' (each becomes one #SBATCH line)."
+                )
         for value in (*self.run_args, *self.srun_args):
             refuse_control_characters("argument", value)
         for key, value in self.env:
@@ -179,6 +192,15 @@ class SlurmJob:
             lines.append(f"#SBATCH --gres=gpu:{lay.gpus_per_node}")
         if self.quota_type:
             lines.append(f"#SBATCH --quotatype={sbatch_value('--quota-type', self.quota_type)}")
+        for flag, value in (("--time", self.time), ("--account", self.account), ("--qos", self.qos)):
+            if value:
+                lines.append(f"#SBATCH {flag}={sbatch_value(flag, value)}")
+        for option in self.sbatch_args:
+            flag, equals, value = option.partition("=")
+            lines.append(
+                f"#SBATCH {sbatch_value('--sbatch-args', flag)}"
+                + (f"={sbatch_value(flag, value)}" if equals else "")
+            )
         log = sbatch_file_pattern("--log-dir", self.log_file)
         lines += [
             f"#SBATCH --chdir={sbatch_value('working directory', str(self.workdir))}",
@@ -228,9 +250,17 @@ def submit(job: SlurmJob, sbatch: str = "sbatch", env: dict[str, str] | None = N
     variables added to the environment sbatch passes on to the job (``job.required_env``)."""
     job.log_file.parent.mkdir(parents=True, exist_ok=True)  # Slurm does not create -o folders
     job.script_path.write_text(job.script(), encoding="utf-8")
+    return run_sbatch(job.script_path, job.model, sbatch, env)
+
+
+def run_sbatch(
+    script_path: Path, label: str, sbatch: str = "sbatch", env: dict[str, str] | None = None
+) -> str:
+    """Submit a written script without blocking; returns the job id. ``env``: variables added to the
+    environment sbatch passes on to the job."""
     try:
         proc = subprocess.run(
-            [sbatch, "--parsable", str(job.script_path)],
+            [sbatch, "--parsable", str(script_path)],
             capture_output=True,
             text=True,
             timeout=120,
@@ -243,10 +273,78 @@ def submit(job: SlurmJob, sbatch: str = "sbatch", env: dict[str, str] | None = N
         ) from None
     if proc.returncode != 0:
         raise VlevalError(
-            f"sbatch refused the job for {job.model} (exit {proc.returncode}): {proc.stderr.strip()}. "
-            f"Script: {job.script_path}"
+            f"sbatch refused the job for {label} (exit {proc.returncode}): {proc.stderr.strip()}. "
+            f"Script: {script_path}"
         )
     match = _JOB_ID.match(proc.stdout.strip())
     if not match:
-        raise VlevalError(f"sbatch gave no job id for {job.model}: {proc.stdout.strip()!r}")
+        raise VlevalError(f"sbatch gave no job id for {label}: {proc.stdout.strip()!r}")
     return match.group(1)
+
+
+# --------------------------------------------------------------------------------------------------
+# --array: one job array, one array task per model, instead of one job per model
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SlurmArray:
+    """The models' jobs as one Slurm job array: task ``i`` runs ``jobs[i]``'s ``vleval run``. Every
+    task of an array gets the same resources, so the models must share one layout."""
+
+    jobs: tuple[SlurmJob, ...]
+    job_name: str | None = None
+
+    def __post_init__(self) -> None:
+        first = self.jobs[0]
+        for job in self.jobs[1:]:
+            if job.layout != first.layout:
+                raise VlevalError(
+                    f"--array: {job.model} needs {job.layout.ntasks} task(s) with {job.layout.gpus_per_task} "
+                    f"GPU(s) each, {first.model} {first.layout.ntasks} with {first.layout.gpus_per_task}; the "
+                    "tasks of a job array share their resources. Submit one job per model (without --array)."
+                )
+        self.script()
+
+    @property
+    def log_dir(self) -> Path:
+        return self.jobs[0].log_dir / "array"
+
+    @property
+    def script_path(self) -> Path:
+        return self.log_dir / "job.sbatch"
+
+    def log_file(self, task: int) -> Path:
+        return self.log_dir / f"task-{task}.log"
+
+    def script(self) -> str:
+        """The first job's script with the array's name, logs and one ``case`` branch per model."""
+        first = self.jobs[0].script().splitlines()
+        name = self.job_name or "vleval_array"
+        log = sbatch_value("--log-dir", str(self.log_dir).replace("%", "%%") + "/task-%a.log")
+        header = []
+        for line in first[: first.index("set -euo pipefail")]:
+            if line.startswith("#SBATCH --job-name="):
+                line = f"#SBATCH --job-name={sbatch_value('job name', name)}"
+            elif line.startswith(("#SBATCH --output=", "#SBATCH --error=")):
+                line = line.split("=", 1)[0] + "=" + log
+            header.append(line)
+        header.append(f"#SBATCH --array=0-{len(self.jobs) - 1}")
+        # exports, without the first job's comment and srun line
+        setup = [
+            x for x in first[first.index("set -euo pipefail") : -1] if not x.startswith("# vleval job for")
+        ]
+        lines = [*header, *setup, f"# vleval job array: one task per model ({len(self.jobs)})"]
+        lines.append('case "$SLURM_ARRAY_TASK_ID" in')
+        for task, job in enumerate(self.jobs):
+            lines.append(f"  {task})  # {job.model}")
+            lines.append(f"    {job.script().splitlines()[-1]} ;;")
+        lines += ['  *) echo "vleval: no model for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;', "esac"]
+        return "\n".join(lines) + "\n"
+
+
+def submit_array(array: SlurmArray, sbatch: str = "sbatch", env: dict[str, str] | None = None) -> str:
+    """Write the array's script and log folder, submit without blocking; returns the job id. ``env``: as
+    for ``submit``."""
+    array.log_dir.mkdir(parents=True, exist_ok=True)
+    array.script_path.write_text(array.script(), encoding="utf-8")
+    label = f"the job array of {', '.join(j.model for j in array.jobs)}"
+    return run_sbatch(array.script_path, label, sbatch, env)

@@ -31,15 +31,16 @@ def looks_like_path(spec: str) -> bool:
     return "/" in spec or spec.startswith(".") or Path(spec).is_dir()
 
 
-def card_from_checkpoint(path: Path) -> ModelCard:
-    """A ModelCard for a checkpoint folder (a fine-tuned or tiny model): named after the folder, LLM
-    family and depth read from its ``config.json``; a folder named like a registry model keeps that
-    model's card (MPO prompt, GPUs per task)."""
+def card_from_checkpoint(path: Path, name: str | None = None) -> ModelCard:
+    """A ModelCard for a checkpoint folder (a fine-tuned or tiny model): named after the folder (or
+    ``name``: a Hub cache snapshot's folder is a commit hash), LLM family and depth read from its
+    ``config.json``; a folder named like a registry model keeps that model's card (MPO prompt, GPUs
+    per task)."""
     from vleval.models.metadata import read_metadata_object
     from vleval.models.registry import get_model
 
     try:
-        name = path.resolve(strict=False).name
+        name = name or path.resolve(strict=False).name
         is_dir = path.is_dir()
     except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13), ENAMETOOLONG
         raise VlevalError(f"--model {path}: cannot be resolved ({exc}); give a checkpoint folder.") from None
@@ -85,18 +86,56 @@ def _layers(value: object) -> int:
     """llm_config.num_hidden_layers as the card's depth; 0 (unknown) for anything but an integer, which
     loading the checkpoint then names as the error."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def resolve_model(spec: str, model_dir: Path | None) -> ModelTarget:
-    """A registry name/alias (checkpoint expected under ``model_dir``) or a checkpoint folder."""
+    """A registry name/alias (checkpoint under ``model_dir``, else in the Hugging Face cache), a Hub
+    repo id (``OpenGVLab/InternVL2_5-8B``: a registered model's, or any repo the Hugging Face cache
+    holds) or a checkpoint folder. Nothing is downloaded here."""
     if looks_like_path(spec):
         path = Path(spec)
+        if is_hub_repo_id(spec):
+            found = _hub_target(spec, model_dir)
+            if found is not None:
+                return found
+            raise VlevalError(
+                f"{spec} is neither a checkpoint folder nor a Hub repository in the Hugging Face cache "
+                f"({_cache_dir()}); download it with `hf download {spec}` (or pass a registry name: "
+                "vleval models list)."
+            )
         return ModelTarget(card_from_checkpoint(path), path, True)
-    from vleval.models.download import model_path
+    from vleval.models.download import locate_checkpoint
     from vleval.models.registry import get_model
 
     card = get_model(spec)
-    return ModelTarget(card, Path(model_path(card, model_dir)), False)
+    return ModelTarget(card, locate_checkpoint(card, model_dir)[0], False)
+
+
+def is_hub_repo_id(spec: str) -> bool:
+    """``owner/name`` that is not an existing path: a Hugging Face Hub repository id."""
+    return bool(_REPO_ID.fullmatch(spec)) and not Path(spec).exists()
+
+
+def _cache_dir() -> Path:
+    from vleval.models.download import hub_cache_dir
+
+    return hub_cache_dir()
+
+
+def _hub_target(repo_id: str, model_dir: Path | None) -> ModelTarget | None:
+    """A registered model named by its repo id (found as its name would be), else a complete snapshot
+    of ``repo_id`` in the Hugging Face cache, named after the repository."""
+    from vleval.models.download import cached_snapshot, locate_checkpoint, missing_files
+    from vleval.models.registry import MODELS
+
+    card = next((c for c in MODELS.values() if c.repo_id.lower() == repo_id.lower()), None)
+    if card is not None:
+        return ModelTarget(card, locate_checkpoint(card, model_dir)[0], False)
+    snapshot = cached_snapshot(repo_id)
+    if snapshot is None or missing_files(snapshot):
+        return None
+    return ModelTarget(card_from_checkpoint(snapshot, name=repo_id.split("/")[-1]), snapshot, True)
 
 
 def checkpoint_digest(path: Path) -> str:

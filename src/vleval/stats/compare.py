@@ -25,6 +25,7 @@ from typing import Any
 from vleval.console import step
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.report.format import subset_text
 from vleval.stats.core import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
@@ -84,18 +85,21 @@ class RunSide:
         """The settings that decide whether two runs' scores of ``dataset`` are comparable."""
         record = self.benchmarks[dataset].record
         data = (self.run.get("datasets") or {}).get(dataset) or {}
-        settings = self.run.get("settings") or {}
+        settings = data.get("settings") or self.run.get("settings") or {}  # the benchmark's own first
         protocol = record.protocol or (self.run.get("protocol") or {}).get("name")
         return {
             "protocol": protocol,
             "benchmark file md5": data.get("tsv_md5") or data.get("expected_md5"),
             "CoT": settings.get("cot"),
+            # a --limit run scores other rows than a full one (subset_text: "subset of N/M: ...")
+            "questions": subset_text(record.subset) if record.subset is not None else "all",
         }
 
     def other_settings(self, dataset: str) -> dict[str, Any]:
         """Settings that change scores too but that a comparison is usually made to study."""
         record = self.benchmarks[dataset].record
-        settings = self.run.get("settings") or {}
+        data = (self.run.get("datasets") or {}).get(dataset) or {}
+        settings = data.get("settings") or self.run.get("settings") or {}
         return {
             "judge": record.judge.model if record.judge else None,
             "backend": settings.get("backend"),
@@ -234,6 +238,17 @@ class Comparison:
     def suite_line(self) -> str:
         t = self.tally()
         return f"B better on {t['better']}, worse on {t['worse']}, inconclusive on {t['inconclusive']}"
+
+
+def subset_notes(comparison: Comparison) -> list[str]:
+    """One line per benchmark scored on a ``--limit`` subset by either run."""
+    notes = []
+    for c in comparison.benchmarks:
+        for side, name in ((comparison.a, "A"), (comparison.b, "B")):
+            record = side.benchmarks[c.benchmark].record if c.benchmark in side.benchmarks else None
+            if record is not None and record.subset is not None:
+                notes.append(f"{c.benchmark} {name}: {subset_text(record.subset)}")
+    return notes
 
 
 def family_statistic(dataset: str, record: ScoreRecord) -> HeadlineStatistic:
@@ -485,6 +500,7 @@ def render_text(comparison: Comparison, *, max_flips: int = 50) -> str:
     lines.append("")
     for row in table:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    lines += [f"  {note}" for note in subset_notes(comparison)]
     lines += [
         "",
         f"{comparison.suite_line} (Holm-adjusted p < 0.05 across {len(comparison.benchmarks)} benchmark(s)).",
