@@ -12,6 +12,7 @@ import pandas as pd
 from vleval.datasets.files import MD5_OFF_WARNING
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
+from vleval.types import EvalSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from vleval.datasets.scoring import evaluate, judge_failure_message, last_judge_error
     from vleval.report.format import censoring_text, interval_text, score_text
+    from vleval.settings import marks
 
     card = get_benchmark(args.data)
     protocol = get_protocol(args.protocol)
@@ -92,6 +94,7 @@ def run_eval(args: argparse.Namespace) -> int:
         result = evaluate(
             card, protocol, args.pred, judge, seed=args.seed, out_dir=args.work_dir, data_dir=args.data_dir,
             allow_partial=args.allow_partial, verify_md5=not args.skip_md5_check,
+            settings=_settings(args),
         )  # fmt: skip
         last_error = last_judge_error(judge)
     finally:
@@ -100,6 +103,8 @@ def run_eval(args: argparse.Namespace) -> int:
             close()
     record = result.record
     print(f"{card.name}  protocol {protocol.name}  judge {record.judge.model if record.judge else 'none'}")
+    for mark in marks(record.settings):
+        print(f"MARKED: {mark}")
     for name, table in result.tables.items():
         print(f"\n[{name}]")
         print(_format_table(table))
@@ -124,6 +129,22 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"vleval: {judge_failure_message(record, last_error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _settings(args: argparse.Namespace) -> EvalSettings:
+    """What ``vleval eval`` knows of how the predictions were made: its own options and versions; the
+    rest (CoT, token budget, checkpoint) is read from the ``run.json`` beside the predictions when
+    there is one (``vleval.settings.settings_of``), else shown as not recorded."""
+    from vleval.runner.manifest import versions
+
+    found = versions()
+    return EvalSettings(
+        verify_md5=not args.skip_md5_check,
+        seed=args.seed,
+        vleval_version=found["vleval"],
+        transformers_version=found["transformers"],
+        torch_version=found["torch"],
+    )
 
 
 def _make_judge(args: argparse.Namespace, card, protocol, out_dir: Path):

@@ -194,6 +194,10 @@ def read_score(path: Path) -> ScoreRecord:
         data["intervals"] = {k: Interval(**v) for k, v in (data.get("intervals") or {}).items()}
         if data.get("bounds") is not None:
             data["bounds"] = tuple(data["bounds"])
+        if data.get("settings") is not None:
+            from vleval.settings import settings_from_json
+
+            data["settings"] = settings_from_json(data["settings"], str(path))
         return ScoreRecord(**data)
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise DataCorruptError(

@@ -22,12 +22,14 @@ from vleval.datasets.families import HEADLINE, family_of
 from vleval.datasets.matching import is_failure_text
 from vleval.datasets.results import XLSX_CELL_LIMIT, write_result_files
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
-from vleval.judge.info import judge_info
+from vleval.judge.info import judge_info, protocol_judge_model
 from vleval.protocol import Protocol
+from vleval.settings import scored_settings
 from vleval.stats.scores import fill_record, score_uncertainty
 from vleval.types import (
     BenchmarkCard,
     DecisionCounts,
+    EvalSettings,
     Judge,
     JudgeRequest,
     RowResult,
@@ -161,6 +163,7 @@ def evaluate(
     allow_partial: bool = False,
     verify_md5: bool = True,
     hit_token_limit: Collection[int | str] = (),
+    settings: EvalSettings | None = None,
 ) -> EvalResult:
     """Score ``pred_file`` as the reference does under ``protocol`` and write the result files into
     ``out_dir`` (default: beside the predictions). ``table``: the loaded benchmark; None loads it from
@@ -169,7 +172,8 @@ def evaluate(
     Every benchmark row needs a prediction: missing rows raise, unless ``allow_partial`` (then the
     record is marked partial and not complete). ``hit_token_limit``: indices whose generation stopped
     at the token limit (the runner's progress records it; the file beside the predictions,
-    ``predictions.token_limit_file``, is read too)."""
+    ``predictions.token_limit_file``, is read too). ``settings``: how the predictions were made, as
+    the caller knows it; scoring completes it (``vleval.settings.scored_settings``) into the record."""
     from vleval.datasets.predictions import prediction_texts, read_prediction_file, read_token_limit_hits
 
     pred_file = Path(pred_file)
@@ -194,7 +198,8 @@ def evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = score_frame(data, card, protocol, judge, stem=out_dir / pred_file.stem, seed=seed, notes=notes,
                          missing=len(missing), predictions_cut=_cut_in_prediction_xlsx(pred_file, data),
-                         hit_token_limit={*read_token_limit_hits(pred_file), *map(str, hit_token_limit)})  # fmt: skip
+                         hit_token_limit={*read_token_limit_hits(pred_file), *map(str, hit_token_limit)},
+                         settings=settings)  # fmt: skip
     return result
 
 
@@ -210,6 +215,7 @@ def score_frame(
     missing: int = 0,
     predictions_cut: list[str] | None = None,
     hit_token_limit: Collection[int | str] = (),
+    settings: EvalSettings | None = None,
 ) -> EvalResult:
     """Score a prediction table (prediction file joined with the benchmark) and write every result
     file to ``<stem>...``."""
@@ -242,6 +248,7 @@ def score_frame(
         category_unit=family.category_unit,
         truncated_in_xlsx=list(predictions_cut or []),
     )
+    record.settings = scored_settings(settings, record, protocol_judge_model(protocol.judge_for(card)))
     if predictions_cut:
         record.notes.append(
             f"{len(predictions_cut)} prediction(s) fill the xlsx cell limit ({XLSX_CELL_LIMIT} characters): "

@@ -93,6 +93,7 @@ def run_demo_pipeline(cache: Path, *, work_dir: Path | None = None, fresh: bool 
                 progress_bar=False,
                 seed=DEMO_SEED,
                 command=["vleval", "demo"],
+                stand_in_judge=True,  # every result of the demo carries the mark
             )
         )
     errors = list(summary.errors)
