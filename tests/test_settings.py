@@ -84,3 +84,22 @@ def test_every_setting_that_differs_is_listed_and_non_defaults_named():
     shown = non_defaults(other)
     assert "token budget 32" in shown and "dtype float16" in shown and "md5 check off" in shown
     assert non_defaults(base) == []
+
+
+def test_rule_only_scoring_is_recorded_and_compare_treats_it_as_another_setting(tmp_path):
+    """Issue 18 item 2: MMStar's protocol names a judge; scored without it the record says rule-only
+    and compare refuses to set it beside a judged run as if they were made the same way."""
+    from vleval.errors import VlevalError
+
+    judged = _scored(tmp_path / "a", EvalSettings(cot=False))
+    model_dir = tmp_path / "b" / MODEL
+    model_dir.mkdir(parents=True)
+    pred = write_prediction_file(model_dir / f"{MODEL}_MMStar.xlsx", TABLE, {i: "B" if i % 2 else "A" for i in range(6)})
+    record = evaluate(get_benchmark("MMStar"), get_protocol("2024.12"), pred, None, table=TABLE,
+                      settings=EvalSettings(cot=False)).record  # fmt: skip
+    assert record.settings.rule_only and record.settings.judge is None
+    assert record.settings.protocol_judge == "gpt-3.5-turbo-0125"
+    with pytest.raises(VlevalError, match="judge used: A the protocol's judge, B rule-only"):
+        compare_runs(judged, tmp_path / "b")
+    ocr = get_benchmark("OCRBench")  # a rule-based metric: no judge to miss
+    assert get_protocol("2024.12").judge_for(ocr) is None

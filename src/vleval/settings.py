@@ -228,10 +228,10 @@ def marks(settings: EvalSettings | None) -> list[str]:
     if settings is None:
         return []
     out = []
+    if settings.checkpoint == "unverified":
+        out.append(UNVERIFIED_MARK)
     if settings.synthetic_checkpoint:
         out.append(SYNTHETIC_MARK)
-    elif settings.checkpoint == "unverified":
-        out.append(UNVERIFIED_MARK)
     if settings.rule_only:
         out.append(RULE_ONLY_MARK)
     if settings.stand_in_judge:
