@@ -31,7 +31,9 @@ TABLE = pd.DataFrame(
 def _scored(work: Path, settings: EvalSettings | None, run_json: dict | None = None) -> Path:
     model_dir = work / MODEL
     model_dir.mkdir(parents=True)
-    pred = write_prediction_file(model_dir / f"{MODEL}_MMStar.xlsx", TABLE, {i: "B" if i % 2 else "A" for i in range(6)})
+    pred = write_prediction_file(
+        model_dir / f"{MODEL}_MMStar.xlsx", TABLE, {i: "B" if i % 2 else "A" for i in range(6)}
+    )
     judge = ScriptedJudge("never asked", short_name="chatgpt-0125", model="gpt-3.5-turbo-0125")
     evaluate(get_benchmark("MMStar"), get_protocol("2024.12"), pred, judge, table=TABLE, settings=settings)
     if run_json is not None:
@@ -94,7 +96,9 @@ def test_rule_only_scoring_is_recorded_and_compare_treats_it_as_another_setting(
     judged = _scored(tmp_path / "a", EvalSettings(cot=False))
     model_dir = tmp_path / "b" / MODEL
     model_dir.mkdir(parents=True)
-    pred = write_prediction_file(model_dir / f"{MODEL}_MMStar.xlsx", TABLE, {i: "B" if i % 2 else "A" for i in range(6)})
+    pred = write_prediction_file(
+        model_dir / f"{MODEL}_MMStar.xlsx", TABLE, {i: "B" if i % 2 else "A" for i in range(6)}
+    )
     record = evaluate(get_benchmark("MMStar"), get_protocol("2024.12"), pred, None, table=TABLE,
                       settings=EvalSettings(cot=False)).record  # fmt: skip
     assert record.settings.rule_only and record.settings.judge is None

@@ -91,8 +91,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("torch_version", "torch"),
     Setting("checkpoint_digest", "checkpoint digest", lambda v: NOT_RECORDED if not v else str(v)[:12]),
     Setting("checkpoint", "checkpoint", lambda v: v or "not checked"),
-    Setting("synthetic_checkpoint", "synthetic checkpoint", lambda v: "yes" if v else "no", decisive=True,
-            default=False),  # fmt: skip
+    Setting(
+        "synthetic_checkpoint",
+        "synthetic checkpoint",
+        lambda v: "yes" if v else "no",
+        decisive=True,
+        default=False,
+    ),  # fmt: skip
     Setting("subset", "subset", lambda v: v or "all rows", decisive=True, default=""),
 )
 
@@ -250,7 +255,11 @@ def comparable_with_published(settings: EvalSettings | None) -> bool:
 def non_defaults(settings: EvalSettings, skip: Sequence[str] = ()) -> list[str]:
     """``token budget 32``-style lines for every setting that is not what a plain run uses (but those
     labelled in ``skip``, which the caller shows itself)."""
-    return [f"{s.label} {s.shown(settings)}" for s in SETTINGS if s.label not in skip and _not_default(s, settings)]
+    return [
+        f"{s.label} {s.shown(settings)}"
+        for s in SETTINGS
+        if s.label not in skip and _not_default(s, settings)
+    ]
 
 
 @dataclass(frozen=True)

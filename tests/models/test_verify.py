@@ -21,7 +21,9 @@ def tiny(tmp_path_factory) -> Path:
 
 def _header_only_shard(path: Path, n_params: int) -> None:
     """A safetensors file whose header declares ``n_params`` parameters (no data: only headers are read)."""
-    header = json.dumps({"w": {"dtype": "BF16", "shape": [n_params], "data_offsets": [0, 2 * n_params]}}).encode()
+    header = json.dumps(
+        {"w": {"dtype": "BF16", "shape": [n_params], "data_offsets": [0, 2 * n_params]}}
+    ).encode()
     path.write_bytes(len(header).to_bytes(8, "little") + header)
 
 

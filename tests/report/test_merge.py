@@ -36,7 +36,11 @@ def _run(work: Path, benchmark: str, right: int, *, judged: bool = True, mtime: 
     model_dir.mkdir(parents=True, exist_ok=True)
     pred = write_prediction_file(model_dir / f"{MODEL}_{benchmark}.xlsx", TABLE,
                                  {i: "A" if i < right else "B" for i in range(8)})  # fmt: skip
-    judge = ScriptedJudge("never asked", short_name="chatgpt-0125", model="gpt-3.5-turbo-0125") if judged else None
+    judge = (
+        ScriptedJudge("never asked", short_name="chatgpt-0125", model="gpt-3.5-turbo-0125")
+        if judged
+        else None
+    )
     evaluate(get_benchmark(benchmark), get_protocol("2024.12"), pred, judge, table=TABLE,
              settings=EvalSettings(cot=settings.pop("cot", False), **settings))  # fmt: skip
     if mtime is not None:

@@ -106,7 +106,9 @@ _LLM_SIZES: dict[str, tuple[int, int, int, int]] = {
 
 def structure_of(card: ModelCard) -> ModelStructure | None:
     """The registry's facts for a registered model (None for a model the registry does not know)."""
-    size = next((s for s in _SIZES if card.name in (f"InternVL2_5-{s.size}", f"InternVL2_5-{s.size}-MPO")), None)
+    size = next(
+        (s for s in _SIZES if card.name in (f"InternVL2_5-{s.size}", f"InternVL2_5-{s.size}-MPO")), None
+    )
     if size is None:
         return None
     small_tower = size.size in ("1B", "2B", "4B", "8B")

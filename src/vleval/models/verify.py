@@ -121,9 +121,13 @@ def verify_checkpoint(folder: Path, card: ModelCard) -> CheckpointCheck:
             checked += ("parameter count",)
             want = expected.params * 1e9
             if abs(count - want) > PARAMS_TOLERANCE * want:
-                problems.append(f"{count:,} parameters (the registry's {registered.name}: {registered.params})")
+                problems.append(
+                    f"{count:,} parameters (the registry's {registered.name}: {registered.params})"
+                )
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         return CheckpointCheck("unverified", (f"cannot be checked: {exc}",), synthetic, ())
     if synthetic and not problems:  # a random-weight build can never be the published model
         problems.append("built by vleval.synthetic with random weights")
-    return CheckpointCheck("unverified" if problems else "structure verified", tuple(problems), synthetic, checked)
+    return CheckpointCheck(
+        "unverified" if problems else "structure verified", tuple(problems), synthetic, checked
+    )

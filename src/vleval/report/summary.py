@@ -141,7 +141,15 @@ def _cells_of(
         return [Cell(model, benchmark, group, run, rule, entry)]
     labels = distinguishing([run.settings.full for run, _ in chosen])
     return [
-        Cell(model, benchmark, part, run, f"{rule}; side by side with runs made otherwise", entry, variant=label)
+        Cell(
+            model,
+            benchmark,
+            part,
+            run,
+            f"{rule}; side by side with runs made otherwise",
+            entry,
+            variant=label,
+        )
         for part, (run, rule), label in zip(parts, chosen, labels, strict=True)
     ]
 

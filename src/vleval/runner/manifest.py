@@ -128,8 +128,12 @@ def write_run_json(
             "llm_family": target.card.llm_family,
             "mpo": target.card.mpo,
             # vleval.models.verify: what the checkpoint is, against the registry
-            "checkpoint": None if check is None else {
-                "status": check.status, "problems": list(check.problems), "synthetic": check.synthetic,
+            "checkpoint": None
+            if check is None
+            else {
+                "status": check.status,
+                "problems": list(check.problems),
+                "synthetic": check.synthetic,
                 "checked": list(check.checked),
             },
         },

@@ -171,11 +171,17 @@ def rule_only_lines(config: RunConfig, plan: RunPlan) -> list[str]:
         named = plan.protocol.judge_for(card)
         if named is None or _needs_judge(card) or is_local_judge_spec(config.judge):
             continue  # a rule-based metric; or a judge-only one (refused without a judge by plan_run)
-        choice = resolve_judge(config.judge, named, base_url=config.judge_base_url, api_key=config.judge_api_key)
+        choice = resolve_judge(
+            config.judge, named, base_url=config.judge_base_url, api_key=config.judge_api_key
+        )
         if choice.judge is not None:
             choice.judge.close()
             continue
-        why = "--judge none asks for none" if not choice.missing_credentials else "no judge endpoint or key is set"
+        why = (
+            "--judge none asks for none"
+            if not choice.missing_credentials
+            else "no judge endpoint or key is set"
+        )
         lines.append(
             f"{card.name}: rule-only scoring; the protocol's judge ({protocol_judge_model(named)}) will not be "
             f"used ({why}). Answers the rules cannot read get the protocol's fallback instead of a judge "
@@ -185,9 +191,7 @@ def rule_only_lines(config: RunConfig, plan: RunPlan) -> list[str]:
     return lines
 
 
-def preflight_lines(
-    config: RunConfig, plan: RunPlan, checks: dict[str, CheckpointCheck | None]
-) -> list[str]:
+def preflight_lines(config: RunConfig, plan: RunPlan, checks: dict[str, CheckpointCheck | None]) -> list[str]:
     """What the start of a run (and --dry-run) says about numbers that will not mean what their
     names say: checkpoints that are not the registered model, benchmarks scored without their judge."""
     lines = [check.line(name) for name, check in checks.items()

@@ -101,7 +101,9 @@ def setting_checks(settings: OurSettings, published_cot: str, published_metric: 
         ),
         SettingCheck(
             "token budget",
-            "benchmark default" if settings.max_new_tokens_override is None else str(settings.max_new_tokens_override),
+            "benchmark default"
+            if settings.max_new_tokens_override is None
+            else str(settings.max_new_tokens_override),
             "benchmark default",
             "same" if settings.max_new_tokens_override is None else "differs",
         ),
