@@ -178,7 +178,9 @@ def build_summary(
             cells.append(cell)
     models = sorted({c.row for c in cells})
     paper = list(dict.fromkeys(benchmark for _, benchmark in published))  # the paper's table order
-    rank = {name: i for i, name in enumerate([*order, *paper])}
+    rank: dict[str, int] = {}
+    for name in [*order, *paper]:  # --data's order first, then the paper's
+        rank.setdefault(name, len(rank))
     benchmarks = sorted({c.benchmark for c in cells}, key=lambda b: (rank.get(b, len(rank)), b))
     return Summary(cells=cells, threshold=threshold, models=models, benchmarks=benchmarks)
 
