@@ -105,10 +105,16 @@ def test_results_matrix_fits_a_laptop_at_eleven_benchmarks(browser, tmp_path):
     runs = []
     for model in ("InternVL2_5-8B", "InternVL2_5-78B-MPO"):
         for i, name in enumerate(names):
-            full = EvalSettings(protocol="2024.12", cot=False, rule_only=name == "MMStar", vleval_version="0.1.0")
+            full = EvalSettings(
+                protocol="2024.12", cot=False, rule_only=name == "MMStar", vleval_version="0.1.0"
+            )
             record = ScoreRecord(name, "2024.12", "Overall", 40.0 + i, settings=full)
-            settings = RunSettings(cot=False, judge="gpt-4o-mini", protocol="2024.12", version="0.1.0", full=full)
-            runs.append(BenchmarkRun(model, name, tmp_path, tmp_path / f"{model}_{name}.xlsx", settings, record))
+            settings = RunSettings(
+                cot=False, judge="gpt-4o-mini", protocol="2024.12", version="0.1.0", full=full
+            )
+            runs.append(
+                BenchmarkRun(model, name, tmp_path, tmp_path / f"{model}_{name}.xlsx", settings, record)
+            )
     html = tmp_path / "wide.html"
     html.write_text(render_report(build_summary(runs, order=names)), encoding="utf-8")
     page = browser.new_page(viewport={"width": 1280, "height": 800})

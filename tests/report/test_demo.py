@@ -73,7 +73,9 @@ def test_a_later_report_of_the_demo_dir_keeps_its_marks(demo_run, tmp_path):
     record = read_score(demo / "work" / DEMO_MODEL / f"{DEMO_MODEL}_MMStar_score.json")
     assert record.settings.synthetic_checkpoint and record.settings.stand_in_judge
     out = tmp_path / "again.html"
-    code, text = _run_cli(["report", "--work-dir", str(demo / "work"), "--out", str(out), "--thumbnails", "0"])
+    code, text = _run_cli(
+        ["report", "--work-dir", str(demo / "work"), "--out", str(out), "--thumbnails", "0"]
+    )
     assert code == 0 and "synthetic random-weight checkpoint" in text
     html = out.read_text()
     assert "RANDOM-WEIGHT" in html and "local deterministic stand-in" in html
