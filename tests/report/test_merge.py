@@ -105,3 +105,21 @@ def test_two_complete_runs_that_disagree_are_an_error_unless_prefer_newest(tmp_p
     cell = build_summary(collect_runs(a) + collect_runs(b), prefer="newest").cell(MODEL, "MMStar")
     assert round(cell.ours, 2) == 25.0 and "--prefer newest" in cell.rule
     assert "--prefer newest" in (a / "summary.md").read_text()
+
+
+def test_summary_csv_names_the_variant_settings_and_marks(tmp_path):
+    direct = _run(tmp_path / "direct", "MMStar", 6, max_new_tokens=16)
+    rule_only = _run(tmp_path / "rule", "MMStar", 6, judged=False)
+    from vleval.report.build import write_report
+
+    files = write_report([direct, rule_only], tmp_path / "r.html", thumbnails=0)
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(files.summary_csv.read_text())))
+    by_variant = {r["variant"]: r for r in rows}
+    assert len(rows) == 2 and all(r["model"] == MODEL for r in rows)
+    judged = next(r for r in rows if "token budget 16" in r["settings"])
+    assert judged["marks"] == "" and "rule-only" not in judged["variant"]
+    other = next(r for r in rows if r is not judged)
+    assert other["marks"] == "rule-only: the protocol's judge was not used" and by_variant

@@ -18,7 +18,7 @@ from vleval.errors import VlevalError
 from vleval.report.collect import BenchmarkRun
 from vleval.report.format import MISSING, caveat, censoring_text, score_text
 from vleval.report.published import PublishedScore, PublishedTable, load_published, published_for
-from vleval.settings import comparable_with_published, distinguishing, same_except
+from vleval.settings import comparable_with_published, distinguishing, marks, same_except
 
 SCALE_NOTE = (
     "All scores on a 0-100 scale: accuracies in percent; OCRBench = Final Score / 10; "
@@ -227,12 +227,15 @@ CSV_COLUMNS = (
     "bounds_high",
     "verdict",
     *JUDGE_TALLY_COLUMNS,
+    "variant",  # what differs from the other runs of this model and benchmark shown beside it
+    "settings",  # CoT, judge, protocol, version and every non-default setting (vleval.settings)
+    "marks",  # e.g. "unverified checkpoint; rule-only: the protocol's judge was not used"
 )
 
 
 def summary_rows(summary: Summary) -> list[dict[str, str]]:
     rows = []
-    for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark)):
+    for cell in sorted(summary.cells, key=lambda c: (c.row, c.benchmark)):
         settings = cell.chosen.settings
         record = cell.chosen.record
         rows.append(
@@ -260,6 +263,9 @@ def summary_rows(summary: Summary) -> list[dict[str, str]]:
                 "pred_file": str(cell.chosen.pred_file),
                 **_uncertainty_columns(cell),
                 **_judge_tally_columns(cell.chosen),
+                "variant": cell.variant,
+                "settings": settings.describe(),
+                "marks": "; ".join(marks(settings.full)),
             }
         )
     return rows
@@ -343,13 +349,13 @@ def summary_markdown(summary: Summary, notes: Iterable[str] = ()) -> str:
         "| judge calls |"
     )
     lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark)):
+    for cell in sorted(summary.cells, key=lambda c: (c.row, c.benchmark)):
         source = cell.published.source.split(";")[0] if cell.published else "none published"
         runs = "; ".join(cell.run_label(r) for r in cell.runs)
         extra = _uncertainty_columns(cell)
         tally = cell.chosen.judge_tally
         lines.append(
-            f"| {cell.model} | {cell.benchmark} | {cell.chosen.settings.describe()} | {runs} | {cell.rule} "
+            f"| {cell.row} | {cell.benchmark} | {cell.chosen.settings.describe()} | {runs} | {cell.rule} "
             f"| {source} | {extra['verdict'] or '—'} | {extra['censoring'] or '—'} "
             f"| {tally.describe() if tally else '—'} |"
         )
