@@ -195,7 +195,10 @@ def settings_of(
     own = record.settings
     missing = {f.name: getattr(legacy, f.name) for f in dataclasses.fields(EvalSettings)
                if getattr(own, f.name) is None and getattr(legacy, f.name) is not None}  # fmt: skip
-    for sticky in ("synthetic_checkpoint", "stand_in_judge", "checkpoint_problems"):  # marks stay
+    sticky_marks = ["synthetic_checkpoint", "checkpoint_problems"]  # marks of the run stay on its results
+    if own.judge is not None:  # the run's stand-in judge, when this result was judged (not re-scored without)
+        sticky_marks.append("stand_in_judge")
+    for sticky in sticky_marks:
         if getattr(legacy, sticky) and not getattr(own, sticky):
             missing[sticky] = getattr(legacy, sticky)
     return dataclasses.replace(own, **missing) if missing else own
