@@ -296,7 +296,9 @@ def same_except(a: EvalSettings, b: EvalSettings, *labels: str) -> bool:
 def distinguishing(all_settings: Sequence[EvalSettings]) -> list[str]:
     """For results of one model and benchmark made differently: per result, the settings in which
     the results differ (e.g. ``CoT on · token budget 32``), so that each can be labelled by them."""
-    labels = [s for s in SETTINGS if len({s.shown(x) for x in all_settings}) > 1]
+    labels = [s for s in SETTINGS if len({s.shown(x) for x in all_settings}) > 1 and s.label != "judge kind"]
+    if any(s.label == "judge used" for s in labels):  # rule-only against judged: that says it all
+        labels = [s for s in labels if s.label not in ("judge", "stand-in judge")]
     return [" · ".join(f"{s.label} {s.shown(x)}" for s in labels) for x in all_settings]
 
 

@@ -24,7 +24,6 @@ from vleval.report.format import (
     caveat,
     headline_value,
     interval_hover,
-    score_text,
 )
 from vleval.report.protocol_diffs import protocol_diff_section
 from vleval.report.summary import SCALE_NOTE, Cell, Summary, diff_text
@@ -79,7 +78,11 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
         return '<td class="empty">—</td>'
     flag = cell.flagged(threshold)
     record = cell.chosen.record
-    parts = [f'<div class="ours" data-role="ours">{escape(score_text(record, interval=False))}</div>']
+    value = headline_value(record)
+    why = caveat(record) if record is not None else ""  # incomplete, rule-only, unverified checkpoint...
+    parts = [f'<div class="ours" data-role="ours">{MISSING if value is None else f"{value:.2f}"}</div>']
+    if why:
+        parts.append(f'<div class="settings flag-text" data-role="marks">{escape(why)}</div>')
     parts.append(interval_html(record))
     if cell.published is not None:
         title = escape(f"{cell.published.metric} — {cell.published.source}")
