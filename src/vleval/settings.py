@@ -132,7 +132,8 @@ def settings_from_json(data: Mapping[str, Any], where: str = "score record") -> 
         )
     known = {f.name for f in dataclasses.fields(EvalSettings)}
     values = {k: v for k, v in data.items() if k in known}
-    values["checkpoint_problems"] = tuple(str(p) for p in values.get("checkpoint_problems") or ())
+    problems = values.get("checkpoint_problems")
+    values["checkpoint_problems"] = tuple(str(p) for p in problems) if isinstance(problems, list) else ()
     values["schema"] = SETTINGS_SCHEMA
     return EvalSettings(**values)
 

@@ -367,3 +367,13 @@ def test_a_registered_name_copy_runs_unverified_rule_only_and_is_never_compared(
     md = files.summary_md.read_text()
     assert "unverified checkpoint" in md and "rule-only" in md and "RANDOM-WEIGHT" in md
     assert "token budget 8" in md and "md5 check off" in md
+
+
+def test_dry_run_lists_benchmarks_scored_rule_only_by_judge_none(tiny_model, bench_dir, tmp_path, capsys):
+    """Issue 18 item 2: `--judge none` is the explicit way to rule-only scoring, and the dry run says
+    which benchmarks it concerns (MMStar's protocol names a judge; OCRBench's metric is rule-based)."""
+    assert main(["run", *run_args(tiny_model, bench_dir, tmp_path / "work"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "MMStar: rule-only scoring; the protocol's judge (gpt-3.5-turbo-0125) will not be used" in out
+    assert "--judge none asks for none" in out and "OCRBench: rule-only" not in out
+    assert f"{MODEL_NAME}: a random-weight synthetic checkpoint" in out
