@@ -90,7 +90,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("transformers_version", "transformers"),
     Setting("torch_version", "torch"),
     Setting("checkpoint_digest", "checkpoint digest", lambda v: NOT_RECORDED if not v else str(v)[:12]),
-    Setting("checkpoint", "checkpoint", lambda v: v or "not checked"),
+    Setting("checkpoint", "checkpoint", lambda v: v or "not checked", default="structure verified"),
     Setting(
         "synthetic_checkpoint",
         "synthetic checkpoint",
