@@ -94,7 +94,7 @@ def run_eval(args: argparse.Namespace) -> int:
         result = evaluate(
             card, protocol, args.pred, judge, seed=args.seed, out_dir=args.work_dir, data_dir=args.data_dir,
             allow_partial=args.allow_partial, verify_md5=not args.skip_md5_check,
-            settings=_settings(args),
+            settings=_settings(args, card, protocol),
         )  # fmt: skip
         last_error = last_judge_error(judge)
     finally:
@@ -131,14 +131,21 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace) -> EvalSettings:
-    """What ``vleval eval`` knows of how the predictions were made: its own options and versions; the
-    rest (CoT, token budget, checkpoint) is read from the ``run.json`` beside the predictions when
-    there is one (``vleval.settings.settings_of``), else shown as not recorded."""
+def _settings(args: argparse.Namespace, card, protocol) -> EvalSettings:
+    """What ``vleval eval`` knows of how the predictions were made: its own options, versions and the
+    benchmark file it scores against; the rest (CoT, token budget, checkpoint) is read from the
+    ``run.json`` beside the predictions when there is one (``vleval.settings.settings_of``), else shown
+    as not recorded."""
+    from vleval.datasets.files import cached_md5, tsv_path
     from vleval.runner.manifest import versions
 
     found = versions()
+    tsv = tsv_path(card, args.data_dir)
+    md5 = cached_md5(tsv) if tsv.is_file() else None
     return EvalSettings(
+        protocol=protocol.name,
+        data_md5=md5,
+        data_md5_matches=None if md5 is None else md5 == protocol.md5_for(card),
         verify_md5=not args.skip_md5_check,
         seed=args.seed,
         vleval_version=found["vleval"],
