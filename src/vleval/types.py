@@ -265,6 +265,57 @@ class Interval:
     level: float = 0.95
 
 
+# --------------------------------------------------------------------------------------------------
+# The settings record: everything that can move a number, written once per scored benchmark (inside
+# its ScoreRecord) by ``vleval run`` and ``vleval eval``, and read through ``vleval.settings`` only.
+# --------------------------------------------------------------------------------------------------
+SETTINGS_SCHEMA = 1
+
+# What is known of the checkpoint that produced the predictions:
+#   structure verified   every fact the registry records of the named model matches (config, tensor
+#                        shapes' parameter count): no digest of the published weights is known
+#   unverified           named like a registered model but not matching it, or unreadable
+#   unregistered         a checkpoint folder not named like a registered model (nothing to check against)
+#   None                 not recorded (a prediction file scored by `vleval eval`, an older vleval)
+CheckpointStatus = Literal["structure verified", "unverified", "unregistered"]
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How one benchmark's number was produced. ``None`` = not recorded (e.g. ``vleval eval`` on a
+    prediction file made elsewhere). ``max_new_tokens``/``max_tiles`` None = the benchmark's own budget.
+    A consumer never reads these by key: ``vleval.settings`` describes, compares and lists them."""
+
+    protocol: str | None = None
+    cot: bool | None = None
+    prompt_style: str | None = None  # "default" or "mpo" (the -MPO models' prompt)
+    max_new_tokens: int | None = None  # an override of the benchmark's budget
+    max_tiles: int | None = None  # an override of the benchmark's tile budget
+    judge: str | None = None  # the judge model that was used (None: none)
+    judge_kind: str | None = None  # "api", "local", "none"
+    protocol_judge: str | None = None  # the judge model the protocol names (None: a rule-based metric)
+    judge_is_protocols: bool | None = None  # the judge used is the protocol's own
+    rule_only: bool = False  # the protocol names a judge and it was not used (--judge none, no key)
+    stand_in_judge: bool = False  # a deterministic local stand-in answered as the judge (the demo)
+    verify_md5: bool | None = None  # the benchmark file's md5 was checked against the protocol's
+    data_md5: str | None = None
+    data_md5_matches: bool | None = None  # the benchmark file is the one the protocol pins
+    dtype: str | None = None  # None: the backend's default (bfloat16, as the reference)
+    attention: str | None = None  # None: auto
+    backend: str | None = None
+    batch_size: int | None = None
+    seed: int | None = None
+    vleval_version: str | None = None
+    transformers_version: str | None = None
+    torch_version: str | None = None
+    checkpoint_digest: str | None = None
+    checkpoint: CheckpointStatus | None = None
+    checkpoint_problems: tuple[str, ...] = ()  # what differs from the registry's card
+    synthetic_checkpoint: bool = False  # a random-weight checkpoint built by vleval.synthetic
+    subset: str | None = None  # e.g. "first 50 rows" (--limit): not the benchmark's score
+    schema: int = SETTINGS_SCHEMA
+
+
 @dataclass
 class RotationConsistency:
     """MMBench's option-order consistency (``vleval.stats.consistency``): of the questions right in at
@@ -416,4 +467,6 @@ class ScoreRecord:
     # MMStar with --mmstar-gain: multi-modal gain and leakage beside the accuracy
     multimodal_gain: MultimodalGain | None = None
     subset: Subset | None = None  # scored on the first questions only (--limit): not comparable
+    # how the number was produced (``vleval.settings``); None in records of an older vleval
+    settings: EvalSettings | None = None
     schema: int = RESULT_SCHEMA

@@ -113,3 +113,22 @@ def test_partial_prediction_file_is_refused_unless_allowed(tmp_path, capsys):
     record = json.loads((tmp_path / "M_MMStar_score.json").read_text())
     assert record["partial"] is True and record["complete"] is False
     assert record["counts"]["missing_predictions"] == 2 and record["counts"]["total"] == 2
+
+
+def test_eval_records_its_settings_so_the_report_knows_version_and_md5_check(tmp_path, capsys):
+    """Issue 18 item 3: `vleval eval` writes the settings record (today's report said "vleval ?")."""
+    from vleval import __version__
+    from vleval.datasets.results import read_score
+    from vleval.report.collect import collect_runs
+
+    work = tmp_path / "work" / "M"
+    work.mkdir(parents=True)
+    pred = prediction_file(tmp_path, "OCRBench", lambda i: "nothing legible")
+    moved = pred.rename(work / pred.name)
+    assert main(["eval", "--data", "OCRBench", "--pred", str(moved), "--data-dir", str(tmp_path / "data"),
+                 SKIP_MD5]) == 0  # fmt: skip
+    settings = read_score(work / "M_OCRBench_vleval.json").settings
+    assert settings.vleval_version == __version__ and settings.verify_md5 is False
+    assert settings.data_md5 and settings.data_md5_matches is False  # the synthetic file is not the real one
+    described = collect_runs(tmp_path / "work")[0].settings.describe()
+    assert f"vleval {__version__}" in described and "md5 check off" in described

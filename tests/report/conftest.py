@@ -128,7 +128,9 @@ def write_mmmu(model_dir: Path, hits: tuple[int, int]) -> None:
             for i, split, _ in rows
         ]
     )  # fmt: skip
-    score(model_dir, "MMMU_DEV_VAL", table, {i: "A" if h else "B" for i, _, h in rows})
+    judge = ScriptedJudge(NOT_ASKED, short_name="chatgpt-0125", model="gpt-3.5-turbo-0125")
+    score(model_dir, "MMMU_DEV_VAL", table, {i: "A" if h else "B" for i, _, h in rows}, judge)
+    assert not judge.batches
 
 
 @pytest.fixture

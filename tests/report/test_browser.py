@@ -89,3 +89,45 @@ def test_compare_page_in_chromium(browser, work_dirs, tmp_path):
     assert page.locator('#compare [data-role="delta"]').first.inner_text() == "+50.00"
     page.close()
     assert errors == []
+
+
+def test_results_matrix_fits_a_laptop_at_eleven_benchmarks(browser, tmp_path):
+    """Issue 18 item 7: the models x benchmarks matrix comes first and fits a 1280 px screen with the 11
+    benchmarks that have answers; settings are listed once per run under it, and marks show as †."""
+    from vleval.datasets.registry import BENCHMARKS
+    from vleval.report.collect import BenchmarkRun, RunSettings
+    from vleval.report.html import render_report
+    from vleval.report.summary import build_summary
+    from vleval.types import EvalSettings, ScoreRecord
+
+    names = [n for n, c in BENCHMARKS.items() if c.has_answers]
+    assert len(names) == 11
+    runs = []
+    for model in ("InternVL2_5-8B", "InternVL2_5-78B-MPO"):
+        for i, name in enumerate(names):
+            full = EvalSettings(
+                protocol="2024.12", cot=False, rule_only=name == "MMStar", vleval_version="0.1.0"
+            )
+            record = ScoreRecord(name, "2024.12", "Overall", 40.0 + i, settings=full)
+            settings = RunSettings(
+                cot=False, judge="gpt-4o-mini", protocol="2024.12", version="0.1.0", full=full
+            )
+            runs.append(
+                BenchmarkRun(model, name, tmp_path, tmp_path / f"{model}_{name}.xlsx", settings, record)
+            )
+    html = tmp_path / "wide.html"
+    html.write_text(render_report(build_summary(runs, order=names)), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(html.as_uri())
+    matrix = page.locator("#matrix")
+    assert matrix.bounding_box()["width"] <= 1280 - 16
+    assert matrix.bounding_box()["y"] < page.locator("#scores").bounding_box()["y"]  # the matrix first
+    headers = page.locator("#matrix thead th").all_inner_texts()
+    assert [h.replace("\n", "") for h in headers[1:]] == names  # in --data order
+    assert page.locator('#matrix td[data-row="InternVL2_5-8B"][data-col="AI2D_TEST"]').inner_text() == "45.00"
+    marked = page.locator('#matrix td[data-row="InternVL2_5-8B"][data-col="MMStar"] sup.mark')
+    assert "rule-only" in marked.get_attribute("title")
+    assert page.locator("#run-settings tr").count() == 2  # the rule-only settings, and the others
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-matrix.png"))
+    page.close()

@@ -61,3 +61,22 @@ def test_second_demo_reuses_the_cache(demo_run):
     datasets = json.loads((demo / "work" / DEMO_MODEL / "run.json").read_text())["datasets"]
     inferred = {name: entry.get("inferred_this_run") for name, entry in datasets.items()}
     assert set(inferred.values()) == {0}, inferred  # predictions reused, nothing generated again
+
+
+def test_a_later_report_of_the_demo_dir_keeps_its_marks(demo_run, tmp_path):
+    """Issue 18 item 7: the marks live in the records, so `vleval report --work-dir <demo dir>` (not the
+    demo itself) still says random weights and stand-in judge, in the table and in the banners."""
+    from vleval.datasets.results import read_score
+
+    demo, _, printed, _, _ = demo_run
+    assert "synthetic random-weight checkpoint" in printed and "stand-in judge" in printed  # the demo's table
+    record = read_score(demo / "work" / DEMO_MODEL / f"{DEMO_MODEL}_MMStar_score.json")
+    assert record.settings.synthetic_checkpoint and record.settings.stand_in_judge
+    out = tmp_path / "again.html"
+    code, text = _run_cli(
+        ["report", "--work-dir", str(demo / "work"), "--out", str(out), "--thumbnails", "0"]
+    )
+    assert code == 0 and "synthetic random-weight checkpoint" in text
+    html = out.read_text()
+    assert "RANDOM-WEIGHT" in html and "local deterministic stand-in" in html
+    assert "synthetic random-weight checkpoint" in (tmp_path / "summary.md").read_text()

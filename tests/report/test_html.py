@@ -28,9 +28,11 @@ def test_table_cells_show_ours_published_diff_and_settings(work_dirs, tmp_path):
     assert (
         '<span data-role="published">62.8</span>' in cell and '<span data-role="diff">+12.20</span>' in cell
     )
-    assert (
-        ">75.00<" in cell and "CoT off · judge gpt-3.5-turbo-0125 · protocol 2024.12 · vleval 0.1.0" in cell
-    )
+    assert ">75.00<" in cell
+    # the settings are shown once per run, in the table under the results matrix, not in every cell
+    settings = re.search(r'<table class="run-settings".*?</table>', html, re.S).group(0)
+    assert "CoT off · judge gpt-3.5-turbo-0125 · protocol 2024.12 · vleval 0.1.0" in settings
+    assert "CoT off · judge" not in cell
     hall = re.search(r'<td class="(\w+)" data-model="[^"]+" data-benchmark="HallusionBench"', html).group(1)
     assert hall == "cell"  # within the threshold: not highlighted
     mmmu = re.search(r'data-benchmark="MMMU_DEV_VAL".*?</td>', html, re.S).group(0)
@@ -98,3 +100,20 @@ def test_direct_and_cot_runs_side_by_side_in_the_sample_browser(work_dirs, tmp_p
     mmmu = [s for s in _data(html)["samples"] if s["b"] == "MMMU_DEV_VAL"]
     assert [[r["label"] for r in s["runs"]] for s in mmmu] == [["direct 50.00", "CoT 100.00 (used)"]] * 3
     assert [[r["h"] for r in s["runs"]] for s in mmmu] == [[True, True], [True, True], [False, True]]
+
+
+def test_an_empty_prediction_is_shown_as_empty_and_rows_say_how_they_were_decided(work_dirs, tmp_path):
+    """Issue 18 item 7: a model that answered nothing shows "(empty)" (the sample browser leaves empty
+    values out), and the browser's label is not "judge verdict" (OCRBench has no judge)."""
+    from pathlib import Path
+
+    from vleval.report.collect import SampleRecord
+    from vleval.report.html import sample_json
+
+    empty = sample_json(None, SampleRecord(index="1", prediction=""))  # type: ignore[arg-type]
+    assert empty["p"] == "(empty)"
+    assert sample_json(None, SampleRecord(index="1", prediction="A"))["p"] == "A"  # type: ignore[arg-type]
+    script = (Path(__file__).parents[2] / "src/vleval/report/assets/report.js").read_text()
+    assert "judge verdict" not in script and "how it was decided" in script
+    html = write_report(list(work_dirs), tmp_path / "report.html").html.read_text()
+    assert "judge verdict" not in html

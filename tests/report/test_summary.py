@@ -28,7 +28,7 @@ def test_mmmu_uses_the_better_of_direct_and_cot(work_dirs):
     mmmu = summary.cell(MODEL, "MMMU_DEV_VAL")
     assert [round(r.score, 2) for r in mmmu.runs] == [50.0, 100.0]
     assert mmmu.chosen.settings.cot is True and round(mmmu.ours, 2) == 100.0
-    assert "best of direct and CoT" in mmmu.rule
+    assert mmmu.rule.startswith("best of direct 50.0 / CoT 100.0")  # both numbers on the cell
 
 
 def test_threshold_decides_the_highlight(work_dirs):
@@ -140,6 +140,8 @@ def test_failed_judge_calls_and_partial_scoring_show_everywhere(tmp_path):
         "partial"
     )
     md = files.summary_md.read_text()
-    assert "(incomplete: 4 judge call(s) failed)" in md and "(partial: 2 row(s) without prediction)" in md
+    # AI2D was scored without the judge its protocol names: rule-only, marked so beside "partial"
+    assert "(incomplete: 4 judge call(s) failed)" in md
+    assert "(partial: 2 row(s) without prediction; rule-only: the protocol's judge was not used)" in md
     html = files.html.read_text()
     assert "incomplete: 4 judge call(s) failed" in html and 'data-role="judge-failed"' in html

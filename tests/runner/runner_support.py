@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -24,13 +25,22 @@ def run_args(model: Path, data_dir: Path, work_dir: Path, *extra: str) -> list[s
 
 def final_files(work_dir: Path) -> dict[str, bytes]:
     """Every output a user or a tool reads (predictions, prompts, scores), not run.json (it records
-    timings) nor the internal progress folder."""
+    timings) nor the internal progress folder. A score record's settings name the batch size the run
+    was given (``EvalSettings.batch_size``): runs given another one must still agree on every byte of
+    the rest, so that one value is left out of the comparison."""
     model_dir = work_dir / MODEL_NAME
     return {
-        p.name: p.read_bytes()
+        p.name: _without_batch_size(p) if p.name.endswith(("_score.json", "_vleval.json")) else p.read_bytes()
         for p in sorted(model_dir.iterdir())
         if p.is_file() and p.name != "run.json" and not p.name.startswith(".")
     }
+
+
+def _without_batch_size(path: Path) -> bytes:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict) and isinstance(data.get("settings"), dict):
+        data["settings"].pop("batch_size", None)
+    return json.dumps(data, sort_keys=False).encode()
 
 
 def assert_same_outputs(work_dir: Path, reference: Path) -> None:

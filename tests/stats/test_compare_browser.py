@@ -29,7 +29,7 @@ def test_compare_page_shows_paired_statistics_and_filterable_flips(browser, runs
         in page.locator('[data-role="suite-line"]').inner_text()
     )
     # C records CoT on: the page says so before the numbers
-    assert "CoT: A False, B True" in page.locator('[data-role="setting-differences"]').inner_text()
+    assert "CoT: A off, B on" in page.locator('[data-role="setting-differences"]').inner_text()
 
     flips = page.locator("#flips tbody tr")
     visible = page.locator("#flips tbody tr:visible")

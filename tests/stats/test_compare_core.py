@@ -106,7 +106,7 @@ def test_refuses_different_settings_unless_allowed(tmp_path):
     with pytest.raises(VlevalError) as caught:
         compare_runs(a, b, statistic_for=share_of_right_units, resamples=50)
     message = str(caught.value)
-    assert "CoT: A False, B True (MMStar)" in message and "protocol: A 2024.12, B 2026.08" in message
+    assert "CoT: A off, B on (MMStar)" in message and "protocol: A 2024.12, B 2026.08" in message
     assert "--allow-different-settings" in message
     comparison = compare_runs(
         a, b, statistic_for=share_of_right_units, resamples=50, allow_different_settings=True

@@ -40,7 +40,7 @@ def test_same_command_twice_is_byte_identical(runs, capsys):
 def test_refuses_different_cot_setting(runs, capsys):
     assert main(["compare", str(runs["a"]), str(runs["c"])]) == 2
     err = capsys.readouterr().err
-    assert "CoT: A False, B True" in err and "--allow-different-settings" in err
+    assert "CoT: A off, B on" in err and "--allow-different-settings" in err
     assert main(["compare", str(runs["a"]), str(runs["c"]), "--allow-different-settings"]) == 0
     out = capsys.readouterr().out
     assert out.index("SETTINGS DIFFER") < out.index("benchmark")

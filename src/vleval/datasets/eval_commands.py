@@ -13,6 +13,7 @@ from vleval.console import add_no_progress_option
 from vleval.datasets.files import MD5_OFF_WARNING
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
+from vleval.types import EvalSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -88,6 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from vleval.datasets.scoring import evaluate, judge_failure_message, last_judge_error
     from vleval.report.format import censoring_text, figures_text, interval_text, score_text
+    from vleval.settings import marks
 
     card = get_benchmark(args.data) if args.data is not None else _benchmark_from_name(args.pred)
     protocol = get_protocol(args.protocol)
@@ -99,6 +101,7 @@ def run_eval(args: argparse.Namespace) -> int:
         result = evaluate(
             card, protocol, args.pred, judge, seed=args.seed, out_dir=args.work_dir, data_dir=args.data_dir,
             allow_partial=args.allow_partial, verify_md5=not args.skip_md5_check,
+            settings=_settings(args, card, protocol),
         )  # fmt: skip
         last_error = last_judge_error(judge)
     finally:
@@ -107,6 +110,8 @@ def run_eval(args: argparse.Namespace) -> int:
             close()
     record = result.record
     print(f"{card.name}  protocol {protocol.name}  judge {record.judge.model if record.judge else 'none'}")
+    for mark in marks(record.settings):
+        print(f"MARKED: {mark}")
     for name, table in result.tables.items():
         print(f"\n[{name}]")
         print(_format_table(table))
@@ -145,6 +150,27 @@ def _benchmark_from_name(pred: Path):
         )
     print(f"vleval: --data {card.name} (from the file name)", file=sys.stderr)
     return card
+def _settings(args: argparse.Namespace, card, protocol) -> EvalSettings:
+    """What ``vleval eval`` knows of how the predictions were made: its own options, versions and the
+    benchmark file it scores against; the rest (CoT, token budget, checkpoint) is read from the
+    ``run.json`` beside the predictions when there is one (``vleval.settings.settings_of``), else shown
+    as not recorded."""
+    from vleval.datasets.files import cached_md5, tsv_path
+    from vleval.runner.manifest import versions
+
+    found = versions()
+    tsv = tsv_path(card, args.data_dir)
+    md5 = cached_md5(tsv) if tsv.is_file() else None
+    return EvalSettings(
+        protocol=protocol.name,
+        data_md5=md5,
+        data_md5_matches=None if md5 is None else md5 == protocol.md5_for(card),
+        verify_md5=not args.skip_md5_check,
+        seed=args.seed,
+        vleval_version=found["vleval"],
+        transformers_version=found["transformers"],
+        torch_version=found["torch"],
+    )
 
 
 def _make_judge(args: argparse.Namespace, card, protocol, out_dir: Path):

@@ -37,7 +37,7 @@ from vleval.datasets.matching import can_infer, cn_string, is_failure_text
 from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
-from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
+from vleval.types import FAILURE_PREFIX, BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
 
 LETTERS = tuple(string.ascii_uppercase)
 JUDGE_ROUNDS = 3
@@ -311,7 +311,7 @@ class MCQFamily(BenchmarkFamily):
                         index=plain_index(record["index"]),
                         unit=str(record["index"]),
                         score=hit,
-                        decided_by="rule",
+                        decided_by=decided_from_log(record.get("log"), record.get("prediction")),
                         judge_log=[str(record["log"])] if not isna(record.get("log")) else [],
                     )
                 )
@@ -320,6 +320,24 @@ class MCQFamily(BenchmarkFamily):
 
 
 FAMILY = MCQFamily()
+
+
+def decided_from_log(log: Any, prediction: Any) -> DecidedBy:
+    """How a row of the reference's ``_result.xlsx`` was decided, from its ``log`` column (the texts
+    written above: ``Match Log: <the prediction>`` when the rules read it, the judge's answer when the
+    judge did, the fallback texts otherwise; a circular group logs its pre-fetch)."""
+    text = "" if isna(log) else str(log)
+    if NO_JUDGE_LOG in text or RANDOM_LOG.strip() in text:
+        return "fallback"
+    if UNPARSED_LOG.strip() in text:
+        return "unparsed"
+    if FAILURE_PREFIX in text:
+        return "failed"
+    if "Pre-fetching" in text or "Prefetching" in text:
+        return "rule"
+    if not isna(prediction) and text.strip() == f"Match Log: {prediction}.":
+        return "rule"
+    return "judge" if text else "rule"
 
 
 def _headline_split(splits: Iterable[str]) -> str:

@@ -221,6 +221,10 @@ def read_score(path: Path) -> ScoreRecord:
             data["multimodal_gain"] = MultimodalGain(**gain)
         if data.get("subset") is not None:
             data["subset"] = Subset(**data["subset"])
+        if data.get("settings") is not None:
+            from vleval.settings import settings_from_json
+
+            data["settings"] = settings_from_json(data["settings"], str(path))
         return ScoreRecord(**data)
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise DataCorruptError(

@@ -23,13 +23,15 @@ from vleval.datasets.families import HEADLINE, family_of
 from vleval.datasets.matching import is_failure_text
 from vleval.datasets.results import XLSX_CELL_LIMIT, write_result_files
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
-from vleval.judge.info import judge_info
+from vleval.judge.info import judge_info, protocol_judge_model
 from vleval.protocol import Protocol
+from vleval.settings import scored_settings
 from vleval.stats.consistency import rotation_consistency
 from vleval.stats.scores import fill_record, score_uncertainty
 from vleval.types import (
     BenchmarkCard,
     DecisionCounts,
+    EvalSettings,
     Judge,
     JudgeRequest,
     RowResult,
@@ -166,6 +168,7 @@ def evaluate(
     hit_token_limit: Collection[int | str] = (),
     only: Collection[int | str] | None = None,
     subset: Subset | None = None,
+    settings: EvalSettings | None = None,
 ) -> EvalResult:
     """Score ``pred_file`` as the reference does under ``protocol`` and write the result files into
     ``out_dir`` (default: beside the predictions). ``table``: the loaded benchmark; None loads it from
@@ -175,7 +178,9 @@ def evaluate(
     record is marked partial and not complete). ``hit_token_limit``: indices whose generation stopped
     at the token limit (the runner's progress records it; the file beside the predictions,
     ``predictions.token_limit_file``, is read too). ``subset``: ``table`` holds the first questions only
-    (``--limit``): predictions of other rows are left out and the record is marked a subset."""
+    (``--limit``): predictions of other rows are left out and the record is marked a subset.
+    ``settings``: how the predictions were made, as the caller knows it; scoring completes it
+    (``vleval.settings.scored_settings``) into the record."""
     from vleval.datasets.predictions import prediction_texts, read_prediction_file, read_token_limit_hits
 
     pred_file = Path(pred_file)
@@ -205,7 +210,7 @@ def evaluate(
     result = score_frame(data, card, protocol, judge, stem=out_dir / pred_file.stem, seed=seed, notes=notes,
                          missing=len(missing), predictions_cut=_cut_in_prediction_xlsx(pred_file, data),
                          hit_token_limit={*read_token_limit_hits(pred_file), *map(str, hit_token_limit)},
-                         subset=subset)  # fmt: skip
+                         subset=subset, settings=settings)  # fmt: skip
     return result
 
 
@@ -222,6 +227,7 @@ def score_frame(
     predictions_cut: list[str] | None = None,
     hit_token_limit: Collection[int | str] = (),
     subset: Subset | None = None,
+    settings: EvalSettings | None = None,
 ) -> EvalResult:
     """Score a prediction table (prediction file joined with the benchmark) and write every result
     file to ``<stem>...``."""
@@ -264,6 +270,7 @@ def score_frame(
             f"--limit {subset.limit}: scored the first {subset.questions} of {subset.of_questions} questions "
             f"({subset.rows} of {subset.of_rows} rows); not comparable to published figures."
         )
+    record.settings = scored_settings(settings, record, protocol_judge_model(protocol.judge_for(card)))
     if predictions_cut:
         record.notes.append(
             f"{len(predictions_cut)} prediction(s) fill the xlsx cell limit ({XLSX_CELL_LIMIT} characters): "

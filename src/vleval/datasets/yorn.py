@@ -32,7 +32,7 @@ from vleval.datasets.families import (
 from vleval.datasets.matching import process_punctuation
 from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
-from vleval.protocol import Protocol
+from vleval.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
 from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5  # YOrN_auxeval: 5 calls at temperature 0.5 * i
@@ -255,12 +255,13 @@ class YesNoFamily(BenchmarkFamily):
             return []
         if table is None or not {"index", "score"} <= set(table.columns):
             return []
+        protocol = get_protocol(DEFAULT_PROTOCOL)  # the yes/no rules are the same under every protocol
         return [
             RowResult(
                 index=plain_index(r["index"]),
                 unit=str(r["index"]),
                 score=number(r["score"]),
-                decided_by="rule",
+                decided_by=_decided(r, protocol),
                 extracted=None if isna(r.get("extracted")) else str(r.get("extracted")),
             )
             for r in table.to_dict("records")
@@ -268,6 +269,15 @@ class YesNoFamily(BenchmarkFamily):
 
 
 FAMILY = YesNoFamily()
+
+
+def _decided(row: dict[str, Any], protocol: Protocol) -> DecidedBy:
+    """How a row of the reference's ``_auxmatch.xlsx`` was decided: the rules read its prediction, or
+    else the judge gave the extracted answer (an 'Unknown' left is the fallback)."""
+    prediction = "" if isna(row.get("prediction")) else str(row.get("prediction"))
+    if yorn_extraction(prediction, protocol) != "Unknown":
+        return "rule"
+    return "fallback" if isna(row.get("extracted")) or str(row.get("extracted")) == "Unknown" else "judge"
 
 
 def _mean3_by_split(rating: pd.DataFrame) -> dict[str, float]:

@@ -63,6 +63,71 @@ _LOOKUP: dict[str, str] = {
 _LOOKUP_CASELESS: dict[str, str] = {key.casefold(): name for key, name in _LOOKUP.items()}
 
 
+# --------------------------------------------------------------------------------------------------
+# What a checkpoint of each model must look like (``vleval.models.verify`` checks a folder against it).
+# Only facts of the published ``config.json`` files are recorded here: the top architecture and the
+# LLM class (the ``llm_family`` above), LLM depth (the table above), the vision tower (InternViT-300M
+# for 1B-8B: hidden 1024, 24 layers, 16 heads; InternViT-6B for 26B-78B: hidden 3200, 25 heads,
+# layer count left unchecked), and the LLM sizes (hidden, heads, KV heads, vocabulary) of the 1B, 2B
+# and 4B configs (``llm_config`` of OpenGVLab/InternVL2_5-{1B,2B,4B}/config.json) and the 8B's hidden
+# size. A fact left None is not checked. The parameter count is the printed
+# one above (rounded to 0.1B, and counted differently by the source document), so a checkpoint whose
+# tensors add up to within ``PARAMS_TOLERANCE`` of it passes.
+# --------------------------------------------------------------------------------------------------
+MODEL_ARCHITECTURE = "InternVLChatModel"
+LLM_ARCHITECTURES = {"qwen2": "Qwen2ForCausalLM", "internlm2": "InternLM2ForCausalLM"}
+PARAMS_TOLERANCE = 0.2  # relative
+
+
+@dataclass(frozen=True)
+class ModelStructure:
+    """What a checkpoint's ``config.json`` and tensors must say to be the named model."""
+
+    architecture: str
+    llm_architecture: str
+    llm_layers: int
+    vision_hidden: int
+    vision_heads: int
+    vision_layers: int | None = None
+    llm_hidden: int | None = None
+    llm_heads: int | None = None
+    llm_kv_heads: int | None = None
+    vocab_size: int | None = None
+    params: float | None = None  # billions, as printed
+
+
+# size -> (LLM hidden, heads, KV heads, vocabulary) where the project checked them
+_LLM_SIZES: dict[str, tuple[int, int, int, int]] = {
+    "1B": (896, 14, 2, 151674),
+    "2B": (2048, 16, 8, 92553),
+    "4B": (2048, 16, 2, 151674),
+}
+
+
+def structure_of(card: ModelCard) -> ModelStructure | None:
+    """The registry's facts for a registered model (None for a model the registry does not know)."""
+    size = next(
+        (s for s in _SIZES if card.name in (f"InternVL2_5-{s.size}", f"InternVL2_5-{s.size}-MPO")), None
+    )
+    if size is None:
+        return None
+    small_tower = size.size in ("1B", "2B", "4B", "8B")
+    llm = _LLM_SIZES.get(size.size, (None, None, None, None))
+    return ModelStructure(
+        architecture=MODEL_ARCHITECTURE,
+        llm_architecture=LLM_ARCHITECTURES[size.llm_family],
+        llm_layers=size.llm_layers,
+        vision_hidden=1024 if small_tower else 3200,
+        vision_heads=16 if small_tower else 25,
+        vision_layers=24 if small_tower else None,
+        llm_hidden=llm[0] if size.size != "8B" else 4096,
+        llm_heads=llm[1],
+        llm_kv_heads=llm[2],
+        vocab_size=llm[3],
+        params=float(size.params.rstrip("B")),
+    )
+
+
 def get_model(name: str) -> ModelCard:
     """The card for a model name, an alias (``InternVL2-5-8B``) or a repo id (``OpenGVLab/InternVL2_5-8B``)."""
     canonical = _LOOKUP.get(name) or _LOOKUP_CASELESS.get(name.strip().casefold())

@@ -14,7 +14,8 @@ from vleval.report.html import render_report
 from vleval.report.images import thumbnail_loader
 from vleval.report.paired import paired_comparisons, paired_section
 from vleval.report.protocol_diffs import find_protocol_diffs
-from vleval.report.summary import Summary, build_summary, write_summary_files
+from vleval.report.summary import Prefer, Summary, build_summary, write_summary_files
+from vleval.settings import RULE_ONLY_MARK, STAND_IN_MARK, SYNTHETIC_MARK, UNVERIFIED_MARK, marks
 
 DEFAULT_THUMBNAILS = 200  # per benchmark; keeps a full 12-benchmark report to a few MB
 
@@ -45,6 +46,22 @@ def _collect(work_dirs: Sequence[Path], data_dir: Path | None, thumbnails: int) 
     return runs
 
 
+def record_banners(runs: Sequence[BenchmarkRun]) -> list[str]:
+    """One banner per mark the results carry in their settings records (``vleval.settings.marks``)."""
+    found = {mark for run in runs for mark in marks(run.settings.full)}
+    texts = {
+        SYNTHETIC_MARK: "Results marked 'synthetic random-weight checkpoint' come from a RANDOM-WEIGHT model built by "
+        "vleval.synthetic: their scores mean nothing about InternVL2.5.",
+        UNVERIFIED_MARK: "Results marked 'unverified checkpoint' come from a checkpoint that does not match the "
+        "registry's card of its name: they are not compared with the published figures.",
+        STAND_IN_MARK: "Results marked 'stand-in judge' were judged by a local deterministic stand-in, not by an "
+        "LLM: the judge names shown are the ones the protocol would call.",
+        RULE_ONLY_MARK: "Results marked 'rule-only' were scored without the judge their protocol names: answers "
+        "the rules could not read were not judged, so they are not the protocol's numbers.",
+    }
+    return [text for mark, text in texts.items() if mark in found]
+
+
 def write_report(
     work_dirs: Sequence[Path],
     out: Path | None = None,
@@ -54,15 +71,18 @@ def write_report(
     notes: Iterable[str] = (),
     thumbnails: int = DEFAULT_THUMBNAILS,
     title: str = "vleval report",
+    prefer: Prefer = "complete",
+    order: Sequence[str] = (),
 ) -> ReportFiles:
     """Read every run under ``work_dirs`` and write ``out`` (default ``<first work dir>/report.html``)
-    plus ``summary.md`` and ``summary.csv`` beside it."""
+    plus ``summary.md`` and ``summary.csv`` beside it. The banners of what the records carry (a
+    synthetic checkpoint, a stand-in judge) come first, whoever writes the report."""
     runs = _collect(work_dirs, data_dir, thumbnails)
     step(f"building the report of {len(runs)} run(s)")
-    summary = build_summary(runs, threshold=threshold)
+    summary = build_summary(runs, threshold=threshold, prefer=prefer, order=order)
     out = Path(out) if out else Path(work_dirs[0]) / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    notes = list(notes)
+    notes = [*record_banners(runs), *notes]
     diffs = find_protocol_diffs(work_dirs)  # left by `vleval diff-protocols --work-dir`
     out.write_text(render_report(summary, notes=notes, title=title, protocol_diffs=diffs), encoding="utf-8")
     md_path, csv_path = write_summary_files(summary, out.parent, notes)

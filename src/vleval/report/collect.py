@@ -28,14 +28,18 @@ from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.judge.client import JudgeStats
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS
 from vleval.report.format import headline_value
+from vleval.settings import RULE_ONLY_MARK, non_defaults, settings_of
 from vleval.transport import redact_url
-from vleval.types import FAILURE_PREFIX, RowResult, ScoreRecord
+from vleval.types import FAILURE_PREFIX, EvalSettings, RowResult, ScoreRecord
 
 OPTION_LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 @dataclass
 class RunSettings:
+    """The report's view of a result's settings: the judge as the report names it, and ``full``, the
+    settings record (``vleval.settings.settings_of``) every other field is read from."""
+
     cot: bool | None = None
     judge: str | None = None
     protocol: str | None = None
@@ -44,6 +48,7 @@ class RunSettings:
     backend: str | None = None  # run.json settings (None: not recorded, e.g. a VLMEvalKit run)
     dtype: str | None = None
     md5_matches: bool | None = None  # the benchmark file's md5 is the one the protocol pins
+    full: EvalSettings = field(default_factory=EvalSettings)
 
     @property
     def judge_is_local(self) -> bool:
@@ -57,9 +62,8 @@ class RunSettings:
         judge = self.judge or "?"
         if self.judge_is_local and not judge.startswith("none"):
             judge += f" (served locally at {self.judge_endpoint})"
-        return " · ".join(
-            [cot, f"judge {judge}", f"protocol {self.protocol or '?'}", f"vleval {self.version or '?'}"]
-        )
+        head = [cot, f"judge {judge}", f"protocol {self.protocol or '?'}", f"vleval {self.version or '?'}"]
+        return " · ".join(head + non_defaults(self.full, skip=("CoT", "judge", "protocol")))
 
 
 @dataclass
@@ -191,28 +195,23 @@ def read_settings(
             judge = (
                 "none (rule-based)"
                 if family is None or family.judge_role is None
-                else "none (exact matching)"
+                else f"none ({RULE_ONLY_MARK})"
             )
     else:
         judge = settings.get("judge") or _default_judge(family, benchmark, protocol)
-    cot = settings.get("cot")
-    version = _section(run_json, "versions").get("vleval")
+    full = settings_of(record, run_json, benchmark)
     return RunSettings(
-        cot=cot if isinstance(cot, bool) else None,
+        cot=full.cot,
         judge=None if judge is None else str(judge),
         protocol=protocol,
-        version=None if version is None else str(version),
+        version=full.vleval_version,
         # run.json of an older vleval may hold the URL as typed: never show its credentials
         judge_endpoint=None if endpoint is None else redact_url(str(endpoint)),
-        backend=settings.get("backend"),
-        dtype=settings.get("dtype") or ("float32" if settings.get("device") == "cpu" else None),
-        md5_matches=_md5_matches(_section(_section(run_json, "datasets"), benchmark)),
+        backend=full.backend,
+        dtype=full.dtype,
+        md5_matches=full.data_md5_matches,
+        full=full,
     )
-
-
-def _md5_matches(dataset: dict[str, Any]) -> bool | None:
-    found, expected = dataset.get("tsv_md5"), dataset.get("expected_md5")
-    return None if not found or not expected else found == expected
 
 
 def _default_judge(family: BenchmarkFamily | None, benchmark: str, protocol: str | None) -> str | None:

@@ -49,6 +49,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--thumbnails", type=int, default=200, help="image thumbnails per benchmark (0 = none; default 200)"
     )
     add_no_progress_option(report)
+    report.add_argument(
+        "--prefer",
+        choices=("complete", "newest"),
+        default="complete",
+        help="two complete runs with the same settings and different numbers: an error (complete, the "
+        "default) or the newest one, stated on the cell (newest)",
+    )
+    report.add_argument(
+        "--data", nargs="+", metavar="NAME", default=(), help="benchmark column order (default: the paper's)"
+    )
     report.set_defaults(func=run_report)
 
     demo = subparsers.add_parser(
@@ -84,8 +94,9 @@ def run_report(args: argparse.Namespace) -> int:
     from vleval.report.summary import summary_table_text
 
     files = write_report(
-        args.work_dir, args.out, threshold=args.threshold, data_dir=data_dir, thumbnails=args.thumbnails
-    )
+        args.work_dir, args.out, threshold=args.threshold, data_dir=data_dir, thumbnails=args.thumbnails,
+        prefer=args.prefer, order=args.data,
+    )  # fmt: skip
     print(summary_table_text(files.summary))
     print(f"\nreport:  {files.html}\nsummary: {files.summary_md}, {files.summary_csv}")
     return 0

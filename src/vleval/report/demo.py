@@ -95,6 +95,7 @@ def run_demo_pipeline(cache: Path, *, work_dir: Path | None = None, fresh: bool 
                 max_new_tokens=DEMO_MAX_NEW_TOKENS,
                 seed=DEMO_SEED,
                 command=["vleval", "demo"],
+                stand_in_judge=True,  # every result of the demo carries the mark
             )
         )
     errors = list(summary.errors)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from vleval.settings import marks
 from vleval.stats.scores import category_key
 from vleval.types import Interval, ScoreRecord, Subset
 
@@ -30,6 +31,7 @@ def caveat(record: ScoreRecord) -> str:
         parts.append(f"partial: {record.counts.missing_predictions} row(s) without prediction")
     if record.judge is not None and record.judge.substitute:  # not the protocol's judge: not its numbers
         parts.append("substitute judge")
+    parts.extend(marks(record.settings))  # unverified checkpoint, rule-only, stand-in judge, subset
     return "; ".join(parts)
 
 

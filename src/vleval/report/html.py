@@ -18,7 +18,14 @@ from typing import Any
 from vleval import __version__
 from vleval.protocol import PINNED_PROTOCOLS, PROTOCOLS
 from vleval.report.collect import BenchmarkRun, SampleRecord
-from vleval.report.format import category_interval, figures_text, interval_hover, score_text
+from vleval.report.format import (
+    MISSING,
+    category_interval,
+    caveat,
+    figures_text,
+    headline_value,
+    interval_hover,
+)
 from vleval.report.protocol_diffs import protocol_diff_section
 from vleval.report.summary import SCALE_NOTE, Cell, Summary, diff_text
 from vleval.report.verdicts import censoring_html, interval_html, verdict_html
@@ -72,7 +79,11 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
         return '<td class="empty">—</td>'
     flag = cell.flagged(threshold)
     record = cell.chosen.record
-    parts = [f'<div class="ours" data-role="ours">{escape(score_text(record, interval=False))}</div>']
+    value = headline_value(record)
+    why = caveat(record) if record is not None else ""  # incomplete, rule-only, unverified checkpoint...
+    parts = [f'<div class="ours" data-role="ours">{MISSING if value is None else f"{value:.2f}"}</div>']
+    if why:
+        parts.append(f'<div class="settings flag-text" data-role="marks">{escape(why)}</div>')
     parts.append(interval_html(record))
     if cell.published is not None:
         title = escape(f"{cell.published.metric} — {cell.published.source}")
@@ -94,8 +105,7 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
             label = escape(cell.run_label(run))
             runs.append(f'<span class="chosen">{label} ✓</span>' if run is cell.chosen else label)
         parts.append(f'<div class="runs" title="{escape(cell.rule)}">{" · ".join(runs)}</div>')
-    settings = cell.chosen.settings
-    parts.append(f'<div class="settings" data-role="settings">{escape(settings.describe())}</div>')
+    settings = cell.chosen.settings  # described once per run, in the run settings table
     parts.append(censoring_html(record))
     # beside the accuracy: MMStar's gain and leakage, MMBench's rotation consistency, a PPI estimate
     parts += [
@@ -121,9 +131,81 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
         )
     label = cell.chosen.label
     attrs = (
-        f'data-model="{escape(cell.model)}" data-benchmark="{escape(cell.benchmark)}" title="{escape(label)}"'
+        f'data-model="{escape(cell.row)}" data-benchmark="{escape(cell.benchmark)}" title="{escape(label)}"'
     )
     return f'<td class="{"flag" if flag else "cell"}" {attrs}>' + "".join(parts) + "</td>"
+
+
+def results_matrix(summary: Summary) -> str:
+    """The models x benchmarks table researchers paste into papers: one number per cell (its marks as
+    a footnote sign, the run's settings by reference), compact enough for 11 benchmarks on a laptop."""
+    head = "".join(f"<th>{escape(b)}</th>" for b in summary.benchmarks)
+    refs = _settings_refs(summary)
+    rows = []
+    for model in summary.models:
+        cells = []
+        for benchmark in summary.benchmarks:
+            cell = summary.cell(model, benchmark)
+            if cell is None:
+                cells.append('<td class="empty">—</td>')
+                continue
+            value = headline_value(cell.chosen.record)
+            text = MISSING if value is None else f"{value:.2f}"
+            why = caveat(cell.chosen.record) if cell.chosen.record is not None else ""
+            mark = f'<sup class="mark" title="{escape(why)}">†</sup>' if why else ""
+            attrs = f'data-row="{escape(cell.row)}" data-col="{escape(benchmark)}"'
+            cells.append(f'<td {attrs} title="{escape(why or cell.chosen.label)}">'
+                         f'<span data-role="score">{text}</span>{mark}</td>')  # fmt: skip
+        ref = ", ".join(f"[{n}]" for n in refs[model])
+        rows.append(f'<tr><th>{escape(model)} <span class="muted">{ref}</span></th>{"".join(cells)}</tr>')
+    return (
+        f'<table class="matrix" id="matrix"><thead><tr><th>model</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        '<p class="muted">† the number is not what its name says (hover it): incomplete, partial, '
+        "rule-only, a substitute or stand-in judge, an unverified or synthetic checkpoint. [n]: the run's "
+        "settings, below.</p>" + run_settings_table(summary, refs)
+    )
+
+
+def _settings_refs(summary: Summary) -> dict[str, list[int]]:
+    """Per table row, the numbers of the distinct settings lines its cells were made under."""
+    lines: dict[str, int] = {}
+    refs: dict[str, list[int]] = {}
+    for model in summary.models:
+        for benchmark in summary.benchmarks:
+            cell = summary.cell(model, benchmark)
+            if cell is None:
+                continue
+            number = lines.setdefault(cell.chosen.settings.describe(), len(lines) + 1)
+            if number not in refs.setdefault(model, []):
+                refs[model].append(number)
+    return refs
+
+
+def run_settings_table(summary: Summary, refs: dict[str, list[int]]) -> str:
+    """Each distinct settings line once, with the rows and benchmarks made under it."""
+    by_line: dict[str, dict[str, list[str]]] = {}
+    for model in summary.models:
+        for benchmark in summary.benchmarks:
+            cell = summary.cell(model, benchmark)
+            if cell is not None:
+                by_line.setdefault(cell.chosen.settings.describe(), {}).setdefault(model, []).append(
+                    benchmark
+                )
+
+    def where(models: dict[str, list[str]]) -> str:
+        parts = []
+        for model, names in models.items():
+            scored = [b for b in summary.benchmarks if summary.cell(model, b) is not None]
+            parts.append(f"{model}: {'all benchmarks' if names == scored else ', '.join(names)}")
+        return "; ".join(parts)
+
+    rows = "".join(
+        f'<tr><th>[{n}]</th><td data-role="settings">{escape(line)}</td>'
+        f'<td class="muted">{escape(where(models))}</td></tr>'
+        for n, (line, models) in enumerate(by_line.items(), 1)
+    )
+    return f'<table class="run-settings" id="run-settings"><tbody>{rows}</tbody></table>'
 
 
 def scores_table(summary: Summary) -> str:
@@ -234,10 +316,13 @@ def charts_section(summary: Summary) -> str:
 # --------------------------------------------------------------------------------------------------
 # sample browser
 # --------------------------------------------------------------------------------------------------
+EMPTY_PREDICTION = "(empty)"  # the model answered nothing: shown, not left out
+
+
 def sample_json(run: BenchmarkRun, sample: SampleRecord, label: str = "") -> dict[str, Any]:
     return {
         "label": label,
-        "p": sample.prediction,
+        "p": sample.prediction if sample.prediction.strip() else EMPTY_PREDICTION,
         "x": sample.extracted,
         "h": sample.hit,
         "v": sample.verdict,
@@ -328,7 +413,9 @@ def render_report(
         f'<p class="muted">Generated {generated} by vleval {escape(__version__)} · '
         f"{len(summary.models)} models × {len(summary.benchmarks)} benchmarks · {len(samples)} samples</p>"
         + _notes_html(notes or [])
-        + "<h2>Scores</h2>"
+        + "<h2>Results</h2>"
+        + results_matrix(summary)
+        + "<h2>Against the published figures</h2>"
         + scores_table(summary)
         + protocol_diff_section(protocol_diffs or [])
         + "<h2>Per-category scores</h2>"

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from vleval.errors import VlevalError
 from vleval.report.collect import BenchmarkRun
 from vleval.report.format import MISSING, caveat, censoring_text, figures_text, score_text
 from vleval.report.published import PublishedScore, PublishedTable, load_published, published_for
+from vleval.settings import comparable_with_published, distinguishing, marks, same_except
 
 SCALE_NOTE = (
     "All scores on a 0-100 scale: accuracies in percent; OCRBench = Final Score / 10; "
@@ -31,6 +34,12 @@ class Cell:
     chosen: BenchmarkRun
     rule: str
     published: PublishedScore | None = None
+    variant: str = ""  # what differs from the other runs of this model and benchmark shown beside it
+
+    @property
+    def row(self) -> str:
+        """The table row: the model, and for a run made otherwise than its neighbours, how."""
+        return f"{self.model} [{self.variant}]" if self.variant else self.model
 
     @property
     def ours(self) -> float | None:
@@ -58,40 +67,121 @@ class Summary:
     benchmarks: list[str] = field(default_factory=list)
 
     def cell(self, model: str, benchmark: str) -> Cell | None:
+        """The cell of a table row (``Cell.row``: a model, or a model and the variant) and benchmark."""
         for cell in self.cells:
-            if cell.model == model and cell.benchmark == benchmark:
+            if cell.row == model and cell.benchmark == benchmark:
                 return cell
         return None
 
 
-def _choose(runs: list[BenchmarkRun], published: PublishedScore | None) -> tuple[BenchmarkRun, str]:
+Prefer = Literal["complete", "newest"]
+
+
+def _merge_same(runs: list[BenchmarkRun], prefer: Prefer) -> tuple[BenchmarkRun, str]:
+    """Runs of one model and benchmark made the same way: the complete one wins; two complete ones
+    with different numbers are an error (naming both files) unless ``prefer='newest'``."""
     if len(runs) == 1:
         return runs[0], "single run"
-    scored = [r for r in runs if r.score is not None]
-    by_cot = {r.settings.cot for r in scored}
-    if published is not None and published.best_of_direct_and_cot and {True, False} <= by_cot:
-        best = max(scored, key=lambda r: r.score)  # type: ignore[arg-type,return-value]
-        return best, "best of direct and CoT runs (as the published figure is)"
-    newest = max(runs, key=lambda r: r.pred_file.stat().st_mtime)
-    return newest, f"newest of {len(runs)} runs"
+    complete = [r for r in runs if r.score is not None and r.record is not None and not caveat_blocks(r)]
+    pool = complete or runs
+    newest = max(pool, key=lambda r: r.pred_file.stat().st_mtime)
+    numbers = {round(r.score, 6) for r in complete if r.score is not None}
+    if len(numbers) > 1:
+        if prefer != "newest":
+            files = " and ".join(str(r.pred_file) for r in complete)
+            raise VlevalError(
+                f"{runs[0].model} {runs[0].benchmark}: two complete runs with the same settings give different "
+                f"numbers ({files}); keep one, or pass --prefer newest to use the newest (stated on the cell)."
+            )
+        return newest, f"newest of {len(complete)} complete runs with the same settings (--prefer newest)"
+    if complete and len(complete) < len(runs):
+        return newest, f"the complete one of {len(runs)} runs with the same settings"
+    return newest, f"{len(runs)} runs with the same settings and the same number"
+
+
+def caveat_blocks(run: BenchmarkRun) -> bool:
+    """Not a complete result: judge calls failed, or rows without a prediction."""
+    record = run.record
+    return record is None or bool(record.counts.failed or record.partial or record.counts.missing_predictions)
+
+
+def _variants(group: list[BenchmarkRun]) -> list[list[BenchmarkRun]]:
+    """The runs of one model and benchmark split by how they were made (every setting but versions
+    and batch size): each part is one experiment."""
+    parts: list[list[BenchmarkRun]] = []
+    for run in group:
+        for part in parts:
+            if same_except(part[0].settings.full, run.settings.full):
+                part.append(run)
+                break
+        else:
+            parts.append([run])
+    return parts
+
+
+def _cells_of(
+    model: str, benchmark: str, group: list[BenchmarkRun], entry: PublishedScore | None, prefer: Prefer
+) -> list[Cell]:
+    parts = _variants(group)
+    chosen = [_merge_same(part, prefer) for part in parts]
+    if (
+        len(parts) == 2
+        and entry is not None
+        and entry.best_of_direct_and_cot
+        and {p[0].settings.full.cot for p in parts} == {True, False}
+        and same_except(parts[0][0].settings.full, parts[1][0].settings.full, "CoT")
+        and all(run.score is not None for run, _ in chosen)
+    ):
+        by_cot = {run.settings.full.cot: run for run, _ in chosen}
+        best = max(by_cot.values(), key=lambda r: r.score or 0.0)
+        rule = f"best of direct {by_cot[False].score:.1f} / CoT {by_cot[True].score:.1f} (as the published figure is)"
+        return [Cell(model, benchmark, group, best, rule, entry)]
+    if len(parts) == 1:
+        run, rule = chosen[0]
+        return [Cell(model, benchmark, group, run, rule, entry)]
+    labels = distinguishing([run.settings.full for run, _ in chosen])
+    return [
+        Cell(
+            model,
+            benchmark,
+            part,
+            run,
+            f"{rule}; side by side with runs made otherwise",
+            entry,
+            variant=label,
+        )
+        for part, (run, rule), label in zip(parts, chosen, labels, strict=True)
+    ]
 
 
 def build_summary(
-    runs: Iterable[BenchmarkRun], *, threshold: float = 1.0, published: PublishedTable | None = None
+    runs: Iterable[BenchmarkRun],
+    *,
+    threshold: float = 1.0,
+    published: PublishedTable | None = None,
+    prefer: Prefer = "complete",
+    order: Sequence[str] = (),
 ) -> Summary:
+    """Cells of models x benchmarks. Runs of one model and benchmark made differently are kept side
+    by side (one row per variant, labelled by what differs); see ``_cells_of``. ``order``: benchmark
+    order (``--data``'s), else the paper's (the published table's), then by name."""
     published = load_published() if published is None else published
     grouped: dict[tuple[str, str], list[BenchmarkRun]] = {}
     for run in runs:
         grouped.setdefault((run.model, run.benchmark), []).append(run)
-    cells = []
+    cells: list[Cell] = []
     for (model, benchmark), group in grouped.items():
         entry = published_for(published, model, benchmark)
-        chosen, rule = _choose(group, entry)
-        if chosen.record is not None and chosen.record.subset is not None:
-            entry = None  # a --limit run: never set beside the paper's figure (no difference, no verdict)
-        cells.append(Cell(model, benchmark, group, chosen, rule, entry))
-    models = sorted({c.model for c in cells})
-    benchmarks = sorted({c.benchmark for c in cells})
+        for cell in _cells_of(model, benchmark, group, entry, prefer):
+            if not comparable_with_published(cell.chosen.settings.full):
+                cell.published = None  # not the named model: never set beside its published figure
+            cells.append(cell)
+    models = sorted({c.row for c in cells})
+    paper = list(dict.fromkeys(benchmark for _, benchmark in published))  # the paper's table order
+    rank: dict[str, int] = {}
+    for name in [*order, *paper]:  # --data's order first, then the paper's
+        rank.setdefault(name, len(rank))
+    benchmarks = sorted({c.benchmark for c in cells}, key=lambda b: (rank.get(b, len(rank)), b))
     return Summary(cells=cells, threshold=threshold, models=models, benchmarks=benchmarks)
 
 
@@ -137,12 +227,15 @@ CSV_COLUMNS = (
     "bounds_high",
     "verdict",
     *JUDGE_TALLY_COLUMNS,
+    "variant",  # what differs from the other runs of this model and benchmark shown beside it
+    "settings",  # CoT, judge, protocol, version and every non-default setting (vleval.settings)
+    "marks",  # e.g. "unverified checkpoint; rule-only: the protocol's judge was not used"
 )
 
 
 def summary_rows(summary: Summary) -> list[dict[str, str]]:
     rows = []
-    for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark)):
+    for cell in sorted(summary.cells, key=lambda c: (c.row, c.benchmark)):
         settings = cell.chosen.settings
         record = cell.chosen.record
         rows.append(
@@ -170,6 +263,9 @@ def summary_rows(summary: Summary) -> list[dict[str, str]]:
                 "pred_file": str(cell.chosen.pred_file),
                 **_uncertainty_columns(cell),
                 **_judge_tally_columns(cell.chosen),
+                "variant": cell.variant,
+                "settings": settings.describe(),
+                "marks": "; ".join(marks(settings.full)),
             }
         )
     return rows
@@ -253,13 +349,13 @@ def summary_markdown(summary: Summary, notes: Iterable[str] = ()) -> str:
         "| judge calls |"
     )
     lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark)):
+    for cell in sorted(summary.cells, key=lambda c: (c.row, c.benchmark)):
         source = cell.published.source.split(";")[0] if cell.published else "none published"
         runs = "; ".join(cell.run_label(r) for r in cell.runs)
         extra = _uncertainty_columns(cell)
         tally = cell.chosen.judge_tally
         lines.append(
-            f"| {cell.model} | {cell.benchmark} | {cell.chosen.settings.describe()} | {runs} | {cell.rule} "
+            f"| {cell.row} | {cell.benchmark} | {cell.chosen.settings.describe()} | {runs} | {cell.rule} "
             f"| {source} | {extra['verdict'] or '—'} | {extra['censoring'] or '—'} "
             f"| {tally.describe() if tally else '—'} |"
         )

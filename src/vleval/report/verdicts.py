@@ -32,7 +32,10 @@ def cell_verdict(cell: Cell) -> ReproductionVerdict:
             backend=settings.backend,
             dtype=settings.dtype,
             md5_matches=settings.md5_matches,
-            best_of_direct_and_cot=cell.rule.startswith("best of direct and CoT"),
+            max_new_tokens_override=settings.full.max_new_tokens,
+            max_tiles_override=settings.full.max_tiles,
+            rule_only=settings.full.rule_only,
+            best_of_direct_and_cot=cell.rule.startswith("best of direct"),
         ),
     )
 

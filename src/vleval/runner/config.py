@@ -28,7 +28,7 @@ from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, Protocol
 from vleval.report.format import score_text
 from vleval.report.trackers import TRACKERS
 from vleval.runner.targets import ModelTarget
-from vleval.types import BenchmarkCard, ScoreRecord
+from vleval.types import BenchmarkCard, EvalSettings, ScoreRecord
 
 Mode = Literal["all", "infer", "eval"]
 MODES: tuple[str, ...] = ("all", "infer", "eval")
@@ -251,6 +251,8 @@ class RunConfig:
     llm_base: Path | None = None  # --llm-base: the LLM base's folder
     progress_bar: bool = True
     command: list[str] | None = None  # the exact command line, for run.json
+    # the judge endpoint is a deterministic stand-in (the demo's): results are marked so everywhere
+    stand_in_judge: bool = False
     backend_options: dict[str, Any] = field(default_factory=dict)  # extra backend kwargs (programmatic)
     backend_factory: BackendFactory | None = None  # programmatic API: use this instead of --backend
 
@@ -421,6 +423,7 @@ class CellResult:
     estimate: dict[str, Any] | None = (
         None  # the dry run's bill for this benchmark (vleval.cost.cell_estimate)
     )
+    settings: EvalSettings | None = None  # how it was made, handed to scoring (vleval.settings)
 
     @property
     def incomplete(self) -> bool:

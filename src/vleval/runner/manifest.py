@@ -16,12 +16,16 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vleval.atomic import atomic_write
 from vleval.runner.config import CellResult, RunConfig, RunPlan, recorded_settings
 from vleval.runner.targets import ModelTarget
 from vleval.transport import redact_command
+from vleval.types import BenchmarkCard, EvalSettings
+
+if TYPE_CHECKING:
+    from vleval.models.verify import CheckpointCheck
 
 
 def versions() -> dict[str, str]:
@@ -32,6 +36,47 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[package] = "not installed"
     return out
+
+
+def eval_settings(
+    config: RunConfig,
+    plan: RunPlan,
+    target: ModelTarget,
+    card: BenchmarkCard,
+    checkpoint_digest: str,
+    check: CheckpointCheck | None,
+) -> EvalSettings:
+    """The settings record of one (model, benchmark) of a run, before scoring completes it with the
+    judge it used (``vleval.settings.scored_settings``). Inference settings are this run's options:
+    finished samples are reused only under the same generation settings, model, protocol, CoT and
+    backend (``runner.progress`` keys them so)."""
+    from vleval.datasets.files import cached_md5
+
+    found = versions()
+    tsv = plan.tsv.get(card.name)
+    md5 = cached_md5(tsv) if tsv is not None and tsv.is_file() else None
+    return EvalSettings(
+        protocol=plan.protocol.name,
+        cot=config.cot,
+        prompt_style="mpo" if target.card.mpo else "default",
+        max_new_tokens=config.max_new_tokens,
+        stand_in_judge=config.stand_in_judge,
+        verify_md5=config.verify_md5,
+        data_md5=md5,
+        data_md5_matches=None if md5 is None else md5 == plan.protocol.md5_for(card),
+        dtype=config.dtype or ("float32" if config.device == "cpu" else None),
+        attention=config.attention,
+        backend=config.backend,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        vleval_version=found["vleval"],
+        transformers_version=found["transformers"],
+        torch_version=found["torch"],
+        checkpoint_digest=checkpoint_digest or None,
+        checkpoint=check.status if check is not None else None,
+        checkpoint_problems=check.problems if check is not None else (),
+        synthetic_checkpoint=bool(check is not None and check.synthetic),
+    )
 
 
 def write_run_json(
@@ -45,6 +90,7 @@ def write_run_json(
     world_size: int,
     started: float,
     backend: dict[str, Any] | None = None,
+    check: CheckpointCheck | None = None,
 ) -> Path:
     """``backend``: the backend's own ``describe()`` (None when no model was loaded this run)."""
     from vleval.datasets.files import cached_md5
@@ -90,9 +136,19 @@ def write_run_json(
             "checkpoint_digest": checkpoint_digest,
             "llm_family": target.card.llm_family,
             "mpo": target.card.mpo,
+            # vleval.models.verify: what the checkpoint is, against the registry
+            "checkpoint": None
+            if check is None
+            else {
+                "status": check.status,
+                "problems": list(check.problems),
+                "synthetic": check.synthetic,
+                "checked": list(check.checked),
+            },
         },
         "datasets": datasets,
         "settings": recorded_settings(config),
+        "stand_in_judge": config.stand_in_judge,  # the judge endpoint was a deterministic stand-in
         "backend": backend,
         "world_size": world_size,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),

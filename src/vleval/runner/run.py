@@ -17,7 +17,7 @@ import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vleval.errors import DataMissingError, JudgeUnavailableError, VlevalError
 from vleval.judge.local import is_local_judge_spec, local_judge_problem, release_engines
@@ -37,6 +37,9 @@ from vleval.runner.lock import WorkDirLocks
 from vleval.runner.progress import load_progress
 from vleval.runner.targets import ModelTarget, checkpoint_digest, resolve_model
 from vleval.types import FAILURE_PREFIX, BenchmarkCard
+
+if TYPE_CHECKING:
+    from vleval.models.verify import CheckpointCheck
 
 __all__ = ["CellResult", "RunConfig", "RunPlan", "RunSummary", "plan_run", "run_evaluation"]
 
@@ -166,6 +169,56 @@ def _judge_problem(config: RunConfig, protocol: Protocol, card: BenchmarkCard) -
     return f"{card.name} is scored by an LLM judge, but --judge {spec} disables it: {fix}"
 
 
+def checkpoint_checks(config: RunConfig, plan: RunPlan) -> dict[str, CheckpointCheck | None]:
+    """Each model's checkpoint against the registry (``vleval.models.verify``); None where the folder
+    is absent (``--mode eval`` on predictions made elsewhere: not checked)."""
+    from vleval.models.verify import verify_checkpoint
+
+    return {t.name: verify_checkpoint(t.path, t.card) if t.path.is_dir() else None for t in plan.models}
+
+
+def rule_only_lines(config: RunConfig, plan: RunPlan) -> list[str]:
+    """One line per benchmark whose protocol names a judge that this run will not use (``--judge
+    none``, or no endpoint or key): it is scored by the rules alone, and marked so."""
+    from vleval.judge.client import resolve_judge
+    from vleval.judge.info import protocol_judge_model
+    from vleval.settings import RULE_ONLY_MARK
+
+    if config.mode == "infer":
+        return []
+    lines = []
+    for card in plan.datasets:
+        named = plan.protocol.judge_for(card)
+        if named is None or _needs_judge(card) or is_local_judge_spec(config.judge):
+            continue  # a rule-based metric; or a judge-only one (refused without a judge by plan_run)
+        choice = resolve_judge(
+            config.judge, named, base_url=config.judge_base_url, api_key=config.judge_api_key
+        )
+        if choice.judge is not None:
+            choice.judge.close()
+            continue
+        why = (
+            "--judge none asks for none"
+            if not choice.missing_credentials
+            else "no judge endpoint or key is set"
+        )
+        lines.append(
+            f"{card.name}: rule-only scoring; the protocol's judge ({protocol_judge_model(named)}) will not be "
+            f"used ({why}). Answers the rules cannot read get the protocol's fallback instead of a judge "
+            f"verdict, so the number is not the protocol's: it is marked '{RULE_ONLY_MARK}' and the score "
+            "says how many rows that concerned."
+        )
+    return lines
+
+
+def preflight_lines(config: RunConfig, plan: RunPlan, checks: dict[str, CheckpointCheck | None]) -> list[str]:
+    """What the start of a run (and --dry-run) says about numbers that will not mean what their
+    names say: checkpoints that are not the registered model, benchmarks scored without their judge."""
+    lines = [check.line(name) for name, check in checks.items()
+             if check is not None and (check.status == "unverified" or check.synthetic)]  # fmt: skip
+    return lines + rule_only_lines(config, plan)
+
+
 def _checkpoint_problem(target: ModelTarget, model_dir: Path | None) -> str | None:
     from vleval.models.download import missing_files, require_checkpoint
 
@@ -213,6 +266,10 @@ def run_evaluation(config: RunConfig) -> RunSummary:
         from vleval.datasets.files import MD5_OFF_WARNING
 
         _say(MD5_OFF_WARNING)
+    checks = checkpoint_checks(config, plan)
+    if info.is_main:
+        for line in preflight_lines(config, plan, checks):
+            _say(f"vleval: {line}")
     started = time.time()
     summary = RunSummary(config.work_dir, plan.protocol.name, rank=info.rank)
     for target in plan.models:
@@ -231,11 +288,13 @@ def run_evaluation(config: RunConfig) -> RunSummary:
                 for target in plan.models:
                     for card in plan.datasets:
                         assert scorer is not None
-                        scorer.submit(
-                            _cell(config, plan, target, card, digests), summary.cell(target.name, card.name)
+                        cell = summary.cell(target.name, card.name)
+                        cell.settings = manifest.eval_settings(
+                            config, plan, target, card, digests[target.name], checks[target.name]
                         )
+                        scorer.submit(_cell(config, plan, target, card, digests), cell)
         else:
-            _infer_all(config, plan, info, summary, digests, locks, scorer, backends)
+            _infer_all(config, plan, info, summary, digests, locks, scorer, backends, checks)
         if scorer is not None:
             scorer.wait()
         if not info.is_main:
@@ -251,6 +310,7 @@ def run_evaluation(config: RunConfig) -> RunSummary:
                 world_size=info.world_size,
                 started=started,
                 backend=backends.get(target.name),
+                check=checks[target.name],
             )
     finally:
         if scorer is not None:
@@ -354,6 +414,7 @@ def _infer_all(
     locks: WorkDirLocks,
     scorer: Scorer | None,
     backends: dict[str, dict[str, Any]],
+    checks: dict[str, CheckpointCheck | None],
 ) -> None:
     use_cuda = _use_cuda(config)
     if use_cuda and info.distributed:  # nccl needs this process's device before the group exists
@@ -401,6 +462,9 @@ def _infer_all(
                     if info.is_main and cell.n_inferred:
                         cell.estimate = _estimate(config, plan, target, bench)
                     if scorer is not None:
+                        cell.settings = manifest.eval_settings(
+                            config, plan, target, card, digests[target.name], checks[target.name]
+                        )
                         scorer.check()
                         scorer.submit(bench, cell)
                     else:
@@ -595,6 +659,7 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             seed=config.seed,
             hit_token_limit=bench.token_limit_hits(),
             subset=bench.subset,
+            settings=cell.settings,
         )
         if config.mmstar_gain:
             from vleval.runner.gain import score_gain
@@ -677,6 +742,10 @@ def dry_run_report(config: RunConfig, plan: RunPlan) -> str:
                          lambda card: load_table(card, plan.protocol, config.data_dir, verify_md5=False,
                                                  limit=config.limit), unavailable=absent)
         )  # fmt: skip
+    warnings = preflight_lines(config, plan, checkpoint_checks(config, plan))
+    if warnings:
+        lines.append("numbers that will not be what their names say:")
+        lines.extend(f"  - {w}" for w in warnings)
     if plan.problems:
         lines.append("missing (fetch or fix before running; the run would stop here):")
         lines.extend(f"  - {p}" for p in plan.problems)

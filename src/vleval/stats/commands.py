@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "question/figure groups, rows elsewhere), a paired test (exact McNemar for right/wrong units, "
             "bootstrap for graded scores) with Holm-adjusted p-values, the smallest difference the sample "
             "size can detect (80%% power), and the units that flipped. Refuses runs made with a different "
-            "protocol, benchmark file or CoT setting unless --allow-different-settings."
+            "protocol, benchmark file, CoT setting, rule-only scoring, stand-in judge, synthetic checkpoint "
+            "or subset unless --allow-different-settings; lists every other setting that differs."
         ),
     )
     parser.add_argument(

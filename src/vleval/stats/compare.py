@@ -26,6 +26,7 @@ from vleval.console import step
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.report.format import subset_text
+from vleval.settings import describe, differences, marks, settings_of
 from vleval.stats.core import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
@@ -40,7 +41,7 @@ from vleval.stats.core import (
     unit_values,
 )
 from vleval.stats.scores import HEADLINE, metric_units
-from vleval.types import RowResult, ScoreRecord
+from vleval.types import EvalSettings, RowResult, ScoreRecord
 
 SCORE_FILE_SUFFIXES = ("_score.json", "_vleval.json")  # vleval's own, or beside the reference's
 PREDICTION_SUFFIXES = (".xlsx", ".tsv")
@@ -81,31 +82,9 @@ class RunSide:
     def model(self) -> str:
         return str((self.run.get("model") or {}).get("name") or self.model_dir.name)
 
-    def settings(self, dataset: str) -> dict[str, Any]:
-        """The settings that decide whether two runs' scores of ``dataset`` are comparable."""
-        record = self.benchmarks[dataset].record
-        data = (self.run.get("datasets") or {}).get(dataset) or {}
-        settings = data.get("settings") or self.run.get("settings") or {}  # the benchmark's own first
-        protocol = record.protocol or (self.run.get("protocol") or {}).get("name")
-        return {
-            "protocol": protocol,
-            "benchmark file md5": data.get("tsv_md5") or data.get("expected_md5"),
-            "CoT": settings.get("cot"),
-            # a --limit run scores other rows than a full one (subset_text: "subset of N/M: ...")
-            "questions": subset_text(record.subset) if record.subset is not None else "all",
-        }
-
-    def other_settings(self, dataset: str) -> dict[str, Any]:
-        """Settings that change scores too but that a comparison is usually made to study."""
-        record = self.benchmarks[dataset].record
-        data = (self.run.get("datasets") or {}).get(dataset) or {}
-        settings = data.get("settings") or self.run.get("settings") or {}
-        return {
-            "judge": record.judge.model if record.judge else None,
-            "backend": settings.get("backend"),
-            "dtype": settings.get("dtype"),
-            "max new tokens": settings.get("max_new_tokens_override"),
-        }
+    def settings(self, dataset: str) -> EvalSettings:
+        """How ``dataset`` was scored on this side (``vleval.settings``: the record's, else run.json's)."""
+        return settings_of(self.benchmarks[dataset].record, self.run, dataset)
 
 
 def model_dirs(path: Path) -> list[Path]:
@@ -287,16 +266,13 @@ def _is_share_of_right_units(statistic: RowStatistic, *row_sets: Sequence[RowRes
     return True
 
 
-def setting_differences(
-    a: RunSide, b: RunSide, datasets: Sequence[str], which: str = "settings"
-) -> list[str]:
-    """'CoT: A False, B True (MMStar, OCRBench)'-style lines, one per differing setting and values."""
+def setting_differences(a: RunSide, b: RunSide, datasets: Sequence[str], decisive: bool = True) -> list[str]:
+    """'CoT: A off, B on (MMStar, OCRBench)'-style lines, one per differing setting and values: the
+    decisive ones (``vleval.settings.Setting.decisive``: not the same experiment), or the others."""
     found: dict[tuple[str, str, str], list[str]] = {}
     for dataset in datasets:
-        sa, sb = getattr(a, which)(dataset), getattr(b, which)(dataset)
-        for name in sa:
-            if sa[name] != sb[name]:
-                found.setdefault((name, str(sa[name]), str(sb[name])), []).append(dataset)
+        for d in differences(a.settings(dataset), b.settings(dataset), decisive=decisive):
+            found.setdefault((d.label, d.a, d.b), []).append(dataset)
     return [f"{name}: A {va}, B {vb} ({', '.join(ds)})" for (name, va, vb), ds in found.items()]
 
 
@@ -341,7 +317,7 @@ def compare_runs(
         b=b,
         benchmarks=comparisons,
         differences=differences,
-        other_differences=setting_differences(a, b, common, "other_settings"),
+        other_differences=setting_differences(a, b, common, decisive=False),
         only_a=sorted(set(a.benchmarks) - set(b.benchmarks)),
         only_b=sorted(set(b.benchmarks) - set(a.benchmarks)),
         seed=seed,
@@ -449,9 +425,13 @@ def _row_outcome(row: RowResult) -> str:
 
 
 def _side_line(tag: str, side: RunSide) -> str:
-    settings = side.run.get("settings") or {}
-    protocol = (side.run.get("protocol") or {}).get("name")
-    described = f"{side.model}, protocol {protocol or '?'}, CoT {'on' if settings.get('cot') else 'off'}"
+    described = side.model
+    if side.benchmarks:
+        settings = side.settings(next(iter(side.benchmarks)))
+        described += f", {describe(settings)}"
+        flagged = [m for name in side.benchmarks for m in marks(side.settings(name))]
+        if flagged:
+            described += f"; MARKED: {', '.join(dict.fromkeys(flagged))}"
     return f"{tag}: {side.model_dir}  ({described})"
 
 

@@ -54,6 +54,8 @@ class OurSettings:
     backend: str | None = None
     dtype: str | None = None
     max_tiles_override: int | None = None  # None: the benchmark's own budget
+    max_new_tokens_override: int | None = None  # None: the benchmark's own budget
+    rule_only: bool = False  # the protocol names a judge that was not used
     md5_matches: bool | None = None  # the benchmark file is the one the protocol pins
     best_of_direct_and_cot: bool = False  # the score is the better of a direct and a CoT run
 
@@ -96,6 +98,20 @@ def setting_checks(settings: OurSettings, published_cot: str, published_metric: 
             "benchmark default" if settings.max_tiles_override is None else str(settings.max_tiles_override),
             "benchmark default (unstated)",
             "unknown" if settings.max_tiles_override is None else "differs",
+        ),
+        SettingCheck(
+            "token budget",
+            "benchmark default"
+            if settings.max_new_tokens_override is None
+            else str(settings.max_new_tokens_override),
+            "benchmark default",
+            "same" if settings.max_new_tokens_override is None else "differs",
+        ),
+        SettingCheck(
+            "judge used",
+            "rule-only (the protocol's judge was not used)" if settings.rule_only else "as the protocol",
+            "as the protocol",
+            "differs" if settings.rule_only else "same",
         ),
         _known("backend", settings.backend, PUBLISHED_BACKEND, "Hugging Face transformers"),
         _known("dtype", settings.dtype, PUBLISHED_DTYPE, PUBLISHED_DTYPE),

@@ -19,11 +19,11 @@ from typing import Any, Literal
 import torch
 
 from vleval.errors import VlevalError
+from vleval.models.verify import SYNTHETIC_MARKER as _MARKER
 from vleval.synthetic.tokenizer import write_internlm2_tokenizer, write_qwen2_tokenizer
 
 Family = Literal["qwen2", "internlm2"]
 _FORMAT_VERSION = 2  # bump when the files change, so cached directories are rebuilt
-_MARKER = ".vleval-synthetic.json"
 
 VIT_HIDDEN = 32
 LLM_HIDDEN = 128

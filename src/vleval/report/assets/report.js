@@ -78,7 +78,7 @@
     var verdict = r.f ? "failed" : (r.h === true ? "hit" : (r.h === false ? "miss" : "unknown"));
     var box = el("div", {}, [
       el("span", { "class": "badge " + verdict, text: verdict }),
-      kvBlock([kv("prediction", r.p, true), kv("extracted", r.x), kv("judge verdict", r.v, true),
+      kvBlock([kv("prediction", r.p, true), kv("extracted", r.x), kv("how it was decided", r.v, true),
                kv("tiles", r.t && r.t.length ? r.t.join(" + ") : "")])
     ]);
     if (r.pr || r.pp !== undefined) {
