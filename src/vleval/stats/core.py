@@ -161,6 +161,87 @@ class _Resampler:
         return out
 
 
+# --------------------------------------------------------------------------------------------------
+# Vectorised bootstrap: statistics that are functions of per-row column sums
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class RowSums:
+    """A statistic written as a function of column sums, which is how every benchmark family's
+    headline, metrics and per-category values are made (shares of right rows or units, mean grades,
+    points, ratios of means). Row i contributes ``columns[i]`` (k numbers); the statistic of any
+    collection of whole units is ``combine`` of the sum of its rows' columns. A unit's own outcome
+    (an MMBench question right only if all rotations are) sits on one of its rows, since a resample
+    never splits a unit. ``combine`` maps a (resamples, k) array of sums to a (resamples,) array of
+    values (NaN where undefined), with the same float operations the family's ``aggregate`` uses, so
+    a resample's value is the aggregation's to the last bit wherever the sums are exact."""
+
+    columns: np.ndarray  # (rows, k)
+    combine: Callable[[np.ndarray], np.ndarray]
+
+    def value(self) -> float:
+        """The statistic on all rows."""
+        return float(self.combine(self.columns.sum(axis=0, keepdims=True))[0])
+
+    def masked(self, mask: np.ndarray) -> RowSums:
+        """The same statistic on the rows where ``mask`` is 1 (a category's rows, in place: the
+        resampled units outside it contribute nothing)."""
+        return RowSums(self.columns * mask[:, None], self.combine)
+
+
+def share(right: np.ndarray, counted: np.ndarray, scale: float = 100.0) -> RowSums:
+    """``scale`` x (sum of ``right``) / (sum of ``counted``): the share of right rows or units (the
+    aggregation's ``float(np.mean(hits)) * 100``), or a mean grade x 100."""
+    return RowSums(np.column_stack([right, counted]).astype(float), lambda s: ratio(s[:, 0], s[:, 1]) * scale)
+
+
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+# resamples whose per-cluster counts are built at once: (chunk x clusters) float64 counts stay small
+SUM_CHUNK = 250
+
+
+def _draw_chunks(n_clusters: int, resamples: int, seed: int):
+    """The draws of ``_draws`` (the same numbers: the generator's stream does not depend on how it is
+    cut), SUM_CHUNK resamples at a time, as int32, so the (resamples x clusters) matrix is never held."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, resamples, SUM_CHUNK):
+        yield rng.integers(
+            0, n_clusters, size=(min(SUM_CHUNK, resamples - start), n_clusters), dtype=np.int32
+        )
+
+
+def summed_values(
+    n_rows: int, groups: list[list[int]], sums: Mapping[str, RowSums], resamples: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Each statistic's value on each resample of whole clusters (``groups``: row positions), drawn
+    as ``_draws`` draws them: the clusters' column sums once, then per chunk of resamples the count
+    of each cluster in each resample (a bincount) times those sums (one matrix product)."""
+    owner = np.empty(n_rows, dtype=np.intp)
+    for cluster, members in enumerate(groups):
+        owner[members] = cluster
+    names = list(sums)
+    widths = [sums[name].columns.shape[1] for name in names]
+    columns = np.concatenate([sums[name].columns for name in names], axis=1)
+    by_cluster = np.zeros((len(groups), columns.shape[1]))
+    np.add.at(by_cluster, owner, columns)
+    n = len(groups)
+    parts: list[np.ndarray] = []
+    for chunk in _draw_chunks(n, resamples, seed):
+        offsets = (np.arange(len(chunk), dtype=np.int64) * n)[:, None]
+        counts = np.bincount((chunk + offsets).ravel(), minlength=len(chunk) * n).reshape(len(chunk), n)
+        parts.append(counts.astype(float) @ by_cluster)
+    totals = np.concatenate(parts) if parts else np.zeros((0, columns.shape[1]))
+    out: dict[str, np.ndarray] = {}
+    start = 0
+    for name, width in zip(names, widths, strict=True):
+        out[name] = np.asarray(sums[name].combine(totals[:, start : start + width]), dtype=float)
+        start += width
+    return out
+
+
 def _method(keys: Sequence[str], n_units: int, resamples: int, seed: int, extra: str = "") -> str:
     return (
         f"percentile bootstrap over {n_units} {describe_units(keys)}, {resamples} resamples, "
@@ -265,10 +346,15 @@ def bootstrap_intervals(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
+    sums: Mapping[str, RowSums] | None = None,
+    method_notes: Mapping[str, str] | None = None,
 ) -> dict[str, Interval]:
     """A percentile-bootstrap interval per metric. ``metrics`` maps each metric name (a key of
-    ``aggregate``'s result) to the unit keys its resamples must keep whole; metrics sharing the same
-    keys share the same resamples. Metrics that ``aggregate`` leaves undefined get no interval."""
+    ``aggregate``'s result, or of ``sums``) to the unit keys its resamples must keep whole; metrics
+    sharing the same keys share the same resamples. A metric with ``sums`` is computed from them on
+    all resamples at once (``summed_values``; the caller has checked they give the aggregation);
+    the others by ``aggregate`` on each resample's rows. Metrics left undefined get no interval.
+    ``method_notes``: text appended to a metric's ``Interval.method``."""
     out: dict[str, Interval] = {}
     by_keys: dict[tuple[str, ...], list[str]] = {}
     for name, keys in metrics.items():
@@ -277,15 +363,20 @@ def bootstrap_intervals(
         groups = clusters(rows, keys)
         if not groups:
             continue
-        draws = _draws(len(groups), resamples, seed)
-        values = _resampled_values(rows, groups, keys, aggregate, names, draws)
+        summed = {name: sums[name] for name in names if sums is not None and name in sums}
+        values = summed_values(len(rows), groups, summed, resamples, seed) if summed else {}
+        rest = [name for name in names if name not in summed]
+        if rest:
+            draws = _draws(len(groups), resamples, seed)
+            values.update(_resampled_values(rows, groups, keys, aggregate, rest, draws))
         for name in names:
             bounds = _percentile_interval(values[name], level)
             if bounds is not None:
+                note = (method_notes or {}).get(name, "")
                 out[name] = Interval(
                     low=bounds[0],
                     high=bounds[1],
-                    method=_method(keys, len(groups), resamples, seed),
+                    method=_method(keys, len(groups), resamples, seed, note),
                     level=level,
                 )
     return out

@@ -13,6 +13,7 @@ of aAcc, qAcc and fAcc) resamples the sets that keep all of them whole.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,8 +22,7 @@ from vleval.stats.core import (
     DEFAULT_RESAMPLES,
     UNIT,
     RowAggregate,
-    RowStatistic,
-    bootstrap_interval,
+    RowSums,
     bootstrap_intervals,
     bounds_wider_than_interval,
     censoring_bounds,
@@ -77,14 +77,20 @@ def score_uncertainty(
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
     best_score: float = 1.0,
+    sums: Mapping[str, RowSums] | None = None,
     categories: Mapping[str, float] | None = None,
-    category_rows: Mapping[str, Sequence[RowResult]] | None = None,
-    category_value: RowStatistic | None = None,
+    category_sums: Mapping[str, RowSums] | None = None,
 ) -> Uncertainty:
     """Intervals for the headline (``aggregate(rows)[headline_key]``), each of ``metrics`` and each
-    reported category value in ``categories`` (see ``category_intervals``: ``category_rows`` are its
-    rows, ``category_value`` its statistic), and the censoring bounds of the headline (censored rows
-    set to 0 ... ``best_score``)."""
+    reported category value in ``categories``, and the censoring bounds of the headline (censored
+    rows set to 0 ... ``best_score``).
+
+    ``sums``: the family's column sums of the headline (under ``HEADLINE``) and metrics (by name),
+    which give every resample's value at once (``summed_values``); one that does not reproduce the
+    aggregation on all rows is not used (the aggregation then runs on each resample). Categories get
+    intervals from ``category_sums`` only, on the headline's resamples: each resample draws units of
+    the whole benchmark and a category's value is that of its units among them (see
+    ``category_sums_checked``)."""
     rows = list(rows)
     if not rows:
         return Uncertainty()
@@ -94,54 +100,49 @@ def score_uncertainty(
         values[HEADLINE] = values.get(headline_key)
         return values
 
+    full = with_headline(rows)
     units = metric_units([m for m in metrics if m != headline_key])
-    intervals = bootstrap_intervals(rows, with_headline, units, resamples=resamples, seed=seed, level=level)
-    if categories and category_rows is not None and category_value is not None:
-        intervals.update(
-            category_intervals(
-                category_rows,
-                category_value,
-                categories,
-                units[HEADLINE],
-                resamples=resamples,
-                seed=seed,
-                level=level,
-            )
-        )
-    exact = plain_proportion_interval(rows, with_headline(rows).get(HEADLINE), level)
+    usable = {
+        name: found
+        for name, found in (sums or {}).items()
+        if name in units and _same(found.value(), full.get(name))
+    }
+    wanted: dict[str, tuple[str, ...]] = dict(units)
+    notes: dict[str, str] = {}
+    for name, found in category_sums_checked(categories or {}, category_sums or {}).items():
+        wanted[category_key(name)] = units[HEADLINE]
+        usable[category_key(name)] = found
+        notes[category_key(name)] = f", category {name!r}: its units within each resample"
+    intervals = bootstrap_intervals(
+        rows, with_headline, wanted, resamples=resamples, seed=seed, level=level, sums=usable,
+        method_notes=notes,
+    )  # fmt: skip
+    exact = plain_proportion_interval(rows, full.get(HEADLINE), level)
     if exact is not None:
         intervals[HEADLINE + EXACT_SUFFIX] = exact
     bounds = censoring_bounds(rows, lambda r: with_headline(r).get(HEADLINE), best_score=best_score)
     return Uncertainty(intervals=intervals, bounds=bounds, censored=sum(is_censored(r) for r in rows))
 
 
-def category_intervals(
-    rows_by_category: Mapping[str, Sequence[RowResult]],
-    statistic: RowStatistic,
-    reported: Mapping[str, float],
-    keys: Sequence[str] = (UNIT,),
-    *,
-    resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
-    level: float = DEFAULT_LEVEL,
-) -> dict[str, Interval]:
-    """An interval per reported category (``ScoreRecord.categories``), under ``category_key(name)``:
-    the bootstrap of ``statistic`` over that category's rows alone, drawing whole units under ``keys``
-    (the headline's). A category gets none when it has no rows here, or when ``statistic`` of its rows
-    is not the reported value (a sub-score that is not a statistic of its own rows: better no interval
-    than a wrong one)."""
-    out: dict[str, Interval] = {}
+def _same(value: float, expected: object) -> bool:
+    try:
+        other = float(expected)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(value) and math.isfinite(other) and abs(value - other) <= 1e-9 * max(1.0, abs(other))
+
+
+def category_sums_checked(
+    reported: Mapping[str, float], category_sums: Mapping[str, RowSums]
+) -> dict[str, RowSums]:
+    """The reported categories (``ScoreRecord.categories``) whose value the family's sums give from
+    the category's own rows. A category without sums, or whose sums give another value (a sub-score
+    that is not a statistic of its own rows), gets no interval: better none than a wrong one."""
+    out: dict[str, RowSums] = {}
     for name, value in reported.items():
-        members = list(rows_by_category.get(name, ()))
-        full = statistic(members) if members else None
-        if full is None or not abs(full - value) <= CATEGORY_TOLERANCE * max(1.0, abs(value)):
-            continue
-        interval = bootstrap_interval(
-            members, statistic, keys=keys, resamples=resamples, seed=seed, level=level
-        )
-        if interval is not None:
-            interval.method += f", category {name!r} alone ({len(members)} rows)"
-            out[category_key(name)] = interval
+        found = category_sums.get(name)
+        if found is not None and abs(found.value() - value) <= CATEGORY_TOLERANCE * max(1.0, abs(value)):
+            out[name] = found
     return out
 
 
