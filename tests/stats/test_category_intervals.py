@@ -1,16 +1,14 @@
-"""Intervals on the per-category sub-scores (``ScoreRecord.categories``): each category's own units
-resampled alone, checked against a bootstrap written out here with numpy."""
+"""Intervals on the per-category sub-scores (``ScoreRecord.categories``): a category's units as they
+fall in each of the headline's resamples, checked against a bootstrap written out here with numpy."""
 
 from __future__ import annotations
-
-from collections import Counter
 
 import numpy as np
 import pytest
 
 from vleval.datasets.families import family_of
 from vleval.protocol import get_protocol
-from vleval.stats.scores import HEADLINE, category_intervals, category_key, score_uncertainty
+from vleval.stats.scores import HEADLINE, category_key, score_uncertainty
 from vleval.types import RowResult
 
 MMBENCH = family_of("MMBench_DEV_EN_V11")  # circular: a question's 4 rotations are one unit
@@ -46,22 +44,24 @@ def value(rows):
     return MMBENCH.category_value(rows, PROTOCOL)
 
 
-def numpy_bootstrap(unit_outcomes: list[float], resamples: int, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap of the share of right units, written out: draw units with replacement."""
-    draws = np.random.default_rng(seed).integers(0, len(unit_outcomes), size=(resamples, len(unit_outcomes)))
-    shares = np.asarray(unit_outcomes)[draws].mean(axis=1) * 100
+def numpy_bootstrap(outcomes: list[float], inside: list[bool], resamples: int, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap of a category's share of right units, written out: draw all units with
+    replacement, keep the share of right units among the drawn ones inside the category."""
+    draws = np.random.default_rng(seed).integers(0, len(outcomes), size=(resamples, len(outcomes)))
+    mask = np.asarray(inside, dtype=float)
+    shares = (np.asarray(outcomes) * mask)[draws].sum(axis=1) / mask[draws].sum(axis=1) * 100
     low, high = np.quantile(shares, [0.025, 0.975])
     return float(low), float(high)
 
 
 def uncertainty(rows, categories=None):
     return score_uncertainty(
-        rows, MMBENCH.aggregate, HEADLINE, seed=SEED, resamples=RESAMPLES,
-        categories=categories, category_rows=MMBENCH.category_rows(rows), category_value=value,
+        rows, MMBENCH.aggregate, HEADLINE, seed=SEED, resamples=RESAMPLES, sums=MMBENCH.row_sums(rows),
+        categories=categories, category_sums=MMBENCH.category_sums(rows, PROTOCOL),
     )  # fmt: skip
 
 
-def test_each_category_is_its_own_units_bootstrapped_alone():
+def test_each_category_is_its_units_within_the_headline_resamples():
     rows = circular_rows()
     by_category = MMBENCH.category_rows(rows)
     assert {name: len(members) for name, members in by_category.items()} == {"mixed": 48, "right": 48}
@@ -72,11 +72,13 @@ def test_each_category_is_its_own_units_bootstrapped_alone():
     assert (right.low, right.high) == (100.0, 100.0)  # a degenerate category: zero width
 
     mixed = found[category_key("mixed")]
-    outcomes = [0.0 if u in WRONG_UNITS else 1.0 for u in range(12)]  # the 'mixed' questions in order
-    assert (mixed.low, mixed.high) == pytest.approx(numpy_bootstrap(outcomes, RESAMPLES, SEED), abs=1e-9)
+    # the 24 questions in table order: even ones are 'mixed', WRONG_UNITS among those wrong
+    outcomes = [0.0 if q % 2 == 0 and q // 2 in WRONG_UNITS else 1.0 for q in range(24)]
+    inside = [q % 2 == 0 for q in range(24)]
+    assert (mixed.low, mixed.high) == pytest.approx(numpy_bootstrap(outcomes, inside, RESAMPLES, SEED), abs=1e-9)
     assert mixed.method == (
-        f"percentile bootstrap over 12 scoring units, {RESAMPLES} resamples, seed {SEED}, "
-        "category 'mixed' alone (48 rows)"
+        f"percentile bootstrap over 24 scoring units, {RESAMPLES} resamples, seed {SEED}, "
+        "category 'mixed': its units within each resample"
     )
     assert mixed.level == 0.95
 
@@ -89,23 +91,13 @@ def test_existing_intervals_do_not_move():
     assert {k: v for k, v in with_categories.items() if k in without} == without
 
 
-def test_a_circular_group_is_never_split():
+def test_a_circular_group_counts_once_whatever_its_rotations():
+    """The category's sums hold one (right, counted) pair per question, on one of its rows: a
+    question whose third rotation is wrong counts as one wrong unit, never as 3/4 right."""
     rows = circular_rows()
-    seen: list[Counter] = []
-
-    def recording(resampled):
-        seen.append(Counter(r.unit.split("~")[0] for r in resampled))
-        sizes = Counter(r.unit for r in resampled)  # a unit drawn twice comes back as two named copies
-        assert set(sizes.values()) == {ROTATIONS}
-        return value(resampled)
-
-    found = category_intervals(
-        MMBENCH.category_rows(rows), recording, {"mixed": 100 * 8 / 12}, resamples=200, seed=SEED
-    )
-    assert category_key("mixed") in found
-    mixed_units = {str(q) for q in range(0, 24, 2)}
-    assert len(seen) > 200 and all(set(counts) <= mixed_units for counts in seen)
-    assert all(n % ROTATIONS == 0 for counts in seen for n in counts.values())
+    mixed = MMBENCH.category_sums(rows, PROTOCOL)["mixed"]
+    assert mixed.columns.sum(axis=0).tolist() == [8.0, 12.0]
+    assert np.count_nonzero(mixed.columns[:, 1]) == 12
 
 
 def test_a_value_its_rows_do_not_give_gets_no_interval():

@@ -107,7 +107,8 @@ def score_uncertainty(
         for name, found in (sums or {}).items()
         if name in units and _same(found.value(), full.get(name))
     }
-    wanted: dict[str, tuple[str, ...]] = dict(units)
+    # a metric the aggregation does not give on all rows gets no interval: no resample to run for it
+    wanted = {name: keys for name, keys in units.items() if _same(_number(full.get(name)), full.get(name))}
     notes: dict[str, str] = {}
     for name, found in category_sums_checked(categories or {}, category_sums or {}).items():
         wanted[category_key(name)] = units[HEADLINE]
@@ -122,6 +123,13 @@ def score_uncertainty(
         intervals[HEADLINE + EXACT_SUFFIX] = exact
     bounds = censoring_bounds(rows, lambda r: with_headline(r).get(HEADLINE), best_score=best_score)
     return Uncertainty(intervals=intervals, bounds=bounds, censored=sum(is_censored(r) for r in rows))
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _same(value: float, expected: object) -> bool:

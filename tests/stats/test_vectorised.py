@@ -1,0 +1,122 @@
+"""The vectorised bootstrap (families' ``row_sums`` / ``category_sums``) against the way intervals
+were computed before it, on every benchmark family:
+
+- headline, metric and exact intervals are bit-identical to those recorded from the previous code
+  (``data/intervals_before.json``: the family's ``aggregate`` re-run on every resample), for the same
+  seed, and the scores themselves are unchanged;
+- per-category intervals now come from the headline's resamples (a category's units as they fall in
+  each resample of the whole benchmark, so its size varies as it would in a new draw of the
+  benchmark), where they used to resample each category alone with its size fixed. Their values moved
+  for that reason; here they are checked against that definition written out: the family's
+  ``category_rows`` and ``category_value`` on each resample's rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # interval_cases (tests use --import-mode=importlib)
+
+from interval_cases import CASES, case_id, score_case  # noqa: E402
+
+from vleval.datasets.families import HEADLINE, family_of  # noqa: E402
+from vleval.datasets.registry import BENCHMARKS  # noqa: E402
+from vleval.protocol import get_protocol  # noqa: E402
+from vleval.stats.core import clusters  # noqa: E402
+from vleval.stats.scores import CATEGORY_PREFIX, category_key, metric_units, score_uncertainty  # noqa: E402
+
+BEFORE = json.loads((Path(__file__).parent / "data" / "intervals_before.json").read_text())
+WRITTEN_OUT_RESAMPLES = 60
+
+
+@pytest.fixture(scope="module", params=CASES, ids=case_id)
+def scored(request, tmp_path_factory):
+    return request.param, score_case(request.param, tmp_path_factory.mktemp(case_id(request.param)))
+
+
+def test_every_family_is_covered():
+    assert {family_of(name).name for name, _, _ in CASES} == {
+        family_of(card).name for card in BENCHMARKS.values() if card.has_answers
+    }
+
+
+def test_scores_and_headline_intervals_are_unchanged(scored):
+    case, result = scored
+    before = BEFORE[case_id(case)]
+    record = result.record
+    assert record.headline == before["headline"] and record.metrics == before["metrics"]
+    assert record.categories == before["categories"]
+    now = {k: dataclasses.asdict(v) for k, v in record.intervals.items() if not k.startswith(CATEGORY_PREFIX)}
+    assert now == {k: v for k, v in before["intervals"].items() if not k.startswith(CATEGORY_PREFIX)}
+    # every category that had an interval still has one (their values: next test)
+    assert {k for k in record.intervals if k.startswith(CATEGORY_PREFIX)} == {
+        k for k in before["intervals"] if k.startswith(CATEGORY_PREFIX)
+    }
+
+
+def _resampled(rows, groups, draw, renamed):
+    """A resample's rows as (original position, copy): a unit drawn k times comes k times, renamed."""
+    out, seen = [], {}
+    for cluster in sorted(int(c) for c in draw):
+        k = seen[cluster] = seen.get(cluster, -1) + 1
+        for i in groups[cluster]:
+            row = rows[i]
+            if k:
+                row = dataclasses.replace(
+                    row,
+                    unit=f"{row.unit}~{k}",
+                    groups={n: f"{v}~{k}" if n in renamed else v for n, v in row.groups.items()},
+                )
+            out.append((i, row))
+    return out
+
+
+def test_category_intervals_are_the_category_within_each_headline_resample(scored):
+    """The family's own category statistic on each resample's rows, written out with a loop."""
+    case, result = scored
+    family, protocol, rows = family_of(case[0]), get_protocol(case[1]), result.rows
+    record = result.record
+    keys = metric_units(record.metrics)[HEADLINE]
+    fast = score_uncertainty(
+        rows, family.aggregate, HEADLINE, record.metrics, resamples=WRITTEN_OUT_RESAMPLES, seed=4,
+        sums=family.row_sums(rows), categories=record.categories,
+        category_sums=family.category_sums(rows, protocol),
+    ).intervals  # fmt: skip
+    names = [n for n in record.categories if category_key(n) in fast]
+    assert {category_key(n) for n in names} == {k for k in record.intervals if k.startswith(CATEGORY_PREFIX)}
+    groups = clusters(rows, keys)
+    draws = np.random.default_rng(4).integers(0, len(groups), size=(WRITTEN_OUT_RESAMPLES, len(groups)))
+    members = {n: {id(r) for r in m} for n, m in family.category_rows(rows).items()}
+    values = {n: [] for n in names}
+    for draw in draws:
+        resample = _resampled(rows, groups, draw, {k for k in keys if k not in ("row", "unit")})
+        for name in names:
+            inside = [copy for i, copy in resample if id(rows[i]) in members[name]]
+            value = family.category_value(inside, protocol)
+            values[name].append(np.nan if value is None else value)
+    for name in names:
+        finite = np.asarray(values[name])[np.isfinite(values[name])]
+        low, high = np.quantile(finite, [0.025, 0.975])
+        found = fast[category_key(name)]
+        assert (found.low, found.high) == pytest.approx((low, high), abs=1e-9), name
+        assert f"category {name!r}: its units within each resample" in found.method
+
+
+def test_the_aggregation_is_not_rerun_per_resample(scored):
+    case, result = scored
+    family, rows = family_of(case[0]), result.rows
+    calls = []
+
+    def counting(resampled):
+        calls.append(len(resampled))
+        return family.aggregate(resampled)
+
+    score_uncertainty(rows, counting, HEADLINE, result.record.metrics, resamples=500,
+                      sums=family.row_sums(rows))  # fmt: skip
+    assert len(calls) <= 3  # the full rows, and the censoring bounds' two
