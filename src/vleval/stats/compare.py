@@ -30,6 +30,7 @@ from vleval.stats.core import (
     UNIT,
     PairedResult,
     RowStatistic,
+    RowSums,
     holm,
     is_right_wrong,
     pair_rows,
@@ -52,6 +53,8 @@ class HeadlineStatistic:
 
     statistic: RowStatistic
     graded: bool = False
+    # the statistic as column sums of given rows (``BenchmarkFamily.row_sums``), for a fast bootstrap
+    sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None
 
 
 # (dataset, its score record) -> its HeadlineStatistic; the benchmark family's, replaceable in tests
@@ -234,7 +237,11 @@ def family_statistic(dataset: str, record: ScoreRecord) -> HeadlineStatistic:
         value = family.aggregate(list(rows)).get(HEADLINE)
         return None if value is None else float(value)
 
-    return HeadlineStatistic(headline, graded=bool(getattr(family, "graded", False)))
+    return HeadlineStatistic(
+        headline,
+        graded=bool(getattr(family, "graded", False)),
+        sums=lambda rows: family.row_sums(list(rows)).get(HEADLINE),
+    )
 
 
 def share_of_right_units(rows: Sequence[RowResult]) -> float | None:
@@ -336,8 +343,9 @@ def _compare_benchmark(
         and _is_share_of_right_units(headline.statistic, *pair_rows(rows_a, rows_b))
     )
     paired = paired_comparison(
-        rows_a, rows_b, headline.statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed
-    )
+        rows_a, rows_b, headline.statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed,
+        sums=headline.sums,
+    )  # fmt: skip
     return BenchmarkComparison(
         benchmark=dataset,
         paired=paired,

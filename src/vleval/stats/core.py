@@ -482,12 +482,15 @@ def paired_comparison(
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
     power: float = DEFAULT_POWER,
+    sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None,
 ) -> PairedResult:
     """B - A of ``statistic`` on the common rows. The paired bootstrap draws the same units for A and
     B (a resample never splits a unit), which gives the interval and the standard error of the
     difference. ``mcnemar`` (right/wrong units whose statistic is the share of right units): the
     p-value is exact McNemar on the units' outcomes; otherwise it is the bootstrap's two-sided
-    p-value (twice the smaller share of resampled differences on either side of 0)."""
+    p-value (twice the smaller share of resampled differences on either side of 0). ``sums``: the
+    statistic as column sums of given rows (the family's ``row_sums``), used for both runs' resamples
+    at once where it reproduces ``statistic`` on them (same draws, same values)."""
     a_rows, b_rows = pair_rows(rows_a, rows_b)
     a_value, b_value = statistic(a_rows), statistic(b_rows)
     difference = None if a_value is None or b_value is None else b_value - a_value
@@ -497,13 +500,17 @@ def paired_comparison(
         result.test = "not compared: no common scored rows"
         return result
 
-    draws = _draws(len(groups), resamples, seed)
-
     def as_aggregate(rows: Sequence[RowResult]) -> dict[str, float | None]:
         return {"value": statistic(rows)}
 
-    va = _resampled_values(a_rows, groups, keys, as_aggregate, ["value"], draws)["value"]
-    vb = _resampled_values(b_rows, groups, keys, as_aggregate, ["value"], draws)["value"]
+    def values(rows: list[RowResult], full: float) -> np.ndarray:
+        found = sums(rows) if sums is not None else None
+        if found is not None and _close(found.value(), full):
+            return summed_values(len(rows), groups, {"value": found}, resamples, seed)["value"]
+        draws = _draws(len(groups), resamples, seed)
+        return _resampled_values(rows, groups, keys, as_aggregate, ["value"], draws)["value"]
+
+    va, vb = values(a_rows, a_value), values(b_rows, b_value)
     diffs = (vb - va)[np.isfinite(vb - va)]
     bounds = _percentile_interval(diffs, level)
     if bounds is not None:
