@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from vleval.datasets.families import family_of
 from vleval.protocol import get_protocol
+from vleval.stats.core import bootstrap_intervals
 from vleval.stats.scores import HEADLINE, category_key, score_uncertainty
 from vleval.types import RowResult
 
@@ -44,7 +46,9 @@ def value(rows):
     return MMBENCH.category_value(rows, PROTOCOL)
 
 
-def numpy_bootstrap(outcomes: list[float], inside: list[bool], resamples: int, seed: int) -> tuple[float, float]:
+def numpy_bootstrap(
+    outcomes: list[float], inside: list[bool], resamples: int, seed: int
+) -> tuple[float, float]:
     """Percentile bootstrap of a category's share of right units, written out: draw all units with
     replacement, keep the share of right units among the drawn ones inside the category."""
     draws = np.random.default_rng(seed).integers(0, len(outcomes), size=(resamples, len(outcomes)))
@@ -62,25 +66,41 @@ def uncertainty(rows, categories=None):
 
 
 def test_each_category_is_its_units_within_the_headline_resamples():
+    """The bootstrap of a category (what it gets where its value does not count right units): the
+    headline's resamples, the category's units within each."""
     rows = circular_rows()
     by_category = MMBENCH.category_rows(rows)
     assert {name: len(members) for name, members in by_category.items()} == {"mixed": 48, "right": 48}
-    reported = {"mixed": 100 * 8 / 12, "right": 100.0}
-    found = uncertainty(rows, reported).intervals
-
-    right = found[category_key("right")]
-    assert (right.low, right.high) == (100.0, 100.0)  # a degenerate category: zero width
-
+    sums = {category_key("mixed"): MMBENCH.category_sums(rows, PROTOCOL)["mixed"]}
+    found = bootstrap_intervals(
+        rows, MMBENCH.aggregate, {category_key("mixed"): ("unit",)}, resamples=RESAMPLES, seed=SEED, sums=sums
+    )
     mixed = found[category_key("mixed")]
     # the 24 questions in table order: even ones are 'mixed', WRONG_UNITS among those wrong
     outcomes = [0.0 if q % 2 == 0 and q // 2 in WRONG_UNITS else 1.0 for q in range(24)]
     inside = [q % 2 == 0 for q in range(24)]
-    assert (mixed.low, mixed.high) == pytest.approx(numpy_bootstrap(outcomes, inside, RESAMPLES, SEED), abs=1e-9)
-    assert mixed.method == (
-        f"percentile bootstrap over 24 scoring units, {RESAMPLES} resamples, seed {SEED}, "
-        "category 'mixed': its units within each resample"
+    assert (mixed.low, mixed.high) == pytest.approx(
+        numpy_bootstrap(outcomes, inside, RESAMPLES, SEED), abs=1e-9
     )
+    assert mixed.method == f"percentile bootstrap over 24 scoring units, {RESAMPLES} resamples, seed {SEED}"
     assert mixed.level == 0.95
+
+
+def test_a_category_of_right_wrong_questions_gets_the_exact_interval_of_its_questions():
+    """MMBench's questions are independent right/wrong units: a category's accuracy gets the
+    Clopper-Pearson interval of its right questions among its questions (scipy), never the zero-width
+    '100.00 ± 0.00' a percentile bootstrap gives a category that is all right."""
+    rows = circular_rows()
+    found = uncertainty(rows, {"mixed": 100 * 8 / 12, "right": 100.0}).intervals
+    for name, right in (("mixed", 8), ("right", 12)):
+        ci = stats.binomtest(right, 12).proportion_ci(confidence_level=0.95, method="exact")
+        interval = found[category_key(name)]
+        assert (interval.low, interval.high) == pytest.approx((100 * ci.low, 100 * ci.high), abs=1e-9)
+        assert interval.method == (
+            f"exact binomial (Clopper-Pearson), {right} of 12 scoring units right, category {name!r}"
+        )
+    assert found[category_key("right")].low == pytest.approx(100 * 0.025 ** (1 / 12))  # not 100.00
+    assert found[category_key("right")].high == 100.0
 
 
 def test_existing_intervals_do_not_move():

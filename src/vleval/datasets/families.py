@@ -187,9 +187,14 @@ def family_of(card_or_name: BenchmarkCard | str) -> BenchmarkFamily:
 def _placed(found: RowSums, rows: Sequence[RowResult], members: Sequence[RowResult]) -> RowSums:
     """``found`` (sums over ``members``, a subset of ``rows`` as the same objects) as sums over ``rows``."""
     position = {id(row): i for i, row in enumerate(rows)}
+    at = [position[id(row)] for row in members]
     columns = np.zeros((len(rows), found.columns.shape[1]))
-    columns[[position[id(row)] for row in members]] = found.columns
-    return RowSums(columns, found.combine)
+    columns[at] = found.columns
+    best = None
+    if found.best is not None:
+        best = np.zeros_like(columns)
+        best[at] = found.best
+    return RowSums(columns, found.combine, best)
 
 
 def first_of_groups(names: Sequence[str]) -> tuple[np.ndarray, list[list[int]]]:

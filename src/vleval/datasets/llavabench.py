@@ -88,7 +88,10 @@ class LLaVABenchFamily(BenchmarkFamily):
     graded = True  # rows carry a grade, not right/wrong
     best_row_score = 10.0  # the judge grades 1-10
     headline_name = "overall Relative Score (main)"
-    headline_unit = "percent of the GPT-4 answer's score, 1 decimal (the reference's table)"
+    headline_unit = (
+        "percent of the GPT-4 answer's score, 1 decimal (the reference's table); above 100 when the "
+        "model's answers are graded higher than GPT-4's"
+    )
     required_columns = ("index", "prediction", "question", "caption", "gpt4_ans", "category")
 
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:

@@ -255,11 +255,15 @@ class MCQFamily(BenchmarkFamily):
         _, units = first_of_groups([row.unit for row in rows])
         splits = sorted({rows[members[0]].groups.get("split", "none") for members in units}, key=str)
         columns = np.zeros((len(rows), 2 * len(splits)))
+        headline = splits.index(_headline_split(splits)) if splits else -1
+        best = np.zeros_like(columns)  # every unit of the headline split right; the others not counted
         for members in units:
             examined = [rows[i] for i in members if rows[i].decided_by != "skipped"]
             k = splits.index(rows[members[0]].groups.get("split", "none"))
             columns[members[0], 2 * k] = float(bool(examined) and all(r.score == 1 for r in examined))
             columns[members[0], 2 * k + 1] = 1.0
+            if k == headline:
+                best[members[0], 2 * k : 2 * k + 2] = 1.0
 
         def combine(sums: np.ndarray) -> np.ndarray:
             value = np.full(len(sums), np.nan)
@@ -271,7 +275,7 @@ class MCQFamily(BenchmarkFamily):
                 value = np.where(present, ratio(sums[:, 2 * k], sums[:, 2 * k + 1]) * 100, value)
             return value
 
-        return {HEADLINE: RowSums(columns, combine)}
+        return {HEADLINE: RowSums(columns, combine, best)}
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """The category columns of ``report_acc`` on the headline's split: each ``l2-category`` (from

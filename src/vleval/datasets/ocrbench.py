@@ -152,7 +152,7 @@ class OCRBenchFamily(BenchmarkFamily):
 
     def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
         """``aggregate`` as sums: a point per right row, the Final Score / 10."""
-        return {HEADLINE: RowSums(_points(rows), lambda sums: sums[:, 0] / 10)}
+        return {HEADLINE: RowSums(_points(rows), lambda sums: sums[:, 0] / 10, np.ones((len(rows), 1)))}
 
     def category_sums(self, rows: Sequence[RowResult], protocol: Protocol) -> dict[str, RowSums]:
         """``category_value`` as sums: the group's points (right rows), zero outside the group."""
@@ -162,7 +162,7 @@ class OCRBenchFamily(BenchmarkFamily):
         for name, members in self.category_rows(rows).items():
             mask = np.zeros(len(rows))
             mask[[position[id(row)] for row in members]] = 1.0
-            out[name] = RowSums(points * mask[:, None], lambda sums: sums[:, 0])
+            out[name] = RowSums(points * mask[:, None], lambda sums: sums[:, 0], mask[:, None])
         return out
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:

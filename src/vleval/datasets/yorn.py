@@ -228,7 +228,8 @@ class YesNoFamily(BenchmarkFamily):
                 [parts[name].combine(sums[:, 2 * k : 2 * k + 2]) for k, name in enumerate(parts)], axis=1
             ).mean(axis=1)
 
-        return {HEADLINE: RowSums(columns, mean3), **parts}
+        best = np.concatenate([parts[name].best for name in ("aAcc", "fAcc", "qAcc")], axis=1)
+        return {HEADLINE: RowSums(columns, mean3, best), **parts}
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """``hallusion_rating``'s lines: each ``category`` value, then each ``l2-category`` value (a

@@ -177,6 +177,9 @@ class RowSums:
 
     columns: np.ndarray  # (rows, k)
     combine: Callable[[np.ndarray], np.ndarray]
+    # the columns had every row been right (each unit at its best score): what a right unit is worth,
+    # for the exact interval of binary units (``binary_units``); None where there is no such notion
+    best: np.ndarray | None = None
 
     def value(self) -> float:
         """The statistic on all rows."""
@@ -185,13 +188,18 @@ class RowSums:
     def masked(self, mask: np.ndarray) -> RowSums:
         """The same statistic on the rows where ``mask`` is 1 (a category's rows, in place: the
         resampled units outside it contribute nothing)."""
-        return RowSums(self.columns * mask[:, None], self.combine)
+        best = None if self.best is None else self.best * mask[:, None]
+        return RowSums(self.columns * mask[:, None], self.combine, best)
 
 
 def share(right: np.ndarray, counted: np.ndarray, scale: float = 100.0) -> RowSums:
     """``scale`` x (sum of ``right``) / (sum of ``counted``): the share of right rows or units (the
     aggregation's ``float(np.mean(hits)) * 100``), or a mean grade x 100."""
-    return RowSums(np.column_stack([right, counted]).astype(float), lambda s: ratio(s[:, 0], s[:, 1]) * scale)
+    return RowSums(
+        np.column_stack([right, counted]).astype(float),
+        lambda s: ratio(s[:, 0], s[:, 1]) * scale,
+        np.column_stack([counted, counted]).astype(float),
+    )
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -219,14 +227,10 @@ def summed_values(
     """Each statistic's value on each resample of whole clusters (``groups``: row positions), drawn
     as ``_draws`` draws them: the clusters' column sums once, then per chunk of resamples the count
     of each cluster in each resample (a bincount) times those sums (one matrix product)."""
-    owner = np.empty(n_rows, dtype=np.intp)
-    for cluster, members in enumerate(groups):
-        owner[members] = cluster
     names = list(sums)
     widths = [sums[name].columns.shape[1] for name in names]
     columns = np.concatenate([sums[name].columns for name in names], axis=1)
-    by_cluster = np.zeros((len(groups), columns.shape[1]))
-    np.add.at(by_cluster, owner, columns)
+    by_cluster = _by_cluster(n_rows, groups, columns)
     n = len(groups)
     parts: list[np.ndarray] = []
     for chunk in _draw_chunks(n, resamples, seed):
@@ -240,6 +244,70 @@ def summed_values(
         out[name] = np.asarray(sums[name].combine(totals[:, start : start + width]), dtype=float)
         start += width
     return out
+
+
+def _by_cluster(n_rows: int, groups: list[list[int]], columns: np.ndarray) -> np.ndarray:
+    owner = np.empty(n_rows, dtype=np.intp)
+    for cluster, members in enumerate(groups):
+        owner[members] = cluster
+    out = np.zeros((len(groups), columns.shape[1]))
+    np.add.at(out, owner, columns)
+    return out
+
+
+@dataclass(frozen=True)
+class BinaryUnits:
+    """A statistic that counts right units: ``right`` of ``units`` (the units it counts) are right,
+    each worth ``worth``; the statistic is ``worth`` x their share (``form == "share"``: an accuracy)
+    or ``worth`` x their number (``"count"``: OCRBench's points)."""
+
+    right: int
+    units: int
+    worth: float
+    form: str
+
+    def interval(self, level: float, what: str) -> Interval:
+        """Clopper-Pearson on ``right`` of ``units`` independent units (scipy), on the statistic's
+        scale. Never zero-width: at 0/n or n/n one bound is the exact one-sided bound."""
+        ci = scipy_stats.binomtest(self.right, self.units).proportion_ci(
+            confidence_level=level, method="exact"
+        )
+        scale = self.worth * (self.units if self.form == "count" else 1)
+        return Interval(
+            low=float(ci.low) * scale,
+            high=float(ci.high) * scale,
+            method=f"exact binomial (Clopper-Pearson), {self.right} of {self.units} {what} right",
+            level=level,
+        )
+
+
+def binary_units(n_rows: int, groups: list[list[int]], sums: RowSums) -> BinaryUnits | None:
+    """Whether ``sums`` counts right units among ``groups`` (independent clusters of row positions):
+    each cluster's own value is 0 or its value at its best, that best value is the same for all
+    clusters, and the statistic of all rows is that worth times the share (or number) of clusters at
+    their best. Then the exact binomial interval applies. Decided from the data, so a statistic that
+    is not binary in general (HallusionBench's mean of three accuracies, a mean grade) is binary on
+    rows where every cluster is wholly right or wholly wrong, as at n/n and 0/n: the exact interval
+    is then the fallback of its bootstrap at the boundary. None otherwise (and without ``best``)."""
+    if sums.best is None or not groups:
+        return None
+    own = np.asarray(sums.combine(_by_cluster(n_rows, groups, sums.columns)), dtype=float)
+    best = np.asarray(sums.combine(_by_cluster(n_rows, groups, sums.best)), dtype=float)
+    counted = np.isfinite(best)
+    if not counted.any():
+        return None
+    own, best = own[counted], best[counted]
+    worth = float(best[0])
+    if not (worth > 0 and np.allclose(best, worth, rtol=1e-12, atol=0) and np.isfinite(own).all()):
+        return None
+    at_best = np.isclose(own, worth, rtol=1e-12, atol=0)
+    if not np.all(at_best | (own == 0)):
+        return None
+    right, units, full = int(at_best.sum()), int(counted.sum()), sums.value()
+    for form, value in (("share", worth * right / units), ("count", worth * right)):
+        if _close(value, full) or (value == 0 and full == 0):
+            return BinaryUnits(right, units, worth, form)
+    return None
 
 
 def _method(keys: Sequence[str], n_units: int, resamples: int, seed: int, extra: str = "") -> str:
@@ -373,6 +441,8 @@ def bootstrap_intervals(
             bounds = _percentile_interval(values[name], level)
             if bounds is not None:
                 note = (method_notes or {}).get(name, "")
+                if bounds[0] == bounds[1]:  # every unit has the same value: no spread to resample
+                    note += "; zero width: every unit has the same value, so resampling shows no spread"
                 out[name] = Interval(
                     low=bounds[0],
                     high=bounds[1],

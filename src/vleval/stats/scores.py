@@ -23,11 +23,13 @@ from vleval.stats.core import (
     UNIT,
     RowAggregate,
     RowSums,
+    binary_units,
     bootstrap_intervals,
     bounds_wider_than_interval,
     censoring_bounds,
     clopper_pearson,
     clusters,
+    describe_units,
     is_censored,
 )
 from vleval.types import Interval, RowResult, ScoreRecord
@@ -109,20 +111,62 @@ def score_uncertainty(
     }
     # a metric the aggregation does not give on all rows gets no interval: no resample to run for it
     wanted = {name: keys for name, keys in units.items() if _same(_number(full.get(name)), full.get(name))}
-    notes: dict[str, str] = {}
+    notes: dict[str, str] = {}  # method notes of bootstrap intervals
+    named: dict[str, str] = {}  # ... and of exact ones
     for name, found in category_sums_checked(categories or {}, category_sums or {}).items():
         wanted[category_key(name)] = units[HEADLINE]
         usable[category_key(name)] = found
-        notes[category_key(name)] = f", category {name!r}: its units within each resample"
-    intervals = bootstrap_intervals(
-        rows, with_headline, wanted, resamples=resamples, seed=seed, level=level, sums=usable,
-        method_notes=notes,
-    )  # fmt: skip
+        named[category_key(name)] = f", category {name!r}"
+        notes[category_key(name)] = named[category_key(name)] + ": its units within each resample"
+    intervals = exact_intervals(rows, wanted, usable, level, named)
+    intervals.update(
+        bootstrap_intervals(
+            rows,
+            with_headline,
+            {n: k for n, k in wanted.items() if n not in intervals},
+            resamples=resamples,
+            seed=seed,
+            level=level,
+            sums=usable,
+            method_notes=notes,
+        )  # fmt: skip
+    )
     exact = plain_proportion_interval(rows, full.get(HEADLINE), level)
-    if exact is not None:
+    if exact is not None and not _is_exact(intervals.get(HEADLINE)):
         intervals[HEADLINE + EXACT_SUFFIX] = exact
     bounds = censoring_bounds(rows, lambda r: with_headline(r).get(HEADLINE), best_score=best_score)
     return Uncertainty(intervals=intervals, bounds=bounds, censored=sum(is_censored(r) for r in rows))
+
+
+def exact_intervals(
+    rows: Sequence[RowResult],
+    units: Mapping[str, Sequence[str]],
+    sums: Mapping[str, RowSums],
+    level: float,
+    notes: Mapping[str, str],
+) -> dict[str, Interval]:
+    """Clopper-Pearson intervals for the statistics that count right units (``binary_units``): an
+    accuracy over independent right/wrong units (MMStar's rows, MMBench's circular questions, CRPE's
+    blocks), OCRBench's points, and any statistic on rows whose every unit is wholly right or wholly
+    wrong (n/n, 0/n), where a percentile bootstrap would give a zero-width interval."""
+    out: dict[str, Interval] = {}
+    groups_by_keys: dict[tuple[str, ...], list[list[int]]] = {}
+    for name, keys in units.items():
+        found = sums.get(name)
+        if found is None:
+            continue
+        groups = groups_by_keys.setdefault(tuple(keys), None) or clusters(rows, keys)
+        groups_by_keys[tuple(keys)] = groups
+        binary = binary_units(len(rows), groups, found)
+        if binary is not None:
+            interval = binary.interval(level, describe_units(keys))
+            interval.method += notes.get(name, "")
+            out[name] = interval
+    return out
+
+
+def _is_exact(interval: Interval | None) -> bool:
+    return interval is not None and interval.method.startswith("exact binomial")
 
 
 def _number(value: object) -> float:
