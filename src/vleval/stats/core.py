@@ -293,7 +293,7 @@ def binary_units(n_rows: int, groups: list[list[int]], sums: RowSums) -> BinaryU
         return None
     own = np.asarray(sums.combine(_by_cluster(n_rows, groups, sums.columns)), dtype=float)
     best = np.asarray(sums.combine(_by_cluster(n_rows, groups, sums.best)), dtype=float)
-    counted = np.isfinite(best)
+    counted = np.isfinite(best) & (best != 0)  # a unit the statistic counts (not another split's)
     if not counted.any():
         return None
     own, best = own[counted], best[counted]
