@@ -93,3 +93,27 @@ def test_a_clustered_benchmark_keeps_its_bootstrap_off_the_boundary(tmp_path):
     case = next(c for c in CASES if c[0] == "HallusionBench")
     result = score_case(case, tmp_path)
     assert result.record.intervals[HEADLINE].method.startswith("percentile bootstrap over")
+
+
+def test_identical_clustered_units_fall_back_to_a_score_interval():
+    """Two HallusionBench question/figure groups that each score the same (one of two rows right): the
+    percentile bootstrap cannot move and would print a zero-width interval; the documented fallback
+    is the Wilson score interval (statsmodels) of the share of the top score over the groups."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    hallusion = family_of("HallusionBench")
+    rows = [
+        RowResult(index=i, unit=f"chart_{g}_0", score=float(i % 2 == 0), decided_by="rule",
+                  groups={"figure": f"chart_{g}_f"}, category="VD")
+        for g in range(2)
+        for i in (2 * g, 2 * g + 1)
+    ]  # fmt: skip
+    found = score_uncertainty(
+        rows, hallusion.aggregate, HEADLINE, ["aAcc", "fAcc", "qAcc"], sums=hallusion.row_sums(rows)
+    ).intervals
+    headline = found[HEADLINE]
+    value = hallusion.aggregate(rows)[HEADLINE]  # mean(50, 0, 0)
+    low, high = proportion_confint(value / 100 * 2, 2, alpha=0.05, method="wilson")
+    assert (headline.low, headline.high) == pytest.approx((100 * low, 100 * high))
+    assert headline.method.startswith("Wilson score interval (statsmodels) of 16.7% of the top score over 2 ")
+    assert headline.low < value < headline.high

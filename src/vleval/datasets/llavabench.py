@@ -170,7 +170,8 @@ class LLaVABenchFamily(BenchmarkFamily):
         return {HEADLINE: float(np.round(value, 1))}
 
     def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
-        """``aggregate`` as sums: (model score, GPT-4 score, 1) per counted row."""
+        """``aggregate`` as sums: (model score, GPT-4 score, 1) per counted row; at best, every answer
+        graded ``best_row_score``."""
         counted = [r.score is not None for r in rows]
         columns = np.asarray(
             [
@@ -186,7 +187,9 @@ class LLaVABenchFamily(BenchmarkFamily):
                 value = np.where(mean_gpt4 != 0, mean_score / mean_gpt4 * 100, np.nan)
             return np.round(value, 1)
 
-        return {HEADLINE: RowSums(columns, combine)}
+        best = columns.copy()  # every counted answer graded the best score
+        best[:, 0] = self.best_row_score * best[:, 2]
+        return {HEADLINE: RowSums(columns, combine, best)}
 
     def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
         path = stem.with_name(stem.name + "_score.csv")

@@ -310,6 +310,37 @@ def binary_units(n_rows: int, groups: list[list[int]], sums: RowSums) -> BinaryU
     return None
 
 
+def no_spread_interval(
+    n_rows: int, groups: list[list[int]], sums: RowSums, level: float, what: str
+) -> Interval | None:
+    """The fallback where a percentile bootstrap has zero width (every unit gives the same value: a
+    few identical HallusionBench groups, say) although the statistic is not a count of right units:
+    the Wilson score interval (statsmodels) of its share of the top value (its value had every row
+    been right, ``best``), over the number of independent clusters, as if each were one right/wrong
+    trial at that rate. None without ``best`` (LLaVA-Bench's relative score has no top)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if sums.best is None or not groups:
+        return None
+    top = sums.combine(sums.best.sum(axis=0, keepdims=True))[0]
+    best = np.asarray(sums.combine(_by_cluster(n_rows, groups, sums.best)), dtype=float)
+    units = int(np.count_nonzero(np.isfinite(best) & (best != 0)))
+    value = sums.value()
+    if not (math.isfinite(top) and top > 0 and units and math.isfinite(value)):
+        return None
+    share = min(1.0, max(0.0, value / top))
+    low, high = proportion_confint(share * units, units, alpha=1 - level, method="wilson")
+    return Interval(
+        low=float(low) * top,
+        high=float(high) * top,
+        method=(
+            f"Wilson score interval (statsmodels) of {share:.1%} of the top score over {units} {what}: "
+            f"the percentile bootstrap has zero width (every unit gives the same value)"
+        ),
+        level=level,
+    )
+
+
 def _method(keys: Sequence[str], n_units: int, resamples: int, seed: int, extra: str = "") -> str:
     return (
         f"percentile bootstrap over {n_units} {describe_units(keys)}, {resamples} resamples, "

@@ -31,6 +31,7 @@ from vleval.stats.core import (
     clusters,
     describe_units,
     is_censored,
+    no_spread_interval,
 )
 from vleval.types import Interval, RowResult, ScoreRecord
 
@@ -131,6 +132,14 @@ def score_uncertainty(
             method_notes=notes,
         )  # fmt: skip
     )
+    for name, interval in list(intervals.items()):
+        if interval.low == interval.high and name in usable:  # a bootstrap with no spread
+            fallback = no_spread_interval(
+                len(rows), clusters(rows, wanted[name]), usable[name], level, describe_units(wanted[name])
+            )
+            if fallback is not None:
+                fallback.method += named.get(name, "")
+                intervals[name] = fallback
     exact = plain_proportion_interval(rows, full.get(HEADLINE), level)
     if exact is not None and not _is_exact(intervals.get(HEADLINE)):
         intervals[HEADLINE + EXACT_SUFFIX] = exact
