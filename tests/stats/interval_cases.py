@@ -29,7 +29,9 @@ CASES = [
 
 def stand_in_judge(short_name: str) -> ScriptedJudge:
     def answer(request, _):
-        return rule_based_answer(short_name, [{"role": "user", "content": request.prompt}], request.temperature)
+        return rule_based_answer(
+            short_name, [{"role": "user", "content": request.prompt}], request.temperature
+        )
 
     return ScriptedJudge(answer, short_name=short_name, model=JUDGE_MODEL_IDS.get(short_name, short_name))
 
