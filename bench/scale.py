@@ -20,10 +20,15 @@ Printed: one line per benchmark (rows, units scored, seconds, peak MiB) and the 
 process start-up of ``python -m vleval --help`` is printed once so the goal "no more than 2x the
 reference's scoring time plus process start" can be read off. ``--json FILE`` writes the same numbers.
 
-The reference's own scoring time (VLMEvalKit's ``evaluate`` of the dataset class on the same
-prediction files) needs a VLMEvalKit checkout and an interpreter where it imports, as
-``bench/parity_reference.py`` does; this script does not run it yet (the "reference s" column is
-``TODO``), see bench/RESULTS.md.
+Beside each, with ``--vlmevalkit DIR`` (a VLMEvalKit checkout, e.g. b13a37db) and ``--python`` (an
+interpreter where it imports; default this one), the reference's own scoring time on the same
+prediction file: a worker process (``--worker``, importing nothing from vleval, as in
+``bench/parity_reference.py``) builds the dataset class on the same TSV (its md5 table pointed at the
+synthetic file) and times ``dataset.evaluate(copy of run A's file, model="exact_matching")``, the
+reference's rule-only scoring. ``--stub-missing`` lets that worker import VLMEvalKit in an interpreter
+that lacks some of its requirements (they become empty modules; the rule-only scoring of these
+datasets calls none of them). The judged benchmarks (MathVista, MM-Vet, LLaVA-Bench) are not timed
+on the reference side ("TODO": their scoring is mostly the judge's HTTP calls).
 """
 
 from __future__ import annotations
@@ -230,6 +235,119 @@ def print_table(found: dict) -> None:
         print(f"vleval {what}: {found[what]['seconds']:.2f} s, peak {found[what]['peak_mib']:.0f} MiB")
 
 
+# ==================================================================================================
+# reference worker: runs under --python with the VLMEvalKit checkout on sys.path; no vleval imports
+# ==================================================================================================
+def _stub_missing(names: set[str]) -> None:
+    """Empty modules for the top-level packages in ``names`` (VLMEvalKit requirements the reference
+    interpreter lacks); any attribute of them is a MagicMock."""
+    import importlib.abc
+    import importlib.machinery
+    import types
+    from unittest import mock
+
+    class Stub(types.ModuleType):
+        __all__: list[str] = []
+        __path__: list[str] = []
+
+        def __getattr__(self, attr):
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+            value = mock.MagicMock(name=f"{self.__name__}.{attr}")
+            setattr(self, attr, value)
+            return value
+
+    class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, fullname, path, target=None):
+            if fullname.split(".")[0] not in names:
+                return None
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+        def create_module(self, spec):
+            return Stub(spec.name)
+
+        def exec_module(self, module):
+            pass
+
+    sys.meta_path.append(Finder())
+
+
+def _import_reference(vlmevalkit: str, stub: bool):
+    """``vlmeval.dataset`` without running ``vlmeval/__init__`` (which imports every model wrapper);
+    with ``stub``, each missing requirement becomes an empty module, found by trying."""
+    import types
+
+    sys.path.insert(0, vlmevalkit)
+    missing: set[str] = set()
+    if stub:
+        _stub_missing(missing)
+    for _ in range(100):
+        package = types.ModuleType("vlmeval")
+        package.__path__ = [str(Path(vlmevalkit) / "vlmeval")]
+        sys.modules["vlmeval"] = package
+        try:
+            import vlmeval.dataset as vk_dataset
+
+            return vk_dataset, sorted(missing)
+        except ModuleNotFoundError as exc:
+            name = (exc.name or "").split(".")[0]
+            if not stub or not name or name in missing or name == "vlmeval":
+                raise
+            missing.add(name)
+            for loaded in [k for k in sys.modules if k == "vlmeval" or k.startswith("vlmeval.")]:
+                del sys.modules[loaded]
+    raise RuntimeError("VLMEvalKit did not import")
+
+
+def _worker(spec_file: str) -> int:
+    import hashlib
+    import inspect
+    import shutil as sh
+
+    spec = json.loads(Path(spec_file).read_text())
+    os.environ["LMUData"] = spec["lmudata"]
+    vk_dataset, stubbed = _import_reference(spec["vlmevalkit"], spec["stub"])
+    out = {"stubbed": stubbed, "seconds": {}, "errors": {}}
+    for name, pred in spec["datasets"]:
+        digest = hashlib.md5((Path(spec["lmudata"]) / f"{name}.tsv").read_bytes()).hexdigest()
+        for obj in vars(vk_dataset).values():  # accept the synthetic file instead of downloading
+            table = getattr(obj, "DATASET_MD5", None)
+            if inspect.isclass(obj) and isinstance(table, dict) and name in getattr(obj, "DATASET_URL", {}):
+                table[name] = digest
+        work = Path(spec["out"]) / name
+        work.mkdir(parents=True, exist_ok=True)
+        copy = work / Path(pred).name
+        sh.copyfile(pred, copy)
+        try:
+            dataset = vk_dataset.build_dataset(name)
+            started = time.monotonic()
+            dataset.evaluate(str(copy), model="exact_matching", nproc=1)
+            out["seconds"][name] = time.monotonic() - started
+        except Exception as exc:  # report it; the table shows the error instead of a time
+            out["errors"][name] = f"{type(exc).__name__}: {exc}"[:300]
+    Path(spec["result"]).write_text(json.dumps(out))
+    return 0
+
+
+def reference_times(root: Path, names: list[str], python: str, vlmevalkit: Path, stub: bool) -> dict:
+    """Run the worker on run A's prediction files; {"seconds": {name: s}, "errors": ..., "stubbed": ...}."""
+    spec = {
+        "vlmevalkit": str(vlmevalkit.resolve()),
+        "lmudata": str((root / "data").resolve()),
+        "datasets": [[n, str((root / "a" / MODEL / f"{MODEL}_{n}.xlsx").resolve())] for n in names],
+        "out": str((root / "reference").resolve()),
+        "result": str((root / "reference.json").resolve()),
+        "stub": stub,
+    }
+    (root / "reference-spec.json").write_text(json.dumps(spec))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([python, str(Path(__file__).resolve()), "--worker", str(root / "reference-spec.json")],
+                          env=env, capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        return {"seconds": {}, "errors": {n: done.stderr[-300:] for n in names}, "stubbed": []}
+    return json.loads((root / "reference.json").read_text())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fraction", type=float, default=1.0, help="share of the published sizes")
@@ -238,13 +356,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="folder for inputs and outputs (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep --work (or the temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--vlmevalkit", type=Path, help="a VLMEvalKit checkout: time its own scoring too")
+    parser.add_argument("--python", default=sys.executable, help="interpreter for the reference worker")
+    parser.add_argument("--stub-missing", action="store_true", help="see the module docstring")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        return _worker(args.worker)
     if not 0 < args.fraction <= 1 or not 0 <= args.accuracy <= 1:
         parser.error("--fraction must be in (0, 1] and --accuracy in [0, 1]")
     sizes = {name: max(4, round(PUBLISHED[name] * args.fraction)) for name in args.benchmarks}
     root = args.work or Path(tempfile.mkdtemp(prefix="vleval-scale-"))
     try:
         found = run_scale(root, sizes, args.accuracy)
+        if args.vlmevalkit:
+            names = [n for n in sizes if n not in JUDGED]
+            reference = reference_times(root, names, args.python, args.vlmevalkit, args.stub_missing)
+            found["reference"] = reference
+            for result in found["benchmarks"]:
+                name = result["name"]
+                if name in reference["seconds"]:
+                    result["reference_seconds"] = f"{reference['seconds'][name]:.2f}"
+                elif name in reference["errors"]:
+                    result["reference_seconds"] = "error"
         print_table(found)
         if args.json:
             args.json.write_text(json.dumps(found, indent=1) + "\n")
