@@ -154,8 +154,8 @@ def test_the_reference_files_alone_give_the_same_headline(scored):
 
 
 def test_each_reported_category_gets_its_interval(scored):
-    """Every per-category value is recomputed from that category's rows and gets a bootstrap interval
-    around it; only a category with no rows here (an OCRBench group missing from 8 rows) has none."""
+    """Every per-category value is recomputed from that category's rows (the family's category sums
+    give it too) and gets a bootstrap interval around it; only a category with no rows here (an OCRBench group missing from 8 rows) has none."""
     card, protocol, _, _, _, result = scored
     family = family_of(card)
     by_category = family.category_rows(result.rows)
@@ -167,4 +167,8 @@ def test_each_reported_category_gets_its_interval(scored):
         assert family.category_value(members, protocol) == pytest.approx(value), name
         interval = result.record.intervals[category_key(name)]
         assert interval.low - 1e-9 <= value <= interval.high + 1e-9, name
-        assert f"category {name!r} alone" in interval.method
+        # exact where the category counts right units, else its units within each headline resample
+        assert interval.method.endswith(f"category {name!r}") or interval.method.endswith(
+            f"category {name!r}: its units within each resample"
+        )
+        assert interval.low < interval.high, name  # never zero-width

@@ -43,6 +43,9 @@ def test_report_in_chromium(browser, work_dirs, tmp_path):
     assert (cell("HallusionBench", "ours"), cell("HallusionBench", "diff")) == ("50.00", "-0.10")
     assert (cell("OCRBench", "ours"), cell("OCRBench", "diff")) == ("0.10", "-82.10")
     assert cell("MMMU_DEV_VAL", "ours") == "100.00"
+    # intervals: lopsided ones as [low, high] (3 of 4 right: exact), never a zero width at 2 of 2
+    assert cell("MMStar", "interval") == "[19.41, 99.37] (95%)"
+    assert "± 0.00" not in page.locator("table").first.inner_text()
     assert page.locator('td.flag[data-benchmark="MMStar"]').count() == 1
     assert page.locator('td.flag[data-benchmark="HallusionBench"]').count() == 0
 

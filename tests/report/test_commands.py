@@ -8,8 +8,10 @@ def test_report_command_prints_table_and_paths(work_dirs, tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert code == 0 and out.is_file()
-    # our score ± half its 95% interval (4 MMStar rows, 2 MMMU validation rows, all right in the CoT run)
-    assert "75.00 ± 37.50 / 62.8 (+12.20) !" in printed and "100.00 ± 0.00 / 56.0 (+44.00) !" in printed
+    # our score [its 95% interval] (4 MMStar rows, 2 MMMU validation rows, all right in the CoT run:
+    # exact intervals of 3 of 4 and 2 of 2, never "100.00 ± 0.00")
+    assert "75.00 [19.41, 99.37] / 62.8 (+12.20) !" in printed
+    assert "100.00 [15.81, 100.00] / 56.0 (+44.00) !" in printed
     assert str(out) in printed and (out.parent / "summary.csv").is_file()
 
 

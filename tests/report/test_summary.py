@@ -58,7 +58,7 @@ def test_summary_files_beside_the_html(work_dirs, tmp_path):
     assert rows["MMMU_DEV_VAL"]["runs"] == "direct 50.00; CoT 100.00"
     assert rows["OCRBench"]["failed"] == "1" and rows["OCRBench"]["status"] == "complete"
     md = files.summary_md.read_text()
-    assert "| InternVL2_5-8B |" in md and "75.00 ± 37.50 / 62.8 (+12.20) !" in md
+    assert "| InternVL2_5-8B |" in md and "75.00 [19.41, 99.37] / 62.8 (+12.20) !" in md
 
 
 def test_missing_result_files_degrade_to_not_scored(work_dirs):

@@ -29,8 +29,9 @@ def test_cells_show_interval_verdict_and_checklist(work_dirs, tmp_path):
     html = files.html.read_text()
     mmstar = _cell(html, "MMStar")
     title, text = _role(mmstar, "interval")
-    assert text.startswith("± ") and "95% interval" in title and "bootstrap over 4 scoring units" in title
-    # 3 of 4 right: 62.8 lies inside the bootstrap interval although it is 12 points away
+    assert text == "[19.41, 99.37] (95%)" and "95% interval" in title
+    assert "exact binomial (Clopper-Pearson), 3 of 4 scoring units right" in title
+    # 3 of 4 right: 62.8 lies inside the exact interval although it is 12 points away
     title, text = _role(mmstar, "verdict")
     assert text == "consistent with published"
     assert "CoT: ours off · published unstated · unknown" in title
@@ -45,9 +46,9 @@ def test_cells_show_interval_verdict_and_checklist(work_dirs, tmp_path):
 
     rows = {r["benchmark"]: r for r in csv.DictReader(io.StringIO(files.summary_csv.read_text()))}
     assert rows["MMStar"]["verdict"] == "consistent with published"
-    assert "bootstrap" in rows["MMStar"]["interval_method"]
+    assert "Clopper-Pearson" in rows["MMStar"]["interval_method"]
     assert float(rows["MMStar"]["interval_low"]) <= 75.0 <= float(rows["MMStar"]["interval_high"])
-    assert "75.00 ± " in files.summary_md.read_text()
+    assert "75.00 [19.41, 99.37]" in files.summary_md.read_text()
 
 
 def test_category_bars_hover_their_interval(work_dirs, tmp_path):
@@ -57,9 +58,9 @@ def test_category_bars_hover_their_interval(work_dirs, tmp_path):
         unescape(t).split(": ", 1)[0]: unescape(t).split(": ", 1)[1]
         for t in re.findall(r"<rect [^>]*><title>(.*?)</title></rect>", chart, re.S)
     }
-    # l2-category 'perception': 3 of the 4 rows right; its interval comes from its own 4 rows
+    # l2-category 'perception': 3 of the 4 rows right; the exact interval of its own 4 rows
     perception = titles[f"{MODEL} · perception"]
-    assert perception.startswith("75.00 ± ") and "95% interval" in perception
-    assert "bootstrap over 4 scoring units" in perception and "category 'perception' alone" in perception
-    # both 'coarse perception' rows right: a degenerate category, zero width
-    assert titles[f"{MODEL} · coarse perception"].startswith("100.00 ± 0.00 (95% interval 100.00 to 100.00")
+    assert perception.startswith("75.00 [19.41, 99.37] (95% interval; ")
+    assert "exact binomial (Clopper-Pearson), 3 of 4 scoring units right, category 'perception'" in perception
+    # both 'coarse perception' rows right: not shown as exact (never "100.00 ± 0.00")
+    assert titles[f"{MODEL} · coarse perception"].startswith("100.00 [15.81, 100.00] (95% interval; exact")

@@ -1,16 +1,16 @@
-"""Intervals on the per-category sub-scores (``ScoreRecord.categories``): each category's own units
-resampled alone, checked against a bootstrap written out here with numpy."""
+"""Intervals on the per-category sub-scores (``ScoreRecord.categories``): a category's units as they
+fall in each of the headline's resamples, checked against a bootstrap written out here with numpy."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import pytest
+from scipy import stats
 
 from vleval.datasets.families import family_of
 from vleval.protocol import get_protocol
-from vleval.stats.scores import HEADLINE, category_intervals, category_key, score_uncertainty
+from vleval.stats.core import bootstrap_intervals
+from vleval.stats.scores import HEADLINE, category_key, score_uncertainty
 from vleval.types import RowResult
 
 MMBENCH = family_of("MMBench_DEV_EN_V11")  # circular: a question's 4 rotations are one unit
@@ -46,39 +46,61 @@ def value(rows):
     return MMBENCH.category_value(rows, PROTOCOL)
 
 
-def numpy_bootstrap(unit_outcomes: list[float], resamples: int, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap of the share of right units, written out: draw units with replacement."""
-    draws = np.random.default_rng(seed).integers(0, len(unit_outcomes), size=(resamples, len(unit_outcomes)))
-    shares = np.asarray(unit_outcomes)[draws].mean(axis=1) * 100
+def numpy_bootstrap(
+    outcomes: list[float], inside: list[bool], resamples: int, seed: int
+) -> tuple[float, float]:
+    """Percentile bootstrap of a category's share of right units, written out: draw all units with
+    replacement, keep the share of right units among the drawn ones inside the category."""
+    draws = np.random.default_rng(seed).integers(0, len(outcomes), size=(resamples, len(outcomes)))
+    mask = np.asarray(inside, dtype=float)
+    shares = (np.asarray(outcomes) * mask)[draws].sum(axis=1) / mask[draws].sum(axis=1) * 100
     low, high = np.quantile(shares, [0.025, 0.975])
     return float(low), float(high)
 
 
 def uncertainty(rows, categories=None):
     return score_uncertainty(
-        rows, MMBENCH.aggregate, HEADLINE, seed=SEED, resamples=RESAMPLES,
-        categories=categories, category_rows=MMBENCH.category_rows(rows), category_value=value,
+        rows, MMBENCH.aggregate, HEADLINE, seed=SEED, resamples=RESAMPLES, sums=MMBENCH.row_sums(rows),
+        categories=categories, category_sums=MMBENCH.category_sums(rows, PROTOCOL),
     )  # fmt: skip
 
 
-def test_each_category_is_its_own_units_bootstrapped_alone():
+def test_each_category_is_its_units_within_the_headline_resamples():
+    """The bootstrap of a category (what it gets where its value does not count right units): the
+    headline's resamples, the category's units within each."""
     rows = circular_rows()
     by_category = MMBENCH.category_rows(rows)
     assert {name: len(members) for name, members in by_category.items()} == {"mixed": 48, "right": 48}
-    reported = {"mixed": 100 * 8 / 12, "right": 100.0}
-    found = uncertainty(rows, reported).intervals
-
-    right = found[category_key("right")]
-    assert (right.low, right.high) == (100.0, 100.0)  # a degenerate category: zero width
-
-    mixed = found[category_key("mixed")]
-    outcomes = [0.0 if u in WRONG_UNITS else 1.0 for u in range(12)]  # the 'mixed' questions in order
-    assert (mixed.low, mixed.high) == pytest.approx(numpy_bootstrap(outcomes, RESAMPLES, SEED), abs=1e-9)
-    assert mixed.method == (
-        f"percentile bootstrap over 12 scoring units, {RESAMPLES} resamples, seed {SEED}, "
-        "category 'mixed' alone (48 rows)"
+    sums = {category_key("mixed"): MMBENCH.category_sums(rows, PROTOCOL)["mixed"]}
+    found = bootstrap_intervals(
+        rows, MMBENCH.aggregate, {category_key("mixed"): ("unit",)}, resamples=RESAMPLES, seed=SEED, sums=sums
     )
+    mixed = found[category_key("mixed")]
+    # the 24 questions in table order: even ones are 'mixed', WRONG_UNITS among those wrong
+    outcomes = [0.0 if q % 2 == 0 and q // 2 in WRONG_UNITS else 1.0 for q in range(24)]
+    inside = [q % 2 == 0 for q in range(24)]
+    assert (mixed.low, mixed.high) == pytest.approx(
+        numpy_bootstrap(outcomes, inside, RESAMPLES, SEED), abs=1e-9
+    )
+    assert mixed.method == f"percentile bootstrap over 24 scoring units, {RESAMPLES} resamples, seed {SEED}"
     assert mixed.level == 0.95
+
+
+def test_a_category_of_right_wrong_questions_gets_the_exact_interval_of_its_questions():
+    """MMBench's questions are independent right/wrong units: a category's accuracy gets the
+    Clopper-Pearson interval of its right questions among its questions (scipy), never the zero-width
+    '100.00 ± 0.00' a percentile bootstrap gives a category that is all right."""
+    rows = circular_rows()
+    found = uncertainty(rows, {"mixed": 100 * 8 / 12, "right": 100.0}).intervals
+    for name, right in (("mixed", 8), ("right", 12)):
+        ci = stats.binomtest(right, 12).proportion_ci(confidence_level=0.95, method="exact")
+        interval = found[category_key(name)]
+        assert (interval.low, interval.high) == pytest.approx((100 * ci.low, 100 * ci.high), abs=1e-9)
+        assert interval.method == (
+            f"exact binomial (Clopper-Pearson), {right} of 12 scoring units right, category {name!r}"
+        )
+    assert found[category_key("right")].low == pytest.approx(100 * 0.025 ** (1 / 12))  # not 100.00
+    assert found[category_key("right")].high == 100.0
 
 
 def test_existing_intervals_do_not_move():
@@ -89,23 +111,13 @@ def test_existing_intervals_do_not_move():
     assert {k: v for k, v in with_categories.items() if k in without} == without
 
 
-def test_a_circular_group_is_never_split():
+def test_a_circular_group_counts_once_whatever_its_rotations():
+    """The category's sums hold one (right, counted) pair per question, on one of its rows: a
+    question whose third rotation is wrong counts as one wrong unit, never as 3/4 right."""
     rows = circular_rows()
-    seen: list[Counter] = []
-
-    def recording(resampled):
-        seen.append(Counter(r.unit.split("~")[0] for r in resampled))
-        sizes = Counter(r.unit for r in resampled)  # a unit drawn twice comes back as two named copies
-        assert set(sizes.values()) == {ROTATIONS}
-        return value(resampled)
-
-    found = category_intervals(
-        MMBENCH.category_rows(rows), recording, {"mixed": 100 * 8 / 12}, resamples=200, seed=SEED
-    )
-    assert category_key("mixed") in found
-    mixed_units = {str(q) for q in range(0, 24, 2)}
-    assert len(seen) > 200 and all(set(counts) <= mixed_units for counts in seen)
-    assert all(n % ROTATIONS == 0 for counts in seen for n in counts.values())
+    mixed = MMBENCH.category_sums(rows, PROTOCOL)["mixed"]
+    assert mixed.columns.sum(axis=0).tolist() == [8.0, 12.0]
+    assert np.count_nonzero(mixed.columns[:, 1]) == 12
 
 
 def test_a_value_its_rows_do_not_give_gets_no_interval():

@@ -19,6 +19,7 @@ from vleval.datasets.families import (
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
+    group_hits,
     number,
     plain_index,
     read_json_object,
@@ -26,6 +27,7 @@ from vleval.datasets.families import (
 )
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
+from vleval.stats.core import RowSums, share
 from vleval.types import BenchmarkCard, Judge, RowResult, ScoreRecord
 
 CATEGORIES = ("exist", "subject", "predicate", "object")
@@ -121,6 +123,10 @@ class CRPEFamily(BenchmarkFamily):
         if not units:
             return {HEADLINE: float("nan")}
         return {HEADLINE: float(np.mean([all(v) for v in units.values()])) * 100}
+
+    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
+        """``aggregate`` as sums: (unit right, 1) on each unit's first row."""
+        return {HEADLINE: share(*group_hits(rows, [row.unit for row in rows]))}
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """Each unit (block of rotations, or row) counts for the category of the row the reference

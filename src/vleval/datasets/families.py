@@ -11,8 +11,10 @@ module of the same name, as ``FAMILY``) knows:
   the report charts;
 - ``score``: the reference's scoring of a prediction table, as tables to write and ``RowResult`` rows
   (no file is written here: ``vleval.datasets.results.write_result_files`` writes everything);
-- ``aggregate``: the headline (and sub-scores) as a pure function of the family's rows, so the
-  statistics can recompute it on resampled rows;
+- ``aggregate``: the headline (and sub-scores) as a pure function of the family's rows;
+- ``row_sums`` / ``category_sums``: the same numbers as column sums over rows (each scoring unit's
+  outcome on one of its rows), computed once, so the bootstrap gets every resample's headline,
+  metrics and categories from one matrix product instead of re-running ``aggregate``;
 - ``reference_files``: the names of the result files the reference writes;
 - ``read_reference``: a reader for the reference's own result files, so ``vleval report`` shows runs
   made with VLMEvalKit too.
@@ -30,8 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
+from vleval.stats.core import RowSums
 from vleval.types import BenchmarkCard, Judge, JudgeInfo, RowResult, ScoreRecord
 
 if TYPE_CHECKING:
@@ -122,6 +126,24 @@ class BenchmarkFamily:
         whole questions: rows scored together stay together). Default: each row is a question."""
         return [str(i) for i in table["index"]]
 
+    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
+        """The headline (under ``HEADLINE``) and the metrics of ``aggregate`` as column sums over
+        ``rows`` (``vleval.stats.core.RowSums``), giving exactly ``aggregate``'s values on any
+        collection of whole units. Statistics it leaves out are recomputed by ``aggregate`` on each
+        resample (slow at published sizes). Default: none."""
+        return {}
+
+    def category_sums(self, rows: Sequence[RowResult], protocol: Protocol) -> dict[str, RowSums]:
+        """Each category of ``category_rows`` as column sums over all of ``rows`` (zero outside the
+        category), giving ``category_value`` of the category's rows in any resample of whole units.
+        Default: ``row_sums`` of the category's rows (``category_value`` is the headline's
+        aggregation), placed at their positions."""
+        return {
+            name: _placed(found, rows, members)
+            for name, members in self.category_rows(rows).items()
+            if (found := self.row_sums(members).get(HEADLINE)) is not None
+        }
+
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         """Suffixes (after ``<model>_<dataset>``) of the files the reference writes when scoring."""
         raise NotImplementedError
@@ -167,6 +189,40 @@ def family_of(card_or_name: BenchmarkCard | str) -> BenchmarkFamily:
 # --------------------------------------------------------------------------------------------------
 # helpers the families share
 # --------------------------------------------------------------------------------------------------
+def _placed(found: RowSums, rows: Sequence[RowResult], members: Sequence[RowResult]) -> RowSums:
+    """``found`` (sums over ``members``, a subset of ``rows`` as the same objects) as sums over ``rows``."""
+    position = {id(row): i for i, row in enumerate(rows)}
+    at = [position[id(row)] for row in members]
+    columns = np.zeros((len(rows), found.columns.shape[1]))
+    columns[at] = found.columns
+    best = None
+    if found.best is not None:
+        best = np.zeros_like(columns)
+        best[at] = found.best
+    return RowSums(columns, found.combine, best)
+
+
+def first_of_groups(names: Sequence[str]) -> tuple[np.ndarray, list[list[int]]]:
+    """For the rows' group names: a 0/1 vector marking each group's first row, and each group's row
+    positions (in first-seen order): where a group's own outcome is put in ``RowSums``."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name, []).append(i)
+    first = np.zeros(len(names))
+    first[[members[0] for members in groups.values()]] = 1.0
+    return first, list(groups.values())
+
+
+def group_hits(rows: Sequence[RowResult], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(hit, counted) columns: 1, 1 on the first row of each group whose rows are all right; 0, 1 on
+    the first row of the others; 0, 0 elsewhere (a group is right only if every row is)."""
+    first, groups = first_of_groups(names)
+    hit = np.zeros(len(rows))
+    for members in groups:
+        hit[members[0]] = float(all(rows[i].score == 1 for i in members))
+    return hit, first
+
+
 def accuracy_by_category(table: pd.DataFrame, name_column: str) -> dict[str, float]:
     """Category -> ``acc`` of a reference score table (MathVista's ``Task&Skill``, MM-Vet's
     ``Category``), the Overall row left out (it is the headline)."""

@@ -30,6 +30,7 @@ from vleval.datasets.families import (
 from vleval.datasets.matching import is_failure_text
 from vleval.datasets.scoring import judge_prompt
 from vleval.protocol import Protocol, Quirk
+from vleval.stats.core import RowSums, ratio
 from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRequest, RowResult, ScoreRecord
 
 JUDGE_TEMPERATURE = 0.2
@@ -87,7 +88,10 @@ class LLaVABenchFamily(BenchmarkFamily):
     graded = True  # rows carry a grade, not right/wrong
     best_row_score = 10.0  # the judge grades 1-10
     headline_name = "overall Relative Score (main)"
-    headline_unit = "percent of the GPT-4 answer's score, 1 decimal (the reference's table)"
+    headline_unit = (
+        "percent of the GPT-4 answer's score, 1 decimal (the reference's table); above 100 when the "
+        "model's answers are graded higher than GPT-4's"
+    )
     required_columns = ("index", "prediction", "question", "caption", "gpt4_ans", "category")
 
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
@@ -164,6 +168,28 @@ class LLaVABenchFamily(BenchmarkFamily):
             return {HEADLINE: float("nan")}
         value = relative_score([r.score for r in counted], [r.extra["gpt4_score"] for r in counted])
         return {HEADLINE: float(np.round(value, 1))}
+
+    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
+        """``aggregate`` as sums: (model score, GPT-4 score, 1) per counted row; at best, every answer
+        graded ``best_row_score``."""
+        counted = [r.score is not None for r in rows]
+        columns = np.asarray(
+            [
+                [r.score, r.extra["gpt4_score"], 1.0] if c else [0.0, 0.0, 0.0]
+                for r, c in zip(rows, counted, strict=True)
+            ],
+            dtype=float,
+        ).reshape(len(rows), 3)
+
+        def combine(sums: np.ndarray) -> np.ndarray:
+            mean_score, mean_gpt4 = ratio(sums[:, 0], sums[:, 2]), ratio(sums[:, 1], sums[:, 2])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = np.where(mean_gpt4 != 0, mean_score / mean_gpt4 * 100, np.nan)
+            return np.round(value, 1)
+
+        best = columns.copy()  # every counted answer graded the best score
+        best[:, 0] = self.best_row_score * best[:, 2]
+        return {HEADLINE: RowSums(columns, combine, best)}
 
     def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
         path = stem.with_name(stem.name + "_score.csv")

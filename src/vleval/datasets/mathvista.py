@@ -40,6 +40,7 @@ from vleval.datasets.matching import can_infer, is_failure_text
 from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
+from vleval.stats.core import RowSums, share
 from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5
@@ -259,6 +260,10 @@ class MathVistaFamily(BenchmarkFamily):
 
     def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
         return {HEADLINE: float(np.mean([r.score == 1 for r in rows]) * 100) if rows else float("nan")}
+
+    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
+        """``aggregate`` as sums: (row right, 1) per row."""
+        return {HEADLINE: share(np.asarray([r.score == 1 for r in rows], dtype=float), np.ones(len(rows)))}
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """``mathvista_acc``'s keys: each task (``category``) and each skill (``extra["skills"]``); a row

@@ -29,6 +29,7 @@ from vleval.datasets.families import (
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
+    first_of_groups,
     number,
     plain_index,
     reference_record,
@@ -37,6 +38,7 @@ from vleval.datasets.matching import can_infer, cn_string, is_failure_text
 from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
+from vleval.stats.core import RowSums, ratio
 from vleval.types import FAILURE_PREFIX, BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
 
 LETTERS = tuple(string.ascii_uppercase)
@@ -253,6 +255,36 @@ class MCQFamily(BenchmarkFamily):
             return {HEADLINE: float("nan")}
         split = _headline_split(by_split)
         return {HEADLINE: float(np.mean(by_split[split])) * 100}
+
+    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
+        """``aggregate`` as sums: per split, (unit right, unit counted) on each unit's first row; a
+        resample's headline is the share of its headline split (``_headline_split`` of the splits
+        it has units of)."""
+        rows = list(rows)
+        _, units = first_of_groups([row.unit for row in rows])
+        splits = sorted({rows[members[0]].groups.get("split", "none") for members in units}, key=str)
+        columns = np.zeros((len(rows), 2 * len(splits)))
+        headline = splits.index(_headline_split(splits)) if splits else -1
+        best = np.zeros_like(columns)  # every unit of the headline split right; the others not counted
+        for members in units:
+            examined = [rows[i] for i in members if rows[i].decided_by != "skipped"]
+            k = splits.index(rows[members[0]].groups.get("split", "none"))
+            columns[members[0], 2 * k] = float(bool(examined) and all(r.score == 1 for r in examined))
+            columns[members[0], 2 * k + 1] = 1.0
+            if k == headline:
+                best[members[0], 2 * k : 2 * k + 2] = 1.0
+
+        def combine(sums: np.ndarray) -> np.ndarray:
+            value = np.full(len(sums), np.nan)
+            order = list(reversed(range(len(splits))))  # the first present split wins ...
+            if "validation" in splits:  # ... unless the resample has validation units
+                order.append(splits.index("validation"))
+            for k in order:
+                present = sums[:, 2 * k + 1] > 0
+                value = np.where(present, ratio(sums[:, 2 * k], sums[:, 2 * k + 1]) * 100, value)
+            return value
+
+        return {HEADLINE: RowSums(columns, combine, best)}
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """The category columns of ``report_acc`` on the headline's split: each ``l2-category`` (from

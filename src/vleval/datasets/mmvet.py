@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from vleval.datasets.families import (
@@ -30,6 +31,7 @@ from vleval.datasets.families import (
 )
 from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.protocol import Protocol, Quirk
+from vleval.stats.core import RowSums, share
 from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
 
 CAPABILITIES = ("rec", "ocr", "know", "gen", "spat", "math")
@@ -147,6 +149,14 @@ def mmvet_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame, pd.
     )
 
 
+def _grades(rows: Sequence[RowResult], weights: Sequence[float]) -> RowSums:
+    """(weight x grade, weight) per graded row: the weighted mean grade x 100."""
+    graded = np.asarray([r.score is not None for r in rows], dtype=float)
+    grade = np.asarray([0.0 if r.score is None else float(r.score) for r in rows])
+    weight = np.asarray(weights, dtype=float) * graded
+    return share(weight * grade, weight)
+
+
 class MMVetFamily(BenchmarkFamily):
     name = "mmvet"
     judge_role = "open_judge"
@@ -209,6 +219,28 @@ class MMVetFamily(BenchmarkFamily):
     def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
         scores = [r.score for r in rows if r.score is not None]
         return {HEADLINE: sum(scores) / len(scores) * 100 if scores else float("nan")}
+
+    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
+        """``aggregate`` as sums: (grade, 1) per graded row."""
+        return {HEADLINE: _grades(rows, [1.0] * len(rows))}
+
+    def category_sums(self, rows: Sequence[RowResult], protocol: Protocol) -> dict[str, RowSums]:
+        """``category_value`` as sums: (weight x grade, weight) per graded row of the capability,
+        zero elsewhere."""
+        twice = protocol.has(Quirk.MMVET_SINGLE_CAPABILITY_COUNTED_TWICE)
+        out = {}
+        for name, members in self.category_rows(rows).items():
+            inside = {id(row) for row in members}
+            weights = [
+                0.0
+                if id(r) not in inside
+                else 2.0
+                if twice and str(r.category).replace(",", "_") in CAPABILITIES
+                else 1.0
+                for r in rows
+            ]
+            out[name] = _grades(rows, weights)
+        return out
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """``mmvet_acc``'s capability table: each capability's rows are those whose category string

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from vleval.datasets.families import (
@@ -25,6 +26,7 @@ from vleval.datasets.families import (
 )
 from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol
+from vleval.stats.core import RowSums
 from vleval.types import BenchmarkCard, Judge, RowResult, ScoreRecord
 
 HMER = "Handwritten Mathematical Expression Recognition"
@@ -78,6 +80,11 @@ def is_hit(prediction: Any, answers: list[str], category: str) -> bool:
         if gold in predict:
             return True
     return False
+
+
+def _points(rows: Sequence[RowResult]) -> np.ndarray:
+    """One column: 1 for each right row (a point of the Final Score)."""
+    return np.asarray([[float(r.score == 1)] for r in rows]).reshape(len(rows), 1)
 
 
 class OCRBenchFamily(BenchmarkFamily):
@@ -142,6 +149,21 @@ class OCRBenchFamily(BenchmarkFamily):
 
     def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
         return {HEADLINE: sum(r.score == 1 for r in rows) / 10}
+
+    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
+        """``aggregate`` as sums: a point per right row, the Final Score / 10."""
+        return {HEADLINE: RowSums(_points(rows), lambda sums: sums[:, 0] / 10, np.ones((len(rows), 1)))}
+
+    def category_sums(self, rows: Sequence[RowResult], protocol: Protocol) -> dict[str, RowSums]:
+        """``category_value`` as sums: the group's points (right rows), zero outside the group."""
+        points = _points(rows)
+        position = {id(row): i for i, row in enumerate(rows)}
+        out = {}
+        for name, members in self.category_rows(rows).items():
+            mask = np.zeros(len(rows))
+            mask[[position[id(row)] for row in members]] = 1.0
+            out[name] = RowSums(points * mask[:, None], lambda sums: sums[:, 0], mask[:, None])
+        return out
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """The reference's result keys: 'Text Recognition' gathers its six categories' rows."""

@@ -293,9 +293,9 @@ def score_frame(
         record.metrics,
         seed=seed,
         best_score=family.best_row_score,
+        sums=family.row_sums(scored.rows),
         categories=record.categories,
-        category_rows=family.category_rows(scored.rows),
-        category_value=lambda rows: family.category_value(rows, protocol),
+        category_sums=family.category_sums(scored.rows, protocol),
     )
     fill_record(record, uncertainty)
     from vleval.datasets.mcq import is_circular  # the family module imports this one

@@ -24,6 +24,7 @@ from vleval.datasets.families import (
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
+    group_hits,
     number,
     plain_index,
     read_csv_rows,
@@ -33,6 +34,7 @@ from vleval.datasets.matching import process_punctuation
 from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
+from vleval.stats.core import RowSums, share
 from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5  # YOrN_auxeval: 5 calls at temperature 0.5 * i
@@ -214,6 +216,26 @@ class YesNoFamily(BenchmarkFamily):
         f_acc = group_acc(lambda r: r.groups["figure"])
         q_acc = group_acc(lambda r: r.unit)
         return {HEADLINE: float(np.mean([a_acc, f_acc, q_acc])), "aAcc": a_acc, "fAcc": f_acc, "qAcc": q_acc}
+
+    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
+        """``aggregate`` as sums: (row right, 1) per row for aAcc, (group right, 1) on the first row of
+        each figure group (fAcc) and question group (qAcc); the headline is their mean."""
+        rows = list(rows)
+        parts = {
+            "aAcc": share(np.asarray([row.score == 1 for row in rows], dtype=float), np.ones(len(rows))),
+            "fAcc": share(*group_hits(rows, [row.groups["figure"] for row in rows])),
+            "qAcc": share(*group_hits(rows, [row.unit for row in rows])),
+        }
+        columns = np.concatenate([parts[name].columns for name in ("aAcc", "fAcc", "qAcc")], axis=1)
+
+        def mean3(sums: np.ndarray) -> np.ndarray:
+            # the aggregation's float(np.mean([aAcc, fAcc, qAcc])), row by row
+            return np.stack(
+                [parts[name].combine(sums[:, 2 * k : 2 * k + 2]) for k, name in enumerate(parts)], axis=1
+            ).mean(axis=1)
+
+        best = np.concatenate([parts[name].best for name in ("aAcc", "fAcc", "qAcc")], axis=1)
+        return {HEADLINE: RowSums(columns, mean3, best), **parts}
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """``hallusion_rating``'s lines: each ``category`` value, then each ``l2-category`` value (a

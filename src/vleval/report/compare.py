@@ -109,7 +109,8 @@ def render_compare(
         table = '<div class="banner">The two directories share no benchmark runs to compare.</div>'
     body = (
         f'<h1>vleval comparison</h1><p class="muted">A = {escape(label_a)} · B = {escape(label_b)}; '
-        "scores on the 0-100 scale of the report.</p>"
+        "scores on each benchmark's own scale, as in the report (LLaVABench's relative score can exceed "
+        "100).</p>"
         "<h2>Score change per benchmark</h2>"
         + table
         + "".join(f'<p class="muted" data-role="unpaired">{escape(u)}</p>' for u in unpaired or [])

@@ -41,8 +41,9 @@ def subset_text(subset: Subset) -> str:
 
 
 def score_text(record: ScoreRecord | None, *, digits: int = 2, interval: bool = True) -> str:
-    """``75.00 ± 1.10`` (± half the width of the 95% interval, when the record has one; ``interval=False``
-    leaves it out); ``—`` when there is no number; a failed or partial result says so after it."""
+    """``75.00 [72.10, 77.60]`` (the 95% interval, when the record has one; ``75.00 ± 1.10`` only where
+    it is symmetric about the score, see ``bounds_text``; ``interval=False`` leaves it out); ``—``
+    when there is no number; a failed or partial result says so after it."""
     value = headline_value(record)
     if value is None:
         return MISSING
@@ -52,9 +53,21 @@ def score_text(record: ScoreRecord | None, *, digits: int = 2, interval: bool = 
 
 
 def interval_suffix(record: ScoreRecord | None, *, digits: int = 2) -> str:
-    """`` ± 1.10`` (half the width of the headline's 95% interval), or '' without one."""
+    """`` [72.10, 77.60]`` (or `` ± 1.10``, see ``bounds_text``) for the headline's interval, or ''."""
     found = record.intervals.get("headline") if record is not None else None
-    return "" if found is None else f" ± {(found.high - found.low) / 2:.{digits}f}"
+    return "" if found is None else " " + bounds_text(found, headline_value(record), digits=digits)
+
+
+def bounds_text(found: Interval, value: float | None, *, digits: int = 2) -> str:
+    """``[low, high]``, the interval's bounds on the score's own scale; ``± half-width`` only where the
+    interval is symmetric about ``value`` at the shown precision. A bootstrap or exact interval near
+    0, near the top or on few units is lopsided (0/8 right: [0.00, 36.94]), and ``12.50 ± 18.75``
+    for [0, 37.5] would claim a lower bound below zero."""
+    below = None if value is None else round(value - found.low, digits)
+    above = None if value is None else round(found.high - value, digits)
+    if below is not None and below == above and below > 0:
+        return f"± {below:.{digits}f}"
+    return f"[{found.low:.{digits}f}, {found.high:.{digits}f}]"
 
 
 def interval_text(record: ScoreRecord | None, *, digits: int = 2) -> str:
@@ -74,14 +87,12 @@ def category_interval(record: ScoreRecord | None, category: str) -> Interval | N
     return record.intervals.get(category_key(category)) if record is not None else None
 
 
-def interval_hover(found: Interval | None, *, digits: int = 2) -> str:
-    """`` ± 1.10 (95% interval 60.00 to 62.20; percentile bootstrap ...)`` for a hover text; '' without one."""
+def interval_hover(found: Interval | None, value: float | None = None, *, digits: int = 2) -> str:
+    """`` [60.00, 62.20] (95% interval; percentile bootstrap ...)`` for a hover text (``± half-width``
+    where symmetric about ``value``, see ``bounds_text``); '' without one."""
     if found is None:
         return ""
-    return (
-        f" ± {(found.high - found.low) / 2:.{digits}f} ({found.level:.0%} interval {found.low:.{digits}f} to "
-        f"{found.high:.{digits}f}; {found.method})"
-    )
+    return f" {bounds_text(found, value, digits=digits)} ({found.level:.0%} interval; {found.method})"
 
 
 def censoring_text(record: ScoreRecord | None, *, digits: int = 2) -> str:

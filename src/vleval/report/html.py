@@ -271,7 +271,7 @@ def bar_chart(
             out.append(
                 f'<rect x="{label_w}" y="{y}" width="{width:.1f}" height="{bar_h - 2}" fill="{PALETTE[k % len(PALETTE)]}">'
                 f"<title>{escape(model)} · {escape(category)}: {value:.2f}{'' if unit == '%' else ' ' + unit}"
-                f"{escape(interval_hover((intervals or {}).get(model, {}).get(category)))}</title></rect>"
+                f"{escape(interval_hover((intervals or {}).get(model, {}).get(category), value))}</title></rect>"
             )
             out.append(
                 f'<text x="{label_w + width + 3:.1f}" y="{y + bar_h - 3}" font-size="9" fill="#5f6b76">{value:.1f}</text>'

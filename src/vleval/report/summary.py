@@ -21,8 +21,10 @@ from vleval.report.published import PublishedScore, PublishedTable, load_publish
 from vleval.settings import comparable_with_published, distinguishing, marks, same_except
 
 SCALE_NOTE = (
-    "All scores on a 0-100 scale: accuracies in percent; OCRBench = Final Score / 10; "
-    "HallusionBench = mean(aAcc, fAcc, qAcc)."
+    "Scores and intervals on each benchmark's own scale: accuracies in percent (0-100); "
+    "OCRBench = Final Score / 10 (0-100); HallusionBench = mean(aAcc, fAcc, qAcc); LLaVABench = "
+    "relative score, percent of the GPT-4 answer's score, which exceeds 100 when the model's answers "
+    "are graded higher."
 )
 
 
@@ -334,7 +336,7 @@ def summary_markdown(summary: Summary, notes: Iterable[str] = ()) -> str:
     if notes:
         lines.append("")
     lines.append(
-        f"Each cell: our score ± half its 95% interval / published InternVL2.5 score (difference); `!` = "
+        f"Each cell: our score [its 95% interval] / published InternVL2.5 score (difference); `!` = "
         f"|difference| > {summary.threshold:g}. {SCALE_NOTE}"
     )
     lines.append("")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from vleval.report.format import censoring_text, headline_value, interval_text
+from vleval.report.format import bounds_text, censoring_text, headline_value, interval_text
 from vleval.stats.verdict import OurSettings, ReproductionVerdict, reproduction_verdict
 from vleval.types import ScoreRecord
 
@@ -58,10 +58,9 @@ def interval_html(record: ScoreRecord | None) -> str:
     found = record.intervals.get("headline") if record is not None else None
     if found is None:
         return ""
-    half = (found.high - found.low) / 2
     return (
         f'<div class="interval" data-role="interval" title="{escape(interval_text(record))}">'
-        f'± {half:.2f} <span class="muted">(95%)</span></div>'
+        f'{escape(bounds_text(found, headline_value(record)))} <span class="muted">({found.level:.0%})</span></div>'
     )
 
 

@@ -33,6 +33,7 @@ from vleval.stats.core import (
     UNIT,
     PairedResult,
     RowStatistic,
+    RowSums,
     holm,
     is_right_wrong,
     pair_rows,
@@ -55,6 +56,8 @@ class HeadlineStatistic:
 
     statistic: RowStatistic
     graded: bool = False
+    # the statistic as column sums of given rows (``BenchmarkFamily.row_sums``), for a fast bootstrap
+    sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None
 
 
 # (dataset, its score record) -> its HeadlineStatistic; the benchmark family's, replaceable in tests
@@ -240,7 +243,11 @@ def family_statistic(dataset: str, record: ScoreRecord) -> HeadlineStatistic:
         value = family.aggregate(list(rows)).get(HEADLINE)
         return None if value is None else float(value)
 
-    return HeadlineStatistic(headline, graded=bool(getattr(family, "graded", False)))
+    return HeadlineStatistic(
+        headline,
+        graded=bool(getattr(family, "graded", False)),
+        sums=lambda rows: family.row_sums(list(rows)).get(HEADLINE),
+    )
 
 
 def share_of_right_units(rows: Sequence[RowResult]) -> float | None:
@@ -340,8 +347,9 @@ def _compare_benchmark(
         and _is_share_of_right_units(headline.statistic, *pair_rows(rows_a, rows_b))
     )
     paired = paired_comparison(
-        rows_a, rows_b, headline.statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed
-    )
+        rows_a, rows_b, headline.statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed,
+        sums=headline.sums,
+    )  # fmt: skip
     return BenchmarkComparison(
         benchmark=dataset,
         paired=paired,
@@ -484,7 +492,8 @@ def render_text(comparison: Comparison, *, max_flips: int = 50) -> str:
     lines += [
         "",
         f"{comparison.suite_line} (Holm-adjusted p < 0.05 across {len(comparison.benchmarks)} benchmark(s)).",
-        f"Scores on the report's 0-100 scale, on the rows both runs scored; intervals: paired percentile "
+        f"Scores on each benchmark's own scale (percent; OCRBench Final Score / 10; LLaVABench's relative "
+        f"score can exceed 100), on the rows both runs scored; intervals: paired percentile "
         f"bootstrap over scoring units, {comparison.resamples} resamples, seed {comparison.seed}. MDE 80%: "
         f"the smallest |B - A| this sample size detects 80% of the time.",
     ]

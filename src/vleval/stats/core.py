@@ -161,6 +161,186 @@ class _Resampler:
         return out
 
 
+# --------------------------------------------------------------------------------------------------
+# Vectorised bootstrap: statistics that are functions of per-row column sums
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class RowSums:
+    """A statistic written as a function of column sums, which is how every benchmark family's
+    headline, metrics and per-category values are made (shares of right rows or units, mean grades,
+    points, ratios of means). Row i contributes ``columns[i]`` (k numbers); the statistic of any
+    collection of whole units is ``combine`` of the sum of its rows' columns. A unit's own outcome
+    (an MMBench question right only if all rotations are) sits on one of its rows, since a resample
+    never splits a unit. ``combine`` maps a (resamples, k) array of sums to a (resamples,) array of
+    values (NaN where undefined), with the same float operations the family's ``aggregate`` uses, so
+    a resample's value is the aggregation's to the last bit wherever the sums are exact."""
+
+    columns: np.ndarray  # (rows, k)
+    combine: Callable[[np.ndarray], np.ndarray]
+    # the columns had every row been right (each unit at its best score): what a right unit is worth,
+    # for the exact interval of binary units (``binary_units``); None where there is no such notion
+    best: np.ndarray | None = None
+
+    def value(self) -> float:
+        """The statistic on all rows."""
+        return float(self.combine(self.columns.sum(axis=0, keepdims=True))[0])
+
+    def masked(self, mask: np.ndarray) -> RowSums:
+        """The same statistic on the rows where ``mask`` is 1 (a category's rows, in place: the
+        resampled units outside it contribute nothing)."""
+        best = None if self.best is None else self.best * mask[:, None]
+        return RowSums(self.columns * mask[:, None], self.combine, best)
+
+
+def share(right: np.ndarray, counted: np.ndarray, scale: float = 100.0) -> RowSums:
+    """``scale`` x (sum of ``right``) / (sum of ``counted``): the share of right rows or units (the
+    aggregation's ``float(np.mean(hits)) * 100``), or a mean grade x 100."""
+    return RowSums(
+        np.column_stack([right, counted]).astype(float),
+        lambda s: ratio(s[:, 0], s[:, 1]) * scale,
+        np.column_stack([counted, counted]).astype(float),
+    )
+
+
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+# resamples whose per-cluster counts are built at once: (chunk x clusters) float64 counts stay small
+SUM_CHUNK = 250
+
+
+def _draw_chunks(n_clusters: int, resamples: int, seed: int):
+    """The draws of ``_draws`` (the same numbers: the generator's stream does not depend on how it is
+    cut), SUM_CHUNK resamples at a time, as int32, so the (resamples x clusters) matrix is never held."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, resamples, SUM_CHUNK):
+        yield rng.integers(
+            0, n_clusters, size=(min(SUM_CHUNK, resamples - start), n_clusters), dtype=np.int32
+        )
+
+
+def summed_values(
+    n_rows: int, groups: list[list[int]], sums: Mapping[str, RowSums], resamples: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Each statistic's value on each resample of whole clusters (``groups``: row positions), drawn
+    as ``_draws`` draws them: the clusters' column sums once, then per chunk of resamples the count
+    of each cluster in each resample (a bincount) times those sums (one matrix product)."""
+    names = list(sums)
+    widths = [sums[name].columns.shape[1] for name in names]
+    columns = np.concatenate([sums[name].columns for name in names], axis=1)
+    by_cluster = _by_cluster(n_rows, groups, columns)
+    n = len(groups)
+    parts: list[np.ndarray] = []
+    for chunk in _draw_chunks(n, resamples, seed):
+        offsets = (np.arange(len(chunk), dtype=np.int64) * n)[:, None]
+        counts = np.bincount((chunk + offsets).ravel(), minlength=len(chunk) * n).reshape(len(chunk), n)
+        parts.append(counts.astype(float) @ by_cluster)
+    totals = np.concatenate(parts) if parts else np.zeros((0, columns.shape[1]))
+    out: dict[str, np.ndarray] = {}
+    start = 0
+    for name, width in zip(names, widths, strict=True):
+        out[name] = np.asarray(sums[name].combine(totals[:, start : start + width]), dtype=float)
+        start += width
+    return out
+
+
+def _by_cluster(n_rows: int, groups: list[list[int]], columns: np.ndarray) -> np.ndarray:
+    owner = np.empty(n_rows, dtype=np.intp)
+    for cluster, members in enumerate(groups):
+        owner[members] = cluster
+    out = np.zeros((len(groups), columns.shape[1]))
+    np.add.at(out, owner, columns)
+    return out
+
+
+@dataclass(frozen=True)
+class BinaryUnits:
+    """A statistic that counts right units: ``right`` of ``units`` (the units it counts) are right,
+    each worth ``worth``; the statistic is ``worth`` x their share (``form == "share"``: an accuracy)
+    or ``worth`` x their number (``"count"``: OCRBench's points)."""
+
+    right: int
+    units: int
+    worth: float
+    form: str
+
+    def interval(self, level: float, what: str) -> Interval:
+        """Clopper-Pearson on ``right`` of ``units`` independent units (scipy), on the statistic's
+        scale. Never zero-width: at 0/n or n/n one bound is the exact one-sided bound."""
+        ci = scipy_stats.binomtest(self.right, self.units).proportion_ci(
+            confidence_level=level, method="exact"
+        )
+        scale = self.worth * (self.units if self.form == "count" else 1)
+        return Interval(
+            low=float(ci.low) * scale,
+            high=float(ci.high) * scale,
+            method=f"exact binomial (Clopper-Pearson), {self.right} of {self.units} {what} right",
+            level=level,
+        )
+
+
+def binary_units(n_rows: int, groups: list[list[int]], sums: RowSums) -> BinaryUnits | None:
+    """Whether ``sums`` counts right units among ``groups`` (independent clusters of row positions):
+    each cluster's own value is 0 or its value at its best, that best value is the same for all
+    clusters, and the statistic of all rows is that worth times the share (or number) of clusters at
+    their best. Then the exact binomial interval applies. Decided from the data, so a statistic that
+    is not binary in general (HallusionBench's mean of three accuracies, a mean grade) is binary on
+    rows where every cluster is wholly right or wholly wrong, as at n/n and 0/n: the exact interval
+    is then the fallback of its bootstrap at the boundary. None otherwise (and without ``best``)."""
+    if sums.best is None or not groups:
+        return None
+    own = np.asarray(sums.combine(_by_cluster(n_rows, groups, sums.columns)), dtype=float)
+    best = np.asarray(sums.combine(_by_cluster(n_rows, groups, sums.best)), dtype=float)
+    counted = np.isfinite(best) & (best != 0)  # a unit the statistic counts (not another split's)
+    if not counted.any():
+        return None
+    own, best = own[counted], best[counted]
+    worth = float(best[0])
+    if not (worth > 0 and np.allclose(best, worth, rtol=1e-12, atol=0) and np.isfinite(own).all()):
+        return None
+    at_best = np.isclose(own, worth, rtol=1e-12, atol=0)
+    if not np.all(at_best | (own == 0)):
+        return None
+    right, units, full = int(at_best.sum()), int(counted.sum()), sums.value()
+    for form, value in (("share", worth * right / units), ("count", worth * right)):
+        if _close(value, full) or (value == 0 and full == 0):
+            return BinaryUnits(right, units, worth, form)
+    return None
+
+
+def no_spread_interval(
+    n_rows: int, groups: list[list[int]], sums: RowSums, level: float, what: str
+) -> Interval | None:
+    """The fallback where a percentile bootstrap has zero width (every unit gives the same value: a
+    few identical HallusionBench groups, say) although the statistic is not a count of right units:
+    the Wilson score interval (statsmodels) of its share of the top value (its value had every row
+    been right, ``best``), over the number of independent clusters, as if each were one right/wrong
+    trial at that rate. None without ``best`` (LLaVA-Bench's relative score has no top)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if sums.best is None or not groups:
+        return None
+    top = sums.combine(sums.best.sum(axis=0, keepdims=True))[0]
+    best = np.asarray(sums.combine(_by_cluster(n_rows, groups, sums.best)), dtype=float)
+    units = int(np.count_nonzero(np.isfinite(best) & (best != 0)))
+    value = sums.value()
+    if not (math.isfinite(top) and top > 0 and units and math.isfinite(value)):
+        return None
+    share = min(1.0, max(0.0, value / top))
+    low, high = proportion_confint(share * units, units, alpha=1 - level, method="wilson")
+    return Interval(
+        low=float(low) * top,
+        high=float(high) * top,
+        method=(
+            f"Wilson score interval (statsmodels) of {share:.1%} of the top score over {units} {what}: "
+            f"the percentile bootstrap has zero width (every unit gives the same value)"
+        ),
+        level=level,
+    )
+
+
 def _method(keys: Sequence[str], n_units: int, resamples: int, seed: int, extra: str = "") -> str:
     return (
         f"percentile bootstrap over {n_units} {describe_units(keys)}, {resamples} resamples, "
@@ -265,10 +445,15 @@ def bootstrap_intervals(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
+    sums: Mapping[str, RowSums] | None = None,
+    method_notes: Mapping[str, str] | None = None,
 ) -> dict[str, Interval]:
     """A percentile-bootstrap interval per metric. ``metrics`` maps each metric name (a key of
-    ``aggregate``'s result) to the unit keys its resamples must keep whole; metrics sharing the same
-    keys share the same resamples. Metrics that ``aggregate`` leaves undefined get no interval."""
+    ``aggregate``'s result, or of ``sums``) to the unit keys its resamples must keep whole; metrics
+    sharing the same keys share the same resamples. A metric with ``sums`` is computed from them on
+    all resamples at once (``summed_values``; the caller has checked they give the aggregation);
+    the others by ``aggregate`` on each resample's rows. Metrics left undefined get no interval.
+    ``method_notes``: text appended to a metric's ``Interval.method``."""
     out: dict[str, Interval] = {}
     by_keys: dict[tuple[str, ...], list[str]] = {}
     for name, keys in metrics.items():
@@ -277,15 +462,22 @@ def bootstrap_intervals(
         groups = clusters(rows, keys)
         if not groups:
             continue
-        draws = _draws(len(groups), resamples, seed)
-        values = _resampled_values(rows, groups, keys, aggregate, names, draws)
+        summed = {name: sums[name] for name in names if sums is not None and name in sums}
+        values = summed_values(len(rows), groups, summed, resamples, seed) if summed else {}
+        rest = [name for name in names if name not in summed]
+        if rest:
+            draws = _draws(len(groups), resamples, seed)
+            values.update(_resampled_values(rows, groups, keys, aggregate, rest, draws))
         for name in names:
             bounds = _percentile_interval(values[name], level)
             if bounds is not None:
+                note = (method_notes or {}).get(name, "")
+                if bounds[0] == bounds[1]:  # every unit has the same value: no spread to resample
+                    note += "; zero width: every unit has the same value, so resampling shows no spread"
                 out[name] = Interval(
                     low=bounds[0],
                     high=bounds[1],
-                    method=_method(keys, len(groups), resamples, seed),
+                    method=_method(keys, len(groups), resamples, seed, note),
                     level=level,
                 )
     return out
@@ -391,12 +583,15 @@ def paired_comparison(
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
     power: float = DEFAULT_POWER,
+    sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None,
 ) -> PairedResult:
     """B - A of ``statistic`` on the common rows. The paired bootstrap draws the same units for A and
     B (a resample never splits a unit), which gives the interval and the standard error of the
     difference. ``mcnemar`` (right/wrong units whose statistic is the share of right units): the
     p-value is exact McNemar on the units' outcomes; otherwise it is the bootstrap's two-sided
-    p-value (twice the smaller share of resampled differences on either side of 0)."""
+    p-value (twice the smaller share of resampled differences on either side of 0). ``sums``: the
+    statistic as column sums of given rows (the family's ``row_sums``), used for both runs' resamples
+    at once where it reproduces ``statistic`` on them (same draws, same values)."""
     a_rows, b_rows = pair_rows(rows_a, rows_b)
     a_value, b_value = statistic(a_rows), statistic(b_rows)
     difference = None if a_value is None or b_value is None else b_value - a_value
@@ -406,13 +601,17 @@ def paired_comparison(
         result.test = "not compared: no common scored rows"
         return result
 
-    draws = _draws(len(groups), resamples, seed)
-
     def as_aggregate(rows: Sequence[RowResult]) -> dict[str, float | None]:
         return {"value": statistic(rows)}
 
-    va = _resampled_values(a_rows, groups, keys, as_aggregate, ["value"], draws)["value"]
-    vb = _resampled_values(b_rows, groups, keys, as_aggregate, ["value"], draws)["value"]
+    def values(rows: list[RowResult], full: float) -> np.ndarray:
+        found = sums(rows) if sums is not None else None
+        if found is not None and _close(found.value(), full):
+            return summed_values(len(rows), groups, {"value": found}, resamples, seed)["value"]
+        draws = _draws(len(groups), resamples, seed)
+        return _resampled_values(rows, groups, keys, as_aggregate, ["value"], draws)["value"]
+
+    va, vb = values(a_rows, a_value), values(b_rows, b_value)
     diffs = (vb - va)[np.isfinite(vb - va)]
     bounds = _percentile_interval(diffs, level)
     if bounds is not None:

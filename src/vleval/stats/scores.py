@@ -13,6 +13,7 @@ of aAcc, qAcc and fAcc) resamples the sets that keep all of them whole.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,14 +22,16 @@ from vleval.stats.core import (
     DEFAULT_RESAMPLES,
     UNIT,
     RowAggregate,
-    RowStatistic,
-    bootstrap_interval,
+    RowSums,
+    binary_units,
     bootstrap_intervals,
     bounds_wider_than_interval,
     censoring_bounds,
     clopper_pearson,
     clusters,
+    describe_units,
     is_censored,
+    no_spread_interval,
 )
 from vleval.types import Interval, RowResult, ScoreRecord
 
@@ -77,14 +80,20 @@ def score_uncertainty(
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
     best_score: float = 1.0,
+    sums: Mapping[str, RowSums] | None = None,
     categories: Mapping[str, float] | None = None,
-    category_rows: Mapping[str, Sequence[RowResult]] | None = None,
-    category_value: RowStatistic | None = None,
+    category_sums: Mapping[str, RowSums] | None = None,
 ) -> Uncertainty:
     """Intervals for the headline (``aggregate(rows)[headline_key]``), each of ``metrics`` and each
-    reported category value in ``categories`` (see ``category_intervals``: ``category_rows`` are its
-    rows, ``category_value`` its statistic), and the censoring bounds of the headline (censored rows
-    set to 0 ... ``best_score``)."""
+    reported category value in ``categories``, and the censoring bounds of the headline (censored
+    rows set to 0 ... ``best_score``).
+
+    ``sums``: the family's column sums of the headline (under ``HEADLINE``) and metrics (by name),
+    which give every resample's value at once (``summed_values``); one that does not reproduce the
+    aggregation on all rows is not used (the aggregation then runs on each resample). Categories get
+    intervals from ``category_sums`` only, on the headline's resamples: each resample draws units of
+    the whole benchmark and a category's value is that of its units among them (see
+    ``category_sums_checked``)."""
     rows = list(rows)
     if not rows:
         return Uncertainty()
@@ -94,54 +103,107 @@ def score_uncertainty(
         values[HEADLINE] = values.get(headline_key)
         return values
 
+    full = with_headline(rows)
     units = metric_units([m for m in metrics if m != headline_key])
-    intervals = bootstrap_intervals(rows, with_headline, units, resamples=resamples, seed=seed, level=level)
-    if categories and category_rows is not None and category_value is not None:
-        intervals.update(
-            category_intervals(
-                category_rows,
-                category_value,
-                categories,
-                units[HEADLINE],
-                resamples=resamples,
-                seed=seed,
-                level=level,
+    usable = {
+        name: found
+        for name, found in (sums or {}).items()
+        if name in units and _same(found.value(), full.get(name))
+    }
+    # a metric the aggregation does not give on all rows gets no interval: no resample to run for it
+    wanted = {name: keys for name, keys in units.items() if _same(_number(full.get(name)), full.get(name))}
+    notes: dict[str, str] = {}  # method notes of bootstrap intervals
+    named: dict[str, str] = {}  # ... and of exact ones
+    for name, found in category_sums_checked(categories or {}, category_sums or {}).items():
+        wanted[category_key(name)] = units[HEADLINE]
+        usable[category_key(name)] = found
+        named[category_key(name)] = f", category {name!r}"
+        notes[category_key(name)] = named[category_key(name)] + ": its units within each resample"
+    intervals = exact_intervals(rows, wanted, usable, level, named)
+    intervals.update(
+        bootstrap_intervals(
+            rows,
+            with_headline,
+            {n: k for n, k in wanted.items() if n not in intervals},
+            resamples=resamples,
+            seed=seed,
+            level=level,
+            sums=usable,
+            method_notes=notes,
+        )  # fmt: skip
+    )
+    for name, interval in list(intervals.items()):
+        if interval.low == interval.high and name in usable:  # a bootstrap with no spread
+            fallback = no_spread_interval(
+                len(rows), clusters(rows, wanted[name]), usable[name], level, describe_units(wanted[name])
             )
-        )
-    exact = plain_proportion_interval(rows, with_headline(rows).get(HEADLINE), level)
-    if exact is not None:
+            if fallback is not None:
+                fallback.method += named.get(name, "")
+                intervals[name] = fallback
+    exact = plain_proportion_interval(rows, full.get(HEADLINE), level)
+    if exact is not None and not _is_exact(intervals.get(HEADLINE)):
         intervals[HEADLINE + EXACT_SUFFIX] = exact
     bounds = censoring_bounds(rows, lambda r: with_headline(r).get(HEADLINE), best_score=best_score)
     return Uncertainty(intervals=intervals, bounds=bounds, censored=sum(is_censored(r) for r in rows))
 
 
-def category_intervals(
-    rows_by_category: Mapping[str, Sequence[RowResult]],
-    statistic: RowStatistic,
-    reported: Mapping[str, float],
-    keys: Sequence[str] = (UNIT,),
-    *,
-    resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
-    level: float = DEFAULT_LEVEL,
+def exact_intervals(
+    rows: Sequence[RowResult],
+    units: Mapping[str, Sequence[str]],
+    sums: Mapping[str, RowSums],
+    level: float,
+    notes: Mapping[str, str],
 ) -> dict[str, Interval]:
-    """An interval per reported category (``ScoreRecord.categories``), under ``category_key(name)``:
-    the bootstrap of ``statistic`` over that category's rows alone, drawing whole units under ``keys``
-    (the headline's). A category gets none when it has no rows here, or when ``statistic`` of its rows
-    is not the reported value (a sub-score that is not a statistic of its own rows: better no interval
-    than a wrong one)."""
+    """Clopper-Pearson intervals for the statistics that count right units (``binary_units``): an
+    accuracy over independent right/wrong units (MMStar's rows, MMBench's circular questions, CRPE's
+    blocks), OCRBench's points, and any statistic on rows whose every unit is wholly right or wholly
+    wrong (n/n, 0/n), where a percentile bootstrap would give a zero-width interval."""
     out: dict[str, Interval] = {}
-    for name, value in reported.items():
-        members = list(rows_by_category.get(name, ()))
-        full = statistic(members) if members else None
-        if full is None or not abs(full - value) <= CATEGORY_TOLERANCE * max(1.0, abs(value)):
+    groups_by_keys: dict[tuple[str, ...], list[list[int]]] = {}
+    for name, keys in units.items():
+        found = sums.get(name)
+        if found is None:
             continue
-        interval = bootstrap_interval(
-            members, statistic, keys=keys, resamples=resamples, seed=seed, level=level
-        )
-        if interval is not None:
-            interval.method += f", category {name!r} alone ({len(members)} rows)"
-            out[category_key(name)] = interval
+        groups = groups_by_keys.setdefault(tuple(keys), None) or clusters(rows, keys)
+        groups_by_keys[tuple(keys)] = groups
+        binary = binary_units(len(rows), groups, found)
+        if binary is not None:
+            interval = binary.interval(level, describe_units(keys))
+            interval.method += notes.get(name, "")
+            out[name] = interval
+    return out
+
+
+def _is_exact(interval: Interval | None) -> bool:
+    return interval is not None and interval.method.startswith("exact binomial")
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _same(value: float, expected: object) -> bool:
+    try:
+        other = float(expected)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(value) and math.isfinite(other) and abs(value - other) <= 1e-9 * max(1.0, abs(other))
+
+
+def category_sums_checked(
+    reported: Mapping[str, float], category_sums: Mapping[str, RowSums]
+) -> dict[str, RowSums]:
+    """The reported categories (``ScoreRecord.categories``) whose value the family's sums give from
+    the category's own rows. A category without sums, or whose sums give another value (a sub-score
+    that is not a statistic of its own rows), gets no interval: better none than a wrong one."""
+    out: dict[str, RowSums] = {}
+    for name, value in reported.items():
+        found = category_sums.get(name)
+        if found is not None and abs(found.value() - value) <= CATEGORY_TOLERANCE * max(1.0, abs(value)):
+            out[name] = found
     return out
 
 
