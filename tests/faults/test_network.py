@@ -214,6 +214,7 @@ def test_slurm_passes_url_credentials_through_the_environment_not_the_script(
     api_base = f"http://{LOCATION_KEY}@127.0.0.1:8/v1"
     code = main([
         "slurm", "--gpus", "0", "--model", str(tmp_path / "ckpt"), "--data", "MMStar", "--submit",
+        "--skip-preflight",  # the folder is empty: the preflight says so (without the URLs) and goes on
         "--judge-base-url", judge_url, "--backend", "openai", "--api-base", api_base,
     ])  # fmt: skip
     out, err = capsys.readouterr()
