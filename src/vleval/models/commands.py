@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from vleval.models.download import download_model, folder_size, local_status, model_dir_default
-from vleval.models.registry import MODELS, get_model
+from vleval.models.registry import MODELS, check_supported, get_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,6 +87,8 @@ def list_command(args: argparse.Namespace) -> int:
 
 def download_command(args: argparse.Namespace) -> int:
     cards = [get_model(name) for name in args.names]  # all names checked before any download starts
+    for card in cards:
+        check_supported(card)  # no point downloading what cannot be evaluated
     for card in cards:
         print(f"Downloading {card.repo_id} ({card.download_gb:g} GB) ...", flush=True)
         path = download_model(card, args.model_dir)

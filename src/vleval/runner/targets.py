@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vleval.errors import VlevalError
+from vleval.models.internvl.config import LLM_ARCHITECTURES as _FAMILY_BY_ARCH
 from vleval.types import ModelCard
-
-_FAMILY_BY_ARCH = {"Qwen2ForCausalLM": "qwen2", "InternLM2ForCausalLM": "internlm2"}
 
 
 @dataclass(frozen=True)
@@ -93,9 +92,10 @@ def resolve_model(spec: str, model_dir: Path | None) -> ModelTarget:
         path = Path(spec)
         return ModelTarget(card_from_checkpoint(path), path, True)
     from vleval.models.download import model_path
-    from vleval.models.registry import get_model
+    from vleval.models.registry import check_supported, get_model
 
     card = get_model(spec)
+    check_supported(card)  # an InternLM3/GPT-OSS LLM or the -HF layout: refused before any download
     return ModelTarget(card, Path(model_path(card, model_dir)), False)
 
 

@@ -1,0 +1,178 @@
+"""Cards of the InternVL3 (April 2025) and InternVL3.5 (August 2025) checkpoints.
+
+Sources (each fact below names one of them):
+
+- [IV-README] InternVL's README "Model Zoo", github.com/OpenGVLab/InternVL at 2410d1db: the InternVL3
+  table (vision part, language part: Qwen2.5-0.5B ... Qwen2.5-72B, internlm3-8b-instruct for 9B) and the
+  InternVL3.5 tables (GitHub format and HuggingFace format, "-HF" repos; vision / language / total params).
+- [IV-3.5-CARD] the InternVL3.5 model cards on the Hub (OpenGVLab/InternVL3_5-*): the LLM each size is
+  built on (Qwen3-0.6B/1.7B/4B/8B/14B/32B dense, Qwen3-30B-A3B and Qwen3-235B-A22B MoE, GPT-OSS-20B for
+  the 20B-A4B) and the released stages -Pretrained, -Instruct, -MPO beside the final checkpoint.
+- [IV-MPO-SH] InternVL ``internvl_chat/shell/internvl3.0/mpo/internvl3_*_mpo.sh`` at 2410d1db: each InternVL3
+  MPO run starts from ``OpenGVLab/InternVL3-{size}-Instruct`` (so -Instruct exists for all seven sizes).
+- [HUB-TREE] the Hub file listings of OpenGVLab/InternVL3-{1B,8B,9B}, InternVL3-{2B,8B,14B,78B}-hf,
+  InternVL3-{14B,38B,78B}-{Instruct,Pretrained} and InternVL3_5-8B: repo sizes 1.89 GB (InternVL3-1B),
+  15.9 GB (InternVL3-8B and -8B-hf), 30.3 GB (InternVL3-14B-hf), 17.1 GB (InternVL3_5-8B); the InternVL3
+  transformers-native repos are spelled ``-hf`` (lower case), the InternVL3.5 ones ``-HF``.
+- [VK-CONFIG] VLMEvalKit ``vlmeval/config.py`` at e8e78f05 (the 2026.08 pin): the names ``InternVL3-{size}``,
+  ``InternVL3_5-{size}`` and ``InternVL3_5-GPT-OSS-20B-A4B-Preview``, all ``version="V2.0"``, none with
+  ``use_mpo_prompt`` (so ``mpo`` is False on every card here).
+- [QWEN-CONFIG] ``num_hidden_layers`` of the LLMs' own ``config.json`` (Qwen2.5: 0.5B 24, 1.5B 28, 7B 28,
+  14B 48, 32B 64, 72B 80; Qwen3: 0.6B 28, 1.7B 28, 4B 36, 8B 36, 14B 40, 32B 64, 30B-A3B 48,
+  235B-A22B 94; internlm3-8b-instruct 48; gpt-oss-20b 24).
+
+Derived, not published (stated so that nobody takes them for measurements):
+
+- ``download_gb`` where [HUB-TREE] has no size: 2 bytes per parameter (bf16) of the total parameter count.
+- ``gpus_per_task``: 8 when the bf16 weights exceed 60 GB, else 1 (InternVL2.5's evaluation guide runs
+  26B = 48 GB on one GPU and 38B/78B on eight; the same line is drawn here).
+- InternVL3 ``params`` are the nominal sizes of the names (the README gives parts, not totals).
+
+Not listed: AWQ/quantised repos (not the evaluated weights) and InternVL3-9B-hf, which the sources
+above do not show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vleval.types import LLMFamily, ModelCard
+
+
+@dataclass(frozen=True)
+class _Base:
+    name: str  # VLMEvalKit name [VK-CONFIG]
+    readme_name: str  # as InternVL's README spells it, accepted as an alias
+    generation: str
+    llm_family: LLMFamily
+    base_llm: str
+    params_b: float  # total parameters in billions (InternVL3: nominal)
+    llm_layers: int
+    download_gb: float | None = None  # [HUB-TREE] where recorded, else derived
+    variants: tuple[str, ...] = ()  # released stage suffixes besides the final checkpoint
+    hf_suffix: str = ""  # the transformers-native repo's suffix, "" when none is listed
+
+
+_V3 = ("-Instruct", "-Pretrained")  # [IV-MPO-SH], [HUB-TREE]
+_V35 = ("-Instruct", "-MPO", "-Pretrained")  # [IV-3.5-CARD]
+
+_BASES = (
+    # InternVL3 [IV-README]: InternViT-300M-448px-V2_5 (6B-448px-V2_5 for 38B/78B) + the LLM named.
+    _Base("InternVL3-1B", "InternVL3-1B", "3", "qwen2", "Qwen2.5-0.5B", 1, 24, 1.89, _V3, "-hf"),
+    _Base("InternVL3-2B", "InternVL3-2B", "3", "qwen2", "Qwen2.5-1.5B", 2, 28, None, _V3, "-hf"),
+    _Base("InternVL3-8B", "InternVL3-8B", "3", "qwen2", "Qwen2.5-7B", 8, 28, 15.9, _V3, "-hf"),
+    _Base("InternVL3-9B", "InternVL3-9B", "3", "internlm3", "internlm3-8b-instruct", 9, 48, None, _V3),
+    _Base("InternVL3-14B", "InternVL3-14B", "3", "qwen2", "Qwen2.5-14B", 14, 48, None, _V3, "-hf"),
+    _Base("InternVL3-38B", "InternVL3-38B", "3", "qwen2", "Qwen2.5-32B", 38, 64, None, _V3, "-hf"),
+    _Base("InternVL3-78B", "InternVL3-78B", "3", "qwen2", "Qwen2.5-72B", 78, 80, None, _V3, "-hf"),
+    # InternVL3.5 [IV-README] totals, [IV-3.5-CARD] LLMs.
+    _Base("InternVL3_5-1B", "InternVL3.5-1B", "3.5", "qwen3", "Qwen3-0.6B", 1.1, 28, None, _V35, "-HF"),
+    _Base("InternVL3_5-2B", "InternVL3.5-2B", "3.5", "qwen3", "Qwen3-1.7B", 2.3, 28, None, _V35, "-HF"),
+    _Base("InternVL3_5-4B", "InternVL3.5-4B", "3.5", "qwen3", "Qwen3-4B", 4.7, 36, None, _V35, "-HF"),
+    _Base("InternVL3_5-8B", "InternVL3.5-8B", "3.5", "qwen3", "Qwen3-8B", 8.5, 36, 17.1, _V35, "-HF"),
+    _Base("InternVL3_5-14B", "InternVL3.5-14B", "3.5", "qwen3", "Qwen3-14B", 15.1, 40, None, _V35, "-HF"),
+    _Base("InternVL3_5-38B", "InternVL3.5-38B", "3.5", "qwen3", "Qwen3-32B", 38.4, 64, None, _V35, "-HF"),
+    _Base(
+        "InternVL3_5-GPT-OSS-20B-A4B-Preview",
+        "InternVL3.5-20B-A4B",
+        "3.5",
+        "gpt_oss",
+        "gpt-oss-20b",
+        21.2,
+        24,
+        None,
+        (),
+        "-HF",
+    ),
+    _Base(
+        "InternVL3_5-30B-A3B",
+        "InternVL3.5-30B-A3B",
+        "3.5",
+        "qwen3_moe",
+        "Qwen3-30B-A3B",
+        30.8,
+        48,
+        None,
+        _V35,
+        "-HF",
+    ),
+    _Base(
+        "InternVL3_5-241B-A28B",
+        "InternVL3.5-241B-A28B",
+        "3.5",
+        "qwen3_moe",
+        "Qwen3-235B-A22B",
+        240.7,
+        94,
+        None,
+        _V35,
+        "-HF",
+    ),
+)
+
+SOURCE = "models/internvl3_cards.py ([IV-README], [IV-3.5-CARD], [VK-CONFIG])"
+
+
+def _params(base: _Base) -> str:
+    if base.generation == "3":
+        return f"{base.params_b:g}B (nominal)"
+    if base.llm_family in ("qwen3_moe", "gpt_oss"):  # total and active, as the README prints them
+        return f"{base.params_b:g}B-{base.readme_name.rsplit('-', 1)[-1]}"
+    return f"{base.params_b:g}B"
+
+
+def _card(base: _Base, suffix: str, hf_format: bool = False) -> ModelCard:
+    weights_gb = round(2 * base.params_b, 1)
+    download_gb = base.download_gb if base.download_gb is not None else weights_gb  # stages: same weights
+    aliases = (base.readme_name + suffix,) if base.readme_name != base.name else ()
+    return ModelCard(
+        name=base.name + suffix,
+        repo_id=f"OpenGVLab/{base.name}{suffix}",
+        llm_family=base.llm_family,
+        params=_params(base),
+        download_gb=download_gb,
+        gpus_per_task=8 if weights_gb > 60 else 1,
+        llm_layers=base.llm_layers,
+        mpo=False,  # [VK-CONFIG]: no InternVL3/3.5 entry sets use_mpo_prompt
+        aliases=aliases,
+        generation=base.generation,
+        base_llm=base.base_llm,
+        hf_format=hf_format,
+        source=SOURCE,
+    )
+
+
+def internvl3_cards() -> list[ModelCard]:
+    """Every card, generation by generation: the final checkpoint, its released stages, its -HF twin."""
+    cards: list[ModelCard] = []
+    for base in _BASES:
+        cards.append(_card(base, ""))
+        cards.extend(_card(base, suffix) for suffix in base.variants)
+        if base.hf_suffix:
+            cards.append(_card(base, base.hf_suffix, hf_format=True))
+    return cards
+
+
+# Why a card cannot be loaded yet, by LLM family / layout: one line each, shown before anything is
+# downloaded or run. vleval never runs a checkpoint's own code, so an LLM needs a transformers class.
+UNSUPPORTED_FAMILIES = {
+    "internlm3": (
+        "is built on InternLM3 (internlm3-8b-instruct), for which transformers has no native model class; "
+        "vleval does not run the checkpoint's own code, so it cannot be evaluated yet"
+    ),
+    "gpt_oss": (
+        "is built on GPT-OSS-20B; its native transformers loading is not wired into vleval yet "
+        "(no tiny checkpoint or parity check), so it is refused rather than run unchecked"
+    ),
+}
+HF_FORMAT_REFUSAL = (
+    "is the transformers-native (-HF) layout (InternVLForConditionalGeneration), which vleval does not "
+    "evaluate yet; use the GitHub-format repo of the same model (the name without -HF/-hf)"
+)
+
+
+def unsupported_reason(card: ModelCard) -> str | None:
+    """Why ``card`` cannot be evaluated, or None when it can."""
+    if card.hf_format:
+        return HF_FORMAT_REFUSAL
+    return UNSUPPORTED_FAMILIES.get(card.llm_family)
