@@ -330,3 +330,33 @@ def test_run_json_records_the_dry_run_estimate_beside_the_measured_time(
         assert entry["estimate"]["prompt_tokens"] == fed  # the bill counts exactly what was fed
         low, high = entry["estimate"]["flops"]
         assert 0 < low <= high and entry["seconds"]["infer"] >= 0
+
+
+def test_an_internvl3_5_card_runs_end_to_end_and_unloadable_cards_are_refused(bench_dir, tmp_path, capsys):
+    """`vleval run --model InternVL3_5-1B` on its tiny Qwen3 checkpoint: predictions and scores for every
+    benchmark, run.json naming the card and its LLM; InternVL3-9B (InternLM3) and an -HF repo are refused
+    before any work, in one line, exit 2."""
+    from vleval.synthetic.checkpoints import make_tiny_checkpoint
+
+    models = tmp_path / "models"
+    make_tiny_checkpoint(models / "InternVL3_5-1B", "qwen3")
+    work = tmp_path / "work"
+    args = run_args(Path("x"), bench_dir, work)
+    args[args.index("--model") + 1 : args.index("--model") + 2] = [
+        "InternVL3_5-1B",
+        "--model-dir",
+        str(models),
+    ]
+    assert main(["run", *args]) == 0
+    out = work / "InternVL3_5-1B"
+    for name in DATASETS:
+        assert (out / f"InternVL3_5-1B_{name}.xlsx").is_file()
+        assert (out / f"InternVL3_5-1B_{name}_score.json").is_file()
+    run = json.loads((out / "run.json").read_text())
+    assert (run["model"]["repo_id"], run["model"]["llm_family"]) == ("OpenGVLab/InternVL3_5-1B", "qwen3")
+    capsys.readouterr()
+    for name, words in (("InternVL3-9B", "InternLM3"), ("InternVL3_5-8B-HF", "-HF")):
+        args[args.index("--model") + 1] = name
+        assert main(["run", *args]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err
