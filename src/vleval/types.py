@@ -83,6 +83,8 @@ class ModelCard:
     base_llm: str = ""  # the LLM it is built on, as its model card names it ("Qwen2.5-7B")
     hf_format: bool = False  # a transformers-native -HF/-hf repo (InternVLForConditionalGeneration)
     source: str = ""  # where the card's facts come from
+    # the reference wrapper's max_new_tokens for this model when it is not the default 4096
+    max_new_tokens: int | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -203,6 +205,11 @@ RESULT_SCHEMA = 1
 #   unparsed  nothing could read an answer and no fallback applies (vleval-1, --judge none)
 #   skipped   not examined, by the protocol's own logic (an MMBench rotation after its group failed)
 DecidedBy = Literal["rule", "judge", "fallback", "failed", "unparsed", "skipped"]
+
+
+# RowResult.extra key: why a thinking-mode reply is censored (models/internvl/thinking.py writes it,
+# stats.core.is_censored reads it)
+THINKING_CENSORED = "thinking_censored"
 
 
 @dataclass

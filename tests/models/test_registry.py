@@ -120,3 +120,11 @@ def test_unloadable_cards_are_refused_in_one_line(name, words):
 def test_loadable_cards_pass():
     for name in ("InternVL2_5-8B", "InternVL3-8B", "InternVL3_5-8B", "InternVL3_5-30B-A3B"):
         check_supported(get_model(name))
+
+
+def test_the_reference_budget_of_the_241b_entry():
+    """VLMEvalKit e8e78f05 registers InternVL3_5-241B-A28B with max_new_tokens=16384; every other
+    InternVL3/3.5 entry keeps the wrapper's default (4096, the benchmark card's budget)."""
+    assert get_model("InternVL3_5-241B-A28B").max_new_tokens == 16384
+    others = [c for c in MODELS.values() if c.max_new_tokens is not None]
+    assert [c.name for c in others] == ["InternVL3_5-241B-A28B"]

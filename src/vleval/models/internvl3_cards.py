@@ -51,6 +51,7 @@ class _Base:
     download_gb: float | None = None  # [HUB-TREE] where recorded, else derived
     variants: tuple[str, ...] = ()  # released stage suffixes besides the final checkpoint
     hf_suffix: str = ""  # the transformers-native repo's suffix, "" when none is listed
+    max_new_tokens: int | None = None  # [VK-CONFIG] kwarg, where the entry sets one
 
 
 _V3 = ("-Instruct", "-Pretrained")  # [IV-MPO-SH], [HUB-TREE]
@@ -107,6 +108,7 @@ _BASES = (
         None,
         _V35,
         "-HF",
+        max_new_tokens=16384,  # [VK-CONFIG]: the only InternVL3/3.5 entry with its own budget
     ),
 )
 
@@ -139,6 +141,8 @@ def _card(base: _Base, suffix: str, hf_format: bool = False) -> ModelCard:
         base_llm=base.base_llm,
         hf_format=hf_format,
         source=SOURCE,
+        # only the name VLMEvalKit registers carries its budget; stages and -HF have no entry there
+        max_new_tokens=base.max_new_tokens if suffix == "" else None,
     )
 
 
