@@ -97,6 +97,15 @@ def test_internvl3_cards_name_their_llm(name, family, base_llm, layers, gpus):
     assert card.source
 
 
+@pytest.mark.parametrize(
+    ("name", "params", "gb"),
+    [("InternVL3-1B", "0.9B", 1.8), ("InternVL3-9B", "9.1B", 18.3), ("InternVL3-78B", "78.4B", 152.0)],
+)
+def test_internvl3_sizes_from_its_evaluation_guide(name, params, gb):
+    card = get_model(name)
+    assert (card.params, card.download_gb) == (params, gb)
+
+
 def test_readme_spelling_is_an_alias():
     assert get_model("InternVL3.5-8B").name == "InternVL3_5-8B"
     assert get_model("internvl3.5-20b-a4b").name == "InternVL3_5-GPT-OSS-20B-A4B-Preview"

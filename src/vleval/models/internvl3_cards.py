@@ -2,6 +2,11 @@
 
 Sources (each fact below names one of them):
 
+- [IV3-EVAL] InternVL's evaluation guide for InternVL3 (docs ``internvl3.0/evaluation.md``, as in
+  github.com/ErfeiCui/InternVL-doc at 702ac8ea): "Model Preparation" table (params 0.9B ... 78.4B,
+  download sizes 1.8 ... 152 GB) and its launch script (``GPUS_PER_TASK=8`` for 38B and 78B, else 1;
+  datasets MMBench_TEST_EN_V11 MMStar MMMU_DEV_VAL MathVista_MINI HallusionBench AI2D_TEST OCRBench MMVet;
+  "You need to set ``USE_COT="1"``").
 - [IV-README] InternVL's README "Model Zoo", github.com/OpenGVLab/InternVL at 2410d1db: the InternVL3
   table (vision part, language part: Qwen2.5-0.5B ... Qwen2.5-72B, internlm3-8b-instruct for 9B) and the
   InternVL3.5 tables (GitHub format and HuggingFace format, "-HF" repos; vision / language / total params).
@@ -11,8 +16,8 @@ Sources (each fact below names one of them):
 - [IV-MPO-SH] InternVL ``internvl_chat/shell/internvl3.0/mpo/internvl3_*_mpo.sh`` at 2410d1db: each InternVL3
   MPO run starts from ``OpenGVLab/InternVL3-{size}-Instruct`` (so -Instruct exists for all seven sizes).
 - [HUB-TREE] the Hub file listings of OpenGVLab/InternVL3-{1B,8B,9B}, InternVL3-{2B,8B,14B,78B}-hf,
-  InternVL3-{14B,38B,78B}-{Instruct,Pretrained} and InternVL3_5-8B: repo sizes 1.89 GB (InternVL3-1B),
-  15.9 GB (InternVL3-8B and -8B-hf), 30.3 GB (InternVL3-14B-hf), 17.1 GB (InternVL3_5-8B); the InternVL3
+  InternVL3-{14B,38B,78B}-{Instruct,Pretrained} and InternVL3_5-8B: repo size 17.1 GB (InternVL3_5-8B; the
+  InternVL3 sizes agree with [IV3-EVAL]: 15.9 GB for InternVL3-8B and -8B-hf); the InternVL3
   transformers-native repos are spelled ``-hf`` (lower case), the InternVL3.5 ones ``-HF``.
 - [VK-CONFIG] VLMEvalKit ``vlmeval/config.py`` at e8e78f05 (the 2026.08 pin): the names ``InternVL3-{size}``,
   ``InternVL3_5-{size}`` and ``InternVL3_5-GPT-OSS-20B-A4B-Preview``, all ``version="V2.0"``, none with
@@ -23,10 +28,10 @@ Sources (each fact below names one of them):
 
 Derived, not published (stated so that nobody takes them for measurements):
 
-- ``download_gb`` where [HUB-TREE] has no size: 2 bytes per parameter (bf16) of the total parameter count.
-- ``gpus_per_task``: 8 when the bf16 weights exceed 60 GB, else 1 (InternVL2.5's evaluation guide runs
-  26B = 48 GB on one GPU and 38B/78B on eight; the same line is drawn here).
-- InternVL3 ``params`` are the nominal sizes of the names (the README gives parts, not totals).
+- InternVL3.5 ``download_gb`` where [HUB-TREE] has no size: 2 bytes per parameter (bf16) of the total.
+- InternVL3.5 ``gpus_per_task``: 8 when the bf16 weights exceed 60 GB, else 1 (the InternVL2.5 and
+  InternVL3 guides run 26B = 48 GB on one GPU and 38B/78B on eight; the same line is drawn here; it gives
+  [IV3-EVAL]'s values for InternVL3).
 
 Not listed: AWQ/quantised repos (not the evaluated weights) and InternVL3-9B-hf, which the sources
 above do not show.
@@ -46,9 +51,9 @@ class _Base:
     generation: str
     llm_family: LLMFamily
     base_llm: str
-    params_b: float  # total parameters in billions (InternVL3: nominal)
+    params_b: float  # total parameters in billions ([IV3-EVAL], [IV-README])
     llm_layers: int
-    download_gb: float | None = None  # [HUB-TREE] where recorded, else derived
+    download_gb: float | None = None  # [IV3-EVAL] / [HUB-TREE] where recorded, else derived
     variants: tuple[str, ...] = ()  # released stage suffixes besides the final checkpoint
     hf_suffix: str = ""  # the transformers-native repo's suffix, "" when none is listed
     max_new_tokens: int | None = None  # [VK-CONFIG] kwarg, where the entry sets one
@@ -58,14 +63,15 @@ _V3 = ("-Instruct", "-Pretrained")  # [IV-MPO-SH], [HUB-TREE]
 _V35 = ("-Instruct", "-MPO", "-Pretrained")  # [IV-3.5-CARD]
 
 _BASES = (
-    # InternVL3 [IV-README]: InternViT-300M-448px-V2_5 (6B-448px-V2_5 for 38B/78B) + the LLM named.
-    _Base("InternVL3-1B", "InternVL3-1B", "3", "qwen2", "Qwen2.5-0.5B", 1, 24, 1.89, _V3, "-hf"),
-    _Base("InternVL3-2B", "InternVL3-2B", "3", "qwen2", "Qwen2.5-1.5B", 2, 28, None, _V3, "-hf"),
-    _Base("InternVL3-8B", "InternVL3-8B", "3", "qwen2", "Qwen2.5-7B", 8, 28, 15.9, _V3, "-hf"),
-    _Base("InternVL3-9B", "InternVL3-9B", "3", "internlm3", "internlm3-8b-instruct", 9, 48, None, _V3),
-    _Base("InternVL3-14B", "InternVL3-14B", "3", "qwen2", "Qwen2.5-14B", 14, 48, None, _V3, "-hf"),
-    _Base("InternVL3-38B", "InternVL3-38B", "3", "qwen2", "Qwen2.5-32B", 38, 64, None, _V3, "-hf"),
-    _Base("InternVL3-78B", "InternVL3-78B", "3", "qwen2", "Qwen2.5-72B", 78, 80, None, _V3, "-hf"),
+    # InternVL3 [IV-README]: InternViT-300M-448px-V2_5 (6B-448px-V2_5 for 38B/78B) + the LLM named;
+    # params and sizes [IV3-EVAL].
+    _Base("InternVL3-1B", "InternVL3-1B", "3", "qwen2", "Qwen2.5-0.5B", 0.9, 24, 1.8, _V3, "-hf"),
+    _Base("InternVL3-2B", "InternVL3-2B", "3", "qwen2", "Qwen2.5-1.5B", 2.1, 28, 4.2, _V3, "-hf"),
+    _Base("InternVL3-8B", "InternVL3-8B", "3", "qwen2", "Qwen2.5-7B", 7.9, 28, 15.9, _V3, "-hf"),
+    _Base("InternVL3-9B", "InternVL3-9B", "3", "internlm3", "internlm3-8b-instruct", 9.1, 48, 18.3, _V3),
+    _Base("InternVL3-14B", "InternVL3-14B", "3", "qwen2", "Qwen2.5-14B", 15.1, 48, 30.2, _V3, "-hf"),
+    _Base("InternVL3-38B", "InternVL3-38B", "3", "qwen2", "Qwen2.5-32B", 38.4, 64, 76.8, _V3, "-hf"),
+    _Base("InternVL3-78B", "InternVL3-78B", "3", "qwen2", "Qwen2.5-72B", 78.4, 80, 152.0, _V3, "-hf"),
     # InternVL3.5 [IV-README] totals, [IV-3.5-CARD] LLMs.
     _Base("InternVL3_5-1B", "InternVL3.5-1B", "3.5", "qwen3", "Qwen3-0.6B", 1.1, 28, None, _V35, "-HF"),
     _Base("InternVL3_5-2B", "InternVL3.5-2B", "3.5", "qwen3", "Qwen3-1.7B", 2.3, 28, None, _V35, "-HF"),
@@ -112,12 +118,10 @@ _BASES = (
     ),
 )
 
-SOURCE = "models/internvl3_cards.py ([IV-README], [IV-3.5-CARD], [VK-CONFIG])"
+SOURCE = "models/internvl3_cards.py ([IV3-EVAL], [IV-README], [IV-3.5-CARD], [VK-CONFIG])"
 
 
 def _params(base: _Base) -> str:
-    if base.generation == "3":
-        return f"{base.params_b:g}B (nominal)"
     if base.llm_family in ("qwen3_moe", "gpt_oss"):  # total and active, as the README prints them
         return f"{base.params_b:g}B-{base.readme_name.rsplit('-', 1)[-1]}"
     return f"{base.params_b:g}B"
