@@ -85,6 +85,7 @@ class ModelCard:
     source: str = ""  # where the card's facts come from
     # the reference wrapper's max_new_tokens for this model when it is not the default 4096
     max_new_tokens: int | None = None
+    thinking: bool = False  # an InternVL3.5 "-Thinking" entry: the same checkpoint in thinking mode
 
 
 # --------------------------------------------------------------------------------------------------

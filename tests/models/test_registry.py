@@ -63,7 +63,7 @@ def test_internvl3_and_3_5_every_released_checkpoint():
     v3 = [c.name for c in MODELS.values() if c.generation == "3"]
     v35 = [c.name for c in MODELS.values() if c.generation == "3.5"]
     assert len(v3) == 7 * 4 - 1 and "InternVL3-9B-hf" not in v3
-    assert len(v35) == 8 * 5 + 2
+    assert len(v35) == 8 * 5 + 2 + 9  # and one -Thinking entry per size, as VLMEvalKit registers them
     assert {"InternVL3-9B-Instruct", "InternVL3-78B-Pretrained", "InternVL3-8B-hf"} <= set(v3)
     assert {
         "InternVL3_5-30B-A3B-MPO",
@@ -118,6 +118,7 @@ def test_readme_spelling_is_an_alias():
         ("InternVL3_5-GPT-OSS-20B-A4B-Preview", "GPT-OSS"),
         ("InternVL3_5-8B-HF", "-HF"),
         ("InternVL3-8B-hf", "-HF"),
+        ("InternVL3_5-8B-Thinking", "thinking mode"),
     ],
 )
 def test_unloadable_cards_are_refused_in_one_line(name, words):
@@ -135,5 +136,19 @@ def test_the_reference_budget_of_the_241b_entry():
     """VLMEvalKit e8e78f05 registers InternVL3_5-241B-A28B with max_new_tokens=16384; every other
     InternVL3/3.5 entry keeps the wrapper's default (4096, the benchmark card's budget)."""
     assert get_model("InternVL3_5-241B-A28B").max_new_tokens == 16384
-    others = [c for c in MODELS.values() if c.max_new_tokens is not None]
+    others = [c for c in MODELS.values() if c.max_new_tokens is not None and not c.thinking]
     assert [c.name for c in others] == ["InternVL3_5-241B-A28B"]
+
+
+def test_thinking_entries_are_the_same_checkpoint_with_the_long_budget():
+    """VLMEvalKit e8e78f05: InternVL3_5-<size>-Thinking = model_path OpenGVLab/InternVL3_5-<size>,
+    max_new_tokens=2**16."""
+    card = get_model("InternVL3.5-8B-Thinking")
+    assert (card.name, card.repo_id, card.thinking) == (
+        "InternVL3_5-8B-Thinking",
+        "OpenGVLab/InternVL3_5-8B",
+        True,
+    )
+    assert card.max_new_tokens == 65536 and card.llm_family == "qwen3"
+    thinking = [c.name for c in MODELS.values() if c.thinking]
+    assert len(thinking) == 9 and "InternVL3_5-GPT-OSS-20B-A4B-Preview-Thinking" in thinking

@@ -39,6 +39,7 @@ above do not show.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from vleval.types import LLMFamily, ModelCard
@@ -150,14 +151,30 @@ def _card(base: _Base, suffix: str, hf_format: bool = False) -> ModelCard:
     )
 
 
+def _thinking_card(base: _Base) -> ModelCard:
+    """[VK-CONFIG]'s ``<name>-Thinking`` entry: the same checkpoint with ``cot_prompt_version="r1"``,
+    ``do_sample=True`` and ``max_new_tokens=2**16`` (settings: ``internvl/thinking.py``)."""
+    plain = _card(base, "")
+    return dataclasses.replace(
+        plain,
+        name=plain.name + "-Thinking",
+        aliases=tuple(alias + "-Thinking" for alias in plain.aliases),
+        max_new_tokens=2**16,
+        thinking=True,
+    )
+
+
 def internvl3_cards() -> list[ModelCard]:
-    """Every card, generation by generation: the final checkpoint, its released stages, its -HF twin."""
+    """Every card, generation by generation: the final checkpoint, its released stages, its -HF twin,
+    and for InternVL3.5 the reference's thinking-mode entry."""
     cards: list[ModelCard] = []
     for base in _BASES:
         cards.append(_card(base, ""))
         cards.extend(_card(base, suffix) for suffix in base.variants)
         if base.hf_suffix:
             cards.append(_card(base, base.hf_suffix, hf_format=True))
+        if base.generation == "3.5":
+            cards.append(_thinking_card(base))
     return cards
 
 
@@ -173,6 +190,11 @@ UNSUPPORTED_FAMILIES = {
         "(no tiny checkpoint or parity check), so it is refused rather than run unchecked"
     ),
 }
+THINKING_REFUSAL = (
+    "is InternVL3.5 in thinking mode (the reference's R1 system prompt, sampled at temperature 0.6, "
+    "2**16 new tokens); vleval reads and censors such replies (vleval.models.internvl.thinking) but "
+    "vleval run does not generate them yet; evaluate the same checkpoint without -Thinking meanwhile"
+)
 HF_FORMAT_REFUSAL = (
     "is the transformers-native (-HF) layout (InternVLForConditionalGeneration), which vleval does not "
     "evaluate yet; use the GitHub-format repo of the same model (the name without -HF/-hf)"
@@ -183,4 +205,6 @@ def unsupported_reason(card: ModelCard) -> str | None:
     """Why ``card`` cannot be evaluated, or None when it can."""
     if card.hf_format:
         return HF_FORMAT_REFUSAL
-    return UNSUPPORTED_FAMILIES.get(card.llm_family)
+    if card.llm_family in UNSUPPORTED_FAMILIES:
+        return UNSUPPORTED_FAMILIES[card.llm_family]
+    return THINKING_REFUSAL if card.thinking else None

@@ -58,6 +58,9 @@ def card_from_checkpoint(path: Path) -> ModelCard:
     except VlevalError:
         known = None
     if known is not None:
+        from vleval.models.registry import check_supported
+
+        check_supported(known)  # a folder named like a -Thinking entry must not run as a plain model
         return dataclasses.replace(known, name=name)
     llm = config.get("llm_config") or {}
     architectures = llm.get("architectures") if isinstance(llm, dict) else None
