@@ -141,5 +141,14 @@ def test_internvl3_5_layouts(family, tmp_path):
         assert not any("gate_up_proj" in n for n in stored)  # transformers' fused name never reaches the file
     else:
         assert layer + "mlp.gate_proj.weight" in stored
+    # head_dim wider than hidden / heads, as in most Qwen3 sizes: q_proj is [heads * head_dim, hidden]
+    assert llm["head_dim"] * llm["num_attention_heads"] != llm["hidden_size"]
+    q_proj = layer + "self_attn.q_proj.weight"
+    shard = json.loads((path / "model.safetensors.index.json").read_text())["weight_map"][q_proj]
+    with safe_open(str(path / shard), framework="pt") as f:
+        assert tuple(f.get_slice(q_proj).get_shape()) == (
+            llm["num_attention_heads"] * llm["head_dim"],
+            llm["hidden_size"],
+        )
     tok = load_tokenizer(path)
     assert tok.convert_tokens_to_ids("<IMG_CONTEXT>") != tok.unk_token_id

@@ -92,7 +92,8 @@ def _llm_config(family: Family, vocab_size: int, ids: dict[str, int]) -> dict[st
             "attention_dropout": 0.0,
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
-            "head_dim": LLM_HIDDEN // LLM_HEADS,
+            # wider than hidden / heads, as in most Qwen3 sizes (0.6B: 1024 / 16 heads, head_dim 128)
+            "head_dim": 2 * LLM_HIDDEN // LLM_HEADS,
             "max_window_layers": 2,
             "rms_norm_eps": 1e-6,
             "rope_scaling": None,
