@@ -32,7 +32,8 @@ def main() -> None:
         "--rows", type=int, default=8, help="rows per benchmark (MMBench: rows x 4 rotations)"
     )
     parser.add_argument("--max-new-tokens", type=int, default=16)
-    parser.add_argument("--family", choices=("qwen2", "internlm2"), default="qwen2")
+    # qwen3 / qwen3_moe: InternVL3.5's layouts (the tiny checkpoints of vleval.synthetic.checkpoints)
+    parser.add_argument("--family", choices=("qwen2", "internlm2", "qwen3", "qwen3_moe"), default="qwen2")
     parser.add_argument("--keep", type=Path, help="keep inputs and outputs in this folder")
     args, extra = parser.parse_known_args()
 

@@ -14,7 +14,9 @@ from typing import Any, Literal, Protocol
 from PIL import Image
 
 TaskType = Literal["MCQ", "Y/N", "VQA"]
-LLMFamily = Literal["qwen2", "internlm2"]
+# qwen3/qwen3_moe/internlm3/gpt_oss: the LLMs of InternVL3 and InternVL3.5 (models/internvl3_cards.py);
+# internlm3 and gpt_oss are named so their cards can say what they are built on, and are refused at load.
+LLMFamily = Literal["qwen2", "internlm2", "qwen3", "qwen3_moe", "internlm3", "gpt_oss"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -66,7 +68,7 @@ class BenchmarkCard:
 
 @dataclass(frozen=True)
 class ModelCard:
-    """One InternVL2.5 checkpoint."""
+    """One InternVL checkpoint (2.5, 3 or 3.5)."""
 
     name: str  # canonical VLMEvalKit name, e.g. "InternVL2_5-8B"
     repo_id: str  # Hugging Face repo id
@@ -77,6 +79,13 @@ class ModelCard:
     llm_layers: int
     mpo: bool = False  # -MPO variants use the MPO prompt (VLMEvalKit use_mpo_prompt=True)
     aliases: tuple[str, ...] = ()
+    generation: str = "2.5"  # InternVL generation: "2.5", "3", "3.5"
+    base_llm: str = ""  # the LLM it is built on, as its model card names it ("Qwen2.5-7B")
+    hf_format: bool = False  # a transformers-native -HF/-hf repo (InternVLForConditionalGeneration)
+    source: str = ""  # where the card's facts come from
+    # the reference wrapper's max_new_tokens for this model when it is not the default 4096
+    max_new_tokens: int | None = None
+    thinking: bool = False  # an InternVL3.5 "-Thinking" entry: the same checkpoint in thinking mode
 
 
 # --------------------------------------------------------------------------------------------------
@@ -197,6 +206,11 @@ RESULT_SCHEMA = 1
 #   unparsed  nothing could read an answer and no fallback applies (vleval-1, --judge none)
 #   skipped   not examined, by the protocol's own logic (an MMBench rotation after its group failed)
 DecidedBy = Literal["rule", "judge", "fallback", "failed", "unparsed", "skipped"]
+
+
+# RowResult.extra key: why a thinking-mode reply is censored (models/internvl/thinking.py writes it,
+# stats.core.is_censored reads it)
+THINKING_CENSORED = "thinking_censored"
 
 
 @dataclass

@@ -14,7 +14,7 @@ from vleval.synthetic.checkpoints import make_tiny_checkpoint
 from vleval.synthetic.images import draw_shapes
 from vleval.types import GenerationSettings, Request
 
-FAMILIES = ("qwen2", "internlm2")
+FAMILIES = ("qwen2", "internlm2", "qwen3", "qwen3_moe")
 SIZES = [(320, 240), (896, 160), (150, 640), (500, 470), (24, 18), (1000, 800)]
 
 

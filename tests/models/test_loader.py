@@ -9,12 +9,12 @@ import sentencepiece as spm
 import torch
 from safetensors.torch import load_file, save_file
 
-from vleval.errors import DataCorruptError, DataMissingError
+from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.models.internvl.loader import load_internvl
 from vleval.models.internvl.tokenizer import load_tokenizer
 from vleval.synthetic.checkpoints import build_tiny_model, make_tiny_checkpoint
 
-FAMILIES = ("qwen2", "internlm2")
+FAMILIES = ("qwen2", "internlm2", "qwen3", "qwen3_moe")  # InternVL2.5/3 and InternVL3.5 dense + MoE
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +211,8 @@ def test_configs_written_by_old_transformers_load(family, checkpoints, tmp_path)
     config["use_flash_attn"] = True
     (path / "config.json").write_text(json.dumps(config))
     model = load_internvl(path)
-    assert model.language_model.config._attn_implementation == {"qwen2": "sdpa", "internlm2": "eager"}[family]
+    expected = {"qwen2": "sdpa", "internlm2": "eager", "qwen3": "sdpa", "qwen3_moe": "sdpa"}[family]
+    assert model.language_model.config._attn_implementation == expected
 
 
 def test_qwen2_tokenizer_from_vocab_and_merges_alone(checkpoints, tmp_path):
@@ -221,3 +222,50 @@ def test_qwen2_tokenizer_from_vocab_and_merges_alone(checkpoints, tmp_path):
     (slow / "tokenizer.json").unlink()
     text = "<|im_start|>user\n<img><IMG_CONTEXT></img>\nWhat's  in\tthe image? 123 4567\n\n<|im_end|>\n"
     assert load_tokenizer(slow)(text).input_ids == load_tokenizer(full)(text).input_ids
+
+
+def test_qwen3_moe_experts_fuse_as_transformers_fuses_them(checkpoints, tmp_path):
+    """The per-expert tensors of a Qwen3-MoE checkpoint, loaded by transformers' own from_pretrained (its
+    conversion of Qwen3's published layout) and by ours, give the same fused expert weights."""
+    from transformers import Qwen3MoeForCausalLM
+
+    path = checkpoints["qwen3_moe"]
+    ours = load_internvl(path, dtype="float32").language_model.state_dict()
+    config = json.loads((path / "config.json").read_text())["llm_config"]
+    lm = tmp_path / "lm"
+    lm.mkdir()
+    tensors = {}
+    index = json.loads((path / "model.safetensors.index.json").read_text())["weight_map"]
+    for shard in set(index.values()):
+        for name, tensor in load_file(str(path / shard)).items():
+            if name.startswith("language_model."):
+                tensors[name.removeprefix("language_model.")] = tensor
+    assert "model.layers.0.mlp.experts.3.gate_proj.weight" in tensors  # Qwen3-MoE's published layout
+    save_file(tensors, str(lm / "model.safetensors"), metadata={"format": "pt"})
+    (lm / "config.json").write_text(json.dumps(config))
+    theirs = Qwen3MoeForCausalLM.from_pretrained(str(lm), dtype=torch.float32).state_dict()
+    assert ours.keys() == theirs.keys()
+    for name in ("model.layers.0.mlp.experts.gate_up_proj", "model.layers.1.mlp.experts.down_proj"):
+        assert torch.equal(ours[name], theirs[name]), name
+
+
+@pytest.mark.parametrize(
+    ("arch", "words"),
+    [("InternLM3ForCausalLM", "no native InternLM3"), ("GptOssForCausalLM", "GPT-OSS")],
+)
+def test_llms_without_a_native_class_are_refused_not_run(arch, words, checkpoints, tmp_path):
+    path = shutil.copytree(checkpoints["qwen2"], tmp_path / "ckpt")
+    config = json.loads((path / "config.json").read_text())
+    config["llm_config"]["architectures"] = [arch]
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(VlevalError, match=words) as info:
+        load_internvl(path)
+    assert "cannot be evaluated yet" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_hf_layout_is_refused_with_the_way_out(checkpoints, tmp_path):
+    path = shutil.copytree(checkpoints["qwen2"], tmp_path / "ckpt")
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "model_type": "internvl"}))
+    with pytest.raises(DataCorruptError, match="-HF layout .*without -HF"):
+        load_internvl(path)

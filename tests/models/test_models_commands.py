@@ -108,9 +108,9 @@ def test_download_offline_mode_from_the_cli(tmp_path, capsys, monkeypatch):
 
 
 def test_download_rejects_unknown_names_before_downloading(tmp_path, capsys):
-    assert main(["models", "download", "InternVL2_5-1B", "InternVL3-8B", "--model-dir", str(tmp_path)]) == 2
+    assert main(["models", "download", "InternVL2_5-1B", "InternVL9-8B", "--model-dir", str(tmp_path)]) == 2
     captured = capsys.readouterr()
-    assert "unknown model 'InternVL3-8B'" in captured.err
+    assert "unknown model 'InternVL9-8B'" in captured.err
     assert "Downloading" not in captured.out
 
 

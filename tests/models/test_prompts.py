@@ -383,3 +383,17 @@ def test_each_cards_prompt_style_is_what_the_reference_decides_from_its_name(car
     assert style.mpo_keeps_prompt == any(f in card.name for f in REFERENCE_MPO_KEEPS_PROMPT)
     assert style.mpo_postprocess == (card.task_type in ("MCQ", "Y/N") or "CRPE" in card.name)
     assert style.upscale_first_image == any(f in card.name for f in REFERENCE_UPSCALE_FIRST_IMAGE)
+
+
+def test_a_model_budget_replaces_the_benchmark_budget_and_nothing_else():
+    """InternVL3_5-241B-A28B carries the reference's max_new_tokens=16384; its requests differ from a
+    plain InternVL3.5 model's in that budget alone."""
+    big, small = get_model("InternVL3_5-241B-A28B"), get_model("InternVL3_5-8B")
+    for benchmark in ("MMStar", "OCRBench"):
+        a = build_request(SAMPLES[benchmark], CARDS[benchmark], big, get_protocol("2026.08"), cot=False)
+        b = build_request(SAMPLES[benchmark], CARDS[benchmark], small, get_protocol("2026.08"), cot=False)
+        assert (a.generation.max_new_tokens, b.generation.max_new_tokens) == (
+            16384,
+            CARDS[benchmark].max_new_tokens,
+        )
+        assert (a.text, a.max_tiles, a.postprocess) == (b.text, b.max_tiles, b.postprocess)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 
 from vleval.errors import VlevalError
-from vleval.models.registry import MODELS, get_model
+from vleval.models.registry import MODELS, check_supported, get_model
 
 
 def test_fourteen_models_plain_and_mpo():
     sizes = ["1B", "2B", "4B", "8B", "26B", "38B", "78B"]
     expected = [f"InternVL2_5-{size}{suffix}" for size in sizes for suffix in ("", "-MPO")]
-    assert list(MODELS) == expected
-    assert [card.mpo for card in MODELS.values()] == [False, True] * 7
+    assert list(MODELS)[:14] == expected
+    assert [card.mpo for card in list(MODELS.values())[:14]] == [False, True] * 7
+    assert {card.generation for card in list(MODELS.values())[:14]} == {"2.5"}
 
 
 @pytest.mark.parametrize(
@@ -54,3 +55,100 @@ def test_unknown_model_names_close_matches_and_all_models():
     message = str(info.value)
     assert "Did you mean" in message and "InternVL2_5-8B" in message
     assert all(name in message for name in MODELS)
+
+
+def test_internvl3_and_3_5_every_released_checkpoint():
+    """InternVL's README and model cards: 7 InternVL3 sizes (-Instruct, -Pretrained, -hf but for 9B) and
+    9 InternVL3.5 sizes (-Instruct, -MPO, -Pretrained, -HF; the GPT-OSS preview only with -HF)."""
+    v3 = [c.name for c in MODELS.values() if c.generation == "3"]
+    v35 = [c.name for c in MODELS.values() if c.generation == "3.5"]
+    assert len(v3) == 7 * 4 - 1 and "InternVL3-9B-hf" not in v3
+    assert len(v35) == 8 * 5 + 2 + 9  # and one -Thinking entry per size, as VLMEvalKit registers them
+    assert {"InternVL3-9B-Instruct", "InternVL3-78B-Pretrained", "InternVL3-8B-hf"} <= set(v3)
+    assert {
+        "InternVL3_5-30B-A3B-MPO",
+        "InternVL3_5-241B-A28B-HF",
+        "InternVL3_5-GPT-OSS-20B-A4B-Preview",
+    } <= set(v35)
+    assert all(not c.mpo for c in MODELS.values() if c.generation != "2.5")  # VK sets no use_mpo_prompt
+
+
+@pytest.mark.parametrize(
+    ("name", "family", "base_llm", "layers", "gpus"),
+    [
+        ("InternVL3-1B", "qwen2", "Qwen2.5-0.5B", 24, 1),
+        ("InternVL3-9B", "internlm3", "internlm3-8b-instruct", 48, 1),
+        ("InternVL3-78B", "qwen2", "Qwen2.5-72B", 80, 8),
+        ("InternVL3_5-8B", "qwen3", "Qwen3-8B", 36, 1),
+        ("InternVL3_5-30B-A3B", "qwen3_moe", "Qwen3-30B-A3B", 48, 8),
+        ("InternVL3_5-241B-A28B", "qwen3_moe", "Qwen3-235B-A22B", 94, 8),
+        ("InternVL3_5-GPT-OSS-20B-A4B-Preview", "gpt_oss", "gpt-oss-20b", 24, 1),
+    ],
+)
+def test_internvl3_cards_name_their_llm(name, family, base_llm, layers, gpus):
+    card = get_model(name)
+    assert card.repo_id == f"OpenGVLab/{name}"
+    assert (card.llm_family, card.base_llm, card.llm_layers, card.gpus_per_task) == (
+        family,
+        base_llm,
+        layers,
+        gpus,
+    )
+    assert card.source
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "gb"),
+    [("InternVL3-1B", "0.9B", 1.8), ("InternVL3-9B", "9.1B", 18.3), ("InternVL3-78B", "78.4B", 152.0)],
+)
+def test_internvl3_sizes_from_its_evaluation_guide(name, params, gb):
+    card = get_model(name)
+    assert (card.params, card.download_gb) == (params, gb)
+
+
+def test_readme_spelling_is_an_alias():
+    assert get_model("InternVL3.5-8B").name == "InternVL3_5-8B"
+    assert get_model("internvl3.5-20b-a4b").name == "InternVL3_5-GPT-OSS-20B-A4B-Preview"
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("InternVL3-9B", "InternLM3"),
+        ("InternVL3_5-GPT-OSS-20B-A4B-Preview", "GPT-OSS"),
+        ("InternVL3_5-8B-HF", "-HF"),
+        ("InternVL3-8B-hf", "-HF"),
+        ("InternVL3_5-8B-Thinking", "thinking mode"),
+    ],
+)
+def test_unloadable_cards_are_refused_in_one_line(name, words):
+    with pytest.raises(VlevalError) as info:
+        check_supported(get_model(name))
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_loadable_cards_pass():
+    for name in ("InternVL2_5-8B", "InternVL3-8B", "InternVL3_5-8B", "InternVL3_5-30B-A3B"):
+        check_supported(get_model(name))
+
+
+def test_the_reference_budget_of_the_241b_entry():
+    """VLMEvalKit e8e78f05 registers InternVL3_5-241B-A28B with max_new_tokens=16384; every other
+    InternVL3/3.5 entry keeps the wrapper's default (4096, the benchmark card's budget)."""
+    assert get_model("InternVL3_5-241B-A28B").max_new_tokens == 16384
+    others = [c for c in MODELS.values() if c.max_new_tokens is not None and not c.thinking]
+    assert [c.name for c in others] == ["InternVL3_5-241B-A28B"]
+
+
+def test_thinking_entries_are_the_same_checkpoint_with_the_long_budget():
+    """VLMEvalKit e8e78f05: InternVL3_5-<size>-Thinking = model_path OpenGVLab/InternVL3_5-<size>,
+    max_new_tokens=2**16."""
+    card = get_model("InternVL3.5-8B-Thinking")
+    assert (card.name, card.repo_id, card.thinking) == (
+        "InternVL3_5-8B-Thinking",
+        "OpenGVLab/InternVL3_5-8B",
+        True,
+    )
+    assert card.max_new_tokens == 65536 and card.llm_family == "qwen3"
+    thinking = [c.name for c in MODELS.values() if c.thinking]
+    assert len(thinking) == 9 and "InternVL3_5-GPT-OSS-20B-A4B-Preview-Thinking" in thinking

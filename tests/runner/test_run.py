@@ -377,3 +377,41 @@ def test_dry_run_lists_benchmarks_scored_rule_only_by_judge_none(tiny_model, ben
     assert "MMStar: rule-only scoring; the protocol's judge (gpt-3.5-turbo-0125) will not be used" in out
     assert "--judge none asks for none" in out and "OCRBench: rule-only" not in out
     assert f"{MODEL_NAME}: a random-weight synthetic checkpoint" in out
+
+
+def test_an_internvl3_5_card_runs_end_to_end_and_unloadable_cards_are_refused(bench_dir, tmp_path, capsys):
+    """`vleval run --model InternVL3_5-1B` on its tiny Qwen3 checkpoint: predictions and scores for every
+    benchmark, run.json naming the card and its LLM; InternVL3-9B (InternLM3) and an -HF repo are refused
+    before any work, in one line, exit 2, and so is a -Thinking entry, by name or by folder name (it
+    would otherwise run as the plain model)."""
+    from vleval.synthetic.checkpoints import make_tiny_checkpoint
+
+    models = tmp_path / "models"
+    make_tiny_checkpoint(models / "InternVL3_5-1B", "qwen3")
+    work = tmp_path / "work"
+    args = run_args(Path("x"), bench_dir, work)
+    args[args.index("--model") + 1 : args.index("--model") + 2] = [
+        "InternVL3_5-1B",
+        "--model-dir",
+        str(models),
+    ]
+    assert main(["run", *args]) == 0
+    out = work / "InternVL3_5-1B"
+    for name in DATASETS:
+        assert (out / f"InternVL3_5-1B_{name}.xlsx").is_file()
+        assert (out / f"InternVL3_5-1B_{name}_score.json").is_file()
+    run = json.loads((out / "run.json").read_text())
+    assert (run["model"]["repo_id"], run["model"]["llm_family"]) == ("OpenGVLab/InternVL3_5-1B", "qwen3")
+    capsys.readouterr()
+    thinking_folder = models / "InternVL3_5-8B-Thinking"  # the same weights, named like the thinking entry
+    make_tiny_checkpoint(thinking_folder, "qwen3")
+    for name, words in (
+        ("InternVL3-9B", "InternLM3"),
+        ("InternVL3_5-8B-HF", "-HF"),
+        ("InternVL3_5-8B-Thinking", "thinking mode"),
+        (str(thinking_folder), "thinking mode"),
+    ):
+        args[args.index("--model") + 1] = name
+        assert main(["run", *args]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err

@@ -116,3 +116,39 @@ def test_tokenizers_carry_internvl_tokens_and_the_family_bos_rule(checkpoint):
     else:
         assert ids[0] == tok.convert_tokens_to_ids("<|im_start|>")  # no BOS for Qwen2
         assert tok.decode(ids) == text
+
+
+@pytest.mark.parametrize("family", ["qwen3", "qwen3_moe"])
+def test_internvl3_5_layouts(family, tmp_path):
+    """InternVL3.5's Qwen3 dense and Qwen3-MoE LLMs, as their checkpoints store them: q/k norms, no q/k/v
+    bias, and (MoE) a router plus one tensor per expert and projection."""
+    path = make_tiny_checkpoint(tmp_path / family, family)
+    config = json.loads((path / "config.json").read_text())
+    llm = config["llm_config"]
+    assert llm["architectures"] == ["Qwen3MoeForCausalLM" if family == "qwen3_moe" else "Qwen3ForCausalLM"]
+    assert config["_name_or_path"].startswith("tiny/InternVL3_5-")
+    stored = set(json.loads((path / "model.safetensors.index.json").read_text())["weight_map"])
+    layer = "language_model.model.layers.1."
+    assert {layer + "self_attn.q_norm.weight", layer + "self_attn.k_norm.weight"} <= stored
+    assert not any(n.endswith("q_proj.bias") for n in stored)
+    if family == "qwen3_moe":
+        experts = {
+            f"{layer}mlp.experts.{e}.{p}.weight"
+            for e in range(llm["num_experts"])
+            for p in ("gate_proj", "up_proj", "down_proj")
+        }
+        assert experts | {layer + "mlp.gate.weight"} <= stored
+        assert not any("gate_up_proj" in n for n in stored)  # transformers' fused name never reaches the file
+    else:
+        assert layer + "mlp.gate_proj.weight" in stored
+    # head_dim wider than hidden / heads, as in most Qwen3 sizes: q_proj is [heads * head_dim, hidden]
+    assert llm["head_dim"] * llm["num_attention_heads"] != llm["hidden_size"]
+    q_proj = layer + "self_attn.q_proj.weight"
+    shard = json.loads((path / "model.safetensors.index.json").read_text())["weight_map"][q_proj]
+    with safe_open(str(path / shard), framework="pt") as f:
+        assert tuple(f.get_slice(q_proj).get_shape()) == (
+            llm["num_attention_heads"] * llm["head_dim"],
+            llm["hidden_size"],
+        )
+    tok = load_tokenizer(path)
+    assert tok.convert_tokens_to_ids("<IMG_CONTEXT>") != tok.unk_token_id

@@ -14,7 +14,7 @@ from vleval.models.download import (
     locate_checkpoint,
     model_dir_default,
 )
-from vleval.models.registry import MODELS, get_model
+from vleval.models.registry import MODELS, check_supported, get_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -96,6 +96,8 @@ def list_command(args: argparse.Namespace) -> int:
 
 def download_command(args: argparse.Namespace) -> int:
     cards = [get_model(name) for name in args.names]  # all names checked before any download starts
+    for card in cards:
+        check_supported(card)  # no point downloading what cannot be evaluated
     for card in cards:
         found, where = locate_checkpoint(card, args.model_dir)
         if where == HF_CACHE_WHERE:  # no second copy: runs use the cached snapshot as it is

@@ -1,4 +1,5 @@
-"""The 14 InternVL2.5 checkpoints (7 sizes, each plain and -MPO).
+"""The model cards: the 14 InternVL2.5 checkpoints (7 sizes, each plain and -MPO) declared here, then
+the InternVL3 and InternVL3.5 checkpoints (``internvl3_cards.py``, with their sources).
 
 Sources: ``docs/model-protocol.md`` (names as VLMEvalKit ``vlmeval/config.py`` registers
 them, repo ids, LLM family, LLM layer counts) and InternVL's evaluation guide for InternVL2.5 (IV ``internvl_chat/eval``) (parameter
@@ -12,6 +13,7 @@ import difflib
 from dataclasses import dataclass
 
 from vleval.errors import VlevalError
+from vleval.models.internvl3_cards import internvl3_cards, unsupported_reason
 from vleval.types import LLMFamily, ModelCard
 
 
@@ -54,6 +56,7 @@ def _card(size: _Size, mpo: bool) -> ModelCard:
 MODELS: dict[str, ModelCard] = {
     card.name: card for size in _SIZES for card in (_card(size, mpo=False), _card(size, mpo=True))
 }
+MODELS.update((card.name, card) for card in internvl3_cards())
 
 # Every spelling a user may type -> canonical name: the name, its aliases and the repo id, matched
 # exactly first and then ignoring case.
@@ -139,3 +142,11 @@ def get_model(name: str) -> ModelCard:
         f"unknown model {name!r}.{hint} Known models: {', '.join(MODELS)} "
         "(the spelling InternVL2-5-8B and repo ids like OpenGVLab/InternVL2_5-8B are accepted too)."
     )
+
+
+def check_supported(card: ModelCard) -> None:
+    """Refuse, in one line, a card vleval cannot evaluate (an LLM without a native transformers class,
+    the -HF layout); called before anything is downloaded or loaded."""
+    reason = unsupported_reason(card)
+    if reason is not None:
+        raise VlevalError(f"{card.name} {reason}.")

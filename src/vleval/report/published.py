@@ -1,4 +1,4 @@
-"""Published InternVL2.5 scores shipped with vleval (``vleval/data/published_scores.csv``).
+"""Published InternVL2.5 and InternVL3 scores shipped with vleval (``vleval/data/published_scores.csv``).
 
 The file holds one figure per model x benchmark, on the 0-100 scale the report compares against
 (OCRBench's 0-1000 Final Score is divided by 10, as the reference's ``Final Score Norm`` does). It is

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vleval.errors import VlevalError
+from vleval.models.internvl.config import LLM_ARCHITECTURES as _FAMILY_BY_ARCH
 from vleval.types import ModelCard
-
-_FAMILY_BY_ARCH = {"Qwen2ForCausalLM": "qwen2", "InternLM2ForCausalLM": "internlm2"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,9 @@ def card_from_checkpoint(path: Path, name: str | None = None) -> ModelCard:
     except VlevalError:
         known = None
     if known is not None:
+        from vleval.models.registry import check_supported
+
+        check_supported(known)  # a folder named like a -Thinking entry must not run as a plain model
         return dataclasses.replace(known, name=name)
     llm = config.get("llm_config") or {}
     architectures = llm.get("architectures") if isinstance(llm, dict) else None
@@ -106,9 +108,10 @@ def resolve_model(spec: str, model_dir: Path | None) -> ModelTarget:
             )
         return ModelTarget(card_from_checkpoint(path), path, True)
     from vleval.models.download import locate_checkpoint
-    from vleval.models.registry import get_model
+    from vleval.models.registry import check_supported, get_model
 
     card = get_model(spec)
+    check_supported(card)  # an InternLM3/GPT-OSS LLM or the -HF layout: refused before any download
     return ModelTarget(card, locate_checkpoint(card, model_dir)[0], False)
 
 
@@ -127,10 +130,11 @@ def _hub_target(repo_id: str, model_dir: Path | None) -> ModelTarget | None:
     """A registered model named by its repo id (found as its name would be), else a complete snapshot
     of ``repo_id`` in the Hugging Face cache, named after the repository."""
     from vleval.models.download import cached_snapshot, locate_checkpoint, missing_files
-    from vleval.models.registry import MODELS
+    from vleval.models.registry import MODELS, check_supported
 
     card = next((c for c in MODELS.values() if c.repo_id.lower() == repo_id.lower()), None)
     if card is not None:
+        check_supported(card)
         return ModelTarget(card, locate_checkpoint(card, model_dir)[0], False)
     snapshot = cached_snapshot(repo_id)
     if snapshot is None or missing_files(snapshot):

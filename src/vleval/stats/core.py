@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as scipy_stats
 
-from vleval.types import Interval, RowResult
+from vleval.types import THINKING_CENSORED, Interval, RowResult
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_LEVEL = 0.95
@@ -702,8 +702,11 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
 # --------------------------------------------------------------------------------------------------
 def is_censored(row: RowResult) -> bool:
     """The row's outcome is not the model's own answer: generation was cut by the token limit, or no
-    rule and no judge decided it (the protocol's fallback, nothing parsed, the judge failed)."""
-    return row.hit_token_limit or row.decided_by in CENSORED_DECISIONS
+    rule and no judge decided it (the protocol's fallback, nothing parsed, the judge failed), or a
+    thinking-mode reply never closed its reasoning (``models.internvl.thinking.mark_censored``)."""
+    return (
+        row.hit_token_limit or row.decided_by in CENSORED_DECISIONS or bool(row.extra.get(THINKING_CENSORED))
+    )
 
 
 def censoring_bounds(

@@ -1,4 +1,5 @@
-"""Tiny random-weight InternVL2.5 checkpoints in the ORIGINAL layout (as downloaded from OpenGVLab).
+"""Tiny random-weight InternVL checkpoints in the ORIGINAL layout (as downloaded from OpenGVLab): InternVL2.5's
+two LLM layouts (Qwen2, which InternVL3 shares, and InternLM2) and InternVL3.5's Qwen3 dense and Qwen3-MoE.
 
 A directory holds ``config.json`` (model_type ``internvl_chat`` with ``vision_config``/``llm_config``),
 sharded safetensors with the checkpoint's own tensor names + ``model.safetensors.index.json``,
@@ -22,7 +23,8 @@ from vleval.errors import VlevalError
 from vleval.models.verify import SYNTHETIC_MARKER as _MARKER
 from vleval.synthetic.tokenizer import write_internlm2_tokenizer, write_qwen2_tokenizer
 
-Family = Literal["qwen2", "internlm2"]
+Family = Literal["qwen2", "internlm2", "qwen3", "qwen3_moe"]
+FAMILIES: tuple[Family, ...] = ("qwen2", "internlm2", "qwen3", "qwen3_moe")
 _FORMAT_VERSION = 2  # bump when the files change, so cached directories are rebuilt
 
 VIT_HIDDEN = 32
@@ -31,7 +33,8 @@ LLM_HEADS = 4  # head_dim 32
 LLM_KV_HEADS = 2  # two KV groups of two query heads: exercises InternLM2's group-major wqkv
 # (embedding offset on hidden dim 0, <|im_end|> weight on it): tuned so greedy answers stop after
 # roughly 2-15 tokens for most prompts.
-STOP_BIAS = {"qwen2": (2.5, 5.0), "internlm2": (2.0, 4.0)}
+STOP_BIAS = {"qwen2": (2.5, 5.0), "internlm2": (2.0, 4.0), "qwen3": (2.5, 5.0), "qwen3_moe": (1.5, 3.5)}
+MOE_EXPERTS = 4  # two routed per token: exercises routing and the per-expert tensor layout
 # LLM query/key weights are scaled up so attention is peaked: a flat average over ~2000 image tokens
 # would make every answer the same.
 ATTENTION_SHARPNESS = 2.0
@@ -80,6 +83,35 @@ def _llm_config(family: Family, vocab_size: int, ids: dict[str, int]) -> dict[st
         "use_cache": True,
         "vocab_size": vocab_size,
     }
+    if family in ("qwen3", "qwen3_moe"):  # field set of Qwen3-8B / Qwen3-30B-A3B's config.json
+        qwen3 = {
+            "architectures": ["Qwen3MoeForCausalLM" if family == "qwen3_moe" else "Qwen3ForCausalLM"],
+            "model_type": family,
+            **common,
+            "attention_bias": False,
+            "attention_dropout": 0.0,
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            # wider than hidden / heads, as in most Qwen3 sizes (0.6B: 1024 / 16 heads, head_dim 128)
+            "head_dim": 2 * LLM_HIDDEN // LLM_HEADS,
+            "max_window_layers": 2,
+            "rms_norm_eps": 1e-6,
+            "rope_scaling": None,
+            "sliding_window": None,
+            "use_sliding_window": False,
+        }
+        if family == "qwen3_moe":
+            qwen3.update(
+                decoder_sparse_step=1,
+                mlp_only_layers=[],
+                moe_intermediate_size=LLM_HIDDEN // 2,
+                norm_topk_prob=True,
+                num_experts=MOE_EXPERTS,
+                num_experts_per_tok=2,
+                output_router_logits=False,
+                router_aux_loss_coef=0.001,
+            )
+        return qwen3
     if family == "qwen2":
         return {
             "architectures": ["Qwen2ForCausalLM"],
@@ -115,11 +147,16 @@ def _llm_config(family: Family, vocab_size: int, ids: dict[str, int]) -> dict[st
 
 def tiny_config(family: Family, vocab_size: int, ids: dict[str, int], *, mpo: bool = False) -> dict[str, Any]:
     """The ``config.json`` of a tiny checkpoint (field set of the real InternVL2.5 configs)."""
-    if family not in ("qwen2", "internlm2"):
-        raise ValueError(f"family must be 'qwen2' or 'internlm2', not {family!r}")
-    size = "1B" if family == "qwen2" else "2B"
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    name = {
+        "qwen2": "InternVL2_5-1B",
+        "internlm2": "InternVL2_5-2B",
+        "qwen3": "InternVL3_5-1B",
+        "qwen3_moe": "InternVL3_5-30B-A3B",
+    }[family]
     return {
-        "_name_or_path": f"tiny/InternVL2_5-{size}{'-MPO' if mpo else ''}",
+        "_name_or_path": f"tiny/{name}{'-MPO' if mpo else ''}",
         "architectures": ["InternVLChatModel"],
         "auto_map": {
             "AutoConfig": "configuration_internvl_chat.InternVLChatConfig",
@@ -146,7 +183,8 @@ def tiny_config(family: Family, vocab_size: int, ids: dict[str, int], *, mpo: bo
 
 def _write_tokenizer(family: Family, out_dir: Path) -> tuple[int, dict[str, int], list[int]]:
     """(number of tokens, ids of the special tokens, ids that should rarely be generated)."""
-    n_tokens = write_qwen2_tokenizer(out_dir) if family == "qwen2" else write_internlm2_tokenizer(out_dir)
+    # Qwen3 shares Qwen2.5's byte-level BPE and chat tokens: the same tiny tokenizer serves both.
+    n_tokens = write_internlm2_tokenizer(out_dir) if family == "internlm2" else write_qwen2_tokenizer(out_dir)
     from vleval.models.internvl.tokenizer import load_tokenizer
 
     tok = load_tokenizer(out_dir)
@@ -182,7 +220,8 @@ def _randomize(
             elif "embed" in name:
                 value = 0.5 * noise
             elif param.dim() >= 2:
-                fan_in = param[0].numel()
+                # fused MoE experts [E, out, in]: each expert is a linear layer of fan-in ``in``
+                fan_in = param.shape[-1] if ".experts." in name else param[0].numel()
                 value = noise / fan_in**0.5
                 if name.startswith("language_model.") and name.endswith(("q_proj.weight", "k_proj.weight")):
                     value = value * ATTENTION_SHARPNESS

@@ -64,6 +64,11 @@ class _Prepared:
     error: str | None = None
 
 
+# LLM families the plugin's InternVLChatConfig builds (vllm_plugin/configs.py LLM_CONFIG_CLASSES); the
+# InternVL3.5 Qwen3 families load with the hf backend only, for now.
+VLLM_FAMILIES = ("qwen2", "internlm2")
+
+
 class VLLMBackend:
     name = "vllm"
 
@@ -118,6 +123,14 @@ class VLLMBackend:
         check_checkpoint_metadata(model_dir)  # vLLM reads config, index and tokenizer files unbounded
         if not (model_dir / "config.json").is_file():
             raise DataMissingError(f"no checkpoint at {model_dir} (config.json missing)")
+        from vleval.models.internvl.config import read_config
+
+        family = read_config(model_dir).llm_family  # refuses what no backend can load, in one line
+        if family not in VLLM_FAMILIES:
+            raise VlevalError(
+                f"--backend vllm: {model_dir} has a {family} LLM, which vleval's vLLM plugin does not "
+                f"register yet (it knows {', '.join(VLLM_FAMILIES)}); use --backend hf"
+            )
         vllm = import_vllm()
         from vleval.models.internvl.template import EOS_TOKEN, IMAGE_PLACEHOLDER
         from vleval.models.internvl.tokenizer import load_tokenizer

@@ -11,9 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vleval.errors import DataCorruptError, DataMissingError
+from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 
-LLM_ARCHITECTURES = {"Qwen2ForCausalLM": "qwen2", "InternLM2ForCausalLM": "internlm2"}
+LLM_ARCHITECTURES = {
+    "Qwen2ForCausalLM": "qwen2",  # InternVL2.5 and InternVL3 (Qwen2.5 LLMs)
+    "InternLM2ForCausalLM": "internlm2",
+    "Qwen3ForCausalLM": "qwen3",  # InternVL3.5 dense
+    "Qwen3MoeForCausalLM": "qwen3_moe",  # InternVL3.5-30B-A3B and -241B-A28B
+}
+# LLMs of released InternVL checkpoints that vleval cannot build from transformers classes: why, in words.
+REFUSED_ARCHITECTURES = {
+    "InternLM3ForCausalLM": "transformers has no native InternLM3 model class (InternVL3-9B)",
+    "GptOssForCausalLM": "GPT-OSS loading is not wired into vleval yet (InternVL3.5-GPT-OSS-20B-A4B)",
+}
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ _POSITIVE_VISION_INTS = (
 @dataclass(frozen=True)
 class InternVLConfig:
     vision: VisionConfig
-    llm_family: str  # "qwen2" | "internlm2"
+    llm_family: str  # a value of LLM_ARCHITECTURES
     llm: dict[str, Any]  # llm_config as stored (architectures, sizes, rope, ...)
     downsample_ratio: float = 0.5
     ps_version: str = "v2"
@@ -160,6 +170,12 @@ def parse_config(raw: Any, *, source: str = "config.json") -> InternVLConfig:
         raise DataCorruptError(
             f"{source}: holds a JSON {type(raw).__name__}, not an object; re-download the checkpoint"
         )
+    if raw.get("model_type") == "internvl":  # the transformers-native -HF layout
+        raise DataCorruptError(
+            f"{source}: model_type is 'internvl', the transformers-native -HF layout "
+            "(InternVLForConditionalGeneration), which vleval does not evaluate yet; download the "
+            "GitHub-format repo of the same model (its name without -HF)"
+        )
     if raw.get("model_type") != "internvl_chat":
         raise DataCorruptError(
             f"{source}: model_type is {raw.get('model_type')!r}, expected 'internvl_chat' "
@@ -171,6 +187,11 @@ def parse_config(raw: Any, *, source: str = "config.json") -> InternVLConfig:
     llm = dict(raw["llm_config"])
     architectures = llm.get("architectures")
     arch = architectures[0] if isinstance(architectures, list) and architectures else architectures
+    if isinstance(arch, str) and arch in REFUSED_ARCHITECTURES:
+        raise VlevalError(
+            f"{source}: llm_config.architectures[0] is {arch}: {REFUSED_ARCHITECTURES[arch]}; vleval does "
+            "not run a checkpoint's own code, so this model cannot be evaluated yet"
+        )
     if not isinstance(arch, str) or arch not in LLM_ARCHITECTURES:
         raise DataCorruptError(
             f"{source}: llm_config.architectures[0] is {arch!r}; supported: {', '.join(LLM_ARCHITECTURES)}"

@@ -5,6 +5,11 @@
   ``wqkv`` and other weight names (§8.5, §8.6; ``weights.py`` does the renaming and the split);
   RoPE is ``rotate_half`` style with optional ``dynamic`` (NTK) or ``linear`` scaling, which map to
   transformers' rope types of the same names.
+- Qwen3 (InternVL3.5 dense) and Qwen3-MoE (InternVL3.5-30B-A3B, -241B-A28B): ``Qwen3ForCausalLM`` and
+  ``Qwen3MoeForCausalLM``; names match the checkpoint except the MoE experts, which transformers keeps
+  fused per layer (``weights.py`` stacks the per-expert tensors). InternVL3.5's released
+  ``configuration_internvl_chat.py`` (IV ``internvl_chat_gpt_oss``) builds these configs from
+  ``llm_config`` as stored and keeps its ``tie_word_embeddings`` (InternVL2.5's forces it off).
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ from transformers import (
     PreTrainedModel,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+    Qwen3MoeConfig,
+    Qwen3MoeForCausalLM,
 )
 
 from vleval.errors import DataCorruptError
@@ -78,7 +87,14 @@ def internlm2_as_llama_config(llm: dict[str, Any]) -> LlamaConfig:
     )
 
 
+def qwen3_config(llm: dict[str, Any], moe: bool = False) -> PretrainedConfig:
+    fields = {k: v for k, v in llm.items() if k not in _NOT_MODEL_FIELDS}
+    return (Qwen3MoeConfig if moe else Qwen3Config)(**fields)
+
+
 def llm_config(family: str, llm: dict[str, Any]) -> PretrainedConfig:
+    if family in ("qwen3", "qwen3_moe"):
+        return qwen3_config(llm, moe=family == "qwen3_moe")
     return qwen2_config(llm) if family == "qwen2" else internlm2_as_llama_config(llm)
 
 
@@ -87,12 +103,19 @@ def llm_config(family: str, llm: dict[str, Any]) -> PretrainedConfig:
 # ``q @ k^T / sqrt(d)`` + mask, softmax in float32); 4.46's ``Qwen2ForCausalLM`` runs
 # ``Qwen2SdpaAttention`` even when the config says eager (protocol/benchmarks.md §12). Same maths,
 # different bf16 rounding: with these, bf16 prefill logits are bit-identical to the reference's.
-REFERENCE_ATTENTION = {"qwen2": "sdpa", "internlm2": "eager"}
+# Qwen3/Qwen3-MoE: SDPA, what transformers picks without flash-attn; not yet checked bit for bit against
+# InternVL3.5's released code (no parity recorded for 3.5, see bench/PARITY.md).
+REFERENCE_ATTENTION = {"qwen2": "sdpa", "internlm2": "eager", "qwen3": "sdpa", "qwen3_moe": "sdpa"}
+_CLASSES = {
+    "qwen2": Qwen2ForCausalLM,
+    "internlm2": LlamaForCausalLM,
+    "qwen3": Qwen3ForCausalLM,
+    "qwen3_moe": Qwen3MoeForCausalLM,
+}
 
 
 def build_llm(family: str, llm: dict[str, Any], attn_implementation: str | None = None) -> PreTrainedModel:
     """``attn_implementation`` None: the reference's kernel for the family (``REFERENCE_ATTENTION``)."""
     config = llm_config(family, llm)
     config._attn_implementation = attn_implementation or REFERENCE_ATTENTION[family]
-    cls = Qwen2ForCausalLM if family == "qwen2" else LlamaForCausalLM
-    return cls(config)
+    return _CLASSES[family](config)

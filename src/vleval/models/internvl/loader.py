@@ -15,9 +15,15 @@ import torch
 from torch import nn
 
 from vleval.errors import DataCorruptError, VlevalError
-from vleval.models.internvl.config import read_config
+from vleval.models.internvl.config import LLM_ARCHITECTURES, read_config
 from vleval.models.internvl.modeling import InternVLModel
-from vleval.models.internvl.weights import checkpoint_name, iter_checkpoint, to_model_tensors, weight_files
+from vleval.models.internvl.weights import (
+    ExpertStacker,
+    checkpoint_names,
+    iter_checkpoint,
+    to_model_tensors,
+    weight_files,
+)
 
 DTYPES = {
     "bfloat16": torch.bfloat16,
@@ -52,9 +58,9 @@ def split_device_map(num_layers: int, n_gpus: int, family: str = "qwen2") -> dic
     The vision tower counts as half a GPU: ``per = ceil(L / (g - 0.5))`` layers per GPU, the first
     GPU gets ``ceil(per / 2)``; layers go out consecutively. The ViT, projector, embeddings, final
     norm, rotary embedding, output head and the **last** layer sit on GPU 0. Keys are our module
-    names (InternLM2 is loaded as a Llama, so both families share them; ``family`` only validates).
+    names (InternLM2 is loaded as a Llama, so all families share them; ``family`` only validates).
     """
-    if family not in ("qwen2", "internlm2"):
+    if family not in LLM_ARCHITECTURES.values():
         raise VlevalError(f"unknown LLM family {family!r}")
     if n_gpus < 1 or num_layers < 1:
         raise VlevalError(f"cannot split {num_layers} layers over {n_gpus} GPUs")
@@ -167,7 +173,8 @@ def load_internvl(
             "re-download the checkpoint"
         ) from None
     params = dict(model.named_parameters())
-    expected = {checkpoint_name(n, config.llm_family) for n in params}
+    num_experts = int(config.llm.get("num_experts") or 0) if config.llm_family == "qwen3_moe" else 0
+    expected = {c for n in params for c in checkpoint_names(n, config.llm_family, num_experts)}
     present = {n for names in shards.values() for n in names}
     missing, unexpected = sorted(expected - present), sorted(present - expected)
     if missing or unexpected:
@@ -187,8 +194,9 @@ def load_internvl(
 
     heads = int(config.llm["num_attention_heads"])
     kv_heads = int(config.llm.get("num_key_value_heads") or heads)
+    experts = ExpertStacker(num_experts)
     for ckpt_name, tensor in iter_checkpoint(model_dir, shards):
-        for name, value in to_model_tensors(ckpt_name, tensor, config.llm_family, heads, kv_heads):
+        for name, value in to_model_tensors(ckpt_name, tensor, config.llm_family, heads, kv_heads, experts):
             target = params[name]
             if tuple(value.shape) != tuple(target.shape):
                 raise DataCorruptError(

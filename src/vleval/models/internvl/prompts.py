@@ -186,6 +186,7 @@ def build_request(
         images=images,
         max_tiles=max_tiles_per_image(card, len(images)),
         upscale_first_image=bool(images) and card.prompt.upscale_first_image,
-        generation=GenerationSettings(max_new_tokens=card.max_new_tokens),
+        # a model's own budget (the reference's wrapper kwarg, e.g. InternVL3_5-241B-A28B) replaces the default
+        generation=GenerationSettings(max_new_tokens=model.max_new_tokens or card.max_new_tokens),
         postprocess="mpo" if postprocess_mpo else "none",
     )

@@ -4,6 +4,10 @@ Checkpoint names are InternVL's (§8.5): ``vision_model.*`` and ``mlp1.*`` load 
 ``language_model.*`` too. InternLM2 weights are renamed onto ``LlamaForCausalLM`` and the fused
 ``attention.wqkv`` is split per §8.6: rows viewed as ``[KV, G + 2, d, D]`` (G = H / KV query heads per
 KV group, then one key head, then one value head), q = ``[:, :G]``, k = ``[:, G]``, v = ``[:, G + 1]``.
+Qwen3-MoE checkpoints store one tensor per expert (``mlp.experts.{e}.{gate,up,down}_proj.weight``, as
+Qwen3's own checkpoints do); transformers' ``Qwen3MoeForCausalLM`` holds them fused per layer:
+``experts.gate_up_proj[e] = cat(gate_e, up_e)`` (gate first, as its forward chunks them) and
+``experts.down_proj[e] = down_e``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ _INTERNLM2_TOP_RENAMES = (
 _QKV = re.compile(r"^(language_model\.model\.layers\.\d+\.)self_attn\.[qkv]_proj\.(weight|bias)$")
 _WQKV = re.compile(r"^(language_model\.model\.layers\.\d+\.)attention\.wqkv\.(weight|bias)$")
 _LAYER = re.compile(r"^(language_model\.model\.layers\.\d+\.)(.*)$")
+_FUSED_EXPERTS = re.compile(r"^(language_model\.model\.layers\.\d+\.mlp\.experts\.)(gate_up_proj|down_proj)$")
+_EXPERT = re.compile(
+    r"^(language_model\.model\.layers\.\d+\.mlp\.experts\.)(\d+)\.(gate_proj|up_proj|down_proj)\.weight$"
+)
 
 
 def checkpoint_name(model_name: str, family: str) -> str:
@@ -56,6 +64,41 @@ def checkpoint_name(model_name: str, family: str) -> str:
             if m.group(2).startswith(ours):
                 return m.group(1) + theirs + m.group(2)[len(ours) :]
     return model_name
+
+
+def checkpoint_names(model_name: str, family: str, num_experts: int = 0) -> list[str]:
+    """Every checkpoint tensor that fills one of our parameters (a fused MoE parameter: one per expert)."""
+    m = _FUSED_EXPERTS.match(model_name) if family == "qwen3_moe" else None
+    if m:
+        parts = ("gate_proj", "up_proj") if m.group(2) == "gate_up_proj" else ("down_proj",)
+        return [f"{m.group(1)}{e}.{part}.weight" for e in range(num_experts) for part in parts]
+    return [checkpoint_name(model_name, family)]
+
+
+class ExpertStacker:
+    """Holds the per-expert tensors of a Qwen3-MoE layer until its fused parameter is complete, so memory
+    holds at most the experts of the layers a shard leaves open."""
+
+    def __init__(self, num_experts: int) -> None:
+        self.num_experts = num_experts
+        self.pending: dict[str, dict[tuple[int, str], torch.Tensor]] = {}
+
+    def add(self, ckpt_name: str, tensor: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        m = _EXPERT.match(ckpt_name)
+        if m is None:
+            raise DataCorruptError(f"{ckpt_name} is not a Qwen3-MoE expert tensor")
+        prefix, expert, kind = m.group(1), int(m.group(2)), m.group(3)
+        fused = prefix + ("down_proj" if kind == "down_proj" else "gate_up_proj")
+        parts = self.pending.setdefault(fused, {})
+        parts[(expert, kind)] = tensor
+        if len(parts) < self.num_experts * (1 if kind == "down_proj" else 2):
+            return []
+        del self.pending[fused]
+        experts = range(self.num_experts)
+        if kind == "down_proj":
+            return [(fused, torch.stack([parts[(e, "down_proj")] for e in experts]))]
+        gate_up = [torch.cat([parts[(e, "gate_proj")], parts[(e, "up_proj")]], dim=0) for e in experts]
+        return [(fused, torch.stack(gate_up))]
 
 
 def _model_name(ckpt_name: str) -> str:
@@ -98,9 +141,17 @@ def fuse_wqkv(
 
 
 def to_model_tensors(
-    ckpt_name: str, tensor: torch.Tensor, family: str, num_heads: int, num_kv_heads: int
+    ckpt_name: str,
+    tensor: torch.Tensor,
+    family: str,
+    num_heads: int,
+    num_kv_heads: int,
+    experts: ExpertStacker | None = None,
 ) -> list[tuple[str, torch.Tensor]]:
-    """One checkpoint tensor -> the (our name, tensor) pairs it fills."""
+    """One checkpoint tensor -> the (our name, tensor) pairs it fills (Qwen3-MoE experts: none until the
+    last expert of a fused parameter arrives through ``experts``)."""
+    if family == "qwen3_moe" and experts is not None and _EXPERT.match(ckpt_name):
+        return experts.add(ckpt_name, tensor)
     if family != "internlm2":
         return [(ckpt_name, tensor)]
     m = _WQKV.match(ckpt_name)
@@ -117,6 +168,14 @@ def to_checkpoint_tensors(
     """Our state dict -> checkpoint-named tensors (InternLM2: renamed, q/k/v fused)."""
     out: dict[str, torch.Tensor] = {}
     for name, tensor in state.items():
+        fused = _FUSED_EXPERTS.match(name) if family == "qwen3_moe" else None
+        if fused:  # [E, 2I, H] -> gate/up [I, H] per expert; [E, H, I] -> down [H, I] per expert
+            names = checkpoint_names(name, family, tensor.shape[0])
+            pieces = [
+                p for e in tensor for p in (e.chunk(2, dim=0) if fused.group(2) == "gate_up_proj" else (e,))
+            ]
+            out.update((n, p.contiguous()) for n, p in zip(names, pieces, strict=True))
+            continue
         ckpt = checkpoint_name(name, family)
         if ckpt in out:
             continue
