@@ -133,6 +133,7 @@ def test_load_backend_and_describe(backends, monkeypatch):
     assert isinstance(backend, Backend)
     info = backend.describe()
     assert info["name"] == "hf" and info["dtype"] == "float32" and info["device"] == "cpu"
+    assert info["kernels"]["torch_cpu_capability"]  # run.json says which kernels computed the run
     assert Path(info["model_dir"]) == backend.model_dir
     again = load_backend("hf", backend.model_dir, model=backend.model, tokenizer=backend.tokenizer)
     assert isinstance(again, HFBackend)
