@@ -93,10 +93,11 @@ def test_predictions_identical_with_and_without_the_vision_cache(family, models)
     assert sorted(tower_without) == sorted(sum(p.tiles) for p in without)
     assert len(tower_with) == 4 and set(tower_with) <= set(tower_without)
     assert cached.describe()["vision_cache"]["hits"] == 5
-    # another order gives other LLM batches, the same for both paths; the cached features are still
-    # those of the request's tiles alone, bit for bit (same tensor shape through the same kernels)
-    backwards = requests[::-1]
-    assert [key(p) for p in _in_calls(cached, backwards)] == [key(p) for p in _in_calls(uncached, backwards)]
+    # the LLM batches do not depend on the cache: same rows together, so the same padded shapes
+    batches = lambda b: [[i.position for i in batch] for batch in b._batches(requests)]  # noqa: E731
+    assert batches(cached) == batches(uncached)
+    # batching never reaches the features: a cached entry is the tower's output for that request's
+    # tiles alone, bit for bit (the same tensor shape through the same kernels)
     request = requests[0]
     pixels, _ = prepare_pixels(request.images, request.max_tiles, request.upscale_first_image)
     with torch.inference_mode():

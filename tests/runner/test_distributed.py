@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from runner_support import (
     MODEL_NAME,
     assert_same_outputs,
@@ -24,7 +23,6 @@ def _run_json(work: Path) -> dict:
     return json.loads((work / MODEL_NAME / "run.json").read_text())
 
 
-@pytest.mark.numerics  # each rank's samples, one per forward: the single process's shapes
 def test_two_torchrun_processes_give_the_single_process_outputs(
     reference_run, tiny_model, bench_dir, tmp_path
 ):
