@@ -144,7 +144,6 @@ def test_load_backend_and_describe(backends, monkeypatch):
         load_backend("fancy", backend.model_dir)
 
 
-@pytest.mark.numerics
 def test_several_images_fill_their_blocks_in_order(backends):
     """MMMU-style request: two images, the first upscaled 2x before tiling; each image's tiles fill
     its own <img> block in order, batched or not."""
