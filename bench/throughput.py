@@ -13,7 +13,8 @@ per sample (``<|im_end|>`` is suppressed until then). Weights are random: ``tiny
 checkpoint of the test suite (written to disk and loaded through the real loader); ``1B``/``8B`` build
 InternVL2_5-1B/-8B shapes directly in memory (third-party dimensions, see docs/model-protocol.md),
 so no download is needed. The table reports samples/s, generated tokens/s, peak memory, how many
-predictions differ from the one-at-a-time run, the useful FLOPs (``vleval.cost``: the vision tower
+predictions differ from the one-at-a-time run (and with which kernels: oneDNN's bf16 matmul, its ISA
+cap, torch's CPU capability; ``vleval.models.kernels``), the useful FLOPs (``vleval.cost``: the vision tower
 once per distinct image) per second achieved, and the compute floor (FLOPs / the device's peak).
 ``--calibrate`` stores the achieved TFLOP/s of the default mode in the table ``--dry-run`` estimates
 wall times from (``src/vleval/data/throughput_calibration.json``). See bench/README.md.
@@ -36,6 +37,7 @@ from typing import Any
 import torch
 
 from vleval.models.backends.hf import HFBackend
+from vleval.models.kernels import describe_kernels, kernel_report
 from vleval.synthetic.images import COLOURS, draw_shapes
 from vleval.types import GenerationSettings, Request
 
@@ -291,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     run_modes = [m for m in modes if m in args.modes or m == "cpu default"]
     base.generate(workload(2, new_tokens, seed=99))  # warm-up (kernels, allocator)
     results = []
+    # Which kernels computed the predictions: "differ" counts depend on them (bf16 rounding follows
+    # the kernel and the shapes it sees: AMX, AVX-512, AVX2 and GPUs each flip other near-ties).
+    kernels = kernel_report(device)
     print(
         f"shape={args.shape} device={device} ({device_name}) dtype={base.describe()['dtype']} "
         f"samples={samples}/workload new_tokens={new_tokens} max_batch_size={batch_size} "
@@ -328,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             if reference is not None:
                 differ = sum(a.raw != b.raw for a, b in zip(reference, predictions, strict=True))
                 row["predictions_differ"] = f"{differ}/{len(reference)}"
+                row["predictions_differ_kernels"] = describe_kernels(kernels)
             if single_row is not None:
                 row["speedup"] = round(row["samples_per_s"] / single_row["samples_per_s"], 2)
             row["achieved_tflops"] = round(flops / row["seconds"] / 1e12, 4)
@@ -347,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['peak_memory_gb']:>9.2f}{row.get('speedup', ''):>8}{row['achieved_tflops']:>9.4g}"
                 f"{row.get('floor_ratio', ''):>8}  {row.get('predictions_differ', '')}"
             )
+        if reference is not None:
+            print(f"differ: predictions unlike one-at-a-time's, with kernels {describe_kernels(kernels)}")
         per_sample = flops / len(requests)
         best = max((r for r in rows if "achieved_tflops" in r), key=lambda r: r["achieved_tflops"])
         projected = 1500 * per_sample / (best["achieved_tflops"] * 1e12) / 60
@@ -387,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_tflops": peak,
         "torch": torch.__version__,
         "dtype": base.describe()["dtype"],
+        "kernels": kernels,
         "samples": samples,
         "new_tokens": new_tokens,
         "max_batch_size": batch_size,

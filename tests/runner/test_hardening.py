@@ -19,7 +19,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from PIL import Image
-from runner_support import DATASETS, MODEL_NAME, run_args, run_subprocess, subprocess_env, vleval_command
+from runner_support import (
+    BATCH_SIZE,
+    DATASETS,
+    MODEL_NAME,
+    run_args,
+    run_subprocess,
+    subprocess_env,
+    vleval_command,
+)
 
 from vleval.cli import main
 from vleval.errors import VlevalError
@@ -32,7 +40,7 @@ from vleval.types import DecisionCounts, Prediction, ScoreRecord
 def _config(model: Path, data_dir: Path, work_dir: Path, **kw) -> RunConfig:
     base = dict(
         models=[str(model)], datasets=list(DATASETS), work_dir=work_dir, data_dir=data_dir, verify_md5=False,
-        max_new_tokens=8, judge="none", device="cpu", batch_size=2, progress_bar=False,
+        max_new_tokens=8, judge="none", device="cpu", batch_size=BATCH_SIZE, progress_bar=False,
     )  # fmt: skip
     base.update(kw)
     return RunConfig(**base)

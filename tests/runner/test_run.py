@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from runner_support import DATASETS, MODEL_NAME, assert_same_outputs, run_args
+from runner_support import BATCH_SIZE, DATASETS, MODEL_NAME, assert_same_outputs, run_args
 
 from vleval.cli import main
 from vleval.errors import DataMissingError, VlevalError
@@ -21,7 +21,7 @@ from vleval.types import Prediction
 def _config(model: Path, data_dir: Path, work_dir: Path, **kw) -> RunConfig:
     base = dict(
         models=[str(model)], datasets=list(DATASETS), work_dir=work_dir, data_dir=data_dir, verify_md5=False,
-        max_new_tokens=8, judge="none", device="cpu", batch_size=2, save_prompts=True, progress_bar=False,
+        max_new_tokens=8, judge="none", device="cpu", batch_size=BATCH_SIZE, save_prompts=True, progress_bar=False,
     )  # fmt: skip
     base.update(kw)
     return RunConfig(**base)
@@ -142,6 +142,7 @@ def test_an_undecodable_image_fails_only_its_sample(tiny_model, bench_dir, tmp_p
     assert backend.seen == [1] and summary.cell(MODEL_NAME, "MMStar").n_failed == 0
 
 
+@pytest.mark.numerics  # the redone samples must equal the first run's: same shapes, same kernels
 def test_a_corrupt_progress_file_is_reported_and_its_samples_redone(
     reference_run, tiny_model, bench_dir, tmp_path, capsys
 ):

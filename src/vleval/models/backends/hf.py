@@ -15,8 +15,10 @@ post-processing. Differences from the reference are throughput only:
   exactly the reference's ``extract_feature`` call, and kept in a ``VisionFeatureCache`` keyed by the
   images' content and tiling: MMBench's circular rotations, CRPE's four rows per image,
   HallusionBench's questions per figure go through the vision tower once. A cached request is not
-  even tiled again. The features are the same tensors either way, so predictions are identical with
-  and without the cache;
+  even tiled again. Every kernel sees the same shapes with and without the cache (the tower one
+  request's tiles at a time; the LLM batches formed from tile counts and positions only, which the
+  cache does not change), so predictions are bit-identical with and without it, in bf16 too and on
+  any kernel (AMX, GPUs: bf16 rounding follows the shapes a kernel is given; docs/numerics.md);
 - attention: ``reference`` kernels on CPU, PyTorch SDPA on CUDA (``attention``; see
   ``vleval.models.internvl.modeling.ATTENTION_MODES``).
 """
@@ -40,6 +42,7 @@ from vleval.models.backends.base import each_alone_on_failure
 from vleval.models.internvl.loader import load_internvl, resolve_device
 from vleval.models.internvl.modeling import resolve_attention
 from vleval.models.internvl.tokenizer import load_tokenizer
+from vleval.models.kernels import kernel_report
 from vleval.types import Prediction, Request
 
 logger = logging.getLogger(__name__)
@@ -248,6 +251,8 @@ class HFBackend:
             "max_batch_size": self.max_batch_size,
             "attention": self.attention,
             "vision_cache": self.vision_cache.stats(),
+            # bf16 predictions depend on the kernels (docs/numerics.md); no probe process here
+            "kernels": kernel_report(self.device, probe=False),
         }
 
     # ------------------------------------------------------------------------------------------

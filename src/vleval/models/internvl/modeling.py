@@ -19,7 +19,7 @@ from vleval.models.internvl.vision import InternAttention, InternVisionModel
 # How attention is computed (``--attention``):
 #   reference  the reference's CPU kernels and op order (vision: scale q, q @ k^T, softmax, @ v;
 #              InternLM2 eager, Qwen2 SDPA as transformers 4.46 runs it): bf16 outputs bit-identical
-#              to the reference's; the CPU default.
+#              to the reference's on the kernels measured (docs/numerics.md); the CPU default.
 #   sdpa       PyTorch's scaled_dot_product_attention for the ViT and both LLM families: on CUDA the
 #              flash / memory-efficient kernels (the reference runs flash attention on GPUs: the
 #              official InternVL2.5 configs set use_flash_attn and flash_attention_2); same maths,
