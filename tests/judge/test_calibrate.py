@@ -204,3 +204,40 @@ def test_mmbench_samples_whole_circular_groups(tmp_path, monkeypatch, capsys):
     sizes = {u: sum(int(i) % 1_000_000 == int(u) for i in table["index"]) for u in {r["unit"] for r in rows}}
     assert c["sampled_rows"] == sum(sizes.values())
     assert "on 4 of 12 units" in capsys.readouterr().out
+
+
+def test_the_report_shows_the_corrected_score_beside_the_number_never_in_its_place(run, tmp_path):
+    """``vleval report`` after ``judge-calibrate``: the cell keeps its own (rule-only) number; the
+    PPI-corrected score appears beside it in the HTML, summary.md and summary.csv, under its label."""
+    import csv
+    from html import unescape
+
+    from vleval.report.build import write_report
+
+    work, _, _ = run
+    before = write_report([work], tmp_path / "before" / "report.html", thumbnails=0)
+    with JudgeServer(answer=cheap_rule) as cheap, JudgeServer() as protocol_judge:
+        assert main(["judge-calibrate", "--work-dir", str(work), "--local-judge", "cheap-judge", "--subset", "12",
+                     "--seed", "5", "--local-judge-base-url", cheap.base_url,
+                     "--judge-base-url", protocol_judge.base_url]) == 0  # fmt: skip
+    found = json.loads((work / "judge_calibrate_cheap-judge.json").read_text())[0]
+    c, label = found["calibration"], found["label"]
+    after = write_report([work], tmp_path / "after" / "report.html", thumbnails=0)
+
+    shown = f"{label}: {c['corrected']:.2f} [{c['interval']['low']:.2f}, {c['interval']['high']:.2f}]"
+    page, md = unescape(after.html.read_text()), after.summary_md.read_text()
+    assert shown in page and "not the protocol's figure" in page
+    assert f"- {MODEL} / MMStar: {shown} (local judge cheap-judge alone: {c['local_score']:.2f};" in md
+    assert label not in before.html.read_text() and label not in before.summary_md.read_text()
+    # the headline is the run's own, as before: in the cell, the markdown table and the csv
+    ours = r'data-role="ours">'
+    assert page.split(ours)[1].split("<")[0] == unescape(before.html.read_text()).split(ours)[1].split("<")[0]
+    table = [line for line in md.splitlines() if line.startswith(f"| {MODEL} |")][0]
+    assert table in before.summary_md.read_text() and f"{c['corrected']:.2f}" not in table
+    (row,) = csv.DictReader(after.summary_csv.open())
+    (old,) = csv.DictReader(before.summary_csv.open())
+    assert row["ours"] == old["ours"] and float(row["ours"]) != pytest.approx(c["corrected"])
+    assert row["ppi_label"] == label
+    assert float(row["ppi_corrected"]) == pytest.approx(c["corrected"], abs=1e-4)
+    assert float(row["ppi_interval_low"]) == pytest.approx(c["interval"]["low"], abs=1e-4)
+    assert row["verdict"] == "" and old["ppi_label"] == ""

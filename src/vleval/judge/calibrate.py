@@ -317,6 +317,33 @@ def _bill_lines(card, protocol, pred_file: Path, indices: list, n: int, total: i
     return lines
 
 
+def read_calibrations(pred_file: Path) -> tuple[list[JudgeCalibration], list[str]]:
+    """The corrected scores ``_calibrate_one`` left for one prediction file: the cheap judges' score
+    records in ``<pred folder>/judge_calibrate/<judge>/`` (read by ``datasets.results.read_score``), in
+    judge order. A record without one (a --dry-run, a skipped benchmark) adds nothing; an unreadable
+    one adds a note naming the file. For ``vleval report``, which shows them beside the cell's number."""
+    from vleval.datasets.results import read_score, score_record_path
+    from vleval.errors import DataCorruptError
+
+    folder = Path(pred_file).parent / CALIBRATE_DIR_NAME
+    found: list[JudgeCalibration] = []
+    notes: list[str] = []
+    if not folder.is_dir():
+        return found, notes
+    for judge_dir in sorted(d for d in folder.iterdir() if d.is_dir()):
+        path = score_record_path(judge_dir / Path(pred_file).stem)
+        if path is None:
+            continue
+        try:
+            calibration = read_score(path).judge_calibration
+        except DataCorruptError as exc:
+            notes.append(f"judge calibration not shown: {exc}")
+            continue
+        if calibration is not None:
+            found.append(calibration)
+    return found, notes
+
+
 def calibration_file(work_dir: Path, local_model: str) -> Path:
     from vleval.judge.audit import audit_dir_name
 

@@ -25,12 +25,13 @@ from vleval.datasets.families import BenchmarkFamily, family_of, read_json_objec
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, score_record_path
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.judge.calibrate import read_calibrations
 from vleval.judge.client import JudgeStats
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS
-from vleval.report.format import headline_value
+from vleval.report.format import calibration_text, figures_text, headline_value
 from vleval.settings import RULE_ONLY_MARK, non_defaults, settings_of
 from vleval.transport import redact_url
-from vleval.types import FAILURE_PREFIX, EvalSettings, RowResult, ScoreRecord
+from vleval.types import FAILURE_PREFIX, EvalSettings, JudgeCalibration, RowResult, ScoreRecord
 
 OPTION_LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -132,6 +133,9 @@ class BenchmarkRun:
     samples: list[SampleRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     judge_tally: JudgeTally | None = None  # run.json's record of the judge calls (None: not recorded)
+    # ``vleval judge-calibrate`` results on these predictions (``judge.calibrate.read_calibrations``):
+    # shown beside the number, never in its place
+    calibrations: list[JudgeCalibration] = field(default_factory=list)
 
     @property
     def score(self) -> float | None:
@@ -145,6 +149,15 @@ class BenchmarkRun:
             return "not scored"
         unit = f" ({self.record.headline_unit})" if self.record.headline_unit else ""
         return f"{self.record.headline_name}{unit}"
+
+    def figures(self) -> list[str]:
+        """The lines shown beside the number (``format.figures_text``): the record's own figures, then
+        each judge calibration of these predictions (``format.calibration_text``)."""
+        own = self.record.judge_calibration if self.record is not None else None
+        return [
+            *figures_text(self.record),
+            *(calibration_text(c) for c in self.calibrations if c != own),
+        ]
 
     @property
     def n_failed(self) -> int:
@@ -452,6 +465,8 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
                 notes.append(f"scoring failed: {recorded['error']}")
             if record is not None:
                 notes.extend(record.notes)
+            calibrations, calibration_notes = read_calibrations(pred_file)
+            notes.extend(calibration_notes)
             runs.append(
                 BenchmarkRun(
                     model=model_dir.name,
@@ -463,6 +478,7 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
                     samples=samples,
                     notes=notes,
                     judge_tally=read_judge_tally(recorded),
+                    calibrations=calibrations,
                 )
             )
     step(None)

@@ -7,7 +7,7 @@ import math
 
 from vleval.settings import marks
 from vleval.stats.scores import category_key
-from vleval.types import Interval, ScoreRecord, Subset
+from vleval.types import Interval, JudgeCalibration, ScoreRecord, Subset
 
 MISSING = "—"
 
@@ -134,8 +134,17 @@ def figures_text(record: ScoreRecord | None, *, digits: int = 2) -> list[str]:
         lines.append(consistency.text(digits))
     calibration = getattr(record, "judge_calibration", None)
     if calibration is not None:
-        lines.append(
-            f"{calibration.label}: {calibration.corrected:.{digits}f} [{calibration.interval.low:.{digits}f}, "
-            f"{calibration.interval.high:.{digits}f}] (an estimate, not the protocol's figure)"
-        )
+        lines.append(calibration_text(calibration, digits=digits))
     return lines
+
+
+def calibration_text(calibration: JudgeCalibration, *, digits: int = 2) -> str:
+    """How a PPI-corrected score (``vleval judge-calibrate``) is shown wherever it is: under its label
+    (against which judge, on how many units), with its interval and the cheap judge's own number, and
+    never as the protocol's figure."""
+    c = calibration
+    return (
+        f"{c.label}: {c.corrected:.{digits}f} [{c.interval.low:.{digits}f}, {c.interval.high:.{digits}f}] "
+        f"(local judge {c.local_judge} alone: {c.local_score:.{digits}f}; an estimate of "
+        f"{c.protocol_judge}'s score, not the protocol's figure)"
+    )

@@ -22,7 +22,6 @@ from vleval.report.format import (
     MISSING,
     category_interval,
     caveat,
-    figures_text,
     headline_value,
     interval_hover,
 )
@@ -107,9 +106,9 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
         parts.append(f'<div class="runs" title="{escape(cell.rule)}">{" · ".join(runs)}</div>')
     settings = cell.chosen.settings  # described once per run, in the run settings table
     parts.append(censoring_html(record))
-    # beside the accuracy: MMStar's gain and leakage, MMBench's rotation consistency, a PPI estimate
+    # beside the accuracy: MMStar's gain and leakage, MMBench's rotation consistency, PPI estimates
     parts += [
-        f'<div class="settings" data-role="figure">{escape(line)}</div>' for line in figures_text(record)
+        f'<div class="settings" data-role="figure">{escape(line)}</div>' for line in cell.chosen.figures()
     ]
     if settings.protocol in PROTOCOLS and settings.protocol not in PINNED_PROTOCOLS:
         parts.append(

@@ -16,7 +16,7 @@ from typing import Literal
 
 from vleval.errors import VlevalError
 from vleval.report.collect import BenchmarkRun
-from vleval.report.format import MISSING, caveat, censoring_text, figures_text, score_text
+from vleval.report.format import MISSING, caveat, censoring_text, score_text
 from vleval.report.published import PublishedScore, PublishedTable, load_published, published_for
 from vleval.settings import comparable_with_published, distinguishing, marks, same_except
 
@@ -199,6 +199,9 @@ JUDGE_TALLY_COLUMNS = (
     "judge_prompt_tokens",
     "judge_completion_tokens",
 )
+# ``vleval judge-calibrate`` on the chosen run's predictions: the PPI-corrected estimate of the protocol
+# judge's score, never the "ours" column; several cheap judges are joined by "; " in judge order
+PPI_COLUMNS = ("ppi_label", "ppi_corrected", "ppi_interval_low", "ppi_interval_high", "ppi_local_score")
 CSV_COLUMNS = (
     "model",
     "benchmark",
@@ -232,6 +235,7 @@ CSV_COLUMNS = (
     "variant",  # what differs from the other runs of this model and benchmark shown beside it
     "settings",  # CoT, judge, protocol, version and every non-default setting (vleval.settings)
     "marks",  # e.g. "unverified checkpoint; rule-only: the protocol's judge was not used"
+    *PPI_COLUMNS,
 )
 
 
@@ -268,6 +272,7 @@ def summary_rows(summary: Summary) -> list[dict[str, str]]:
                 "variant": cell.variant,
                 "settings": settings.describe(),
                 "marks": "; ".join(marks(settings.full)),
+                **_ppi_columns(cell.chosen),
             }
         )
     return rows
@@ -301,6 +306,17 @@ def _judge_tally_columns(run: BenchmarkRun) -> dict[str, str]:
         "judge_call_failures": str(found.failures),
         "judge_prompt_tokens": str(found.prompt_tokens),
         "judge_completion_tokens": str(found.completion_tokens),
+    }
+
+
+def _ppi_columns(run: BenchmarkRun) -> dict[str, str]:
+    found = run.calibrations
+    return {
+        "ppi_label": "; ".join(c.label for c in found),
+        "ppi_corrected": "; ".join(f"{c.corrected:.4f}" for c in found),
+        "ppi_interval_low": "; ".join(f"{c.interval.low:.4f}" for c in found),
+        "ppi_interval_high": "; ".join(f"{c.interval.high:.4f}" for c in found),
+        "ppi_local_score": "; ".join(f"{c.local_score:.4f}" for c in found),
     }
 
 
@@ -364,7 +380,7 @@ def summary_markdown(summary: Summary, notes: Iterable[str] = ()) -> str:
     figures = [
         f"- {cell.model} / {cell.benchmark}: {line}"
         for cell in sorted(summary.cells, key=lambda c: (c.model, c.benchmark))
-        for line in figures_text(cell.chosen.record)
+        for line in cell.chosen.figures()
     ]
     if figures:  # MMStar's gain and leakage, MMBench's rotation consistency, judge calibrations
         lines += ["", "## Beside the accuracy", "", *figures]
