@@ -148,6 +148,13 @@ def run_reference(args: argparse.Namespace, root: Path, judge_chat_url: str) -> 
     seconds = time.monotonic() - started
     if done.returncode != 0:
         sys.exit(f"the reference failed ({done.returncode}); see {log}")
+    # A row the reference could not run costs it no inference: a timing with such rows is not comparable.
+    rows = [json.loads(line) for f in sorted(out.glob("*/*.jsonl")) for line in f.read_text().splitlines()]
+    failed = sum("error" in row for row in rows)
+    if failed:
+        print(
+            f"reference: {failed} of {len(rows)} rows failed (first: {next(r for r in rows if 'error' in r)})"
+        )
     return seconds
 
 
