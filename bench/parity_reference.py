@@ -166,17 +166,22 @@ def _worker(spec_file: str) -> int:
             print(f"reference: {model_name} {name}: {len(data)} samples", file=sys.stderr, flush=True)
             if spec.get("evaluate"):
                 result = _evaluate(
-                    dataset, name, predictions, out_root / model_name / f"{model_name}_{name}.xlsx"
+                    dataset,
+                    name,
+                    predictions,
+                    out_root / model_name / f"{model_name}_{name}.xlsx",
+                    spec["evaluate"],
                 )
                 print(f"reference: {model_name} {name}: {result}", file=sys.stderr, flush=True)
     return 0
 
 
-def _evaluate(dataset, name: str, predictions: dict[str, str], result_file: Path):
-    """Score one benchmark as VLMEvalKit's run.py does after inference (``--evaluate`` in bench/suite.py):
+def _evaluate(dataset, name: str, predictions: dict[str, str], result_file: Path, defaults: dict):
+    """Score one benchmark as VLMEvalKit's run.py does after inference (bench/suite.py --reference):
     the dataset's rows without images plus a ``prediction`` column dumped to xlsx, then
     ``dataset.evaluate`` with run.py's default judge for the dataset (its endpoint and key come from
-    OPENAI_API_BASE / OPENAI_API_KEY) and run.py's default judge settings (4 workers, 3 retries)."""
+    OPENAI_API_BASE / OPENAI_API_KEY) and run.py's default judge settings, which differ by checkout:
+    ``defaults`` = {"mcq": MCQ / Y-N judge model, "nproc": workers, "retry": retries}."""
     from vlmeval.smp import dump, listinstr
 
     data = dataset.data.copy()
@@ -184,9 +189,9 @@ def _evaluate(dataset, name: str, predictions: dict[str, str], result_file: Path
     if "image" in data:
         data.pop("image")
     dump(data, str(result_file))
-    judge: dict = {"nproc": 4, "verbose": False, "retry": 3}
+    judge: dict = {"nproc": defaults["nproc"], "verbose": False, "retry": defaults["retry"]}
     if dataset.TYPE in ("MCQ", "Y/N"):
-        judge["model"] = "chatgpt-0125"
+        judge["model"] = defaults["mcq"]
     elif listinstr(["MMVet", "LLaVABench"], name):
         judge["model"] = "gpt-4-turbo"
     elif listinstr(["MathVista"], name):

@@ -31,6 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
+# run.py's default judge settings per pinned checkout: the MCQ / Y-N judge model, workers, retries
+REFERENCE_JUDGE = {
+    "2024.12": {"mcq": "chatgpt-0125", "nproc": 4, "retry": 3},  # b13a37db
+    "2026.08": {"mcq": "gpt-4o-mini", "nproc": 32, "retry": 6},  # e8e78f05
+}
 SUITE = ("MMBench_DEV_EN_V11", "MMStar", "MMMU_DEV_VAL", "MathVista_MINI", "HallusionBench", "AI2D_TEST",
          "OCRBench", "MMVet", "LLaVABench", "CRPE_EXIST", "CRPE_RELATION")  # fmt: skip
 
@@ -50,6 +55,8 @@ def main() -> None:
     )
     parser.add_argument("--vlmevalkit", type=Path, help="VLMEvalKit checkout for --reference (e.g. b13a37db)")
     parser.add_argument("--internvl", type=Path, help="OpenGVLab/InternVL checkout for --reference")
+    parser.add_argument("--protocol", choices=list(REFERENCE_JUDGE), default="2024.12",
+                        help="vleval's --protocol; --vlmevalkit must be its checkout")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1, help="rounds (each: vleval, then the reference)")
     args, extra = parser.parse_known_args()
     if args.reference and not (args.vlmevalkit and args.internvl):
@@ -98,7 +105,8 @@ def run_vleval(
     env = dict(os.environ, PYTHONPATH=path, OPENAI_API_KEY="suite-local-judge")
     command = [sys.executable, "-m", "vleval", "run", "--model", str(checkpoint), "--data", *SUITE,
                "--work-dir", str(work), "--data-dir", str(data), "--skip-md5-check", "--no-progress",
-               "--judge-base-url", judge_url, "--max-new-tokens", str(args.max_new_tokens), *extra]  # fmt: skip
+               "--judge-base-url", judge_url, "--max-new-tokens", str(args.max_new_tokens),
+               "--protocol", args.protocol, *extra]  # fmt: skip
     started = time.monotonic()
     done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.monotonic() - started
@@ -133,7 +141,7 @@ def run_reference(args: argparse.Namespace, root: Path, judge_chat_url: str) -> 
         "vlmevalkit": str(args.vlmevalkit.resolve()), "lmudata": str(root / "lmudata"), "cot": False,
         "device": "cpu", "dtype": "bfloat16", "image_cache_per_dataset": True,
         "max_new_tokens": args.max_new_tokens, "datasets": list(SUITE), "models": [[ckpt.name, str(ckpt), False]],
-        "out": str(out), "evaluate": True,
+        "out": str(out), "evaluate": REFERENCE_JUDGE[args.protocol],
     }  # fmt: skip
     spec_file = root / "reference-spec.json"
     spec_file.write_text(json.dumps(spec, indent=1))
