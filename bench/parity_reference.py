@@ -144,6 +144,7 @@ def _worker(spec_file: str) -> int:
             data = dataset.data
             out_file = out_root / model_name / f"{name}.jsonl"
             out_file.parent.mkdir(parents=True, exist_ok=True)
+            predictions: dict[str, str] = {}
             with out_file.open("w", encoding="utf-8") as fh:
                 for i in range(len(data)):
                     row = data.iloc[i]
@@ -160,9 +161,42 @@ def _worker(spec_file: str) -> int:
                     else:
                         entry.update(prompt=record.get("prompt"), tiles=record.get("tiles"))
                         entry["prediction"] = str(response)  # VLMEvalKit writes str(response) to the xlsx
+                        predictions[entry["index"]] = entry["prediction"]
                     fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
             print(f"reference: {model_name} {name}: {len(data)} samples", file=sys.stderr, flush=True)
+            if spec.get("evaluate"):
+                result = _evaluate(
+                    dataset,
+                    name,
+                    predictions,
+                    out_root / model_name / f"{model_name}_{name}.xlsx",
+                    spec["evaluate"],
+                )
+                print(f"reference: {model_name} {name}: {result}", file=sys.stderr, flush=True)
     return 0
+
+
+def _evaluate(dataset, name: str, predictions: dict[str, str], result_file: Path, defaults: dict):
+    """Score one benchmark as VLMEvalKit's run.py does after inference (bench/suite.py --reference):
+    the dataset's rows without images plus a ``prediction`` column dumped to xlsx, then
+    ``dataset.evaluate`` with run.py's default judge for the dataset (its endpoint and key come from
+    OPENAI_API_BASE / OPENAI_API_KEY) and run.py's default judge settings, which differ by checkout:
+    ``defaults`` = {"mcq": MCQ / Y-N judge model, "nproc": workers, "retry": retries}."""
+    from vlmeval.smp import dump, listinstr
+
+    data = dataset.data.copy()
+    data["prediction"] = [predictions.get(str(index), "") for index in data["index"]]
+    if "image" in data:
+        data.pop("image")
+    dump(data, str(result_file))
+    judge: dict = {"nproc": defaults["nproc"], "verbose": False, "retry": defaults["retry"]}
+    if dataset.TYPE in ("MCQ", "Y/N"):
+        judge["model"] = defaults["mcq"]
+    elif listinstr(["MMVet", "LLaVABench"], name):
+        judge["model"] = "gpt-4-turbo"
+    elif listinstr(["MathVista"], name):
+        judge["model"] = "gpt-4o-mini"
+    return dataset.evaluate(str(result_file), **judge)
 
 
 def _record_queries(wrapper) -> dict:

@@ -27,8 +27,10 @@ prediction file: a worker process (``--worker``, importing nothing from vleval, 
 synthetic file) and times ``dataset.evaluate(copy of run A's file, model="exact_matching")``, the
 reference's rule-only scoring. ``--stub-missing`` lets that worker import VLMEvalKit in an interpreter
 that lacks some of its requirements (they become empty modules; the rule-only scoring of these
-datasets calls none of them). The judged benchmarks (MathVista, MM-Vet, LLaVA-Bench) are not timed
-on the reference side ("TODO": their scoring is mostly the judge's HTTP calls).
+datasets calls none of them). The judged benchmarks (MathVista, MM-Vet, LLaVA-Bench) are scored by
+the reference with run.py's default judge model for them and its default settings (4 workers, 3
+retries), its OpenAI client pointed at the same local stand-in judge server as vleval's
+(``OPENAI_API_BASE``), so both sides' times include the same kind of HTTP calls.
 """
 
 from __future__ import annotations
@@ -315,13 +317,18 @@ def _worker(spec_file: str) -> int:
             if inspect.isclass(obj) and isinstance(table, dict) and name in getattr(obj, "DATASET_URL", {}):
                 table[name] = digest
         work = Path(spec["out"]) / name
-        work.mkdir(parents=True, exist_ok=True)
+        sh.rmtree(work, ignore_errors=True)  # no judge answers cached by an earlier run
+        work.mkdir(parents=True)
         copy = work / Path(pred).name
         sh.copyfile(pred, copy)
+        judge = spec.get("judges", {}).get(name)  # run.py's default judge model, run.py's settings
+        settings = (
+            {"model": judge, "nproc": 4, "retry": 3} if judge else {"model": "exact_matching", "nproc": 1}
+        )
         try:
             dataset = vk_dataset.build_dataset(name)
             started = time.monotonic()
-            dataset.evaluate(str(copy), model="exact_matching", nproc=1)
+            dataset.evaluate(str(copy), **settings)
             out["seconds"][name] = time.monotonic() - started
         except Exception as exc:  # report it; the table shows the error instead of a time
             out["errors"][name] = f"{type(exc).__name__}: {exc}"[:300]
@@ -329,8 +336,14 @@ def _worker(spec_file: str) -> int:
     return 0
 
 
+# run.py's (b13a37db) default judge model for the judged benchmarks
+REFERENCE_JUDGES = {"MathVista_MINI": "gpt-4o-mini", "MMVet": "gpt-4-turbo", "LLaVABench": "gpt-4-turbo"}
+
+
 def reference_times(root: Path, names: list[str], python: str, vlmevalkit: Path, stub: bool) -> dict:
     """Run the worker on run A's prediction files; {"seconds": {name: s}, "errors": ..., "stubbed": ...}."""
+    from vleval.synthetic.judge_server import JudgeServer
+
     spec = {
         "vlmevalkit": str(vlmevalkit.resolve()),
         "lmudata": str((root / "data").resolve()),
@@ -338,11 +351,16 @@ def reference_times(root: Path, names: list[str], python: str, vlmevalkit: Path,
         "out": str((root / "reference").resolve()),
         "result": str((root / "reference.json").resolve()),
         "stub": stub,
+        "judges": {n: REFERENCE_JUDGES[n] for n in names if n in REFERENCE_JUDGES},
     }
     (root / "reference-spec.json").write_text(json.dumps(spec))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([python, str(Path(__file__).resolve()), "--worker", str(root / "reference-spec.json")],
-                          env=env, capture_output=True, text=True)  # fmt: skip
+    with JudgeServer() as judge:
+        env.update(
+            OPENAI_API_BASE=judge.chat_url, OPENAI_API_KEY="sk-scale-local-judge", NO_PROXY="127.0.0.1"
+        )
+        done = subprocess.run([python, str(Path(__file__).resolve()), "--worker", str(root / "reference-spec.json")],
+                              env=env, capture_output=True, text=True)  # fmt: skip
     if done.returncode != 0:
         return {"seconds": {}, "errors": {n: done.stderr[-300:] for n in names}, "stubbed": []}
     return json.loads((root / "reference.json").read_text())
@@ -370,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         found = run_scale(root, sizes, args.accuracy)
         if args.vlmevalkit:
-            names = [n for n in sizes if n not in JUDGED]
+            names = list(sizes)
             reference = reference_times(root, names, args.python, args.vlmevalkit, args.stub_missing)
             found["reference"] = reference
             for result in found["benchmarks"]:
