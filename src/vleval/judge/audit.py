@@ -22,10 +22,13 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vleval.errors import DataMissingError, VlevalError
-from vleval.types import JudgeInfo, RowResult
+from vleval.types import JudgeInfo, RowResult, ScoreRecord
+
+if TYPE_CHECKING:
+    from vleval.protocol import Protocol
 
 JUDGED = frozenset({"judge", "fallback", "failed"})  # outcomes that involved the judge
 UNDECIDED = frozenset({"failed", "skipped"})  # a failed call or a row not examined decided nothing
@@ -216,6 +219,30 @@ def find_scored(work_dir: Path) -> list[ScoredBenchmark]:
     return found
 
 
+def judged_benchmarks(
+    work_dir: Path, datasets: list[str] | None = None
+) -> list[tuple[ScoredBenchmark, ScoreRecord, Protocol]]:
+    """The benchmarks of ``work_dir`` (only ``datasets`` when given) whose protocol names a judge, each
+    with its score record and that protocol: what judge-audit and judge-calibrate ask a judge about."""
+    from vleval.datasets.results import read_score
+    from vleval.protocol import get_protocol
+
+    scored = find_scored(work_dir)
+    if datasets:
+        wanted = {d.lower() for d in datasets}
+        scored = [s for s in scored if s.card.name.lower() in wanted]
+    out = []
+    for item in scored:
+        record = read_score(item.score_file)
+        try:
+            protocol = get_protocol(record.protocol)
+        except ValueError as exc:
+            raise VlevalError(f"{item.score_file}: {exc}") from None
+        if protocol.judge_for(item.card) is not None:  # else a rule-based metric: no judge to ask
+            out.append((item, record, protocol))
+    return out
+
+
 def audit_dir_name(judge_model: str) -> str:
     """A folder/file-safe name for a judge (``local:qwen@1a2b`` -> ``local_qwen_1a2b``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", judge_model).strip("_") or "judge"
@@ -232,29 +259,19 @@ def audit_work_dir(
     datasets: list[str] | None = None,
 ) -> list[BenchmarkAudit]:
     """Re-score every judged benchmark of ``work_dir`` with ``judge_spec`` and compare (module doc)."""
-    from vleval.datasets.results import read_rows, read_score
+    from vleval.datasets.results import read_rows
     from vleval.datasets.scoring import evaluate
     from vleval.judge.bill import tally
     from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import NO_JUDGE_SPECS, resolve_judge
-    from vleval.protocol import get_protocol
 
     if judge_spec.strip().lower() in NO_JUDGE_SPECS:
         raise VlevalError("judge-audit compares judges: --judge must name one (an API model or local:DIR).")
-    scored = find_scored(work_dir)
-    if datasets:
-        wanted = {d.lower() for d in datasets}
-        scored = [s for s in scored if s.card.name.lower() in wanted]
     audits: list[BenchmarkAudit] = []
-    for item in scored:
-        record = read_score(item.score_file)
+    for item, record, protocol in judged_benchmarks(work_dir, datasets):
+        if record.judge is None:
+            continue  # scored without a judge: nothing to compare
         original_rows = read_rows(item.rows_file)
-        try:
-            protocol = get_protocol(record.protocol)
-        except ValueError as exc:
-            raise VlevalError(f"{item.score_file}: {exc}") from None
-        if protocol.judge_for(item.card) is None or record.judge is None:
-            continue  # a rule-based metric, or scored without a judge: nothing to compare
         choice = resolve_judge(
             judge_spec,
             protocol.judge_for(item.card),

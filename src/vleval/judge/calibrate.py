@@ -1,7 +1,7 @@
 """``vleval judge-calibrate``: how far is a cheap judge's score from the one the protocol's judge would
 give, without paying the protocol's judge on every row?
 
-For every judged benchmark of a finished run (``judge.audit.find_scored``), the predictions are scored
+For every judged benchmark of a finished run (``judge.audit.judged_benchmarks``), the predictions are scored
 with the cheap judge (``--local-judge``: open weights ``local:DIR`` or any API model) on every row,
 into ``<model>/judge_calibrate/<cheap judge>/``. A seeded random sample of scoring units (whole MMBench
 circular groups, HallusionBench question groups; stratified by category where the benchmark has them,
@@ -117,26 +117,13 @@ def calibrate_work_dir(
     say: Any = print,
 ) -> list[BenchmarkCalibration]:
     """Calibrate every judged benchmark of ``work_dir`` (module doc). ``say`` prints the bill."""
-    from vleval.datasets.results import read_score
-    from vleval.judge.audit import find_scored
+    from vleval.judge.audit import judged_benchmarks
     from vleval.judge.client import NO_JUDGE_SPECS
-    from vleval.protocol import get_protocol
 
     if local_spec.strip().lower() in NO_JUDGE_SPECS:
         raise VlevalError("judge-calibrate: --local-judge must name a judge (local:DIR or an API model).")
-    scored = find_scored(work_dir)
-    if datasets:
-        wanted = {d.lower() for d in datasets}
-        scored = [s for s in scored if s.card.name.lower() in wanted]
     out: list[BenchmarkCalibration] = []
-    for item in scored:
-        record = read_score(item.score_file)
-        try:
-            protocol = get_protocol(record.protocol)
-        except ValueError as exc:
-            raise VlevalError(f"{item.score_file}: {exc}") from None
-        if protocol.judge_for(item.card) is None:
-            continue  # a rule-based metric: no judge to calibrate
+    for item, record, protocol in judged_benchmarks(work_dir, datasets):
         result = BenchmarkCalibration(item.model, item.card.name, protocol.name)
         out.append(result)
         _calibrate_one(
