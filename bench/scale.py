@@ -111,19 +111,6 @@ def timed(command: list[str], env: dict[str, str]) -> Timed:
     return Timed(seconds, peak_kib / 1024, done.returncode, done.stderr[-2000:])
 
 
-def right_answer(row: dict) -> str:
-    """A prediction the reference's rules read as right, per synthetic benchmark's columns."""
-    import ast
-
-    if "gpt4_ans" in row:  # LLaVA-Bench: GPT-4's own answer
-        return str(row["gpt4_ans"])
-    if row.get("question_type") == "multi_choice":  # MathVista
-        return str(row["answer_option"])
-    if str(row.get("answer", "")).startswith("["):  # OCRBench: a list literal of gold answers
-        return f"It reads {ast.literal_eval(row['answer'])[0]}"
-    return str(row["answer"])
-
-
 def wrong_answer(row: dict) -> str:
     answer = str(row.get("answer", ""))
     if answer in ("Yes", "No"):
@@ -140,7 +127,7 @@ def write_inputs(root: Path, sizes: dict[str, int], accuracy: float) -> dict[str
     from vleval.datasets.predictions import write_prediction_file
     from vleval.datasets.registry import BENCHMARKS
     from vleval.protocol import get_protocol
-    from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting
+    from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting, right_answer
 
     marker = root / "inputs.json"
     wanted = {"sizes": sizes, "accuracy": accuracy}

@@ -8,7 +8,6 @@ local stand-in's rule-based answers, in process."""
 
 from __future__ import annotations
 
-import ast
 import copy
 import math
 
@@ -23,32 +22,10 @@ from vleval.datasets.results import plain, read_rows, read_score, score_record_p
 from vleval.datasets.scoring import evaluate
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS, get_protocol
 from vleval.stats.scores import category_key
-from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting
-from vleval.synthetic.judge_server import rule_based_answer
-from vleval.synthetic.scripted_judge import ScriptedJudge
+from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting, right_answer
+from vleval.synthetic.scripted_judge import stand_in_judge
 
 SCORED = sorted(name for name, card in BENCHMARKS.items() if card.has_answers)
-
-
-def stand_in_judge(short_name: str) -> ScriptedJudge:
-    """The local judge server's answers, without the server (the contract is about scoring)."""
-
-    def answer(request, _):
-        return rule_based_answer(
-            short_name, [{"role": "user", "content": request.prompt}], request.temperature
-        )
-
-    return ScriptedJudge(answer, short_name=short_name, model=JUDGE_MODEL_IDS.get(short_name, short_name))
-
-
-def right_answer(row: dict) -> str:
-    if "gpt4_ans" in row:
-        return str(row["gpt4_ans"])
-    if row.get("question_type") == "multi_choice":
-        return str(row["answer_option"])
-    if str(row.get("answer", "")).startswith("["):  # OCRBench: a list literal of gold answers
-        return f"It reads {ast.literal_eval(row['answer'])[0]}"
-    return str(row["answer"])
 
 
 @pytest.fixture(scope="module", params=[(n, p) for n in SCORED for p in PROTOCOLS], ids=lambda p: "-".join(p))

@@ -15,7 +15,7 @@ from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import VlevalError
 from vleval.judge.client import make_judge
 from vleval.protocol import get_protocol
-from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting
+from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting, right_answer
 from vleval.synthetic.judge_server import JudgeServer
 from vleval.synthetic.scripted_judge import ScriptedJudge
 from vleval.types import JudgeRequest
@@ -49,17 +49,6 @@ def test_judge_prompt_files_are_byte_exact():
     for name, digest in PROMPT_SHA256.items():
         text = scoring.judge_prompt(name)
         assert hashlib.sha256(text.encode("utf-8")).hexdigest() == digest, name
-
-
-def right_answer(row: dict) -> str:
-    """A prediction the reference scores as right, per benchmark."""
-    if "gpt4_ans" in row:
-        return str(row["gpt4_ans"])
-    if row.get("question_type") == "multi_choice":
-        return str(row["answer_option"])
-    if str(row.get("answer", "")).startswith("["):  # OCRBench: a list literal of gold answers
-        return f"It reads {eval(row['answer'])[0]}"
-    return str(row["answer"])
 
 
 @pytest.fixture(scope="module")

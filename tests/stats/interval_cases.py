@@ -5,7 +5,6 @@ stand-in judge's rule-based answers, in process."""
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,10 +12,9 @@ from vleval.datasets.loading import load_table
 from vleval.datasets.predictions import write_prediction_file
 from vleval.datasets.registry import BENCHMARKS
 from vleval.datasets.scoring import EvalResult, evaluate
-from vleval.protocol import JUDGE_MODEL_IDS, get_protocol
-from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting
-from vleval.synthetic.judge_server import rule_based_answer
-from vleval.synthetic.scripted_judge import ScriptedJudge
+from vleval.protocol import get_protocol
+from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting, right_answer
+from vleval.synthetic.scripted_judge import stand_in_judge
 
 # (benchmark, protocol, synthetic questions): enough units for every category to vary, few enough
 # that the old per-resample aggregation stays quick; CRPE under both (blocks of 4 in 2026.08 only)
@@ -25,25 +23,6 @@ CASES = [
     ("CRPE_RELATION", "2026.08", 48),
     ("MMVet", "vleval-1", 48),
 ]
-
-
-def stand_in_judge(short_name: str) -> ScriptedJudge:
-    def answer(request, _):
-        return rule_based_answer(
-            short_name, [{"role": "user", "content": request.prompt}], request.temperature
-        )
-
-    return ScriptedJudge(answer, short_name=short_name, model=JUDGE_MODEL_IDS.get(short_name, short_name))
-
-
-def right_answer(row: dict) -> str:
-    if "gpt4_ans" in row:
-        return str(row["gpt4_ans"])
-    if row.get("question_type") == "multi_choice":
-        return str(row["answer_option"])
-    if str(row.get("answer", "")).startswith("["):  # OCRBench: a list literal of gold answers
-        return f"It reads {ast.literal_eval(row['answer'])[0]}"
-    return str(row["answer"])
 
 
 def wrong(k: int) -> bool:

@@ -44,3 +44,17 @@ class ScriptedJudge:
 
     def close(self) -> None:
         pass
+
+
+def stand_in_judge(short_name: str) -> ScriptedJudge:
+    """The local stand-in judge server's rule-based answers, in process (no server): for tests about
+    scoring rather than transport."""
+    from vleval.protocol import JUDGE_MODEL_IDS
+    from vleval.synthetic.judge_server import rule_based_answer
+
+    def answer(request: JudgeRequest, _batch: int) -> str:
+        return rule_based_answer(
+            short_name, [{"role": "user", "content": request.prompt}], request.temperature
+        )
+
+    return ScriptedJudge(answer, short_name=short_name, model=JUDGE_MODEL_IDS.get(short_name, short_name))
