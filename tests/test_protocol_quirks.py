@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from vleval.datasets import crpe, mathvista, mcq, mmvet, yorn
 from vleval.datasets.loading import image_file_names, load_table
 from vleval.datasets.matching import can_infer, process_punctuation
 from vleval.datasets.predictions import prediction_texts, read_prediction_file, write_prediction_file
 from vleval.datasets.registry import get_benchmark
 from vleval.datasets.scoring import evaluate, score_frame
+from vleval.families import crpe, mathvista, mcq, mmvet, yorn
 from vleval.protocol import (
     BUGS,
     JUDGE_MODEL_IDS,

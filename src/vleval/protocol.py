@@ -373,7 +373,7 @@ class Protocol:
         """The reference's default judge short name for a benchmark (VK run.py::get_judge_kwargs);
         None where the metric is rule-based (OCRBench, CRPE). The benchmark's family knows which of
         this protocol's judges it uses (``mcq_judge``, ``mathvista_judge``, ``open_judge``)."""
-        from vleval.datasets.families import family_of
+        from vleval.families.base import family_of
 
         return family_of(card).default_judge(self, card)
 

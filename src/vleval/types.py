@@ -53,7 +53,7 @@ class BenchmarkCard:
     url: str
     md5: str
     task_type: TaskType  # decides the prompt branch and the MCQ/Y-N judge default
-    family: str  # scorer module under vleval.datasets, e.g. "mcq", "yorn", "ocrbench"
+    family: str  # the family that owns it (a module of vleval.families), e.g. "mcq", "yorn", "ocrbench"
     max_tiles: int = 6  # per-image tile cap before the multi-image 64 // n reduction
     max_new_tokens: int = 4096
     has_answers: bool = True  # False for MMBench_TEST_EN_V11 (scored on the official server)

@@ -136,7 +136,7 @@ def test_ask_in_rounds_sends_each_retry_round_as_one_batch():
 
 
 def test_every_registered_family_has_a_scorer():
-    from vleval.datasets.families import family_of
+    from vleval.families.base import family_of
 
     for card in BENCHMARKS.values():
         assert hasattr(family_of(card), "score")

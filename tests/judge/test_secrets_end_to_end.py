@@ -51,7 +51,7 @@ def test_an_echoed_key_and_url_credentials_reach_no_file_and_no_output(
 
 def test_the_report_never_shows_credentials_of_a_recorded_judge_url() -> None:
     """A run.json written before URLs were recorded redacted still shows none of its credentials."""
-    from vleval.datasets.families import family_of
+    from vleval.families.base import family_of
     from vleval.report.collect import read_settings
 
     run_json = {

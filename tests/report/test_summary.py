@@ -91,7 +91,7 @@ def test_vlmevalkit_run_folders_are_read(work_dirs):
 
 
 def test_the_recorded_judges_score_file_wins_over_a_newer_one(tmp_path):
-    from vleval.datasets.families import family_of
+    from vleval.families.base import family_of
 
     read_reference = family_of("MathVista_MINI").read_reference
     stem = tmp_path / "M_MathVista_MINI"

@@ -21,7 +21,7 @@ from vleval.cli import main  # noqa: E402
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory) -> dict[str, Path]:
     # scoring writes the per-row contract once the benchmark families exist
-    pytest.importorskip("vleval.datasets.families", reason="needs the benchmark families (per-row results)")
+    pytest.importorskip("vleval.families.base", reason="needs the benchmark families (per-row results)")
     from vleval.synthetic.benchmarks import make_benchmark_tsv
     from vleval.synthetic.checkpoints import make_tiny_checkpoint
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vleval.datasets.families import family_of
+from vleval.families.base import family_of
 from vleval.protocol import get_protocol
 from vleval.stats.core import bootstrap_intervals
 from vleval.stats.scores import HEADLINE, category_key, score_uncertainty

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # interval_cases (tests use --im
 
 from interval_cases import CASES, case_id, score_case  # noqa: E402
 
-from vleval.datasets.families import HEADLINE, family_of  # noqa: E402
+from vleval.families.base import HEADLINE, family_of  # noqa: E402
 from vleval.report.format import interval_hover, score_text  # noqa: E402
 from vleval.report.summary import SCALE_NOTE  # noqa: E402
 from vleval.stats.scores import CATEGORY_PREFIX, score_uncertainty  # noqa: E402

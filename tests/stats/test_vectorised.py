@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # interval_cases (tests use --im
 
 from interval_cases import CASES, case_id, score_case  # noqa: E402
 
-from vleval.datasets.families import HEADLINE, family_of  # noqa: E402
 from vleval.datasets.registry import BENCHMARKS  # noqa: E402
+from vleval.families.base import HEADLINE, family_of  # noqa: E402
 from vleval.protocol import get_protocol  # noqa: E402
 from vleval.stats.core import bootstrap_intervals, clusters  # noqa: E402
 from vleval.stats.scores import (  # noqa: E402

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from vleval.console import bar
-from vleval.datasets.families import number
 from vleval.datasets.registry import benchmark_of_file
 from vleval.errors import DataMissingError, VlevalError
+from vleval.families.base import number
 from vleval.judge.cache import CACHE_FILE_NAME, JudgeCache, default_cache_dir
 from vleval.judge.client import NO_JUDGE_SPECS, OpenAIJudge
 from vleval.protocol import JUDGE_FIELDS, JUDGE_MODEL_IDS, QUIRKS, Protocol, Quirk

@@ -42,7 +42,7 @@ from vleval.types import (
 )
 
 if TYPE_CHECKING:
-    from vleval.datasets.families import ReferenceOutput
+    from vleval.families.base import ReferenceOutput
 
 ROWS_SUFFIX = "_rows.jsonl"
 SCORE_SUFFIX = "_score.json"

@@ -19,10 +19,10 @@ import pandas as pd
 
 from vleval.console import step
 from vleval.datasets.cells import isna
-from vleval.datasets.families import HEADLINE, family_of
 from vleval.datasets.matching import is_failure_text
 from vleval.datasets.results import XLSX_CELL_LIMIT, write_result_files
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.families.base import HEADLINE, family_of
 from vleval.judge.info import judge_info, protocol_judge_model
 from vleval.protocol import Protocol
 from vleval.settings import scored_settings
@@ -298,7 +298,7 @@ def score_frame(
         category_sums=family.category_sums(scored.rows, protocol),
     )
     fill_record(record, uncertainty)
-    from vleval.datasets.mcq import is_circular  # the family module imports this one
+    from vleval.families.mcq import is_circular  # the family module imports this one
 
     if is_circular(card.name):  # a figure beside the headline; reads only the rows scored above
         record.rotation_consistency = rotation_consistency(scored.rows)

@@ -24,7 +24,7 @@ def limit_table(
     and None when ``limit`` is None or covers every question (then the run is a full one)."""
     if limit is None:
         return table, None
-    from vleval.datasets.families import family_of
+    from vleval.families.base import family_of
 
     keys = family_of(card).question_keys(table, card, protocol)
     questions = list(dict.fromkeys(keys))

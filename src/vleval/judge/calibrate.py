@@ -81,7 +81,7 @@ def headline_is_unit_mean(card: BenchmarkCard, rows: list[RowResult]) -> bool:
     """PPI estimates a mean: the benchmark's headline must be 100 x the mean unit score, on these rows
     and on a probe where only the first unit scores (so a coincidence does not pass). HallusionBench's
     mean of three accuracies, OCRBench's point sum and LLaVA-Bench's ratio are not."""
-    from vleval.datasets.families import family_of
+    from vleval.families.base import family_of
     from vleval.stats.scores import HEADLINE
 
     family = family_of(card)

@@ -21,10 +21,10 @@ import pandas as pd
 
 from vleval.console import step
 from vleval.datasets.cells import isna
-from vleval.datasets.families import BenchmarkFamily, family_of, read_json_object
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, score_record_path
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.families.base import BenchmarkFamily, family_of, read_json_object
 from vleval.judge.calibrate import read_calibrations
 from vleval.judge.client import JudgeStats
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from vleval.atomic import atomic_write
-from vleval.datasets.families import read_json_object
 from vleval.datasets.results import ROWS_SUFFIX, plain, read_rows, read_score, score_record_path
 from vleval.errors import DataMissingError, VlevalError
+from vleval.families.base import read_json_object
 from vleval.report.collect import find_prediction_files, model_dirs
 from vleval.report.format import caveat
 from vleval.types import Interval, ScoreRecord

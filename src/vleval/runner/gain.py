@@ -94,9 +94,9 @@ def run_gain_passes(config: Any, bench: Any, backend: Any) -> list[str]:
 
 def score_gain(config: Any, bench: Any, judge: Any, result: Any) -> None:
     """Score the extra passes like the ordinary one and put MG/ML on its record (rewritten)."""
-    from vleval.datasets.families import HEADLINE, family_of
     from vleval.datasets.results import score_record_path, write_score
     from vleval.datasets.scoring import evaluate
+    from vleval.families.base import HEADLINE, family_of
     from vleval.stats.gain import multimodal_gain
 
     if not config.mmstar_gain or bench.card.name not in GAIN_BENCHMARKS:

@@ -47,7 +47,7 @@ __all__ = ["CellResult", "RunConfig", "RunPlan", "RunSummary", "plan_run", "run_
 def _needs_judge(card: BenchmarkCard) -> bool:
     """Benchmarks scored only by an LLM judge (the reference asserts a working one): checked before any
     inference starts."""
-    from vleval.datasets.families import family_of
+    from vleval.families.base import family_of
 
     return family_of(card).judge_required
 

@@ -235,7 +235,7 @@ def subset_notes(comparison: Comparison) -> list[str]:
 
 def family_statistic(dataset: str, record: ScoreRecord) -> HeadlineStatistic:
     """The headline as the benchmark family aggregates it (``BenchmarkFamily.aggregate``)."""
-    from vleval.datasets.families import family_of
+    from vleval.families.base import family_of
 
     family = family_of(dataset)
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from vleval.datasets.ocrbench import CATEGORIES as OCRBENCH_CATEGORIES
 from vleval.errors import VlevalError
+from vleval.families.ocrbench import CATEGORIES as OCRBENCH_CATEGORIES
 from vleval.protocol import Protocol
 from vleval.synthetic.images import (
     COLOURS,

@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 
 from vleval.datasets.cells import isna
-from vleval.datasets.families import (
+from vleval.datasets.matching import process_punctuation
+from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
+from vleval.errors import DataCorruptError
+from vleval.families.base import (
     HEADLINE,
     BenchmarkFamily,
     ReferenceOutput,
@@ -30,9 +33,6 @@ from vleval.datasets.families import (
     read_csv_rows,
     reference_record,
 )
-from vleval.datasets.matching import process_punctuation
-from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
-from vleval.errors import DataCorruptError
 from vleval.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
 from vleval.stats.core import RowSums, share
 from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord

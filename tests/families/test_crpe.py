@@ -5,10 +5,10 @@ import json
 import pandas as pd
 import pytest
 
-from vleval.datasets import crpe
 from vleval.datasets.registry import get_benchmark
 from vleval.datasets.scoring import score_frame
 from vleval.errors import DataCorruptError
+from vleval.families import crpe
 from vleval.protocol import get_protocol
 
 OLD, NEW = get_protocol("2024.12"), get_protocol("2026.08")

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from vleval.datasets import yorn
 from vleval.datasets.registry import get_benchmark
 from vleval.datasets.scoring import score_frame
+from vleval.families import yorn
 from vleval.protocol import get_protocol
 from vleval.synthetic.scripted_judge import ScriptedJudge
 

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from vleval.datasets import llavabench
 from vleval.datasets.registry import get_benchmark
 from vleval.datasets.scoring import score_frame
+from vleval.families import llavabench
 from vleval.protocol import Quirk, get_protocol
 from vleval.synthetic.scripted_judge import ScriptedJudge
 

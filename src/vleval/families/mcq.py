@@ -24,7 +24,10 @@ import numpy as np
 import pandas as pd
 
 from vleval.datasets.cells import isna
-from vleval.datasets.families import (
+from vleval.datasets.matching import can_infer, cn_string, is_failure_text
+from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
+from vleval.errors import DataCorruptError
+from vleval.families.base import (
     HEADLINE,
     BenchmarkFamily,
     ReferenceOutput,
@@ -34,9 +37,6 @@ from vleval.datasets.families import (
     plain_index,
     reference_record,
 )
-from vleval.datasets.matching import can_infer, cn_string, is_failure_text
-from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
-from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, ratio
 from vleval.types import FAILURE_PREFIX, BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord

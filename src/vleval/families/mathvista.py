@@ -24,7 +24,10 @@ import numpy as np
 import pandas as pd
 
 from vleval.datasets.cells import isna, xlsx_round_trip
-from vleval.datasets.families import (
+from vleval.datasets.matching import can_infer, is_failure_text
+from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
+from vleval.errors import DataCorruptError
+from vleval.families.base import (
     HEADLINE,
     BenchmarkFamily,
     ReferenceOutput,
@@ -36,9 +39,6 @@ from vleval.datasets.families import (
     read_csv_rows,
     reference_record,
 )
-from vleval.datasets.matching import can_infer, is_failure_text
-from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
-from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, share
 from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vleval.datasets.families import (
+from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
+from vleval.families.base import (
     HEADLINE,
     BenchmarkFamily,
     ReferenceOutput,
@@ -29,7 +30,6 @@ from vleval.datasets.families import (
     read_csv_rows,
     reference_record,
 )
-from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, share
 from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vleval.datasets.families import (
+from vleval.errors import DataCorruptError
+from vleval.families.base import (
     HEADLINE,
     BenchmarkFamily,
     ReferenceOutput,
@@ -25,7 +26,6 @@ from vleval.datasets.families import (
     read_json_object,
     reference_record,
 )
-from vleval.errors import DataCorruptError
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, share
 from vleval.types import BenchmarkCard, Judge, RowResult, ScoreRecord

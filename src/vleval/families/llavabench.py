@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vleval.datasets.families import (
+from vleval.datasets.matching import is_failure_text
+from vleval.datasets.scoring import judge_prompt
+from vleval.families.base import (
     HEADLINE,
     BenchmarkFamily,
     ReferenceOutput,
@@ -27,8 +29,6 @@ from vleval.datasets.families import (
     read_csv_rows,
     reference_record,
 )
-from vleval.datasets.matching import is_failure_text
-from vleval.datasets.scoring import judge_prompt
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, ratio
 from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRequest, RowResult, ScoreRecord

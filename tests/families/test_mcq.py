@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vleval.datasets import mcq
 from vleval.datasets.registry import get_benchmark
 from vleval.datasets.scoring import score_frame
+from vleval.families import mcq
 from vleval.protocol import get_protocol
 from vleval.synthetic.scripted_judge import ScriptedJudge
 

@@ -1,8 +1,9 @@
 """Benchmark families: one object per scorer module that holds everything vleval knows about a kind of
 benchmark, so that no other module keeps a table keyed by family names.
 
-A family (``mcq``, ``yorn``, ``mathvista``, ``ocrbench``, ``mmvet``, ``llavabench``, ``crpe``; one per
-module of the same name, as ``FAMILY``) knows:
+A family is one module of the ``vleval.families`` package (or of another package, registered under the
+``vleval.families`` entry-point group) that declares one ``FAMILY``; families are discovered, not listed.
+It knows:
 
 - the benchmark cards it serves (``BenchmarkCard.family`` names it; ``cards()`` lists them);
 - its judge role per protocol (``default_judge``; ``judge_required`` where the reference refuses to
@@ -24,11 +25,14 @@ module of the same name, as ``FAMILY``) knows:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
+import pkgutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,8 +45,7 @@ from vleval.types import BenchmarkCard, Judge, JudgeInfo, RowResult, ScoreRecord
 if TYPE_CHECKING:
     from vleval.protocol import Protocol
 
-# the scorer modules under vleval.datasets, each declaring one FAMILY
-FAMILY_MODULES = ("mcq", "yorn", "mathvista", "ocrbench", "mmvet", "llavabench", "crpe")
+ENTRY_POINT_GROUP = "vleval.families"  # a third-party family: an entry point naming its module
 HEADLINE = "headline"  # the key of the headline in ``aggregate``'s result
 
 
@@ -162,10 +165,32 @@ class BenchmarkFamily:
         return f"<BenchmarkFamily {self.name}>"
 
 
+@functools.cache
+def family_modules() -> tuple[str, ...]:
+    """The modules declaring a family: every module of the ``vleval.families`` package but this one,
+    then the modules the ``vleval.families`` entry points name (installed packages)."""
+    import vleval.families as package
+
+    own = [
+        f"{package.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(package.__path__)
+        if not info.ispkg and info.name != "base" and not info.name.startswith("_")
+    ]
+    plugins = [entry.value.split(":")[0] for entry in metadata.entry_points(group=ENTRY_POINT_GROUP)]
+    return tuple(own + sorted(plugins))
+
+
 def all_families() -> dict[str, BenchmarkFamily]:
-    families = {}
-    for module in FAMILY_MODULES:
-        family = importlib.import_module(f"vleval.datasets.{module}").FAMILY
+    """Family name -> family, for every discovered family module."""
+    from vleval.errors import VlevalError
+
+    families: dict[str, BenchmarkFamily] = {}
+    for module in family_modules():
+        family = getattr(importlib.import_module(module), "FAMILY", None)
+        if not isinstance(family, BenchmarkFamily):
+            raise VlevalError(f"{module}: a family module must declare FAMILY, a BenchmarkFamily.")
+        if family.name in families:
+            raise VlevalError(f"{module}: family {family.name!r} is declared twice.")
         families[family.name] = family
     return families
 

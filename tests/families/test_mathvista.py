@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
-from vleval.datasets import mathvista
 from vleval.datasets.registry import get_benchmark
 from vleval.datasets.scoring import score_frame
 from vleval.errors import VlevalError
+from vleval.families import mathvista
 from vleval.protocol import get_protocol
 from vleval.synthetic.scripted_judge import ScriptedJudge
 
