@@ -45,6 +45,7 @@ from vleval.types import BenchmarkCard, Judge, JudgeInfo, RowResult, ScoreRecord
 if TYPE_CHECKING:
     from vleval.protocol import Protocol
 
+OPENXLAB = "https://opencompass.openxlab.space/utils"  # where the reference hosts most benchmark TSVs
 ENTRY_POINT_GROUP = "vleval.families"  # a third-party family: an entry point naming its module
 HEADLINE = "headline"  # the key of the headline in ``aggregate``'s result
 
@@ -79,6 +80,8 @@ class BenchmarkFamily:
     """Base of the seven families; subclasses fill the class attributes and the methods."""
 
     name: ClassVar[str]
+    # where its benchmarks are listed (`vleval data list`, reports): the InternVL2.5 report's table order
+    listing_order: ClassVar[int] = 1000
     judge_role: ClassVar[str | None] = None  # Protocol attribute naming the default judge
     judge_required: ClassVar[bool] = False
     headline_name: ClassVar[str]
@@ -89,9 +92,8 @@ class BenchmarkFamily:
     required_columns: ClassVar[tuple[str, ...]] = ("index", "prediction")
 
     def cards(self) -> list[BenchmarkCard]:
-        from vleval.datasets.registry import BENCHMARKS
-
-        return [card for card in BENCHMARKS.values() if card.family == self.name]
+        """The benchmarks this family owns: its module's ``CARDS``."""
+        return list(importlib.import_module(type(self).__module__).CARDS)
 
     def default_judge(self, protocol: Protocol, card: BenchmarkCard) -> str | None:
         """The reference's default judge short name (VK run.py::get_judge_kwargs); None where the
@@ -192,7 +194,7 @@ def all_families() -> dict[str, BenchmarkFamily]:
         if family.name in families:
             raise VlevalError(f"{module}: family {family.name!r} is declared twice.")
         families[family.name] = family
-    return families
+    return dict(sorted(families.items(), key=lambda item: item[1].listing_order))
 
 
 def family_of(card_or_name: BenchmarkCard | str) -> BenchmarkFamily:

@@ -28,7 +28,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, share
-from vleval.types import BenchmarkCard, Judge, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, Judge, PromptStyle, RowResult, ScoreRecord
 
 CATEGORIES = ("exist", "subject", "predicate", "object")
 BLOCK = 4
@@ -47,8 +47,38 @@ def is_correct(gold: str, pred: str, protocol: Protocol) -> bool:
     return tail in pred.lower()
 
 
+CRPE_HF = "https://huggingface.co/datasets/petter12321/crpe_vlmevalkit/resolve/main"
+
+# The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
+# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
+CARDS: tuple[BenchmarkCard, ...] = (
+    BenchmarkCard(
+        name="CRPE_EXIST",
+        url=f"{CRPE_HF}/CRPE_EXIST.tsv",
+        md5="315584e23ac1ff7f8719ed3b7ad90f08",
+        task_type="VQA",
+        family="crpe",
+        required_columns=("index", "question", "image", "answer", "category"),
+        description="CRPE existence questions (blocks of 4 circular variants).",
+        prompt=PromptStyle(vqa="verbatim", mpo_postprocess=True),
+    ),
+    BenchmarkCard(
+        name="CRPE_RELATION",
+        url=f"{CRPE_HF}/CRPE_RELATION.tsv",
+        md5="bad7094cde0b572288f4b119c2d0c656",
+        task_type="VQA",
+        family="crpe",
+        required_columns=("index", "question", "image", "answer", "category"),
+        description="CRPE relation questions: subject, predicate, object.",
+        prompt=PromptStyle(vqa="verbatim", mpo_postprocess=True),
+    ),
+)
+
+
 class CRPEFamily(BenchmarkFamily):
     name = "crpe"
+    listing_order = 70
     headline_name = "total accuracy"
     headline_unit = "percent (the reference's total fraction x 100; per question under 2026.08)"
     required_columns = ("index", "prediction", "answer", "category")

@@ -21,6 +21,7 @@ from vleval.datasets.matching import is_failure_text
 from vleval.datasets.scoring import judge_prompt
 from vleval.families.base import (
     HEADLINE,
+    OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
@@ -31,7 +32,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, ratio
-from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRequest, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRequest, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_TEMPERATURE = 0.2
 UNPARSABLE = (-1.0, -1.0)
@@ -81,8 +82,26 @@ def llavabench_score(data: pd.DataFrame) -> pd.DataFrame:
 COLUMN = "Relative Score (main)"
 
 
+# The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
+# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
+CARDS: tuple[BenchmarkCard, ...] = (
+    BenchmarkCard(
+        name="LLaVABench",
+        url=f"{OPENXLAB}/VLMEval/LLaVABench.tsv",
+        md5="d382a093f749a697820d3dadd61c8428",
+        task_type="VQA",
+        family="llavabench",
+        required_columns=("index", "question", "image", "caption", "gpt4_ans", "category"),
+        description="LLaVA-Bench in-the-wild: relative score against GPT-4 answers.",
+        prompt=PromptStyle(vqa="detail", mpo_keeps_prompt=True),
+    ),
+)
+
+
 class LLaVABenchFamily(BenchmarkFamily):
     name = "llavabench"
+    listing_order = 60
     judge_role = "open_judge"
     judge_required = True
     graded = True  # rows carry a grade, not right/wrong

@@ -29,6 +29,7 @@ from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.families.base import (
     HEADLINE,
+    OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
@@ -41,7 +42,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, share
-from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5
 JUDGE_MAX_TOKENS = 128
@@ -209,8 +210,26 @@ def mathvista_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame,
     return table, hits
 
 
+# The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
+# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
+CARDS: tuple[BenchmarkCard, ...] = (
+    BenchmarkCard(
+        name="MathVista_MINI",
+        url=f"{OPENXLAB}/VLMEval/MathVista_MINI.tsv",
+        md5="f199b98e178e5a2a20e7048f5dcb0464",
+        task_type="VQA",
+        family="mathvista",
+        required_columns=("index", "question", "image", "answer", "question_type", "answer_type"),
+        description="MathVista testmini: answer extraction by judge, accuracy per task and skill.",
+        prompt=PromptStyle(vqa="verbatim"),
+    ),
+)
+
+
 class MathVistaFamily(BenchmarkFamily):
     name = "mathvista"
+    listing_order = 20
     judge_role = "mathvista_judge"
     judge_required = True
     headline_name = "Overall acc"

@@ -29,6 +29,7 @@ from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.families.base import (
     HEADLINE,
+    OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
@@ -39,7 +40,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, ratio
-from vleval.types import FAILURE_PREFIX, BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
+from vleval.types import FAILURE_PREFIX, BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 LETTERS = tuple(string.ascii_uppercase)
 JUDGE_ROUNDS = 3
@@ -165,8 +166,72 @@ HOW_DECIDED: dict[str, DecidedBy] = {
 }
 
 
+MCQ_COLUMNS = ("index", "question", "image", "A", "B")
+# MCQ answers of -MPO models are cut to the text after "Final answer:" (VK vlmeval/vlm/internvl/utils.py)
+MCQ_PROMPT = PromptStyle(mpo_postprocess=True)
+
+# The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
+# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_mcq.py`` (DATASET_URL/DATASET_MD5 of ``ImageMCQDataset`` and ``MMMUDataset``);
+# ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
+CARDS: tuple[BenchmarkCard, ...] = (
+    BenchmarkCard(
+        name="MMBench_TEST_EN_V11",
+        url=f"{OPENXLAB}/benchmarks/MMBench/MMBench_TEST_EN_V11.tsv",
+        md5="8d1a704e791df6f5d9fb3ef782b65365",
+        task_type="MCQ",
+        family="mcq",
+        has_answers=False,
+        required_columns=MCQ_COLUMNS,
+        description="MMBench v1.1 English test split; no answers: submit to the official server.",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="MMBench_DEV_EN_V11",
+        url=f"{OPENXLAB}/benchmarks/MMBench/MMBench_DEV_EN_V11.tsv",
+        md5="30c05be8f2f347a50be25aa067248184",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer", "category"),
+        description="MMBench v1.1 English dev split, with answers (circular evaluation).",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="MMStar",
+        url=f"{OPENXLAB}/VLMEval/MMStar.tsv",
+        md5="e1ecd2140806c1b1bbf54b43372efb9e",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer", "category", "l2-category"),
+        description="MMStar: vision-indispensable multiple choice.",
+        prompt=PromptStyle(mpo_postprocess=True, mpo_without_cot=True),
+    ),
+    BenchmarkCard(
+        name="MMMU_DEV_VAL",
+        url=f"{OPENXLAB}/VLMEval/MMMU_DEV_VAL.tsv",
+        md5="585e8ad75e73f75dcad265dfd0417d64",
+        task_type="MCQ",
+        family="mcq",
+        max_tiles=12,
+        required_columns=("index", "question", "image", "answer", "split"),
+        description="MMMU dev + validation; multi-image rows; headline = validation Overall.",
+        prompt=PromptStyle(mpo_postprocess=True, upscale_first_image=True),
+    ),
+    BenchmarkCard(
+        name="AI2D_TEST",
+        url=f"{OPENXLAB}/VLMEval/AI2D_TEST.tsv",
+        md5="0f593e0d1c7df9a3d69bf1f947e71975",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer"),
+        description="AI2D test split (the reference's masked variant).",
+        prompt=MCQ_PROMPT,
+    ),
+)
+
+
 class MCQFamily(BenchmarkFamily):
     name = "mcq"
+    listing_order = 10
     judge_role = "mcq_judge"
     headline_name = "Overall accuracy"
     headline_unit = "percent (the reference's Overall fraction x 100; MMMU: the validation split)"

@@ -20,6 +20,7 @@ import pandas as pd
 from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.families.base import (
     HEADLINE,
+    OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
@@ -32,7 +33,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, share
-from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 CAPABILITIES = ("rec", "ocr", "know", "gen", "spat", "math")
 JUDGE_ROUNDS = 5
@@ -157,8 +158,26 @@ def _grades(rows: Sequence[RowResult], weights: Sequence[float]) -> RowSums:
     return share(weight * grade, weight)
 
 
+# The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
+# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
+CARDS: tuple[BenchmarkCard, ...] = (
+    BenchmarkCard(
+        name="MMVet",
+        url=f"{OPENXLAB}/VLMEval/MMVet.tsv",
+        md5="748aa6d4aa9d4de798306a63718455e3",
+        task_type="VQA",
+        family="mmvet",
+        required_columns=("index", "question", "image", "answer", "category"),
+        description="MM-Vet: open answers graded by an LLM judge per capability.",
+        prompt=PromptStyle(vqa="verbatim", mpo_keeps_prompt=True),
+    ),
+)
+
+
 class MMVetFamily(BenchmarkFamily):
     name = "mmvet"
+    listing_order = 50
     judge_role = "open_judge"
     judge_required = True
     graded = True  # rows carry a grade, not right/wrong

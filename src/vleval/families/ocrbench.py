@@ -17,6 +17,7 @@ import pandas as pd
 from vleval.errors import DataCorruptError
 from vleval.families.base import (
     HEADLINE,
+    OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
@@ -27,7 +28,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol
 from vleval.stats.core import RowSums
-from vleval.types import BenchmarkCard, Judge, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, Judge, PromptStyle, RowResult, ScoreRecord
 
 HMER = "Handwritten Mathematical Expression Recognition"
 TEXT_RECOGNITION = (
@@ -87,8 +88,27 @@ def _points(rows: Sequence[RowResult]) -> np.ndarray:
     return np.asarray([[float(r.score == 1)] for r in rows]).reshape(len(rows), 1)
 
 
+# The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
+# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
+CARDS: tuple[BenchmarkCard, ...] = (
+    BenchmarkCard(
+        name="OCRBench",
+        url=f"{OPENXLAB}/VLMEval/OCRBench.tsv",
+        md5="e953d98a987cc6e26ef717b61260b778",
+        task_type="VQA",
+        family="ocrbench",
+        max_tiles=24,
+        required_columns=("index", "question", "image", "answer", "category"),
+        description="OCRBench: substring match, final score out of 1000.",
+        prompt=PromptStyle(vqa="short", mpo_without_cot=True),
+    ),
+)
+
+
 class OCRBenchFamily(BenchmarkFamily):
     name = "ocrbench"
+    listing_order = 40
     headline_name = "Final Score / 10"
     headline_unit = "Final Score (0-1000) / 10, the reference's 'Final Score Norm'"
     category_unit = "points"

@@ -24,6 +24,7 @@ from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.families.base import (
     HEADLINE,
+    OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
@@ -35,7 +36,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
 from vleval.stats.core import RowSums, share
-from vleval.types import BenchmarkCard, DecidedBy, Judge, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5  # YOrN_auxeval: 5 calls at temperature 0.5 * i
 
@@ -138,8 +139,28 @@ HOW_DECIDED: dict[str, DecidedBy] = {
 }
 
 
+# The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
+# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_yorn.py`` (``ImageYORNDataset``);
+# ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
+CARDS: tuple[BenchmarkCard, ...] = (
+    BenchmarkCard(
+        name="HallusionBench",
+        url=f"{OPENXLAB}/VLMEval/HallusionBench.tsv",
+        md5="0c23ac0dc9ef46832d7a24504f2a0c7c",
+        task_type="Y/N",
+        family="yorn",
+        required_columns=("index", "question", "image", "answer", "category", "l2-category"),
+        description="HallusionBench yes/no questions: aAcc, fAcc, qAcc.",
+        prompt=PromptStyle(
+            yorn_instruction="Please answer yes or no.", mpo_without_cot=True, mpo_postprocess=True
+        ),
+    ),
+)
+
+
 class YesNoFamily(BenchmarkFamily):
     name = "yorn"
+    listing_order = 30
     judge_role = "mcq_judge"
     headline_name = "mean(aAcc, fAcc, qAcc) of Overall"
     headline_unit = "percent (the leaderboard's figure; the reference's table has aAcc, fAcc, qAcc)"
