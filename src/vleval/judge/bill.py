@@ -75,7 +75,7 @@ def judge_model_for(spec: str | None, card: BenchmarkCard, protocol: Protocol) -
 
 
 def _rounds(card: BenchmarkCard) -> int:
-    module = importlib.import_module(f"vleval.datasets.{card.family}")
+    module = importlib.import_module(f"vleval.families.{card.family}")
     return int(getattr(module, "JUDGE_ROUNDS", 1))
 
 
