@@ -282,7 +282,9 @@ class PointSum(Metric):
 
     def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
         divisor = self.divisor
-        return {HEADLINE: RowSums(self._points(rows), lambda sums: sums[:, 0] / divisor, np.ones((len(rows), 1)))}
+        return {
+            HEADLINE: RowSums(self._points(rows), lambda sums: sums[:, 0] / divisor, np.ones((len(rows), 1)))
+        }
 
     def category_value(self, rows: Sequence[RowResult]) -> float | None:
         return float(sum(r.score == 1 for r in rows))
@@ -343,7 +345,7 @@ class MeanOfSubMetrics(Metric):
         def mean(sums: np.ndarray) -> np.ndarray:
             # the values' float(np.mean([...])), row by row
             return np.stack(
-                [combine(sums[:, a:b]) for combine, a, b in zip(combines, starts, starts[1:], strict=True)],
+                [combine(sums[:, a:b]) for combine, a, b in zip(combines, starts[:-1], starts[1:], strict=True)],
                 axis=1,
             ).mean(axis=1)
 
