@@ -292,7 +292,7 @@ def score_frame(
         HEADLINE,
         record.metrics,
         seed=seed,
-        best_score=family.metric.best_row_score,
+        metric=family.metric,
         sums=family.row_sums(scored.rows),
         categories=record.categories,
         category_sums=family.category_sums(scored.rows, protocol),

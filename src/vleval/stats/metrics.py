@@ -69,9 +69,16 @@ class Metric:
         return out
 
     def counts_right_units(self, rows: Sequence[RowResult]) -> bool:
-        """Whether the value on ``rows`` is 100 x the share of right units of one kind, each unit right
-        or wrong: then exact McNemar compares two runs and Clopper-Pearson bounds one."""
+        """Whether the value on ``rows`` is 100 x the share of right units of one kind (``unit_keys``'
+        headline key; ``vleval.stats.core.unit_values`` gives each unit's outcome), every unit right or
+        wrong: then exact McNemar compares two runs and Clopper-Pearson bounds one."""
         return False
+
+    def is_unit_mean(self, rows: Sequence[RowResult]) -> bool:
+        """Whether the value on ``rows`` is 100 x the mean of the scoring units' scores
+        (``vleval.stats.core.unit_values``): what prediction-powered inference estimates. A share of
+        right units is one."""
+        return self.counts_right_units(rows)
 
     def category_value(self, rows: Sequence[RowResult]) -> float | None:
         """A category's value from its own rows; by default the headline of those rows."""
@@ -127,9 +134,18 @@ class ShareRight(Metric):
         return (UNIT,) if self.over in (ROW, UNIT) else (self.over,)
 
     def counts_right_units(self, rows: Sequence[RowResult]) -> bool:
-        if not is_right_wrong(rows):
+        """A share of right units, on rows that are right/wrong, of one split and (``over`` rows) each
+        its own scoring unit; every examined row scored and every unit with one (as ``unit_values``
+        reads them)."""
+        if not rows or not is_right_wrong(rows):
             return False
-        return self.split is None or len({self._split_of(row) for row in rows}) <= 1
+        if self.split is not None and len({self._split_of(row) for row in rows}) > 1:
+            return False  # the value is one split's share, the units are all splits'
+        if self.over == ROW and len({row.unit for row in rows}) != len(rows):
+            return False  # the value counts rows, a resample and McNemar count scoring units
+        if any(row.score is None for row in rows if row.decided_by != "skipped"):
+            return False
+        return all(any(rows[i].decided_by != "skipped" for i in members) for members in self._units(rows))
 
     def _split_of(self, row: RowResult) -> str:
         return row.groups.get(self.split, "none") if self.split is not None else "none"
@@ -204,6 +220,11 @@ class MeanGrade(Metric):
 
     def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
         return {HEADLINE: self.weighted_sums(rows, [1.0] * len(rows))}
+
+    def is_unit_mean(self, rows: Sequence[RowResult]) -> bool:
+        """The mean grade of rows is that of units where every unit is one graded row."""
+        graded = [row for row in rows if row.score is not None]
+        return bool(graded) and len({row.unit for row in rows}) == len(rows)
 
     def weighted_sums(self, rows: Sequence[RowResult], weights: Sequence[float]) -> RowSums:
         """(weight x grade, weight) per graded row: the weighted mean grade x 100 (a row weighing 0 is
@@ -345,7 +366,10 @@ class MeanOfSubMetrics(Metric):
         def mean(sums: np.ndarray) -> np.ndarray:
             # the values' float(np.mean([...])), row by row
             return np.stack(
-                [combine(sums[:, a:b]) for combine, a, b in zip(combines, starts[:-1], starts[1:], strict=True)],
+                [
+                    combine(sums[:, a:b])
+                    for combine, a, b in zip(combines, starts[:-1], starts[1:], strict=True)
+                ],
                 axis=1,
             ).mean(axis=1)
 
