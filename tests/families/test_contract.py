@@ -88,7 +88,7 @@ def test_aggregating_the_rows_gives_the_headline(scored):
     assert headline is not None and 0 <= headline <= 100
     assert family.aggregate(result.rows)[HEADLINE] == pytest.approx(headline)
     assert result.rows and all(row.unit for row in result.rows)
-    if not family.graded:  # half the rows answered right: both kinds are there to aggregate
+    if not family.metric.graded:  # half the rows answered right: both kinds are there to aggregate
         assert {row.score for row in result.rows if row.score is not None} == {0.0, 1.0}
 
 

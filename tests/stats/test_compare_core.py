@@ -12,11 +12,12 @@ from vleval.datasets.results import write_rows, write_score
 from vleval.errors import VlevalError
 from vleval.stats.compare import HeadlineStatistic, compare_runs, comparison_json, render_text
 from vleval.stats.compare import share_of_right_units as share_of_units
+from vleval.stats.metrics import MeanGrade, PointSum, ShareRight
 from vleval.types import RowResult, ScoreRecord
 
 
 def share_of_right_units(dataset, record):
-    return HeadlineStatistic(share_of_units)
+    return HeadlineStatistic(share_of_units, metric=ShareRight())
 
 
 def write_model_dir(root: Path, model: str, outcomes: dict[str, list[int]], *, cot=False, protocol="2024.12"):
@@ -137,10 +138,10 @@ def test_graded_or_non_share_headlines_get_the_paired_bootstrap(two_runs):
     a, b = two_runs
 
     def points(dataset, record):  # OCRBench-like: a sum of points, not a share
-        return HeadlineStatistic(lambda rows: sum(r.score for r in rows) / 10)
+        return HeadlineStatistic(lambda rows: sum(r.score for r in rows) / 10, metric=PointSum(divisor=10))
 
     def graded(dataset, record):
-        return HeadlineStatistic(share_of_units, graded=True)
+        return HeadlineStatistic(share_of_units, metric=MeanGrade())
 
     for statistic_for in (points, graded):
         comparison = compare_runs(a, b, statistic_for=statistic_for, resamples=100)
@@ -148,12 +149,13 @@ def test_graded_or_non_share_headlines_get_the_paired_bootstrap(two_runs):
 
 
 def test_runs_wrong_everywhere_do_not_pass_for_a_share_by_coincidence(tmp_path):
-    # an OCRBench-like point sum equals the share of right units (0) when every row is wrong
+    # an OCRBench-like point sum equals the share of right units (0) when every row is wrong: the
+    # metric, not the values, says which test applies
     a = write_model_dir(tmp_path / "a", "M", {"OCRBench": [0] * 10})
     b = write_model_dir(tmp_path / "b", "M", {"OCRBench": [0] * 10})
 
     def points(dataset, record):
-        return HeadlineStatistic(lambda rows: sum(r.score for r in rows) / 10)
+        return HeadlineStatistic(lambda rows: sum(r.score for r in rows) / 10, metric=PointSum(divisor=10))
 
     comparison = compare_runs(a, b, statistic_for=points, resamples=50)
     assert comparison.benchmarks[0].paired.test.startswith("paired bootstrap")

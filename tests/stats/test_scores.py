@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from vleval.stats.metrics import ShareRight
 from vleval.stats.scores import fill_record, metric_units, score_uncertainty
 from vleval.types import RowResult, ScoreRecord
 
@@ -57,7 +58,7 @@ def test_plain_proportion_gets_the_exact_cross_check_and_bounds():
     rows = [RowResult(index=i, unit=str(i), score=int(i < 30), decided_by="rule") for i in range(50)]
     rows[40].decided_by = "fallback"
     rows[41].hit_token_limit = True
-    found = score_uncertainty(rows, share, "Overall", resamples=200)
+    found = score_uncertainty(rows, share, "Overall", resamples=200, metric=ShareRight())
     exact = found.intervals["headline:exact"]
     assert "Clopper-Pearson" in exact.method and exact.low < 60 < exact.high
     assert found.bounds == (pytest.approx(60.0), pytest.approx(64.0)) and found.censored == 2
@@ -83,6 +84,6 @@ def test_wide_bounds_are_noted():
 
 def test_all_right_gives_zero_width_and_no_exact_mismatch():
     rows = [RowResult(index=i, unit=str(i % 5), score=1, decided_by="rule") for i in range(20)]
-    found = score_uncertainty(rows, share, "Overall", resamples=100)
+    found = score_uncertainty(rows, share, "Overall", resamples=100, metric=ShareRight())
     assert (found.intervals["headline"].low, found.intervals["headline"].high) == (100.0, 100.0)
     assert "headline:exact" not in found.intervals  # circular groups: rows are not independent

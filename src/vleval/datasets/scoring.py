@@ -261,7 +261,7 @@ def score_frame(
         seed=seed,
         native=scored.native,
         categories=scored.categories,
-        category_unit=family.category_unit,
+        category_unit=family.metric.category_unit,
         truncated_in_xlsx=list(predictions_cut or []),
         subset=subset,
     )
@@ -292,7 +292,7 @@ def score_frame(
         HEADLINE,
         record.metrics,
         seed=seed,
-        best_score=family.best_row_score,
+        metric=family.metric,
         sums=family.row_sums(scored.rows),
         categories=record.categories,
         category_sums=family.category_sums(scored.rows, protocol),

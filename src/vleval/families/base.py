@@ -12,7 +12,11 @@ It knows:
   the report charts;
 - ``score``: the reference's scoring of a prediction table, as tables to write and ``RowResult`` rows
   (no file is written here: ``vleval.datasets.results.write_result_files`` writes everything);
-- ``aggregate``: the headline (and sub-scores) as a pure function of the family's rows;
+- ``metric``: how its headline is made from rows, picked from the named metrics of
+  ``vleval.stats.metrics`` (share of right units, mean grade, point sum, ratio of means, mean of
+  sub-metrics), which the statistics and reports ask about units, grades and best scores;
+- ``aggregate``: the headline (and sub-scores) as a pure function of the family's rows (the
+  metric's by default);
 - ``row_sums`` / ``category_sums``: the same numbers as column sums over rows (each scoring unit's
   outcome on one of its rows), computed once, so the bootstrap gets every resample's headline,
   metrics and categories from one matrix product instead of re-running ``aggregate``;
@@ -36,10 +40,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import pandas as pd
 
 from vleval.stats.core import RowSums
+from vleval.stats.metrics import Metric
 from vleval.types import BenchmarkCard, Judge, JudgeInfo, RowResult, ScoreRecord
 
 if TYPE_CHECKING:
@@ -86,10 +90,11 @@ class BenchmarkFamily:
     judge_required: ClassVar[bool] = False
     headline_name: ClassVar[str]
     headline_unit: ClassVar[str]
-    category_unit: ClassVar[str] = "%"
-    graded: ClassVar[bool] = False  # rows carry a grade (MM-Vet, LLaVA-Bench) rather than right/wrong
-    best_row_score: ClassVar[float] = 1.0  # a row's best score (a censored row "all right" gets it)
     required_columns: ClassVar[tuple[str, ...]] = ("index", "prediction")
+
+    # how the headline is made from rows (vleval.stats.metrics): its scoring units, whether rows are
+    # graded, a row's best score, the unit of per-category values; statistics and reports ask it
+    metric: ClassVar[Metric]
 
     def cards(self) -> list[BenchmarkCard]:
         """The benchmarks this family owns: its module's ``CARDS``."""
@@ -107,8 +112,9 @@ class BenchmarkFamily:
 
     def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
         """Metric name -> 0-100 value, the headline under ``HEADLINE``; a pure function of ``rows``. Rows
-        of one scoring unit share ``unit``: a resampler that draws a unit twice must rename the copy."""
-        raise NotImplementedError
+        of one scoring unit share ``unit``: a resampler that draws a unit twice must rename the copy.
+        Default: the family's ``metric``."""
+        return self.metric.values(rows)
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """Reported category (a key of ``Scored.categories``) -> the rows its value is computed from
@@ -123,8 +129,8 @@ class BenchmarkFamily:
 
     def category_value(self, rows: Sequence[RowResult], protocol: Protocol) -> float | None:
         """The reported value of one category from its rows (``category_rows``), in
-        ``category_unit``. Default: the headline aggregation applied to those rows."""
-        return number(self.aggregate(rows).get(HEADLINE))
+        ``metric.category_unit``. Default: the metric's (the headline's, or a point sum's points)."""
+        return self.metric.category_value(rows)
 
     def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:
         """One key per benchmark row naming the question it belongs to, for ``--limit`` (which keeps
@@ -135,19 +141,14 @@ class BenchmarkFamily:
         """The headline (under ``HEADLINE``) and the metrics of ``aggregate`` as column sums over
         ``rows`` (``vleval.stats.core.RowSums``), giving exactly ``aggregate``'s values on any
         collection of whole units. Statistics it leaves out are recomputed by ``aggregate`` on each
-        resample (slow at published sizes). Default: none."""
-        return {}
+        resample (slow at published sizes). Default: the family's ``metric``."""
+        return self.metric.row_sums(rows)
 
     def category_sums(self, rows: Sequence[RowResult], protocol: Protocol) -> dict[str, RowSums]:
         """Each category of ``category_rows`` as column sums over all of ``rows`` (zero outside the
         category), giving ``category_value`` of the category's rows in any resample of whole units.
-        Default: ``row_sums`` of the category's rows (``category_value`` is the headline's
-        aggregation), placed at their positions."""
-        return {
-            name: _placed(found, rows, members)
-            for name, members in self.category_rows(rows).items()
-            if (found := self.row_sums(members).get(HEADLINE)) is not None
-        }
+        Default: the metric's (``Metric.category_sums``) of ``category_rows``."""
+        return self.metric.category_sums(rows, self.category_rows(rows))
 
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         """Suffixes (after ``<model>_<dataset>``) of the files the reference writes when scoring."""
@@ -216,40 +217,6 @@ def family_of(card_or_name: BenchmarkCard | str) -> BenchmarkFamily:
 # --------------------------------------------------------------------------------------------------
 # helpers the families share
 # --------------------------------------------------------------------------------------------------
-def _placed(found: RowSums, rows: Sequence[RowResult], members: Sequence[RowResult]) -> RowSums:
-    """``found`` (sums over ``members``, a subset of ``rows`` as the same objects) as sums over ``rows``."""
-    position = {id(row): i for i, row in enumerate(rows)}
-    at = [position[id(row)] for row in members]
-    columns = np.zeros((len(rows), found.columns.shape[1]))
-    columns[at] = found.columns
-    best = None
-    if found.best is not None:
-        best = np.zeros_like(columns)
-        best[at] = found.best
-    return RowSums(columns, found.combine, best)
-
-
-def first_of_groups(names: Sequence[str]) -> tuple[np.ndarray, list[list[int]]]:
-    """For the rows' group names: a 0/1 vector marking each group's first row, and each group's row
-    positions (in first-seen order): where a group's own outcome is put in ``RowSums``."""
-    groups: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        groups.setdefault(name, []).append(i)
-    first = np.zeros(len(names))
-    first[[members[0] for members in groups.values()]] = 1.0
-    return first, list(groups.values())
-
-
-def group_hits(rows: Sequence[RowResult], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(hit, counted) columns: 1, 1 on the first row of each group whose rows are all right; 0, 1 on
-    the first row of the others; 0, 0 elsewhere (a group is right only if every row is)."""
-    first, groups = first_of_groups(names)
-    hit = np.zeros(len(rows))
-    for members in groups:
-        hit[members[0]] = float(all(rows[i].score == 1 for i in members))
-    return hit, first
-
-
 def accuracy_by_category(table: pd.DataFrame, name_column: str) -> dict[str, float]:
     """Category -> ``acc`` of a reference score table (MathVista's ``Task&Skill``, MM-Vet's
     ``Category``), the Overall row left out (it is the headline)."""
@@ -341,7 +308,7 @@ def reference_record(
         headline_unit=family.headline_unit,
         native=native,
         categories=categories,
-        category_unit=family.category_unit,
+        category_unit=family.metric.category_unit,
         judge=JudgeInfo(model=judge_model) if judge_model else None,
         reference_files=[source.name],
         notes=[f"read from the reference's result file {source.name}"],

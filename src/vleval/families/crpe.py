@@ -11,23 +11,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from vleval.errors import DataCorruptError
 from vleval.families.base import (
-    HEADLINE,
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
-    group_hits,
     number,
     plain_index,
     read_json_object,
     reference_record,
 )
 from vleval.protocol import Protocol, Quirk
-from vleval.stats.core import RowSums, share
+from vleval.stats.core import UNIT
+from vleval.stats.metrics import ShareRight
 from vleval.types import BenchmarkCard, Judge, PromptStyle, RowResult, ScoreRecord
 
 CATEGORIES = ("exist", "subject", "predicate", "object")
@@ -82,6 +80,10 @@ class CRPEFamily(BenchmarkFamily):
     headline_name = "total accuracy"
     headline_unit = "percent (the reference's total fraction x 100; per question under 2026.08)"
     required_columns = ("index", "prediction", "answer", "category")
+
+    # the share of right units: a block of 4 rotations counts only if all are right (2026.08), a row
+    # elsewhere
+    metric = ShareRight(over=UNIT)
 
     def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:
         """Each block of 4 consecutive rows (one question's rotations) is one question, under every
@@ -144,19 +146,6 @@ class CRPEFamily(BenchmarkFamily):
             native={"total (fraction)": total} if total is not None else {},
             categories={c: v * 100 for c in CATEGORIES if (v := final[c]) is not None},
         )
-
-    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
-        """Accuracy over units: a block of 4 rotations counts only if all are right (2026.08)."""
-        units: dict[str, list[bool]] = {}
-        for row in rows:
-            units.setdefault(row.unit, []).append(row.score == 1)
-        if not units:
-            return {HEADLINE: float("nan")}
-        return {HEADLINE: float(np.mean([all(v) for v in units.values()])) * 100}
-
-    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
-        """``aggregate`` as sums: (unit right, 1) on each unit's first row."""
-        return {HEADLINE: share(*group_hits(rows, [row.unit for row in rows]))}
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """Each unit (block of rotations, or row) counts for the category of the row the reference

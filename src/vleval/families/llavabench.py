@@ -10,7 +10,6 @@ module's import is broken: see benchmarks.md §12) and ``vlmeval/dataset/image_v
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ import pandas as pd
 from vleval.datasets.matching import is_failure_text
 from vleval.datasets.scoring import judge_prompt
 from vleval.families.base import (
-    HEADLINE,
     OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
@@ -31,7 +29,7 @@ from vleval.families.base import (
     reference_record,
 )
 from vleval.protocol import Protocol, Quirk
-from vleval.stats.core import RowSums, ratio
+from vleval.stats.metrics import RatioOfMeans, ratio_of_means
 from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRequest, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_TEMPERATURE = 0.2
@@ -60,12 +58,6 @@ def parse_score(review: str) -> tuple[float, float] | None:
         return None
 
 
-def relative_score(score: Sequence[float], gpt4_score: Sequence[float]) -> float:
-    """Mean model score over mean GPT-4 score, x100 (NaN when GPT-4's mean is 0)."""
-    mean_score, mean_gpt4 = float(np.mean(score)), float(np.mean(gpt4_score))
-    return mean_score / mean_gpt4 * 100 if mean_gpt4 else float("nan")
-
-
 def llavabench_score(data: pd.DataFrame) -> pd.DataFrame:
     splits = ["overall", *sorted(set(data["category"]), key=str)]
     out: dict[str, list[Any]] = {"split": [], "Relative Score (main)": [], "VLM Score": [], "GPT4 Score": []}
@@ -73,7 +65,7 @@ def llavabench_score(data: pd.DataFrame) -> pd.DataFrame:
         sub = data if split == "overall" else data[data["category"] == split]
         mean_score, mean_gpt4 = float(np.mean(sub["score"])), float(np.mean(sub["gpt4_score"]))
         out["split"].append(split)
-        out["Relative Score (main)"].append(relative_score(sub["score"], sub["gpt4_score"]))
+        out["Relative Score (main)"].append(ratio_of_means(sub["score"], sub["gpt4_score"]))
         out["VLM Score"].append(mean_score * 10)
         out["GPT4 Score"].append(mean_gpt4 * 10)
     return pd.DataFrame(out).round(1)
@@ -104,14 +96,16 @@ class LLaVABenchFamily(BenchmarkFamily):
     listing_order = 60
     judge_role = "open_judge"
     judge_required = True
-    graded = True  # rows carry a grade, not right/wrong
-    best_row_score = 10.0  # the judge grades 1-10
     headline_name = "overall Relative Score (main)"
     headline_unit = (
         "percent of the GPT-4 answer's score, 1 decimal (the reference's table); above 100 when the "
         "model's answers are graded higher than GPT-4's"
     )
     required_columns = ("index", "prediction", "question", "caption", "gpt4_ans", "category")
+
+    # the overall Relative Score: mean model grade over mean grade of the GPT-4 answer (each row's
+    # extra["gpt4_score"]) x 100, 1 decimal; the judge grades 1-10
+    metric = RatioOfMeans(reference="gpt4_score", best_row_score=10.0, decimals=1)
 
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         return ["_openai_result.xlsx", "_score.csv"]
@@ -179,36 +173,6 @@ class LLaVABenchFamily(BenchmarkFamily):
             categories=_categories(table),
             notes=notes,
         )
-
-    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
-        """The relative score of the rows that count (rounded to 1 decimal, as the reference's table)."""
-        counted = [r for r in rows if r.score is not None]
-        if not counted:
-            return {HEADLINE: float("nan")}
-        value = relative_score([r.score for r in counted], [r.extra["gpt4_score"] for r in counted])
-        return {HEADLINE: float(np.round(value, 1))}
-
-    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
-        """``aggregate`` as sums: (model score, GPT-4 score, 1) per counted row; at best, every answer
-        graded ``best_row_score``."""
-        counted = [r.score is not None for r in rows]
-        columns = np.asarray(
-            [
-                [r.score, r.extra["gpt4_score"], 1.0] if c else [0.0, 0.0, 0.0]
-                for r, c in zip(rows, counted, strict=True)
-            ],
-            dtype=float,
-        ).reshape(len(rows), 3)
-
-        def combine(sums: np.ndarray) -> np.ndarray:
-            mean_score, mean_gpt4 = ratio(sums[:, 0], sums[:, 2]), ratio(sums[:, 1], sums[:, 2])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = np.where(mean_gpt4 != 0, mean_score / mean_gpt4 * 100, np.nan)
-            return np.round(value, 1)
-
-        best = columns.copy()  # every counted answer graded the best score
-        best[:, 0] = self.best_row_score * best[:, 2]
-        return {HEADLINE: RowSums(columns, combine, best)}
 
     def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
         path = stem.with_name(stem.name + "_score.csv")

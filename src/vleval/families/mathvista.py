@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from vleval.datasets.cells import isna, xlsx_round_trip
@@ -28,7 +27,6 @@ from vleval.datasets.matching import can_infer, is_failure_text
 from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.families.base import (
-    HEADLINE,
     OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
@@ -41,7 +39,8 @@ from vleval.families.base import (
     reference_record,
 )
 from vleval.protocol import Protocol, Quirk
-from vleval.stats.core import RowSums, share
+from vleval.stats.core import ROW
+from vleval.stats.metrics import ShareRight
 from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5
@@ -236,6 +235,9 @@ class MathVistaFamily(BenchmarkFamily):
     headline_unit = "percent (the reference's acc)"
     required_columns = ("index", "prediction", "question", "answer", "question_type", "answer_type")
 
+    # the share of right rows (MathVista_acc's Overall acc)
+    metric = ShareRight(over=ROW)
+
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         return [f"_{judge_short_name}.xlsx", f"_{judge_short_name}_score.csv"]
 
@@ -276,13 +278,6 @@ class MathVistaFamily(BenchmarkFamily):
             metrics={"acc": float(overall["acc"]), "prefetch_rate": float(overall["prefetch_rate"])},
             categories=accuracy_by_category(table, "Task&Skill"),
         )
-
-    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
-        return {HEADLINE: float(np.mean([r.score == 1 for r in rows]) * 100) if rows else float("nan")}
-
-    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
-        """``aggregate`` as sums: (row right, 1) per row."""
-        return {HEADLINE: share(np.asarray([r.score == 1 for r in rows], dtype=float), np.ones(len(rows)))}
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """``mathvista_acc``'s keys: each task (``category``) and each skill (``extra["skills"]``); a row

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +28,17 @@ from vleval.datasets.matching import can_infer, cn_string, is_failure_text
 from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.families.base import (
-    HEADLINE,
     OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
-    first_of_groups,
     number,
     plain_index,
     reference_record,
 )
 from vleval.protocol import Protocol, Quirk
-from vleval.stats.core import RowSums, ratio
+from vleval.stats.core import UNIT
+from vleval.stats.metrics import ShareRight
 from vleval.types import FAILURE_PREFIX, BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 LETTERS = tuple(string.ascii_uppercase)
@@ -237,6 +236,10 @@ class MCQFamily(BenchmarkFamily):
     headline_unit = "percent (the reference's Overall fraction x 100; MMMU: the validation split)"
     required_columns = ("index", "prediction")
 
+    # report_acc's Overall: a question right only if every examined rotation is (mcq_circular_eval),
+    # of the split the headline reports (MMMU_DEV_VAL: validation; the others have one split)
+    metric = ShareRight(over=UNIT, split="split", preferred_split="validation")
+
     def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:
         """A circular benchmark's rotations (index mod 1e6, as ``_circular`` groups them) are one question."""
         if not is_circular(card.name):
@@ -305,57 +308,11 @@ class MCQFamily(BenchmarkFamily):
             notes=notes,
         )
 
-    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
-        """Accuracy over scoring units (an MMBench question counts only if every examined rotation is
-        right) of the headline split: 'validation' where rows have it (MMMU), else the first split."""
-        units: dict[str, list[RowResult]] = {}
-        for row in rows:
-            units.setdefault(row.unit, []).append(row)
-        by_split: dict[str, list[bool]] = {}
-        for members in units.values():
-            examined = [r for r in members if r.decided_by != "skipped"]
-            hit = bool(examined) and all(r.score == 1 for r in examined)
-            by_split.setdefault(members[0].groups.get("split", "none"), []).append(hit)
-        if not by_split:
-            return {HEADLINE: float("nan")}
-        split = _headline_split(by_split)
-        return {HEADLINE: float(np.mean(by_split[split])) * 100}
-
-    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
-        """``aggregate`` as sums: per split, (unit right, unit counted) on each unit's first row; a
-        resample's headline is the share of its headline split (``_headline_split`` of the splits
-        it has units of)."""
-        rows = list(rows)
-        _, units = first_of_groups([row.unit for row in rows])
-        splits = sorted({rows[members[0]].groups.get("split", "none") for members in units}, key=str)
-        columns = np.zeros((len(rows), 2 * len(splits)))
-        headline = splits.index(_headline_split(splits)) if splits else -1
-        best = np.zeros_like(columns)  # every unit of the headline split right; the others not counted
-        for members in units:
-            examined = [rows[i] for i in members if rows[i].decided_by != "skipped"]
-            k = splits.index(rows[members[0]].groups.get("split", "none"))
-            columns[members[0], 2 * k] = float(bool(examined) and all(r.score == 1 for r in examined))
-            columns[members[0], 2 * k + 1] = 1.0
-            if k == headline:
-                best[members[0], 2 * k : 2 * k + 2] = 1.0
-
-        def combine(sums: np.ndarray) -> np.ndarray:
-            value = np.full(len(sums), np.nan)
-            order = list(reversed(range(len(splits))))  # the first present split wins ...
-            if "validation" in splits:  # ... unless the resample has validation units
-                order.append(splits.index("validation"))
-            for k in order:
-                present = sums[:, 2 * k + 1] > 0
-                value = np.where(present, ratio(sums[:, 2 * k], sums[:, 2 * k + 1]) * 100, value)
-            return value
-
-        return {HEADLINE: RowSums(columns, combine, best)}
-
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """The category columns of ``report_acc`` on the headline's split: each ``l2-category`` (from
         ``groups``), then each ``category`` (a later column of the same name wins, as there), names
         abbreviated as there. Rows written before the l2-category was recorded give only the latter."""
-        split = _headline_split({row.groups.get("split", "none") for row in rows})
+        split = self.metric.headline_split({row.groups.get("split", "none") for row in rows})
         on_split = [row for row in rows if row.groups.get("split", "none") == split]
         out: dict[str, list[RowResult]] = {}
         for values in ([row.groups.get(L2_CATEGORY) for row in on_split], [row.category for row in on_split]):
@@ -435,12 +392,6 @@ def decided_from_log(log: Any, prediction: Any) -> DecidedBy:
     if not isna(prediction) and text.strip() == f"Match Log: {prediction}.":
         return "rule"
     return "judge" if text else "rule"
-
-
-def _headline_split(splits: Iterable[str]) -> str:
-    """The split the headline reports: 'validation' where there is one (MMMU), else the first."""
-    splits = sorted(splits, key=str)
-    return "validation" if "validation" in splits else next(iter(splits), "none")
 
 
 def _headline_position(acc: pd.DataFrame) -> int:

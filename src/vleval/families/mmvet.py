@@ -14,12 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.families.base import (
-    HEADLINE,
     OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
@@ -32,7 +30,8 @@ from vleval.families.base import (
     reference_record,
 )
 from vleval.protocol import Protocol, Quirk
-from vleval.stats.core import RowSums, share
+from vleval.stats.core import RowSums
+from vleval.stats.metrics import MeanGrade
 from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 CAPABILITIES = ("rec", "ocr", "know", "gen", "spat", "math")
@@ -150,14 +149,6 @@ def mmvet_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame, pd.
     )
 
 
-def _grades(rows: Sequence[RowResult], weights: Sequence[float]) -> RowSums:
-    """(weight x grade, weight) per graded row: the weighted mean grade x 100."""
-    graded = np.asarray([r.score is not None for r in rows], dtype=float)
-    grade = np.asarray([0.0 if r.score is None else float(r.score) for r in rows])
-    weight = np.asarray(weights, dtype=float) * graded
-    return share(weight * grade, weight)
-
-
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
 # pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
@@ -180,10 +171,12 @@ class MMVetFamily(BenchmarkFamily):
     listing_order = 50
     judge_role = "open_judge"
     judge_required = True
-    graded = True  # rows carry a grade, not right/wrong
     headline_name = "Overall acc"
     headline_unit = "percent (the reference's acc: mean judge grade x 100)"
     required_columns = ("index", "prediction", "question", "answer", "category")
+
+    # MMVet_acc's Overall acc: the mean judge grade (0-1) x 100
+    metric = MeanGrade()
 
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         tag = judge_short_name
@@ -235,14 +228,6 @@ class MMVetFamily(BenchmarkFamily):
             notes=notes,
         )
 
-    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
-        scores = [r.score for r in rows if r.score is not None]
-        return {HEADLINE: sum(scores) / len(scores) * 100 if scores else float("nan")}
-
-    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
-        """``aggregate`` as sums: (grade, 1) per graded row."""
-        return {HEADLINE: _grades(rows, [1.0] * len(rows))}
-
     def category_sums(self, rows: Sequence[RowResult], protocol: Protocol) -> dict[str, RowSums]:
         """``category_value`` as sums: (weight x grade, weight) per graded row of the capability,
         zero elsewhere."""
@@ -258,7 +243,7 @@ class MMVetFamily(BenchmarkFamily):
                 else 1.0
                 for r in rows
             ]
-            out[name] = _grades(rows, weights)
+            out[name] = self.metric.weighted_sums(rows, weights)
         return out
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:

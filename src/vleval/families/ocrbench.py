@@ -11,12 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from vleval.errors import DataCorruptError
 from vleval.families.base import (
-    HEADLINE,
     OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
@@ -27,7 +25,7 @@ from vleval.families.base import (
     reference_record,
 )
 from vleval.protocol import Protocol
-from vleval.stats.core import RowSums
+from vleval.stats.metrics import PointSum
 from vleval.types import BenchmarkCard, Judge, PromptStyle, RowResult, ScoreRecord
 
 HMER = "Handwritten Mathematical Expression Recognition"
@@ -83,11 +81,6 @@ def is_hit(prediction: Any, answers: list[str], category: str) -> bool:
     return False
 
 
-def _points(rows: Sequence[RowResult]) -> np.ndarray:
-    """One column: 1 for each right row (a point of the Final Score)."""
-    return np.asarray([[float(r.score == 1)] for r in rows]).reshape(len(rows), 1)
-
-
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
 # pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
@@ -111,8 +104,11 @@ class OCRBenchFamily(BenchmarkFamily):
     listing_order = 40
     headline_name = "Final Score / 10"
     headline_unit = "Final Score (0-1000) / 10, the reference's 'Final Score Norm'"
-    category_unit = "points"
     required_columns = ("index", "prediction", "answer", "category")
+
+    # a point per right row: the Final Score (0-1000) / 10; each group's value is its raw points, its
+    # interval in points too, over that group's rows
+    metric = PointSum(divisor=10)
 
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         return ["_score.json"]
@@ -167,24 +163,6 @@ class OCRBenchFamily(BenchmarkFamily):
             notes=notes,
         )
 
-    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
-        return {HEADLINE: sum(r.score == 1 for r in rows) / 10}
-
-    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
-        """``aggregate`` as sums: a point per right row, the Final Score / 10."""
-        return {HEADLINE: RowSums(_points(rows), lambda sums: sums[:, 0] / 10, np.ones((len(rows), 1)))}
-
-    def category_sums(self, rows: Sequence[RowResult], protocol: Protocol) -> dict[str, RowSums]:
-        """``category_value`` as sums: the group's points (right rows), zero outside the group."""
-        points = _points(rows)
-        position = {id(row): i for i, row in enumerate(rows)}
-        out = {}
-        for name, members in self.category_rows(rows).items():
-            mask = np.zeros(len(rows))
-            mask[[position[id(row)] for row in members]] = 1.0
-            out[name] = RowSums(points * mask[:, None], lambda sums: sums[:, 0], mask[:, None])
-        return out
-
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """The reference's result keys: 'Text Recognition' gathers its six categories' rows."""
         out: dict[str, list[RowResult]] = {}
@@ -193,11 +171,6 @@ class OCRBenchFamily(BenchmarkFamily):
                 group = "Text Recognition" if row.category in TEXT_RECOGNITION else row.category
                 out.setdefault(group, []).append(row)
         return out
-
-    def category_value(self, rows: Sequence[RowResult], protocol: Protocol) -> float | None:
-        """Raw points (right rows) of the group; its interval is in points too, over that group's rows
-        (a fixed number of rows, so it is the row count times the interval of its share)."""
-        return float(sum(r.score == 1 for r in rows))
 
     def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
         path = stem.with_name(stem.name + "_score.json")

@@ -23,22 +23,22 @@ from vleval.datasets.matching import process_punctuation
 from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.errors import DataCorruptError
 from vleval.families.base import (
-    HEADLINE,
     OPENXLAB,
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
-    group_hits,
     number,
     plain_index,
     read_csv_rows,
     reference_record,
 )
 from vleval.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
-from vleval.stats.core import RowSums, share
+from vleval.stats.core import ROW, UNIT
+from vleval.stats.metrics import MeanOfSubMetrics, ShareRight
 from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5  # YOrN_auxeval: 5 calls at temperature 0.5 * i
+FIGURE = "figure"  # the RowResult.groups key naming a row's figure group (the unit of fAcc)
 
 
 def yorn_extraction(output: str, protocol: Protocol) -> str:
@@ -166,6 +166,16 @@ class YesNoFamily(BenchmarkFamily):
     headline_unit = "percent (the leaderboard's figure; the reference's table has aAcc, fAcc, qAcc)"
     required_columns = ("index", "prediction", "answer", "l2-category")
 
+    # Hallusion_rating's Overall line, as the leaderboard reports it: the mean of aAcc (rows), fAcc
+    # (figure groups) and qAcc (question groups, the rows' units)
+    metric = MeanOfSubMetrics(
+        parts=(
+            ("aAcc", ShareRight(over=ROW)),
+            ("fAcc", ShareRight(over=FIGURE)),
+            ("qAcc", ShareRight(over=UNIT)),
+        )
+    )
+
     def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:
         """A question set (``<l2-category>_<set_id>``) holds the paired questions and figures that
         qAcc and fAcc score together (the units of ``score``): one question for ``--limit``."""
@@ -205,7 +215,7 @@ class YesNoFamily(BenchmarkFamily):
                 extracted=record["extracted"],
                 answer=record["answer"],
                 prediction=record["prediction"],
-                groups={"figure": f"{record['l2-category']}_{p[3]}_{p[4]}"},
+                groups={FIGURE: f"{record['l2-category']}_{p[3]}_{p[4]}"},
                 category=None if isna(record.get("category")) else str(record["category"]),
             )
             for record, p, (_, how) in zip(data.to_dict(orient="records"), parts, extracted, strict=True)
@@ -221,42 +231,6 @@ class YesNoFamily(BenchmarkFamily):
             categories=_mean3_by_split(rating),
             notes=notes,
         )
-
-    def aggregate(self, rows: Sequence[RowResult]) -> dict[str, float]:
-        """aAcc over rows, fAcc over figure groups, qAcc over question groups (the units)."""
-        if not rows:
-            return {HEADLINE: float("nan")}
-
-        def group_acc(key) -> float:
-            groups: dict[str, list[bool]] = defaultdict(list)
-            for row in rows:
-                groups[key(row)].append(row.score == 1)
-            return float(np.mean([all(v) for v in groups.values()]) * 100)
-
-        a_acc = float(np.mean([row.score == 1 for row in rows]) * 100)
-        f_acc = group_acc(lambda r: r.groups["figure"])
-        q_acc = group_acc(lambda r: r.unit)
-        return {HEADLINE: float(np.mean([a_acc, f_acc, q_acc])), "aAcc": a_acc, "fAcc": f_acc, "qAcc": q_acc}
-
-    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
-        """``aggregate`` as sums: (row right, 1) per row for aAcc, (group right, 1) on the first row of
-        each figure group (fAcc) and question group (qAcc); the headline is their mean."""
-        rows = list(rows)
-        parts = {
-            "aAcc": share(np.asarray([row.score == 1 for row in rows], dtype=float), np.ones(len(rows))),
-            "fAcc": share(*group_hits(rows, [row.groups["figure"] for row in rows])),
-            "qAcc": share(*group_hits(rows, [row.unit for row in rows])),
-        }
-        columns = np.concatenate([parts[name].columns for name in ("aAcc", "fAcc", "qAcc")], axis=1)
-
-        def mean3(sums: np.ndarray) -> np.ndarray:
-            # the aggregation's float(np.mean([aAcc, fAcc, qAcc])), row by row
-            return np.stack(
-                [parts[name].combine(sums[:, 2 * k : 2 * k + 2]) for k, name in enumerate(parts)], axis=1
-            ).mean(axis=1)
-
-        best = np.concatenate([parts[name].best for name in ("aAcc", "fAcc", "qAcc")], axis=1)
-        return {HEADLINE: RowSums(columns, mean3, best), **parts}
 
     def category_rows(self, rows: Sequence[RowResult]) -> dict[str, list[RowResult]]:
         """``hallusion_rating``'s lines: each ``category`` value, then each ``l2-category`` value (a

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,28 +78,13 @@ def unit_scores(rows: list[RowResult]) -> dict[str, float]:
 
 
 def headline_is_unit_mean(card: BenchmarkCard, rows: list[RowResult]) -> bool:
-    """PPI estimates a mean: the benchmark's headline must be 100 x the mean unit score, on these rows
-    and on a probe where only the first unit scores (so a coincidence does not pass). HallusionBench's
-    mean of three accuracies, OCRBench's point sum and LLaVA-Bench's ratio are not."""
+    """PPI estimates a mean: the benchmark's headline must be 100 x the mean unit score on these rows,
+    as its metric says (``Metric.is_unit_mean``: a share of right units or a mean grade of single-row
+    units; HallusionBench's mean of three accuracies, OCRBench's point sum and LLaVA-Bench's ratio
+    are not)."""
     from vleval.families.base import family_of
-    from vleval.stats.scores import HEADLINE
 
-    family = family_of(card)
-    scored = [r for r in rows if r.score is not None]
-    if not scored:
-        return False
-    first = scored[0].unit
-    probe = [r if r.score is None else replace(r, score=float(r.unit == first)) for r in rows]
-    for candidate in (rows, probe):
-        value = family.aggregate(candidate).get(HEADLINE)
-        units = unit_scores(candidate)
-        if (
-            value is None
-            or not units
-            or abs(float(value) - 100.0 * float(np.mean(list(units.values())))) > 1e-6
-        ):
-            return False
-    return True
+    return family_of(card).metric.is_unit_mean(rows)
 
 
 def calibrate_work_dir(

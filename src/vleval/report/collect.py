@@ -457,7 +457,7 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
             record, rows, notes = read_result(benchmark, family, stem, judge_hint)
             settings = read_settings(run_json, record, family, benchmark)
             images = thumbnails(benchmark, run_json) if thumbnails else None
-            graded = bool(family is not None and family.graded)
+            graded = bool(family is not None and family.metric.graded)
             samples, sample_notes = read_samples(pred_file, rows, graded=graded, images=images)
             notes.extend(sample_notes)
             recorded = _section(_section(run_json, "datasets"), benchmark)

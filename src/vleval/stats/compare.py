@@ -14,7 +14,6 @@ them (then the differences are listed first).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -35,12 +34,12 @@ from vleval.stats.core import (
     RowStatistic,
     RowSums,
     holm,
-    is_right_wrong,
     pair_rows,
     paired_comparison,
     unit_of,
     unit_values,
 )
+from vleval.stats.metrics import Metric
 from vleval.stats.scores import HEADLINE, metric_units
 from vleval.types import EvalSettings, RowResult, ScoreRecord
 
@@ -51,11 +50,12 @@ TEXT_LIMIT = 300  # characters of a question or prediction shown per flipped row
 
 @dataclass(frozen=True)
 class HeadlineStatistic:
-    """The headline of a benchmark as a function of its rows, and whether its rows are graded (MM-Vet,
-    LLaVA-Bench) rather than right/wrong."""
+    """The headline of a benchmark as a function of its rows, and the metric that makes it
+    (``vleval.stats.metrics``), asked which units a resample keeps whole and whether the headline is a
+    share of right units (exact McNemar); without one, the paired bootstrap over scoring units."""
 
     statistic: RowStatistic
-    graded: bool = False
+    metric: Metric | None = None
     # the statistic as column sums of given rows (``BenchmarkFamily.row_sums``), for a fast bootstrap
     sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None
 
@@ -244,33 +244,13 @@ def family_statistic(dataset: str, record: ScoreRecord) -> HeadlineStatistic:
         return None if value is None else float(value)
 
     return HeadlineStatistic(
-        headline,
-        graded=bool(getattr(family, "graded", False)),
-        sums=lambda rows: family.row_sums(list(rows)).get(HEADLINE),
+        headline, metric=family.metric, sums=lambda rows: family.row_sums(list(rows)).get(HEADLINE)
     )
 
 
 def share_of_right_units(rows: Sequence[RowResult]) -> float | None:
     values = unit_values(rows)
     return 100.0 * sum(values.values()) / len(values) if values else None
-
-
-def _is_share_of_right_units(statistic: RowStatistic, *row_sets: Sequence[RowResult]) -> bool:
-    """The headline is the share of right units (what McNemar tests): on these rows (right/wrong rows,
-    the same value as ``share_of_right_units``) and on a probe where only the first unit is right (so
-    that runs right or wrong everywhere do not pass by coincidence). OCRBench's point sum and
-    HallusionBench's mean of three accuracies are not, and get the paired bootstrap."""
-    for rows in row_sets:
-        scored = [r for r in rows if r.score is not None]
-        if not scored or not is_right_wrong(rows):
-            return False
-        first = scored[0].unit
-        probe = [r if r.score is None else dataclasses.replace(r, score=float(r.unit == first)) for r in rows]
-        for candidate in (rows, probe):
-            value, share = statistic(candidate), share_of_right_units(candidate)
-            if value is None or share is None or abs(value - share) > 1e-9:
-                return False
-    return True
 
 
 def setting_differences(a: RunSide, b: RunSide, datasets: Sequence[str], decisive: bool = True) -> list[str]:
@@ -339,12 +319,11 @@ def _compare_benchmark(
     step(f"comparing {dataset} (paired bootstrap, {resamples:,} resamples)")
     rows_a, rows_b = read_rows(side_a.rows_path), read_rows(side_b.rows_path)
     headline = statistic_for(dataset, side_a.record)
-    keys = metric_units(side_a.record.metrics)[HEADLINE]
-    # McNemar needs one kind of unit and a headline that is the share of right ones
-    right_wrong = (
-        not headline.graded
-        and keys == (UNIT,)
-        and _is_share_of_right_units(headline.statistic, *pair_rows(rows_a, rows_b))
+    metric = headline.metric
+    keys = (metric.unit_keys() if metric is not None else metric_units(side_a.record.metrics))[HEADLINE]
+    # McNemar needs one kind of unit and a headline that is the share of right ones: the metric says
+    right_wrong = metric is not None and all(
+        metric.counts_right_units(rows) for rows in pair_rows(rows_a, rows_b)
     )
     paired = paired_comparison(
         rows_a, rows_b, headline.statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed,

@@ -4,11 +4,13 @@ is a statistic of its own rows), the exact binomial cross-check where the headli
 proportion, and the censoring bounds. ``fill_record`` writes them into the ``ScoreRecord`` scoring
 produces.
 
-What the statistics need to know about a benchmark is which unit each metric aggregates: every
-row's ``unit`` is the unit of its headline (the MMBench circular group, the HallusionBench question
-group, the row itself elsewhere); ``METRIC_GROUPS`` names the metrics that aggregate another group
-of ``RowResult.groups``. A headline that combines metrics over different units (HallusionBench's mean
-of aAcc, qAcc and fAcc) resamples the sets that keep all of them whole.
+What the statistics need to know about a benchmark they ask its metric (``vleval.stats.metrics``):
+which unit each metric aggregates (every row's ``unit`` is the unit of its headline: the MMBench
+circular group, the HallusionBench question group, the row itself elsewhere; a sub-metric may
+aggregate another group of ``RowResult.groups``), a row's best score, and whether the headline is a
+share of right units. A headline that combines metrics over different units (HallusionBench's mean of
+aAcc, qAcc and fAcc) resamples the sets that keep all of them whole. Without a metric (statistics of
+rows given as plain functions), ``METRIC_GROUPS`` names the metrics that aggregate another group.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vleval.stats.core import (
     DEFAULT_LEVEL,
@@ -34,6 +37,9 @@ from vleval.stats.core import (
     no_spread_interval,
 )
 from vleval.types import Interval, RowResult, ScoreRecord
+
+if TYPE_CHECKING:  # the metrics import this module (HEADLINE)
+    from vleval.stats.metrics import Metric
 
 HEADLINE = "headline"  # key of the headline in ScoreRecord.intervals
 EXACT_SUFFIX = ":exact"  # ScoreRecord.intervals["headline:exact"]: the Clopper-Pearson cross-check
@@ -79,14 +85,18 @@ def score_uncertainty(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
-    best_score: float = 1.0,
+    metric: Metric | None = None,
     sums: Mapping[str, RowSums] | None = None,
     categories: Mapping[str, float] | None = None,
     category_sums: Mapping[str, RowSums] | None = None,
 ) -> Uncertainty:
     """Intervals for the headline (``aggregate(rows)[headline_key]``), each of ``metrics`` and each
     reported category value in ``categories``, and the censoring bounds of the headline (censored
-    rows set to 0 ... ``best_score``).
+    rows set to 0 ... the metric's best row score, 1 without one).
+
+    ``metric``: the benchmark's metric (``vleval.stats.metrics``), asked for each metric's units, a
+    row's best score and whether the headline is a share of right rows (the exact cross-check);
+    without one, units come from ``metric_units`` and there is no cross-check.
 
     ``sums``: the family's column sums of the headline (under ``HEADLINE``) and metrics (by name),
     which give every resample's value at once (``summed_values``); one that does not reproduce the
@@ -104,7 +114,8 @@ def score_uncertainty(
         return values
 
     full = with_headline(rows)
-    units = metric_units([m for m in metrics if m != headline_key])
+    names = [m for m in metrics if m != headline_key]
+    units = metric.unit_keys(names) if metric is not None else metric_units(names)
     usable = {
         name: found
         for name, found in (sums or {}).items()
@@ -140,9 +151,10 @@ def score_uncertainty(
             if fallback is not None:
                 fallback.method += named.get(name, "")
                 intervals[name] = fallback
-    exact = plain_proportion_interval(rows, full.get(HEADLINE), level)
+    exact = plain_proportion_interval(rows, full.get(HEADLINE), level, metric)
     if exact is not None and not _is_exact(intervals.get(HEADLINE)):
         intervals[HEADLINE + EXACT_SUFFIX] = exact
+    best_score = metric.best_row_score if metric is not None else 1.0
     bounds = censoring_bounds(rows, lambda r: with_headline(r).get(HEADLINE), best_score=best_score)
     return Uncertainty(intervals=intervals, bounds=bounds, censored=sum(is_censored(r) for r in rows))
 
@@ -208,19 +220,17 @@ def category_sums_checked(
 
 
 def plain_proportion_interval(
-    rows: Sequence[RowResult], headline: float | None, level: float
+    rows: Sequence[RowResult], headline: float | None, level: float, metric: Metric | None
 ) -> Interval | None:
-    """Clopper-Pearson when the headline is the share of right rows and every row is its own unit
-    (MMMU, MMStar, AI2D, ...): then rows are independent trials and the exact interval applies."""
-    scored = [r for r in rows if r.score is not None]
-    if headline is None or not scored or len(scored) != len(rows):
+    """Clopper-Pearson when the metric says the headline is the share of right units
+    (``Metric.counts_right_units``: not OCRBench's points, not a mean grade) and every row is scored
+    and its own unit (MMMU, MMStar, AI2D, ...): then rows are independent trials and the exact
+    interval applies. None without a metric."""
+    if metric is None or headline is None or not metric.counts_right_units(rows):
         return None
-    if any(r.score not in (0, 1) for r in scored) or any(len(c) > 1 for c in clusters(scored)):
+    if any(r.score is None for r in rows) or any(len(c) > 1 for c in clusters(rows)):
         return None
-    right = sum(int(r.score) for r in scored)
-    if abs(100.0 * right / len(scored) - headline) > 1e-6:
-        return None  # the headline is not that proportion (OCRBench sums points)
-    return clopper_pearson(right, len(scored), level)
+    return clopper_pearson(sum(int(r.score) for r in rows), len(rows), level)  # type: ignore[arg-type]
 
 
 def fill_record(record: ScoreRecord, uncertainty: Uncertainty) -> ScoreRecord:
