@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from vleval.errors import DataMissingError, VlevalError
 from vleval.judge.cache import JudgeCache, cache_key
+from vleval.judge.settings import JudgeSettings
 from vleval.types import JUDGE_FAILURE_TEXT, JudgeRequest
 
 log = logging.getLogger("vleval.judge")
@@ -545,20 +546,24 @@ def _seed(key: str, attempt: int) -> int:
 
 def local_judge(
     spec: str,
+    settings: JudgeSettings | None = None,
     *,
-    cache_dir: Path | None = None,
-    retries: int = 1,
     engine: str | None = None,
     device: str | None = None,
     dtype: str | None = None,
 ) -> LocalJudge:
-    """The judge for ``--judge local:DIR`` (the model itself loads when first asked).
+    """The judge for ``--judge local:DIR`` (the model itself loads when first asked), with the judge
+    settings every judge takes (``vleval.judge.settings``): its cache folder and attempts per request;
+    an endpoint, workers and timeouts do not apply to weights loaded in this process.
 
     ``engine``: 'auto' (vLLM when importable, else transformers), 'vllm' or 'transformers'; None reads
     ``VLEVAL_JUDGE_ENGINE`` (default auto)."""
+    settings = settings if settings is not None else JudgeSettings()
     folder = local_judge_folder(spec)
     engine = engine or os.environ.get("VLEVAL_JUDGE_ENGINE") or "auto"
     if engine not in ENGINES:
         raise VlevalError(f"VLEVAL_JUDGE_ENGINE={engine!r}: use one of {', '.join(ENGINES)}")
-    cache = JudgeCache(cache_dir if cache_dir is not None else Path(".judge_cache"))
-    return LocalJudge(folder, cache=cache, retries=retries, engine_kind=engine, device=device, dtype=dtype)
+    cache = JudgeCache(settings.cache_dir if settings.cache_dir is not None else Path(".judge_cache"))
+    return LocalJudge(
+        folder, cache=cache, retries=settings.attempts, engine_kind=engine, device=device, dtype=dtype
+    )
