@@ -143,8 +143,9 @@ def build_backend(
     if shape == "tiny":
         path = make_tiny_checkpoint(work_dir / "tiny-qwen2", "qwen2")
         return HFBackend(path, dtype=dtype, device=device, ignore_eos=True, **kwargs)
+    from vleval.models.engine import default_device
     from vleval.models.internvl.config import parse_config
-    from vleval.models.internvl.loader import resolve_device, resolve_dtype
+    from vleval.models.internvl.loader import resolve_dtype
     from vleval.models.internvl.modeling import InternVLModel
     from vleval.models.internvl.tokenizer import load_tokenizer
     from vleval.synthetic.tokenizer import write_internlm2_tokenizer, write_qwen2_tokenizer
@@ -164,7 +165,7 @@ def build_backend(
             "force_image_size": 448,
         }
     )
-    device = resolve_device(device)
+    device = default_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     torch.manual_seed(0)
     with torch.device(device):

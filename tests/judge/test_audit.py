@@ -147,6 +147,23 @@ def test_failed_audit_calls_are_counted_shown_and_exit_non_zero(scored_run, caps
     assert f"{audit['failed_calls']} audit judge call(s) failed" in captured.err
 
 
+def test_the_audit_judge_keeps_the_deadlines_given(scored_run, capsys) -> None:
+    """judge-audit takes the judge options every judge-taking command shares: a --judge-retry-budget
+    of half a second stops each failing request after its first attempt, where the protocol's six
+    attempts (2026.08) would be sent without it."""
+    work, _ = scored_run
+    with JudgeServer(answer=last_letter_rule) as second:
+        second.fail_next(10_000, 503)  # retried, unlike a 400
+        code = main(["judge-audit", "--work-dir", str(work), "--judge", "second-opinion", "--judge-base-url",
+                     second.base_url, "--judge-workers", "5", "--judge-timeout", "5",
+                     "--judge-retry-budget", "0.5"])  # fmt: skip
+        sent = second.request_count
+    capsys.readouterr()
+    audit = json.loads((work / "judge_audit_second-opinion.json").read_text())[0]
+    assert code == 1 and audit["failed_rows"] == 5 and audit["failed_calls"] >= 5
+    assert sent == audit["failed_calls"]  # one attempt per failed request, not six
+
+
 def test_agreement_leaves_out_rows_whose_call_failed() -> None:
     from vleval.judge.audit import compare_rows
     from vleval.types import RowResult

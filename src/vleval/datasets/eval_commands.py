@@ -12,6 +12,7 @@ import pandas as pd
 from vleval.console import add_no_progress_option
 from vleval.datasets.files import MD5_OFF_WARNING
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
+from vleval.judge.settings import add_judge_options, judge_settings_from
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
 from vleval.types import EvalSettings
 
@@ -43,27 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="judge short name or model id (default: the protocol's judge for the benchmark); "
         "'none' = rule-based matching only (MathVista, MMVet and LLaVABench need a judge)",
     )
-    parser.add_argument(
-        "--judge-base-url",
-        default=None,
-        metavar="URL",
-        help="OpenAI-compatible endpoint (default $OPENAI_API_BASE)",
-    )
-    parser.add_argument("--judge-workers", type=int, default=16, metavar="N", help="parallel judge requests")
-    parser.add_argument(
-        "--judge-timeout",
-        type=float,
-        default=None,
-        metavar="S",
-        help="wall-clock seconds one judge attempt may take (default: the protocol's)",
-    )
-    parser.add_argument(
-        "--judge-retry-budget",
-        type=float,
-        default=None,
-        metavar="S",
-        help="wall-clock seconds all attempts of one judge request may take together (default 600)",
-    )
+    add_judge_options(parser)
     parser.add_argument(
         "--protocol", default=DEFAULT_PROTOCOL, choices=sorted(PROTOCOLS), help="reference rules to reproduce"
     )
@@ -183,14 +164,7 @@ def _make_judge(args: argparse.Namespace, card, protocol, out_dir: Path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         judge = make_judge(
-            args.judge,
-            default,
-            base_url=args.judge_base_url,
-            workers=args.judge_workers,
-            retries=protocol.judge_retries,
-            timeout=args.judge_timeout or protocol.judge_timeout_s,
-            cache_dir=default_cache_dir(out_dir),
-            **({"retry_budget_s": args.judge_retry_budget} if args.judge_retry_budget else {}),
+            args.judge, default, judge_settings_from(args, cache_dir=default_cache_dir(out_dir)).under(protocol)
         )
     for warning in caught:
         print(f"warning: {warning.message}")

@@ -9,10 +9,12 @@ from vleval.judge.client import (
     make_judge,
     resolve_judge,
 )
+from vleval.judge.settings import JudgeSettings
 
 __all__ = [
     "JudgeCache",
     "JudgeChoice",
+    "JudgeSettings",
     "JudgeStats",
     "JudgeUnavailableWarning",
     "OpenAIJudge",

@@ -20,11 +20,12 @@ import json
 import math
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vleval.errors import DataMissingError, VlevalError
+from vleval.judge.settings import JudgeSettings
 from vleval.types import JudgeInfo, RowResult, ScoreRecord
 
 if TYPE_CHECKING:
@@ -251,14 +252,14 @@ def audit_dir_name(judge_model: str) -> str:
 def audit_work_dir(
     work_dir: Path,
     judge_spec: str,
+    settings: JudgeSettings | None = None,
     *,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    workers: int = 16,
     data_dir: Path | None = None,
     datasets: list[str] | None = None,
 ) -> list[BenchmarkAudit]:
-    """Re-score every judged benchmark of ``work_dir`` with ``judge_spec`` and compare (module doc)."""
+    """Re-score every judged benchmark of ``work_dir`` with ``judge_spec`` and compare (module doc).
+    ``settings``: how to reach and pace that judge; its cache is the run's (``<work-dir>/.judge_cache``)
+    and the attempts and timeout not given are each benchmark's protocol's."""
     from vleval.datasets.results import read_rows
     from vleval.datasets.scoring import evaluate
     from vleval.judge.bill import tally
@@ -275,12 +276,7 @@ def audit_work_dir(
         choice = resolve_judge(
             judge_spec,
             protocol.judge_for(item.card),
-            base_url=base_url,
-            api_key=api_key,
-            workers=workers,
-            retries=protocol.judge_retries,
-            timeout=protocol.judge_timeout_s,
-            cache_dir=default_cache_dir(Path(work_dir)),
+            replace(settings or JudgeSettings(), cache_dir=default_cache_dir(Path(work_dir))).under(protocol),
         )
         judge = choice.judge
         if judge is None:

@@ -23,13 +23,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vleval.errors import VlevalError
+from vleval.judge.cache import default_cache_dir
+from vleval.judge.settings import JudgeSettings
 from vleval.types import BenchmarkCard, Interval, JudgeCalibration, RowResult
 
 CALIBRATE_DIR_NAME = "judge_calibrate"
@@ -90,18 +92,20 @@ def headline_is_unit_mean(card: BenchmarkCard, rows: list[RowResult]) -> bool:
 def calibrate_work_dir(
     work_dir: Path,
     local_spec: str,
+    settings: JudgeSettings | None = None,
     *,
     subset: str = DEFAULT_SUBSET,
     seed: int = 0,
-    base_url: str | None = None,
     local_base_url: str | None = None,
-    workers: int = 16,
     data_dir: Path | None = None,
     datasets: list[str] | None = None,
     dry_run: bool = False,
     say: Any = print,
 ) -> list[BenchmarkCalibration]:
-    """Calibrate every judged benchmark of ``work_dir`` (module doc). ``say`` prints the bill."""
+    """Calibrate every judged benchmark of ``work_dir`` (module doc). ``settings``: how to reach and pace
+    the protocol's judge; the cheap judge is paced alike at ``local_base_url``. Both answer through the
+    run's judge cache, with each benchmark's protocol's attempts and timeout unless given. ``say``
+    prints the bill."""
     from vleval.judge.audit import judged_benchmarks
     from vleval.judge.client import NO_JUDGE_SPECS
 
@@ -111,22 +115,18 @@ def calibrate_work_dir(
     for item, record, protocol in judged_benchmarks(work_dir, datasets):
         result = BenchmarkCalibration(item.model, item.card.name, protocol.name)
         out.append(result)
+        paced = replace(settings or JudgeSettings(), cache_dir=default_cache_dir(Path(work_dir))).under(protocol)
         _calibrate_one(
-            result, item, protocol, Path(work_dir), local_spec, subset=subset, seed=seed, base_url=base_url,
-            local_base_url=local_base_url, workers=workers, data_dir=data_dir, dry_run=dry_run, say=say,
-            record_seed=record.seed or 0,
+            result, item, protocol, local_spec, paced, subset=subset, seed=seed, local_base_url=local_base_url,
+            data_dir=data_dir, dry_run=dry_run, say=say, record_seed=record.seed or 0,
         )  # fmt: skip
     return out
 
 
-def _judge(spec: str | None, short: str, protocol: Any, work_dir: Path, base_url: str | None, workers: int):
-    from vleval.judge.cache import default_cache_dir
+def _judge(spec: str | None, short: str, settings: JudgeSettings):
     from vleval.judge.client import resolve_judge
 
-    choice = resolve_judge(
-        spec, short, base_url=base_url, workers=workers, retries=protocol.judge_retries,
-        timeout=protocol.judge_timeout_s, cache_dir=default_cache_dir(work_dir),
-    )  # fmt: skip
+    choice = resolve_judge(spec, short, settings)
     if choice.judge is None:
         raise VlevalError(f"judge-calibrate: no judge for {spec or short}: {choice.reason}")
     return choice.judge
@@ -142,14 +142,12 @@ def _calibrate_one(
     result: BenchmarkCalibration,
     item: Any,
     protocol: Any,
-    work_dir: Path,
     local_spec: str,
+    settings: JudgeSettings,
     *,
     subset: str,
     seed: int,
-    base_url: str | None,
     local_base_url: str | None,
-    workers: int,
     data_dir: Path | None,
     dry_run: bool,
     say: Any,
@@ -162,7 +160,7 @@ def _calibrate_one(
 
     card = item.card
     short = protocol.judge_for(card)
-    local = _judge(local_spec, short, protocol, work_dir, local_base_url, workers)
+    local = _judge(local_spec, short, settings.with_base_url(local_base_url))
     local_dir = item.pred_file.parent / CALIBRATE_DIR_NAME / audit_dir_name(local.model)
     try:
         local_result = evaluate(
@@ -198,7 +196,7 @@ def _calibrate_one(
     if dry_run:
         result.skipped = "--dry-run: the bill only"
         return
-    judge = _judge(None, short, protocol, work_dir, base_url, workers)
+    judge = _judge(None, short, settings)
     sample_dir = local_dir / SAMPLE_DIR_NAME / audit_dir_name(judge.model)
     try:
         sample = evaluate(

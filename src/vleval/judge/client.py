@@ -23,6 +23,7 @@ reference's ``build_judge`` does). The API key is never printed, logged, written
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -35,6 +36,7 @@ from typing import Any
 from vleval.errors import EndpointUnavailableError, JudgeUnavailableError
 from vleval.judge.cache import JudgeCache, cache_key
 from vleval.judge.local import is_local_judge_spec, local_judge
+from vleval.judge.settings import JudgeSettings
 from vleval.protocol import JUDGE_MODEL_IDS
 from vleval.transport import (
     DEFAULT_MAX_CONSECUTIVE_TIMEOUTS,
@@ -259,62 +261,32 @@ class JudgeChoice:
     missing_credentials: bool = False  # a judge was wanted but no key/base URL was found
 
 
-@dataclass(frozen=True)
-class JudgeSettings:
-    """How to reach and pace a judge; the defaults are vleval's (see ``vleval.transport``)."""
-
-    base_url: str | None = None  # None: OPENAI_API_BASE, else api.openai.com
-    api_key: str | None = None  # None: OPENAI_API_KEY
-    workers: int = 16
-    retries: int = 6  # attempts per request
-    timeout: float = DEFAULT_TIMEOUT_S  # seconds per attempt
-    retry_budget_s: float = DEFAULT_RETRY_BUDGET_S  # seconds per request, attempts and waits together
-    max_consecutive_timeouts: int = DEFAULT_MAX_CONSECUTIVE_TIMEOUTS
-    cache_dir: Path | None = None  # None: ./.judge_cache
-    progress: bool = True  # shown under the console policy (vleval.console)
-
-
 def resolve_judge(
     spec: str | None,
     default_short_name: str | None,
-    *,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    workers: int = 16,
-    retries: int = 6,
-    timeout: float = DEFAULT_TIMEOUT_S,
-    retry_budget_s: float = DEFAULT_RETRY_BUDGET_S,
-    max_consecutive_timeouts: int = DEFAULT_MAX_CONSECUTIVE_TIMEOUTS,
-    cache_dir: Path | None = None,
-    progress: bool = True,
+    settings: JudgeSettings | None = None,
+    **options: Any,
 ) -> JudgeChoice:
     """The judge for a benchmark, or None and why: the single place that turns a ``--judge`` spec
     into a judge.
 
-    ``spec``: the user's ``--judge`` (a short name such as ``gpt-4o-mini``, an API model id, or
-    ``none`` / ``exact_matching``); None means ``default_short_name`` (``protocol.judge_for(card)``).
-    Short names map to API ids through ``vleval.protocol.JUDGE_MODEL_IDS``; other names are used as
-    model ids. ``base_url`` / ``api_key`` default to ``OPENAI_API_BASE`` / ``OPENAI_API_KEY``.
-    ``LOCAL_LLM`` overrides the model id. ``cache_dir``: pass ``default_cache_dir(work_dir)``.
+    ``spec``: the user's ``--judge`` (a short name such as ``gpt-4o-mini``, an API model id, a local
+    ``local:DIR``, or ``none`` / ``exact_matching``); None means ``default_short_name``
+    (``protocol.judge_for(card)``). Short names map to API ids through ``vleval.protocol.JUDGE_MODEL_IDS``;
+    other names are used as model ids. ``settings``: how to reach and pace it (``vleval.judge.settings``;
+    pass ``settings.under(protocol)`` for the protocol's attempts and timeout); ``options``: single
+    ``JudgeSettings`` fields replaced (``base_url=...``, ``cache_dir=...``). ``base_url`` / ``api_key``
+    default to ``OPENAI_API_BASE`` / ``OPENAI_API_KEY``. ``LOCAL_LLM`` overrides the model id.
+    ``cache_dir``: pass ``default_cache_dir(work_dir)``.
     """
+    settings = dataclasses.replace(settings if settings is not None else JudgeSettings(), **options)
     short_name = spec if spec is not None else default_short_name
     if short_name is None:
         return JudgeChoice(None, "this benchmark's metric is rule-based; no judge is used")
     if short_name.strip().lower() in NO_JUDGE_SPECS:
         return JudgeChoice(None, f"--judge {short_name}: rule-based answer extraction only")
-    settings = JudgeSettings(
-        base_url=base_url,
-        api_key=api_key,
-        workers=workers,
-        retries=retries,
-        timeout=timeout,
-        retry_budget_s=retry_budget_s,
-        max_consecutive_timeouts=max_consecutive_timeouts,
-        cache_dir=cache_dir,
-        progress=progress,
-    )
     if is_local_judge_spec(short_name):  # open weights loaded by vleval (vleval.judge.local)
-        return JudgeChoice(local_judge(short_name, cache_dir=cache_dir, retries=retries))
+        return JudgeChoice(local_judge(short_name, settings))
     return _api_judge(short_name, settings)
 
 
@@ -339,9 +311,9 @@ def _api_judge(short_name: str, settings: JudgeSettings) -> JudgeChoice:
         base_url=base_url or OPENAI_BASE_URL,
         api_key=api_key,
         workers=settings.workers,
-        retries=settings.retries,
-        timeout=settings.timeout,
-        retry_budget_s=settings.retry_budget_s,
+        retries=settings.attempts,
+        timeout=settings.attempt_timeout_s,
+        retry_budget_s=settings.request_budget_s,
         max_consecutive_timeouts=settings.max_consecutive_timeouts,
         cache=cache,
         progress=settings.progress,
@@ -349,11 +321,13 @@ def _api_judge(short_name: str, settings: JudgeSettings) -> JudgeChoice:
     return JudgeChoice(judge)
 
 
-def make_judge(spec: str | None, default_short_name: str | None, **options: Any) -> Judge | None:
-    """``resolve_judge(spec, default_short_name, **options).judge``; when a judge was wanted but no
-    key or base URL is known, a ``JudgeUnavailableWarning`` says why (scoring decides what to do:
-    fall back to rule-based matching, or stop)."""
-    choice = resolve_judge(spec, default_short_name, **options)
+def make_judge(
+    spec: str | None, default_short_name: str | None, settings: JudgeSettings | None = None, **options: Any
+) -> Judge | None:
+    """``resolve_judge(spec, default_short_name, settings, **options).judge``; when a judge was wanted
+    but no key or base URL is known, a ``JudgeUnavailableWarning`` says why (scoring decides what to
+    do: fall back to rule-based matching, or stop)."""
+    choice = resolve_judge(spec, default_short_name, settings, **options)
     if choice.missing_credentials:
         warnings.warn(choice.reason or "no judge", JudgeUnavailableWarning, stacklevel=2)
     return choice.judge

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from vleval.console import add_no_progress_option
+from vleval.judge.settings import add_judge_options, judge_settings_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,13 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="MODEL|local:DIR",
         help="the judge to compare: an API model (short name or id) or local:DIR (open weights)",
     )
-    parser.add_argument(
-        "--judge-base-url",
-        default=None,
-        metavar="URL",
-        help="OpenAI-compatible endpoint (or $OPENAI_API_BASE)",
-    )
-    parser.add_argument("--judge-workers", type=int, default=16, metavar="N", help="parallel judge requests")
+    add_judge_options(parser)
     parser.add_argument("--data", nargs="+", default=None, metavar="NAME", help="only these benchmarks")
     parser.add_argument(
         "--data-dir", type=Path, default=None, metavar="DIR", help="benchmark TSVs ($LMUData)"
@@ -49,12 +44,7 @@ def run_audit(args: argparse.Namespace) -> int:
     from vleval.judge.audit import audit_dir_name, audit_work_dir, format_audit, write_audit
 
     audits = audit_work_dir(
-        args.work_dir,
-        args.judge,
-        base_url=args.judge_base_url,
-        workers=args.judge_workers,
-        data_dir=args.data_dir,
-        datasets=args.data,
+        args.work_dir, args.judge, judge_settings_from(args), data_dir=args.data_dir, datasets=args.data
     )
     print(format_audit(audits))
     if audits:
@@ -106,13 +96,8 @@ def _register_calibrate(subparsers: argparse._SubParsersAction) -> None:
         help=f"scoring units the protocol's judge is asked about: a number or a share (default {DEFAULT_SUBSET})",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample (recorded)")
-    parser.add_argument(
-        "--judge-base-url",
-        default=None,
-        metavar="URL",
-        help="OpenAI-compatible endpoint of the protocol's judge (or $OPENAI_API_BASE)",
-    )
-    parser.add_argument("--judge-workers", type=int, default=16, metavar="N", help="parallel judge requests")
+    # the protocol's judge's endpoint and pacing; the cheap judge's endpoint is --local-judge-base-url
+    add_judge_options(parser)
     parser.add_argument("--data", nargs="+", default=None, metavar="NAME", help="only these benchmarks")
     parser.add_argument(
         "--data-dir", type=Path, default=None, metavar="DIR", help="benchmark TSVs ($LMUData)"
@@ -135,9 +120,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     )
 
     results = calibrate_work_dir(
-        args.work_dir, args.local_judge, subset=args.subset, seed=args.seed, base_url=args.judge_base_url,
-        local_base_url=args.local_judge_base_url, workers=args.judge_workers, data_dir=args.data_dir,
-        datasets=args.data, dry_run=args.dry_run,
+        args.work_dir, args.local_judge, judge_settings_from(args), subset=args.subset, seed=args.seed,
+        local_base_url=args.local_judge_base_url, data_dir=args.data_dir, datasets=args.data,
+        dry_run=args.dry_run,
     )  # fmt: skip
     print(format_calibrations(results))
     if results and not args.dry_run:

@@ -16,7 +16,7 @@ no downloaded code runs). With vLLM importable the model runs on vLLM (tensor pa
 visible GPUs), else on transformers, batched.
 
 Answers go into the same judge cache as the API judge's (``vleval.judge.cache``), keyed by the
-judge's identity ``local:<folder name>@<checkpoint digest>`` (``vleval.runner.targets.
+judge's identity ``local:<folder name>@<checkpoint digest>`` (``vleval.models.engine.
 checkpoint_digest``: config, index and safetensors headers and sizes), so a re-run or another
 benchmark reuses them and a different checkpoint in a folder of the same name does not.
 Loaded engines are kept per folder for the process (``vleval run`` scores benchmark after benchmark
@@ -36,6 +36,17 @@ from typing import Any, Protocol
 
 from vleval.errors import DataMissingError, VlevalError
 from vleval.judge.cache import JudgeCache, cache_key
+from vleval.judge.settings import JudgeSettings
+from vleval.models.engine import (
+    checkpoint_digest,
+    default_device,
+    free_accelerator_memory,
+    import_vllm,
+    tensor_parallel_size,
+    visible_gpus,
+    vllm_available,
+    vllm_on_cpu,
+)
 from vleval.types import JUDGE_FAILURE_TEXT, JudgeRequest
 
 log = logging.getLogger("vleval.judge")
@@ -60,8 +71,6 @@ def local_judge_folder(spec: str) -> Path:
 def judge_identity(folder: Path) -> str:
     """``local:<folder name>@<first 16 hex of the checkpoint digest>``: the judge's model id in the
     cache and in result files."""
-    from vleval.runner.targets import checkpoint_digest
-
     folder = Path(folder)
     return f"{LOCAL_JUDGE_PREFIX}{folder.resolve().name}@{checkpoint_digest(folder)[:16]}"
 
@@ -213,11 +222,11 @@ class TransformersEngine:
         self.stop_ids = _stop_ids(self.folder, self.tokenizer)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token_id = self.stop_ids[0] if self.stop_ids else 0
-        cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-        self.device = device or ("cuda" if cuda else "cpu")
+        self.device = default_device(device)
+        cuda = self.device.startswith("cuda")
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if cuda else torch.float32)
         kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": False}
-        if cuda and device in (None, "cuda") and torch.cuda.device_count() > 1:
+        if cuda and device in (None, "cuda") and visible_gpus() > 1:
             kwargs["device_map"] = "auto"  # a large judge spread over the visible GPUs
             self.model = AutoModelForCausalLM.from_pretrained(str(self.folder), **kwargs)
         else:
@@ -289,35 +298,22 @@ class TransformersEngine:
         self.model = None
 
 
-def _tensor_parallel_size(config: dict[str, Any]) -> int:
-    """The visible GPUs, reduced to a size that divides the attention heads (vLLM requires it)."""
-    import torch
-
-    gpus = torch.cuda.device_count()
-    heads = int(config.get("num_attention_heads") or 1)
-    size = max(1, gpus)
-    while size > 1 and heads % size:
-        size -= 1
-    return size
-
-
 class VLLMEngine:
     """vLLM's offline engine over the visible GPUs (or its CPU build: float32, eager)."""
 
     name = "vllm"
 
     def __init__(self, folder: Path, config: dict[str, Any], *, dtype: str | None = None) -> None:
-        from vleval.models.backends.vllm import _vllm_on_cpu, import_vllm
-
         vllm = import_vllm()
         self.folder = Path(folder)
         self.tokenizer = _load_tokenizer(self.folder)
-        on_cpu = _vllm_on_cpu()
+        on_cpu = vllm_on_cpu()
+        heads = int(config.get("num_attention_heads") or 1)
         self.llm = vllm.LLM(
             model=str(self.folder),
             tokenizer=str(self.folder),
             trust_remote_code=False,
-            tensor_parallel_size=1 if on_cpu else _tensor_parallel_size(config),
+            tensor_parallel_size=1 if on_cpu else tensor_parallel_size(heads),
             dtype=dtype or ("float32" if on_cpu else "auto"),
             enforce_eager=on_cpu,
             # on CPU the fraction is of host memory, which the run's other objects share
@@ -355,12 +351,6 @@ _ENGINES: dict[tuple[str, str], ChatEngine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def vllm_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("vllm") is not None
-
-
 def load_engine(
     folder: Path, *, engine: str = "auto", device: str | None = None, dtype: str | None = None
 ) -> ChatEngine:
@@ -392,13 +382,7 @@ def release_engines() -> None:
     import gc
 
     gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
+    free_accelerator_memory()
 
 
 # -------------------------------------------------------------------------------------------------
@@ -545,20 +529,24 @@ def _seed(key: str, attempt: int) -> int:
 
 def local_judge(
     spec: str,
+    settings: JudgeSettings | None = None,
     *,
-    cache_dir: Path | None = None,
-    retries: int = 1,
     engine: str | None = None,
     device: str | None = None,
     dtype: str | None = None,
 ) -> LocalJudge:
-    """The judge for ``--judge local:DIR`` (the model itself loads when first asked).
+    """The judge for ``--judge local:DIR`` (the model itself loads when first asked), with the judge
+    settings every judge takes (``vleval.judge.settings``): its cache folder and attempts per request;
+    an endpoint, workers and timeouts do not apply to weights loaded in this process.
 
     ``engine``: 'auto' (vLLM when importable, else transformers), 'vllm' or 'transformers'; None reads
     ``VLEVAL_JUDGE_ENGINE`` (default auto)."""
+    settings = settings if settings is not None else JudgeSettings()
     folder = local_judge_folder(spec)
     engine = engine or os.environ.get("VLEVAL_JUDGE_ENGINE") or "auto"
     if engine not in ENGINES:
         raise VlevalError(f"VLEVAL_JUDGE_ENGINE={engine!r}: use one of {', '.join(ENGINES)}")
-    cache = JudgeCache(cache_dir if cache_dir is not None else Path(".judge_cache"))
-    return LocalJudge(folder, cache=cache, retries=retries, engine_kind=engine, device=device, dtype=dtype)
+    cache = JudgeCache(settings.cache_dir if settings.cache_dir is not None else Path(".judge_cache"))
+    return LocalJudge(
+        folder, cache=cache, retries=settings.attempts, engine_kind=engine, device=device, dtype=dtype
+    )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vleval.errors import VlevalError
+from vleval.models.engine import default_device
 from vleval.types import Prediction, Request
 
 
@@ -38,7 +39,7 @@ class BaseLLMBackend:
                 "(Qwen2/Qwen2.5, InternLM2 converted to Llama, ...)."
             ) from None
         self.dtype = getattr(torch, dtype or "bfloat16")
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = default_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(
             self.folder, trust_remote_code=False, local_files_only=True
         )

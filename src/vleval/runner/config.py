@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from vleval.console import NO_PROGRESS_DEST, NO_PROGRESS_FLAG, NO_PROGRESS_HELP
 from vleval.errors import VlevalError
+from vleval.judge.settings import JUDGE_OPTIONS, JudgeSettings, judge_settings_from
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, Protocol
 from vleval.report.format import score_text
 from vleval.report.trackers import TRACKERS
@@ -54,6 +55,7 @@ class Option:
     # A URL option whose value carries credentials reaches a Slurm job through this environment
     # variable, which the job's `vleval run` reads when the option is not given; never the job script.
     env: str | None = None
+    metavar: str | None = None  # argparse's name of the value in the help; None: from the flag
 
     def add_to(self, parser: argparse.ArgumentParser, *, for_slurm: bool) -> None:
         default = run_config_default(self.field)
@@ -65,6 +67,8 @@ class Option:
                 kwargs["type"] = self.type
             if self.choices is not None:
                 kwargs["choices"] = self.choices
+            if self.metavar is not None:
+                kwargs["metavar"] = self.metavar
         # `vleval slurm` forwards only what was given: absent options stay absent (SUPPRESS)
         kwargs["default"] = argparse.SUPPRESS if for_slurm else default
         if not for_slurm and not self.switch and default is not None:
@@ -105,25 +109,10 @@ OPTIONS: tuple[Option, ...] = (
         "judge",
         "judge model short name or API id; 'none' = rule-based only (default: the protocol's)",
     ),
-    Option(
-        "--judge-base-url",
-        "judge_base_url",
-        "OpenAI-compatible endpoint (or $OPENAI_API_BASE)",
-        url=True,
-        env="OPENAI_API_BASE",
-    ),
-    Option("--judge-workers", "judge_workers", "parallel judge calls", type=int),
-    Option(
-        "--judge-timeout",
-        "judge_timeout_s",
-        "wall-clock seconds one judge attempt may take (default: the protocol's)",
-        type=float,
-    ),
-    Option(
-        "--judge-retry-budget",
-        "judge_retry_budget_s",
-        "wall-clock seconds all attempts of one judge request may take together (default 600)",
-        type=float,
+    # the judge options every command taking a judge shares (vleval.judge.settings.JUDGE_OPTIONS)
+    *(
+        Option(o.flag, o.dest, o.help, type=o.type, url=o.url, env=o.env, metavar=o.metavar)
+        for o in JUDGE_OPTIONS
     ),
     Option(
         "--save-prompts",
@@ -230,9 +219,10 @@ class RunConfig:
     judge: str | None = None  # None: the protocol's default per benchmark; "none": rule-based only
     judge_base_url: str | None = None
     judge_api_key: str | None = None  # never written anywhere
-    judge_workers: int = 16
-    judge_timeout_s: float | None = None  # None: the protocol's judge_timeout_s
-    judge_retry_budget_s: float | None = None  # None: vleval.transport.DEFAULT_RETRY_BUDGET_S
+    # the judge options' fields: their defaults are JudgeSettings' (vleval.judge.settings)
+    judge_workers: int = JudgeSettings.workers
+    judge_timeout_s: float | None = JudgeSettings.timeout  # None: the protocol's judge_timeout_s
+    judge_retry_budget_s: float | None = JudgeSettings.retry_budget_s  # None: transport's default
     save_prompts: bool = False
     verbose: bool = False
     dry_run: bool = False
@@ -255,6 +245,14 @@ class RunConfig:
     stand_in_judge: bool = False
     backend_options: dict[str, Any] = field(default_factory=dict)  # extra backend kwargs (programmatic)
     backend_factory: BackendFactory | None = None  # programmatic API: use this instead of --backend
+
+    def judge_settings(self) -> JudgeSettings:
+        """How this run reaches and paces its judges: the judge options, the judge's key and the run's
+        judge cache (``<work-dir>/.judge_cache``); the protocol's defaults are filled in by
+        ``JudgeSettings.under``."""
+        from vleval.judge.cache import default_cache_dir
+
+        return judge_settings_from(self, api_key=self.judge_api_key, cache_dir=default_cache_dir(self.work_dir))
 
 
 def positive_int(text: str, flag: str) -> int:

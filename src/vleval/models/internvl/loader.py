@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from vleval.errors import DataCorruptError, VlevalError
+from vleval.models import engine
 from vleval.models.internvl.config import LLM_ARCHITECTURES, read_config
 from vleval.models.internvl.modeling import InternVLModel
 from vleval.models.internvl.weights import (
@@ -33,12 +34,6 @@ DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
 }
-
-
-def resolve_device(device: str | None) -> str:
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
@@ -157,7 +152,7 @@ def load_internvl(
     """
     model_dir = Path(model_dir)
     config = read_config(model_dir)
-    device = resolve_device(device)
+    device = engine.default_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     if device_map is None and device == "cuda" and torch.cuda.device_count() > 1:
         device_map = split_device_map(config.llm_num_layers, torch.cuda.device_count(), config.llm_family)
