@@ -64,7 +64,7 @@ def test_every_benchmark_end_to_end(name, tmp_path, judge_server):
     protocol = protocol_accepting(base, {name: tsv})
     card = get_benchmark(name)
     table = load_table(card, protocol, root=tmp_path / "data")
-    predictions = {row["index"]: right_answer(row) for row in table.to_dict(orient="records")}
+    predictions = {row["index"]: right_answer(card, row) for row in table.to_dict(orient="records")}
     pred = write_prediction_file(tmp_path / "work" / f"M_{name}.xlsx", table, predictions)
     short = protocol.judge_for(card)
     judge = None

@@ -38,7 +38,7 @@ def scored(request, tmp_path_factory):
     card = BENCHMARKS[name]
     table = load_table(card, protocol, root=root / "data")
     predictions = {
-        row["index"]: right_answer(row) if k % 2 == 0 else "Z"
+        row["index"]: right_answer(card, row) if k % 2 == 0 else "Z"
         for k, row in enumerate(table.to_dict(orient="records"))
     }
     pred = write_prediction_file(root / "work" / f"M_{name}.xlsx", table, predictions)
