@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import collections
 import copy
+import dataclasses
 import math
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -325,6 +327,17 @@ def test_synthetic_rows_carry_the_card_columns_and_load(name, tmp_path):
     assert len(table) >= 5
     assert make_benchmark_tsv(name, tmp_path / "b", n=5, seed=1).read_bytes() == tsv.read_bytes()
     assert make_benchmark_tsv(name, tmp_path / "c", n=5, seed=2).read_bytes() != tsv.read_bytes()
+
+
+@pytest.mark.parametrize("family", FAMILIES.values(), ids=str)
+def test_a_card_the_family_has_no_builder_for_is_refused(family):
+    """A card added to a family without its own synthetic builder gets an error naming it, never
+    another benchmark's rows."""
+    card = dataclasses.replace(family.cards()[0], name="NEW_CARD")
+    with pytest.raises(
+        VlevalError, match=f"no synthetic builder for 'NEW_CARD' \\(family '{family.name}'\\)"
+    ):
+        family.synthetic_rows(card, random.Random(0), 2)
 
 
 @pytest.mark.parametrize("name", SCORED)

@@ -11,7 +11,7 @@ module's import is broken: see benchmarks.md §12) and ``vlmeval/dataset/image_v
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +245,8 @@ class LLaVABenchFamily(BenchmarkFamily):
     )
 
     def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
-        return _synthetic_rows(rng, n)
+        builder = _SYNTHETIC.get(card.name)
+        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
 
     def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
         """GPT-4's own answer, the reference answer the judge compares with."""
@@ -293,3 +294,7 @@ def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+# a card of this family without a builder here is refused, rather than given another benchmark's rows
+_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"LLaVABench": _synthetic_rows}

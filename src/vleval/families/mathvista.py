@@ -18,7 +18,7 @@ import ast
 import math
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -325,7 +325,8 @@ class MathVistaFamily(BenchmarkFamily):
     )
 
     def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
-        return _synthetic_rows(rng, n)
+        builder = _SYNTHETIC.get(card.name)
+        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
 
     def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
         """The option letter of a multiple-choice row, else the answer."""
@@ -415,3 +416,9 @@ def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
         row.update(task=_SYNTHETIC_TASKS[i % len(_SYNTHETIC_TASKS)], skills=str(skills), image=image)
         rows.append(row)
     return rows
+
+
+# a card of this family without a builder here is refused, rather than given another benchmark's rows
+_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
+    "MathVista_MINI": _synthetic_rows
+}

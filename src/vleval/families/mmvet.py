@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -312,7 +312,8 @@ class MMVetFamily(BenchmarkFamily):
     )
 
     def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
-        return _synthetic_rows(rng, n)
+        builder = _SYNTHETIC.get(card.name)
+        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
 
     def stand_in_judge(self, prompt: str) -> str | None:
         """1.0 when the prediction holds the ground truth (every <AND> part, or one <OR> part), else 0.5."""
@@ -354,3 +355,7 @@ def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
             {"index": i, "question": question, "answer": answer, "category": ",".join(caps), "image": image}
         )
     return rows
+
+
+# a card of this family without a builder here is refused, rather than given another benchmark's rows
+_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"MMVet": _synthetic_rows}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +220,8 @@ class OCRBenchFamily(BenchmarkFamily):
 
     # --- synthetic data (a rule-based metric: no judge profile, no stand-in rule)
     def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
-        return _synthetic_rows(rng, n)
+        builder = _SYNTHETIC.get(card.name)
+        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
 
     def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
         """A sentence holding the first gold answer (the rule is a substring match)."""
@@ -277,3 +278,7 @@ def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
             rows[-1]["answer"] = rows[-2]["answer"]
             rows[-1]["question"] = rows[-2]["question"]
     return rows
+
+
+# a card of this family without a builder here is refused, rather than given another benchmark's rows
+_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"OCRBench": _synthetic_rows}

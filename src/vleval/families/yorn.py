@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -322,7 +322,8 @@ class YesNoFamily(BenchmarkFamily):
     )
 
     def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
-        return _synthetic_rows(rng, n)
+        builder = _SYNTHETIC.get(card.name)
+        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
 
     def stand_in_judge(self, prompt: str) -> str | None:
         """Yes or No when the answer says one of them only, else Unknown."""
@@ -406,3 +407,9 @@ def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
         }
     )
     return rows
+
+
+# a card of this family without a builder here is refused, rather than given another benchmark's rows
+_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
+    "HallusionBench": _synthetic_rows
+}
