@@ -185,6 +185,10 @@ class BenchmarkFamily:
     def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
         """A prediction this family's rules read as right for a synthetic ``row`` of ``card`` (tests and
         benches that need predictions of a known accuracy). Default: the row's answer."""
+        if "answer" not in row:
+            from vleval.errors import VlevalError
+
+            raise VlevalError(f"{card.name}: row {row.get('index')} has no answer, so no right answer.")
         return str(row["answer"])
 
     def stand_in_judge(self, prompt: str) -> str | None:
