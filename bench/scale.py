@@ -143,7 +143,8 @@ def write_inputs(root: Path, sizes: dict[str, int], accuracy: float) -> dict[str
         for run, seed in (("a", 1), ("b", 2)):
             draw = random.Random(f"{name}:{seed}")
             predictions = {
-                r["index"]: right_answer(r) if draw.random() < accuracy else wrong_answer(r) for r in records
+                r["index"]: right_answer(name, r) if draw.random() < accuracy else wrong_answer(r)
+                for r in records
             }
             write_prediction_file(root / run / MODEL / f"{MODEL}_{name}.xlsx", table, predictions)
     marker.write_text(json.dumps({"wanted": wanted, "rows": rows}))

@@ -190,6 +190,23 @@ class Judge(Protocol):
     def ask_many(self, requests: Sequence[JudgeRequest]) -> list[str]: ...
 
 
+@dataclass(frozen=True)
+class JudgeProfile:
+    """How a judged family asks its judge, as far as the dry run's bill needs it (``vleval.judge.bill``)
+    and the family's scoring uses it: declared once per family (``BenchmarkFamily.judge_profile``).
+
+    ``templates``: the judge prompt template files (``vleval/data/judge_prompts``) one call sends;
+    ``answer_tokens``: a typical answer's length in tokens (a letter, a grade, a review);
+    ``every_row``: the judge is asked about every row (the bill is exact) rather than only about the
+    rows the rules cannot read (the bill is an upper bound); ``rounds``: calls a row gets at most, the
+    first and the retries while the answer does not parse."""
+
+    templates: tuple[str, ...]
+    answer_tokens: int
+    every_row: bool
+    rounds: int = 1
+
+
 # --------------------------------------------------------------------------------------------------
 # The result contract: what scoring writes and every later stage (report, statistics, compare,
 # protocol diff, judge audit) reads. Versioned; written and read only through

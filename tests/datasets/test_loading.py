@@ -9,8 +9,9 @@ from vleval.datasets import loading
 from vleval.datasets.loading import decode_image, load_samples, load_table, save_images
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import DataCorruptError
+from vleval.families.mcq import CIRCULAR_OFFSET
 from vleval.protocol import get_protocol
-from vleval.synthetic.benchmarks import CIRCULAR_OFFSET, make_benchmark_tsv, protocol_accepting
+from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting
 
 PROTOCOL = get_protocol("2024.12")
 

@@ -42,7 +42,7 @@ def score_case(case: tuple[str, str, int], root: Path, is_wrong: Callable[[int],
     card = BENCHMARKS[name]
     table = load_table(card, protocol, root=root / "data")
     predictions = {
-        row["index"]: right_answer(row) if not is_wrong(k) else "Z"
+        row["index"]: right_answer(card, row) if not is_wrong(k) else "Z"
         for k, row in enumerate(table.to_dict(orient="records"))
     }
     pred = write_prediction_file(root / "work" / f"M_{name}.xlsx", table, predictions)

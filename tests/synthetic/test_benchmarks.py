@@ -6,13 +6,10 @@ import pytest
 from vleval.datasets.loading import load_samples
 from vleval.datasets.registry import BENCHMARKS
 from vleval.errors import VlevalError
+from vleval.families.mcq import CIRCULAR_OFFSET
+from vleval.families.ocrbench import CATEGORIES as OCRBENCH_CATEGORIES
 from vleval.protocol import get_protocol
-from vleval.synthetic.benchmarks import (
-    CIRCULAR_OFFSET,
-    OCRBENCH_CATEGORIES,
-    make_benchmark_tsv,
-    protocol_accepting,
-)
+from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting
 
 
 @pytest.fixture(scope="module")

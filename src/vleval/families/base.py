@@ -22,7 +22,13 @@ It knows:
   metrics and categories from one matrix product instead of re-running ``aggregate``;
 - ``reference_files``: the names of the result files the reference writes;
 - ``read_reference``: a reader for the reference's own result files, so ``vleval report`` shows runs
-  made with VLMEvalKit too.
+  made with VLMEvalKit too;
+- ``judge_profile``: how its judge is asked (templates, answer size, which rows, rounds), from which
+  ``vleval.judge.bill`` computes the dry run's bill;
+- ``synthetic_rows`` / ``right_answer``: its synthetic benchmark rows (``vleval.synthetic.benchmarks``
+  writes them as TSVs) and a prediction its rules read as right;
+- ``stand_in_judge``: the local stand-in judge's answer to the prompts its scoring sends
+  (``vleval.synthetic.judge_server``).
 
 ``family_of(card_or_name)`` is the one lookup.
 """
@@ -34,6 +40,7 @@ import importlib
 import json
 import math
 import pkgutil
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -44,7 +51,7 @@ import pandas as pd
 
 from vleval.stats.core import RowSums
 from vleval.stats.metrics import Metric
-from vleval.types import BenchmarkCard, Judge, JudgeInfo, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, Judge, JudgeInfo, JudgeProfile, RowResult, ScoreRecord
 
 if TYPE_CHECKING:
     from vleval.protocol import Protocol
@@ -164,6 +171,32 @@ class BenchmarkFamily:
         ``_rows.jsonl`` (a run made with VLMEvalKit). Default: none."""
         return []
 
+    # --- the judge's profile, synthetic data and stand-in judge (vleval.judge.bill, vleval.synthetic)
+    # How the judge is asked, for the dry run's bill; a family with a judge role must declare it
+    # (the contract suite checks), else its bill would silently be "no judge".
+    judge_profile: ClassVar[JudgeProfile | None] = None
+
+    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
+        """Synthetic rows of ``card`` in the reference's TSV columns, ``n`` questions, drawn only from
+        ``rng`` (same seed, same rows: parity runs and tests depend on the bytes)."""
+        from vleval.errors import VlevalError
+
+        raise VlevalError(f"no synthetic builder for {card.name!r} (family {self.name!r}).")
+
+    def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
+        """A prediction this family's rules read as right for a synthetic ``row`` of ``card`` (tests and
+        benches that need predictions of a known accuracy). Default: the row's answer."""
+        if "answer" not in row:
+            from vleval.errors import VlevalError
+
+            raise VlevalError(f"{card.name}: row {row.get('index')} has no answer, so no right answer.")
+        return str(row["answer"])
+
+    def stand_in_judge(self, prompt: str) -> str | None:
+        """The local stand-in judge's answer to ``prompt`` when it is one this family's scoring sends,
+        else None: a deterministic rule that answers sensibly, not a judge. Default: none."""
+        return None
+
     def __repr__(self) -> str:
         return f"<BenchmarkFamily {self.name}>"
 
@@ -225,6 +258,15 @@ def accuracy_by_category(table: pd.DataFrame, name_column: str) -> dict[str, flo
         for name, acc in zip(table[name_column], table["acc"], strict=True)
         if str(name) != "Overall" and (value := number(acc)) is not None
     }
+
+
+def last_segment(text: str, start: str, end: str | None = None) -> str:
+    """The text after the last ``start`` (and before the following ``end``, if given), stripped; empty
+    when ``start`` is absent (the stand-in judge's rules read the answer out of a judge prompt)."""
+    tail = text.rpartition(start)[2] if start in text else ""
+    if end is not None and end in tail:
+        tail = tail.partition(end)[0]
+    return tail.strip()
 
 
 def number(value: Any) -> float | None:

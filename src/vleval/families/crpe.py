@@ -8,8 +8,10 @@ of 4 rows, all must be right: Quirk.CRPE_CIRCULAR_BLOCKS). Result file ``{stem}_
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -26,6 +28,8 @@ from vleval.families.base import (
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import UNIT
 from vleval.stats.metrics import ShareRight
+from vleval.synthetic.images import COLOURS
+from vleval.synthetic.rows import LETTERS, shape_image
 from vleval.types import BenchmarkCard, Judge, PromptStyle, RowResult, ScoreRecord
 
 CATEGORIES = ("exist", "subject", "predicate", "object")
@@ -176,5 +180,53 @@ class CRPEFamily(BenchmarkFamily):
             categories={c: v * 100 for c in CATEGORIES if (v := number(data.get(c))) is not None},
         )
 
+    # --- synthetic data (a rule-based metric: no judge profile, no stand-in rule)
+    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
+        categories = _SYNTHETIC_CATEGORIES.get(card.name)
+        return _synthetic_rows(rng, n, categories) if categories else super().synthetic_rows(card, rng, n)
+
 
 FAMILY = CRPEFamily()
+
+
+# --------------------------------------------------------------------------------------------------
+# synthetic rows (vleval.synthetic.benchmarks)
+# --------------------------------------------------------------------------------------------------
+SYNTHETIC_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+_SYNTHETIC_CATEGORIES = {"CRPE_EXIST": CATEGORIES[:1], "CRPE_RELATION": CATEGORIES[1:]}
+
+
+def _synthetic_rows(rng: random.Random, n: int, categories: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Blocks of 4 consecutive rows: one question with its options rotated (the circular variants).
+
+    Row format follows the official CRPE files (options as 'A. text' lines in the question, the
+    letter as the answer); that the VLMEvalKit TSVs keep exactly this text is UNVERIFIED."""
+    rows = []
+    for q in range(n):
+        image, drawn = shape_image(rng, q)
+        category = categories[q % len(categories)]
+        colour, shape = drawn[0]
+        if category == "exist":
+            stem, right = "Which of the following objects is in the image?", f"a {colour} {shape}"
+            wrong = [f"a {c} {shape}" for c in COLOURS if c != colour][:3]
+        else:
+            stem = f"What is the {category} of the relation between the shapes?"
+            right = {"subject": shape, "predicate": "next to", "object": drawn[1][1]}[category]
+            wrong = [w for w in ("far from", "above", "a dog", "a tree") if w != right][:3]
+        options = [right, *wrong]
+        rng.shuffle(options)
+        first_index = q * BLOCK
+        for rotation in range(BLOCK):
+            rotated = options[rotation:] + options[:rotation]
+            letter = LETTERS[rotated.index(right)]
+            listed = "\n".join(f"{LETTERS[k]}. {text}" for k, text in enumerate(rotated))
+            rows.append(
+                {
+                    "index": first_index + rotation,
+                    "question": f"{stem}\n{listed}\n{SYNTHETIC_INSTRUCTION}",
+                    "answer": letter,
+                    "category": category,
+                    "image": image if rotation == 0 else str(first_index),
+                }
+            )
+    return rows

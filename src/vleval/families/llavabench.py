@@ -10,6 +10,8 @@ module's import is broken: see benchmarks.md §12) and ``vlmeval/dataset/image_v
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,17 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.metrics import RatioOfMeans, ratio_of_means
-from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRequest, PromptStyle, RowResult, ScoreRecord
+from vleval.synthetic.rows import shape_image
+from vleval.types import (
+    BenchmarkCard,
+    DecidedBy,
+    Judge,
+    JudgeProfile,
+    JudgeRequest,
+    PromptStyle,
+    RowResult,
+    ScoreRecord,
+)
 
 JUDGE_TEMPERATURE = 0.2
 UNPARSABLE = (-1.0, -1.0)
@@ -191,6 +203,24 @@ class LLaVABenchFamily(BenchmarkFamily):
             judge_model=judge_model,
         )
 
+    # --- the judge's profile, synthetic data and stand-in judge
+    # every row is reviewed once (no retry); ~120 tokens: two scores and an explanation
+    judge_profile = JudgeProfile(
+        templates=("llavabench_system.txt", "llavabench_rule.txt"), answer_tokens=120, every_row=True
+    )
+
+    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
+        builder = _SYNTHETIC.get(card.name)
+        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
+
+    def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
+        """GPT-4's own answer, the reference answer the judge compares with."""
+        return str(row["gpt4_ans"])
+
+    def stand_in_judge(self, prompt: str) -> str | None:
+        """The same two scores for every review (8 for GPT-4's answer, 6 for the model's)."""
+        return "8 6" if "[Assistant 1]" in prompt else None
+
 
 FAMILY = LLaVABenchFamily()
 
@@ -201,3 +231,35 @@ def _categories(table: pd.DataFrame) -> dict[str, float]:
         for name, v in zip(table["split"], table[COLUMN], strict=True)
         if str(name) != "overall" and (value := number(v)) is not None
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# synthetic rows (vleval.synthetic.benchmarks)
+# --------------------------------------------------------------------------------------------------
+def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """Shapes with a caption and a GPT-4 answer describing them; the three categories in turn."""
+    rows = []
+    for i in range(n):
+        image, drawn = shape_image(rng, i)
+        description = ", ".join(f"a {c} {s}" for c, s in drawn)
+        category = ("conv", "detail", "complex")[i % 3]
+        question = {
+            "conv": "What is the colour of the first shape?",
+            "detail": "Describe the image in detail.",
+            "complex": "What could these shapes be used to teach?\nAnswer in two sentences.",
+        }[category]
+        rows.append(
+            {
+                "index": i,
+                "question": question,
+                "image": image,
+                "caption": f"A white canvas with {description}.",
+                "gpt4_ans": f"The image shows {description} on a white background.",
+                "category": category,
+            }
+        )
+    return rows
+
+
+# a card of this family without a builder here is refused, rather than given another benchmark's rows
+_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"LLaVABench": _synthetic_rows}

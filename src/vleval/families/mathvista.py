@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Sequence
+import random
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from vleval.families.base import (
     Scored,
     accuracy_by_category,
     judged_file,
+    last_segment,
     number,
     plain_index,
     read_csv_rows,
@@ -41,7 +44,9 @@ from vleval.families.base import (
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import ROW
 from vleval.stats.metrics import ShareRight
-from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
+from vleval.synthetic.images import SIZES, draw_bar_chart
+from vleval.synthetic.rows import LETTERS, NAN, encode_varied
+from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeProfile, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5
 JUDGE_MAX_TOKENS = 128
@@ -308,5 +313,107 @@ class MathVistaFamily(BenchmarkFamily):
             judge_model=judge_model,
         )
 
+    # --- the judge's profile, synthetic data and stand-in judge
+    # one call per row the rules cannot read; ~8 tokens: an extracted number, letter or short list
+    judge_profile = JudgeProfile(
+        templates=("mathvista_ice.txt",), answer_tokens=8, every_row=False, rounds=JUDGE_ROUNDS
+    )
+
+    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
+        builder = _SYNTHETIC.get(card.name)
+        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
+
+    def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
+        """The option letter of a multiple-choice row, else the answer."""
+        return str(row["answer_option"] if row.get("question_type") == "multi_choice" else row["answer"])
+
+    def stand_in_judge(self, prompt: str) -> str | None:
+        """The last number of the model's response (else the response): a sensible extraction."""
+        if "Extracted answer:" not in prompt:
+            return None
+        response = last_segment(prompt, "Model respone:").removesuffix("Extracted answer:").strip()
+        numbers = re.findall(r"-?\d+(?:\.\d+)?", response.replace(",", ""))
+        return numbers[-1] if numbers else response
+
 
 FAMILY = MathVistaFamily()
+
+
+# --------------------------------------------------------------------------------------------------
+# synthetic rows (vleval.synthetic.benchmarks)
+# --------------------------------------------------------------------------------------------------
+_SYNTHETIC_TASKS = (
+    "figure question answering",
+    "math word problem",
+    "geometry problem solving",
+    "textbook question answering",
+    "visual question answering",
+)
+
+
+def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """Bar charts with questions of the four kinds the rules treat apart: multiple choice, integer,
+    float with a precision, and list."""
+    rows = []
+    for i in range(n):
+        values = [rng.randint(1, 20) for _ in range(3 + i % 3)]
+        size = SIZES[1:][i % (len(SIZES) - 1)]
+        image = encode_varied(draw_bar_chart(values, size), i)
+        kind = i % 4
+        row: dict[str, Any] = {"index": i + 1}
+        if kind == 0:
+            choices = [str(max(values)), str(min(values)), str(sum(values)), str(values[0] + 100)]
+            row.update(
+                question="Which value is the tallest bar?\nChoices:\n"
+                + "\n".join(f"({LETTERS[k]}) {c}" for k, c in enumerate(choices)),
+                answer=choices[0],
+                choices=str(choices),
+                unit=NAN,
+                precision=NAN,
+                question_type="multi_choice",
+                answer_type="text",
+                answer_option="A",
+            )
+        elif kind == 1:
+            row.update(
+                question="What is the sum of all bars?",
+                answer=str(sum(values)),
+                choices=NAN,
+                unit=NAN,
+                precision=NAN,
+                question_type="free_form",
+                answer_type="integer",
+                answer_option=NAN,
+            )
+        elif kind == 2:
+            row.update(
+                question="What is the mean bar value? Answer with one decimal place.",
+                answer=f"{sum(values) / len(values):.1f}",
+                choices=NAN,
+                unit=NAN,
+                precision=1.0,
+                question_type="free_form",
+                answer_type="float",
+                answer_option=NAN,
+            )
+        else:
+            row.update(
+                question="List the two leftmost bar values.",
+                answer=str(values[:2]),
+                choices=NAN,
+                unit=NAN,
+                precision=NAN,
+                question_type="free_form",
+                answer_type="list",
+                answer_option=NAN,
+            )
+        skills = ["statistical reasoning", "arithmetic reasoning"][: 1 + i % 2]
+        row.update(task=_SYNTHETIC_TASKS[i % len(_SYNTHETIC_TASKS)], skills=str(skills), image=image)
+        rows.append(row)
+    return rows
+
+
+# a card of this family without a builder here is refused, rather than given another benchmark's rows
+_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
+    "MathVista_MINI": _synthetic_rows
+}

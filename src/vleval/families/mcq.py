@@ -15,8 +15,9 @@ Deliberate, documented choices where the reference is not deterministic:
 from __future__ import annotations
 
 import random
+import re
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from vleval.families.base import (
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
+    last_segment,
     number,
     plain_index,
     reference_record,
@@ -39,7 +41,17 @@ from vleval.families.base import (
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import UNIT
 from vleval.stats.metrics import ShareRight
-from vleval.types import FAILURE_PREFIX, BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
+from vleval.synthetic.rows import NAN, Row, colour_question, pad_options, shape_image, shared_or_new
+from vleval.types import (
+    FAILURE_PREFIX,
+    BenchmarkCard,
+    DecidedBy,
+    Judge,
+    JudgeProfile,
+    PromptStyle,
+    RowResult,
+    ScoreRecord,
+)
 
 LETTERS = tuple(string.ascii_uppercase)
 JUDGE_ROUNDS = 3
@@ -372,6 +384,21 @@ class MCQFamily(BenchmarkFamily):
             break
         return rows
 
+    # --- the judge's profile, synthetic data and stand-in judge
+    # the English matching prompt; 2 tokens: a letter (the Chinese prompt is billed as the English one)
+    judge_profile = JudgeProfile(
+        templates=("mcq_match_en.txt",), answer_tokens=2, every_row=False, rounds=JUDGE_ROUNDS
+    )
+
+    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
+        builder = _SYNTHETIC.get(card.name)
+        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
+
+    def stand_in_judge(self, prompt: str) -> str | None:
+        if "several options of a single-choice question" in prompt or "单选题" in prompt:
+            return _stand_in_match(prompt)
+        return None
+
 
 FAMILY = MCQFamily()
 
@@ -634,3 +661,162 @@ def report_acc(df: pd.DataFrame) -> pd.DataFrame:
 
 def _mean(values: pd.Series) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
+
+
+# --------------------------------------------------------------------------------------------------
+# synthetic rows (vleval.synthetic.benchmarks) and the stand-in judge's rule
+# --------------------------------------------------------------------------------------------------
+_MMBENCH_ABILITIES = (
+    ("coarse_perception", "image_scene"),
+    ("finegrained_perception (instance-level)", "object_localization"),
+    ("finegrained_perception (cross-instance)", "spatial_relationship"),
+    ("logic_reasoning", "structuralized_imagetext_understanding"),
+    ("relation_reasoning", "social_relation"),
+    ("attribute_reasoning", "physical_property_reasoning"),
+)
+
+
+def _mmbench(rng: random.Random, n: int, with_answers: bool, split: str) -> list[Row]:
+    """One row per option rotation of each question (indices offset by ``CIRCULAR_OFFSET`` per
+    rotation), the main rows first."""
+    mains, copies = [], []
+    for i in range(n):
+        image, drawn = shape_image(rng, i)
+        n_options = (4, 2, 3, 4)[i % 4]
+        question, options, answer = colour_question(rng, drawn, n_options)
+        l2, category = _MMBENCH_ABILITIES[i % len(_MMBENCH_ABILITIES)]
+        hint = NAN if i % 2 == 0 else f"The image shows {len(drawn)} shapes on a white background."
+        for rotation in range(n_options):
+            rotated = options[rotation:] + options[:rotation]
+            row: Row = {"index": i + rotation * CIRCULAR_OFFSET, "question": question, "hint": hint}
+            row.update(pad_options(rotated, 4))
+            if with_answers:
+                row["answer"] = LETTERS[(answer - rotation) % n_options]
+            row.update(
+                {
+                    "category": category,
+                    "l2-category": l2,
+                    "split": split,
+                    "source": "synthetic",
+                    # copies share the main row's image by naming its index, as the real files do
+                    "image": image if rotation == 0 else str(i),
+                }
+            )
+            (mains if rotation == 0 else copies).append(row)
+    return mains + copies
+
+
+_MMSTAR_CATEGORIES = (
+    ("coarse perception", "image scene and topic"),
+    ("fine-grained perception", "attribute recognition"),
+    ("instance reasoning", "single-instance reasoning"),
+    ("logical reasoning", "diagram reasoning"),
+    ("math", "numeric commonsense and calculation"),
+    ("science & technology", "natural science"),
+)
+
+
+def _mmstar(rng: random.Random, n: int) -> list[Row]:
+    rows, previous = [], None
+    for i in range(n):
+        image, drawn, shared = shared_or_new(rng, i, previous)
+        previous = None if shared else (image, drawn)
+        question, options, answer = colour_question(rng, drawn, 4)
+        listed = ", ".join(f"{LETTERS[k]}: {text}" for k, text in enumerate(options))
+        category, l2 = _MMSTAR_CATEGORIES[i % len(_MMSTAR_CATEGORIES)]
+        row: Row = {"index": i, "question": f"{question}\nOptions: {listed}"}
+        row.update(pad_options(options, 4))
+        row.update({"answer": LETTERS[answer], "category": category, "l2-category": l2, "bench": "synthetic"})
+        row["image"] = image
+        rows.append(row)
+    return rows
+
+
+def _ai2d(rng: random.Random, n: int) -> list[Row]:
+    rows, previous = [], None
+    for i in range(n):
+        image, drawn, shared = shared_or_new(rng, i, previous)
+        previous = None if shared else (image, drawn)
+        question, options, answer = colour_question(rng, drawn, (4, 3, 2)[i % 3])
+        row: Row = {"index": i, "question": question}
+        row.update(pad_options(options, 4))
+        row.update({"answer": LETTERS[answer], "image": image})
+        rows.append(row)
+    return rows
+
+
+_MMMU_SUBJECTS = (
+    ("Art", "Art & Design"),
+    ("Accounting", "Business"),
+    ("Physics", "Science"),
+    ("Math", "Science"),
+)
+
+
+def _mmmu(rng: random.Random, n: int) -> list[Row]:
+    """dev and validation rows, some with several images (a list literal of images and paths), some
+    open questions without options."""
+    rows = []
+    for i in range(n):
+        split = "dev" if i % 3 == 0 else "validation"
+        subject, discipline = _MMMU_SUBJECTS[i % len(_MMMU_SUBJECTS)]
+        item_id = f"{split}_{subject}_{i + 1}"
+        n_images = {1: 2, 3: 3}.get(i % 4, 1)
+        images, drawn_all = [], []
+        for k in range(n_images):
+            image, drawn = shape_image(rng, i + 2 * k)
+            images.append(image)
+            drawn_all.append(drawn)
+        markers = " ".join(f"<image {k + 1}>" for k in range(n_images))
+        row: Row = {"index": i + 1}
+        if i % 5 == 2:  # open question: no options at all
+            count = sum(len(d) for d in drawn_all)
+            row["question"] = f"How many shapes are drawn in {markers} in total?"
+            row.update(pad_options([], 5))
+            row["answer"] = str(count)
+        else:
+            question, options, answer = colour_question(rng, drawn_all[0], 3 + i % 3)
+            row["question"] = question.replace("in the image", "in <image 1>") + (
+                f" (See also {markers}.)" if n_images > 1 else ""
+            )
+            row.update(pad_options(options, 5))
+            row["answer"] = LETTERS[answer]
+        names = [f"{item_id}_{k + 1}.png" for k in range(n_images)]
+        row.update(
+            {
+                "category": subject,
+                "l2-category": discipline,
+                "split": split,
+                "id": item_id,
+                "image": str(images) if n_images > 1 else images[0],
+                "image_path": str(names) if n_images > 1 else names[0],
+            }
+        )
+        rows.append(row)
+    return rows
+
+
+_SYNTHETIC: dict[str, Callable[[random.Random, int], list[Row]]] = {
+    "MMBench_TEST_EN_V11": lambda rng, n: _mmbench(rng, n, with_answers=False, split="test"),
+    "MMBench_DEV_EN_V11": lambda rng, n: _mmbench(rng, n, with_answers=True, split="dev"),
+    "MMStar": _mmstar,
+    "MMMU_DEV_VAL": _mmmu,
+    "AI2D_TEST": _ai2d,
+}
+
+
+def _stand_in_match(prompt: str) -> str:
+    """The option letter the answer names (by letter, else by the option's text), else Z: what a
+    sensible judge answers to the matching prompt (English or Chinese)."""
+    chinese = "选项:" in prompt
+    options_block = last_segment(
+        prompt, "选项:" if chinese else "Options:", "答案:" if chinese else "\nAnswer:"
+    )
+    answer = last_segment(prompt, "答案:" if chinese else "Answer:", "输出:" if chinese else "Your output:")
+    options = dict(re.findall(r"(?:^|\s)([A-Z])\.\s+(.+?)(?=\s+[A-Z]\.\s|\n|$)", options_block))
+    tokens = re.sub(r"[.()\[\],:;!*#{}]", " ", answer).split()
+    letters = [letter for letter in options if letter in tokens]
+    if len(letters) == 1:
+        return letters[0]
+    by_text = [letter for letter, text in options.items() if text.strip().lower() in answer.lower()]
+    return by_text[0] if len(by_text) == 1 else "Z"

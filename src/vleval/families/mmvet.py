@@ -10,7 +10,8 @@ Quirk.MMVET_MAX_TOKENS_3). Files: ``{stem}_{J}.xlsx``, ``{stem}_{J}_score.csv``,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from vleval.families.base import (
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums
 from vleval.stats.metrics import MeanGrade
-from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
+from vleval.synthetic.rows import shape_image
+from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeProfile, PromptStyle, RowResult, ScoreRecord
 
 CAPABILITIES = ("rec", "ocr", "know", "gen", "spat", "math")
 JUDGE_ROUNDS = 5
@@ -288,5 +290,57 @@ class MMVetFamily(BenchmarkFamily):
             judge_model=judge_model,
         )
 
+    # --- the judge's profile, synthetic data and stand-in judge
+    # every row is graded; ~3 tokens: a grade such as 0.5
+    judge_profile = JudgeProfile(
+        templates=("mmvet_fewshot.txt",), answer_tokens=3, every_row=True, rounds=JUDGE_ROUNDS
+    )
+
+    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
+        builder = _SYNTHETIC.get(card.name)
+        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
+
+    def stand_in_judge(self, prompt: str) -> str | None:
+        """1.0 when the prediction holds the ground truth (every <AND> part, or one <OR> part), else 0.5."""
+        if "Compare the ground truth and prediction" not in prompt:
+            return None
+        # the last table row is 'question | ground truth | prediction | ' after the examples
+        row = prompt.rpartition("| 1.0\n\n")[2] if "| 1.0\n\n" in prompt else prompt.strip().splitlines()[-1]
+        fields = row.split(" | ")
+        if len(fields) < 3:
+            return "0.0"
+        truth, prediction = fields[1], " | ".join(fields[2:]).lower()
+        if "<OR>" in truth:
+            hit = any(part.strip().lower() in prediction for part in truth.split("<OR>"))
+        else:
+            hit = all(part.strip().lower() in prediction for part in truth.split("<AND>"))
+        return "1.0" if hit else "0.5"
+
 
 FAMILY = MMVetFamily()
+
+
+# --------------------------------------------------------------------------------------------------
+# synthetic rows (vleval.synthetic.benchmarks)
+# --------------------------------------------------------------------------------------------------
+def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """Two shapes per image; answers with <AND>, <OR> and a plain number; one or two capabilities."""
+    rows = []
+    for i in range(n):
+        image, drawn = shape_image(rng, i, count=2)
+        caps = sorted({CAPABILITIES[i % 6], CAPABILITIES[(i * 5 + 1) % 6]})
+        (c1, s1), (c2, s2) = drawn
+        if i % 3 == 0:
+            question, answer = "Which two colours appear in the image?", f"{c1}<AND>{c2}"
+        elif i % 3 == 1:
+            question, answer = "Name a shape in the image.", f"{s1}<OR>{s2}"
+        else:
+            question, answer = "How many shapes are there?", "2"
+        rows.append(
+            {"index": i, "question": question, "answer": answer, "category": ",".join(caps), "image": image}
+        )
+    return rows
+
+
+# a card of this family without a builder here is refused, rather than given another benchmark's rows
+_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"MMVet": _synthetic_rows}

@@ -7,7 +7,8 @@ Source (open-compass/VLMEvalKit, identical at b13a37db and e8e78f05):
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol
 from vleval.stats.metrics import PointSum
+from vleval.synthetic.images import draw_text
+from vleval.synthetic.rows import encode_varied
 from vleval.types import BenchmarkCard, Judge, PromptStyle, RowResult, ScoreRecord
 
 HMER = "Handwritten Mathematical Expression Recognition"
@@ -188,5 +191,67 @@ class OCRBenchFamily(BenchmarkFamily):
             categories={g: v for g in GROUPS if (v := number(data.get(g))) is not None},
         )
 
+    # --- synthetic data (a rule-based metric: no judge profile, no stand-in rule)
+    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
+        builder = _SYNTHETIC.get(card.name)
+        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
+
+    def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
+        """A sentence holding the first gold answer (the rule is a substring match)."""
+        return f"It reads {gold_answers(row['answer'], row['index'])[0]}"
+
 
 FAMILY = OCRBenchFamily()
+
+
+# --------------------------------------------------------------------------------------------------
+# synthetic rows (vleval.synthetic.benchmarks)
+# --------------------------------------------------------------------------------------------------
+_SYNTHETIC_WORDS = ("hello", "vision", "Tiling", "OCR", "benchmark", "InternVL", "pixel", "token")
+
+
+def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """Drawn text of every category (digits, a LaTeX formula, a total, words), in sizes from tiny to
+    wide; every sixth row shares the previous row's image (and so its question and answers)."""
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        category = CATEGORIES[i % len(CATEGORIES)]
+        if category == "Digit String Recognition":
+            text = str(rng.randint(10_000, 99_999_999))
+            answers, question = [text], "what is the number in the image?"
+        elif category == HMER:
+            a, b = rng.randint(1, 9), rng.randint(2, 5)
+            text = f"x^{b} + {a}"
+            answers, question = (
+                [f"x ^ {{ {b} }} + {a}"],
+                "Please write out the expression of the formula in the image using LaTeX format.",
+            )
+        elif category == "Key Information Extraction":
+            total = f"{rng.randint(1, 99)}.{rng.randint(10, 99)}"
+            text = f"TOTAL {total}"
+            answers, question = [total], "what is the total amount?"
+        else:
+            word = rng.choice(_SYNTHETIC_WORDS)
+            text = word
+            answers = [word, word.upper()] if i % 3 == 0 else [word]
+            question = "what is written in the image?"
+        size = ((320, 80), (896, 120), (120, 400), (24, 18))[i % 4]
+        image = encode_varied(draw_text(text, size, font_size=28 if size[0] > 100 else 8), i)
+        rows.append(
+            {
+                "index": i,
+                "image": str(i - 1) if i % 6 == 5 and rows else image,
+                "question": question,
+                "answer": str(answers),
+                "category": category,
+                "dataset": "synthetic",
+            }
+        )
+        if rows[-1]["image"] != image:  # a shared image keeps the earlier row's text as the truth
+            rows[-1]["answer"] = rows[-2]["answer"]
+            rows[-1]["question"] = rows[-2]["question"]
+    return rows
+
+
+# a card of this family without a builder here is refused, rather than given another benchmark's rows
+_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"OCRBench": _synthetic_rows}

@@ -10,8 +10,10 @@ reference iterates Python sets).
 
 from __future__ import annotations
 
+import random
+import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from vleval.families.base import (
     BenchmarkFamily,
     ReferenceOutput,
     Scored,
+    last_segment,
     number,
     plain_index,
     read_csv_rows,
@@ -35,7 +38,9 @@ from vleval.families.base import (
 from vleval.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
 from vleval.stats.core import ROW, UNIT
 from vleval.stats.metrics import MeanOfSubMetrics, ShareRight
-from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
+from vleval.synthetic.images import COLOURS
+from vleval.synthetic.rows import NAN, shape_image
+from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeProfile, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5  # YOrN_auxeval: 5 calls at temperature 0.5 * i
 FIGURE = "figure"  # the RowResult.groups key naming a row's figure group (the unit of fAcc)
@@ -284,6 +289,27 @@ class YesNoFamily(BenchmarkFamily):
             for r in table.to_dict("records")
         ]
 
+    # --- the judge's profile, synthetic data and stand-in judge
+    # one call per row the rules cannot read; 2 tokens: Yes, No or Unknown
+    judge_profile = JudgeProfile(
+        templates=("yorn_match.txt",), answer_tokens=2, every_row=False, rounds=JUDGE_ROUNDS
+    )
+
+    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
+        builder = _SYNTHETIC.get(card.name)
+        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
+
+    def stand_in_judge(self, prompt: str) -> str | None:
+        """Yes or No when the answer says one of them only, else Unknown."""
+        if "The options are only Yes / No" not in prompt:
+            return None
+        words = re.sub(r"[^\w\s]", " ", last_segment(prompt, "Answer:", "Your output:").lower()).split()
+        if "yes" in words and "no" not in words:
+            return "Yes"
+        if "no" in words and "yes" not in words:
+            return "No"
+        return "Unknown"
+
 
 FAMILY = YesNoFamily()
 
@@ -305,3 +331,59 @@ def _mean3_by_split(rating: pd.DataFrame) -> dict[str, float]:
         if str(line["split"]) != "Overall" and None not in values:
             out[str(line["split"])] = float(np.mean(values))
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# synthetic rows (vleval.synthetic.benchmarks)
+# --------------------------------------------------------------------------------------------------
+_SYNTHETIC_L2 = ("chart", "table", "map", "ocr", "figure", "math", "illusion")
+
+
+def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """HallusionBench-like sets of 2 figures x 2 questions; a figure's second question names the first
+    one's image; and one question without a figure (the reference drops rows whose image is empty)."""
+    rows: list[dict[str, Any]] = []
+    first_of_figure: dict[tuple[int, int], tuple[str, str]] = {}  # (set, figure) -> (index, colour)
+    for i in range(n):
+        set_id, figure_id, question_id = i // 4, (i // 2) % 2, i % 2
+        category = "VS" if set_id % 2 == 0 else "VD"
+        l2 = _SYNTHETIC_L2[set_id % len(_SYNTHETIC_L2)]
+        index = f"{category}_{l2}_{set_id}_{set_id}_{figure_id}_{question_id}"
+        key = (set_id, figure_id)
+        if key in first_of_figure:
+            image, drawn_colour = first_of_figure[key]
+        else:
+            image, drawn = shape_image(rng, i, count=1)
+            drawn_colour = drawn[0][0]
+            first_of_figure[key] = (index, drawn_colour)
+        asked = (
+            drawn_colour if (i + set_id) % 2 == 0 else rng.choice([c for c in COLOURS if c != drawn_colour])
+        )
+        answer = "Yes" if asked == drawn_colour else "No"
+        rows.append(
+            {
+                "index": index,
+                "question": f"Is there a {asked} shape in the image?",
+                "answer": answer,
+                "category": category,
+                "l2-category": l2,
+                "image": image,
+            }
+        )
+    rows.append(
+        {
+            "index": f"VS_{_SYNTHETIC_L2[0]}_{n}_{n}_0_0",
+            "question": "Is the Eiffel Tower in Paris?",
+            "answer": "Yes",
+            "category": "VS",
+            "l2-category": _SYNTHETIC_L2[0],
+            "image": NAN,
+        }
+    )
+    return rows
+
+
+# a card of this family without a builder here is refused, rather than given another benchmark's rows
+_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
+    "HallusionBench": _synthetic_rows
+}

@@ -2,25 +2,26 @@
 judge model would get them, known before the run (``vleval run --dry-run``); and, after a run, the
 calls actually made (``tally``: read from the judge's own counters, for ``run.json``).
 
-Counts follow the reference's scoring logic:
+Counts follow the reference's scoring logic, as each judged family declares it in its judge profile
+(``BenchmarkFamily.judge_profile``, a ``vleval.types.JudgeProfile``):
 
-- MM-Vet and LLaVA-Bench ask the judge once per row: exact (MM-Vet retries an answer that is not a
-  grade, up to its rounds; the stand-in and real judges answer grades, so the first count is the bill).
-- MCQ, Y/N and MathVista ask only about rows that the rules cannot read (which depends on the model's
-  answers), and ask again, up to the family's rounds, while the answer does not parse: the bill is an
-  upper bound, every row once (first calls) and every row times the rounds (with retries). For MMBench
-  every circular rotation is a row.
-- OCRBench and CRPE never call a judge.
+- a family that asks the judge about every row (MM-Vet, LLaVA-Bench) gets an exact count, one call per
+  row (retries, up to its rounds, only for answers that are not a grade; the stand-in and real
+  judges answer grades, so the first count is the bill);
+- a family that asks only about the rows its rules cannot read (MCQ, Y/N, MathVista: it depends on
+  the model's answers) gets an upper bound, every row once (first calls) and every row times its
+  rounds (with retries). For MMBench every circular rotation is a row;
+- a family without a judge role (OCRBench, CRPE) never calls a judge. A family with a judge role
+  but no profile is not billed (named as unknown), never billed as "no judge".
 
 Tokens are estimated at about 4 characters per token (English prompts): the prompt template with
 the row's question, options and answer, plus an assumed prediction of ``PREDICTION_CHARS`` characters;
-output tokens are the typical answer length of each judge role (a letter, a word, a grade, or
+output tokens are the typical answer length of the family's profile (a letter, a word, a grade, or
 LLaVA-Bench's two scores with an explanation). It is an estimate to size the bill, not an invoice.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,18 +29,10 @@ from typing import Any
 import pandas as pd
 
 from vleval.protocol import JUDGE_MODEL_IDS, Protocol
-from vleval.types import BenchmarkCard
+from vleval.types import BenchmarkCard, JudgeProfile
 
 CHARS_PER_TOKEN = 4
 PREDICTION_CHARS = 200
-# judge role -> (prompt template files, typical answer tokens, the judge asks about every row)
-_ROLES: dict[str, tuple[tuple[str, ...], int, bool]] = {
-    "mcq": (("mcq_match_en.txt",), 2, False),
-    "yorn": (("yorn_match.txt",), 2, False),
-    "mathvista": (("mathvista_ice.txt",), 8, False),
-    "mmvet": (("mmvet_fewshot.txt",), 3, True),
-    "llavabench": (("llavabench_system.txt", "llavabench_rule.txt"), 120, True),
-}
 _ROW_TEXT_COLUMNS = ("question", "hint", "A", "B", "C", "D", "E", "answer", "caption", "gpt4_ans", "choices")
 
 
@@ -74,9 +67,27 @@ def judge_model_for(spec: str | None, card: BenchmarkCard, protocol: Protocol) -
     return os.environ.get("LOCAL_LLM") or JUDGE_MODEL_IDS.get(short_name, short_name)
 
 
-def _rounds(card: BenchmarkCard) -> int:
-    module = importlib.import_module(f"vleval.families.{card.family}")
-    return int(getattr(module, "JUDGE_ROUNDS", 1))
+def _judged(card: BenchmarkCard) -> bool:
+    """Whether ``card``'s family can call a judge at all: it has a judge role or a judge profile."""
+    from vleval.families.base import family_of
+
+    family = family_of(card)
+    return family.judge_role is not None or family.judge_profile is not None
+
+
+def judge_profile(card: BenchmarkCard) -> JudgeProfile:
+    """The judge profile of ``card``'s judged family. A family with a judge role but no profile is
+    refused (``VlevalError``), so its bill is "unknown", never a silent "no judge"."""
+    from vleval.errors import VlevalError
+    from vleval.families.base import family_of
+
+    family = family_of(card)
+    if family.judge_profile is None:
+        raise VlevalError(
+            f"{card.name}: family {family.name!r} has a judge role but declares no judge_profile, so its "
+            "judge bill is unknown; declare one (vleval.types.JudgeProfile) in the family module."
+        )
+    return family.judge_profile
 
 
 def _row_chars(table: pd.DataFrame) -> float:
@@ -98,14 +109,14 @@ def estimate_bill(
     from vleval.datasets.scoring import judge_prompt
 
     judge = judge_model_for(judge_spec, card, protocol)
-    role = _ROLES.get(card.family)
-    if judge is None or role is None:
-        note = "rule-based metric: no judge" if role is None else "no judge (--judge none): rules only"
-        return JudgeBill(card.name, None, note=note)
-    templates, answer_tokens, every_row = role
+    if not _judged(card):
+        return JudgeBill(card.name, None, note="rule-based metric: no judge")
+    if judge is None:
+        return JudgeBill(card.name, None, note="no judge (--judge none): rules only")
+    profile = judge_profile(card)
+    answer_tokens, every_row, rounds = profile.answer_tokens, profile.every_row, profile.rounds
     rows = len(table)
-    rounds = _rounds(card)
-    template_chars = sum(len(judge_prompt(name)) for name in templates)
+    template_chars = sum(len(judge_prompt(name)) for name in profile.templates)
     per_call_chars = template_chars + _row_chars(table) + PREDICTION_CHARS
     bill = JudgeBill(
         dataset=card.name,
@@ -212,4 +223,4 @@ def _may_call_judge(name: str, protocol: Protocol, judge_spec: str | None) -> bo
     card = BENCHMARKS.get(name)
     if card is None:
         return True
-    return judge_model_for(judge_spec, card, protocol) is not None and card.family in _ROLES
+    return judge_model_for(judge_spec, card, protocol) is not None and _judged(card)

@@ -7,8 +7,9 @@
 
 It serves POST ``/v1/chat/completions`` and ``/chat/completions`` in the OpenAI format (and GET
 ``/v1/models``). Answers come from ``answer(model, messages, temperature) -> str``; the default,
-``rule_based_answer``, recognises the reference's judge prompts and answers them sensibly. It is a
-stand-in, not a judge: numbers scored with it say nothing about a model.
+``rule_based_answer``, answers the reference's judge prompts by each benchmark family's stand-in rule
+(``BenchmarkFamily.stand_in_judge``). It is a stand-in, not a judge: numbers scored with it say
+nothing about a model.
 
 Failure injection (a misbehaving OpenAI-compatible server, for the fault tests of the judge and the
 ``openai`` backend): ``fail_next(n, status)`` answers the next n chat requests with that HTTP status;
@@ -21,7 +22,6 @@ test redaction). ``python -m vleval.synthetic.judge_server --fault MODE`` serves
 from __future__ import annotations
 
 import json
-import re
 import socket
 import struct
 import threading
@@ -49,7 +49,8 @@ FAULT_MODES: dict[str, str] = {
 
 
 # -------------------------------------------------------------------------------------------------
-# The default responder: one rule per reference judge prompt (VLMEvalKit vlmeval/dataset/utils/*)
+# The default responder: each benchmark family's rule for the judge prompts its scoring sends
+# (``BenchmarkFamily.stand_in_judge``)
 # -------------------------------------------------------------------------------------------------
 def message_text(messages: list[dict[str, Any]]) -> str:
     """The text of the last user message (string content or a list of text parts)."""
@@ -64,84 +65,20 @@ def message_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def _last_segment(text: str, start: str, end: str | None = None) -> str:
-    """The text after the last ``start`` (and before the following ``end``, if given)."""
-    tail = text.rpartition(start)[2] if start in text else ""
-    if end is not None and end in tail:
-        tail = tail.partition(end)[0]
-    return tail.strip()
-
-
-def _words(text: str) -> list[str]:
-    return re.sub(r"[^\w\s]", " ", text.lower()).split()
-
-
-def _answer_mathvista(prompt: str) -> str:
-    response = _last_segment(prompt, "Model respone:")
-    response = response.removesuffix("Extracted answer:").strip()
-    numbers = _NUMBER.findall(response.replace(",", ""))
-    return numbers[-1] if numbers else response
-
-
-def _answer_mmvet(prompt: str) -> str:
-    # The final table row is 'question | ground truth | prediction | ' after the examples.
-    row = prompt.rpartition("| 1.0\n\n")[2] if "| 1.0\n\n" in prompt else prompt.strip().splitlines()[-1]
-    fields = row.split(" | ")
-    if len(fields) < 3:
-        return "0.0"
-    truth, prediction = fields[1], " | ".join(fields[2:]).lower()
-    if "<OR>" in truth:
-        hit = any(part.strip().lower() in prediction for part in truth.split("<OR>"))
-    else:
-        hit = all(part.strip().lower() in prediction for part in truth.split("<AND>"))
-    return "1.0" if hit else "0.5"
-
-
-def _answer_yes_no(prompt: str) -> str:
-    words = _words(_last_segment(prompt, "Answer:", "Your output:"))
-    if "yes" in words and "no" not in words:
-        return "Yes"
-    if "no" in words and "yes" not in words:
-        return "No"
-    return "Unknown"
-
-
-def _answer_mcq(prompt: str) -> str:
-    chinese = "选项:" in prompt
-    options_block = _last_segment(
-        prompt, "选项:" if chinese else "Options:", "答案:" if chinese else "\nAnswer:"
-    )
-    answer = _last_segment(prompt, "答案:" if chinese else "Answer:", "输出:" if chinese else "Your output:")
-    options = dict(re.findall(r"(?:^|\s)([A-Z])\.\s+(.+?)(?=\s+[A-Z]\.\s|\n|$)", options_block))
-    tokens = re.sub(r"[.()\[\],:;!*#{}]", " ", answer).split()
-    letters = [letter for letter in options if letter in tokens]
-    if len(letters) == 1:
-        return letters[0]
-    by_text = [letter for letter, text in options.items() if text.strip().lower() in answer.lower()]
-    return by_text[0] if len(by_text) == 1 else "Z"
-
-
-# Checked in order: the first matching marker decides the rule.
-_RULES: tuple[tuple[str, Callable[[str], str]], ...] = (
-    ("Extracted answer:", _answer_mathvista),  # MathVista extraction
-    ("[Assistant 1]", lambda _prompt: "8 6"),  # LLaVA-Bench review
-    ("Compare the ground truth and prediction", _answer_mmvet),  # MM-Vet grading
-    ("The options are only Yes / No", _answer_yes_no),  # Y/N matching (HallusionBench)
-    ("several options of a single-choice question", _answer_mcq),  # MCQ matching
-    ("单选题", _answer_mcq),  # MCQ matching, Chinese prompt
-)
+NOT_A_JUDGE_PROMPT = "Hello! This is the vleval local judge."  # the answer to a prompt no family knows
 
 
 def rule_based_answer(model: str, messages: list[dict[str, Any]], temperature: float) -> str:
-    """A deterministic stand-in for the reference judges (see the module docstring)."""
+    """A deterministic stand-in for the reference judges: the first family (in listing order) whose
+    rule knows the prompt answers it (see the module docstring)."""
+    from vleval.families.base import all_families
+
     prompt = message_text(messages)
-    for marker, respond in _RULES:
-        if marker in prompt:
-            return respond(prompt)
-    return "Hello! This is the vleval local judge."
+    for family in all_families().values():
+        answer = family.stand_in_judge(prompt)
+        if answer is not None:
+            return answer
+    return NOT_A_JUDGE_PROMPT
 
 
 # -------------------------------------------------------------------------------------------------
