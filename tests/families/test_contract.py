@@ -34,6 +34,7 @@ from vleval.errors import VlevalError
 from vleval.families.base import HEADLINE, BenchmarkFamily, all_families, family_modules, family_of
 from vleval.judge.bill import dry_run_bill, estimate_bill
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS, get_protocol
+from vleval.stats.metrics import Metric
 from vleval.stats.scores import category_key
 from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting, right_answer
 from vleval.synthetic.judge_server import rule_based_answer
@@ -173,9 +174,11 @@ def test_each_reported_category_gets_its_interval(scored):
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("family", FAMILIES.values(), ids=str)
 def test_every_family_implements_what_scoring_and_the_report_call(family):
-    """The base class only raises for these: a family missing one would fail at a user's run."""
-    for method in ("score", "aggregate", "reference_files", "read_reference"):
+    """The base class only raises for these (and aggregates through the family's metric): a family missing
+    one would fail at a user's run."""
+    for method in ("score", "reference_files", "read_reference"):
         assert getattr(type(family), method) is not getattr(BenchmarkFamily, method), (family, method)
+    assert isinstance(family.metric, Metric), family
 
 
 PLUGIN = """
@@ -369,7 +372,7 @@ def test_right_answers_score_full_marks(name, tmp_path):
 
     found = scored_rows(right)
     assert {row.decided_by for row in found} <= {"rule", "judge"}
-    if not family.graded:
+    if not family.metric.graded:
         assert {row.score for row in found} == {1.0}
         return
     assert all(row.score is not None for row in found)
