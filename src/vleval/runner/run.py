@@ -623,9 +623,9 @@ def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
 def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellResult) -> None:
     """Score one cell with its own judge (closed when done), on the cell's already-read table."""
     from vleval.datasets.scoring import evaluate, last_judge_error
-    from vleval.judge.bill import tally
     from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import resolve_judge
+    from vleval.workflows.bill import tally
 
     protocol = plan.protocol
     started = time.monotonic()
@@ -732,8 +732,8 @@ def dry_run_report(config: RunConfig, plan: RunPlan) -> str:
                           data_dir=config.data_dir, cot=config.cot, max_new_tokens=config.max_new_tokens,
                           device=config.device, limit=config.limit)
             )  # fmt: skip
-    if config.mode != "infer":  # judge calls, tokens and the judge model, per benchmark (vleval.judge.bill)
-        from vleval.judge.bill import dry_run_bill
+    if config.mode != "infer":  # judge calls, tokens and the judge model, per benchmark (vleval.workflows.bill)
+        from vleval.workflows.bill import dry_run_bill
 
         present = [card for card in plan.datasets if card.name in plan.tsv]
         absent = {card.name: counts[card.name] for card in plan.datasets if card.name not in plan.tsv}
