@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from vleval.errors import DataMissingError, JudgeUnavailableError, VlevalError
 from vleval.judge.local import is_local_judge_spec, local_judge_problem, release_engines
+from vleval.models.metadata import checkpoint_digest
 from vleval.protocol import Protocol, get_protocol
 from vleval.runner import manifest
 from vleval.runner.config import (
@@ -35,7 +36,7 @@ from vleval.runner.dist import DistInfo, ProcessGroup, assign_gpus, init_dist
 from vleval.runner.infer import BenchmarkCell, DatasetOutcome, infer_dataset
 from vleval.runner.lock import WorkDirLocks
 from vleval.runner.progress import load_progress
-from vleval.runner.targets import ModelTarget, checkpoint_digest, resolve_model
+from vleval.runner.targets import ModelTarget, resolve_model
 from vleval.types import FAILURE_PREFIX, BenchmarkCard
 
 if TYPE_CHECKING:
