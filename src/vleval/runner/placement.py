@@ -13,6 +13,7 @@ from vleval.runner.targets import ModelTarget
 
 
 def uses_cuda(config: RunConfig) -> bool:
+    """Whether the models of this run go to CUDA devices: ``--device`` when given, else any GPU seen."""
     if config.device is not None:
         return config.device.startswith("cuda")
     import torch
@@ -21,6 +22,7 @@ def uses_cuda(config: RunConfig) -> bool:
 
 
 def release_memory(use_cuda: bool) -> None:
+    """Free the last model's memory (and CUDA's cached blocks) before the next model loads."""
     import gc
 
     gc.collect()
@@ -31,6 +33,8 @@ def release_memory(use_cuda: bool) -> None:
 
 
 def gpus_for(info: DistInfo, card_gpus_per_task: int) -> list[int]:
+    """The visible GPUs this rank's model goes to: ``GPUS_PER_TASK`` of the job (or the card's need, within the
+    node's share per local rank) of them; [] without a GPU."""
     import torch
 
     n_visible = torch.cuda.device_count()
@@ -43,6 +47,8 @@ def gpus_for(info: DistInfo, card_gpus_per_task: int) -> list[int]:
 
 
 def backend_kwargs(config: RunConfig, target: ModelTarget, info: DistInfo, use_cuda: bool) -> dict[str, Any]:
+    """``device`` (one device) or ``device_map`` (the model split by layer over this rank's GPUs), and
+    ``dtype``, for loading ``target``."""
     kwargs: dict[str, Any] = {"dtype": config.dtype}
     if not use_cuda:
         kwargs["device"] = config.device or "cpu"
@@ -62,6 +68,7 @@ def backend_kwargs(config: RunConfig, target: ModelTarget, info: DistInfo, use_c
 
 
 def make_backend(config: RunConfig, target: ModelTarget, info: DistInfo, use_cuda: bool) -> Any:
+    """The inference backend for ``target``, loaded on its devices (or ``config.backend_factory``'s)."""
     kwargs = backend_kwargs(config, target, info, use_cuda) | backend_options(config)
     if config.backend_factory is not None:
         return config.backend_factory(target.path, kwargs)
