@@ -33,8 +33,8 @@ def release_memory(use_cuda: bool) -> None:
 
 
 def gpus_for(info: DistInfo, card_gpus_per_task: int) -> list[int]:
-    """The visible GPUs this rank's model goes to: ``GPUS_PER_TASK`` of the job (or the card's need, within the
-    node's share per local rank) of them; [] without a GPU."""
+    """The visible GPUs this rank's model goes to: the job's ``GPUS_PER_TASK``, else the card's need
+    within the node's share per local rank; [] without a GPU."""
     import torch
 
     n_visible = torch.cuda.device_count()
