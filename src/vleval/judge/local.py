@@ -16,7 +16,7 @@ no downloaded code runs). With vLLM importable the model runs on vLLM (tensor pa
 visible GPUs), else on transformers, batched.
 
 Answers go into the same judge cache as the API judge's (``vleval.judge.cache``), keyed by the
-judge's identity ``local:<folder name>@<checkpoint digest>`` (``vleval.models.metadata.
+judge's identity ``local:<folder name>@<checkpoint digest>`` (``vleval.runner.targets.
 checkpoint_digest``: config, index and safetensors headers and sizes), so a re-run or another
 benchmark reuses them and a different checkpoint in a folder of the same name does not.
 Loaded engines are kept per folder for the process (``vleval run`` scores benchmark after benchmark
@@ -60,7 +60,7 @@ def local_judge_folder(spec: str) -> Path:
 def judge_identity(folder: Path) -> str:
     """``local:<folder name>@<first 16 hex of the checkpoint digest>``: the judge's model id in the
     cache and in result files."""
-    from vleval.models.metadata import checkpoint_digest
+    from vleval.runner.targets import checkpoint_digest
 
     folder = Path(folder)
     return f"{LOCAL_JUDGE_PREFIX}{folder.resolve().name}@{checkpoint_digest(folder)[:16]}"

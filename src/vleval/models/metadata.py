@@ -11,7 +11,6 @@ handed over.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -147,18 +146,3 @@ def check_checkpoint_metadata(model_dir: Path) -> None:
             check_metadata_file(path)
     for weights in sorted(model_dir.glob("*.safetensors")):
         check_regular_file(weights)
-
-
-def checkpoint_digest(path: Path) -> str:
-    """Cheap identity of a checkpoint: sha256 over config.json, the safetensors index (or the header of
-    a single model.safetensors) and the weight files' sizes; not over the weights themselves."""
-    h = hashlib.sha256()
-    for name in ("config.json", "generation_config.json", "model.safetensors.index.json"):
-        file = path / name
-        if os.path.lexists(file):
-            h.update(name.encode() + b"\0" + read_metadata_bytes(file))
-    for weights in sorted(path.glob("*.safetensors")):
-        header = read_safetensors_header(weights)  # the JSON header: names, dtypes, shapes, offsets
-        h.update(f"{weights.name}:{weights.stat().st_size}".encode())
-        h.update(header)
-    return h.hexdigest()

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from vleval.errors import DataMissingError, VlevalError
 from vleval.judge.local import is_local_judge_spec, local_judge_problem
-from vleval.models.metadata import checkpoint_digest
 from vleval.protocol import Protocol, get_protocol
 from vleval.runner import manifest
 from vleval.runner.config import (
@@ -36,7 +35,7 @@ from vleval.runner.infer import BenchmarkCell, DatasetOutcome, infer_dataset
 from vleval.runner.lock import WorkDirLocks
 from vleval.runner.placement import gpus_for, make_backend, release_memory, uses_cuda
 from vleval.runner.score import Scorer
-from vleval.runner.targets import ModelTarget, resolve_model
+from vleval.runner.targets import ModelTarget, checkpoint_digest, resolve_model
 from vleval.types import BenchmarkCard
 
 if TYPE_CHECKING:

@@ -4,6 +4,7 @@ checked before any work starts, with their checksums for ``run.json``."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -139,3 +140,20 @@ def _hub_target(repo_id: str, model_dir: Path | None) -> ModelTarget | None:
     if snapshot is None or missing_files(snapshot):
         return None
     return ModelTarget(card_from_checkpoint(snapshot, name=repo_id.split("/")[-1]), snapshot, True)
+
+
+def checkpoint_digest(path: Path) -> str:
+    """Cheap identity of a checkpoint: sha256 over config.json, the safetensors index (or the header of
+    a single model.safetensors) and the weight files' sizes; not over the weights themselves."""
+    from vleval.models.metadata import read_metadata_bytes, read_safetensors_header
+
+    h = hashlib.sha256()
+    for name in ("config.json", "generation_config.json", "model.safetensors.index.json"):
+        file = path / name
+        if os.path.lexists(file):
+            h.update(name.encode() + b"\0" + read_metadata_bytes(file))
+    for weights in sorted(path.glob("*.safetensors")):
+        header = read_safetensors_header(weights)  # the JSON header: names, dtypes, shapes, offsets
+        h.update(f"{weights.name}:{weights.stat().st_size}".encode())
+        h.update(header)
+    return h.hexdigest()
