@@ -20,13 +20,13 @@ from vleval.errors import VlevalError
 COMMAND_MODULES = (
     "vleval.runner.commands",  # run, slurm
     "vleval.datasets.commands",  # data list/download
-    "vleval.datasets.eval_commands",  # eval
-    "vleval.datasets.diff_commands",  # diff-protocols
+    "vleval.workflows.eval_commands",  # eval
+    "vleval.workflows.diff_commands",  # diff-protocols
     "vleval.models.commands",  # models list/download
     "vleval.report.commands",  # report, demo
     "vleval.report.export_commands",  # export (results.json, parquet)
     "vleval.stats.commands",  # compare
-    "vleval.judge.commands",  # judge-audit
+    "vleval.workflows.judge_commands",  # judge-audit
 )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vleval.errors import DataCorruptError
-from vleval.types import SETTINGS_SCHEMA, EvalSettings, ScoreRecord
+from vleval.types import SETTINGS_SCHEMA, EvalSettings, ScoreRecord, Subset
 
 NOT_RECORDED = "not recorded"
 RULE_ONLY_MARK = "rule-only: the protocol's judge was not used"
@@ -252,6 +252,11 @@ def marks(settings: EvalSettings | None) -> list[str]:
         out.append(STAND_IN_MARK)
     # a subset (--limit) is said by ``report.format.caveat`` from the record's own ``subset``
     return out
+
+
+def subset_text(subset: Subset) -> str:
+    """How a ``--limit`` score is marked everywhere it is shown."""
+    return f"subset of {subset.questions}/{subset.of_questions}: not comparable to published figures"
 
 
 def comparable_with_published(settings: EvalSettings | None) -> bool:

@@ -192,7 +192,7 @@ class Judge(Protocol):
 
 @dataclass(frozen=True)
 class JudgeProfile:
-    """How a judged family asks its judge, as far as the dry run's bill needs it (``vleval.judge.bill``)
+    """How a judged family asks its judge, as far as the dry run's bill needs it (``vleval.workflows.bill``)
     and the family's scoring uses it: declared once per family (``BenchmarkFamily.judge_profile``).
 
     ``templates``: the judge prompt template files (``vleval/data/judge_prompts``) one call sends;

@@ -32,7 +32,6 @@ from vleval.datasets.results import plain, read_rows, read_score, score_record_p
 from vleval.datasets.scoring import evaluate, judge_prompt
 from vleval.errors import VlevalError
 from vleval.families.base import HEADLINE, BenchmarkFamily, all_families, family_modules, family_of
-from vleval.judge.bill import dry_run_bill, estimate_bill
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS, get_protocol
 from vleval.stats.metrics import Metric
 from vleval.stats.scores import category_key
@@ -40,6 +39,7 @@ from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting, 
 from vleval.synthetic.judge_server import rule_based_answer
 from vleval.synthetic.scripted_judge import ScriptedJudge, stand_in_judge
 from vleval.types import JUDGE_FAILURE_TEXT, JudgeProfile
+from vleval.workflows.bill import dry_run_bill, estimate_bill
 
 SCORED = sorted(name for name, card in BENCHMARKS.items() if card.has_answers)
 FAMILIES = all_families()

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from vleval.models.registry import get_model
+from vleval.runner.config import RunConfig
 from vleval.runner.dist import DistInfo
-from vleval.runner.run import RunConfig, _backend_kwargs
+from vleval.runner.placement import backend_kwargs
 from vleval.runner.targets import ModelTarget
 
 
@@ -25,7 +26,7 @@ def eight_gpus(monkeypatch):
 
 def test_cpu_when_no_gpu():
     config = RunConfig(models=["m"], datasets=["d"])
-    assert _backend_kwargs(config, _target("InternVL2_5-1B"), DistInfo(), use_cuda=False)["device"] == "cpu"
+    assert backend_kwargs(config, _target("InternVL2_5-1B"), DistInfo(), use_cuda=False)["device"] == "cpu"
 
 
 def test_one_gpu_per_task_follows_the_local_rank(eight_gpus):
@@ -33,7 +34,7 @@ def test_one_gpu_per_task_follows_the_local_rank(eight_gpus):
     info = DistInfo(
         rank=11, world_size=64, local_rank=3, local_world_size=8, launcher="slurm", gpus_per_task=1
     )
-    kwargs = _backend_kwargs(config, _target("InternVL2_5-8B"), info, use_cuda=True)
+    kwargs = backend_kwargs(config, _target("InternVL2_5-8B"), info, use_cuda=True)
     assert kwargs["device"] == "cuda:3" and "device_map" not in kwargs
 
 
@@ -41,7 +42,7 @@ def test_an_eight_gpu_task_splits_a_78b_with_the_reference_layout(eight_gpus):
     config = RunConfig(models=["m"], datasets=["d"])
     info = DistInfo(rank=1, world_size=8, local_rank=0, local_world_size=1, launcher="slurm", gpus_per_task=8)
     card = get_model("InternVL2_5-78B")
-    kwargs = _backend_kwargs(config, _target(card.name), info, use_cuda=True)
+    kwargs = backend_kwargs(config, _target(card.name), info, use_cuda=True)
     device_map = kwargs["device_map"]
     assert device_map["vision_model"] == 0 and device_map["language_model.model.layers.79"] == 0
     assert (
@@ -55,5 +56,5 @@ def test_two_processes_share_a_node_of_eight_for_a_large_model(eight_gpus):
     config = RunConfig(models=["m"], datasets=["d"])
     info = DistInfo(rank=1, world_size=2, local_rank=1, local_world_size=2, launcher="torchrun")
     card = get_model("InternVL2_5-38B")
-    device_map = _backend_kwargs(config, _target(card.name), info, use_cuda=True)["device_map"]
+    device_map = backend_kwargs(config, _target(card.name), info, use_cuda=True)["device_map"]
     assert set(device_map.values()) == {4, 5, 6, 7}

@@ -1,4 +1,5 @@
-"""`vleval run` in one process: outputs, run.json, reuse, failures and their retry, errors, dry run."""
+"""`vleval run` in one process: outputs, run.json, reuse, failures and their retry, errors (the dry run:
+test_dry_run.py)."""
 
 from __future__ import annotations
 
@@ -198,18 +199,6 @@ def test_eval_mode_needs_predictions_and_rescores_them(reference_run, tiny_model
     assert_same_outputs(work, reference_run)
 
 
-def test_dry_run_prints_counts_state_and_fetch_commands(reference_run, tiny_model, bench_dir, capsys):
-    rc = main(["run", *run_args(tiny_model, bench_dir, reference_run), "--dry-run"])
-    out = capsys.readouterr().out
-    assert rc == 0
-    assert "MMStar" in out and "6 samples" in out and "4 samples" in out and "predictions done" in out
-    rc = main(["run", "--model", str(tiny_model), "InternVL2_5-2B", "--data", "MMStar", "CRPE_EXIST",
-               "--data-dir", str(bench_dir), "--skip-md5-check", "--dry-run", "--work-dir", str(reference_run)])  # fmt: skip
-    out = capsys.readouterr().out
-    assert rc == 2 and "missing" in out  # what would stop the run stops the dry run too
-    assert "vleval models download InternVL2_5-2B" in out and "vleval data download CRPE_EXIST" in out
-
-
 def test_use_cot_is_read_once_at_the_command_line():
     from vleval.cli import build_parser
 
@@ -368,16 +357,6 @@ def test_a_registered_name_copy_runs_unverified_rule_only_and_is_never_compared(
     md = files.summary_md.read_text()
     assert "unverified checkpoint" in md and "rule-only" in md and "RANDOM-WEIGHT" in md
     assert "token budget 8" in md and "md5 check off" in md
-
-
-def test_dry_run_lists_benchmarks_scored_rule_only_by_judge_none(tiny_model, bench_dir, tmp_path, capsys):
-    """Issue 18 item 2: `--judge none` is the explicit way to rule-only scoring, and the dry run says
-    which benchmarks it concerns (MMStar's protocol names a judge; OCRBench's metric is rule-based)."""
-    assert main(["run", *run_args(tiny_model, bench_dir, tmp_path / "work"), "--dry-run"]) == 0
-    out = capsys.readouterr().out
-    assert "MMStar: rule-only scoring; the protocol's judge (gpt-3.5-turbo-0125) will not be used" in out
-    assert "--judge none asks for none" in out and "OCRBench: rule-only" not in out
-    assert f"{MODEL_NAME}: a random-weight synthetic checkpoint" in out
 
 
 def test_an_internvl3_5_card_runs_end_to_end_and_unloadable_cards_are_refused(bench_dir, tmp_path, capsys):

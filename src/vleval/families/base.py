@@ -24,7 +24,7 @@ It knows:
 - ``read_reference``: a reader for the reference's own result files, so ``vleval report`` shows runs
   made with VLMEvalKit too;
 - ``judge_profile``: how its judge is asked (templates, answer size, which rows, rounds), from which
-  ``vleval.judge.bill`` computes the dry run's bill;
+  ``vleval.workflows.bill`` computes the dry run's bill;
 - ``synthetic_rows`` / ``right_answer``: its synthetic benchmark rows (``vleval.synthetic.benchmarks``
   writes them as TSVs) and a prediction its rules read as right;
 - ``stand_in_judge``: the local stand-in judge's answer to the prompts its scoring sends
@@ -171,7 +171,7 @@ class BenchmarkFamily:
         ``_rows.jsonl`` (a run made with VLMEvalKit). Default: none."""
         return []
 
-    # --- the judge's profile, synthetic data and stand-in judge (vleval.judge.bill, vleval.synthetic)
+    # --- the judge's profile, synthetic data and stand-in judge (vleval.workflows.bill, vleval.synthetic)
     # How the judge is asked, for the dry run's bill; a family with a judge role must declare it
     # (the contract suite checks), else its bill would silently be "no judge".
     judge_profile: ClassVar[JudgeProfile | None] = None

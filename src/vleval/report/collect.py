@@ -25,13 +25,13 @@ from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, score_record_path
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.families.base import BenchmarkFamily, family_of, read_json_object
-from vleval.judge.calibrate import read_calibrations
 from vleval.judge.client import JudgeStats
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS
 from vleval.report.format import calibration_text, figures_text, headline_value
 from vleval.settings import RULE_ONLY_MARK, non_defaults, settings_of
 from vleval.transport import redact_url
 from vleval.types import FAILURE_PREFIX, EvalSettings, JudgeCalibration, RowResult, ScoreRecord
+from vleval.workflows.judge_calibrate import read_calibrations
 
 OPTION_LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -88,7 +88,7 @@ class SampleRecord:
 @dataclass
 class JudgeTally(JudgeStats):
     """What the judge did for one benchmark run, as ``run.json`` records it (``datasets.<benchmark>.judge``,
-    written by ``vleval.judge.bill.tally`` from ``vleval.judge.client.JudgeStats``): ``calls`` HTTP
+    written by ``vleval.workflows.bill.tally`` from ``vleval.judge.client.JudgeStats``): ``calls`` HTTP
     attempts sent (retries included), ``cache_hits`` requests answered from the judge cache,
     ``failures`` requests left without an answer after their retries, tokens from the replies' usage."""
 
@@ -133,7 +133,7 @@ class BenchmarkRun:
     samples: list[SampleRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     judge_tally: JudgeTally | None = None  # run.json's record of the judge calls (None: not recorded)
-    # ``vleval judge-calibrate`` results on these predictions (``judge.calibrate.read_calibrations``):
+    # ``vleval judge-calibrate`` results on these predictions (``workflows.judge_calibrate.read_calibrations``):
     # shown beside the number, never in its place
     calibrations: list[JudgeCalibration] = field(default_factory=list)
 

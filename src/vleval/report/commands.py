@@ -103,7 +103,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from vleval.report.demo import demo_cache_dir, run_demo_pipeline
+    from vleval.workflows.demo import demo_cache_dir, run_demo_pipeline
 
     cache_env = os.environ.get("VLEVAL_CACHE")  # read once here, passed down
     cache = demo_cache_dir(Path(cache_env) if cache_env else None)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from vleval.settings import marks
+from vleval.settings import marks, subset_text
 from vleval.stats.scores import category_key
-from vleval.types import Interval, JudgeCalibration, ScoreRecord, Subset
+from vleval.types import Interval, JudgeCalibration, ScoreRecord
 
 MISSING = "—"
 
@@ -33,11 +33,6 @@ def caveat(record: ScoreRecord) -> str:
         parts.append("substitute judge")
     parts.extend(marks(record.settings))  # unverified checkpoint, rule-only, stand-in judge, subset
     return "; ".join(parts)
-
-
-def subset_text(subset: Subset) -> str:
-    """How a ``--limit`` score is marked everywhere it is shown."""
-    return f"subset of {subset.questions}/{subset.of_questions}: not comparable to published figures"
 
 
 def score_text(record: ScoreRecord | None, *, digits: int = 2, interval: bool = True) -> str:

@@ -1,5 +1,5 @@
 """The report's protocol-diff section: what `vleval diff-protocols --work-dir` left in a work dir
-(``protocol_diff_<A>_vs_<B>.json``, ``vleval.datasets.protocol_diff.diff_as_json``), shown as the
+(``protocol_diff_<A>_vs_<B>.json``, ``vleval.workflows.protocol_diff.diff_as_json``), shown as the
 headline under each protocol, the net change, and the rows that flip grouped by the rule that flips
 them. Every number is labelled with its protocol."""
 
@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from vleval.datasets.protocol_diff import DIFF_SCHEMA
+from vleval.workflows.protocol_diff import DIFF_SCHEMA
 
 DIFF_FILE_GLOB = "protocol_diff_*_vs_*.json"
 

@@ -410,7 +410,7 @@ class CellResult:
     headline: float | None = None
     headline_name: str = ""
     record: ScoreRecord | None = None  # what scoring returned (headline on the 0-100 scale)
-    judge: dict[str, Any] | None = None  # the judge's tally (vleval.judge.bill.tally): calls, cache hits, ...
+    judge: dict[str, Any] | None = None  # the judge's tally (workflows.bill.tally): calls, cache hits, ...
     pred_file: Path | None = None
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

@@ -15,12 +15,11 @@ import hashlib
 import os
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vleval.errors import DataMissingError, JudgeUnavailableError, VlevalError
-from vleval.judge.local import is_local_judge_spec, local_judge_problem, release_engines
+from vleval.errors import DataMissingError, VlevalError
+from vleval.judge.local import is_local_judge_spec, local_judge_problem
 from vleval.protocol import Protocol, get_protocol
 from vleval.runner import manifest
 from vleval.runner.config import (
@@ -29,14 +28,15 @@ from vleval.runner.config import (
     RunConfig,
     RunPlan,
     RunSummary,
-    backend_options,
 )
-from vleval.runner.dist import DistInfo, ProcessGroup, assign_gpus, init_dist
+from vleval.runner.dist import DistInfo, ProcessGroup, init_dist
+from vleval.runner.dry_run import dry_run_report
 from vleval.runner.infer import BenchmarkCell, DatasetOutcome, infer_dataset
 from vleval.runner.lock import WorkDirLocks
-from vleval.runner.progress import load_progress
+from vleval.runner.placement import gpus_for, make_backend, release_memory, uses_cuda
+from vleval.runner.score import Scorer
 from vleval.runner.targets import ModelTarget, checkpoint_digest, resolve_model
-from vleval.types import FAILURE_PREFIX, BenchmarkCard
+from vleval.types import BenchmarkCard
 
 if TYPE_CHECKING:
     from vleval.models.verify import CheckpointCheck
@@ -251,7 +251,8 @@ def run_evaluation(config: RunConfig) -> RunSummary:
         check_gain_options(config, [c.name for c in plan.datasets], info.world_size)
     if config.dry_run:
         if info.is_main:
-            print(dry_run_report(config, plan))
+            warnings = preflight_lines(config, plan, checkpoint_checks(config, plan))
+            print(dry_run_report(config, plan, warnings))
         return RunSummary(config.work_dir, plan.protocol.name, rank=info.rank, blocked=list(plan.problems))
     if not config.verify_md5 and info.is_main:
         from vleval.datasets.files import MD5_OFF_WARNING
@@ -347,55 +348,6 @@ def _new_run_id() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
 
 
-class Scorer:
-    """Scores (model, benchmark) cells on rank 0 in one background thread, in the order they are
-    submitted: a benchmark's scoring and judge calls (network-bound) run while the next benchmark
-    infers (GPU-bound). Each cell's judge is closed and its table dropped when the cell is scored.
-    A local judge (``--judge local:DIR``) needs the GPUs inference holds: its cells wait until
-    ``wait``, after inference has released them."""
-
-    def __init__(self, config: RunConfig, plan: RunPlan) -> None:
-        self.config = config
-        self.plan = plan
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vleval-score")
-        self._futures: list[Future[None]] = []
-        self._deferred: list[tuple[BenchmarkCell, CellResult]] | None = (
-            [] if is_local_judge_spec(config.judge) else None
-        )
-
-    def submit(self, bench: BenchmarkCell, cell: CellResult) -> None:
-        if self._deferred is not None:
-            self._deferred.append((bench, cell))
-            return
-        self._futures.append(self._pool.submit(_score, self.config, self.plan, bench, cell))
-
-    def check(self) -> None:
-        """Raise, in the caller's thread, what a finished scoring raised (VlevalErrors are kept per
-        cell; anything else is a bug or an interrupt and stops the run)."""
-        for future in self._futures:
-            if future.done():
-                future.result()
-
-    def wait(self) -> None:
-        deferred, self._deferred = self._deferred or [], None
-        for bench, cell in deferred:
-            self.submit(bench, cell)
-        for future in self._futures:
-            future.result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        release_engines()  # a local judge's model, loaded once for all benchmarks
-
-
-def _use_cuda(config: RunConfig) -> bool:
-    if config.device is not None:
-        return config.device.startswith("cuda")
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def _infer_all(
     config: RunConfig,
     plan: RunPlan,
@@ -407,12 +359,12 @@ def _infer_all(
     backends: dict[str, dict[str, Any]],
     checks: dict[str, CheckpointCheck | None],
 ) -> None:
-    use_cuda = _use_cuda(config)
+    use_cuda = uses_cuda(config)
     if use_cuda and info.distributed:  # nccl needs this process's device before the group exists
         import torch
 
         first = plan.models[0].card if plan.models else None
-        gpus = _gpus_for(info, first.gpus_per_task if first else 1)
+        gpus = gpus_for(info, first.gpus_per_task if first else 1)
         if gpus:
             torch.cuda.set_device(gpus[0])
     group = ProcessGroup(info, use_cuda=use_cuda, timeout_s=config.dist_timeout_s)
@@ -435,7 +387,7 @@ def _infer_all(
 
             def get_backend(target: ModelTarget = target, box: list[Any] = box) -> Any:
                 if not box:
-                    box.append(_make_backend(config, target, info, use_cuda))
+                    box.append(make_backend(config, target, info, use_cuda))
                 return box[0]
 
             try:
@@ -468,7 +420,7 @@ def _infer_all(
                     if callable(close):
                         close()
                     box.clear()
-                    _release_memory(use_cuda)
+                    release_memory(use_cuda)
     finally:
         group.close()
 
@@ -497,56 +449,6 @@ def _agreement_facts(config: RunConfig, plan: RunPlan, digests: dict[str, str]) 
     for card in plan.datasets:  # contents only: nodes may hold their copies under other paths
         facts[f"the benchmark file of {card.name}"] = quick_digest(plan.tsv[card.name])
     return facts
-
-
-def _release_memory(use_cuda: bool) -> None:
-    import gc
-
-    gc.collect()
-    if use_cuda:
-        import torch
-
-        torch.cuda.empty_cache()
-
-
-def _gpus_for(info: DistInfo, card_gpus_per_task: int) -> list[int]:
-    import torch
-
-    n_visible = torch.cuda.device_count()
-    if n_visible == 0:
-        return []
-    per_task = info.gpus_per_task or max(
-        1, min(card_gpus_per_task, n_visible // max(1, info.local_world_size))
-    )
-    return assign_gpus(n_visible, info.local_rank, info.local_world_size, per_task)
-
-
-def _backend_kwargs(config: RunConfig, target: ModelTarget, info: DistInfo, use_cuda: bool) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"dtype": config.dtype}
-    if not use_cuda:
-        kwargs["device"] = config.device or "cpu"
-        return kwargs
-    if config.device is not None and config.device != "cuda":
-        kwargs["device"] = config.device
-        return kwargs
-    gpus = _gpus_for(info, target.card.gpus_per_task)
-    if len(gpus) <= 1:
-        kwargs["device"] = f"cuda:{gpus[0] if gpus else 0}"
-        return kwargs
-    from vleval.models.internvl.loader import split_device_map
-
-    layout = split_device_map(target.card.llm_layers, len(gpus), target.card.llm_family)
-    kwargs["device_map"] = {name: gpus[slot] for name, slot in layout.items()}
-    return kwargs
-
-
-def _make_backend(config: RunConfig, target: ModelTarget, info: DistInfo, use_cuda: bool) -> Any:
-    kwargs = _backend_kwargs(config, target, info, use_cuda) | backend_options(config)
-    if config.backend_factory is not None:
-        return config.backend_factory(target.path, kwargs)
-    from vleval.models.backends.base import load_backend
-
-    return load_backend(config.backend, target.path, **{k: v for k, v in kwargs.items() if v is not None})
 
 
 def _cell(
@@ -609,151 +511,3 @@ def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
             f"{len(outcome.over_context)} prompt(s) longer than the model's context length (index {shown}): "
             "their predictions are unreliable"
         )
-
-
-def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellResult) -> None:
-    """Score one cell with its own judge (closed when done), on the cell's already-read table."""
-    from vleval.datasets.scoring import evaluate, last_judge_error
-    from vleval.judge.bill import tally
-    from vleval.judge.client import resolve_judge
-
-    protocol = plan.protocol
-    started = time.monotonic()
-    judge = None
-    try:
-        choice = resolve_judge(
-            config.judge, protocol.judge_for(bench.card), config.judge_settings().under(protocol)
-        )
-        judge = choice.judge
-        if choice.missing_credentials and choice.reason:
-            cell.notes.append(choice.reason)
-            _say(f"vleval: {bench.name}: {choice.reason}")
-        if not cell.n_samples:  # --mode eval: the counts come from the prediction file
-            cell.n_samples = len(bench.table)
-            texts, _ = bench.existing_predictions()
-            cell.n_failed = sum(1 for v in texts.values() if FAILURE_PREFIX in str(v))
-        result = evaluate(
-            bench.card,
-            protocol,
-            bench.pred_file,
-            judge,
-            table=bench.table,
-            seed=config.seed,
-            hit_token_limit=bench.token_limit_hits(),
-            subset=bench.subset,
-            settings=cell.settings,
-        )
-        if config.mmstar_gain:
-            from vleval.runner.gain import score_gain
-
-            score_gain(config, bench, judge, result)
-        cell.judge_error = last_judge_error(judge)
-    except JudgeUnavailableError:
-        raise  # the judge refuses the key or does not answer: the run stops (Scorer.check)
-    except VlevalError as exc:
-        cell.error = str(exc)
-        return
-    finally:
-        cell.judge = tally(judge)
-        if judge is not None:
-            judge.close()
-        bench.release()
-        cell.eval_s = time.monotonic() - started
-    cell.record = result.record
-    cell.headline = result.record.headline
-    cell.headline_name = result.record.headline_name
-    cell.files = [Path(f) for f in result.files]
-    cell.notes.extend(result.record.notes)
-
-
-# --------------------------------------------------------------------------------------------------
-# dry run
-# --------------------------------------------------------------------------------------------------
-def dry_run_report(config: RunConfig, plan: RunPlan) -> str:
-    from vleval.datasets.loading import load_table
-
-    lines = [
-        f"vleval run --dry-run: {len(plan.models)} model(s) x {len(plan.datasets)} benchmark(s), "
-        f"protocol {plan.protocol.name}, mode {config.mode}, CoT {'on' if config.cot else 'off'}, "
-        f"work dir {config.work_dir}"
-    ]
-    if config.limit is not None:
-        lines.append(
-            f"--limit {config.limit}: the first {config.limit} question(s) of each benchmark; the scores will "
-            "be marked 'subset of N/M' and are not comparable to published figures"
-        )
-    counts: dict[str, str] = {}
-    for card in plan.datasets:
-        if card.name not in plan.tsv:
-            counts[card.name] = _file_problem(card, plan.protocol, config)
-            continue
-        try:
-            counts[card.name] = _sample_count(card, plan.protocol, config)
-        except VlevalError as exc:
-            counts[card.name] = f"unreadable ({exc})"
-    for target in plan.models:
-        lines.append(f"{target.name} ({target.path})")
-        for card in plan.datasets:
-            pred = plan.pred_file(config.work_dir, target, card)
-            state = load_progress(plan.progress_dir(config.work_dir, target, card))
-            done = sum(1 for r in state.records.values() if r.ok)
-            failed = sum(1 for r in state.records.values() if not r.ok)
-            if pred.is_file():
-                status = "predictions done" + (f" ({failed} failed, to retry)" if failed else "")
-            elif done or failed:
-                status = f"in progress: {done} finished, {failed} failed"
-            else:
-                status = "not started"
-            lines.append(f"  {card.name:<22} {counts[card.name]:<16} {status}")
-        present = [card for card in plan.datasets if card.name in plan.tsv]
-        if config.mode != "eval" and present:  # prompt tokens, FLOPs, estimated time (vleval.cost)
-            from vleval.cost import time_bill
-
-            lines.extend(
-                time_bill(model_path=target.path, model_card=target.card, cards=present, protocol=plan.protocol,
-                          data_dir=config.data_dir, cot=config.cot, max_new_tokens=config.max_new_tokens,
-                          device=config.device, limit=config.limit)
-            )  # fmt: skip
-    if config.mode != "infer":  # judge calls, tokens and the judge model, per benchmark (vleval.judge.bill)
-        from vleval.judge.bill import dry_run_bill
-
-        present = [card for card in plan.datasets if card.name in plan.tsv]
-        absent = {card.name: counts[card.name] for card in plan.datasets if card.name not in plan.tsv}
-        lines.extend(
-            dry_run_bill(present, plan.protocol, config.judge, len(plan.models),
-                         lambda card: load_table(card, plan.protocol, config.data_dir, verify_md5=False,
-                                                 limit=config.limit), unavailable=absent)
-        )  # fmt: skip
-    warnings = preflight_lines(config, plan, checkpoint_checks(config, plan))
-    if warnings:
-        lines.append("numbers that will not be what their names say:")
-        lines.extend(f"  - {w}" for w in warnings)
-    if plan.problems:
-        lines.append("missing (fetch or fix before running; the run would stop here):")
-        lines.extend(f"  - {p}" for p in plan.problems)
-    else:
-        lines.append("everything needed is present.")
-    return "\n".join(lines)
-
-
-def _file_problem(card: BenchmarkCard, protocol: Protocol, config: RunConfig) -> str:
-    """Why a benchmark's file cannot be used, in a word or two: absent, or there with another md5."""
-    from vleval.datasets.files import file_state
-
-    try:
-        state = file_state(card, protocol, config.data_dir).state
-    except (VlevalError, OSError):
-        return "data missing"
-    return "md5 mismatch" if state == "md5_mismatch" else "data missing"
-
-
-def _sample_count(card: BenchmarkCard, protocol: Protocol, config: RunConfig) -> str:
-    """``1000 samples``, or under ``--limit`` ``40 of 1000 samples (20/500 questions)``."""
-    from vleval.datasets.loading import load_table
-    from vleval.datasets.subset import limit_table
-
-    table = load_table(card, protocol, config.data_dir, verify_md5=False)
-    _, subset = limit_table(table, card, protocol, config.limit)
-    if subset is None:
-        return f"{len(table)} samples"
-    return f"{subset.rows} of {subset.of_rows} samples ({subset.questions}/{subset.of_questions} questions)"

@@ -24,8 +24,7 @@ from typing import Any
 from vleval.console import step
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
-from vleval.report.format import subset_text
-from vleval.settings import describe, differences, marks, settings_of
+from vleval.settings import describe, differences, marks, settings_of, subset_text
 from vleval.stats.core import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,

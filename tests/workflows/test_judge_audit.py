@@ -14,10 +14,10 @@ from vleval.cli import main
 from vleval.datasets.loading import load_table
 from vleval.datasets.predictions import write_prediction_file
 from vleval.datasets.registry import get_benchmark
-from vleval.judge.audit import cohen_kappa
 from vleval.protocol import get_protocol
 from vleval.synthetic.benchmarks import make_benchmark_tsv
 from vleval.synthetic.judge_server import JudgeServer, message_text, rule_based_answer
+from vleval.workflows.judge_audit import cohen_kappa
 
 MODEL = "TinyVL"
 
@@ -115,8 +115,8 @@ def test_audit_reports_agreement_kappa_confusion_and_changed_rows(scored_run, ca
 
 
 def test_a_rotation_one_side_never_examined_is_a_change_not_a_decision() -> None:
-    from vleval.judge.audit import compare_rows
     from vleval.types import RowResult
+    from vleval.workflows.judge_audit import compare_rows
 
     original = [
         RowResult(0, "0", 1.0, "judge", extracted="A"),
@@ -165,8 +165,8 @@ def test_the_audit_judge_keeps_the_deadlines_given(scored_run, capsys) -> None:
 
 
 def test_agreement_leaves_out_rows_whose_call_failed() -> None:
-    from vleval.judge.audit import compare_rows
     from vleval.types import RowResult
+    from vleval.workflows.judge_audit import compare_rows
 
     original = [RowResult(i, str(i), 1.0, "judge", extracted="A") for i in range(4)]
     audit = [
@@ -181,8 +181,8 @@ def test_agreement_leaves_out_rows_whose_call_failed() -> None:
 
 
 def test_mathvista_confusion_groups_free_form_answers_as_right_or_wrong() -> None:
-    from vleval.judge.audit import confusion_of, confusion_pairs
     from vleval.types import RowResult
+    from vleval.workflows.judge_audit import confusion_of, confusion_pairs
 
     extracted = [
         ("3.5", "3.5", 1.0, 1.0),

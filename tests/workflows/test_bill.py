@@ -12,11 +12,11 @@ import pytest
 from vleval.cli import main
 from vleval.datasets.loading import load_table
 from vleval.datasets.registry import get_benchmark
-from vleval.judge.bill import estimate_bill, format_bill, judge_model_for
 from vleval.protocol import get_protocol
 from vleval.synthetic.benchmarks import make_benchmark_tsv
 from vleval.synthetic.checkpoints import make_tiny_checkpoint
 from vleval.synthetic.judge_server import JudgeServer
+from vleval.workflows.bill import estimate_bill, format_bill, judge_model_for
 
 MODEL = "TinyVL-Qwen2"
 SUITE = {

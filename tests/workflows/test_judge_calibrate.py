@@ -17,11 +17,11 @@ from vleval.datasets.loading import load_table
 from vleval.datasets.predictions import write_prediction_file
 from vleval.datasets.registry import get_benchmark
 from vleval.datasets.results import read_score, score_record_path
-from vleval.judge.calibrate import CALIBRATE_DIR_NAME, parse_subset
 from vleval.protocol import get_protocol
 from vleval.stats.ppi import ppi_mean, sample_units, stratum_weights
 from vleval.synthetic.benchmarks import make_benchmark_tsv
 from vleval.synthetic.judge_server import JudgeServer, message_text, rule_based_answer
+from vleval.workflows.judge_calibrate import CALIBRATE_DIR_NAME, parse_subset
 
 MODEL = "TinyVL"
 ROWS = 40

@@ -15,13 +15,6 @@ import pytest
 from vleval.cli import main
 from vleval.datasets.loading import load_table
 from vleval.datasets.predictions import write_prediction_file
-from vleval.datasets.protocol_diff import (
-    INTERACTION,
-    JUDGES,
-    diff_benchmark,
-    prediction_files,
-    single_rule_variants,
-)
 from vleval.datasets.registry import get_benchmark
 from vleval.datasets.scoring import evaluate
 from vleval.judge.cache import default_cache_dir
@@ -31,6 +24,13 @@ from vleval.report.build import write_report
 from vleval.report.protocol_diffs import find_protocol_diffs, protocol_diff_section
 from vleval.synthetic.benchmarks import make_benchmark_tsv
 from vleval.synthetic.judge_server import JudgeServer, message_text, rule_based_answer
+from vleval.workflows.protocol_diff import (
+    INTERACTION,
+    JUDGES,
+    diff_benchmark,
+    prediction_files,
+    single_rule_variants,
+)
 
 # one benchmark per family
 SUITE = ("MMBench_DEV_EN_V11", "MMStar", "MathVista_MINI", "HallusionBench", "OCRBench", "MMVet", "LLaVABench",

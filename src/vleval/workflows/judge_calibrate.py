@@ -1,7 +1,7 @@
 """``vleval judge-calibrate``: how far is a cheap judge's score from the one the protocol's judge would
 give, without paying the protocol's judge on every row?
 
-For every judged benchmark of a finished run (``judge.audit.judged_benchmarks``), the predictions are scored
+For every judged benchmark of a finished run (``workflows.judge_audit.judged_benchmarks``), the predictions are scored
 with the cheap judge (``--local-judge``: open weights ``local:DIR`` or any API model) on every row,
 into ``<model>/judge_calibrate/<cheap judge>/``. A seeded random sample of scoring units (whole MMBench
 circular groups, HallusionBench question groups; stratified by category where the benchmark has them,
@@ -106,8 +106,8 @@ def calibrate_work_dir(
     the protocol's judge; the cheap judge is paced alike at ``local_base_url``. Both answer through the
     run's judge cache, with each benchmark's protocol's attempts and timeout unless given. ``say``
     prints the bill."""
-    from vleval.judge.audit import judged_benchmarks
     from vleval.judge.client import NO_JUDGE_SPECS
+    from vleval.workflows.judge_audit import judged_benchmarks
 
     if local_spec.strip().lower() in NO_JUDGE_SPECS:
         raise VlevalError("judge-calibrate: --local-judge must name a judge (local:DIR or an API model).")
@@ -155,8 +155,8 @@ def _calibrate_one(
 ) -> None:
     from vleval.datasets.results import score_record_path, write_score
     from vleval.datasets.scoring import evaluate
-    from vleval.judge.audit import audit_dir_name
     from vleval.stats.ppi import ppi_mean, sample_units, stratum_weights
+    from vleval.workflows.judge_audit import audit_dir_name
 
     card = item.card
     short = protocol.judge_for(card)
@@ -264,9 +264,9 @@ def _calibrate_one(
 
 
 def _bill_lines(card, protocol, pred_file: Path, indices: list, n: int, total: int) -> list[str]:
-    """The protocol judge's bill for the sample next to a full run's (``judge.bill.estimate_bill``)."""
+    """The protocol judge's bill for the sample next to a full run's (``workflows.bill.estimate_bill``)."""
     from vleval.datasets.predictions import read_prediction_file
-    from vleval.judge.bill import estimate_bill
+    from vleval.workflows.bill import estimate_bill
 
     frame = read_prediction_file(pred_file)
     wanted = {str(i) for i in indices}
@@ -315,7 +315,7 @@ def read_calibrations(pred_file: Path) -> tuple[list[JudgeCalibration], list[str
 
 
 def calibration_file(work_dir: Path, local_model: str) -> Path:
-    from vleval.judge.audit import audit_dir_name
+    from vleval.workflows.judge_audit import audit_dir_name
 
     return Path(work_dir) / f"judge_calibrate_{audit_dir_name(local_model)}.json"
 

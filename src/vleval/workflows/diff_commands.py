@@ -1,5 +1,5 @@
 """`vleval diff-protocols`: the same predictions under two protocols, each changed row attributed to
-the rule that changed it (``vleval.datasets.protocol_diff``)."""
+the rule that changed it (``vleval.workflows.protocol_diff``)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    from vleval.datasets.protocol_diff import (
+    from vleval.workflows.protocol_diff import (
         diff_as_json,
         diff_benchmark,
         diff_file_name,

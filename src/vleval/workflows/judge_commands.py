@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    from vleval.judge.audit import audit_dir_name, audit_work_dir, format_audit, write_audit
+    from vleval.workflows.judge_audit import audit_dir_name, audit_work_dir, format_audit, write_audit
 
     audits = audit_work_dir(
         args.work_dir, args.judge, judge_settings_from(args), data_dir=args.data_dir, datasets=args.data
@@ -64,7 +64,7 @@ def run_audit(args: argparse.Namespace) -> int:
 
 
 def _register_calibrate(subparsers: argparse._SubParsersAction) -> None:
-    from vleval.judge.calibrate import DEFAULT_SUBSET
+    from vleval.workflows.judge_calibrate import DEFAULT_SUBSET
 
     parser = subparsers.add_parser(
         "judge-calibrate",
@@ -111,7 +111,7 @@ def _register_calibrate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    from vleval.judge.calibrate import (
+    from vleval.workflows.judge_calibrate import (
         calibrate_work_dir,
         calibration_file,
         format_calibrations,

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from vleval.cli import main
-from vleval.report.demo import DEMO_BENCHMARKS, DEMO_MODEL
+from vleval.workflows.demo import DEMO_BENCHMARKS, DEMO_MODEL
 
 
 def _run_cli(argv: list[str]) -> tuple[int, str]:

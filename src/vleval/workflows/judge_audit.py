@@ -262,9 +262,9 @@ def audit_work_dir(
     and the attempts and timeout not given are each benchmark's protocol's."""
     from vleval.datasets.results import read_rows
     from vleval.datasets.scoring import evaluate
-    from vleval.judge.bill import tally
     from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import NO_JUDGE_SPECS, resolve_judge
+    from vleval.workflows.bill import tally
 
     if judge_spec.strip().lower() in NO_JUDGE_SPECS:
         raise VlevalError("judge-audit compares judges: --judge must name one (an API model or local:DIR).")
