@@ -57,19 +57,7 @@ def upward_imports(source: str, module: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize(
-    "capability",
-    [
-        *[name for name in CAPABILITIES if name != "judge"],
-        pytest.param(
-            "judge",
-            # TODO(issue 20, judgesettings): judge.local imports runner.targets.checkpoint_digest; that
-            # step moves it into the engine-helpers leaf (models.engine). Remove this mark when it lands
-            # (strict: it then fails).
-            marks=pytest.mark.xfail(strict=True, reason="judge.local still imports the runner"),
-        ),
-    ],
-)
+@pytest.mark.parametrize("capability", CAPABILITIES)
 def test_no_capability_imports_a_layer_above_it(capability: str) -> None:
     violations = []
     for path in sorted((PACKAGE / capability).rglob("*.py")):
