@@ -301,7 +301,7 @@ def run_evaluation(config: RunConfig) -> RunSummary:
             return summary
         for target in plan.models:
             manifest.write_run_json(
-                config.work_dir / target.name / "run.json",
+                config.work_dir / target.name,
                 config=config,
                 plan=plan,
                 target=target,
