@@ -88,7 +88,7 @@ def eval_log(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
                 "metadata": {"decided_by": row.decided_by, "hit_token_limit": row.hit_token_limit},
             }
         )
-    created = run.get("finished") or entry.get("created") or "1970-01-01T00:00:00+00:00"
+    created = run.finished or entry.get("created") or "1970-01-01T00:00:00+00:00"
     return plain(
         {
             "version": INSPECT_LOG_VERSION,
@@ -105,7 +105,7 @@ def eval_log(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
                 },
                 "model": model,
                 "config": {},
-                "packages": {"vleval": str((run.get("versions") or {}).get("vleval", ""))},
+                "packages": {"vleval": run.versions.get("vleval", "")},
                 "metadata": {
                     "protocol": entry["protocol"],
                     "judge": entry["judge"],
@@ -127,7 +127,7 @@ def eval_log(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
                     }
                 ],
             },
-            "stats": {"started_at": _iso(run.get("started") or created), "completed_at": _iso(created)},
+            "stats": {"started_at": _iso(run.started or created), "completed_at": _iso(created)},
             "samples": samples,
         }
     )
