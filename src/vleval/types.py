@@ -237,6 +237,10 @@ class RowResult:
     category: str | None = None
     judge_log: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # family-specific values (e.g. LLaVA ref score)
+    # the row's question and options as scoring read them (so the report, compare and the inspect logs
+    # need not read the prediction file again); None / {} in rows written before they were recorded
+    question: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
     schema: int = RESULT_SCHEMA
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from vleval.console import step
-from vleval.datasets.cells import isna
+from vleval.datasets.cells import cell_text
 from vleval.datasets.registry import get_benchmark
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, rows_path, score_record_path
 from vleval.errors import DataCorruptError, VlevalError
@@ -277,14 +277,6 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _text(value: Any) -> str:
-    if isna(value):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _collapse_image_tokens(prompt: str) -> str:
     """The templated prompt repeats <IMG_CONTEXT> 256 times per tile: show the count instead."""
     return re.sub(
@@ -323,9 +315,21 @@ def _verdict(row: RowResult | None, graded: bool) -> str:
     }[row.decided_by]
     parts = [how]
     if graded and row.score is not None:
-        parts.append(f"score {_text(row.score)}")
+        parts.append(f"score {cell_text(row.score)}")
     parts += [log for log in row.judge_log if log]
     return " · ".join(parts)
+
+
+def _shown_columns(row: RowResult) -> dict[str, Any]:
+    """A scored row as the prediction file's columns the sample browser shows."""
+    return {
+        "index": row.index,
+        "category": row.category,
+        "question": row.question,
+        "answer": row.answer,
+        "prediction": row.prediction,
+        **row.options,
+    }
 
 
 def read_samples(
@@ -334,40 +338,44 @@ def read_samples(
     """One record per prediction row, joined with its RowResult and prompt; also notes on what is
     missing. ``graded``: the family grades rows (MM-Vet, LLaVA-Bench) rather than marking them right."""
     notes: list[str] = []
-    try:
-        table = pd.read_excel(pred_file)
-    except Exception as exc:  # a corrupt or locked file: say so, keep the rest of the report
-        return [], [f"could not read {pred_file.name}: {exc}"]
-    table.columns = [c if c in OPTION_LETTERS else str(c).lower() for c in table.columns]
+    if rows and all(r.question is not None for r in rows):  # the rows carry what the file would give
+        records = [_shown_columns(r) for r in rows]
+    else:  # rows written before they carried their question, or a VLMEvalKit run: the prediction file
+        try:
+            table = pd.read_excel(pred_file)
+        except Exception as exc:  # a corrupt or locked file: say so, keep the rest of the report
+            return [], [f"could not read {pred_file.name}: {exc}"]
+        table.columns = [c if c in OPTION_LETTERS else str(c).lower() for c in table.columns]
+        records = table.to_dict("records")
     by_index = {str(r.index): r for r in rows}
     stem = pred_file.with_suffix("")
     prompts = {
-        _text(r.get("index")): r
+        cell_text(r.get("index")): r
         for r in _read_jsonl(stem.with_name(stem.name + "_prompts.jsonl"))
         if "index" in r
     }
     samples = []
-    for record in table.to_dict("records"):
-        index = _text(record.get("index"))
+    for record in records:
+        index = cell_text(record.get("index"))
         row = by_index.get(index)
         prompt = prompts.get(index, {})
-        prediction = _text(record.get("prediction"))
+        prediction = cell_text(record.get("prediction"))
         samples.append(
             SampleRecord(
                 index=index,
-                category=_text(record.get("category"))
-                or _text(record.get("l2-category"))
-                or _text(record.get("task")),
-                question=_text(record.get("question")),
-                options={k: _text(record[k]) for k in OPTION_LETTERS if k in record and _text(record[k])},
-                answer=_text(record.get("answer")),
+                category=cell_text(record.get("category"))
+                or cell_text(record.get("l2-category"))
+                or cell_text(record.get("task")),
+                question=cell_text(record.get("question")),
+                options={k: cell_text(record[k]) for k in OPTION_LETTERS if k in record and cell_text(record[k])},
+                answer=cell_text(record.get("answer")),
                 prediction=prediction,
-                extracted=_text(row.extracted) if row is not None else "",
+                extracted=cell_text(row.extracted) if row is not None else "",
                 hit=_hit(row, graded),
                 verdict=_verdict(row, graded),
                 failed=prediction.startswith(FAILURE_PREFIX),
                 judge_failed=row is not None and row.decided_by == "failed",
-                prompt=_collapse_image_tokens(_text(prompt.get("prompt"))),
+                prompt=_collapse_image_tokens(cell_text(prompt.get("prompt"))),
                 tiles=_tiles(prompt.get("tiles")),
                 image=(images or {}).get(index, ""),
             )
