@@ -23,28 +23,32 @@ from typing import Any
 
 from vleval.atomic import atomic_write
 from vleval.datasets.results import plain, read_rows
+from vleval.errors import VlevalError
 from vleval.report.results_file import ScoredCell, benchmark_entry, scored_cells
+from vleval.types import RowResult
 
 INSPECT_LOG_VERSION = 2
 
 
-def _questions(cell: ScoredCell) -> dict[str, str]:
-    from vleval.datasets.predictions import read_prediction_file
+def _questions(cell: ScoredCell, rows: list[RowResult]) -> dict[str, str]:
+    """index -> question: the rows' own, else (rows written before they carried it) the prediction
+    file's."""
+    own = {str(r.index): r.question for r in rows if r.question is not None}
+    if own:
+        return own
+    from vleval.datasets.predictions import read_questions
 
     try:
-        frame = read_prediction_file(cell.pred_file)
-    except Exception:  # the questions are a convenience: a log without them is still a log
+        return read_questions(cell.pred_file)
+    except VlevalError:  # the questions are a convenience: a log without them is still a log
         return {}
-    if "question" not in frame.columns:
-        return {}
-    return {str(i): str(q) for i, q in zip(frame["index"], frame["question"], strict=True)}
 
 
 def eval_log(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
     """One inspect_ai eval log (as JSON-ready dicts) for one model x benchmark."""
     entry = benchmark_entry(cell, work_dir)
     rows = read_rows(cell.rows_file) if cell.rows_file.is_file() else []
-    questions = _questions(cell)
+    questions = _questions(cell, rows)
     headline = entry["headline"]
     metrics: dict[str, Any] = {}
     if headline["value"] is not None:

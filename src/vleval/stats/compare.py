@@ -365,12 +365,9 @@ def _questions(rows: Sequence[RowResult], stem: Path) -> dict[str, str]:
     pred_file = prediction_file_of(stem)
     if pred_file is None:
         return {}
-    from vleval.datasets.predictions import read_prediction_file
+    from vleval.datasets.predictions import read_questions
 
-    frame = read_prediction_file(pred_file)
-    if "question" not in frame.columns:
-        return {}
-    return {str(i): str(q) for i, q in zip(frame["index"], frame["question"], strict=True)}
+    return read_questions(pred_file)
 
 
 # --------------------------------------------------------------------------------------------------
