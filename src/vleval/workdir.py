@@ -35,6 +35,8 @@ from vleval.types import (
 )
 
 MANIFEST_FILE = "run.json"
+# what `vleval diff-protocols --work-dir` leaves in a work dir (``protocol_diff.diff_file_name``)
+PROTOCOL_DIFF_GLOB = "protocol_diff_*_vs_*.json"
 # VLMEvalKit's own run directories inside <work-dir>/<model>/ (running.md section 2)
 _REFERENCE_RUN_DIR = re.compile(r"^T\d{8}[-_]")
 
@@ -188,6 +190,11 @@ def prediction_files_under(work_dir: Path) -> list[tuple[BenchmarkCard, Path]]:
         if card is not None:
             found.append((card, path))
     return found
+
+
+def protocol_diff_files(work_dir: Path) -> list[Path]:
+    """The protocol diffs ``vleval diff-protocols --work-dir`` left in ``work_dir``, oldest first."""
+    return sorted(Path(work_dir).glob(PROTOCOL_DIFF_GLOB), key=lambda p: p.stat().st_mtime)
 
 
 def prediction_file_of(stem: Path) -> Path | None:
