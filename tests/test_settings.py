@@ -17,10 +17,10 @@ from vleval.errors import DataCorruptError
 from vleval.protocol import get_protocol
 from vleval.report.collect import collect_runs
 from vleval.settings import differences, non_defaults, settings_of
-from vleval.workdir import manifest_from_json
 from vleval.stats.compare import compare_runs
 from vleval.synthetic.scripted_judge import ScriptedJudge
 from vleval.types import EvalSettings
+from vleval.workdir import manifest_from_json
 
 MODEL = "TinyVL"
 TABLE = pd.DataFrame(
