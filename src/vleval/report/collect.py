@@ -333,12 +333,19 @@ def _shown_columns(row: RowResult) -> dict[str, Any]:
 
 
 def read_samples(
-    pred_file: Path, rows: list[RowResult], *, graded: bool = False, images: dict[str, str] | None = None
+    pred_file: Path,
+    rows: list[RowResult],
+    *,
+    graded: bool = False,
+    images: dict[str, str] | None = None,
+    scored_rows: int | None = None,
 ) -> tuple[list[SampleRecord], list[str]]:
     """One record per prediction row, joined with its RowResult and prompt; also notes on what is
-    missing. ``graded``: the family grades rows (MM-Vet, LLaVA-Bench) rather than marking them right."""
+    missing. ``graded``: the family grades rows (MM-Vet, LLaVA-Bench) rather than marking them right.
+    ``scored_rows``: how many rows the score record counts; when ``rows`` are all of them and carry
+    their question, they are the samples, and the prediction file is not read again."""
     notes: list[str] = []
-    if rows and all(r.question is not None for r in rows):  # the rows carry what the file would give
+    if rows and len(rows) == scored_rows and all(r.question is not None for r in rows):
         records = [_shown_columns(r) for r in rows]
     else:  # rows written before they carried their question, or a VLMEvalKit run: the prediction file
         try:
@@ -414,7 +421,10 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
             settings = read_settings(run, record, family, benchmark)
             images = thumbnails(benchmark, run) if thumbnails else None
             graded = bool(family is not None and family.graded)
-            samples, sample_notes = read_samples(pred_file, rows, graded=graded, images=images)
+            samples, sample_notes = read_samples(
+                pred_file, rows, graded=graded, images=images,
+                scored_rows=record.counts.total if record is not None else None,
+            )  # fmt: skip
             notes.extend(sample_notes)
             recorded = run.benchmark(benchmark) if run is not None else None
             if recorded is not None and recorded.error:
