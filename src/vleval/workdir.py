@@ -164,6 +164,17 @@ def model_dirs(work_dir: Path, flag: str = "--work-dir") -> list[Path]:
     return dirs
 
 
+def recorded_runs(work_dir: Path) -> list[tuple[Path, RunManifest]]:
+    """The model folders of ``work_dir`` that ``vleval run`` recorded (a ``run.json``), in name order,
+    each with its run record."""
+    found = []
+    for model_dir in sorted(p for p in Path(work_dir).iterdir() if p.is_dir()):
+        run = read_manifest(model_dir)
+        if run is not None:
+            found.append((model_dir, run))
+    return found
+
+
 def refuse_model_folder(work_dir: Path, flag: str = "--work-dir") -> None:
     """A model folder given where a work dir (the folder of model folders) is expected: say so and
     name its parent, instead of finding nothing in it (or nesting a new model folder inside)."""
