@@ -230,10 +230,6 @@ class ScoredFiles:
     score_file: Path
     rows_file: Path | None  # None: scored before per-row results existed
 
-    @property
-    def stem(self) -> Path:
-        return self.pred_file.with_suffix("")
-
     def record(self) -> ScoreRecord:
         return read_score(self.score_file)
 

@@ -4,8 +4,9 @@ Per benchmark both runs scored, the paired difference B - A on the rows both sco
 test on the scoring units (exact McNemar for right/wrong units, a paired bootstrap for graded ones),
 its interval, Holm-adjusted p-values across the benchmarks, the units whose outcome flipped, and the
 smallest difference the sample size could detect. Reads only the result contract
-(``<stem>_rows.jsonl``, ``<stem>_score.json``), ``run.json`` and, for the flipped units' questions,
-the prediction file.
+(``<stem>_rows.jsonl``, ``<stem>_score.json``) and ``run.json``, through ``vleval.workdir``; the
+flipped units' questions are the rows' own (the prediction file's for rows written before they
+carried them).
 
 Two runs are only comparable when they were made the same way: a different protocol, benchmark file
 or CoT setting changes scores by itself, so ``compare_runs`` refuses such pairs unless told to allow
