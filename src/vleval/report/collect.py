@@ -4,7 +4,9 @@ Layout read (``docs/running.md``): ``<work-dir>/<model>/<model>_<data>.xlsx`` pr
 contract (``<stem>_score.json`` or ``<stem>_vleval.json``: a ``ScoreRecord``; ``<stem>_rows.jsonl``:
 ``RowResult`` lines, read through ``vleval.datasets.results``), ``<model>_<data>_prompts.jsonl``
 (full prompts, ``vleval run --save-prompts``) and ``<work-dir>/<model>/run.json`` (settings and
-versions, ``vleval.runner.manifest``). A run made with VLMEvalKit has only the reference's own
+versions, a ``RunManifest``); model folders, prediction files and run.json are found and read by
+``vleval.workdir``. Samples come from the rows when they carry their question (the prediction file
+otherwise). A run made with VLMEvalKit has only the reference's own
 result files: the benchmark's family reads them (``BenchmarkFamily.read_reference``). Files that are
 missing are skipped and the report says what it could not show; nothing here imports a model.
 """
