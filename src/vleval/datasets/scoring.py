@@ -18,7 +18,7 @@ from typing import TypeVar
 import pandas as pd
 
 from vleval.console import step
-from vleval.datasets.cells import cell_text, isna
+from vleval.datasets.cells import isna
 from vleval.datasets.matching import is_failure_text
 from vleval.datasets.results import XLSX_CELL_LIMIT, write_result_files
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
@@ -240,13 +240,10 @@ def score_frame(
     scored = family.score(data, card, protocol, judge, seed=seed)
     limit_hits = {str(i) for i in hit_token_limit}
     written = _written_predictions(data)
-    shown = _questions_and_options(data)
     for row in scored.rows:
         row.hit_token_limit = str(row.index) in limit_hits
         if str(row.index) in written:  # what the model said ('' stays ''), not the text scoring saw ('nan')
             row.prediction = written[str(row.index)]
-        if str(row.index) in shown:
-            row.question, row.options = shown[str(row.index)]
     counts = _counts(scored.rows, missing)
     record = ScoreRecord(
         dataset=card.name,
@@ -319,20 +316,6 @@ def _written_predictions(data: pd.DataFrame) -> dict[str, str]:
     if raw is None or len(raw) != len(data):
         return {}
     return {str(index): text for index, text in zip(data["index"], raw, strict=True)}
-
-
-def _questions_and_options(data: pd.DataFrame) -> dict[str, tuple[str | None, dict[str, str]]]:
-    """index -> (question, non-empty options A-Z) of the scored table, for the rows' record."""
-    letters = [c for c in data.columns if isinstance(c, str) and len(c) == 1 and c.isupper()]
-    questions = data["question"] if "question" in data.columns else [None] * len(data)
-    out = {}
-    for position, (index, question) in enumerate(zip(data["index"], questions, strict=True)):
-        options = {c: cell_text(data[c].iat[position]) for c in letters}
-        out[str(index)] = (
-            None if isna(question) else cell_text(question),
-            {c: text for c, text in options.items() if text},
-        )
-    return out
 
 
 def _require_answers(data: pd.DataFrame, card: BenchmarkCard) -> None:
