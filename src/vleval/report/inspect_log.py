@@ -25,7 +25,7 @@ from vleval.atomic import atomic_write
 from vleval.datasets.results import plain, read_rows
 from vleval.errors import VlevalError
 from vleval.report.results_file import ScoredCell, benchmark_entry, scored_cells
-from vleval.types import RowResult
+from vleval.types import RowResult, RunManifest
 
 INSPECT_LOG_VERSION = 2
 
@@ -59,7 +59,7 @@ def eval_log(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
     for name, metric in entry["metrics"].items():
         if metric["value"] is not None:
             metrics.setdefault(name, {"name": name, "value": metric["value"]})
-    run = cell.run
+    run = cell.run or RunManifest()
     model = f"vleval/{cell.model}"
     samples = []
     for row in rows:

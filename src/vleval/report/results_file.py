@@ -39,7 +39,7 @@ class ScoredCell:
     pred_file: Path
     score_file: Path
     record: ScoreRecord
-    run: RunManifest  # the model's run.json (empty when the folder was scored by `vleval eval` only)
+    run: RunManifest | None  # the model's run.json (None when the folder was scored by `vleval eval` only)
 
     @property
     def rows_file(self) -> Path:
@@ -50,7 +50,7 @@ def scored_cells(work_dir: Path) -> Iterator[ScoredCell]:
     """Every scored model x benchmark under ``work_dir``, models and benchmarks in name order
     (predictions not scored yet, or scored by VLMEvalKit only, are left out)."""
     for model_dir in model_dirs(Path(work_dir)):
-        run = read_manifest(model_dir) or RunManifest()
+        run = read_manifest(model_dir)
         for found in scored_files(model_dir):
             yield ScoredCell(found.model, found.card.name, found.pred_file, found.score_file, found.record(), run)
 
@@ -68,7 +68,8 @@ def benchmark_entry(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
         name: {"value": value, "interval": _interval(record.intervals.get(name))}
         for name, value in record.metrics.items()
     }
-    recorded = cell.run.benchmark(cell.benchmark) or ManifestBenchmark()
+    run = cell.run or RunManifest()
+    recorded = run.benchmark(cell.benchmark) or ManifestBenchmark()
     return {
         "headline": {
             "name": record.headline_name,
@@ -87,7 +88,7 @@ def benchmark_entry(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
         "subset": plain(record.subset),
         "counts": plain(record.counts),
         "seed": record.seed,
-        "settings": cell.run.options_for(cell.benchmark),
+        "settings": run.options_for(cell.benchmark),
         "samples": recorded.samples,
         "benchmark_file_md5": recorded.tsv_md5 or recorded.expected_md5,
         "files": {
@@ -105,10 +106,10 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _run_sections(run: RunManifest) -> dict[str, Any]:
+def _run_sections(run: RunManifest | None) -> dict[str, Any]:
     """The run record's sections that ``results.json`` copies as they are (none for a folder without
     run.json)."""
-    if run == RunManifest():
+    if run is None:
         return {}
     recorded = plain(run)
     return {k: recorded[k] for k in _RUN_SECTIONS}
