@@ -42,7 +42,14 @@ from vleval.types import (
     RunManifest,
     ScoreRecord,
 )
-from vleval.workdir import model_dirs, prediction_files, read_manifest
+from vleval.workdir import (
+    model_dirs,
+    prediction_files,
+    read_manifest,
+    refuse_model_folder,  # noqa: F401  (its old home, for callers not yet moved)
+)
+
+find_prediction_files = prediction_files  # its name here before vleval.workdir, for callers not yet moved
 
 OPTION_LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
