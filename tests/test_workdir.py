@@ -12,7 +12,7 @@ import vleval
 from vleval.errors import DataCorruptError
 from vleval.settings import settings_of
 from vleval.types import MANIFEST_SCHEMA, ManifestBenchmark, ManifestModel, ManifestProtocol, RunManifest
-from vleval.workdir import manifest_from_json, read_manifest, write_manifest
+from vleval.workdir import manifest_from_json, read_manifest, recorded_runs, write_manifest
 
 # run.json exactly as `vleval run` of the release before the record was typed and versioned wrote it
 # (a tiny synthetic checkpoint, 4 MMStar rows, --judge none on CPU): no "schema" key.
@@ -64,6 +64,15 @@ def test_a_run_record_round_trips_and_a_later_schema_is_refused_in_one_line(tmp_
     with pytest.raises(DataCorruptError, match=r"run\.json: not valid JSON"):
         read_manifest(tmp_path)
     assert read_manifest(tmp_path / "nothing here") is None
+
+
+def test_recorded_runs_are_the_model_folders_with_a_run_record(tmp_path: Path):
+    for name in ("B", "A", "scored-by-eval"):
+        (tmp_path / name).mkdir()
+    for name in ("B", "A"):
+        write_manifest(tmp_path / name, RunManifest(model=ManifestModel(name=name)))
+    found = recorded_runs(tmp_path)
+    assert [(d.name, run.model.name if run.model else None) for d, run in found] == [("A", "A"), ("B", "B")]
 
 
 def test_sections_of_the_wrong_type_read_as_absent():
