@@ -114,7 +114,7 @@ def test_no_module_but_the_work_dir_reader_opens_run_json_or_walks_a_folder():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and node.value == "run.json":
                 offenders.append(f"{name}:{node.lineno} names run.json")
-            walks = isinstance(node, ast.Attribute) and node.attr in ("iterdir", "glob", "rglob")
+            walks = isinstance(node, ast.Attribute) and node.attr in ("iterdir", "glob", "rglob", "listdir", "scandir", "walk")
             if walks and name not in NOT_WORK_DIR_WALKERS:
                 offenders.append(f"{name}:{node.lineno} calls {node.attr}()")
     assert not offenders, offenders
