@@ -23,7 +23,6 @@ their ratios (the goal: within 0.5x-2x).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -43,24 +42,23 @@ from vleval.cost import (
 from vleval.models.internvl.config import read_config
 from vleval.models.internvl.tokenizer import load_tokenizer
 from vleval.runner.progress import load_progress
+from vleval.workdir import recorded_runs
 
 
 def finished_cells(work_dir: Path) -> list[dict]:
     """One dict per benchmark fully inferred by a run under ``work_dir``: samples, tokens, flops, seconds."""
     cells = []
-    for run_json in sorted(work_dir.glob("*/run.json")):
-        run = json.loads(run_json.read_text())
-        model_path = Path(run["model"]["path"])
+    for model_dir, run in recorded_runs(work_dir):
+        model_path = Path(run.model.path if run.model is not None and run.model.path else "")
         dims = ModelDims.from_config(read_config(model_path))
         tokenizer = load_tokenizer(model_path)
-        for name, cell in run["datasets"].items():
-            estimate, seconds = cell.get("estimate"), cell.get("seconds")
-            samples = cell.get("samples") or 0
-            if not estimate or not seconds or not samples or cell.get("inferred_this_run") != samples:
+        for name, cell in run.datasets.items():
+            estimate, seconds, samples = cell.estimate, cell.seconds, cell.samples or 0
+            if not estimate or not seconds or not samples or cell.inferred_this_run != samples:
                 continue
-            if cell.get("failed"):
+            if cell.failed:
                 continue
-            folder = run_json.parent / ".progress" / f"{run_json.parent.name}_{name}"
+            folder = model_dir / ".progress" / f"{model_dir.name}_{name}"
             records = [r for r in load_progress(folder).records.values() if r.ok]
             tokens = sum(
                 len(tokenizer(r.raw or "", add_special_tokens=False).input_ids)
@@ -72,7 +70,7 @@ def finished_cells(work_dir: Path) -> list[dict]:
             share = (tokens - samples) / (budget - samples) if budget > samples else 0.0
             cells.append(
                 {
-                    "run": str(run_json.parent),
+                    "run": str(model_dir),
                     "benchmark": name,
                     "samples": samples,
                     "tokens": tokens,
@@ -82,7 +80,7 @@ def finished_cells(work_dir: Path) -> list[dict]:
                     "flops_high": high,
                     "seconds": seconds["infer"],
                     "llm_params": dims.llm_params,
-                    "device": device_label(run["settings"].get("device")),
+                    "device": device_label(run.settings.get("device")),
                 }
             )
     return cells

@@ -20,6 +20,7 @@ from vleval.settings import differences, non_defaults, settings_of
 from vleval.stats.compare import compare_runs
 from vleval.synthetic.scripted_judge import ScriptedJudge
 from vleval.types import EvalSettings
+from vleval.workdir import manifest_from_json
 
 MODEL = "TinyVL"
 TABLE = pd.DataFrame(
@@ -64,7 +65,7 @@ def test_an_older_run_json_is_read_by_the_same_reader(tmp_path):
         path.write_text(json.dumps(data))
     assert read_score(path).settings is None
     assert "token budget: A 16, B 32 (MMStar)" in compare_runs(a, b).other_differences
-    assert settings_of(read_score(path), old, "MMStar").vleval_version == "0.0.9"
+    assert settings_of(read_score(path), manifest_from_json(old), "MMStar").vleval_version == "0.0.9"
 
 
 def test_a_record_from_a_newer_settings_schema_is_refused_clearly(tmp_path):

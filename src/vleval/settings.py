@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from vleval.errors import DataCorruptError
-from vleval.types import SETTINGS_SCHEMA, EvalSettings, ScoreRecord, Subset
+from vleval.types import (
+    SETTINGS_SCHEMA,
+    EvalSettings,
+    ManifestBenchmark,
+    ManifestModel,
+    RunManifest,
+    ScoreRecord,
+    Subset,
+)
 
 NOT_RECORDED = "not recorded"
 RULE_ONLY_MARK = "rule-only: the protocol's judge was not used"
@@ -138,30 +146,25 @@ def settings_from_json(data: Mapping[str, Any], where: str = "score record") -> 
     return EvalSettings(**values)
 
 
-def _section(mapping: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = mapping.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def legacy_settings(run_json: Mapping[str, Any], benchmark: str, record: ScoreRecord | None) -> EvalSettings:
-    """What an older vleval's ``run.json`` (``settings``/``versions``/``model``/``datasets``) and score
-    record say, for results written before the settings record existed (or by VLMEvalKit: then little)."""
-    options = _section(run_json, "settings")
-    versions = _section(run_json, "versions")
-    model = _section(run_json, "model")
-    data = _section(_section(run_json, "datasets"), benchmark)
-    protocol = run_json.get("protocol")
-    protocol = protocol.get("name") if isinstance(protocol, dict) else protocol
+def legacy_settings(run: RunManifest | None, benchmark: str, record: ScoreRecord | None) -> EvalSettings:
+    """What an older vleval's run record (``vleval.types.RunManifest``: its options, versions, model and
+    benchmark entry) and score record say, for results written before the settings record existed (or
+    by VLMEvalKit: then little)."""
+    run = run or RunManifest()
+    options = run.settings
+    model = run.model or ManifestModel()
+    data = run.datasets.get(benchmark) or ManifestBenchmark()
+    protocol = run.protocol.name if run.protocol is not None else None
     if record is not None and record.protocol:
         protocol = record.protocol
-    found_md5, expected_md5 = data.get("tsv_md5"), data.get("expected_md5")
+    found_md5, expected_md5 = data.tsv_md5, data.expected_md5
     judge = record.judge if record is not None else None
     cot = options.get("cot")
-    check = _section(model, "checkpoint")
+    check = model.checkpoint or {}
     return EvalSettings(
         protocol=None if protocol is None else str(protocol),
         cot=cot if isinstance(cot, bool) else None,
-        prompt_style=("mpo" if model.get("mpo") else "default") if "mpo" in model else None,
+        prompt_style=None if model.mpo is None else ("mpo" if model.mpo else "default"),
         max_new_tokens=options.get("max_new_tokens"),
         judge=judge.model if judge is not None else None,
         judge_kind=judge.kind if judge is not None else None,
@@ -174,23 +177,23 @@ def legacy_settings(run_json: Mapping[str, Any], benchmark: str, record: ScoreRe
         backend=options.get("backend"),
         batch_size=options.get("batch_size"),
         seed=options.get("seed"),
-        vleval_version=versions.get("vleval"),
-        transformers_version=versions.get("transformers"),
-        torch_version=versions.get("torch"),
-        checkpoint_digest=model.get("checkpoint_digest"),
+        vleval_version=run.versions.get("vleval"),
+        transformers_version=run.versions.get("transformers"),
+        torch_version=run.versions.get("torch"),
+        checkpoint_digest=model.checkpoint_digest,
         checkpoint=check.get("status"),
         checkpoint_problems=tuple(str(p) for p in check.get("problems") or ()),
         synthetic_checkpoint=bool(check.get("synthetic")),
-        stand_in_judge=bool(run_json.get("stand_in_judge")),
+        stand_in_judge=run.stand_in_judge,
     )
 
 
 def settings_of(
-    record: ScoreRecord | None, run_json: Mapping[str, Any] | None = None, benchmark: str = ""
+    record: ScoreRecord | None, run: RunManifest | None = None, benchmark: str = ""
 ) -> EvalSettings:
     """THE reader: the record's own settings; what it left unrecorded (a prediction file scored by
-    ``vleval eval``, a record of an older vleval) from the ``run.json`` beside it."""
-    legacy = legacy_settings(run_json or {}, benchmark or (record.dataset if record else ""), record)
+    ``vleval eval``, a record of an older vleval) from the run record (``run.json``) beside it."""
+    legacy = legacy_settings(run, benchmark or (record.dataset if record else ""), record)
     if record is None or record.settings is None:
         return legacy
     own = record.settings

@@ -254,6 +254,10 @@ class RowResult:
     category: str | None = None
     judge_log: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # family-specific values (e.g. LLaVA ref score)
+    # the row's question and options as scoring read them (so the report, compare and the inspect logs
+    # need not read the prediction file again); None / {} in rows written before they were recorded
+    question: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
     schema: int = RESULT_SCHEMA
 
 
@@ -345,6 +349,91 @@ class EvalSettings:
     synthetic_checkpoint: bool = False  # a random-weight checkpoint built by vleval.synthetic
     subset: str | None = None  # e.g. "first 50 rows" (--limit): not the benchmark's score
     schema: int = SETTINGS_SCHEMA
+
+
+# --------------------------------------------------------------------------------------------------
+# The run record: ``<work-dir>/<model>/run.json``, what a ``vleval run`` did so a result can be traced and
+# repeated. Versioned like the result contract; written and read only through ``vleval.workdir``
+# (``write_manifest``/``read_manifest``). A run.json without ``schema`` was written before the record was
+# versioned and has the same layout (schema 1); one of a later schema is refused.
+# --------------------------------------------------------------------------------------------------
+MANIFEST_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class ManifestProtocol:
+    name: str | None = None
+    reference_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class ManifestModel:
+    """The checkpoint a run used. ``checkpoint``: ``vleval.models.verify``'s check (status, problems,
+    synthetic, checked), None when not checked."""
+
+    name: str | None = None
+    repo_id: str | None = None
+    path: str | None = None
+    checkpoint_digest: str | None = None
+    llm_family: str | None = None
+    mpo: bool | None = None
+    checkpoint: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ManifestBenchmark:
+    """One benchmark of a run. ``settings``: the options it ran with (benchmarks of one work dir may run
+    with different ones); None in a run.json written before benchmarks recorded their own."""
+
+    tsv: str | None = None
+    tsv_md5: str | None = None
+    expected_md5: str | None = None
+    samples: int | None = None
+    inferred_this_run: int | None = None
+    reused: int | None = None
+    failed: int | None = None
+    headline: float | None = None
+    headline_name: str | None = None
+    prediction_file: str | None = None
+    result_files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    incomplete: bool | None = None
+    judge: dict[str, Any] | None = None  # the judge's tally: calls made, cache hits, failures, tokens
+    seconds: dict[str, float] | None = None  # {"infer": ..., "eval": ...}
+    estimate: dict[str, Any] | None = None  # what --dry-run estimated, beside ``seconds``
+    settings: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RunManifest:
+    """``<work-dir>/<model>/run.json``. ``settings`` are the run's options as recorded (URLs without
+    credentials, never a key); ``versions`` the packages that ran; ``backend`` the backend's own
+    description (None when no model was loaded)."""
+
+    command: list[str] = field(default_factory=list)
+    cwd: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    protocol: ManifestProtocol | None = None
+    model: ManifestModel | None = None
+    datasets: dict[str, ManifestBenchmark] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    stand_in_judge: bool = False  # the judge endpoint was a deterministic stand-in
+    backend: dict[str, Any] | None = None
+    world_size: int | None = None
+    started: str | None = None  # %Y-%m-%dT%H:%M:%S%z
+    finished: str | None = None
+    seconds: float | None = None
+    schema: int = MANIFEST_SCHEMA
+
+    def benchmark(self, name: str) -> ManifestBenchmark | None:
+        return self.datasets.get(name)
+
+    def options_for(self, benchmark: str) -> dict[str, Any]:
+        """The options ``benchmark`` ran with: its own entry's, else the run's (a run.json written before
+        benchmarks recorded their own)."""
+        entry = self.datasets.get(benchmark)
+        return (entry.settings if entry is not None else None) or self.settings
 
 
 @dataclass

@@ -82,6 +82,11 @@ def test_every_benchmark_end_to_end(name, tmp_path, judge_server):
         json.loads(line) for line in (tmp_path / "work" / f"M_{name}_rows.jsonl").read_text().splitlines()
     ]
     assert rows and "index" in rows[0]
+    # each row carries the question and options scoring read (the report and compare show them)
+    shown = {str(r["index"]): (r["question"], r["options"]) for r in rows}
+    for record in table.to_dict(orient="records"):
+        options = {k: str(record[k]) for k in "ABCDEFGH" if k in record and isinstance(record[k], str)}
+        assert shown[str(record["index"])] == (str(record["question"]), options), record["index"]
     # on the report's 0-100 scale; OCRBench: Final Score (one point per row) / 10
     expected_best = {"mcq": 100.0, "yorn": 100.0 * 3 / 3, "crpe": 100.0, "ocrbench": len(table) / 10}
     if card.family in expected_best:

@@ -53,6 +53,7 @@ def test_the_report_never_shows_credentials_of_a_recorded_judge_url() -> None:
     """A run.json written before URLs were recorded redacted still shows none of its credentials."""
     from vleval.families.base import family_of
     from vleval.report.collect import read_settings
+    from vleval.workdir import manifest_from_json
 
     run_json = {
         "settings": {
@@ -60,6 +61,6 @@ def test_the_report_never_shows_credentials_of_a_recorded_judge_url() -> None:
             "judge_base_url": f"http://u:{URL_PASSWORD}@127.0.0.1:9/v1?key={URL_KEY}",
         }
     }
-    settings = read_settings(run_json, None, family_of("MMVet"), "MMVet")
+    settings = read_settings(manifest_from_json(run_json), None, family_of("MMVet"), "MMVet")
     assert settings.judge_endpoint == "http://***@127.0.0.1:9/v1?key=***"
     assert URL_PASSWORD not in settings.describe() and "127.0.0.1:9" in settings.describe()

@@ -46,17 +46,19 @@ def score(model_dir: Path, name: str, table: pd.DataFrame, predictions: dict, ju
 
 
 def write_run_json(model_dir: Path, cot: bool) -> None:
-    """run.json as ``vleval.runner.manifest.write_run_json`` lays it out (the keys the report reads)."""
-    (model_dir / "run.json").write_text(
-        json.dumps(
-            {
-                "command": ["vleval", "run", "..."],
-                "versions": {"vleval": "0.1.0", "torch": "2.13.0"},
-                "protocol": {"name": "2024.12", "reference_commit": "b13a37db"},
-                "datasets": {},
-                "settings": {"cot": cot, "judge": None, "judge_base_url": None},
-            }
-        )
+    """run.json through the one writer (``vleval.workdir.write_manifest``), with the sections the report
+    reads."""
+    from vleval.types import ManifestProtocol, RunManifest
+    from vleval.workdir import write_manifest
+
+    write_manifest(
+        model_dir,
+        RunManifest(
+            command=["vleval", "run", "..."],
+            versions={"vleval": "0.1.0", "torch": "2.13.0"},
+            protocol=ManifestProtocol(name="2024.12", reference_commit="b13a37db"),
+            settings={"cot": cot, "judge": None, "judge_base_url": None},
+        ),
     )
 
 

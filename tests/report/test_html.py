@@ -66,6 +66,12 @@ def test_script_end_tag_in_a_prediction_cannot_break_the_page(work_dirs, tmp_pat
     table = pd.read_excel(pred)
     table.loc[0, "prediction"] = "</script><script>alert(1)</script>"
     table.to_excel(pred, index=False)
+    from vleval.datasets.registry import get_benchmark
+    from vleval.datasets.scoring import evaluate
+    from vleval.protocol import get_protocol
+
+    # scored again: the report shows the scored rows' predictions
+    evaluate(get_benchmark("MMStar"), get_protocol("2024.12"), pred, None, data_dir=tmp_path)
     html = write_report([work_dirs[0]], tmp_path / "report.html").html.read_text()
     assert html.count("</script>") == 2  # the JSON block and the page script only
     first = next(s for s in _data(html)["samples"] if s["b"] == "MMStar" and s["i"] == "1")

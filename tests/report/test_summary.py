@@ -145,3 +145,17 @@ def test_failed_judge_calls_and_partial_scoring_show_everywhere(tmp_path):
     assert "(partial: 2 row(s) without prediction; rule-only: the protocol's judge was not used)" in md
     html = files.html.read_text()
     assert "incomplete: 4 judge call(s) failed" in html and 'data-role="judge-failed"' in html
+
+
+def test_samples_come_from_the_scored_rows_without_reading_the_prediction_file_again(work_dirs):
+    """Rows carry their question and options: the sample browser shows them even when the prediction
+    file can no longer be read (it is listed, not read again)."""
+    direct, _ = work_dirs
+    pred = direct / MODEL / f"{MODEL}_MMStar.xlsx"
+    expected = pd.read_excel(pred)
+    pred.write_bytes(b"not an xlsx any more")
+    cell = build_summary(collect_runs(direct)).cell(MODEL, "MMStar")
+    samples = cell.chosen.samples
+    assert [s.question for s in samples] == list(expected["question"])
+    assert samples[0].options == {k: str(expected.loc[0, k]) for k in "ABCD"}
+    assert not any("could not read" in n for n in cell.chosen.notes)

@@ -162,3 +162,20 @@ def test_runs_wrong_everywhere_do_not_pass_for_a_share_by_coincidence(tmp_path):
     # while the share of right units itself still gets McNemar when everything is wrong
     comparison = compare_runs(a, b, statistic_for=share_of_right_units, resamples=50)
     assert comparison.benchmarks[0].paired.test.startswith("exact McNemar")
+
+
+def test_flipped_rows_show_the_question_their_rows_carry_without_the_prediction_file(tmp_path):
+    """Rows written with their question: compare shows it even where the prediction file is gone."""
+    from vleval.datasets.results import read_rows
+
+    sides = [write_model_dir(tmp_path / side, "M", {"MMStar": scores}) for side, scores in
+             (("a", A_MMSTAR), ("b", B_MMSTAR))]  # fmt: skip
+    for model_dir in sides:
+        rows_file = model_dir / "M_MMStar_rows.jsonl"
+        rows = read_rows(rows_file)
+        for row in rows:
+            row.question = f"carried {row.index}?"
+        write_rows(rows_file, rows)
+        (model_dir / "M_MMStar.xlsx").unlink()
+    comparison = compare_runs(*sides, statistic_for=share_of_right_units, resamples=100)
+    assert [r.question for f in comparison.benchmarks[0].flips for r in f.rows][:2] == ["carried 0?", "carried 1?"]

@@ -27,3 +27,13 @@ def xlsx_round_trip(value: Any) -> Any:
     if isinstance(value, str) and value in PANDAS_NA:
         return float("nan")
     return value
+
+
+def cell_text(value: Any) -> str:
+    """A cell as the report and the row records show it: '' for a missing one, a whole float without
+    its '.0' (pandas reads an xlsx integer column with a blank as floats)."""
+    if isna(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -79,9 +79,13 @@ def _reads_as_int(text: str) -> bool:
         return False
 
 
-def _resolve_image_references(images: list[str], indices: list[str], path: Path) -> list[str]:
+def image_payloads(images: list[str], indices: list[str], path: Path) -> list[list[str]]:
+    """THE rule of a TSV's ``image`` cells (the loader's and the report thumbnails'), per row its base64
+    payloads: a cell of at most 64 characters names the row whose image it shares (VK
+    ``ImageBaseDataset.__init__``), a '[...]' cell is a list literal of several images (VK
+    ``toliststr``). A reference to no image or a broken list raises ``DataCorruptError`` naming the row."""
     by_index = dict(zip(indices, images, strict=True))
-    resolved = []
+    out = []
     for index, image in zip(indices, images, strict=True):
         if len(image) <= IMAGE_REFERENCE_MAX_LEN:
             target = by_index.get(image)
@@ -91,8 +95,8 @@ def _resolve_image_references(images: list[str], indices: list[str], path: Path)
                     f"nor the index of a row that holds an image. Re-download the file."
                 )
             image = target
-        resolved.append(image)
-    return resolved
+        out.append(_as_str_list(image, f"{path}: row index {index}, column 'image'"))
+    return out
 
 
 def _reject_duplicate_indices(data: pd.DataFrame, path: Path) -> None:
@@ -230,11 +234,7 @@ def read_table(path: Path, card: BenchmarkCard) -> pd.DataFrame:
     data = data.reset_index(drop=True)
     indices = [str(x) for x in data["index"]]
     if "image" in data.columns:
-        images = _resolve_image_references([str(x) for x in data["image"]], indices, path)
-        parsed = [
-            _as_str_list(image, f"{path}: row index {index}, column 'image'")
-            for image, index in zip(images, indices, strict=True)
-        ]
+        parsed = image_payloads([str(x) for x in data["image"]], indices, path)
         data["image"] = pd.Series([x[0] if len(x) == 1 else x for x in parsed], dtype=object)
     if "image_path" in data.columns:
         paths = [

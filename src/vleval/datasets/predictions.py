@@ -172,6 +172,25 @@ def _raw_predictions(path: Path) -> list[str]:
     return [str(v) for v in column]
 
 
+def read_questions(path: Path) -> dict[str, str]:
+    """index -> question of a prediction file (only those two columns; {} without a question column),
+    for results whose rows were written before they carried their question."""
+    def wanted(column: object) -> bool:
+        return column in ("index", "question")
+
+    path = Path(path)
+    try:
+        if _suffix(path) == ".xlsx":
+            frame = pd.read_excel(path, usecols=wanted)
+        else:
+            frame = pd.read_csv(path, sep="\t", usecols=wanted)
+    except (ValueError, OSError, pd.errors.ParserError, zipfile.BadZipFile, KeyError) as exc:
+        raise DataCorruptError(f"{path}: cannot be read as a prediction file ({exc}).") from None
+    if "question" not in frame.columns or "index" not in frame.columns:
+        return {}
+    return {str(i): str(q) for i, q in zip(frame["index"], frame["question"], strict=True)}
+
+
 def read_prediction_file(
     path: Path | str, table: pd.DataFrame | None = None, *, other_rows: Literal["refuse", "drop"] = "refuse"
 ) -> pd.DataFrame:

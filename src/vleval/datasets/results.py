@@ -123,7 +123,7 @@ def write_result_files(
     record.reference_files = [p.name for p in files]
     summary = SCORE_SUFFIX if not any(o.suffix == SCORE_SUFFIX for o in outputs) else VLEVAL_SUFFIX
     files.append(write_score(stem.parent / f"{stem.name}{summary}", record))
-    files.append(write_rows(stem.parent / f"{stem.name}{ROWS_SUFFIX}", rows))
+    files.append(write_rows(rows_path(stem), rows))
     return files
 
 
@@ -131,8 +131,10 @@ def write_result_files(
 # the result contract
 # --------------------------------------------------------------------------------------------------
 def score_record_path(stem: Path) -> Path | None:
-    """vleval's ScoreRecord beside ``<stem>.xlsx``: ``_vleval.json`` where present, else
-    ``_score.json`` when it is vleval's (OCRBench's and CRPE's ``_score.json`` are the reference's)."""
+    """THE lookup of vleval's ScoreRecord beside ``<stem>.xlsx``: ``_vleval.json`` where present, else
+    ``_score.json`` when it is vleval's (OCRBench's and CRPE's ``_score.json`` are the reference's);
+    None when neither is. A candidate that is not JSON raises ``DataCorruptError`` naming it (it may be
+    vleval's record: leaving it out would drop a number silently)."""
     for suffix in (VLEVAL_SUFFIX, SCORE_SUFFIX):
         path = stem.parent / f"{stem.name}{suffix}"
         if path.is_file() and _has_schema(path):
@@ -140,11 +142,18 @@ def score_record_path(stem: Path) -> Path | None:
     return None
 
 
+def rows_path(stem: Path) -> Path:
+    """Where the per-row results of ``<stem>.xlsx`` are (``<stem>_rows.jsonl``), present or not."""
+    return stem.parent / f"{stem.name}{ROWS_SUFFIX}"
+
+
 def _has_schema(path: Path) -> bool:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataCorruptError(
+            f"{path}: not valid JSON ({exc}); re-score with `vleval eval` (predictions are kept)."
+        ) from None
     return isinstance(data, dict) and "schema" in data and "headline_name" in data
 
 

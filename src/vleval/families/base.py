@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
+from vleval.datasets.cells import cell_text, isna
 from vleval.stats.core import RowSums
 from vleval.stats.metrics import Metric
 from vleval.types import BenchmarkCard, Judge, JudgeInfo, JudgeProfile, RowResult, ScoreRecord
@@ -87,8 +88,48 @@ class Scored:
     notes: list[str] = field(default_factory=list)
 
 
+def with_shown_columns(score: Any) -> Any:
+    """``score`` whose rows also carry the question and non-empty options (A-Z) of their table row
+    (``RowResult.question``/``options``), so the report and compare need not read the prediction file
+    again. Every family's ``score`` is wrapped so (``BenchmarkFamily.__init_subclass__``): a family
+    never fills them itself."""
+
+    @functools.wraps(score)
+    def scored_with_columns(
+        self: BenchmarkFamily, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol,
+        judge: Judge | None, *, seed: int,
+    ) -> Scored:  # fmt: skip
+        scored = score(self, data, card, protocol, judge, seed=seed)
+        shown = shown_columns(data)
+        for row in scored.rows:
+            if str(row.index) in shown:
+                row.question, row.options = shown[str(row.index)]
+        return scored
+
+    return scored_with_columns
+
+
+def shown_columns(data: pd.DataFrame) -> dict[str, tuple[str | None, dict[str, str]]]:
+    """index -> (question, non-empty options A-Z) of a prediction table."""
+    letters = [c for c in data.columns if isinstance(c, str) and len(c) == 1 and c.isupper()]
+    questions = data["question"] if "question" in data.columns else [None] * len(data)
+    out = {}
+    for position, (index, question) in enumerate(zip(data["index"], questions, strict=True)):
+        options = {c: cell_text(data[c].iat[position]) for c in letters}
+        out[str(index)] = (
+            None if isna(question) else cell_text(question),
+            {c: text for c, text in options.items() if text},
+        )
+    return out
+
+
 class BenchmarkFamily:
     """Base of the seven families; subclasses fill the class attributes and the methods."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "score" in cls.__dict__:
+            cls.score = with_shown_columns(cls.__dict__["score"])  # type: ignore[method-assign]
 
     name: ClassVar[str]
     # where its benchmarks are listed (`vleval data list`, reports): the InternVL2.5 report's table order

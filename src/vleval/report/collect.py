@@ -4,7 +4,9 @@ Layout read (``docs/running.md``): ``<work-dir>/<model>/<model>_<data>.xlsx`` pr
 contract (``<stem>_score.json`` or ``<stem>_vleval.json``: a ``ScoreRecord``; ``<stem>_rows.jsonl``:
 ``RowResult`` lines, read through ``vleval.datasets.results``), ``<model>_<data>_prompts.jsonl``
 (full prompts, ``vleval run --save-prompts``) and ``<work-dir>/<model>/run.json`` (settings and
-versions, ``vleval.runner.manifest``). A run made with VLMEvalKit has only the reference's own
+versions, a ``RunManifest``); model folders, prediction files and run.json are found and read by
+``vleval.workdir``. Samples come from the rows when they carry their question (the prediction file
+otherwise). A run made with VLMEvalKit has only the reference's own
 result files: the benchmark's family reads them (``BenchmarkFamily.read_reference``). Files that are
 missing are skipped and the report says what it could not show; nothing here imports a model.
 """
@@ -20,18 +22,34 @@ from typing import Any
 import pandas as pd
 
 from vleval.console import step
-from vleval.datasets.cells import isna
-from vleval.datasets.registry import BENCHMARKS, get_benchmark
-from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, score_record_path
-from vleval.errors import DataCorruptError, DataMissingError, VlevalError
-from vleval.families.base import BenchmarkFamily, family_of, read_json_object
+from vleval.datasets.cells import cell_text
+from vleval.datasets.registry import get_benchmark
+from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, rows_path, score_record_path
+from vleval.errors import DataCorruptError, VlevalError
+from vleval.families.base import BenchmarkFamily, family_of
 from vleval.judge.client import JudgeStats
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS
 from vleval.report.format import calibration_text, figures_text, headline_value
 from vleval.settings import RULE_ONLY_MARK, non_defaults, settings_of
 from vleval.transport import redact_url
-from vleval.types import FAILURE_PREFIX, EvalSettings, JudgeCalibration, RowResult, ScoreRecord
+from vleval.types import (
+    FAILURE_PREFIX,
+    EvalSettings,
+    JudgeCalibration,
+    ManifestBenchmark,
+    RowResult,
+    RunManifest,
+    ScoreRecord,
+)
+from vleval.workdir import (
+    model_dirs,
+    prediction_files,
+    read_manifest,
+    refuse_model_folder,  # noqa: F401  (its old home, for callers not yet moved)
+)
 from vleval.workflows.judge_calibrate import read_calibrations
+
+find_prediction_files = prediction_files  # its name here before vleval.workdir, for callers not yet moved
 
 OPTION_LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -107,10 +125,10 @@ class JudgeTally(JudgeStats):
         )
 
 
-def read_judge_tally(dataset: dict[str, Any]) -> JudgeTally | None:
-    """The judge tally of one ``run.json`` dataset entry; None where the run recorded none (no judge,
+def read_judge_tally(dataset: ManifestBenchmark | None) -> JudgeTally | None:
+    """The judge tally of one run record's benchmark entry; None where the run recorded none (no judge,
     a rule-based benchmark, an older run.json, a VLMEvalKit run)."""
-    found = dataset.get("judge")
+    found = dataset.judge if dataset is not None else None
     if not isinstance(found, dict):
         return None
 
@@ -169,35 +187,16 @@ class BenchmarkRun:
 
 
 # --------------------------------------------------------------------------------------------------
-# run.json (``vleval.runner.manifest.write_run_json``) and the settings of one benchmark run
+# the settings of one benchmark run (its run record: ``vleval.workdir.read_manifest``)
 # --------------------------------------------------------------------------------------------------
-def _section(mapping: dict[str, Any], key: str) -> dict[str, Any]:
-    value = mapping.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _protocol_name(run_json: dict[str, Any]) -> str | None:
-    value = run_json.get("protocol")
-    if isinstance(value, dict):
-        value = value.get("name")
-    return None if value is None else str(value)
-
-
-def run_settings(run_json: dict[str, Any], benchmark: str) -> dict[str, Any]:
-    """The options ``benchmark`` ran with: its own entry's (``datasets.<benchmark>.settings``), else
-    the run's (a run.json written before benchmarks recorded their own)."""
-    own = _section(_section(_section(run_json, "datasets"), benchmark), "settings")
-    return own or _section(run_json, "settings")
-
-
 def read_settings(
-    run_json: dict[str, Any], record: ScoreRecord | None, family: BenchmarkFamily | None, benchmark: str
+    run: RunManifest | None, record: ScoreRecord | None, family: BenchmarkFamily | None, benchmark: str
 ) -> RunSettings:
     """Settings of one benchmark run: the ScoreRecord's protocol and judge, run.json's CoT and version.
     Without a vleval record (a VLMEvalKit run), the judge is the protocol's default for the family."""
-    settings = run_settings(run_json, benchmark)
-    protocol = (record.protocol if record is not None and record.protocol else None) or _protocol_name(
-        run_json
+    settings = run.options_for(benchmark) if run is not None else {}
+    protocol = (record.protocol if record is not None and record.protocol else None) or (
+        run.protocol.name if run is not None and run.protocol is not None else None
     )
     endpoint = settings.get("judge_base_url")
     if record is not None and record.protocol:  # scored by vleval: it recorded its judge
@@ -212,7 +211,7 @@ def read_settings(
             )
     else:
         judge = settings.get("judge") or _default_judge(family, benchmark, protocol)
-    full = settings_of(record, run_json, benchmark)
+    full = settings_of(record, run, benchmark)
     return RunSettings(
         cot=full.cot,
         judge=None if judge is None else str(judge),
@@ -239,52 +238,6 @@ def _default_judge(family: BenchmarkFamily | None, benchmark: str, protocol: str
 
 
 # --------------------------------------------------------------------------------------------------
-# finding prediction files
-# --------------------------------------------------------------------------------------------------
-# VLMEvalKit's own run directories inside <work-dir>/<model>/ (running.md section 2)
-_REFERENCE_RUN_DIR = re.compile(r"^T\d{8}[-_]")
-
-
-def find_prediction_files(model_dir: Path) -> dict[str, Path]:
-    """benchmark -> ``<model>_<benchmark>.xlsx`` in one model directory. A VLMEvalKit work dir keeps
-    them in ``<model>/T<date>.../`` run folders: then the newest run folder holding each benchmark."""
-    model = model_dir.name
-    found: dict[str, Path] = {}
-    run_dirs = sorted(d for d in model_dir.iterdir() if d.is_dir() and _REFERENCE_RUN_DIR.match(d.name))
-    for folder in [*run_dirs, model_dir]:  # later folders win: the model folder, else the newest run
-        for path in sorted(folder.glob(f"{model}_*.xlsx")):
-            benchmark = path.stem[len(model) + 1 :]
-            if benchmark in BENCHMARKS:
-                found[benchmark] = path
-    return found
-
-
-def model_dirs(work_dir: Path) -> list[Path]:
-    if not work_dir.is_dir():
-        raise DataMissingError(
-            f"work directory {work_dir} does not exist; pass the --work-dir that `vleval run` wrote to."
-        )
-    dirs = [d for d in sorted(work_dir.iterdir()) if d.is_dir() and find_prediction_files(d)]
-    if not dirs:
-        refuse_model_folder(work_dir)
-    return dirs
-
-
-def refuse_model_folder(work_dir: Path, flag: str = "--work-dir") -> None:
-    """A model folder given where a work dir (the folder of model folders) is expected: say so and
-    name its parent, instead of finding nothing in it (or nesting a new model folder inside)."""
-    work_dir = Path(work_dir)
-    if not work_dir.is_dir():
-        return
-    if (work_dir / "run.json").is_file() or find_prediction_files(work_dir):
-        parent = work_dir.resolve().parent
-        raise VlevalError(
-            f"{flag} {work_dir} is the folder of one model (it holds that model's run.json or "
-            f"{work_dir.name}_<DATASET>.xlsx), not a work dir: pass its parent, {flag} {parent}"
-        )
-
-
-# --------------------------------------------------------------------------------------------------
 # the result of one benchmark run
 # --------------------------------------------------------------------------------------------------
 def read_result(
@@ -294,12 +247,11 @@ def read_result(
     what the family reads from the reference's own result files. Also notes on what was missing."""
     notes: list[str] = []
     record = None
-    path = score_record_path(stem)
-    if path is not None:
-        try:
-            record = read_score(path)
-        except DataCorruptError as exc:
-            notes.append(str(exc))
+    try:
+        path = score_record_path(stem)
+        record = read_score(path) if path is not None else None
+    except DataCorruptError as exc:
+        notes.append(str(exc))
     if record is None and family is not None:
         record = family.read_reference(stem, judge_model)
         if record is not None:
@@ -307,9 +259,9 @@ def read_result(
     if record is None:
         notes.append("not scored yet (no result files found)")
     rows: list[RowResult] = []
-    rows_path = stem.with_name(stem.name + ROWS_SUFFIX)
-    if rows_path.is_file():
-        rows = read_rows(rows_path, skip_bad=True)  # an interrupted write may leave a cut last line
+    rows_file = rows_path(stem)
+    if rows_file.is_file():
+        rows = read_rows(rows_file, skip_bad=True)  # an interrupted write may leave a cut last line
     if not rows and family is not None:  # none, or not of this schema: the reference's own record
         rows = family.reference_rows(stem)
     if not rows:
@@ -332,14 +284,6 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         if isinstance(record, dict):
             records.append(record)
     return records
-
-
-def _text(value: Any) -> str:
-    if isna(value):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _collapse_image_tokens(prompt: str) -> str:
@@ -380,51 +324,74 @@ def _verdict(row: RowResult | None, graded: bool) -> str:
     }[row.decided_by]
     parts = [how]
     if graded and row.score is not None:
-        parts.append(f"score {_text(row.score)}")
+        parts.append(f"score {cell_text(row.score)}")
     parts += [log for log in row.judge_log if log]
     return " · ".join(parts)
 
 
+def _shown_columns(row: RowResult) -> dict[str, Any]:
+    """A scored row as the prediction file's columns the sample browser shows."""
+    return {
+        "index": row.index,
+        "category": row.category,
+        "question": row.question,
+        "answer": row.answer,
+        "prediction": row.prediction,
+        **row.options,
+    }
+
+
 def read_samples(
-    pred_file: Path, rows: list[RowResult], *, graded: bool = False, images: dict[str, str] | None = None
+    pred_file: Path,
+    rows: list[RowResult],
+    *,
+    graded: bool = False,
+    images: dict[str, str] | None = None,
+    scored_rows: int | None = None,
 ) -> tuple[list[SampleRecord], list[str]]:
     """One record per prediction row, joined with its RowResult and prompt; also notes on what is
-    missing. ``graded``: the family grades rows (MM-Vet, LLaVA-Bench) rather than marking them right."""
+    missing. ``graded``: the family grades rows (MM-Vet, LLaVA-Bench) rather than marking them right.
+    ``scored_rows``: how many rows the score record counts; when ``rows`` are all of them and carry
+    their question, they are the samples, and the prediction file is not read again."""
     notes: list[str] = []
-    try:
-        table = pd.read_excel(pred_file)
-    except Exception as exc:  # a corrupt or locked file: say so, keep the rest of the report
-        return [], [f"could not read {pred_file.name}: {exc}"]
-    table.columns = [c if c in OPTION_LETTERS else str(c).lower() for c in table.columns]
+    if rows and len(rows) == scored_rows and all(r.question is not None for r in rows):
+        records = [_shown_columns(r) for r in rows]
+    else:  # rows written before they carried their question, or a VLMEvalKit run: the prediction file
+        try:
+            table = pd.read_excel(pred_file)
+        except Exception as exc:  # a corrupt or locked file: say so, keep the rest of the report
+            return [], [f"could not read {pred_file.name}: {exc}"]
+        table.columns = [c if c in OPTION_LETTERS else str(c).lower() for c in table.columns]
+        records = table.to_dict("records")
     by_index = {str(r.index): r for r in rows}
     stem = pred_file.with_suffix("")
     prompts = {
-        _text(r.get("index")): r
+        cell_text(r.get("index")): r
         for r in _read_jsonl(stem.with_name(stem.name + "_prompts.jsonl"))
         if "index" in r
     }
     samples = []
-    for record in table.to_dict("records"):
-        index = _text(record.get("index"))
+    for record in records:
+        index = cell_text(record.get("index"))
         row = by_index.get(index)
         prompt = prompts.get(index, {})
-        prediction = _text(record.get("prediction"))
+        prediction = cell_text(record.get("prediction"))
         samples.append(
             SampleRecord(
                 index=index,
-                category=_text(record.get("category"))
-                or _text(record.get("l2-category"))
-                or _text(record.get("task")),
-                question=_text(record.get("question")),
-                options={k: _text(record[k]) for k in OPTION_LETTERS if k in record and _text(record[k])},
-                answer=_text(record.get("answer")),
+                category=cell_text(record.get("category"))
+                or cell_text(record.get("l2-category"))
+                or cell_text(record.get("task")),
+                question=cell_text(record.get("question")),
+                options={k: cell_text(record[k]) for k in OPTION_LETTERS if k in record and cell_text(record[k])},
+                answer=cell_text(record.get("answer")),
                 prediction=prediction,
-                extracted=_text(row.extracted) if row is not None else "",
+                extracted=cell_text(row.extracted) if row is not None else "",
                 hit=_hit(row, graded),
                 verdict=_verdict(row, graded),
                 failed=prediction.startswith(FAILURE_PREFIX),
                 judge_failed=row is not None and row.decided_by == "failed",
-                prompt=_collapse_image_tokens(_text(prompt.get("prompt"))),
+                prompt=_collapse_image_tokens(cell_text(prompt.get("prompt"))),
                 tiles=_tiles(prompt.get("tiles")),
                 image=(images or {}).get(index, ""),
             )
@@ -440,29 +407,37 @@ def read_samples(
 def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun]:
     """Every model x benchmark run under ``work_dir``.
 
-    ``thumbnails`` is a callable (benchmark, run_json) -> {index: data URI} (see ``images.py``);
-    None means no images.
+    ``thumbnails`` is a callable (benchmark, run record or None) -> {index: data URI} (see
+    ``images.py``); None means no images.
     """
     runs = []
     for model_dir in model_dirs(work_dir):
-        run_json = read_json_object(model_dir / "run.json") or {}
-        for benchmark, pred_file in find_prediction_files(model_dir).items():
+        run_notes: list[str] = []
+        try:
+            run = read_manifest(model_dir)
+        except DataCorruptError as exc:  # the results are still worth showing: say what is missing
+            run, run_notes = None, [str(exc)]
+        for benchmark, pred_file in prediction_files(model_dir).items():
             try:
                 family: BenchmarkFamily | None = family_of(benchmark)
             except VlevalError:
                 family = None
             step(f"reading {model_dir.name} · {benchmark}")
             stem = pred_file.with_suffix("")
-            judge_hint = run_settings(run_json, benchmark).get("judge")
+            judge_hint = run.options_for(benchmark).get("judge") if run is not None else None
             record, rows, notes = read_result(benchmark, family, stem, judge_hint)
-            settings = read_settings(run_json, record, family, benchmark)
-            images = thumbnails(benchmark, run_json) if thumbnails else None
+            notes[:0] = run_notes
+            settings = read_settings(run, record, family, benchmark)
+            images = thumbnails(benchmark, run) if thumbnails else None
             graded = bool(family is not None and family.metric.graded)
-            samples, sample_notes = read_samples(pred_file, rows, graded=graded, images=images)
+            samples, sample_notes = read_samples(
+                pred_file, rows, graded=graded, images=images,
+                scored_rows=record.counts.total if record is not None else None,
+            )  # fmt: skip
             notes.extend(sample_notes)
-            recorded = _section(_section(run_json, "datasets"), benchmark)
-            if recorded.get("error"):
-                notes.append(f"scoring failed: {recorded['error']}")
+            recorded = run.benchmark(benchmark) if run is not None else None
+            if recorded is not None and recorded.error:
+                notes.append(f"scoring failed: {recorded.error}")
             if record is not None:
                 notes.extend(record.notes)
             calibrations, calibration_notes = read_calibrations(pred_file)

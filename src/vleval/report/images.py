@@ -6,15 +6,16 @@ TSV itself. Thumbnails are capped in size and number so the HTML stays a few MB 
 
 from __future__ import annotations
 
-import ast
 import base64
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from PIL import Image
+
+from vleval.errors import VlevalError
+from vleval.types import RunManifest
 
 MAX_SIDE = 160
 JPEG_QUALITY = 70
@@ -34,46 +35,37 @@ def thumbnail_uri(b64: str, max_side: int = MAX_SIDE) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _first_image(cell: str) -> str:
-    if cell.startswith("["):  # multi-image rows hold a list literal of base64 strings
-        try:
-            values = ast.literal_eval(cell)
-        except (ValueError, SyntaxError):
-            return ""
-        return str(values[0]) if values else ""
-    return cell
-
-
 def read_thumbnails(tsv: Path, limit: int, max_side: int = MAX_SIDE) -> dict[str, str]:
-    """index -> thumbnail for the first ``limit`` rows of a benchmark TSV."""
+    """index -> thumbnail (of the row's first image) for the first ``limit`` rows of a benchmark TSV;
+    none when the file cannot be read as the loader reads it (a thumbnail is only a convenience)."""
+    from vleval.datasets.loading import image_payloads
+
     try:
         table = pd.read_csv(tsv, sep="\t", usecols=["index", "image"], dtype=str, keep_default_na=False)
-    except (OSError, ValueError):
+        table = table[table["image"] != ""]  # rows without an image (the loader drops them too)
+        payloads = image_payloads(list(table["image"]), list(table["index"]), tsv)
+    except (OSError, ValueError, VlevalError):
         return {}
-    by_index = dict(zip(table["index"], table["image"], strict=True))
     thumbs: dict[str, str] = {}
-    for index, cell in list(by_index.items())[:limit]:
-        if len(cell) <= 64 and cell in by_index:  # the reference's "same image as row <cell>"
-            cell = by_index[cell]
-        uri = thumbnail_uri(_first_image(cell), max_side)
+    for index, images in list(zip(table["index"], payloads, strict=True))[:limit]:
+        uri = thumbnail_uri(images[0], max_side) if images else ""
         if uri:
             thumbs[index] = uri
     return thumbs
 
 
-def thumbnail_loader(data_dir: Path | None, limit: int) -> Callable[[str, dict[str, Any]], dict[str, str]]:
+def thumbnail_loader(data_dir: Path | None, limit: int) -> Callable[[str, RunManifest | None], dict[str, str]]:
     """A loader for ``collect_runs``: finds the TSV the run recorded in run.json (or
     ``<data_dir>/<benchmark>.tsv``) and returns index -> thumbnail; cached per TSV."""
     cache: dict[Path, dict[str, str]] = {}
 
-    def load(benchmark: str, run_json: dict[str, Any]) -> dict[str, str]:
+    def load(benchmark: str, run: RunManifest | None) -> dict[str, str]:
         if limit <= 0:
             return {}
         candidates = []
-        datasets = run_json.get("datasets")
-        entry = datasets.get(benchmark) if isinstance(datasets, dict) else None
-        if isinstance(entry, dict) and entry.get("tsv"):  # the file the run read (runner's run.json)
-            candidates.append(Path(entry["tsv"]))
+        entry = run.benchmark(benchmark) if run is not None else None
+        if entry is not None and entry.tsv:  # the file the run read (its run.json)
+            candidates.append(Path(entry.tsv))
         if data_dir:
             candidates.append(Path(data_dir) / f"{benchmark}.tsv")
         for tsv in candidates:

@@ -23,28 +23,32 @@ from typing import Any
 
 from vleval.atomic import atomic_write
 from vleval.datasets.results import plain, read_rows
+from vleval.errors import VlevalError
 from vleval.report.results_file import ScoredCell, benchmark_entry, scored_cells
+from vleval.types import RowResult, RunManifest
 
 INSPECT_LOG_VERSION = 2
 
 
-def _questions(cell: ScoredCell) -> dict[str, str]:
-    from vleval.datasets.predictions import read_prediction_file
+def _questions(cell: ScoredCell, rows: list[RowResult]) -> dict[str, str]:
+    """index -> question: the rows' own, else (rows written before they carried it) the prediction
+    file's."""
+    own = {str(r.index): r.question for r in rows if r.question is not None}
+    if own:
+        return own
+    from vleval.datasets.predictions import read_questions
 
     try:
-        frame = read_prediction_file(cell.pred_file)
-    except Exception:  # the questions are a convenience: a log without them is still a log
+        return read_questions(cell.pred_file)
+    except VlevalError:  # the questions are a convenience: a log without them is still a log
         return {}
-    if "question" not in frame.columns:
-        return {}
-    return {str(i): str(q) for i, q in zip(frame["index"], frame["question"], strict=True)}
 
 
 def eval_log(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
     """One inspect_ai eval log (as JSON-ready dicts) for one model x benchmark."""
     entry = benchmark_entry(cell, work_dir)
     rows = read_rows(cell.rows_file) if cell.rows_file.is_file() else []
-    questions = _questions(cell)
+    questions = _questions(cell, rows)
     headline = entry["headline"]
     metrics: dict[str, Any] = {}
     if headline["value"] is not None:
@@ -55,7 +59,7 @@ def eval_log(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
     for name, metric in entry["metrics"].items():
         if metric["value"] is not None:
             metrics.setdefault(name, {"name": name, "value": metric["value"]})
-    run = cell.run
+    run = cell.run or RunManifest()
     model = f"vleval/{cell.model}"
     samples = []
     for row in rows:
@@ -88,7 +92,7 @@ def eval_log(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
                 "metadata": {"decided_by": row.decided_by, "hit_token_limit": row.hit_token_limit},
             }
         )
-    created = run.get("finished") or entry.get("created") or "1970-01-01T00:00:00+00:00"
+    created = run.finished or entry.get("created") or "1970-01-01T00:00:00+00:00"
     return plain(
         {
             "version": INSPECT_LOG_VERSION,
@@ -105,7 +109,7 @@ def eval_log(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
                 },
                 "model": model,
                 "config": {},
-                "packages": {"vleval": str((run.get("versions") or {}).get("vleval", ""))},
+                "packages": {"vleval": run.versions.get("vleval", "")},
                 "metadata": {
                     "protocol": entry["protocol"],
                     "judge": entry["judge"],
@@ -127,7 +131,7 @@ def eval_log(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
                     }
                 ],
             },
-            "stats": {"started_at": _iso(run.get("started") or created), "completed_at": _iso(created)},
+            "stats": {"started_at": _iso(run.started or created), "completed_at": _iso(created)},
             "samples": samples,
         }
     )

@@ -11,16 +11,15 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from vleval.workdir import protocol_diff_files
 from vleval.workflows.protocol_diff import DIFF_SCHEMA
-
-DIFF_FILE_GLOB = "protocol_diff_*_vs_*.json"
 
 
 def find_protocol_diffs(work_dirs: Iterable[Path]) -> list[dict[str, Any]]:
     """The diffs found in the work dirs, oldest first; unreadable or foreign files are skipped."""
     found = []
     for work_dir in work_dirs:
-        for path in sorted(Path(work_dir).glob(DIFF_FILE_GLOB), key=lambda p: p.stat().st_mtime):
+        for path in protocol_diff_files(work_dir):
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from vleval.atomic import atomic_write
-from vleval.datasets.results import ROWS_SUFFIX, plain, read_rows, read_score, score_record_path
+from vleval.datasets.results import plain, read_rows, rows_path
 from vleval.errors import DataMissingError, VlevalError
-from vleval.families.base import read_json_object
-from vleval.report.collect import find_prediction_files, model_dirs
 from vleval.report.format import caveat
-from vleval.types import Interval, ScoreRecord
+from vleval.types import Interval, ManifestBenchmark, RunManifest, ScoreRecord
+from vleval.workdir import model_dirs, read_manifest, scored_files
 
 RESULTS_FILE = "results.json"
 RESULTS_SCHEMA = 1
@@ -40,23 +39,20 @@ class ScoredCell:
     pred_file: Path
     score_file: Path
     record: ScoreRecord
-    run: dict[str, Any]  # the model's run.json ({} when the folder was scored by `vleval eval` only)
+    run: RunManifest | None  # the model's run.json (None when the folder was scored by `vleval eval` only)
 
     @property
     def rows_file(self) -> Path:
-        stem = self.pred_file.with_suffix("")
-        return stem.parent / f"{stem.name}{ROWS_SUFFIX}"
+        return rows_path(self.pred_file.with_suffix(""))
 
 
 def scored_cells(work_dir: Path) -> Iterator[ScoredCell]:
-    """Every scored model x benchmark under ``work_dir``, models and benchmarks in name order."""
+    """Every scored model x benchmark under ``work_dir``, models and benchmarks in name order
+    (predictions not scored yet, or scored by VLMEvalKit only, are left out)."""
     for model_dir in model_dirs(Path(work_dir)):
-        run = read_json_object(model_dir / "run.json") or {}
-        for benchmark, pred_file in sorted(find_prediction_files(model_dir).items()):
-            score_file = score_record_path(pred_file.with_suffix(""))
-            if score_file is None:
-                continue  # predictions not scored yet, or scored by VLMEvalKit only
-            yield ScoredCell(model_dir.name, benchmark, pred_file, score_file, read_score(score_file), run)
+        run = read_manifest(model_dir)
+        for found in scored_files(model_dir):
+            yield ScoredCell(found.model, found.card.name, found.pred_file, found.score_file, found.record(), run)
 
 
 def _interval(found: Interval | None) -> dict[str, Any] | None:
@@ -72,7 +68,8 @@ def benchmark_entry(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
         name: {"value": value, "interval": _interval(record.intervals.get(name))}
         for name, value in record.metrics.items()
     }
-    recorded = ((cell.run.get("datasets") or {}).get(cell.benchmark)) or {}
+    run = cell.run or RunManifest()
+    recorded = run.benchmark(cell.benchmark) or ManifestBenchmark()
     return {
         "headline": {
             "name": record.headline_name,
@@ -91,9 +88,9 @@ def benchmark_entry(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
         "subset": plain(record.subset),
         "counts": plain(record.counts),
         "seed": record.seed,
-        "settings": recorded.get("settings") or (cell.run.get("settings") or {}),
-        "samples": recorded.get("samples"),
-        "benchmark_file_md5": recorded.get("tsv_md5") or recorded.get("expected_md5"),
+        "settings": run.options_for(cell.benchmark),
+        "samples": recorded.samples,
+        "benchmark_file_md5": recorded.tsv_md5 or recorded.expected_md5,
         "files": {
             "predictions": _relative(cell.pred_file, work_dir),
             "score": _relative(cell.score_file, work_dir),
@@ -109,6 +106,15 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
+def _run_sections(run: RunManifest | None) -> dict[str, Any]:
+    """The run record's sections that ``results.json`` copies as they are (none for a folder without
+    run.json)."""
+    if run is None:
+        return {}
+    recorded = plain(run)
+    return {k: recorded[k] for k in _RUN_SECTIONS}
+
+
 def build_results(work_dir: Path) -> dict[str, Any]:
     """``results.json``'s content for ``work_dir``."""
     from vleval.runner.manifest import versions
@@ -118,7 +124,7 @@ def build_results(work_dir: Path) -> dict[str, Any]:
     for cell in scored_cells(work_dir):
         entry = models.setdefault(
             cell.model,
-            {"run": {k: cell.run[k] for k in _RUN_SECTIONS if k in cell.run}, "benchmarks": {}},
+            {"run": _run_sections(cell.run), "benchmarks": {}},
         )
         entry["benchmarks"][cell.benchmark] = benchmark_entry(cell, work_dir)
     return {

@@ -81,8 +81,9 @@ def _models(work_dir: Path) -> Iterator[tuple[str, dict[str, Any], dict[str, Any
 
 def _artifacts(work_dir: Path, model: str) -> list[Path]:
     from vleval.report.results_file import RESULTS_FILE
+    from vleval.workdir import manifest_path
 
-    files = [work_dir / RESULTS_FILE, work_dir / model / "run.json"]
+    files = [work_dir / RESULTS_FILE, manifest_path(work_dir / model)]
     files += [work_dir / name for name in ("report.html", "summary.md", "summary.csv")]
     return [f for f in files if f.is_file()]
 

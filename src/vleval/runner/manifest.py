@@ -9,7 +9,6 @@ Never the judge API key.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -18,11 +17,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vleval.atomic import atomic_write
+from vleval.errors import DataCorruptError
 from vleval.runner.config import CellResult, RunConfig, RunPlan, recorded_settings
 from vleval.runner.targets import ModelTarget
 from vleval.transport import redact_command
-from vleval.types import BenchmarkCard, EvalSettings
+from vleval.types import (
+    BenchmarkCard,
+    EvalSettings,
+    ManifestBenchmark,
+    ManifestModel,
+    ManifestProtocol,
+    RunManifest,
+)
+from vleval.workdir import read_manifest, write_manifest
 
 if TYPE_CHECKING:
     from vleval.models.verify import CheckpointCheck
@@ -80,7 +87,7 @@ def eval_settings(
 
 
 def write_run_json(
-    path: Path,
+    model_dir: Path,
     *,
     config: RunConfig,
     plan: RunPlan,
@@ -92,52 +99,52 @@ def write_run_json(
     backend: dict[str, Any] | None = None,
     check: CheckpointCheck | None = None,
 ) -> Path:
-    """``backend``: the backend's own ``describe()`` (None when no model was loaded this run)."""
+    """``<model_dir>/run.json`` (a ``RunManifest``, through ``vleval.workdir.write_manifest``).
+    ``backend``: the backend's own ``describe()`` (None when no model was loaded this run)."""
     from vleval.datasets.files import cached_md5
 
     datasets = {}
     for card in plan.datasets:
         tsv = plan.tsv.get(card.name)
         cell = next((c for c in cells if c.dataset == card.name), None)
-        datasets[card.name] = {
-            "tsv": str(tsv) if tsv else None,
-            "tsv_md5": cached_md5(tsv) if tsv and tsv.is_file() else None,
-            "expected_md5": plan.protocol.md5_for(card),
-            "samples": cell.n_samples if cell else None,
-            "inferred_this_run": cell.n_inferred if cell else None,
-            "reused": cell.n_reused if cell else None,
-            "failed": cell.n_failed if cell else None,
-            "headline": cell.headline if cell else None,
-            "headline_name": cell.headline_name if cell else None,
-            "prediction_file": cell.pred_file.name if cell and cell.pred_file else None,
-            "result_files": [f.name for f in cell.files] if cell else [],
-            "notes": cell.notes if cell else [],
-            "error": cell.error if cell else None,
-            "incomplete": cell.incomplete if cell else None,
-            "judge": cell.judge if cell else None,  # calls made, cache hits, failures, tokens
-            "seconds": {"infer": round(cell.infer_s, 3), "eval": round(cell.eval_s, 3)} if cell else None,
-            "estimate": cell.estimate if cell else None,  # what --dry-run estimated, beside "seconds"
+        datasets[card.name] = ManifestBenchmark(
+            tsv=str(tsv) if tsv else None,
+            tsv_md5=cached_md5(tsv) if tsv and tsv.is_file() else None,
+            expected_md5=plan.protocol.md5_for(card),
+            samples=cell.n_samples if cell else None,
+            inferred_this_run=cell.n_inferred if cell else None,
+            reused=cell.n_reused if cell else None,
+            failed=cell.n_failed if cell else None,
+            headline=cell.headline if cell else None,
+            headline_name=cell.headline_name if cell else None,
+            prediction_file=cell.pred_file.name if cell and cell.pred_file else None,
+            result_files=[f.name for f in cell.files] if cell else [],
+            notes=cell.notes if cell else [],
+            error=cell.error if cell else None,
+            incomplete=cell.incomplete if cell else None,
+            judge=cell.judge if cell else None,  # calls made, cache hits, failures, tokens
+            seconds={"infer": round(cell.infer_s, 3), "eval": round(cell.eval_s, 3)} if cell else None,
+            estimate=cell.estimate if cell else None,  # what --dry-run estimated, beside "seconds"
             # the options this benchmark ran with: benchmarks of one work dir may run with different ones
             # (a suite file's CoT for MMMU only; a later run of another benchmark)
-            "settings": recorded_settings(config),
-        }
-    datasets = _kept_datasets(path) | datasets
-    body = {
-        "command": redact_command(
+            settings=recorded_settings(config),
+        )
+    manifest = RunManifest(
+        command=redact_command(
             config.command if config.command is not None else sys.argv, [config.api_key, config.judge_api_key]
         ),
-        "cwd": os.getcwd(),
-        "versions": versions(),
-        "protocol": {"name": plan.protocol.name, "reference_commit": plan.protocol.reference_commit},
-        "model": {
-            "name": target.name,
-            "repo_id": target.card.repo_id,
-            "path": str(target.path),
-            "checkpoint_digest": checkpoint_digest,
-            "llm_family": target.card.llm_family,
-            "mpo": target.card.mpo,
+        cwd=os.getcwd(),
+        versions=versions(),
+        protocol=ManifestProtocol(name=plan.protocol.name, reference_commit=plan.protocol.reference_commit),
+        model=ManifestModel(
+            name=target.name,
+            repo_id=target.card.repo_id,
+            path=str(target.path),
+            checkpoint_digest=checkpoint_digest,
+            llm_family=target.card.llm_family,
+            mpo=target.card.mpo,
             # vleval.models.verify: what the checkpoint is, against the registry
-            "checkpoint": None
+            checkpoint=None
             if check is None
             else {
                 "status": check.status,
@@ -145,32 +152,27 @@ def write_run_json(
                 "synthetic": check.synthetic,
                 "checked": list(check.checked),
             },
-        },
-        "datasets": datasets,
-        "settings": recorded_settings(config),
-        "stand_in_judge": config.stand_in_judge,  # the judge endpoint was a deterministic stand-in
-        "backend": backend,
-        "world_size": world_size,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "seconds": round(time.time() - started, 3),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+        ),
+        datasets=_kept_datasets(model_dir) | datasets,
+        settings=recorded_settings(config),
+        stand_in_judge=config.stand_in_judge,  # the judge endpoint was a deterministic stand-in
+        backend=backend,
+        world_size=world_size,
+        started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        seconds=round(time.time() - started, 3),
+    )
+    return write_manifest(model_dir, manifest)
 
 
-def _kept_datasets(path: Path) -> dict[str, Any]:
-    """The entries of an earlier ``run.json`` at ``path`` for benchmarks this run did not touch, when
-    they record their own settings (older entries without them would take this run's: left out)."""
+def _kept_datasets(model_dir: Path) -> dict[str, ManifestBenchmark]:
+    """The entries of an earlier ``run.json`` in ``model_dir`` for benchmarks this run did not touch,
+    when they record their own settings (older entries without them would take this run's: left out).
+    An unreadable earlier record is replaced."""
     try:
-        earlier = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        earlier = read_manifest(model_dir)
+    except DataCorruptError:
         return {}
-    datasets = earlier.get("datasets") if isinstance(earlier, dict) else None
-    if not isinstance(datasets, dict):
+    if earlier is None:
         return {}
-    return {
-        name: entry
-        for name, entry in datasets.items()
-        if isinstance(entry, dict) and isinstance(entry.get("settings"), dict)
-    }
+    return {name: entry for name, entry in earlier.datasets.items() if entry.settings is not None}

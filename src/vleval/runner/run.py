@@ -65,7 +65,7 @@ def plan_run(config: RunConfig) -> RunPlan:
     if not config.models or not config.datasets:
         raise VlevalError("name at least one model (--model) and one benchmark (--data)")
     protocol = get_protocol_checked(config.protocol)
-    from vleval.report.collect import refuse_model_folder
+    from vleval.workdir import refuse_model_folder
 
     refuse_model_folder(Path(config.work_dir))  # would nest <model>/<model>/ and split the run's files
     problems: list[str] = []
@@ -293,7 +293,7 @@ def run_evaluation(config: RunConfig) -> RunSummary:
             return summary
         for target in plan.models:
             manifest.write_run_json(
-                config.work_dir / target.name / "run.json",
+                config.work_dir / target.name,
                 config=config,
                 plan=plan,
                 target=target,

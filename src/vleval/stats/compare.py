@@ -4,8 +4,9 @@ Per benchmark both runs scored, the paired difference B - A on the rows both sco
 test on the scoring units (exact McNemar for right/wrong units, a paired bootstrap for graded ones),
 its interval, Holm-adjusted p-values across the benchmarks, the units whose outcome flipped, and the
 smallest difference the sample size could detect. Reads only the result contract
-(``<stem>_rows.jsonl``, ``<stem>_score.json``), ``run.json`` and, for the flipped units' questions,
-the prediction file.
+(``<stem>_rows.jsonl``, ``<stem>_score.json``) and ``run.json``, through ``vleval.workdir``; the
+flipped units' questions are the rows' own (the prediction file's for rows written before they
+carried them).
 
 Two runs are only comparable when they were made the same way: a different protocol, benchmark file
 or CoT setting changes scores by itself, so ``compare_runs`` refuses such pairs unless told to allow
@@ -22,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from vleval.console import step
-from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score
-from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, rows_path, score_record_path
+from vleval.errors import DataMissingError, VlevalError
 from vleval.settings import describe, differences, marks, settings_of, subset_text
 from vleval.stats.core import (
     DEFAULT_LEVEL,
@@ -40,10 +41,9 @@ from vleval.stats.core import (
 )
 from vleval.stats.metrics import Metric
 from vleval.stats.scores import HEADLINE, metric_units
-from vleval.types import EvalSettings, RowResult, ScoreRecord
+from vleval.types import EvalSettings, RowResult, RunManifest, ScoreRecord
+from vleval.workdir import folders_with_rows, prediction_file_of, read_manifest, rows_stems
 
-SCORE_FILE_SUFFIXES = ("_score.json", "_vleval.json")  # vleval's own, or beside the reference's
-PREDICTION_SUFFIXES = (".xlsx", ".tsv")
 TEXT_LIMIT = 300  # characters of a question or prediction shown per flipped row
 
 
@@ -77,12 +77,13 @@ class ScoredBenchmark:
 class RunSide:
     label: str  # as the user gave it
     model_dir: Path
-    run: dict[str, Any]  # run.json ({} when absent, e.g. a directory scored with `vleval eval`)
+    run: RunManifest | None  # run.json (None when absent, e.g. a directory scored with `vleval eval`)
     benchmarks: dict[str, ScoredBenchmark]
 
     @property
     def model(self) -> str:
-        return str((self.run.get("model") or {}).get("name") or self.model_dir.name)
+        recorded = self.run.model if self.run is not None else None
+        return str((recorded.name if recorded is not None else None) or self.model_dir.name)
 
     def settings(self, dataset: str) -> EvalSettings:
         """How ``dataset`` was scored on this side (``vleval.settings``: the record's, else run.json's)."""
@@ -91,12 +92,7 @@ class RunSide:
 
 def model_dirs(path: Path) -> list[Path]:
     """``[path]`` when it holds results itself, else its model folders that do (a work directory)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise DataMissingError(f"{path}: no such directory (give a work directory or a model folder in one).")
-    if _holds_results(path):
-        return [path]
-    return sorted(p for p in path.iterdir() if p.is_dir() and _holds_results(p))
+    return folders_with_rows(path)
 
 
 def resolve_model_dir(path: Path) -> Path:
@@ -123,40 +119,15 @@ def model_pairs(dir_a: Path, dir_b: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def _holds_results(path: Path) -> bool:
-    return any(path.glob(f"*{ROWS_SUFFIX}"))
-
-
 def read_side(path: Path) -> RunSide:
     model_dir = resolve_model_dir(path)
-    run_json = model_dir / "run.json"
-    run = _read_json(run_json, "rerun the run to rewrite it") if run_json.is_file() else {}
     benchmarks: dict[str, ScoredBenchmark] = {}
-    for rows_path in sorted(model_dir.glob(f"*{ROWS_SUFFIX}")):
-        stem = rows_path.with_name(rows_path.name[: -len(ROWS_SUFFIX)])
-        record = _read_record(stem)
-        if record is not None:
-            benchmarks[record.dataset] = ScoredBenchmark(record, rows_path, stem)
-    return RunSide(label=str(path), model_dir=model_dir, run=run, benchmarks=benchmarks)
-
-
-def _read_record(stem: Path) -> ScoreRecord | None:
-    for suffix in SCORE_FILE_SUFFIXES[::-1]:  # _vleval.json, when present, is vleval's
-        path = stem.with_name(stem.name + suffix)
-        if not path.is_file():
-            continue
-        data = _read_json(path, "re-score with `vleval eval` (predictions are kept)")
-        if isinstance(data, dict) and "schema" in data:
-            return read_score(path)
-    return None
-
-
-def _read_json(path: Path, fix: str) -> Any:
-    """A result file's JSON; a truncated or garbled one is an error naming the file."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataCorruptError(f"{path}: not valid JSON ({exc}); {fix}.") from None
+    for stem in rows_stems(model_dir):
+        score_file = score_record_path(stem)
+        if score_file is not None:
+            record = read_score(score_file)
+            benchmarks[record.dataset] = ScoredBenchmark(record, rows_path(stem), stem)
+    return RunSide(label=str(path), model_dir=model_dir, run=read_manifest(model_dir), benchmarks=benchmarks)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -351,7 +322,7 @@ def flipped_units(
     if not changed:
         return []
     values_a, values_b = unit_values(common_a), unit_values(common_b)
-    questions = _questions(stem_a) or _questions(stem_b)
+    questions = _questions(rows_a, stem_a) or _questions(rows_b, stem_b)
     return [
         Flip(
             dataset,
@@ -364,22 +335,18 @@ def flipped_units(
     ]
 
 
-def _questions(stem: Path) -> dict[str, str]:
-    """index -> question, from the prediction file beside the results (empty when it is absent)."""
-    import pandas as pd
+def _questions(rows: Sequence[RowResult], stem: Path) -> dict[str, str]:
+    """index -> question: the rows' own (``RowResult.question``), else, for rows scored before they
+    carried it, from the prediction file beside the results (empty when it is absent)."""
+    own = {str(r.index): r.question for r in rows if r.question is not None}
+    if own:
+        return own
+    pred_file = prediction_file_of(stem)
+    if pred_file is None:
+        return {}
+    from vleval.datasets.predictions import read_questions
 
-    for suffix in PREDICTION_SUFFIXES:
-        path = stem.with_name(stem.name + suffix)
-        if path.is_file():
-            frame = (
-                pd.read_excel(path, usecols=lambda c: c in ("index", "question"))
-                if suffix == ".xlsx"
-                else pd.read_csv(path, sep="\t", usecols=lambda c: c in ("index", "question"))
-            )
-            if "question" not in frame.columns:
-                return {}
-            return {str(i): str(q) for i, q in zip(frame["index"], frame["question"], strict=True)}
-    return {}
+    return read_questions(pred_file)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -197,26 +197,22 @@ class ScoredBenchmark:
 
 def find_scored(work_dir: Path) -> list[ScoredBenchmark]:
     """Every benchmark scored by vleval under ``work_dir`` (``<model>/<model>_<benchmark>.xlsx`` with
-    its rows and score record), models and benchmarks in name order."""
+    its rows and score record), models in name order, benchmarks in registry order."""
     from vleval.datasets.registry import BENCHMARKS
-    from vleval.datasets.results import ROWS_SUFFIX, score_record_path
+    from vleval.workdir import model_dirs, scored_files
 
     work_dir = Path(work_dir)
     if not work_dir.is_dir():
         raise DataMissingError(f"--work-dir {work_dir}: no such folder.")
+    order = {name: position for position, name in enumerate(BENCHMARKS)}
     found = []
-    for model_dir in sorted(p for p in work_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for card in BENCHMARKS.values():
-            pred = model_dir / f"{model_dir.name}_{card.name}.xlsx"
-            stem = pred.with_suffix("")
-            rows = stem.parent / f"{stem.name}{ROWS_SUFFIX}"
-            score = score_record_path(stem)
-            if pred.is_file() and rows.is_file() and score is not None:
-                found.append(ScoredBenchmark(model_dir.name, card, pred, rows, score))
-    if not found:
-        from vleval.report.collect import refuse_model_folder
-
-        refuse_model_folder(work_dir)
+    for model_dir in model_dirs(work_dir):
+        scored = sorted(scored_files(model_dir), key=lambda f: order[f.card.name])
+        found += [
+            ScoredBenchmark(f.model, f.card, f.pred_file, f.rows_file, f.score_file)
+            for f in scored
+            if f.rows_file is not None and f.pred_file.parent == model_dir
+        ]
     return found
 
 

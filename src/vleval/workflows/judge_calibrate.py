@@ -301,10 +301,10 @@ def read_calibrations(pred_file: Path) -> tuple[list[JudgeCalibration], list[str
     if not folder.is_dir():
         return found, notes
     for judge_dir in sorted(d for d in folder.iterdir() if d.is_dir()):
-        path = score_record_path(judge_dir / Path(pred_file).stem)
-        if path is None:
-            continue
         try:
+            path = score_record_path(judge_dir / Path(pred_file).stem)
+            if path is None:
+                continue
             calibration = read_score(path).judge_calibration
         except DataCorruptError as exc:
             notes.append(f"judge calibration not shown: {exc}")

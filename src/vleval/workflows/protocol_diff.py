@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from vleval.console import bar
-from vleval.datasets.registry import benchmark_of_file
 from vleval.errors import DataMissingError, VlevalError
 from vleval.families.base import number
 from vleval.judge.cache import CACHE_FILE_NAME, JudgeCache, default_cache_dir
 from vleval.judge.client import NO_JUDGE_SPECS, OpenAIJudge
 from vleval.protocol import JUDGE_FIELDS, JUDGE_MODEL_IDS, QUIRKS, Protocol, Quirk
 from vleval.types import JUDGE_FAILURE_TEXT, BenchmarkCard, RowResult
+from vleval.workdir import prediction_files_under
 
 DIFF_SCHEMA = 1
 JUDGES = "judges"  # the cause key of a change of judge models / judge request settings
@@ -362,16 +362,8 @@ def find_judge_cache(pred_file: Path, work_dir: Path | None = None) -> Path:
 
 
 def prediction_files(work_dir: Path) -> list[tuple[BenchmarkCard, Path]]:
-    """``<MODEL>_<DATASET>.xlsx|.tsv`` prediction files under ``work_dir`` (the run layout
-    ``<work-dir>/<MODEL>/``), each with its benchmark; result files do not match."""
-    found = []
-    for path in sorted(Path(work_dir).rglob("*")):
-        if path.suffix.lower() not in (".xlsx", ".tsv") or path.name.startswith("."):
-            continue
-        card = benchmark_of_file(path)
-        if card is not None:
-            found.append((card, path))
-    return found
+    """The prediction files under ``work_dir`` with their benchmarks (``vleval.workdir``)."""
+    return prediction_files_under(work_dir)
 
 
 def format_diff(diffs: Iterable[BenchmarkDiff], *, max_rows: int = 20) -> str:
