@@ -90,6 +90,7 @@ NOT_WORK_DIR_WALKERS = {
     "synthetic/checkpoints.py",
     "synthetic/judge_checkpoint.py",
     "runner/targets.py",
+    "models/engine.py",  # the checkpoint digest lists a checkpoint folder
     "runner/run.py",
     "runner/progress.py",
     "models/verify.py",
