@@ -30,7 +30,7 @@ from vleval.protocol import (
 )
 from vleval.synthetic.benchmarks import make_benchmark_tsv
 from vleval.synthetic.scripted_judge import ScriptedJudge
-from vleval.types import Sample
+from vleval.types import JudgeRole, Sample
 
 VLEVAL_1 = get_protocol("vleval-1")
 
@@ -269,7 +269,7 @@ def test_vleval_1_is_2026_08_without_its_bugs():
     assert VLEVAL_1.fixed == BUGS
     assert all(QUIRKS[q].kind == "definition" for q in VLEVAL_1.quirks)
     # judges: dated snapshot ids, recorded with the date they were chosen
-    for short in (VLEVAL_1.mcq_judge, VLEVAL_1.mathvista_judge, VLEVAL_1.open_judge):
+    for short in (VLEVAL_1.judges[role] for role in JudgeRole):
         assert JUDGE_MODEL_IDS[short][-10:-6] in ("2024", "2025", "2026")
     assert VLEVAL_1.judges_chosen
 
@@ -314,7 +314,7 @@ def test_with_rule_of_moves_one_quirk():
     back = VLEVAL_1.with_rule_of(base, Quirk.MCQ_ANSWER_IS_REGEX)
     assert back.has(Quirk.MCQ_ANSWER_IS_REGEX) and not back.fixes(Quirk.MCQ_ANSWER_IS_REGEX)
     judged = base.with_judges_of(VLEVAL_1)
-    assert judged.open_judge == VLEVAL_1.open_judge and judged.quirks == base.quirks
+    assert judged.judges[JudgeRole.OPEN] == VLEVAL_1.judges[JudgeRole.OPEN] and judged.quirks == base.quirks
 
 
 def test_docs_list_every_quirk():

@@ -27,6 +27,7 @@ def scored(tmp_path_factory):
     from vleval.datasets.predictions import write_prediction_file
     from vleval.datasets.registry import get_benchmark
     from vleval.datasets.scoring import evaluate
+    from vleval.families.base import default_judge
     from vleval.judge.client import make_judge
     from vleval.protocol import get_protocol
     from vleval.synthetic.benchmarks import make_benchmark_tsv
@@ -52,7 +53,7 @@ def scored(tmp_path_factory):
             pred = write_prediction_file(model_dir / f"tiny-model_{name}.xlsx", table, predictions)
             judge = make_judge(
                 None,
-                protocol.judge_for(card),
+                default_judge(protocol, card),
                 base_url=server.base_url,
                 api_key="test",
                 cache_dir=root / "cache",

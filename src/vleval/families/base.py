@@ -6,8 +6,9 @@ A family is one module of the ``vleval.families`` package (or of another package
 It knows:
 
 - the benchmark cards it serves (``BenchmarkCard.family`` names it; ``cards()`` lists them);
-- its judge role per protocol (``default_judge``; ``judge_required`` where the reference refuses to
-  score without a judge);
+- its judge role (``judge_role``, a ``JudgeRole``: each protocol names one judge model per role, and
+  ``default_judge(protocol, card)`` is the one lookup; ``judge_required`` where the reference refuses
+  to score without a judge);
 - its headline: name, how the 0-100 value is made (``headline_unit``), and the per-category values
   the report charts;
 - ``score``: the reference's scoring of a prediction table, as tables to write and ``RowResult`` rows
@@ -40,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from vleval.stats.core import RowSums
-from vleval.types import BenchmarkCard, Judge, JudgeInfo, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, Judge, JudgeInfo, JudgeRole, RowResult, ScoreRecord
 
 if TYPE_CHECKING:
     from vleval.protocol import Protocol
@@ -82,7 +83,7 @@ class BenchmarkFamily:
     name: ClassVar[str]
     # where its benchmarks are listed (`vleval data list`, reports): the InternVL2.5 report's table order
     listing_order: ClassVar[int] = 1000
-    judge_role: ClassVar[str | None] = None  # Protocol attribute naming the default judge
+    judge_role: ClassVar[JudgeRole | None] = None  # which of a protocol's judges it asks; None: rule-based
     judge_required: ClassVar[bool] = False
     headline_name: ClassVar[str]
     headline_unit: ClassVar[str]
@@ -98,7 +99,7 @@ class BenchmarkFamily:
     def default_judge(self, protocol: Protocol, card: BenchmarkCard) -> str | None:
         """The reference's default judge short name (VK run.py::get_judge_kwargs); None where the
         metric is rule-based."""
-        return getattr(protocol, self.judge_role) if self.judge_role else None
+        return protocol.judges[self.judge_role] if self.judge_role else None
 
     def score(
         self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int
@@ -195,6 +196,12 @@ def all_families() -> dict[str, BenchmarkFamily]:
             raise VlevalError(f"{module}: family {family.name!r} is declared twice.")
         families[family.name] = family
     return dict(sorted(families.items(), key=lambda item: item[1].listing_order))
+
+
+def default_judge(protocol: Protocol, card: BenchmarkCard) -> str | None:
+    """The judge short name ``protocol`` names for ``card`` (VK run.py::get_judge_kwargs), asked of the
+    card's family; None where its metric is rule-based."""
+    return family_of(card).default_judge(protocol, card)
 
 
 def family_of(card_or_name: BenchmarkCard | str) -> BenchmarkFamily:

@@ -32,7 +32,16 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, ratio
-from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRequest, PromptStyle, RowResult, ScoreRecord
+from vleval.types import (
+    BenchmarkCard,
+    DecidedBy,
+    Judge,
+    JudgeRequest,
+    JudgeRole,
+    PromptStyle,
+    RowResult,
+    ScoreRecord,
+)
 
 JUDGE_TEMPERATURE = 0.2
 UNPARSABLE = (-1.0, -1.0)
@@ -83,7 +92,7 @@ COLUMN = "Relative Score (main)"
 
 
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
-# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# pinned protocol; ``md5_by_protocol`` holds an older protocol's where it differs), from ``vlmeval/dataset/image_vqa.py``;
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
 CARDS: tuple[BenchmarkCard, ...] = (
     BenchmarkCard(
@@ -102,7 +111,7 @@ CARDS: tuple[BenchmarkCard, ...] = (
 class LLaVABenchFamily(BenchmarkFamily):
     name = "llavabench"
     listing_order = 60
-    judge_role = "open_judge"
+    judge_role = JudgeRole.OPEN
     judge_required = True
     graded = True  # rows carry a grade, not right/wrong
     best_row_score = 10.0  # the judge grades 1-10

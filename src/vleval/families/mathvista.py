@@ -42,7 +42,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, share
-from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRole, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5
 JUDGE_MAX_TOKENS = 128
@@ -211,7 +211,7 @@ def mathvista_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame,
 
 
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
-# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# pinned protocol; ``md5_by_protocol`` holds an older protocol's where it differs), from ``vlmeval/dataset/image_vqa.py``;
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
 CARDS: tuple[BenchmarkCard, ...] = (
     BenchmarkCard(
@@ -230,7 +230,7 @@ CARDS: tuple[BenchmarkCard, ...] = (
 class MathVistaFamily(BenchmarkFamily):
     name = "mathvista"
     listing_order = 20
-    judge_role = "mathvista_judge"
+    judge_role = JudgeRole.MATH
     judge_required = True
     headline_name = "Overall acc"
     headline_unit = "percent (the reference's acc)"

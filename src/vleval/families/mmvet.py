@@ -33,7 +33,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, share
-from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRole, PromptStyle, RowResult, ScoreRecord
 
 CAPABILITIES = ("rec", "ocr", "know", "gen", "spat", "math")
 JUDGE_ROUNDS = 5
@@ -159,7 +159,7 @@ def _grades(rows: Sequence[RowResult], weights: Sequence[float]) -> RowSums:
 
 
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
-# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# pinned protocol; ``md5_by_protocol`` holds an older protocol's where it differs), from ``vlmeval/dataset/image_vqa.py``;
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
 CARDS: tuple[BenchmarkCard, ...] = (
     BenchmarkCard(
@@ -178,7 +178,7 @@ CARDS: tuple[BenchmarkCard, ...] = (
 class MMVetFamily(BenchmarkFamily):
     name = "mmvet"
     listing_order = 50
-    judge_role = "open_judge"
+    judge_role = JudgeRole.OPEN
     judge_required = True
     graded = True  # rows carry a grade, not right/wrong
     headline_name = "Overall acc"

@@ -36,7 +36,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
 from vleval.stats.core import RowSums, share
-from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRole, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5  # YOrN_auxeval: 5 calls at temperature 0.5 * i
 
@@ -140,7 +140,7 @@ HOW_DECIDED: dict[str, DecidedBy] = {
 
 
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
-# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_yorn.py`` (``ImageYORNDataset``);
+# pinned protocol; ``md5_by_protocol`` holds an older protocol's where it differs), from ``vlmeval/dataset/image_yorn.py`` (``ImageYORNDataset``);
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
 CARDS: tuple[BenchmarkCard, ...] = (
     BenchmarkCard(
@@ -161,7 +161,7 @@ CARDS: tuple[BenchmarkCard, ...] = (
 class YesNoFamily(BenchmarkFamily):
     name = "yorn"
     listing_order = 30
-    judge_role = "mcq_judge"
+    judge_role = JudgeRole.CHOICE
     headline_name = "mean(aAcc, fAcc, qAcc) of Overall"
     headline_unit = "percent (the leaderboard's figure; the reference's table has aAcc, fAcc, qAcc)"
     required_columns = ("index", "prediction", "answer", "l2-category")

@@ -225,6 +225,7 @@ def judged_benchmarks(
     """The benchmarks of ``work_dir`` (only ``datasets`` when given) whose protocol names a judge, each
     with its score record and that protocol: what judge-audit and judge-calibrate ask a judge about."""
     from vleval.datasets.results import read_score
+    from vleval.families.base import default_judge
     from vleval.protocol import get_protocol
 
     scored = find_scored(work_dir)
@@ -238,7 +239,7 @@ def judged_benchmarks(
             protocol = get_protocol(record.protocol)
         except ValueError as exc:
             raise VlevalError(f"{item.score_file}: {exc}") from None
-        if protocol.judge_for(item.card) is not None:  # else a rule-based metric: no judge to ask
+        if default_judge(protocol, item.card) is not None:  # else a rule-based metric: no judge to ask
             out.append((item, record, protocol))
     return out
 
@@ -261,6 +262,7 @@ def audit_work_dir(
     """Re-score every judged benchmark of ``work_dir`` with ``judge_spec`` and compare (module doc)."""
     from vleval.datasets.results import read_rows
     from vleval.datasets.scoring import evaluate
+    from vleval.families.base import default_judge
     from vleval.judge.bill import tally
     from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import NO_JUDGE_SPECS, resolve_judge
@@ -274,7 +276,7 @@ def audit_work_dir(
         original_rows = read_rows(item.rows_file)
         choice = resolve_judge(
             judge_spec,
-            protocol.judge_for(item.card),
+            default_judge(protocol, item.card),
             base_url=base_url,
             api_key=api_key,
             workers=workers,

@@ -172,11 +172,12 @@ def _calibrate_one(
 ) -> None:
     from vleval.datasets.results import score_record_path, write_score
     from vleval.datasets.scoring import evaluate
+    from vleval.families.base import default_judge
     from vleval.judge.audit import audit_dir_name
     from vleval.stats.ppi import ppi_mean, sample_units, stratum_weights
 
     card = item.card
-    short = protocol.judge_for(card)
+    short = default_judge(protocol, card)
     local = _judge(local_spec, short, protocol, work_dir, local_base_url, workers)
     local_dir = item.pred_file.parent / CALIBRATE_DIR_NAME / audit_dir_name(local.model)
     try:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vleval.errors import DataMissingError, JudgeUnavailableError, VlevalError
+from vleval.families.base import default_judge
 from vleval.judge.local import is_local_judge_spec, local_judge_problem, release_engines
 from vleval.protocol import Protocol, get_protocol
 from vleval.runner import manifest
@@ -149,10 +150,10 @@ def _judge_problem(config: RunConfig, protocol: Protocol, card: BenchmarkCard) -
 
     if not _needs_judge(card) or is_local_judge_spec(config.judge):
         return None  # a local judge's folder is checked once, by local_judge_problem
-    spec = config.judge or protocol.judge_for(card) or ""
+    spec = config.judge or default_judge(protocol, card) or ""
     choice = resolve_judge(
         config.judge,
-        protocol.judge_for(card),
+        default_judge(protocol, card),
         base_url=config.judge_base_url,
         api_key=config.judge_api_key,
         cache_dir=default_cache_dir(config.work_dir),
@@ -188,7 +189,7 @@ def rule_only_lines(config: RunConfig, plan: RunPlan) -> list[str]:
         return []
     lines = []
     for card in plan.datasets:
-        named = plan.protocol.judge_for(card)
+        named = default_judge(plan.protocol, card)
         if named is None or _needs_judge(card) or is_local_judge_spec(config.judge):
             continue  # a rule-based metric; or a judge-only one (refused without a judge by plan_run)
         choice = resolve_judge(
@@ -633,7 +634,7 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
     try:
         choice = resolve_judge(
             config.judge,
-            protocol.judge_for(bench.card),
+            default_judge(protocol, bench.card),
             base_url=config.judge_base_url,
             api_key=config.judge_api_key,
             workers=config.judge_workers,
