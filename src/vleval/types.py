@@ -84,6 +84,9 @@ class BenchmarkCard:
     # rows without options, or whose answer is not an option letter, are open questions scored by the
     # reference's own rule (VK image_mcq.py::MMMU_preproc), not refused as corrupt
     open_questions: bool = False
+    # the benchmark defines multi-modal gain and leakage (text-only and LLM-base passes, --mmstar-gain;
+    # Chen et al. 2024, MMStar)
+    multimodal_gain: bool = False
 
     @property
     def file_name(self) -> str:

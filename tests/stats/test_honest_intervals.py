@@ -109,7 +109,12 @@ def test_identical_clustered_units_fall_back_to_a_score_interval():
         for i in (2 * g, 2 * g + 1)
     ]  # fmt: skip
     found = score_uncertainty(
-        rows, hallusion.aggregate, HEADLINE, ["aAcc", "fAcc", "qAcc"], sums=hallusion.row_sums(rows)
+        rows,
+        hallusion.aggregate,
+        HEADLINE,
+        ["aAcc", "fAcc", "qAcc"],
+        sums=hallusion.row_sums(rows),
+        metric_groups=hallusion.metric_groups,
     ).intervals
     headline = found[HEADLINE]
     value = hallusion.aggregate(rows)[HEADLINE]  # mean(50, 0, 0)

@@ -31,7 +31,7 @@ import importlib
 import json
 import math
 import pkgutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -90,6 +90,12 @@ class BenchmarkFamily:
     category_unit: ClassVar[str] = "%"
     graded: ClassVar[bool] = False  # rows carry a grade (MM-Vet, LLaVA-Bench) rather than right/wrong
     best_row_score: ClassVar[float] = 1.0  # a row's best score (a censored row "all right" gets it)
+    # the judge extracts a free-form answer (a number, a list): judge-audit's confusion table shows
+    # rows as right/wrong against the benchmark's answer, since a matrix of raw answers says nothing
+    free_form_answers: ClassVar[bool] = False
+    # metric -> the ``RowResult.groups`` keys it aggregates where that is not the row's ``unit``: the
+    # statistics resample those groups whole for that metric (and for the headline)
+    metric_groups: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     required_columns: ClassVar[tuple[str, ...]] = ("index", "prediction")
 
     def cards(self) -> list[BenchmarkCard]:
@@ -163,6 +169,11 @@ class BenchmarkFamily:
         """Per-row verdicts from the reference's own judge record file, when there is no
         ``_rows.jsonl`` (a run made with VLMEvalKit). Default: none."""
         return []
+
+    def decision_text(self, row: RowResult) -> str:
+        """What was decided for a row, as text (judge-audit compares two judges' decisions): the
+        extracted option, word or answer, else the grade."""
+        return decision_text(row)
 
     def __repr__(self) -> str:
         return f"<BenchmarkFamily {self.name}>"
@@ -265,6 +276,18 @@ def accuracy_by_category(table: pd.DataFrame, name_column: str) -> dict[str, flo
         for name, acc in zip(table[name_column], table["acc"], strict=True)
         if str(name) != "Overall" and (value := number(acc)) is not None
     }
+
+
+def decision_text(row: RowResult) -> str:
+    """``BenchmarkFamily.decision_text``'s default: a failed or skipped row says so; else the extracted
+    value, else the grade."""
+    if row.decided_by == "failed":
+        return "(failed)"
+    if row.decided_by == "skipped":  # not examined (an MMBench rotation after its question failed)
+        return "(skipped)"
+    if row.extracted is not None and not (isinstance(row.extracted, float) and math.isnan(row.extracted)):
+        return str(row.extracted)
+    return "(none)" if row.score is None else f"{row.score:g}"
 
 
 def number(value: Any) -> float | None:

@@ -122,6 +122,12 @@ class LLaVABenchFamily(BenchmarkFamily):
     )
     required_columns = ("index", "prediction", "question", "caption", "gpt4_ans", "category")
 
+    def decision_text(self, row: RowResult) -> str:
+        """The judge's two scores (GPT-4's answer's, then the model's), where nothing was extracted."""
+        if row.decided_by in ("failed", "skipped") or row.extracted is not None or "gpt4_score" not in row.extra:
+            return super().decision_text(row)
+        return f"{row.extra.get('gpt4_score')} {row.score}"
+
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         return ["_openai_result.xlsx", "_score.csv"]
 

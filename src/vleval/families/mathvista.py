@@ -232,6 +232,7 @@ class MathVistaFamily(BenchmarkFamily):
     listing_order = 20
     judge_role = JudgeRole.MATH
     judge_required = True
+    free_form_answers = True
     headline_name = "Overall acc"
     headline_unit = "percent (the reference's acc)"
     required_columns = ("index", "prediction", "question", "answer", "question_type", "answer_type")

@@ -208,6 +208,7 @@ CARDS: tuple[BenchmarkCard, ...] = (
         family="mcq",
         required_columns=(*MCQ_COLUMNS, "answer", "category", "l2-category"),
         description="MMStar: vision-indispensable multiple choice.",
+        multimodal_gain=True,
         prompt=PromptStyle(mpo_postprocess=True, mpo_without_cot=True),
     ),
     BenchmarkCard(

@@ -162,6 +162,9 @@ class YesNoFamily(BenchmarkFamily):
     name = "yorn"
     listing_order = 30
     judge_role = JudgeRole.CHOICE
+    # fAcc is over figure groups (VK vlmeval/dataset/utils/yorn.py::Hallusion_rating groups by
+    # l2-category, set and figure); aAcc and qAcc over rows and question groups (the unit)
+    metric_groups = {"fAcc": ("figure",)}
     headline_name = "mean(aAcc, fAcc, qAcc) of Overall"
     headline_unit = "percent (the leaderboard's figure; the reference's table has aAcc, fAcc, qAcc)"
     required_columns = ("index", "prediction", "answer", "l2-category")

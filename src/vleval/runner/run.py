@@ -258,7 +258,7 @@ def run_evaluation(config: RunConfig) -> RunSummary:
     if config.mmstar_gain or config.llm_base is not None:
         from vleval.runner.gain import check_gain_options
 
-        check_gain_options(config, [c.name for c in plan.datasets], info.world_size)
+        check_gain_options(config, list(plan.datasets), info.world_size)
     if config.dry_run:
         if info.is_main:
             print(dry_run_report(config, plan))
