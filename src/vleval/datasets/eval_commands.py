@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="MODEL|none",
         help="judge short name or model id (default: the protocol's judge for the benchmark); "
-        "'none' = rule-based matching only (MathVista, MMVet and LLaVABench need a judge)",
+        "'none' = rule-based matching only (refused where the benchmark's metric needs a judge)",
     )
     parser.add_argument(
         "--judge-base-url",

@@ -96,6 +96,8 @@ class BenchmarkFamily:
     # metric -> the ``RowResult.groups`` keys it aggregates where that is not the row's ``unit``: the
     # statistics resample those groups whole for that metric (and for the headline)
     metric_groups: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # the headline's scale in a few words where it is not an accuracy in percent (reports' scale note)
+    scale: ClassVar[str] = ""
     required_columns: ClassVar[tuple[str, ...]] = ("index", "prediction")
 
     def cards(self) -> list[BenchmarkCard]:
@@ -207,6 +209,20 @@ def all_families() -> dict[str, BenchmarkFamily]:
             raise VlevalError(f"{module}: family {family.name!r} is declared twice.")
         families[family.name] = family
     return dict(sorted(families.items(), key=lambda item: item[1].listing_order))
+
+
+def scale_note() -> str:
+    """One sentence for reports and comparisons: each benchmark's scale, from the families' ``scale``."""
+    scales = [
+        f"{', '.join(card.name for card in family.cards())} = {family.scale}"
+        for family in all_families().values()
+        if family.scale and family.cards()
+    ]
+    return (
+        "Scores and intervals on each benchmark's own scale: "
+        + "; ".join(["accuracies in percent (0-100)", *scales])
+        + "."
+    )
 
 
 def default_judge(protocol: Protocol, card: BenchmarkCard) -> str | None:

@@ -120,6 +120,10 @@ class LLaVABenchFamily(BenchmarkFamily):
         "percent of the GPT-4 answer's score, 1 decimal (the reference's table); above 100 when the "
         "model's answers are graded higher than GPT-4's"
     )
+    scale = (
+        "relative score, percent of the GPT-4 answer's score, which exceeds 100 when the model's answers "
+        "are graded higher"
+    )
     required_columns = ("index", "prediction", "question", "caption", "gpt4_ans", "category")
 
     def decision_text(self, row: RowResult) -> str:

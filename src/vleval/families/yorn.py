@@ -167,6 +167,7 @@ class YesNoFamily(BenchmarkFamily):
     metric_groups = {"fAcc": ("figure",)}
     headline_name = "mean(aAcc, fAcc, qAcc) of Overall"
     headline_unit = "percent (the leaderboard's figure; the reference's table has aAcc, fAcc, qAcc)"
+    scale = "mean(aAcc, fAcc, qAcc)"
     required_columns = ("index", "prediction", "answer", "l2-category")
 
     def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:

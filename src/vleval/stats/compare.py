@@ -25,6 +25,7 @@ from typing import Any
 from vleval.console import step
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.families.base import scale_note
 from vleval.report.format import subset_text
 from vleval.settings import describe, differences, marks, settings_of
 from vleval.stats.core import (
@@ -495,8 +496,7 @@ def render_text(comparison: Comparison, *, max_flips: int = 50) -> str:
     lines += [
         "",
         f"{comparison.suite_line} (Holm-adjusted p < 0.05 across {len(comparison.benchmarks)} benchmark(s)).",
-        f"Scores on each benchmark's own scale (percent; OCRBench Final Score / 10; LLaVABench's relative "
-        f"score can exceed 100), on the rows both runs scored; intervals: paired percentile "
+        f"{scale_note()} Differences on the rows both runs scored; intervals: paired percentile "
         f"bootstrap over scoring units, {comparison.resamples} resamples, seed {comparison.seed}. MDE 80%: "
         f"the smallest |B - A| this sample size detects 80% of the time.",
     ]
