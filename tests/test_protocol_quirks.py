@@ -5,6 +5,8 @@ one-to-one correspondence: a quirk without a case fails ``test_every_quirk_has_a
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,3 +339,23 @@ def test_vleval_1_marks_rows_nothing_could_read_as_unparsed(tmp_path, monkeypatc
         )
         assert {r.decided_by for r in result.rows} == {decided}, name
     assert {r.score for r in result.rows} == {0.0}
+
+
+def test_protocol_is_a_leaf_of_pinned_data():
+    """Importing the protocols imports no benchmark family and no dataset code (issue 20): which judge a
+    benchmark uses is its family's to say, which md5 a protocol checks is on the cards."""
+    code = (
+        "import sys, vleval.protocol; "
+        "print(sorted(m for m in sys.modules if m.startswith(('vleval.families', 'vleval.datasets'))))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"
+    import ast
+    import inspect
+
+    import vleval.protocol
+
+    tree = ast.parse(inspect.getsource(vleval.protocol))  # imports inside functions too
+    imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert [m for m in imported if m.startswith("vleval") and m != "vleval.types"] == []
