@@ -357,5 +357,7 @@ def test_protocol_is_a_leaf_of_pinned_data():
 
     tree = ast.parse(inspect.getsource(vleval.protocol))  # imports inside functions too
     imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
-    imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    imported += [
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    ]
     assert [m for m in imported if m.startswith("vleval") and m != "vleval.types"] == []
