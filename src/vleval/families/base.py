@@ -96,6 +96,8 @@ class BenchmarkFamily:
     # metric -> the ``RowResult.groups`` keys it aggregates where that is not the row's ``unit``: the
     # statistics resample those groups whole for that metric (and for the headline)
     metric_groups: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # a row's answer is one of its option letters (a file where it is not is refused as corrupt)
+    answer_is_option: ClassVar[bool] = False
     # the headline's scale in a few words where it is not an accuracy in percent (reports' scale note)
     scale: ClassVar[str] = ""
     required_columns: ClassVar[tuple[str, ...]] = ("index", "prediction")

@@ -243,6 +243,7 @@ class MCQFamily(BenchmarkFamily):
     name = "mcq"
     listing_order = 10
     judge_role = JudgeRole.CHOICE
+    answer_is_option = True
     headline_name = "Overall accuracy"
     headline_unit = "percent (the reference's Overall fraction x 100; MMMU: the validation split)"
     required_columns = ("index", "prediction")
