@@ -13,11 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # interval_cases (tests use --im
 
 from interval_cases import CASES, case_id, score_case  # noqa: E402
 
-from vleval.families.base import (  # noqa: E402
-    HEADLINE,
-    family_of,
-    scale_note,  # noqa: E402
-)
+from vleval.families.base import HEADLINE, family_of, scale_note  # noqa: E402
 from vleval.report.format import interval_hover, score_text  # noqa: E402
 from vleval.stats.scores import CATEGORY_PREFIX, score_uncertainty  # noqa: E402
 from vleval.types import Interval, RowResult, ScoreRecord  # noqa: E402
@@ -113,12 +109,7 @@ def test_identical_clustered_units_fall_back_to_a_score_interval():
         for i in (2 * g, 2 * g + 1)
     ]  # fmt: skip
     found = score_uncertainty(
-        rows,
-        hallusion.aggregate,
-        HEADLINE,
-        ["aAcc", "fAcc", "qAcc"],
-        sums=hallusion.row_sums(rows),
-        metric_groups=hallusion.metric_groups,
+        rows, hallusion.aggregate, HEADLINE, ["aAcc", "fAcc", "qAcc"], sums=hallusion.row_sums(rows)
     ).intervals
     headline = found[HEADLINE]
     value = hallusion.aggregate(rows)[HEADLINE]  # mean(50, 0, 0)

@@ -22,11 +22,8 @@ def hallusion_like(rows):
     return {"Overall": (a + q + f) / 3, "aAcc": a, "qAcc": q, "fAcc": f}
 
 
-HALLUSION_GROUPS = {"fAcc": ("figure",)}  # hallusion_like's fAcc is over figure groups
-
-
 def test_metric_units():
-    assert metric_units(["aAcc", "fAcc", "qAcc"], HALLUSION_GROUPS) == {
+    assert metric_units(["aAcc", "fAcc", "qAcc"]) == {
         "aAcc": ("unit",),
         "fAcc": ("figure",),
         "qAcc": ("unit",),
@@ -41,14 +38,7 @@ def test_hallusion_like_intervals_use_their_units():
                   groups={"figure": f"s{i // 4}_f{(i // 2) % 2}"})
         for i in range(40)
     ]  # fmt: skip
-    found = score_uncertainty(
-        rows,
-        hallusion_like,
-        "Overall",
-        ["aAcc", "qAcc", "fAcc"],
-        resamples=200,
-        metric_groups=HALLUSION_GROUPS,
-    )
+    found = score_uncertainty(rows, hallusion_like, "Overall", ["aAcc", "qAcc", "fAcc"], resamples=200)
     assert set(found.intervals) == {"headline", "aAcc", "qAcc", "fAcc"}
     assert "over 10 connected scoring units and figure groups" in found.intervals["headline"].method
     assert "over 20 scoring units" in found.intervals["qAcc"].method

@@ -58,7 +58,7 @@ def _bootstrap(result, family, protocol, names, *, categories=False, resamples=2
     """The percentile bootstrap of ``names`` (metrics, or categories) from the family's sums, as scoring
     runs it for statistics that are not counts of right units (those get Clopper-Pearson)."""
     rows, record = result.rows, result.record
-    units = metric_units(record.metrics, family.metric_groups)
+    units = metric_units(record.metrics)
     if categories:
         checked = category_sums_checked(record.categories, family.category_sums(rows, protocol))
         sums = {category_key(n): checked[n] for n in names if n in checked}
@@ -120,7 +120,7 @@ def test_category_intervals_are_the_category_within_each_headline_resample(score
     case, result = scored
     family, protocol, rows = family_of(case[0]), get_protocol(case[1]), result.rows
     record = result.record
-    keys = metric_units(record.metrics, family.metric_groups)[HEADLINE]
+    keys = metric_units(record.metrics)[HEADLINE]
     fast = _bootstrap(result, family, protocol, record.categories, categories=True,
                       resamples=WRITTEN_OUT_RESAMPLES, seed=4)  # fmt: skip
     names = [n for n in record.categories if category_key(n) in fast]
@@ -152,7 +152,7 @@ def test_the_aggregation_is_not_rerun_per_resample(scored):
         return family.aggregate(resampled)
 
     score_uncertainty(rows, counting, HEADLINE, result.record.metrics, resamples=500,
-                      sums=family.row_sums(rows), metric_groups=family.metric_groups)  # fmt: skip
+                      sums=family.row_sums(rows))  # fmt: skip
     assert len(calls) <= 3  # the full rows, and the censoring bounds' two
 
 
@@ -172,7 +172,7 @@ def test_paired_comparison_is_unchanged_by_the_family_sums(scored):
         for k, r in enumerate(rows_a)
     ]
     headline = family_statistic(case[0], result.record)
-    keys = metric_units(result.record.metrics, headline.metric_groups)[HEADLINE]
+    keys = metric_units(result.record.metrics)[HEADLINE]
     slow, fast = (
         paired_comparison(
             rows_a, rows_b, headline.statistic, keys=keys, mcnemar=False, resamples=120, seed=1, sums=sums

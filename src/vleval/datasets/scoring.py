@@ -296,7 +296,6 @@ def score_frame(
         sums=family.row_sums(scored.rows),
         categories=record.categories,
         category_sums=family.category_sums(scored.rows, protocol),
-        metric_groups=family.metric_groups,
     )
     fill_record(record, uncertainty)
     if card.circular:  # a figure beside the headline; reads only the rows scored above

@@ -31,7 +31,7 @@ import importlib
 import json
 import math
 import pkgutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -40,8 +40,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from vleval.protocol import JudgeRole  # re-exported: the one import a family module needs for it
 from vleval.stats.core import RowSums
-from vleval.types import BenchmarkCard, Judge, JudgeInfo, JudgeRole, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, Judge, JudgeInfo, RowResult, ScoreRecord
 
 if TYPE_CHECKING:
     from vleval.protocol import Protocol
@@ -84,22 +85,19 @@ class BenchmarkFamily:
     # where its benchmarks are listed (`vleval data list`, reports): the InternVL2.5 report's table order
     listing_order: ClassVar[int] = 1000
     judge_role: ClassVar[JudgeRole | None] = None  # which of a protocol's judges it asks; None: rule-based
+    # the judge extracts a free-form answer (a number, a list): judge-audit's confusion table shows
+    # rows as right/wrong against the benchmark's answer, since a matrix of raw answers says nothing
+    free_form_answers: ClassVar[bool] = False
+    # a row's answer is one of its option letters (a file where it is not is refused as corrupt)
+    answer_is_option: ClassVar[bool] = False
+    # the headline's scale in a few words where it is not an accuracy in percent (reports' scale note)
+    scale: ClassVar[str] = ""
     judge_required: ClassVar[bool] = False
     headline_name: ClassVar[str]
     headline_unit: ClassVar[str]
     category_unit: ClassVar[str] = "%"
     graded: ClassVar[bool] = False  # rows carry a grade (MM-Vet, LLaVA-Bench) rather than right/wrong
     best_row_score: ClassVar[float] = 1.0  # a row's best score (a censored row "all right" gets it)
-    # the judge extracts a free-form answer (a number, a list): judge-audit's confusion table shows
-    # rows as right/wrong against the benchmark's answer, since a matrix of raw answers says nothing
-    free_form_answers: ClassVar[bool] = False
-    # metric -> the ``RowResult.groups`` keys it aggregates where that is not the row's ``unit``: the
-    # statistics resample those groups whole for that metric (and for the headline)
-    metric_groups: ClassVar[Mapping[str, tuple[str, ...]]] = {}
-    # a row's answer is one of its option letters (a file where it is not is refused as corrupt)
-    answer_is_option: ClassVar[bool] = False
-    # the headline's scale in a few words where it is not an accuracy in percent (reports' scale note)
-    scale: ClassVar[str] = ""
     required_columns: ClassVar[tuple[str, ...]] = ("index", "prediction")
 
     def cards(self) -> list[BenchmarkCard]:

@@ -23,6 +23,7 @@ from vleval.families.base import (
     HEADLINE,
     OPENXLAB,
     BenchmarkFamily,
+    JudgeRole,
     ReferenceOutput,
     Scored,
     number,
@@ -32,16 +33,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, ratio
-from vleval.types import (
-    BenchmarkCard,
-    DecidedBy,
-    Judge,
-    JudgeRequest,
-    JudgeRole,
-    PromptStyle,
-    RowResult,
-    ScoreRecord,
-)
+from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRequest, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_TEMPERATURE = 0.2
 UNPARSABLE = (-1.0, -1.0)
@@ -112,6 +104,10 @@ class LLaVABenchFamily(BenchmarkFamily):
     name = "llavabench"
     listing_order = 60
     judge_role = JudgeRole.OPEN
+    scale = (
+        "relative score, percent of the GPT-4 answer's score, which exceeds 100 when the model's answers "
+        "are graded higher"
+    )
     judge_required = True
     graded = True  # rows carry a grade, not right/wrong
     best_row_score = 10.0  # the judge grades 1-10
@@ -120,20 +116,16 @@ class LLaVABenchFamily(BenchmarkFamily):
         "percent of the GPT-4 answer's score, 1 decimal (the reference's table); above 100 when the "
         "model's answers are graded higher than GPT-4's"
     )
-    scale = (
-        "relative score, percent of the GPT-4 answer's score, which exceeds 100 when the model's answers "
-        "are graded higher"
-    )
     required_columns = ("index", "prediction", "question", "caption", "gpt4_ans", "category")
+
+    def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
+        return ["_openai_result.xlsx", "_score.csv"]
 
     def decision_text(self, row: RowResult) -> str:
         """The judge's two scores (GPT-4's answer's, then the model's), where nothing was extracted."""
         if row.decided_by in ("failed", "skipped") or row.extracted is not None or "gpt4_score" not in row.extra:
             return super().decision_text(row)
         return f"{row.extra.get('gpt4_score')} {row.score}"
-
-    def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
-        return ["_openai_result.xlsx", "_score.csv"]
 
     def score(
         self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int

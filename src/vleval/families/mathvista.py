@@ -31,6 +31,7 @@ from vleval.families.base import (
     HEADLINE,
     OPENXLAB,
     BenchmarkFamily,
+    JudgeRole,
     ReferenceOutput,
     Scored,
     accuracy_by_category,
@@ -42,7 +43,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, share
-from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRole, PromptStyle, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5
 JUDGE_MAX_TOKENS = 128

@@ -31,6 +31,7 @@ from vleval.families.base import (
     HEADLINE,
     OPENXLAB,
     BenchmarkFamily,
+    JudgeRole,
     ReferenceOutput,
     Scored,
     first_of_groups,
@@ -40,16 +41,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, ratio
-from vleval.types import (
-    FAILURE_PREFIX,
-    BenchmarkCard,
-    DecidedBy,
-    Judge,
-    JudgeRole,
-    PromptStyle,
-    RowResult,
-    ScoreRecord,
-)
+from vleval.types import FAILURE_PREFIX, BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 LETTERS = tuple(string.ascii_uppercase)
 JUDGE_ROUNDS = 3

@@ -22,6 +22,7 @@ from vleval.families.base import (
     HEADLINE,
     OPENXLAB,
     BenchmarkFamily,
+    JudgeRole,
     ReferenceOutput,
     Scored,
     accuracy_by_category,
@@ -33,7 +34,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import Protocol, Quirk
 from vleval.stats.core import RowSums, share
-from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRole, PromptStyle, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 CAPABILITIES = ("rec", "ocr", "know", "gen", "spat", "math")
 JUDGE_ROUNDS = 5

@@ -108,10 +108,10 @@ CARDS: tuple[BenchmarkCard, ...] = (
 
 class OCRBenchFamily(BenchmarkFamily):
     name = "ocrbench"
+    scale = "Final Score / 10 (0-100)"
     listing_order = 40
     headline_name = "Final Score / 10"
     headline_unit = "Final Score (0-1000) / 10, the reference's 'Final Score Norm'"
-    scale = "Final Score / 10 (0-100)"
     category_unit = "points"
     required_columns = ("index", "prediction", "answer", "category")
 

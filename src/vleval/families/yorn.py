@@ -26,6 +26,7 @@ from vleval.families.base import (
     HEADLINE,
     OPENXLAB,
     BenchmarkFamily,
+    JudgeRole,
     ReferenceOutput,
     Scored,
     group_hits,
@@ -36,7 +37,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
 from vleval.stats.core import RowSums, share
-from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeRole, PromptStyle, RowResult, ScoreRecord
+from vleval.types import BenchmarkCard, DecidedBy, Judge, PromptStyle, RowResult, ScoreRecord
 
 JUDGE_ROUNDS = 5  # YOrN_auxeval: 5 calls at temperature 0.5 * i
 
@@ -162,12 +163,9 @@ class YesNoFamily(BenchmarkFamily):
     name = "yorn"
     listing_order = 30
     judge_role = JudgeRole.CHOICE
-    # fAcc is over figure groups (VK vlmeval/dataset/utils/yorn.py::Hallusion_rating groups by
-    # l2-category, set and figure); aAcc and qAcc over rows and question groups (the unit)
-    metric_groups = {"fAcc": ("figure",)}
+    scale = "mean(aAcc, fAcc, qAcc)"
     headline_name = "mean(aAcc, fAcc, qAcc) of Overall"
     headline_unit = "percent (the leaderboard's figure; the reference's table has aAcc, fAcc, qAcc)"
-    scale = "mean(aAcc, fAcc, qAcc)"
     required_columns = ("index", "prediction", "answer", "l2-category")
 
     def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:

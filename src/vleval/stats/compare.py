@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,8 +59,6 @@ class HeadlineStatistic:
     graded: bool = False
     # the statistic as column sums of given rows (``BenchmarkFamily.row_sums``), for a fast bootstrap
     sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None
-    # metric -> the RowResult.groups keys it aggregates (``BenchmarkFamily.metric_groups``)
-    metric_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # (dataset, its score record) -> its HeadlineStatistic; the benchmark family's, replaceable in tests
@@ -250,7 +248,6 @@ def family_statistic(dataset: str, record: ScoreRecord) -> HeadlineStatistic:
         headline,
         graded=bool(getattr(family, "graded", False)),
         sums=lambda rows: family.row_sums(list(rows)).get(HEADLINE),
-        metric_groups=family.metric_groups,
     )
 
 
@@ -343,7 +340,7 @@ def _compare_benchmark(
     step(f"comparing {dataset} (paired bootstrap, {resamples:,} resamples)")
     rows_a, rows_b = read_rows(side_a.rows_path), read_rows(side_b.rows_path)
     headline = statistic_for(dataset, side_a.record)
-    keys = metric_units(side_a.record.metrics, headline.metric_groups)[HEADLINE]
+    keys = metric_units(side_a.record.metrics)[HEADLINE]
     # McNemar needs one kind of unit and a headline that is the share of right ones
     right_wrong = (
         not headline.graded

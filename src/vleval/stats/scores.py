@@ -6,8 +6,8 @@ produces.
 
 What the statistics need to know about a benchmark is which unit each metric aggregates: every
 row's ``unit`` is the unit of its headline (the MMBench circular group, the HallusionBench question
-group, the row itself elsewhere); the family's ``metric_groups`` names the metrics that aggregate
-another group of ``RowResult.groups`` (``BenchmarkFamily.metric_groups``). A headline that combines metrics over different units (HallusionBench's mean
+group, the row itself elsewhere); ``METRIC_GROUPS`` names the metrics that aggregate another group
+of ``RowResult.groups``. A headline that combines metrics over different units (HallusionBench's mean
 of aAcc, qAcc and fAcc) resamples the sets that keep all of them whole.
 """
 
@@ -47,14 +47,14 @@ def category_key(name: str) -> str:
     return CATEGORY_PREFIX + name
 
 
-def metric_units(
-    metrics: Iterable[str], groups: Mapping[str, tuple[str, ...]] | None = None
-) -> dict[str, tuple[str, ...]]:
-    """Unit keys per metric, and for ``HEADLINE`` the union of them all. ``groups``: metric -> the
-    ``RowResult.groups`` keys it aggregates where that is not the row's ``unit`` (the family's
-    ``metric_groups``)."""
-    groups = groups or {}
-    out = {name: groups.get(name, (UNIT,)) for name in metrics if name != HEADLINE}
+# metric -> the RowResult.groups keys it aggregates (HallusionBench fAcc: figure groups,
+# VLMEvalKit vlmeval/dataset/utils/yorn.py::Hallusion_rating groups by l2-category, set and figure)
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {"fAcc": ("figure",)}
+
+
+def metric_units(metrics: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Unit keys per metric, and for ``HEADLINE`` the union of them all."""
+    out = {name: METRIC_GROUPS.get(name, (UNIT,)) for name in metrics if name != HEADLINE}
     out[HEADLINE] = tuple(dict.fromkeys([UNIT, *(k for keys in out.values() for k in keys)]))
     return out
 
@@ -83,7 +83,6 @@ def score_uncertainty(
     sums: Mapping[str, RowSums] | None = None,
     categories: Mapping[str, float] | None = None,
     category_sums: Mapping[str, RowSums] | None = None,
-    metric_groups: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Uncertainty:
     """Intervals for the headline (``aggregate(rows)[headline_key]``), each of ``metrics`` and each
     reported category value in ``categories``, and the censoring bounds of the headline (censored
@@ -94,7 +93,7 @@ def score_uncertainty(
     aggregation on all rows is not used (the aggregation then runs on each resample). Categories get
     intervals from ``category_sums`` only, on the headline's resamples: each resample draws units of
     the whole benchmark and a category's value is that of its units among them (see
-    ``category_sums_checked``). ``metric_groups``: the family's, for ``metric_units``."""
+    ``category_sums_checked``)."""
     rows = list(rows)
     if not rows:
         return Uncertainty()
@@ -105,7 +104,7 @@ def score_uncertainty(
         return values
 
     full = with_headline(rows)
-    units = metric_units([m for m in metrics if m != headline_key], metric_groups)
+    units = metric_units([m for m in metrics if m != headline_key])
     usable = {
         name: found
         for name, found in (sums or {}).items()
