@@ -123,7 +123,11 @@ class LLaVABenchFamily(BenchmarkFamily):
 
     def decision_text(self, row: RowResult) -> str:
         """The judge's two scores (GPT-4's answer's, then the model's), where nothing was extracted."""
-        if row.decided_by in ("failed", "skipped") or row.extracted is not None or "gpt4_score" not in row.extra:
+        if (
+            row.decided_by in ("failed", "skipped")
+            or row.extracted is not None
+            or "gpt4_score" not in row.extra
+        ):
             return super().decision_text(row)
         return f"{row.extra.get('gpt4_score')} {row.score}"
 
