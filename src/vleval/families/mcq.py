@@ -271,7 +271,7 @@ class MCQFamily(BenchmarkFamily):
         else:
             scored, rows = _vanilla(data, protocol, judge, seed)
         acc = report_acc(scored)
-        chosen = acc.iloc[_headline_position(acc, card.headline_split)]
+        chosen = acc.iloc[_headline_position(acc)]
         split = f"{chosen['split']} " if card.headline_split else ""
         notes = []
         no_judge = sum(1 for r in rows if r.decided_by == "fallback" and judge is None)
@@ -446,12 +446,11 @@ def _headline_split(splits: Iterable[str]) -> str:
     return "validation" if "validation" in splits else next(iter(splits), "none")
 
 
-def _headline_position(acc: pd.DataFrame, split: str | None = "validation") -> int:
-    """The row of the accuracy table the headline reads: ``split`` where there is one (a card's
-    ``headline_split``; a reference file of an unknown card: 'validation', as MMMU reports), else the
-    first."""
+def _headline_position(acc: pd.DataFrame) -> int:
+    """The row of the accuracy table the headline reads: the 'validation' split where there is one
+    (MMMU reports its validation split), else the first."""
     splits = [str(s) for s in acc["split"]]
-    return splits.index(split) if split in splits else 0
+    return splits.index("validation") if "validation" in splits else 0
 
 
 def _prepare(data: pd.DataFrame, card: BenchmarkCard) -> pd.DataFrame:
