@@ -78,7 +78,8 @@ class BenchmarkCard:
     # each question is written once per rotation of its options (index + k * 1e6) and counts only if
     # every examined rotation is right (VK CircularEval: MMBench)
     circular: bool = False
-    # the split whose accuracy is the headline when the file has several (MMMU: "validation")
+    # the split whose accuracy the headline reports when the file has several (MMMU: "validation"); the
+    # headline is named after it ("validation Overall accuracy")
     headline_split: str | None = None
     multi_image: bool = False  # rows may carry several images (a list literal in the image cell)
     # rows without options, or whose answer is not an option letter, are open questions scored by the
