@@ -109,6 +109,11 @@ class BenchmarkFamily:
         metric is rule-based."""
         return protocol.judges[self.judge_role] if self.judge_role else None
 
+    def decision_text(self, row: RowResult) -> str:
+        """What was decided for a row, as text (judge-audit compares two judges' decisions): the
+        extracted option, word or answer, else the grade."""
+        return decision_text(row)
+
     def score(
         self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int
     ) -> Scored:
@@ -172,11 +177,6 @@ class BenchmarkFamily:
         ``_rows.jsonl`` (a run made with VLMEvalKit). Default: none."""
         return []
 
-    def decision_text(self, row: RowResult) -> str:
-        """What was decided for a row, as text (judge-audit compares two judges' decisions): the
-        extracted option, word or answer, else the grade."""
-        return decision_text(row)
-
     def __repr__(self) -> str:
         return f"<BenchmarkFamily {self.name}>"
 
@@ -229,6 +229,18 @@ def default_judge(protocol: Protocol, card: BenchmarkCard) -> str | None:
     """The judge short name ``protocol`` names for ``card`` (VK run.py::get_judge_kwargs), asked of the
     card's family; None where its metric is rule-based."""
     return family_of(card).default_judge(protocol, card)
+
+
+def decision_text(row: RowResult) -> str:
+    """``BenchmarkFamily.decision_text``'s default: a failed or skipped row says so; else the extracted
+    value, else the grade."""
+    if row.decided_by == "failed":
+        return "(failed)"
+    if row.decided_by == "skipped":  # not examined (an MMBench rotation after its question failed)
+        return "(skipped)"
+    if row.extracted is not None and not (isinstance(row.extracted, float) and math.isnan(row.extracted)):
+        return str(row.extracted)
+    return "(none)" if row.score is None else f"{row.score:g}"
 
 
 def family_of(card_or_name: BenchmarkCard | str) -> BenchmarkFamily:
@@ -292,18 +304,6 @@ def accuracy_by_category(table: pd.DataFrame, name_column: str) -> dict[str, flo
         for name, acc in zip(table[name_column], table["acc"], strict=True)
         if str(name) != "Overall" and (value := number(acc)) is not None
     }
-
-
-def decision_text(row: RowResult) -> str:
-    """``BenchmarkFamily.decision_text``'s default: a failed or skipped row says so; else the extracted
-    value, else the grade."""
-    if row.decided_by == "failed":
-        return "(failed)"
-    if row.decided_by == "skipped":  # not examined (an MMBench rotation after its question failed)
-        return "(skipped)"
-    if row.extracted is not None and not (isinstance(row.extracted, float) and math.isnan(row.extracted)):
-        return str(row.extracted)
-    return "(none)" if row.score is None else f"{row.score:g}"
 
 
 def number(value: Any) -> float | None:
