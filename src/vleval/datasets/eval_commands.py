@@ -12,7 +12,6 @@ import pandas as pd
 from vleval.console import add_no_progress_option
 from vleval.datasets.files import MD5_OFF_WARNING
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
-from vleval.families.base import default_judge
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
 from vleval.types import EvalSettings
 
@@ -175,6 +174,8 @@ def _settings(args: argparse.Namespace, card, protocol) -> EvalSettings:
 
 
 def _make_judge(args: argparse.Namespace, card, protocol, out_dir: Path):
+    from vleval.families.base import default_judge
+
     default = default_judge(protocol, card)
     if default is None and args.judge is None:
         return None  # rule-based metric

@@ -292,7 +292,7 @@ def resolve_judge(
     into a judge.
 
     ``spec``: the user's ``--judge`` (a short name such as ``gpt-4o-mini``, an API model id, or
-    ``none`` / ``exact_matching``); None means ``default_short_name`` (``default_judge(protocol, card)``).
+    ``none`` / ``exact_matching``); None means ``default_short_name`` (``protocol.judge_for(card)``).
     Short names map to API ids through ``vleval.protocol.JUDGE_MODEL_IDS``; other names are used as
     model ids. ``base_url`` / ``api_key`` default to ``OPENAI_API_BASE`` / ``OPENAI_API_KEY``.
     ``LOCAL_LLM`` overrides the model id. ``cache_dir``: pass ``default_cache_dir(work_dir)``.
