@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vleval.errors import DataMissingError, JudgeUnavailableError, VlevalError
-from vleval.families.base import default_judge
 from vleval.judge.local import is_local_judge_spec, local_judge_problem, release_engines
 from vleval.protocol import Protocol, get_protocol
 from vleval.runner import manifest
@@ -150,6 +149,8 @@ def _judge_problem(config: RunConfig, protocol: Protocol, card: BenchmarkCard) -
 
     if not _needs_judge(card) or is_local_judge_spec(config.judge):
         return None  # a local judge's folder is checked once, by local_judge_problem
+    from vleval.families.base import default_judge
+
     spec = config.judge or default_judge(protocol, card) or ""
     choice = resolve_judge(
         config.judge,
@@ -181,6 +182,7 @@ def checkpoint_checks(config: RunConfig, plan: RunPlan) -> dict[str, CheckpointC
 def rule_only_lines(config: RunConfig, plan: RunPlan) -> list[str]:
     """One line per benchmark whose protocol names a judge that this run will not use (``--judge
     none``, or no endpoint or key): it is scored by the rules alone, and marked so."""
+    from vleval.families.base import default_judge
     from vleval.judge.client import resolve_judge
     from vleval.judge.info import protocol_judge_model
     from vleval.settings import RULE_ONLY_MARK
@@ -624,6 +626,7 @@ def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
 def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellResult) -> None:
     """Score one cell with its own judge (closed when done), on the cell's already-read table."""
     from vleval.datasets.scoring import evaluate, last_judge_error
+    from vleval.families.base import default_judge
     from vleval.judge.bill import tally
     from vleval.judge.cache import default_cache_dir
     from vleval.judge.client import resolve_judge

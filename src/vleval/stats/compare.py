@@ -25,7 +25,6 @@ from typing import Any
 from vleval.console import step
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
-from vleval.families.base import scale_note
 from vleval.report.format import subset_text
 from vleval.settings import describe, differences, marks, settings_of
 from vleval.stats.core import (
@@ -445,6 +444,8 @@ def _side_line(tag: str, side: RunSide) -> str:
 
 
 def render_text(comparison: Comparison, *, max_flips: int = 50) -> str:
+    from vleval.families.base import scale_note  # the families know each benchmark's scale
+
     lines = [
         "vleval compare: is B different from A?",
         _side_line("A", comparison.a),
