@@ -88,3 +88,17 @@ def test_no_module_outside_the_families_names_a_benchmark(path: Path):
         f"{path.relative_to(PACKAGE)} names benchmark(s) {found}: give the card a flag or the family an "
         "attribute and ask it (docs/adding-a-benchmark.md)"
     )
+
+
+def test_the_scale_note_is_built_from_the_families():
+    """The reports' scale note names exactly the benchmarks whose family gives them a scale of their own
+    (it used to be a sentence naming three benchmarks, which a new benchmark would have made wrong)."""
+    from vleval.families.base import all_families, scale_note
+
+    note = scale_note()
+    assert note.startswith("Scores and intervals on each benchmark's own scale: accuracies in percent")
+    for family in all_families().values():
+        for card in family.cards():
+            named = re.search(rf"(?<![A-Za-z0-9_]){re.escape(card.name)}(?![A-Za-z0-9_])", note) is not None
+            assert named == bool(family.scale_of(card)), card.name
+            assert not family.scale_of(card) or family.scale_of(card) in note

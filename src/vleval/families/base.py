@@ -109,6 +109,11 @@ class BenchmarkFamily:
         metric is rule-based."""
         return protocol.judges[self.judge_role] if self.judge_role else None
 
+    def scale_of(self, card: BenchmarkCard) -> str:
+        """The card's headline scale in a few words where it is not an accuracy in percent, for the
+        reports' scale note. Default: the family's ``scale`` (a family whose cards differ overrides)."""
+        return self.scale
+
     def decision_text(self, row: RowResult) -> str:
         """What was decided for a row, as text (judge-audit compares two judges' decisions): the
         extracted option, word or answer, else the grade."""
@@ -212,12 +217,14 @@ def all_families() -> dict[str, BenchmarkFamily]:
 
 
 def scale_note() -> str:
-    """One sentence for reports and comparisons: each benchmark's scale, from the families' ``scale``."""
-    scales = [
-        f"{', '.join(card.name for card in family.cards())} = {family.scale}"
-        for family in all_families().values()
-        if family.scale and family.cards()
-    ]
+    """One sentence for reports and comparisons: each benchmark's scale (``BenchmarkFamily.scale_of``),
+    benchmarks of one scale together, in listing order."""
+    by_scale: dict[str, list[str]] = {}
+    for family in all_families().values():
+        for card in family.cards():
+            if scale := family.scale_of(card):
+                by_scale.setdefault(scale, []).append(card.name)
+    scales = [f"{', '.join(names)} = {scale}" for scale, names in by_scale.items()]
     return (
         "Scores and intervals on each benchmark's own scale: "
         + "; ".join(["accuracies in percent (0-100)", *scales])
