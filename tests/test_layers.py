@@ -97,13 +97,7 @@ def test_the_scan_covers_every_capability_package() -> None:
 @pytest.mark.parametrize(
     "leaf",
     [
-        *[name for name in LEAVES if name not in ("protocol", "__version__")],
-        pytest.param(
-            "protocol",
-            # TODO(issue 20, family-core): protocol.judge_for imports families.base; that step makes
-            # protocol.py a leaf of pinned data. Remove this mark when it lands (strict: it then fails).
-            marks=pytest.mark.xfail(strict=True, reason="protocol.py still imports a family"),
-        ),
+        *[name for name in LEAVES if name != "__version__"],
     ],
 )
 def test_leaves_import_only_leaves(leaf: str) -> None:

@@ -5,6 +5,8 @@ one-to-one correspondence: a quirk without a case fails ``test_every_quirk_has_a
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,7 @@ from vleval.protocol import (
 )
 from vleval.synthetic.benchmarks import make_benchmark_tsv
 from vleval.synthetic.scripted_judge import ScriptedJudge
-from vleval.types import Sample
+from vleval.types import JudgeRole, Sample
 
 VLEVAL_1 = get_protocol("vleval-1")
 
@@ -269,7 +271,7 @@ def test_vleval_1_is_2026_08_without_its_bugs():
     assert VLEVAL_1.fixed == BUGS
     assert all(QUIRKS[q].kind == "definition" for q in VLEVAL_1.quirks)
     # judges: dated snapshot ids, recorded with the date they were chosen
-    for short in (VLEVAL_1.mcq_judge, VLEVAL_1.mathvista_judge, VLEVAL_1.open_judge):
+    for short in (VLEVAL_1.judges[role] for role in JudgeRole):
         assert JUDGE_MODEL_IDS[short][-10:-6] in ("2024", "2025", "2026")
     assert VLEVAL_1.judges_chosen
 
@@ -314,7 +316,7 @@ def test_with_rule_of_moves_one_quirk():
     back = VLEVAL_1.with_rule_of(base, Quirk.MCQ_ANSWER_IS_REGEX)
     assert back.has(Quirk.MCQ_ANSWER_IS_REGEX) and not back.fixes(Quirk.MCQ_ANSWER_IS_REGEX)
     judged = base.with_judges_of(VLEVAL_1)
-    assert judged.open_judge == VLEVAL_1.open_judge and judged.quirks == base.quirks
+    assert judged.judges[JudgeRole.OPEN] == VLEVAL_1.judges[JudgeRole.OPEN] and judged.quirks == base.quirks
 
 
 def test_docs_list_every_quirk():
@@ -337,3 +339,25 @@ def test_vleval_1_marks_rows_nothing_could_read_as_unparsed(tmp_path, monkeypatc
         )
         assert {r.decided_by for r in result.rows} == {decided}, name
     assert {r.score for r in result.rows} == {0.0}
+
+
+def test_protocol_is_a_leaf_of_pinned_data():
+    """Importing the protocols imports no benchmark family and no dataset code (issue 20): which judge a
+    benchmark uses is its family's to say, which md5 a protocol checks is on the cards."""
+    code = (
+        "import sys, vleval.protocol; "
+        "print(sorted(m for m in sys.modules if m.startswith(('vleval.families', 'vleval.datasets'))))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"
+    import ast
+    import inspect
+
+    import vleval.protocol
+
+    tree = ast.parse(inspect.getsource(vleval.protocol))  # imports inside functions too
+    imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    ]
+    assert [m for m in imported if m.startswith("vleval") and m != "vleval.types"] == []

@@ -14,6 +14,7 @@ from vleval.datasets.registry import get_benchmark
 from vleval.datasets.results import read_score, score_record_path
 from vleval.datasets.scoring import evaluate
 from vleval.errors import DataCorruptError
+from vleval.families.base import default_judge
 from vleval.protocol import get_protocol
 from vleval.report.collect import collect_runs
 from vleval.settings import differences, non_defaults, settings_of
@@ -107,4 +108,4 @@ def test_rule_only_scoring_is_recorded_and_compare_treats_it_as_another_setting(
     with pytest.raises(VlevalError, match="judge used: A the protocol's judge, B rule-only"):
         compare_runs(judged, tmp_path / "b")
     ocr = get_benchmark("OCRBench")  # a rule-based metric: no judge to miss
-    assert get_protocol("2024.12").judge_for(ocr) is None
+    assert default_judge(get_protocol("2024.12"), ocr) is None

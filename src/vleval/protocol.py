@@ -1,8 +1,10 @@
 """Evaluation protocols: the reference toolkit's rules pinned by name.
 
 A protocol is data. Code that behaves differently between protocols asks the protocol object it was
-handed (``protocol.has(Quirk.X)``, ``protocol.judge_for(card)``); nothing reads a global or an
-environment variable to decide. Sources: ``docs/benchmark-protocol.md``,
+handed (``protocol.has(Quirk.X)``, ``protocol.judges[role]``); nothing reads a global or an
+environment variable to decide. This module is a leaf of pinned data: it imports no benchmark family;
+which judge role a benchmark uses is its family's to say (``vleval.families.base.default_judge``), and
+which file md5 a protocol checks is on each benchmark card (``BenchmarkCard.md5_by_protocol``). Sources: ``docs/benchmark-protocol.md``,
 ``docs/model-protocol.md``; the quirks, their kinds and vleval-1's fixes: ``docs/protocols.md``.
 
 - ``2024.12``: VLMEvalKit b13a37db (2024-12-30), the rules behind the published InternVL2.5 numbers.
@@ -29,11 +31,12 @@ and no ``image_path`` names them apart (bench/PARITY.md). Nor is 2026.08's tempe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
-from vleval.types import BenchmarkCard
+from vleval.types import BenchmarkCard, JudgeRole
 
 
 class Quirk(StrEnum):
@@ -321,11 +324,16 @@ JUDGE_MODEL_IDS: dict[str, str] = {
 class Protocol:
     name: str
     reference_commit: str  # VLMEvalKit commit whose behaviour this pins
-    mcq_judge: str  # short name for MCQ and Y/N answer matching
-    mathvista_judge: str
-    open_judge: str  # MM-Vet and LLaVA-Bench grading
+    # judge short name per role (VK run.py::get_judge_kwargs): CHOICE = MCQ and Y/N answer matching,
+    # MATH = MathVista's answer extraction, OPEN = MM-Vet and LLaVA-Bench grading
+    judges: Mapping[JudgeRole, str]
     judge_retries: int
     judge_timeout_s: float
+    # the pinned protocol whose file md5s (``BenchmarkCard.md5_at``) this one checks; a protocol derived
+    # by ``replace`` keeps its parent's under a new name
+    md5_protocol: str = ""
+    # benchmark name -> md5 accepted in place of the card's (local files such as synthetic data; empty
+    # in every protocol defined here)
     md5_overrides: dict[str, str] = field(default_factory=dict)
     quirks: frozenset[Quirk] = frozenset()
     # quirks whose fix applies where switching the quirk off alone would give an older reference's
@@ -367,15 +375,8 @@ class Protocol:
         )
 
     def md5_for(self, card: BenchmarkCard) -> str:
-        return self.md5_overrides.get(card.name, card.md5)
-
-    def judge_for(self, card: BenchmarkCard) -> str | None:
-        """The reference's default judge short name for a benchmark (VK run.py::get_judge_kwargs);
-        None where the metric is rule-based (OCRBench, CRPE). The benchmark's family knows which of
-        this protocol's judges it uses (``mcq_judge``, ``mathvista_judge``, ``open_judge``)."""
-        from vleval.families.base import family_of
-
-        return family_of(card).default_judge(self, card)
+        """The md5 this protocol checks for the card's file."""
+        return self.md5_overrides.get(card.name) or card.md5_at(self.md5_protocol or self.name)
 
 
 _COMMON_QUIRKS = frozenset(
@@ -398,15 +399,10 @@ _COMMON_QUIRKS = frozenset(
 PROTOCOL_2024_12 = Protocol(
     name="2024.12",
     reference_commit="b13a37db",
-    mcq_judge="chatgpt-0125",
-    mathvista_judge="gpt-4o-mini",
-    open_judge="gpt-4-turbo",
+    judges={JudgeRole.CHOICE: "chatgpt-0125", JudgeRole.MATH: "gpt-4o-mini", JudgeRole.OPEN: "gpt-4-turbo"},
     judge_retries=3,
     judge_timeout_s=60.0,
-    md5_overrides={
-        "MMBench_TEST_EN_V11": "26f0f15381a21720255091d3e0316ce6",
-        "MMMU_DEV_VAL": "521afc0f3bf341e6654327792781644d",
-    },
+    md5_protocol="2024.12",
     quirks=_COMMON_QUIRKS
     | {
         Quirk.MMVET_MAX_TOKENS_3,
@@ -420,11 +416,10 @@ PROTOCOL_2024_12 = Protocol(
 PROTOCOL_2026_08 = Protocol(
     name="2026.08",
     reference_commit="e8e78f05",
-    mcq_judge="gpt-4o-mini",
-    mathvista_judge="gpt-4o-mini",
-    open_judge="gpt-4-turbo",
+    judges={JudgeRole.CHOICE: "gpt-4o-mini", JudgeRole.MATH: "gpt-4o-mini", JudgeRole.OPEN: "gpt-4-turbo"},
     judge_retries=6,
     judge_timeout_s=600.0,
+    md5_protocol="2026.08",
     quirks=_COMMON_QUIRKS
     | {
         Quirk.MCQ_LAST_FIVE_TOKENS,
@@ -442,9 +437,7 @@ PROTOCOL_VLEVAL_1 = replace(
     reference_commit="e8e78f05",  # the rules it starts from
     # dated snapshots, chosen 2026-11-30: the reference's MM-Vet/LLaVA judge gpt-4-1106-preview is a
     # preview model; gpt-4o-mini-2024-07-18 is 2026.08's own MCQ/Y-N/MathVista judge
-    mcq_judge="gpt-4o-mini",
-    mathvista_judge="gpt-4o-mini",
-    open_judge="gpt-4.1",
+    judges={JudgeRole.CHOICE: "gpt-4o-mini", JudgeRole.MATH: "gpt-4o-mini", JudgeRole.OPEN: "gpt-4.1"},
     quirks=PROTOCOL_2026_08.quirks - BUGS,
     fixed=BUGS,
     judges_chosen="2026-11-30",
@@ -452,7 +445,7 @@ PROTOCOL_VLEVAL_1 = replace(
 
 # Fields that decide which judge answers a request and what it is asked; judge_retries and
 # judge_timeout_s only decide how long to insist.
-JUDGE_FIELDS = ("mcq_judge", "mathvista_judge", "open_judge", "judge_max_tokens")
+JUDGE_FIELDS = ("judges", "judge_max_tokens")
 
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (PROTOCOL_2024_12, PROTOCOL_2026_08, PROTOCOL_VLEVAL_1)}
 PINNED_PROTOCOLS = ("2024.12", "2026.08")  # reproduce the reference; vleval-1 is our own

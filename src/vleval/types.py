@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from PIL import Image
@@ -17,6 +18,15 @@ TaskType = Literal["MCQ", "Y/N", "VQA"]
 # qwen3/qwen3_moe/internlm3/gpt_oss: the LLMs of InternVL3 and InternVL3.5 (models/internvl3_cards.py);
 # internlm3 and gpt_oss are named so their cards can say what they are built on, and are refused at load.
 LLMFamily = Literal["qwen2", "internlm2", "qwen3", "qwen3_moe", "internlm3", "gpt_oss"]
+
+
+class JudgeRole(StrEnum):
+    """What a benchmark family asks a judge to do; a protocol names one judge model per role
+    (``Protocol.judges``), as the reference's ``run.py::get_judge_kwargs`` picks one per kind of benchmark."""
+
+    CHOICE = "choice"  # match a free answer to one of the options, or to yes/no (MCQ, Y/N)
+    MATH = "math"  # extract the final answer of a MathVista response
+    OPEN = "open"  # grade an open answer against the reference answer (MM-Vet, LLaVA-Bench)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -45,8 +55,12 @@ class PromptStyle:
 class BenchmarkCard:
     """One benchmark as the reference toolkit (VLMEvalKit) registers it.
 
-    ``md5`` is the checksum at the newest pinned protocol; a protocol may override it
-    (``Protocol.md5_overrides``), since the reference re-uploaded some files.
+    ``md5`` is the checksum at the newest pinned protocol; ``md5_by_protocol`` lists, as (protocol
+    name, md5) pairs, the older protocols that pin another upload of the file (the reference
+    re-uploaded some files). ``Protocol.md5_for(card)`` is the one reader.
+
+    The flags say what the reference decides from the dataset name, so that no code outside the
+    benchmark's family module has to name it.
     """
 
     name: str  # VLMEvalKit dataset name, e.g. "MMStar"
@@ -60,10 +74,28 @@ class BenchmarkCard:
     required_columns: tuple[str, ...] = ("index", "question")
     description: str = ""
     prompt: PromptStyle = PromptStyle()
+    md5_by_protocol: tuple[tuple[str, str], ...] = ()  # (protocol name, md5) where it is not ``md5``
+    # each question is written once per rotation of its options (index + k * 1e6) and counts only if
+    # every examined rotation is right (VK CircularEval: MMBench)
+    circular: bool = False
+    # the split whose accuracy the headline reports when the file has several (MMMU: "validation"); the
+    # headline is named after it ("validation Overall accuracy")
+    headline_split: str | None = None
+    multi_image: bool = False  # rows may carry several images (a list literal in the image cell)
+    # rows without options, or whose answer is not an option letter, are open questions scored by the
+    # reference's own rule (VK image_mcq.py::MMMU_preproc), not refused as corrupt
+    open_questions: bool = False
+    # the benchmark defines multi-modal gain and leakage (text-only and LLM-base passes, --mmstar-gain;
+    # Chen et al. 2024, MMStar)
+    multimodal_gain: bool = False
 
     @property
     def file_name(self) -> str:
         return f"{self.name}.tsv"
+
+    def md5_at(self, protocol_name: str) -> str:
+        """The md5 the protocol named ``protocol_name`` pins for this benchmark's file."""
+        return dict(self.md5_by_protocol).get(protocol_name, self.md5)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
+import re
+
 import pytest
 
 from vleval.datasets.registry import BENCHMARKS, benchmark_names, get_benchmark
 from vleval.errors import VlevalError
-from vleval.protocol import get_protocol
+from vleval.protocol import PINNED_PROTOCOLS, Quirk, get_protocol
 
 EXPECTED = {
     "MMBench_TEST_EN_V11",
@@ -60,6 +62,21 @@ def test_protocol_md5_differs_where_the_reference_changed():
     for card in BENCHMARKS.values():
         if card.name not in ("MMMU_DEV_VAL", "MMBench_TEST_EN_V11"):
             assert old.md5_for(card) == new.md5_for(card) == card.md5
+
+
+def test_md5_pins_name_pinned_protocols_and_derived_protocols_keep_them():
+    """An older md5 on a card is pinned by a pinned protocol and differs from the newest; a protocol
+    derived from a pinned one under another name (a rule or the judges of another protocol, vleval-1)
+    checks its parent's files."""
+    for card in BENCHMARKS.values():
+        for protocol_name, md5 in card.md5_by_protocol:
+            assert protocol_name in PINNED_PROTOCOLS, card.name
+            assert re.fullmatch("[0-9a-f]{32}", md5) and md5 != card.md5, card.name
+    old, ours = get_protocol("2024.12"), get_protocol("vleval-1")
+    mmmu = get_benchmark("MMMU_DEV_VAL")
+    assert old.with_rule_of(ours, Quirk.MCQ_ANSWER_IS_REGEX).md5_for(mmmu) == old.md5_for(mmmu)
+    assert old.with_judges_of(ours).md5_for(mmmu) == "521afc0f3bf341e6654327792781644d"
+    assert ours.md5_for(mmmu) == get_protocol("2026.08").md5_for(mmmu) == mmmu.md5
 
 
 def test_unknown_name_suggests_close_match_and_lists_all():

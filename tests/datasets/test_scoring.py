@@ -12,6 +12,7 @@ from vleval.datasets.loading import load_table
 from vleval.datasets.predictions import write_prediction_file, write_token_limit_hits
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
 from vleval.errors import VlevalError
+from vleval.families.base import default_judge
 from vleval.judge.client import make_judge
 from vleval.protocol import get_protocol
 from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting, right_answer
@@ -65,7 +66,7 @@ def test_every_benchmark_end_to_end(name, tmp_path, judge_server):
     table = load_table(card, protocol, root=tmp_path / "data")
     predictions = {row["index"]: right_answer(card, row) for row in table.to_dict(orient="records")}
     pred = write_prediction_file(tmp_path / "work" / f"M_{name}.xlsx", table, predictions)
-    short = protocol.judge_for(card)
+    short = default_judge(protocol, card)
     judge = None
     if short is not None:
         judge = make_judge(short, None, base_url=judge_server.base_url, cache_dir=tmp_path / "cache")

@@ -31,7 +31,14 @@ from vleval.datasets.registry import BENCHMARKS
 from vleval.datasets.results import plain, read_rows, read_score, score_record_path
 from vleval.datasets.scoring import evaluate, judge_prompt
 from vleval.errors import VlevalError
-from vleval.families.base import HEADLINE, BenchmarkFamily, all_families, family_modules, family_of
+from vleval.families.base import (
+    HEADLINE,
+    BenchmarkFamily,
+    all_families,
+    default_judge,
+    family_modules,
+    family_of,
+)
 from vleval.protocol import JUDGE_MODEL_IDS, PROTOCOLS, get_protocol
 from vleval.stats.metrics import Metric
 from vleval.stats.scores import category_key
@@ -60,13 +67,15 @@ def scored(request, tmp_path_factory):
         for k, row in enumerate(table.to_dict(orient="records"))
     }
     pred = write_prediction_file(root / "work" / f"M_{name}.xlsx", table, predictions)
-    short = protocol.judge_for(card)
+    short = family_of(card).default_judge(protocol, card)
     judge = stand_in_judge(short) if short else None
     result = evaluate(card, protocol, pred, judge, table=table)
     return card, protocol, judge, table, pred, result
 
 
 def test_every_card_has_a_family_and_every_family_cards():
+    from vleval.families.base import default_judge
+
     families = all_families()
     assert sorted(families) == sorted(module.rsplit(".", 1)[1] for module in family_modules())
     for card in BENCHMARKS.values():
@@ -79,7 +88,7 @@ def test_every_card_has_a_family_and_every_family_cards():
         for protocol in PROTOCOLS.values():
             for card in family.cards():
                 judge = family.default_judge(protocol, card)
-                assert judge == protocol.judge_for(card)
+                assert judge == default_judge(protocol, card)  # the helper the other modules call
                 assert (judge is None) == (family.judge_role is None)
                 assert judge is None or judge in JUDGE_MODEL_IDS
 
@@ -307,7 +316,7 @@ def test_the_profile_rounds_are_the_calls_a_row_gets_from_a_judge_that_never_ans
     table = load_table(card, protocol, root=tmp_path / "data")
     predictions = {index: f"unreadable {k}" for k, index in enumerate(table["index"])}
     pred = write_prediction_file(tmp_path / "work" / f"M_{name}.xlsx", table, predictions)
-    judge = ScriptedJudge(JUDGE_FAILURE_TEXT, short_name=protocol.judge_for(card))
+    judge = ScriptedJudge(JUDGE_FAILURE_TEXT, short_name=default_judge(protocol, card))
     evaluate(card, protocol, pred, judge, table=table)
     per_prompt = collections.Counter(request.prompt for request in judge.requests)
     assert per_prompt and set(per_prompt.values()) == {profile.rounds}
@@ -356,7 +365,7 @@ def test_right_answers_score_full_marks(name, tmp_path):
     protocol = protocol_accepting(get_protocol("vleval-1"), {name: tsv})
     table = load_table(card, protocol, root=tmp_path / "data")
     rows = table.to_dict(orient="records")
-    short = protocol.judge_for(card)
+    short = default_judge(protocol, card)
 
     def scored_rows(answer):
         pred = write_prediction_file(
@@ -399,7 +408,7 @@ def test_the_stand_in_judge_answers_every_prompt_the_family_sends(name, protocol
         for k, row in enumerate(table.to_dict(orient="records"))
     }
     pred = write_prediction_file(tmp_path / "work" / f"M_{name}.xlsx", table, predictions)
-    judge = stand_in_judge(protocol.judge_for(card))
+    judge = stand_in_judge(default_judge(protocol, card))
     result = evaluate(card, protocol, pred, judge, table=table)
     assert judge.requests
     for request in judge.requests:

@@ -243,3 +243,19 @@ def test_mmbench_circular_asks_the_judge_exactly_what_the_reference_asks(tmp_pat
     assert [by_index[i].decided_by for i in (2, 1_000_002, 2_000_002)] == ["judge", "skipped", "skipped"]
     assert by_index[2].extracted == "C" != gold[2]
     assert mcq.FAMILY.aggregate(result.rows)["headline"] == 50.0
+
+
+def reference_is_circular(name: str) -> bool:
+    """The reference's rule, by dataset name (VK vlmeval/dataset/image_mcq.py::ImageMCQDataset.evaluate:
+    listinstr(['mmbench', 'ccbench', 'circular', 'mmcr'], dataset.lower()))."""
+    return any(key in name.lower() for key in ("mmbench", "ccbench", "circular", "mmcr"))
+
+
+@pytest.mark.parametrize("card", mcq.FAMILY.cards(), ids=lambda card: card.name)
+def test_card_flags_say_what_the_reference_decides_by_name(card):
+    """The flags replace the reference's name tests, so a new card must set them as its name would:
+    circular evaluation by the name list above, MMMU_preproc and the validation headline for 'MMMU'
+    (VK image_mcq.py::ImageMCQDataset.evaluate, MMMUDataset)."""
+    assert card.circular == reference_is_circular(card.name)
+    assert card.open_questions == ("MMMU" in card.name)
+    assert card.headline_split == ("validation" if "MMMU" in card.name else None)

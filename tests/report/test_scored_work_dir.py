@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 
+from vleval.families.base import default_judge
 from vleval.report.build import write_report
 
 # benchmark -> what the 0-100 headline is made of
@@ -52,7 +53,7 @@ def scored(tmp_path_factory):
             pred = write_prediction_file(model_dir / f"tiny-model_{name}.xlsx", table, predictions)
             judge = make_judge(
                 None,
-                protocol.judge_for(card),
+                default_judge(protocol, card),
                 base_url=server.base_url,
                 api_key="test",
                 cache_dir=root / "cache",

@@ -12,6 +12,7 @@ from vleval.datasets.loading import load_table
 from vleval.datasets.predictions import write_prediction_file
 from vleval.datasets.registry import BENCHMARKS
 from vleval.datasets.scoring import EvalResult, evaluate
+from vleval.families.base import default_judge
 from vleval.protocol import get_protocol
 from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting, right_answer
 from vleval.synthetic.scripted_judge import stand_in_judge
@@ -46,5 +47,5 @@ def score_case(case: tuple[str, str, int], root: Path, is_wrong: Callable[[int],
         for k, row in enumerate(table.to_dict(orient="records"))
     }
     pred = write_prediction_file(root / "work" / f"M_{name}.xlsx", table, predictions)
-    short = protocol.judge_for(card)
+    short = default_judge(protocol, card)
     return evaluate(card, protocol, pred, stand_in_judge(short) if short else None, table=table)

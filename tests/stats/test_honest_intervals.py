@@ -13,9 +13,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # interval_cases (tests use --im
 
 from interval_cases import CASES, case_id, score_case  # noqa: E402
 
-from vleval.families.base import HEADLINE, family_of  # noqa: E402
+from vleval.families.base import HEADLINE, family_of, scale_note  # noqa: E402
 from vleval.report.format import interval_hover, score_text  # noqa: E402
-from vleval.report.summary import SCALE_NOTE  # noqa: E402
 from vleval.stats.scores import CATEGORY_PREFIX, score_uncertainty  # noqa: E402
 from vleval.types import Interval, RowResult, ScoreRecord  # noqa: E402
 
@@ -44,7 +43,8 @@ def test_bounds_stay_on_the_benchmarks_scale_and_say_which():
     """LLaVA-Bench's relative score exceeds 100 when the model is graded above GPT-4: the bounds are
     not clipped, and no caption claims a 0-100 scale."""
     assert score_text(record(118.8, 104.2, 131.0, "LLaVABench")) == "118.80 [104.20, 131.00]"
-    assert "0-100 scale" not in SCALE_NOTE.replace("(0-100)", "") and "exceeds 100" in SCALE_NOTE
+    note = scale_note()
+    assert "0-100 scale" not in note.replace("(0-100)", "") and "exceeds 100" in note
     assert "above 100" in family_of("LLaVABench").headline_unit
 
 

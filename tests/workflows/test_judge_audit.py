@@ -180,6 +180,22 @@ def test_agreement_leaves_out_rows_whose_call_failed() -> None:
     assert [c.index for c in changed] == [1, 3]
 
 
+def test_llavabench_decisions_are_the_judges_two_scores() -> None:
+    """A LLaVA-Bench review gives GPT-4's answer a score too: a decision is both scores, so a judge
+    that keeps the model's score but rates the reference answer differently is a change."""
+    from vleval.types import RowResult
+    from vleval.workflows.judge_audit import compare_rows
+
+    original = [RowResult(i, str(i), 6.0, "judge", extra={"gpt4_score": 8.0}) for i in range(2)]
+    audit = [
+        RowResult(0, "0", 6.0, "judge", extra={"gpt4_score": 8.0}),
+        RowResult(1, "1", 6.0, "judge", extra={"gpt4_score": 9.0}),
+    ]
+    pairs, changed = compare_rows(original, audit, "llavabench")
+    assert pairs == [("8.0 6.0", "8.0 6.0"), ("8.0 6.0", "9.0 6.0")]
+    assert [c.index for c in changed] == [1]
+
+
 def test_mathvista_confusion_groups_free_form_answers_as_right_or_wrong() -> None:
     from vleval.types import RowResult
     from vleval.workflows.judge_audit import confusion_of, confusion_pairs

@@ -17,6 +17,7 @@ from vleval.datasets.loading import load_table
 from vleval.datasets.predictions import write_prediction_file
 from vleval.datasets.registry import get_benchmark
 from vleval.datasets.scoring import evaluate
+from vleval.families.base import default_judge
 from vleval.judge.cache import default_cache_dir
 from vleval.judge.client import make_judge
 from vleval.protocol import Quirk, get_protocol
@@ -105,7 +106,7 @@ def work_dir(tmp_path_factory):
                 pa, pb = get_protocol(a), get_protocol(b)
                 protocols |= {a: pa, b: pb} | {p.name: p for p in single_rule_variants(card, pa, pb).values()}
             for protocol in protocols.values():
-                short = protocol.judge_for(card)
+                short = default_judge(protocol, card)
                 judge = None
                 if short is not None:
                     judge = make_judge(

@@ -28,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from vleval.datasets.cells import isna
 from vleval.datasets.files import require_tsv
 from vleval.errors import DataCorruptError
+from vleval.families.base import family_of
 from vleval.protocol import Protocol, Quirk
 from vleval.types import BenchmarkCard, Sample
 
@@ -188,10 +189,12 @@ def _reject_empty_indices(data: pd.DataFrame, path: Path) -> None:
 def _check_answers(data: pd.DataFrame, card: BenchmarkCard, path: Path) -> None:
     """Every row of a benchmark with answers has one, and a multiple-choice row's answer is one of its
     options: the reference counts an unmatched prediction as 'Z', so an answer 'Z' would score it right.
-    ``data`` still carries the file's row positions as its index. MMMU's open questions (no options, or an
-    answer that is not a letter) follow the reference's own rule and are left alone."""
+    ``data`` still carries the file's row positions as its index. Open questions of a card with
+    ``open_questions`` (MMMU: no options, or an answer that is not a letter) follow the reference's own
+    rule and are left alone."""
     if not card.has_answers or "answer" not in data.columns:
         return
+    answer_is_option = family_of(card).answer_is_option
     option_columns = [letter for letter in OPTION_LETTERS if letter in data.columns]
     rows = data[["index", "answer", *option_columns]].to_dict("records")  # not the image column
     for position, row in zip(data.index, rows, strict=True):
@@ -199,10 +202,10 @@ def _check_answers(data: pd.DataFrame, card: BenchmarkCard, path: Path) -> None:
         problem = None
         if isna(answer) or str(answer).strip() == "":
             problem = "is empty"
-        elif card.family == "mcq":
+        elif answer_is_option:
             options = [letter for letter in option_columns if not isna(row[letter])]
             text = str(answer)
-            if options and text not in options and ("MMMU" not in card.name or text in OPTION_LETTERS):
+            if options and text not in options and (not card.open_questions or text in OPTION_LETTERS):
                 problem = f"is {text!r}, not one of the row's options {', '.join(options)}"
         if problem:
             raise DataCorruptError(

@@ -22,7 +22,7 @@ from vleval.datasets.cells import isna
 from vleval.datasets.matching import is_failure_text
 from vleval.datasets.results import XLSX_CELL_LIMIT, write_result_files
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
-from vleval.families.base import HEADLINE, family_of
+from vleval.families.base import HEADLINE, default_judge, family_of
 from vleval.judge.info import judge_info, protocol_judge_model
 from vleval.protocol import Protocol
 from vleval.settings import scored_settings
@@ -254,7 +254,7 @@ def score_frame(
         metrics=scored.metrics,
         tables={name: table.to_dict(orient="records") for name, table in scored.tables.items()},
         counts=counts,
-        judge=judge_info(judge, protocol.judge_for(card)),
+        judge=judge_info(judge, default_judge(protocol, card)),
         complete=counts.failed == 0 and missing == 0,
         partial=missing > 0,
         notes=[*(notes or []), *scored.notes],
@@ -270,7 +270,7 @@ def score_frame(
             f"--limit {subset.limit}: scored the first {subset.questions} of {subset.of_questions} questions "
             f"({subset.rows} of {subset.of_rows} rows); not comparable to published figures."
         )
-    record.settings = scored_settings(settings, record, protocol_judge_model(protocol.judge_for(card)))
+    record.settings = scored_settings(settings, record, protocol_judge_model(default_judge(protocol, card)))
     if predictions_cut:
         record.notes.append(
             f"{len(predictions_cut)} prediction(s) fill the xlsx cell limit ({XLSX_CELL_LIMIT} characters): "
@@ -298,9 +298,7 @@ def score_frame(
         category_sums=family.category_sums(scored.rows, protocol),
     )
     fill_record(record, uncertainty)
-    from vleval.families.mcq import is_circular  # the family module imports this one
-
-    if is_circular(card.name):  # a figure beside the headline; reads only the rows scored above
+    if card.circular:  # a figure beside the headline; reads only the rows scored above
         record.rotation_consistency = rotation_consistency(scored.rows)
     step(f"writing the {card.name} result files")
     files = write_result_files(stem, scored.outputs, record, scored.rows)

@@ -6,8 +6,9 @@ A family is one module of the ``vleval.families`` package (or of another package
 It knows:
 
 - the benchmark cards it serves (``BenchmarkCard.family`` names it; ``cards()`` lists them);
-- its judge role per protocol (``default_judge``; ``judge_required`` where the reference refuses to
-  score without a judge);
+- its judge role (``judge_role``, a ``JudgeRole``: each protocol names one judge model per role, and
+  ``default_judge(protocol, card)`` is the one lookup; ``judge_required`` where the reference refuses
+  to score without a judge);
 - its headline: name, how the 0-100 value is made (``headline_unit``), and the per-category values
   the report charts;
 - ``score``: the reference's scoring of a prediction table, as tables to write and ``RowResult`` rows
@@ -50,6 +51,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pandas as pd
 
 from vleval.datasets.cells import cell_text, isna
+from vleval.protocol import JudgeRole  # re-exported: the one import a family module needs for it
 from vleval.stats.core import RowSums
 from vleval.stats.metrics import Metric
 from vleval.types import BenchmarkCard, Judge, JudgeInfo, JudgeProfile, RowResult, ScoreRecord
@@ -134,7 +136,14 @@ class BenchmarkFamily:
     name: ClassVar[str]
     # where its benchmarks are listed (`vleval data list`, reports): the InternVL2.5 report's table order
     listing_order: ClassVar[int] = 1000
-    judge_role: ClassVar[str | None] = None  # Protocol attribute naming the default judge
+    judge_role: ClassVar[JudgeRole | None] = None  # which of a protocol's judges it asks; None: rule-based
+    # the judge extracts a free-form answer (a number, a list): judge-audit's confusion table shows
+    # rows as right/wrong against the benchmark's answer, since a matrix of raw answers says nothing
+    free_form_answers: ClassVar[bool] = False
+    # a row's answer is one of its option letters (a file where it is not is refused as corrupt)
+    answer_is_option: ClassVar[bool] = False
+    # the headline's scale in a few words where it is not an accuracy in percent (reports' scale note)
+    scale: ClassVar[str] = ""
     judge_required: ClassVar[bool] = False
     headline_name: ClassVar[str]
     headline_unit: ClassVar[str]
@@ -151,7 +160,17 @@ class BenchmarkFamily:
     def default_judge(self, protocol: Protocol, card: BenchmarkCard) -> str | None:
         """The reference's default judge short name (VK run.py::get_judge_kwargs); None where the
         metric is rule-based."""
-        return getattr(protocol, self.judge_role) if self.judge_role else None
+        return protocol.judges[self.judge_role] if self.judge_role else None
+
+    def scale_of(self, card: BenchmarkCard) -> str:
+        """The card's headline scale in a few words where it is not an accuracy in percent, for the
+        reports' scale note. Default: the family's ``scale`` (a family whose cards differ overrides)."""
+        return self.scale
+
+    def decision_text(self, row: RowResult) -> str:
+        """What was decided for a row, as text (judge-audit compares two judges' decisions): the
+        extracted option, word or answer, else the grade."""
+        return decision_text(row)
 
     def score(
         self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int
@@ -270,6 +289,40 @@ def all_families() -> dict[str, BenchmarkFamily]:
             raise VlevalError(f"{module}: family {family.name!r} is declared twice.")
         families[family.name] = family
     return dict(sorted(families.items(), key=lambda item: item[1].listing_order))
+
+
+def scale_note() -> str:
+    """One sentence for reports and comparisons: each benchmark's scale (``BenchmarkFamily.scale_of``),
+    benchmarks of one scale together, in listing order."""
+    by_scale: dict[str, list[str]] = {}
+    for family in all_families().values():
+        for card in family.cards():
+            if scale := family.scale_of(card):
+                by_scale.setdefault(scale, []).append(card.name)
+    scales = [f"{', '.join(names)} = {scale}" for scale, names in by_scale.items()]
+    return (
+        "Scores and intervals on each benchmark's own scale: "
+        + "; ".join(["accuracies in percent (0-100)", *scales])
+        + "."
+    )
+
+
+def default_judge(protocol: Protocol, card: BenchmarkCard) -> str | None:
+    """The judge short name ``protocol`` names for ``card`` (VK run.py::get_judge_kwargs), asked of the
+    card's family; None where its metric is rule-based."""
+    return family_of(card).default_judge(protocol, card)
+
+
+def decision_text(row: RowResult) -> str:
+    """``BenchmarkFamily.decision_text``'s default: a failed or skipped row says so; else the extracted
+    value, else the grade."""
+    if row.decided_by == "failed":
+        return "(failed)"
+    if row.decided_by == "skipped":  # not examined (an MMBench rotation after its question failed)
+        return "(skipped)"
+    if row.extracted is not None and not (isinstance(row.extracted, float) and math.isnan(row.extracted)):
+        return str(row.extracted)
+    return "(none)" if row.score is None else f"{row.score:g}"
 
 
 def family_of(card_or_name: BenchmarkCard | str) -> BenchmarkFamily:

@@ -23,6 +23,7 @@ from vleval.datasets.scoring import judge_prompt
 from vleval.families.base import (
     OPENXLAB,
     BenchmarkFamily,
+    JudgeRole,
     ReferenceOutput,
     Scored,
     number,
@@ -87,7 +88,7 @@ COLUMN = "Relative Score (main)"
 
 
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
-# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# pinned protocol; ``md5_by_protocol`` holds an older protocol's where it differs), from ``vlmeval/dataset/image_vqa.py``;
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
 CARDS: tuple[BenchmarkCard, ...] = (
     BenchmarkCard(
@@ -106,7 +107,11 @@ CARDS: tuple[BenchmarkCard, ...] = (
 class LLaVABenchFamily(BenchmarkFamily):
     name = "llavabench"
     listing_order = 60
-    judge_role = "open_judge"
+    judge_role = JudgeRole.OPEN
+    scale = (
+        "relative score, percent of the GPT-4 answer's score, which exceeds 100 when the model's answers "
+        "are graded higher"
+    )
     judge_required = True
     headline_name = "overall Relative Score (main)"
     headline_unit = (
@@ -121,6 +126,16 @@ class LLaVABenchFamily(BenchmarkFamily):
 
     def reference_files(self, card: BenchmarkCard, judge_short_name: str | None) -> list[str]:
         return ["_openai_result.xlsx", "_score.csv"]
+
+    def decision_text(self, row: RowResult) -> str:
+        """The judge's two scores (GPT-4's answer's, then the model's), where nothing was extracted."""
+        if (
+            row.decided_by in ("failed", "skipped")
+            or row.extracted is not None
+            or "gpt4_score" not in row.extra
+        ):
+            return super().decision_text(row)
+        return f"{row.extra.get('gpt4_score')} {row.score}"
 
     def score(
         self, data: pd.DataFrame, card: BenchmarkCard, protocol: Protocol, judge: Judge | None, *, seed: int

@@ -31,6 +31,7 @@ from vleval.errors import DataCorruptError
 from vleval.families.base import (
     OPENXLAB,
     BenchmarkFamily,
+    JudgeRole,
     ReferenceOutput,
     Scored,
     accuracy_by_category,
@@ -215,7 +216,7 @@ def mathvista_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame,
 
 
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
-# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# pinned protocol; ``md5_by_protocol`` holds an older protocol's where it differs), from ``vlmeval/dataset/image_vqa.py``;
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
 CARDS: tuple[BenchmarkCard, ...] = (
     BenchmarkCard(
@@ -234,8 +235,9 @@ CARDS: tuple[BenchmarkCard, ...] = (
 class MathVistaFamily(BenchmarkFamily):
     name = "mathvista"
     listing_order = 20
-    judge_role = "mathvista_judge"
+    judge_role = JudgeRole.MATH
     judge_required = True
+    free_form_answers = True
     headline_name = "Overall acc"
     headline_unit = "percent (the reference's acc)"
     required_columns = ("index", "prediction", "question", "answer", "question_type", "answer_type")

@@ -31,6 +31,7 @@ from vleval.errors import DataCorruptError
 from vleval.families.base import (
     OPENXLAB,
     BenchmarkFamily,
+    JudgeRole,
     ReferenceOutput,
     Scored,
     last_segment,
@@ -71,13 +72,6 @@ MMB_ABBRS = {
 }
 # judge short name -> result file tag (image_mcq.py::name_str_map; same at both commits)
 RESULT_FILE_TAGS = {"chatgpt-0125": "openai", "gpt-4-0125": "gpt4"}
-# reported as another dataset (image_mcq.py::dataset_map)
-REPORT_AS = {"MMBench_TEST_EN_V11": "MMBench_V11"}
-
-
-def is_circular(name: str) -> bool:
-    lowered = REPORT_AS.get(name, name).lower()
-    return any(key in lowered for key in ("mmbench", "ccbench", "circular", "mmcr"))
 
 
 def result_file_tag(judge_short_name: str | None) -> str:
@@ -182,15 +176,17 @@ MCQ_COLUMNS = ("index", "question", "image", "A", "B")
 MCQ_PROMPT = PromptStyle(mpo_postprocess=True)
 
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
-# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_mcq.py`` (DATASET_URL/DATASET_MD5 of ``ImageMCQDataset`` and ``MMMUDataset``);
+# pinned protocol; ``md5_by_protocol`` holds an older protocol's where it differs), from ``vlmeval/dataset/image_mcq.py`` (DATASET_URL/DATASET_MD5 of ``ImageMCQDataset`` and ``MMMUDataset``);
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
 CARDS: tuple[BenchmarkCard, ...] = (
     BenchmarkCard(
         name="MMBench_TEST_EN_V11",
         url=f"{OPENXLAB}/benchmarks/MMBench/MMBench_TEST_EN_V11.tsv",
         md5="8d1a704e791df6f5d9fb3ef782b65365",
+        md5_by_protocol=(("2024.12", "26f0f15381a21720255091d3e0316ce6"),),
         task_type="MCQ",
         family="mcq",
+        circular=True,
         has_answers=False,
         required_columns=MCQ_COLUMNS,
         description="MMBench v1.1 English test split; no answers: submit to the official server.",
@@ -202,6 +198,7 @@ CARDS: tuple[BenchmarkCard, ...] = (
         md5="30c05be8f2f347a50be25aa067248184",
         task_type="MCQ",
         family="mcq",
+        circular=True,
         required_columns=(*MCQ_COLUMNS, "answer", "category"),
         description="MMBench v1.1 English dev split, with answers (circular evaluation).",
         prompt=MCQ_PROMPT,
@@ -214,15 +211,20 @@ CARDS: tuple[BenchmarkCard, ...] = (
         family="mcq",
         required_columns=(*MCQ_COLUMNS, "answer", "category", "l2-category"),
         description="MMStar: vision-indispensable multiple choice.",
+        multimodal_gain=True,
         prompt=PromptStyle(mpo_postprocess=True, mpo_without_cot=True),
     ),
     BenchmarkCard(
         name="MMMU_DEV_VAL",
         url=f"{OPENXLAB}/VLMEval/MMMU_DEV_VAL.tsv",
         md5="585e8ad75e73f75dcad265dfd0417d64",
+        md5_by_protocol=(("2024.12", "521afc0f3bf341e6654327792781644d"),),
         task_type="MCQ",
         family="mcq",
         max_tiles=12,
+        headline_split="validation",
+        multi_image=True,
+        open_questions=True,
         required_columns=("index", "question", "image", "answer", "split"),
         description="MMMU dev + validation; multi-image rows; headline = validation Overall.",
         prompt=PromptStyle(mpo_postprocess=True, upscale_first_image=True),
@@ -243,7 +245,8 @@ CARDS: tuple[BenchmarkCard, ...] = (
 class MCQFamily(BenchmarkFamily):
     name = "mcq"
     listing_order = 10
-    judge_role = "mcq_judge"
+    judge_role = JudgeRole.CHOICE
+    answer_is_option = True
     headline_name = "Overall accuracy"
     headline_unit = "percent (the reference's Overall fraction x 100; MMMU: the validation split)"
     required_columns = ("index", "prediction")
@@ -254,7 +257,7 @@ class MCQFamily(BenchmarkFamily):
 
     def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:
         """A circular benchmark's rotations (index mod 1e6, as ``_circular`` groups them) are one question."""
-        if not is_circular(card.name):
+        if not card.circular:
             return super().question_keys(table, card, protocol)
         try:
             return [str(int(i) % CIRCULAR_OFFSET) for i in table["index"]]
@@ -273,18 +276,18 @@ class MCQFamily(BenchmarkFamily):
         if not _has_answers(data):
             return _submission_only(data, card)
         answer_map = dict(zip(data["index"], data["answer"], strict=True))
-        if "MMMU" in card.name:
+        if card.open_questions:
             data = mmmu_preproc(data)
             answer_map = {k: (v if v in LETTERS else "A") for k, v in answer_map.items()}
         data = data[data["index"].isin(answer_map)].copy()
         data["GT"] = [answer_map[i] for i in data["index"]]
-        if is_circular(card.name):
+        if card.circular:
             scored, rows = _circular(data, protocol, judge, seed)
         else:
             scored, rows = _vanilla(data, protocol, judge, seed)
         acc = report_acc(scored)
         chosen = acc.iloc[_headline_position(acc)]
-        split = f"{chosen['split']} " if "MMMU" in card.name else ""
+        split = f"{chosen['split']} " if card.headline_split else ""
         notes = []
         no_judge = sum(1 for r in rows if r.decided_by == "fallback" and judge is None)
         randoms = sum(1 for r in rows if r.decided_by == "fallback" and judge is not None)
@@ -433,7 +436,7 @@ def _prepare(data: pd.DataFrame, card: BenchmarkCard) -> pd.DataFrame:
     data["prediction"] = [str(x) for x in data["prediction"]]
     # lower-case every column name except the option letters (as the reference does)
     data.columns = [c if c in LETTERS else str(c).lower() for c in data.columns]
-    if is_circular(card.name):
+    if card.circular:
         try:
             data["index"] = [int(x) for x in data["index"]]
         except (TypeError, ValueError):

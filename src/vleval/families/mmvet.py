@@ -21,6 +21,7 @@ from vleval.datasets.scoring import ask_in_rounds, call_failed, judge_prompt
 from vleval.families.base import (
     OPENXLAB,
     BenchmarkFamily,
+    JudgeRole,
     ReferenceOutput,
     Scored,
     accuracy_by_category,
@@ -152,7 +153,7 @@ def mmvet_acc(data: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame, pd.
 
 
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
-# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# pinned protocol; ``md5_by_protocol`` holds an older protocol's where it differs), from ``vlmeval/dataset/image_vqa.py``;
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
 CARDS: tuple[BenchmarkCard, ...] = (
     BenchmarkCard(
@@ -171,7 +172,7 @@ CARDS: tuple[BenchmarkCard, ...] = (
 class MMVetFamily(BenchmarkFamily):
     name = "mmvet"
     listing_order = 50
-    judge_role = "open_judge"
+    judge_role = JudgeRole.OPEN
     judge_required = True
     headline_name = "Overall acc"
     headline_unit = "percent (the reference's acc: mean judge grade x 100)"

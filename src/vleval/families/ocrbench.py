@@ -85,7 +85,7 @@ def is_hit(prediction: Any, answers: list[str], category: str) -> bool:
 
 
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
-# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_vqa.py``;
+# pinned protocol; ``md5_by_protocol`` holds an older protocol's where it differs), from ``vlmeval/dataset/image_vqa.py``;
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
 CARDS: tuple[BenchmarkCard, ...] = (
     BenchmarkCard(
@@ -104,6 +104,7 @@ CARDS: tuple[BenchmarkCard, ...] = (
 
 class OCRBenchFamily(BenchmarkFamily):
     name = "ocrbench"
+    scale = "Final Score / 10 (0-100)"
     listing_order = 40
     headline_name = "Final Score / 10"
     headline_unit = "Final Score (0-1000) / 10, the reference's 'Final Score Norm'"

@@ -27,6 +27,7 @@ from vleval.errors import DataCorruptError
 from vleval.families.base import (
     OPENXLAB,
     BenchmarkFamily,
+    JudgeRole,
     ReferenceOutput,
     Scored,
     last_segment,
@@ -145,7 +146,7 @@ HOW_DECIDED: dict[str, DecidedBy] = {
 
 
 # The benchmarks of this family as the reference registers them: URL and md5 at e8e78f05 (the newest
-# pinned protocol; ``Protocol.md5_overrides`` holds 2024.12's where it differs), from ``vlmeval/dataset/image_yorn.py`` (``ImageYORNDataset``);
+# pinned protocol; ``md5_by_protocol`` holds an older protocol's where it differs), from ``vlmeval/dataset/image_yorn.py`` (``ImageYORNDataset``);
 # ``prompt``: how the InternVL wrapper words them (VK vlmeval/vlm/internvl/internvl_chat.py::build_prompt).
 CARDS: tuple[BenchmarkCard, ...] = (
     BenchmarkCard(
@@ -166,7 +167,8 @@ CARDS: tuple[BenchmarkCard, ...] = (
 class YesNoFamily(BenchmarkFamily):
     name = "yorn"
     listing_order = 30
-    judge_role = "mcq_judge"
+    judge_role = JudgeRole.CHOICE
+    scale = "mean(aAcc, fAcc, qAcc)"
     headline_name = "mean(aAcc, fAcc, qAcc) of Overall"
     headline_unit = "percent (the leaderboard's figure; the reference's table has aAcc, fAcc, qAcc)"
     required_columns = ("index", "prediction", "answer", "l2-category")

@@ -272,7 +272,7 @@ def resolve_judge(
 
     ``spec``: the user's ``--judge`` (a short name such as ``gpt-4o-mini``, an API model id, a local
     ``local:DIR``, or ``none`` / ``exact_matching``); None means ``default_short_name``
-    (``protocol.judge_for(card)``). Short names map to API ids through ``vleval.protocol.JUDGE_MODEL_IDS``;
+    (``default_judge(protocol, card)``). Short names map to API ids through ``vleval.protocol.JUDGE_MODEL_IDS``;
     other names are used as model ids. ``settings``: how to reach and pace it (``vleval.judge.settings``;
     pass ``settings.under(protocol)`` for the protocol's attempts and timeout); ``options``: single
     ``JudgeSettings`` fields replaced (``base_url=...``, ``cache_dir=...``). ``base_url`` / ``api_key``

@@ -21,7 +21,7 @@ def protocol_judge_model(default_short_name: str | None) -> str | None:
 def judge_info(judge: Any | None, default_short_name: str | None) -> JudgeInfo | None:
     """``JudgeInfo`` of ``judge`` (an ``OpenAIJudge``, a ``LocalJudge`` or anything with ``model``),
     ``substitute`` when it is not the model the protocol names (``default_short_name`` =
-    ``protocol.judge_for(card)``): a local judge always is, an API judge when its model id differs
+    ``default_judge(protocol, card)``): a local judge always is, an API judge when its model id differs
     (another ``--judge``, or ``LOCAL_LLM``); never where the metric is rule-based (no judge decides)."""
     if judge is None:
         return None

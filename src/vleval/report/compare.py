@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html import escape
 
+from vleval.families.base import scale_note
 from vleval.report.collect import BenchmarkRun, SampleRecord
 from vleval.report.format import score_text
 from vleval.report.html import SAMPLE_BROWSER, page, sample_entry, sample_json
@@ -108,9 +109,8 @@ def render_compare(
     if not changes:
         table = '<div class="banner">The two directories share no benchmark runs to compare.</div>'
     body = (
-        f'<h1>vleval comparison</h1><p class="muted">A = {escape(label_a)} · B = {escape(label_b)}; '
-        "scores on each benchmark's own scale, as in the report (LLaVABench's relative score can exceed "
-        "100).</p>"
+        f'<h1>vleval comparison</h1><p class="muted">A = {escape(label_a)} · B = {escape(label_b)}. '
+        f"{escape(scale_note())}</p>"
         "<h2>Score change per benchmark</h2>"
         + table
         + "".join(f'<p class="muted" data-role="unpaired">{escape(u)}</p>' for u in unpaired or [])

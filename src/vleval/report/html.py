@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 from vleval import __version__
+from vleval.families.base import scale_note
 from vleval.protocol import PINNED_PROTOCOLS, PROTOCOLS
 from vleval.report.collect import BenchmarkRun, SampleRecord
 from vleval.report.format import (
@@ -26,7 +27,7 @@ from vleval.report.format import (
     interval_hover,
 )
 from vleval.report.protocol_diffs import protocol_diff_section
-from vleval.report.summary import SCALE_NOTE, Cell, Summary, diff_text
+from vleval.report.summary import Cell, Summary, diff_text
 from vleval.report.verdicts import censoring_html, interval_html, verdict_html
 from vleval.types import Interval
 
@@ -216,7 +217,7 @@ def scores_table(summary: Summary) -> str:
     return (
         f'<table class="scores" id="scores"><thead><tr><th>model</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
-        f'<p class="muted">{escape(SCALE_NOTE)} Highlighted: |our score − published| &gt; '
+        f'<p class="muted">{escape(scale_note())} Highlighted: |our score − published| &gt; '
         f"{summary.threshold:g} points. Hover a number for what it measures and where it was published.</p>"
     )
 

@@ -15,17 +15,11 @@ from pathlib import Path
 from typing import Literal
 
 from vleval.errors import VlevalError
+from vleval.families.base import scale_note
 from vleval.report.collect import BenchmarkRun
 from vleval.report.format import MISSING, caveat, censoring_text, score_text
 from vleval.report.published import PublishedScore, PublishedTable, load_published, published_for
 from vleval.settings import comparable_with_published, distinguishing, marks, same_except
-
-SCALE_NOTE = (
-    "Scores and intervals on each benchmark's own scale: accuracies in percent (0-100); "
-    "OCRBench = Final Score / 10 (0-100); HallusionBench = mean(aAcc, fAcc, qAcc); LLaVABench = "
-    "relative score, percent of the GPT-4 answer's score, which exceeds 100 when the model's answers "
-    "are graded higher."
-)
 
 
 @dataclass
@@ -353,7 +347,7 @@ def summary_markdown(summary: Summary, notes: Iterable[str] = ()) -> str:
         lines.append("")
     lines.append(
         f"Each cell: our score [its 95% interval] / published InternVL2.5 score (difference); `!` = "
-        f"|difference| > {summary.threshold:g}. {SCALE_NOTE}"
+        f"|difference| > {summary.threshold:g}. {scale_note()}"
     )
     lines.append("")
     lines.append("| model | " + " | ".join(summary.benchmarks) + " |")

@@ -175,8 +175,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--mmstar-gain",
         "mmstar_gain",
-        "MMStar: also answer every question without its image (and, with --llm-base, with the LLM base) "
-        "and report the multi-modal gain and leakage beside the accuracy",
+        "on a benchmark whose card defines multi-modal gain: also answer every question without its image "
+        "(and, with --llm-base, with the LLM base) and report the multi-modal gain and leakage beside the "
+        "accuracy",
         switch=True,
     ),
     Option(

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from vleval.errors import VlevalError
+from vleval.types import BenchmarkCard
 
-GAIN_BENCHMARKS = frozenset({"MMStar"})
 GAIN_DIR = "mmstar_gain"
 TEXT_ONLY = "text-only"
 LLM_BASE = "llm-base"
@@ -29,14 +29,21 @@ def pass_file(pred_file: Path, kind: str) -> Path:
     return Path(pred_file).parent / GAIN_DIR / f"{Path(pred_file).stem}_{kind}.xlsx"
 
 
-def check_gain_options(config: Any, dataset_names: list[str], world_size: int) -> None:
+def gain_benchmarks() -> list[str]:
+    """The benchmarks whose cards define multi-modal gain (``BenchmarkCard.multimodal_gain``)."""
+    from vleval.datasets.registry import BENCHMARKS
+
+    return [card.name for card in BENCHMARKS.values() if card.multimodal_gain]
+
+
+def check_gain_options(config: Any, cards: list[BenchmarkCard], world_size: int) -> None:
     """Refuse what --mmstar-gain / --llm-base cannot do, before anything runs."""
     if config.llm_base is not None and not config.mmstar_gain:
         raise VlevalError("--llm-base is used by --mmstar-gain (multi-modal leakage); add --mmstar-gain.")
     if not config.mmstar_gain:
         return
-    if not GAIN_BENCHMARKS & set(dataset_names):
-        raise VlevalError(f"--mmstar-gain needs --data {' '.join(sorted(GAIN_BENCHMARKS))}.")
+    if not any(card.multimodal_gain for card in cards):
+        raise VlevalError(f"--mmstar-gain needs --data {' '.join(gain_benchmarks())}.")
     if world_size > 1:
         raise VlevalError("--mmstar-gain runs its extra passes in one process; run it without torchrun.")
     if config.llm_base is not None and not (Path(config.llm_base) / "config.json").is_file():
@@ -76,7 +83,7 @@ def run_pass(bench: Any, backend: Any, kind: str, batch_size: int) -> Path:
 
 def run_gain_passes(config: Any, bench: Any, backend: Any) -> list[str]:
     """The text-only pass with the checkpoint's backend and, with --llm-base, the LLM base's; notes."""
-    if not config.mmstar_gain or bench.card.name not in GAIN_BENCHMARKS:
+    if not config.mmstar_gain or not bench.card.multimodal_gain:
         return []
     run_pass(bench, backend, TEXT_ONLY, config.batch_size)
     notes = [f"{bench.card.name}: text-only pass written to {pass_file(bench.pred_file, TEXT_ONLY)}"]
@@ -99,7 +106,7 @@ def score_gain(config: Any, bench: Any, judge: Any, result: Any) -> None:
     from vleval.families.base import HEADLINE, family_of
     from vleval.stats.gain import multimodal_gain
 
-    if not config.mmstar_gain or bench.card.name not in GAIN_BENCHMARKS:
+    if not config.mmstar_gain or not bench.card.multimodal_gain:
         return
     text_file = pass_file(bench.pred_file, TEXT_ONLY)
     if not text_file.is_file():

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vleval.errors import DataMissingError, VlevalError
+from vleval.families.base import default_judge
 from vleval.judge.local import is_local_judge_spec, local_judge_problem
 from vleval.protocol import Protocol, get_protocol
 from vleval.runner import manifest
@@ -148,8 +149,8 @@ def _judge_problem(config: RunConfig, protocol: Protocol, card: BenchmarkCard) -
 
     if not _needs_judge(card) or is_local_judge_spec(config.judge):
         return None  # a local judge's folder is checked once, by local_judge_problem
-    spec = config.judge or protocol.judge_for(card) or ""
-    choice = resolve_judge(config.judge, protocol.judge_for(card), config.judge_settings())
+    spec = config.judge or default_judge(protocol, card) or ""
+    choice = resolve_judge(config.judge, default_judge(protocol, card), config.judge_settings())
     if choice.judge is not None:
         choice.judge.close()  # scoring makes its own, per benchmark
         return None
@@ -173,6 +174,7 @@ def checkpoint_checks(config: RunConfig, plan: RunPlan) -> dict[str, CheckpointC
 def rule_only_lines(config: RunConfig, plan: RunPlan) -> list[str]:
     """One line per benchmark whose protocol names a judge that this run will not use (``--judge
     none``, or no endpoint or key): it is scored by the rules alone, and marked so."""
+    from vleval.families.base import default_judge
     from vleval.judge.client import resolve_judge
     from vleval.judge.info import protocol_judge_model
     from vleval.settings import RULE_ONLY_MARK
@@ -181,7 +183,7 @@ def rule_only_lines(config: RunConfig, plan: RunPlan) -> list[str]:
         return []
     lines = []
     for card in plan.datasets:
-        named = plan.protocol.judge_for(card)
+        named = default_judge(plan.protocol, card)
         if named is None or _needs_judge(card) or is_local_judge_spec(config.judge):
             continue  # a rule-based metric; or a judge-only one (refused without a judge by plan_run)
         choice = resolve_judge(config.judge, named, config.judge_settings())
@@ -248,7 +250,7 @@ def run_evaluation(config: RunConfig) -> RunSummary:
     if config.mmstar_gain or config.llm_base is not None:
         from vleval.runner.gain import check_gain_options
 
-        check_gain_options(config, [c.name for c in plan.datasets], info.world_size)
+        check_gain_options(config, list(plan.datasets), info.world_size)
     if config.dry_run:
         if info.is_main:
             warnings = preflight_lines(config, plan, checkpoint_checks(config, plan))

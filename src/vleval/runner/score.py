@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from vleval.errors import JudgeUnavailableError, VlevalError
+from vleval.families.base import default_judge
 from vleval.judge.local import is_local_judge_spec, release_engines
 from vleval.runner.config import CellResult, RunConfig, RunPlan
 from vleval.runner.infer import BenchmarkCell
@@ -68,7 +69,7 @@ def score_cell(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: Cel
     judge = None
     try:
         choice = resolve_judge(
-            config.judge, protocol.judge_for(bench.card), config.judge_settings().under(protocol)
+            config.judge, default_judge(protocol, bench.card), config.judge_settings().under(protocol)
         )
         judge = choice.judge
         if choice.missing_credentials and choice.reason:

@@ -111,6 +111,13 @@ def _unknown(path: Path, table: str, key: str, known: list[str]) -> VlevalError:
     return VlevalError(f"{_where(path, table, key)}: unknown key.{hint} Known: {', '.join(sorted(known))}.")
 
 
+def _example_benchmark() -> str:
+    """A registered benchmark name to show in messages."""
+    from vleval.datasets.registry import BENCHMARKS
+
+    return next(iter(BENCHMARKS))
+
+
 def _settings(path: Path, table: str, values: dict[str, Any], allowed: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in values.items():
@@ -164,7 +171,7 @@ def load_suite(path: Path | str) -> Suite:
     tables = data.get("benchmarks")
     if not isinstance(tables, dict) or not tables:
         raise VlevalError(
-            f"{path}: no [benchmarks.NAME] table; add one per benchmark, e.g. [benchmarks.MMStar]."
+            f"{path}: no [benchmarks.NAME] table; add one per benchmark, e.g. [benchmarks.{_example_benchmark()}]."
         )
     benchmarks: dict[str, dict[str, Any]] = {}
     for name, own in tables.items():

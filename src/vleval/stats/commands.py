@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Compare two scored runs (two work directories, or two model folders of one work directory) "
             "benchmark by benchmark: the paired difference B - A on the samples both scored, its 95%% "
-            "interval (paired bootstrap over scoring units: MMBench circular groups, HallusionBench "
-            "question/figure groups, rows elsewhere), a paired test (exact McNemar for right/wrong units, "
+            "interval (paired bootstrap over scoring units: circular question groups, question and figure "
+            "groups, rows elsewhere), a paired test (exact McNemar for right/wrong units, "
             "bootstrap for graded scores) with Holm-adjusted p-values, the smallest difference the sample "
             "size can detect (80%% power), and the units that flipped. Refuses runs made with a different "
             "protocol, benchmark file, CoT setting, rule-only scoring, stand-in judge, synthetic checkpoint "

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from vleval.families.base import default_judge
 from vleval.protocol import JUDGE_MODEL_IDS, Protocol
 from vleval.types import BenchmarkCard, JudgeProfile
 
@@ -59,7 +60,7 @@ def judge_model_for(spec: str | None, card: BenchmarkCard, protocol: Protocol) -
     from vleval.judge.client import NO_JUDGE_SPECS
     from vleval.judge.local import is_local_judge_spec, local_judge_folder
 
-    short_name = spec if spec is not None else protocol.judge_for(card)
+    short_name = spec if spec is not None else default_judge(protocol, card)
     if short_name is None or short_name.strip().lower() in NO_JUDGE_SPECS:
         return None
     if is_local_judge_spec(short_name):

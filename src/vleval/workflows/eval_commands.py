@@ -12,6 +12,7 @@ import pandas as pd
 from vleval.console import add_no_progress_option
 from vleval.datasets.files import MD5_OFF_WARNING
 from vleval.datasets.registry import BENCHMARKS, get_benchmark
+from vleval.families.base import default_judge
 from vleval.judge.settings import add_judge_options, judge_settings_from
 from vleval.protocol import DEFAULT_PROTOCOL, PROTOCOLS, get_protocol
 from vleval.types import EvalSettings
@@ -42,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="MODEL|none",
         help="judge short name or model id (default: the protocol's judge for the benchmark); "
-        "'none' = rule-based matching only (MathVista, MMVet and LLaVABench need a judge)",
+        "'none' = rule-based matching only (refused where the benchmark's metric needs a judge)",
     )
     add_judge_options(parser)
     parser.add_argument(
@@ -155,7 +156,8 @@ def _settings(args: argparse.Namespace, card, protocol) -> EvalSettings:
 
 
 def _make_judge(args: argparse.Namespace, card, protocol, out_dir: Path):
-    default = protocol.judge_for(card)
+
+    default = default_judge(protocol, card)
     if default is None and args.judge is None:
         return None  # rule-based metric
     from vleval.judge.cache import default_cache_dir

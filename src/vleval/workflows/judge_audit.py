@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vleval.errors import DataMissingError, VlevalError
+from vleval.families.base import default_judge
 from vleval.judge.settings import JudgeSettings
 from vleval.types import JudgeInfo, RowResult, ScoreRecord
 
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 JUDGED = frozenset({"judge", "fallback", "failed"})  # outcomes that involved the judge
 UNDECIDED = frozenset({"failed", "skipped"})  # a failed call or a row not examined decided nothing
 AUDIT_DIR_NAME = "judge_audit"
-# families whose judge extracts a free-form answer: the confusion groups them by right/wrong
-FREE_FORM_FAMILIES = frozenset({"mathvista"})
 CONFUSION_LABELS = 8  # at most this many labels a side; the rarer ones are grouped as "(other)"
 OTHER = "(other)"
 
@@ -76,17 +75,21 @@ class BenchmarkAudit:
         return 100.0 * self.agreed / self.judged_rows if self.judged_rows else None
 
 
-def decision(row: RowResult) -> str:
-    """What the judge decided for a row, as text: the extracted option/word/answer, or the grade."""
-    if row.decided_by == "failed":
-        return "(failed)"
-    if row.decided_by == "skipped":  # not examined (an MMBench rotation after its question failed)
-        return "(skipped)"
-    if row.extracted is not None and not (isinstance(row.extracted, float) and math.isnan(row.extracted)):
-        return str(row.extracted)
-    if "gpt4_score" in row.extra:  # LLaVA-Bench: the judge's two scores
-        return f"{row.extra.get('gpt4_score')} {row.score}"
-    return "(none)" if row.score is None else f"{row.score:g}"
+def decision(row: RowResult, family: str | None = None) -> str:
+    """What the judge decided for a row, as text, as the row's family (a family name) shows it
+    (``BenchmarkFamily.decision_text``): the extracted option/word/answer, or the grade."""
+    from vleval.families.base import all_families, decision_text
+
+    found = all_families().get(family) if family else None
+    return found.decision_text(row) if found is not None else decision_text(row)
+
+
+def free_form(family: str) -> bool:
+    """The family's judge extracts a free-form answer: the confusion groups rows by right/wrong."""
+    from vleval.families.base import all_families
+
+    found = all_families().get(family)
+    return found is not None and found.free_form_answers
 
 
 def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
@@ -121,15 +124,16 @@ def both_decided(row: RowResult, other: RowResult) -> bool:
 
 
 def compare_rows(
-    original: list[RowResult], audit: list[RowResult]
+    original: list[RowResult], audit: list[RowResult], family: str | None = None
 ) -> tuple[list[tuple[str, str]], list[RowChange]]:
     """(decision pairs of the rows a judge was involved with and both judges decided, every row
     whose decision changed). A row one side never examined (an MMBench rotation after its question
-    failed) or whose judge call failed is listed as changed but is not a decision to agree on."""
+    failed) or whose judge call failed is listed as changed but is not a decision to agree on.
+    ``family``: the rows' family name, which says how a decision reads (``decision``)."""
     pairs: list[tuple[str, str]] = []
     changed: list[RowChange] = []
     for row, other in judged_pairs(original, audit):
-        a, b = decision(row), decision(other)
+        a, b = decision(row, family), decision(other, family)
         if both_decided(row, other):
             pairs.append((a, b))
         if a != b:
@@ -140,9 +144,9 @@ def compare_rows(
 def confusion_label(row: RowResult, family: str) -> str:
     """A row's decision as the confusion table shows it: free-form answers (MathVista) as right or
     wrong against the benchmark's answer, since a matrix of raw numbers and strings says nothing."""
-    if family in FREE_FORM_FAMILIES and row.decided_by not in UNDECIDED and row.score is not None:
+    if free_form(family) and row.decided_by not in UNDECIDED and row.score is not None:
         return "right" if row.score >= 1.0 else "wrong"
-    return decision(row)
+    return decision(row, family)
 
 
 def confusion_of(
@@ -176,7 +180,7 @@ def confusion_pairs(
         for a, b in judged_pairs(original, audit)
         if both_decided(a, b)
     ]
-    if family in FREE_FORM_FAMILIES:
+    if free_form(family):
         return pairs, "right/wrong against the answer"
     if len({x for pair in pairs for x in pair}) > CONFUSION_LABELS:
         return pairs, f"the {CONFUSION_LABELS - 1} most frequent decisions, the rest as {OTHER}"
@@ -235,7 +239,7 @@ def judged_benchmarks(
             protocol = get_protocol(record.protocol)
         except ValueError as exc:
             raise VlevalError(f"{item.score_file}: {exc}") from None
-        if protocol.judge_for(item.card) is not None:  # else a rule-based metric: no judge to ask
+        if default_judge(protocol, item.card) is not None:  # else a rule-based metric: no judge to ask
             out.append((item, record, protocol))
     return out
 
@@ -271,7 +275,7 @@ def audit_work_dir(
         original_rows = read_rows(item.rows_file)
         choice = resolve_judge(
             judge_spec,
-            protocol.judge_for(item.card),
+            default_judge(protocol, item.card),
             replace(settings or JudgeSettings(), cache_dir=default_cache_dir(Path(work_dir))).under(protocol),
         )
         judge = choice.judge
@@ -290,7 +294,7 @@ def audit_work_dir(
             close = getattr(judge, "close", None)
             if callable(close):
                 close()
-        pairs, changed = compare_rows(original_rows, result.rows)
+        pairs, changed = compare_rows(original_rows, result.rows, item.card.family)
         shown, grouping = confusion_pairs(original_rows, result.rows, item.card.family)
         failed_rows = sum(
             1 for a, b in judged_pairs(original_rows, result.rows) if "failed" in (a.decided_by, b.decided_by)

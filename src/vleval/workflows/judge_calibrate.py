@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from vleval.errors import VlevalError
+from vleval.families.base import default_judge
 from vleval.judge.cache import default_cache_dir
 from vleval.judge.settings import JudgeSettings
 from vleval.types import BenchmarkCard, Interval, JudgeCalibration, RowResult
@@ -159,7 +160,7 @@ def _calibrate_one(
     from vleval.workflows.judge_audit import audit_dir_name
 
     card = item.card
-    short = protocol.judge_for(card)
+    short = default_judge(protocol, card)
     local = _judge(local_spec, short, settings.with_base_url(local_base_url))
     local_dir = item.pred_file.parent / CALIBRATE_DIR_NAME / audit_dir_name(local.model)
     try:

@@ -30,7 +30,7 @@ from typing import Any
 
 from vleval.console import bar
 from vleval.errors import DataMissingError, VlevalError
-from vleval.families.base import number
+from vleval.families.base import default_judge, number
 from vleval.judge.cache import CACHE_FILE_NAME, JudgeCache, default_cache_dir
 from vleval.judge.client import NO_JUDGE_SPECS, OpenAIJudge
 from vleval.protocol import JUDGE_FIELDS, JUDGE_MODEL_IDS, QUIRKS, Protocol, Quirk
@@ -145,7 +145,7 @@ def single_rule_variants(
     variants = {
         q.value: a.with_rule_of(b, q) for q in differing_quirks(a, b) if QUIRKS[q].acts_on(card.family)
     }
-    if judge is None and judges_differ(a, b) and (a.judge_for(card) or b.judge_for(card)):
+    if judge is None and judges_differ(a, b) and (default_judge(a, card) or default_judge(b, card)):
         variants[JUDGES] = a.with_judges_of(b)
     return variants
 
@@ -202,7 +202,7 @@ def _score(
 ) -> _Scored:
     from vleval.datasets.scoring import evaluate
 
-    short = judge_spec if judge_spec is not None else protocol.judge_for(card)
+    short = judge_spec if judge_spec is not None else default_judge(protocol, card)
     judge = None
     if short is not None and short.lower() not in NO_JUDGE_SPECS and cache is not None:
         judge = CacheOnlyJudge(judge_model_id(short), short, cache)
@@ -239,7 +239,7 @@ def diff_benchmark(
     accepts benchmark files whose md5 is not the protocol's (``--skip-md5-check``)."""
     no_judge = judge is not None and judge.lower() in NO_JUDGE_SPECS
     diff = BenchmarkDiff(card.name, a.name, b.name, None, None)
-    needs_cache = not no_judge and bool(judge or a.judge_for(card) or b.judge_for(card))
+    needs_cache = not no_judge and bool(judge or default_judge(a, card) or default_judge(b, card))
     if needs_cache and (cache_dir is None or not (Path(cache_dir) / CACHE_FILE_NAME).is_file()):
         raise DataMissingError(
             f"{card.name}: no judge cache at {cache_dir} (diff-protocols reads judge answers only from "
