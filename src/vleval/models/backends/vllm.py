@@ -233,7 +233,7 @@ class VLLMBackend:
                 )
             images = server_images(request)
             tiles = tuple(tiles_for(image, request.max_tiles) for image in images)
-            query = render_query(request.text, list(tiles))
+            query = render_query(request.text, list(tiles), request.system_message)
             expected = list(self.tokenizer(query).input_ids)
             if self.max_model_len is not None and len(expected) >= self.max_model_len:
                 raise VlevalError(
@@ -303,7 +303,7 @@ class VLLMBackend:
         started = time.perf_counter()
         params = [
             self._sampling_params(
-                temperature=0.0,
+                **_decoding(item.request),
                 max_tokens=item.request.generation.max_new_tokens,
                 ignore_eos=True,
                 stop_token_ids=[self.im_end_id],
@@ -371,3 +371,19 @@ def throughput_backend(
         max_tiles_per_image=max_tiles,
         **kwargs,
     )
+
+
+def _decoding(request: Request) -> dict[str, Any]:
+    """vLLM's decoding parameters for a request: greedy, or sampled from the request's own seed
+    (``vleval.models.sampling``) at its temperature and top_p (the thinking entries)."""
+    from vleval.models.sampling import request_seed
+
+    generation = request.generation
+    if not generation.do_sample:
+        return {"temperature": 0.0}
+    return {
+        "temperature": generation.temperature if generation.temperature is not None else 1.0,
+        "top_p": generation.top_p if generation.top_p is not None else 1.0,
+        "top_k": 50,  # transformers' default, which the reference's generate() runs with
+        "seed": request_seed(request),
+    }
