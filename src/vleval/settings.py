@@ -39,6 +39,20 @@ def _plain(value: Any) -> str:
     return NOT_RECORDED if value is None else str(value)
 
 
+def _decoding(settings: EvalSettings) -> str:
+    if settings.temperature is None:  # every entry but the thinking ones decodes greedily
+        return "greedy"
+    top_p = "" if settings.top_p is None else f", top_p {settings.top_p:g}"
+    return f"sampled at temperature {settings.temperature:g}{top_p}"
+
+
+def _seeds(value: Any) -> str:
+    seeds = tuple(value or ())
+    if not seeds:
+        return "none"
+    return f"{len(seeds)} ({', '.join(map(str, seeds))})"
+
+
 def _judge_used(settings: EvalSettings) -> str:
     if settings.rule_only:
         return "rule-only (the protocol's judge was not used)"
@@ -99,6 +113,11 @@ SETTINGS: tuple[Setting, ...] = (
         default=False,
     ),  # fmt: skip
     Setting("subset", "subset", lambda v: v or "all rows", decisive=True, default=""),
+    # thinking mode and sampled decoding (models.internvl.thinking, runner.seeds): None is what every
+    # record written before them means (no thinking entry could run then)
+    Setting("thinking", "thinking mode", lambda v: "on" if v else "off", decisive=True, default=False),
+    Setting("temperature", "decoding", _decoding, decisive=True, default=0.0, whole=True),
+    Setting("sampling_seeds", "sampling seeds", _seeds, default=()),
 )
 
 
@@ -117,6 +136,7 @@ def _not_default(setting: Setting, settings: EvalSettings) -> bool:
 def settings_json(settings: EvalSettings) -> dict[str, Any]:
     out = dataclasses.asdict(settings)
     out["checkpoint_problems"] = list(settings.checkpoint_problems)
+    out["sampling_seeds"] = list(settings.sampling_seeds)
     return out
 
 
@@ -134,6 +154,8 @@ def settings_from_json(data: Mapping[str, Any], where: str = "score record") -> 
     values = {k: v for k, v in data.items() if k in known}
     problems = values.get("checkpoint_problems")
     values["checkpoint_problems"] = tuple(str(p) for p in problems) if isinstance(problems, list) else ()
+    seeds = values.get("sampling_seeds")
+    values["sampling_seeds"] = tuple(int(s) for s in seeds if isinstance(s, int)) if isinstance(seeds, list) else ()
     values["schema"] = SETTINGS_SCHEMA
     return EvalSettings(**values)
 

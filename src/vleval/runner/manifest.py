@@ -22,7 +22,7 @@ from vleval.atomic import atomic_write
 from vleval.runner.config import CellResult, RunConfig, RunPlan, recorded_settings
 from vleval.runner.targets import ModelTarget
 from vleval.transport import redact_command
-from vleval.types import BenchmarkCard, EvalSettings
+from vleval.types import BenchmarkCard, EvalSettings, ModelCard
 
 if TYPE_CHECKING:
     from vleval.models.verify import CheckpointCheck
@@ -76,7 +76,25 @@ def eval_settings(
         checkpoint=check.status if check is not None else None,
         checkpoint_problems=check.problems if check is not None else (),
         synthetic_checkpoint=bool(check is not None and check.synthetic),
+        **sampling_settings(target.card, config.seeds),
     )
+
+
+def sampling_settings(card: ModelCard, seeds: int) -> dict[str, Any]:
+    """The thinking-mode and sampled-decoding fields of the settings record (none for a greedy model,
+    whose records then read as every record written before thinking mode could run)."""
+    if not card.thinking:
+        return {}
+    from vleval.models.internvl.thinking import reference_thinking_settings
+    from vleval.runner.seeds import seed_list
+
+    thinking = reference_thinking_settings()
+    return {
+        "thinking": True,
+        "temperature": thinking.temperature,
+        "top_p": thinking.top_p,
+        "sampling_seeds": seed_list(seeds),
+    }
 
 
 def write_run_json(

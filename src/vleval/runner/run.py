@@ -35,10 +35,12 @@ from vleval.runner.dist import DistInfo, ProcessGroup, assign_gpus, init_dist
 from vleval.runner.infer import BenchmarkCell, DatasetOutcome, infer_dataset
 from vleval.runner.lock import WorkDirLocks
 from vleval.runner.progress import load_progress
+from vleval.runner.seeds import pool_seed_results, seed_cells
 from vleval.runner.targets import ModelTarget, checkpoint_digest, resolve_model
 from vleval.types import FAILURE_PREFIX, BenchmarkCard
 
 if TYPE_CHECKING:
+    from vleval.datasets.scoring import EvalResult
     from vleval.models.verify import CheckpointCheck
 
 __all__ = ["CellResult", "RunConfig", "RunPlan", "RunSummary", "plan_run", "run_evaluation"]
@@ -254,6 +256,10 @@ def run_evaluation(config: RunConfig) -> RunSummary:
     require_tracker(config.log_to)  # a missing tracker package stops the run before it starts
     info = init_dist()
     plan = plan_run(config)
+    if config.seeds > 1:
+        from vleval.runner.seeds import check_seeds
+
+        check_seeds(config.seeds, [t.card for t in plan.models])
     if config.mmstar_gain or config.llm_base is not None:
         from vleval.runner.gain import check_gain_options
 
@@ -455,6 +461,9 @@ def _infer_all(
                         cell,
                         infer_dataset(bench, info=info, group=group, run_id=run_id, get_backend=get_backend),
                     )
+                    for seeded in seed_cells(bench, config.seeds):  # --seeds: the other seeds' passes
+                        _fill_seed(cell, seeded, infer_dataset(seeded, info=info, group=group, run_id=run_id,
+                                                               get_backend=get_backend))  # fmt: skip
                     if config.mmstar_gain and info.is_main:  # MMStar's text-only / LLM-base passes
                         from vleval.runner.gain import run_gain_passes
 
@@ -620,6 +629,18 @@ def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
         )
 
 
+def _fill_seed(cell: CellResult, seeded: BenchmarkCell, outcome: DatasetOutcome) -> None:
+    """A further seed's pass (``--seeds``): its samples counted with the cell's, its notes named."""
+    cell.n_inferred += outcome.n_inferred
+    cell.n_reused += outcome.n_reused
+    cell.n_failed += outcome.n_failed
+    cell.infer_s += outcome.seconds
+    seed = f"seed {seeded.sampling_seed}"
+    cell.notes.extend(f"{seed}: {issue}" for issue in outcome.issues)
+    if outcome.hit_token_limit:
+        cell.notes.append(f"{seed}: {len(outcome.hit_token_limit)} prediction(s) stopped at the token limit")
+
+
 def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellResult) -> None:
     """Score one cell with its own judge (closed when done), on the cell's already-read table."""
     from vleval.datasets.scoring import evaluate, last_judge_error
@@ -650,17 +671,21 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             cell.n_samples = len(bench.table)
             texts, _ = bench.existing_predictions()
             cell.n_failed = sum(1 for v in texts.values() if FAILURE_PREFIX in str(v))
-        result = evaluate(
-            bench.card,
-            protocol,
-            bench.pred_file,
-            judge,
-            table=bench.table,
-            seed=config.seed,
-            hit_token_limit=bench.token_limit_hits(),
-            subset=bench.subset,
-            settings=cell.settings,
-        )
+        def score(cell_of_seed: BenchmarkCell) -> EvalResult:
+            return evaluate(
+                cell_of_seed.card,
+                protocol,
+                cell_of_seed.pred_file,
+                judge,
+                table=bench.table,
+                seed=config.seed,
+                hit_token_limit=cell_of_seed.token_limit_hits(),
+                subset=bench.subset,
+                settings=cell.settings,
+            )
+
+        result = score(bench)
+        pool_seed_results(bench, config.seeds, result, score, bootstrap_seed=config.seed)  # --seeds
         if config.mmstar_gain:
             from vleval.runner.gain import score_gain
 
