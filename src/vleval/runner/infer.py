@@ -178,6 +178,7 @@ class BenchmarkCell:
 
         # the marks first: a prediction file on disk always has its marks beside it (a resumed run
         # does not rewrite a prediction file that exists)
+        self.pred_file.parent.mkdir(parents=True, exist_ok=True)  # a further seed's own folder (--seeds)
         write_token_limit_hits(self.pred_file, hit_token_limit)
         write_censored_marks(self.pred_file, thinking.censored if thinking is not None else {})
         extra = {THINKING_COLUMN: thinking.reasoning} if thinking is not None else None

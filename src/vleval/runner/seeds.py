@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vleval.errors import VlevalError
-from vleval.types import ModelCard, ScoreRecord
+from vleval.types import Interval, ModelCard, ScoreRecord
 
 if TYPE_CHECKING:
     from vleval.datasets.scoring import EvalResult
@@ -119,6 +119,16 @@ def pool_record(
         if headline is not None:
             record.metrics[f"seed {seed}"] = headline
     # the questions-only intervals of seed 0 do not describe the mean; the pooled one replaces them
+    own = [r.intervals.get(HEADLINE) for r in per_seed]
+    if interval is not None and interval.low == interval.high and all(i is not None for i in own):
+        # no spread to resample (every unit alike under every seed): the seeds' own intervals, joined
+        interval = Interval(
+            low=min(i.low for i in own),  # type: ignore[union-attr]
+            high=max(i.high for i in own),  # type: ignore[union-attr]
+            method=f"{interval.method}; zero width, so the union of the seeds' own intervals "
+            f"({own[0].method})",  # type: ignore[union-attr]
+            level=interval.level,
+        )
     record.intervals = {HEADLINE: interval} if interval is not None else {}
     bounds = [r.bounds for r in per_seed]
     if all(b is not None for b in bounds):

@@ -89,8 +89,8 @@ def split_thinking(raw: str, hit_token_limit: bool) -> ThinkingReply:
 
 
 CENSOR_TEXT = {
-    "no_think_end": "never closed its reasoning (no </think>)",
-    "token_limit": "was cut at the token budget",
+    "no_think_end": "without </think> (the reasoning never ended)",
+    "token_limit": "cut at the token budget",
 }
 
 
