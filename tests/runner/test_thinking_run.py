@@ -48,7 +48,9 @@ def test_a_thinking_entry_runs_with_the_reference_settings_and_counts_censored_r
     frame = pd.read_excel(pred)
     assert "thinking" in frame.columns  # the reference's reasoning column (SPLIT_THINK)
     prompts = [json.loads(line) for line in (two_seeds / f"{THINKING}_MMStar_prompts.jsonl").open()]
-    assert all(p["prompt"].startswith("<|im_start|>system\nYou are an AI assistant that rigorously") for p in prompts)
+    assert all(
+        p["prompt"].startswith("<|im_start|>system\nYou are an AI assistant that rigorously") for p in prompts
+    )
     # 8 new tokens of random weights never close a <think>: every reply is censored, and said so
     marks = json.loads((two_seeds / f"{THINKING}_MMStar_censored.json").read_text())
     assert len(marks) == DATASETS["MMStar"] and set(marks.values()) <= {"no_think_end", "token_limit"}
@@ -84,7 +86,9 @@ def test_a_thinking_result_is_never_taken_for_a_plain_one(two_seeds):
     without --allow-different-settings, the report never merges them)."""
     from vleval.types import EvalSettings
 
-    thinking = settings_from_json(json.loads((two_seeds / f"{THINKING}_MMStar_score.json").read_text())["settings"])
+    thinking = settings_from_json(
+        json.loads((two_seeds / f"{THINKING}_MMStar_score.json").read_text())["settings"]
+    )
     plain = EvalSettings(protocol=thinking.protocol, cot=thinking.cot)
     labels = {d.label for d in differences(thinking, plain, decisive=True)}
     assert {"thinking mode", "decoding"} <= labels
