@@ -155,7 +155,7 @@ def settings_from_json(data: Mapping[str, Any], where: str = "score record") -> 
     problems = values.get("checkpoint_problems")
     values["checkpoint_problems"] = tuple(str(p) for p in problems) if isinstance(problems, list) else ()
     seeds = values.get("sampling_seeds")
-    values["sampling_seeds"] = tuple(int(s) for s in seeds if isinstance(s, int)) if isinstance(seeds, list) else ()
+    values["sampling_seeds"] = _seed_tuple(seeds)
     values["schema"] = SETTINGS_SCHEMA
     return EvalSettings(**values)
 
@@ -180,6 +180,8 @@ def legacy_settings(run_json: Mapping[str, Any], benchmark: str, record: ScoreRe
     judge = record.judge if record is not None else None
     cot = options.get("cot")
     check = _section(model, "checkpoint")
+    sampling = _section(model, "sampling")  # a -Thinking entry's run
+    seeds = sampling.get("sampling_seeds")
     return EvalSettings(
         protocol=None if protocol is None else str(protocol),
         cot=cot if isinstance(cot, bool) else None,
@@ -204,7 +206,19 @@ def legacy_settings(run_json: Mapping[str, Any], benchmark: str, record: ScoreRe
         checkpoint_problems=tuple(str(p) for p in check.get("problems") or ()),
         synthetic_checkpoint=bool(check.get("synthetic")),
         stand_in_judge=bool(run_json.get("stand_in_judge")),
+        thinking=sampling.get("thinking") if isinstance(sampling.get("thinking"), bool) else None,
+        temperature=_float_or_none(sampling.get("temperature")),
+        top_p=_float_or_none(sampling.get("top_p")),
+        sampling_seeds=_seed_tuple(seeds),
     )
+
+
+def _seed_tuple(value: Any) -> tuple[int, ...]:
+    return tuple(s for s in value if isinstance(s, int)) if isinstance(value, list) else ()
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def settings_of(

@@ -71,7 +71,8 @@ def test_seeds_are_pooled_and_each_is_reproducible(two_seeds, bench_dir, models,
     assert record["notes"][0].startswith("mean over 2 sampling seeds")
     assert "one of 2 sampling seeds" in record["intervals"]["headline"]["method"]
     second = two_seeds / "seeds" / "seed1" / f"{THINKING}_MMStar.xlsx"
-    assert second.is_file() and (second.parent / f"{THINKING}_MMStar_score.json").is_file()
+    own = json.loads((second.parent / f"{THINKING}_MMStar_score.json").read_text())
+    assert own["settings"]["sampling_seeds"] == [1]  # a seed's own record names its seed alone
     # another seed draws other tokens
     assert _predictions(second) != _predictions(two_seeds / f"{THINKING}_MMStar.xlsx")
     # the same seed, in a new run, draws the same ones
@@ -92,6 +93,29 @@ def test_a_thinking_result_is_never_taken_for_a_plain_one(two_seeds):
     plain = EvalSettings(protocol=thinking.protocol, cot=thinking.cot)
     labels = {d.label for d in differences(thinking, plain, decisive=True)}
     assert {"thinking mode", "decoding"} <= labels
+
+
+def test_rescoring_a_thinking_prediction_file_keeps_its_marks(two_seeds, bench_dir, tmp_path):
+    """`vleval eval` on a thinking run's prediction file: the censored rows are counted again and the
+    settings still say thinking mode and sampled decoding (from the run.json beside it)."""
+    import shutil
+
+    folder = shutil.copytree(two_seeds, tmp_path / THINKING)
+    pred = folder / f"{THINKING}_MMStar.xlsx"
+    assert (
+        main(
+            ["eval", "--pred", str(pred), "--data-dir", str(bench_dir), "--skip-md5-check", "--judge", "none"]
+        )
+        == 0
+    )
+    record = json.loads((folder / f"{THINKING}_MMStar_score.json").read_text())
+    assert any("thinking-mode replies censored" in note for note in record["notes"])
+    from vleval.datasets.results import read_score
+    from vleval.settings import settings_of
+
+    settings = settings_of(read_score(folder / f"{THINKING}_MMStar_score.json"),
+                           json.loads((folder / "run.json").read_text()), "MMStar")  # fmt: skip
+    assert settings.thinking and settings.temperature == 0.6
 
 
 def test_seeds_for_a_greedy_model_are_refused_in_one_line(bench_dir, models, tmp_path, capsys):

@@ -154,6 +154,8 @@ def write_run_json(
             "checkpoint_digest": checkpoint_digest,
             "llm_family": target.card.llm_family,
             "mpo": target.card.mpo,
+            # a -Thinking entry's decoding (vleval.settings.legacy_settings reads it for `vleval eval`)
+            **({"sampling": sampling_settings(target.card, config.seeds)} if target.card.thinking else {}),
             # vleval.models.verify: what the checkpoint is, against the registry
             "checkpoint": None
             if check is None

@@ -35,7 +35,7 @@ from vleval.runner.dist import DistInfo, ProcessGroup, assign_gpus, init_dist
 from vleval.runner.infer import BenchmarkCell, DatasetOutcome, infer_dataset
 from vleval.runner.lock import WorkDirLocks
 from vleval.runner.progress import load_progress
-from vleval.runner.seeds import pool_seed_results, seed_cells
+from vleval.runner.seeds import pool_seed_results, seed_cells, seed_settings
 from vleval.runner.targets import ModelTarget, checkpoint_digest, resolve_model
 from vleval.types import FAILURE_PREFIX, BenchmarkCard
 
@@ -671,6 +671,7 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
             cell.n_samples = len(bench.table)
             texts, _ = bench.existing_predictions()
             cell.n_failed = sum(1 for v in texts.values() if FAILURE_PREFIX in str(v))
+
         def score(cell_of_seed: BenchmarkCell) -> EvalResult:
             return evaluate(
                 cell_of_seed.card,
@@ -681,7 +682,7 @@ def _score(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellRes
                 seed=config.seed,
                 hit_token_limit=cell_of_seed.token_limit_hits(),
                 subset=bench.subset,
-                settings=cell.settings,
+                settings=seed_settings(cell.settings, cell_of_seed, config.seeds),
             )
 
         result = score(bench)

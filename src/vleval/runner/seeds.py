@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vleval.errors import VlevalError
-from vleval.types import Interval, ModelCard, ScoreRecord
+from vleval.types import EvalSettings, Interval, ModelCard, ScoreRecord
 
 if TYPE_CHECKING:
     from vleval.datasets.scoring import EvalResult
@@ -67,6 +67,14 @@ def seed_cells(bench: BenchmarkCell, n: int) -> list[BenchmarkCell]:
         )
         for seed in seed_list(n)[1:]
     ]
+
+
+def seed_settings(settings: EvalSettings | None, cell: BenchmarkCell, n: int) -> EvalSettings | None:
+    """The settings of one seed's pass of a several-seed run: its own seed (the pooled record lists them
+    all, ``pool_record``)."""
+    if settings is None or n <= 1 or not samples(cell.model):
+        return settings
+    return dataclasses.replace(settings, sampling_seeds=(cell.sampling_seed or 0,))
 
 
 def pool_seed_results(
