@@ -118,6 +118,11 @@ def test_rescoring_a_thinking_prediction_file_keeps_its_marks(two_seeds, bench_d
     assert settings.thinking and settings.temperature == 0.6
 
 
+def test_the_dry_run_says_its_bills_are_for_one_seed(bench_dir, models, tmp_path, capsys):
+    assert main(["run", *_args(bench_dir, models, tmp_path / "work", "--seeds", "3", "--dry-run")]) == 0
+    assert "--seeds 3: each benchmark is inferred and scored 3 times" in capsys.readouterr().out
+
+
 def test_seeds_for_a_greedy_model_are_refused_in_one_line(bench_dir, models, tmp_path, capsys):
     args = _args(bench_dir, models, tmp_path / "work", "--seeds", "3")
     args[args.index("--model") + 1] = "InternVL3_5-1B"

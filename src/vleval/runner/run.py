@@ -35,7 +35,7 @@ from vleval.runner.dist import DistInfo, ProcessGroup, assign_gpus, init_dist
 from vleval.runner.infer import BenchmarkCell, DatasetOutcome, infer_dataset
 from vleval.runner.lock import WorkDirLocks
 from vleval.runner.progress import load_progress
-from vleval.runner.seeds import pool_seed_results, seed_cells, seed_settings
+from vleval.runner.seeds import pool_seed_results, seed_cells, seed_settings, seeds_dry_run_line
 from vleval.runner.targets import ModelTarget, checkpoint_digest, resolve_model
 from vleval.types import FAILURE_PREFIX, BenchmarkCard
 
@@ -726,6 +726,8 @@ def dry_run_report(config: RunConfig, plan: RunPlan) -> str:
             f"--limit {config.limit}: the first {config.limit} question(s) of each benchmark; the scores will "
             "be marked 'subset of N/M' and are not comparable to published figures"
         )
+    if config.seeds > 1:
+        lines.append(seeds_dry_run_line(config.seeds))
     counts: dict[str, str] = {}
     for card in plan.datasets:
         if card.name not in plan.tsv:

@@ -50,6 +50,14 @@ def check_seeds(n: int, models: Sequence[ModelCard]) -> None:
         )
 
 
+def seeds_dry_run_line(n: int) -> str:
+    """What the dry run says of ``--seeds n``: its bills are for one pass."""
+    return (
+        f"--seeds {n}: each benchmark is inferred and scored {n} times (sampling seeds 0..{n - 1}); the "
+        f"time and judge bills below are for one seed: multiply them by {n}"
+    )
+
+
 def seed_pred_file(pred_file: Path, seed: int) -> Path:
     """Where seed ``seed``'s predictions go (seed 0: the run's own prediction file)."""
     if seed == 0:
