@@ -503,6 +503,7 @@ def _agreement_facts(config: RunConfig, plan: RunPlan, digests: dict[str, str]) 
         "the backend": config.backend,
         "--max-new-tokens": str(config.max_new_tokens),
         "--limit": str(config.limit),
+        "--seeds": str(config.seeds),
         "--dtype": str(config.dtype),
     }
     for target in plan.models:
