@@ -159,7 +159,8 @@ def pool_record(
     record.notes.insert(
         0,
         f"mean over {len(seeds)} sampling seeds ({shown}); interval over questions and seeds "
-        "(vleval.stats.seeds); sub-scores are the seeds' means",
+        "(vleval.stats.seeds); sub-scores are the seeds' means; the rows file (and so vleval compare's "
+        f"paired rows) is seed {seeds[0]}'s, the other seeds' are under {SEEDS_FOLDER}/seed<k>/",
     )
     for seed, other in zip(seeds[1:], per_seed[1:], strict=True):
         record.notes.extend(f"seed {seed}: {note}" for note in other.notes)
