@@ -117,7 +117,9 @@ class BenchmarkCell:
         except Exception as exc:  # the request cannot be built: keyed by the row and its error
             text, names = f"<unbuildable: {failure_text(exc)}>", []
         settings = {
-            "max_new_tokens": self.max_new_tokens or self.card.max_new_tokens,
+            # the budget generation runs with: an override, else the model's own (a -Thinking entry's
+            # 2**16), else the benchmark's
+            "max_new_tokens": self.max_new_tokens or self.model.max_new_tokens or self.card.max_new_tokens,
             "max_tiles": max_tiles_per_image(self.card, len(images)),
             "image_names": names,
         }
