@@ -51,3 +51,31 @@ def test_the_score_is_the_mean_of_the_seeds():
 def test_seeds_that_scored_other_rows_are_not_pooled():
     with pytest.raises(ValueError, match="other rows"):
         seed_pooled_headline([_rows([1, 0]), _rows([1])], _accuracy, HEADLINE, (UNIT,), seeds=[0, 1])
+
+
+def test_the_column_sums_give_the_same_interval_as_the_aggregation():
+    """The fast path (the family's column sums, ``Family.row_sums``) and the aggregation on every
+    resample give the same interval for MMStar's headline."""
+    import random
+
+    from vleval.datasets.registry import get_benchmark
+    from vleval.families.base import family_of
+
+    family = family_of(get_benchmark("MMStar"))
+
+    def rows(seed: int) -> list[RowResult]:
+        rng = random.Random(seed)
+        return [
+            RowResult(index=i, unit=str(i), score=float(rng.random() < 0.6), decided_by="rule",
+                      category=f"c{i % 6}", groups={"split": "none", "l2-category": f"l{i % 18}"})
+            for i in range(60)
+        ]  # fmt: skip
+
+    runs = [rows(0), rows(1), rows(2)]
+    keys = family.metric.unit_keys()[HEADLINE]
+    slow = seed_pooled_headline(runs, family.aggregate, HEADLINE, keys, seeds=[0, 1, 2], resamples=300)
+    fast = seed_pooled_headline(
+        runs, family.aggregate, HEADLINE, keys, seeds=[0, 1, 2], resamples=300,
+        headline_sums=lambda r: family.row_sums(r).get(HEADLINE),
+    )  # fmt: skip
+    assert fast.value == slow.value and fast.interval == slow.interval

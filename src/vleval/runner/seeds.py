@@ -107,6 +107,7 @@ def pool_seed_results(
         family.metric.unit_keys()[HEADLINE],
         seeds=seeds,
         seed=bootstrap_seed,
+        headline_sums=lambda rows: family.row_sums(rows).get(HEADLINE),
     )
     pool_record(first.record, [r.record for r in results], seeds, pooled.value, pooled.interval)
     path = score_record_path(bench.pred_file.with_suffix(""))
