@@ -109,3 +109,21 @@ def test_rule_only_scoring_is_recorded_and_compare_treats_it_as_another_setting(
         compare_runs(judged, tmp_path / "b")
     ocr = get_benchmark("OCRBench")  # a rule-based metric: no judge to miss
     assert default_judge(get_protocol("2024.12"), ocr) is None
+
+
+def test_thinking_and_sampling_settings_are_named_and_round_trip():
+    """A thinking run's record names thinking mode, its decoding and its seeds; a record written before
+    thinking mode could run (none of these fields) reads as a greedy non-thinking run, so older results
+    still compare with new greedy ones."""
+    from vleval.settings import settings_from_json, settings_json
+
+    thinking = EvalSettings(
+        protocol="2026.08", thinking=True, temperature=0.6, top_p=0.95, sampling_seeds=(0, 1, 2)
+    )
+    older = settings_from_json({"protocol": "2026.08"})
+    assert settings_from_json(json.loads(json.dumps(settings_json(thinking)))) == thinking
+    shown = {d.label: (d.a, d.b, d.decisive) for d in differences(thinking, older)}
+    assert shown["thinking mode"] == ("on", "off", True)
+    assert shown["decoding"] == ("sampled at temperature 0.6, top_p 0.95", "greedy", True)
+    assert shown["sampling seeds"] == ("3 (0, 1, 2)", "none", False)
+    assert not differences(older, EvalSettings(protocol="2026.08", thinking=False))

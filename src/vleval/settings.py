@@ -47,6 +47,20 @@ def _plain(value: Any) -> str:
     return NOT_RECORDED if value is None else str(value)
 
 
+def _decoding(settings: EvalSettings) -> str:
+    if settings.temperature is None:  # every entry but the thinking ones decodes greedily
+        return "greedy"
+    top_p = "" if settings.top_p is None else f", top_p {settings.top_p:g}"
+    return f"sampled at temperature {settings.temperature:g}{top_p}"
+
+
+def _seeds(value: Any) -> str:
+    seeds = tuple(value or ())
+    if not seeds:
+        return "none"
+    return f"{len(seeds)} ({', '.join(map(str, seeds))})"
+
+
 def _judge_used(settings: EvalSettings) -> str:
     if settings.rule_only:
         return "rule-only (the protocol's judge was not used)"
@@ -107,6 +121,11 @@ SETTINGS: tuple[Setting, ...] = (
         default=False,
     ),  # fmt: skip
     Setting("subset", "subset", lambda v: v or "all rows", decisive=True, default=""),
+    # thinking mode and sampled decoding (models.internvl.thinking, runner.seeds): None is what every
+    # record written before them means (no thinking entry could run then)
+    Setting("thinking", "thinking mode", lambda v: "on" if v else "off", decisive=True, default=False),
+    Setting("temperature", "decoding", _decoding, decisive=True, default=0.0, whole=True),
+    Setting("sampling_seeds", "sampling seeds", _seeds, default=()),
 )
 
 
@@ -125,6 +144,7 @@ def _not_default(setting: Setting, settings: EvalSettings) -> bool:
 def settings_json(settings: EvalSettings) -> dict[str, Any]:
     out = dataclasses.asdict(settings)
     out["checkpoint_problems"] = list(settings.checkpoint_problems)
+    out["sampling_seeds"] = list(settings.sampling_seeds)
     return out
 
 
@@ -142,6 +162,8 @@ def settings_from_json(data: Mapping[str, Any], where: str = "score record") -> 
     values = {k: v for k, v in data.items() if k in known}
     problems = values.get("checkpoint_problems")
     values["checkpoint_problems"] = tuple(str(p) for p in problems) if isinstance(problems, list) else ()
+    seeds = values.get("sampling_seeds")
+    values["sampling_seeds"] = _seed_tuple(seeds)
     values["schema"] = SETTINGS_SCHEMA
     return EvalSettings(**values)
 
@@ -161,6 +183,8 @@ def legacy_settings(run: RunManifest | None, benchmark: str, record: ScoreRecord
     judge = record.judge if record is not None else None
     cot = options.get("cot")
     check = model.checkpoint or {}
+    sampling = model.sampling or {}  # a -Thinking entry's run
+    seeds = sampling.get("sampling_seeds")
     return EvalSettings(
         protocol=None if protocol is None else str(protocol),
         cot=cot if isinstance(cot, bool) else None,
@@ -185,7 +209,19 @@ def legacy_settings(run: RunManifest | None, benchmark: str, record: ScoreRecord
         checkpoint_problems=tuple(str(p) for p in check.get("problems") or ()),
         synthetic_checkpoint=bool(check.get("synthetic")),
         stand_in_judge=run.stand_in_judge,
+        thinking=sampling.get("thinking") if isinstance(sampling.get("thinking"), bool) else None,
+        temperature=_float_or_none(sampling.get("temperature")),
+        top_p=_float_or_none(sampling.get("top_p")),
+        sampling_seeds=_seed_tuple(seeds),
     )
+
+
+def _seed_tuple(value: Any) -> tuple[int, ...]:
+    return tuple(s for s in value if isinstance(s, int)) if isinstance(value, list) else ()
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def settings_of(

@@ -157,6 +157,10 @@ class GenerationSettings:
     max_new_tokens: int = 4096
     do_sample: bool = False  # greedy, as the reference
     num_beams: int = 1
+    # sampled decoding only (do_sample): the reference's InternVL3.5 thinking entries sample at 0.6 / 0.95
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None  # the sampling seed of the run (``runner.seeds``); each request derives its own
 
 
 @dataclass
@@ -176,7 +180,8 @@ class Request:
     max_tiles: int  # effective per-image cap (already reduced by 64 // n_images)
     upscale_first_image: bool = False  # MMMU: first image resized 2x with BILINEAR before tiling
     generation: GenerationSettings = field(default_factory=GenerationSettings)
-    postprocess: Literal["none", "mpo"] = "none"  # MPO 'Final answer:' extraction
+    postprocess: Literal["none", "mpo", "think"] = "none"  # MPO 'Final answer:', thinking: after </think>
+    system_message: str | None = None  # None: the chat template's own (a thinking entry: the R1 prompt)
 
 
 @dataclass
@@ -380,6 +385,10 @@ class EvalSettings:
     checkpoint_problems: tuple[str, ...] = ()  # what differs from the registry's card
     synthetic_checkpoint: bool = False  # a random-weight checkpoint built by vleval.synthetic
     subset: str | None = None  # e.g. "first 50 rows" (--limit): not the benchmark's score
+    thinking: bool | None = None  # an InternVL3.5 -Thinking entry (R1 system prompt, reasoning split off)
+    temperature: float | None = None  # sampled decoding (None: greedy, as every non-thinking entry)
+    top_p: float | None = None
+    sampling_seeds: tuple[int, ...] = ()  # the seeds of a sampled run; several: the score is their mean
     schema: int = SETTINGS_SCHEMA
 
 
@@ -410,6 +419,8 @@ class ManifestModel:
     llm_family: str | None = None
     mpo: bool | None = None
     checkpoint: dict[str, Any] | None = None
+    # a -Thinking entry's decoding (thinking, temperature, top_p, sampling_seeds); None: greedy
+    sampling: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,61 @@ def test_censored_rows_are_counted_and_bound_the_score():
 
     assert accuracy(rows) == 75.0  # the pinned protocol's number is unchanged...
     assert censoring_bounds(rows, accuracy, best_score=1.0) == (25.0, 75.0)  # ...and shown with its bounds
+
+
+def _sample(**kw):
+    from vleval.types import Sample
+
+    base = dict(
+        dataset="MMStar", index=3, question="What colour is the car?", options={"A": "red", "B": "blue"}
+    )
+    return Sample(**{**base, **kw})
+
+
+def test_a_thinking_request_is_the_reference_r1_request():
+    """The wrapper with ``cot_prompt_version="r1"``: the R1 system message, the r1 CoT text in place of
+    both default CoT texts, sampled decoding, 2**16 new tokens and the answer read after </think>;
+    the plain entry of the same checkpoint keeps the greedy V2.0 request."""
+    from vleval.datasets.registry import get_benchmark
+    from vleval.models.internvl.prompts import MCQ_DIRECT_SUFFIX, build_request, prompt_text
+    from vleval.models.registry import get_model
+    from vleval.protocol import get_protocol
+
+    card, protocol = get_benchmark("MMStar"), get_protocol("2026.08")
+    thinking, plain = get_model("InternVL3_5-8B-Thinking"), get_model("InternVL3_5-8B")
+    settings = reference_thinking_settings()
+    request = build_request(_sample(), card, thinking, protocol, cot=True, images=[])
+    assert request.system_message == settings.system_prompt and request.postprocess == "think"
+    assert request.text.endswith("\n" + settings.cot_prompt) and MCQ_DIRECT_SUFFIX not in request.text
+    generation = request.generation
+    assert (generation.do_sample, generation.temperature, generation.top_p) == (True, 0.6, 0.95)
+    assert generation.max_new_tokens == 2**16
+    direct = build_request(_sample(), card, thinking, protocol, cot=False, images=[])
+    assert direct.text.endswith(MCQ_DIRECT_SUFFIX)  # without CoT the question is asked as for any model
+    greedy = build_request(_sample(), card, plain, protocol, cot=True, images=[])
+    assert greedy.system_message is None and greedy.postprocess == "none" and not greedy.generation.do_sample
+    assert greedy.text.endswith(prompt_text("mcq_cot.txt"))
+
+
+def test_the_think_postprocessing_is_the_reference_prediction():
+    from vleval.models.internvl.postprocess import postprocess
+
+    assert postprocess("think", "<think>a</think>x</think>\n B ") == "B"
+    assert postprocess("think", "no end of thinking") == "no end of thinking"
+
+
+def test_each_sampled_row_draws_from_its_own_seed():
+    """Same run seed and row: same seed wherever the row falls; another run seed or row: another one;
+    greedy requests have none."""
+    import dataclasses
+
+    from vleval.models.sampling import request_seed
+    from vleval.types import GenerationSettings, Request
+
+    sampled = GenerationSettings(do_sample=True, temperature=0.6, top_p=0.95, seed=0)
+    request = Request("MMStar", 3, "q", [], 6, generation=sampled)
+    assert request_seed(request) == request_seed(dataclasses.replace(request))
+    assert request_seed(request) != request_seed(dataclasses.replace(request, index=4))
+    other = dataclasses.replace(request, generation=dataclasses.replace(sampled, seed=1))
+    assert request_seed(request) != request_seed(other)
+    assert request_seed(dataclasses.replace(request, generation=GenerationSettings())) is None

@@ -23,7 +23,7 @@ GIVEN = {
     "--work-dir": "w", "--model-dir": "m", "--data-dir": "d", "--mode": "infer", "--protocol": "2026.08",
     "--backend": "openai", "--api-base": "http://user:secret@127.0.0.1:9/v1?api-key=sk-x", "--api-model": "served",
     "--api-workers": "3", "--judge": "gpt-4o-mini", "--judge-base-url": "http://127.0.0.1:8/v1?key=sk-y",
-    "--judge-workers": "5", "--judge-timeout": "30.0", "--judge-retry-budget": "90.0", "--max-new-tokens": "7", "--limit": "4", "--log-to": "mlflow", "--batch-size": "3", "--max-image-pixels": "1000",
+    "--judge-workers": "5", "--judge-timeout": "30.0", "--judge-retry-budget": "90.0", "--max-new-tokens": "7", "--limit": "4", "--log-to": "mlflow", "--seeds": "2", "--batch-size": "3", "--max-image-pixels": "1000",
     "--device": "cpu", "--dtype": "bfloat16", "--attention": "sdpa", "--dist-timeout": "60.0", "--llm-base": "base",
 }  # fmt: skip
 

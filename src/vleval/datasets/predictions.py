@@ -30,6 +30,9 @@ RAW_PREDICTIONS_ATTR = "prediction_raw"  # DataFrame.attrs key: prediction cells
 # own, so the prediction file keeps exactly the reference's columns (and so do the result files
 # scoring copies from it), while the fact survives a copied prediction folder.
 TOKEN_LIMIT_SUFFIX = "_token_limit.json"
+# Beside it, for a thinking entry: the rows whose reply has no answer to score as such, with why
+# (``models.internvl.thinking.CensorReason``); stats count them censored.
+CENSORED_SUFFIX = "_censored.json"
 
 
 class RawCells(tuple):
@@ -105,6 +108,37 @@ def read_token_limit_hits(pred_file: Path | str) -> set[str]:
             f"{path}: expected a JSON list of indices; delete it to score without token-limit marks."
         )
     return {_key(k) for k in keys}
+
+
+def censored_file(pred_file: Path | str) -> Path:
+    pred_file = Path(pred_file)
+    return pred_file.with_name(pred_file.stem + CENSORED_SUFFIX)
+
+
+def write_censored_marks(pred_file: Path | str, reasons: Mapping[Any, str]) -> None:
+    """Record which rows of ``pred_file`` are censored thinking replies, and why (none: no file)."""
+    path = censored_file(pred_file)
+    if reasons:
+        atomic_write(path, json.dumps({_key(k): str(v) for k, v in sorted(reasons.items())}) + "\n")
+    else:
+        path.unlink(missing_ok=True)
+
+
+def read_censored_marks(pred_file: Path | str) -> dict[str, str]:
+    """index (as text) -> why, as ``write_censored_marks`` recorded it; empty without the file."""
+    path = censored_file(pred_file)
+    if not path.is_file():
+        return {}
+    fix = "delete it to score without censoring marks (the run's progress folder recreates it)."
+    try:
+        if path.stat().st_size > 64 * 2**20:  # untrusted input: a bounded read
+            raise DataCorruptError(f"{path}: larger than 64 MiB; {fix}")
+        marks = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataCorruptError(f"{path}: unreadable ({exc}); {fix}") from None
+    if not isinstance(marks, dict) or not all(isinstance(v, str) for v in marks.values()):
+        raise DataCorruptError(f"{path}: expected a JSON object of index -> reason; {fix}")
+    return {_key(k): v for k, v in marks.items()}
 
 
 def write_prediction_file(

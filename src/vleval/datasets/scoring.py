@@ -181,7 +181,12 @@ def evaluate(
     (``--limit``): predictions of other rows are left out and the record is marked a subset.
     ``settings``: how the predictions were made, as the caller knows it; scoring completes it
     (``vleval.settings.scored_settings``) into the record."""
-    from vleval.datasets.predictions import prediction_texts, read_prediction_file, read_token_limit_hits
+    from vleval.datasets.predictions import (
+        prediction_texts,
+        read_censored_marks,
+        read_prediction_file,
+        read_token_limit_hits,
+    )
 
     pred_file = Path(pred_file)
     if family_of(card).judge_required:  # before any file is read
@@ -210,7 +215,8 @@ def evaluate(
     result = score_frame(data, card, protocol, judge, stem=out_dir / pred_file.stem, seed=seed, notes=notes,
                          missing=len(missing), predictions_cut=_cut_in_prediction_xlsx(pred_file, data),
                          hit_token_limit={*read_token_limit_hits(pred_file), *map(str, hit_token_limit)},
-                         subset=subset, settings=settings)  # fmt: skip
+                         subset=subset, settings=settings,
+                         censored=read_censored_marks(pred_file))  # fmt: skip
     return result
 
 
@@ -228,9 +234,13 @@ def score_frame(
     hit_token_limit: Collection[int | str] = (),
     subset: Subset | None = None,
     settings: EvalSettings | None = None,
+    censored: Mapping[str, str] | None = None,
 ) -> EvalResult:
     """Score a prediction table (prediction file joined with the benchmark) and write every result
-    file to ``<stem>...``."""
+    file to ``<stem>...``. ``censored``: index -> why a thinking reply has no answer (scored as the
+    reference scores it, counted censored)."""
+    from vleval.models.internvl.thinking import censored_note, mark_row_censored
+
     family = family_of(card)
     if family.judge_required:
         judge = require_judge(judge, card)
@@ -244,6 +254,8 @@ def score_frame(
         row.hit_token_limit = str(row.index) in limit_hits
         if str(row.index) in written:  # what the model said ('' stays ''), not the text scoring saw ('nan')
             row.prediction = written[str(row.index)]
+        if str(row.index) in (censored or {}):
+            mark_row_censored(row, censored[str(row.index)])  # type: ignore[index]
     counts = _counts(scored.rows, missing)
     record = ScoreRecord(
         dataset=card.name,
@@ -277,6 +289,8 @@ def score_frame(
             f"probably cut when the prediction file was written (the run's progress file keeps the full "
             f"text); scored as cut, as the reference does."
         )
+    if censored:
+        record.notes.append(censored_note(censored))
     if missing:
         record.notes.append(f"partial: {missing} benchmark row(s) have no prediction and were left out.")
     if counts.failed:

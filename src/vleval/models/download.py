@@ -7,6 +7,7 @@ downloaded (real files, not symlinks into a cache). ``VLEVAL_MODEL_DIR`` or ``--
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,10 @@ def locate_checkpoint(card: ModelCard, model_dir: Path | str | None = None) -> t
     path = model_path(card, model_dir)
     if path.is_dir():
         return path, "model dir"
+    if card.thinking:  # a -Thinking entry is its plain entry's checkpoint: that folder serves both
+        plain = model_path(dataclasses.replace(card, name=card.name.removesuffix("-Thinking")), model_dir)
+        if plain.is_dir():
+            return plain, "model dir"
     snapshot = cached_snapshot(card.repo_id)
     if snapshot is not None:
         try:

@@ -190,11 +190,6 @@ UNSUPPORTED_FAMILIES = {
         "(no tiny checkpoint or parity check), so it is refused rather than run unchecked"
     ),
 }
-THINKING_REFUSAL = (
-    "is InternVL3.5 in thinking mode (the reference's R1 system prompt, sampled at temperature 0.6, "
-    "2**16 new tokens); vleval reads and censors such replies (vleval.models.internvl.thinking) but "
-    "vleval run does not generate them yet; evaluate the same checkpoint without -Thinking meanwhile"
-)
 HF_FORMAT_REFUSAL = (
     "is the transformers-native (-HF) layout (InternVLForConditionalGeneration), which vleval does not "
     "evaluate yet; use the GitHub-format repo of the same model (the name without -HF/-hf)"
@@ -207,4 +202,4 @@ def unsupported_reason(card: ModelCard) -> str | None:
         return HF_FORMAT_REFUSAL
     if card.llm_family in UNSUPPORTED_FAMILIES:
         return UNSUPPORTED_FAMILIES[card.llm_family]
-    return THINKING_REFUSAL if card.thinking else None
+    return None

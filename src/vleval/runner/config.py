@@ -140,6 +140,13 @@ OPTIONS: tuple[Option, ...] = (
         "smoke-test a checkpoint; scores are marked 'subset of N/M' and not compared with published figures",
         type=lambda text: positive_int(text, "--limit"),
     ),
+    Option(
+        "--seeds",
+        "seeds",
+        "sampled decoding (a -Thinking model): run each benchmark N times, sampling seeds 0..N-1; the score "
+        "is their mean and its interval includes the spread between seeds (docs/statistics.md)",
+        type=lambda text: positive_int(text, "--seeds"),
+    ),
     Option("--batch-size", "batch_size", "samples per backend call and per durable progress write", type=int),
     Option(
         "--max-image-pixels",
@@ -238,6 +245,7 @@ class RunConfig:
     attention: str | None = None  # None: auto (vleval.models.internvl.modeling.ATTENTION_MODES)
     dist_timeout_s: float = 12 * 3600
     seed: int = 0  # scoring's seeded fallbacks
+    seeds: int = 1  # --seeds: sampled decoding's passes per benchmark (vleval.runner.seeds)
     mmstar_gain: bool = False  # --mmstar-gain: text-only (and LLM base) passes of MMStar
     llm_base: Path | None = None  # --llm-base: the LLM base's folder
     progress_bar: bool = True
@@ -261,7 +269,7 @@ def positive_int(text: str, flag: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{flag} takes a whole number of questions, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{flag} takes a whole number, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{flag} must be at least 1, not {value}")
     return value

@@ -25,6 +25,10 @@ def dry_run_report(config: RunConfig, plan: RunPlan, warnings: list[str]) -> str
             f"--limit {config.limit}: the first {config.limit} question(s) of each benchmark; the scores will "
             "be marked 'subset of N/M' and are not comparable to published figures"
         )
+    if config.seeds > 1:
+        from vleval.runner.seeds import seeds_dry_run_line
+
+        lines.append(seeds_dry_run_line(config.seeds))
     counts: dict[str, str] = {}
     for card in plan.datasets:
         if card.name not in plan.tsv:

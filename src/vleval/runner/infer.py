@@ -73,6 +73,7 @@ class BenchmarkCell:
     hit_token_limit: list[int | str] | None = None  # indices cut at max_new_tokens (set by the merge)
     limit: int | None = None  # --limit: the first N questions only (vleval.datasets.subset)
     subset: Subset | None = None  # what --limit kept (set when the table is read; None: every row)
+    sampling_seed: int | None = None  # sampled decoding (a thinking entry): the seed of this pass
 
     @cached_property
     def table(self) -> Any:
@@ -116,10 +117,14 @@ class BenchmarkCell:
         except Exception as exc:  # the request cannot be built: keyed by the row and its error
             text, names = f"<unbuildable: {failure_text(exc)}>", []
         settings = {
-            "max_new_tokens": self.max_new_tokens or self.card.max_new_tokens,
+            # the budget generation runs with: an override, else the model's own (a -Thinking entry's
+            # 2**16), else the benchmark's
+            "max_new_tokens": self.max_new_tokens or self.model.max_new_tokens or self.card.max_new_tokens,
             "max_tiles": max_tiles_per_image(self.card, len(images)),
             "image_names": names,
         }
+        if self.model.thinking:  # sampled: another seed is another prediction (greedy keys stay as they were)
+            settings["sampling_seed"] = self.sampling_seed or 0
         return sample_key(
             dataset=self.card.name,
             index=plain_index(sample.index),
@@ -149,20 +154,37 @@ class BenchmarkCell:
         from vleval.models.internvl.prompts import build_request
 
         request = build_request(sample, self.card, self.model, self.protocol, self.cot)
-        if self.max_new_tokens is None:
+        if self.max_new_tokens is None and not request.generation.do_sample:
             return request
-        generation = dataclasses.replace(request.generation, max_new_tokens=self.max_new_tokens)
+        generation = dataclasses.replace(
+            request.generation,
+            max_new_tokens=self.max_new_tokens or request.generation.max_new_tokens,
+            seed=self.sampling_seed or 0 if request.generation.do_sample else None,
+        )
         return dataclasses.replace(request, generation=generation)
 
-    def write_predictions(self, predictions: dict[Any, str], hit_token_limit: Sequence[Any] = ()) -> None:
-        """The prediction file (exactly the reference's columns) and, beside it, the rows whose
-        generation stopped at the token limit."""
-        from vleval.datasets.predictions import write_prediction_file, write_token_limit_hits
+    def write_predictions(
+        self,
+        predictions: dict[Any, str],
+        hit_token_limit: Sequence[Any] = (),
+        thinking: ThinkingOutput | None = None,
+    ) -> None:
+        """The prediction file (exactly the reference's columns; a thinking entry's adds the reference's
+        ``thinking`` column) and, beside it, the rows whose generation stopped at the token limit and
+        the thinking replies with no answer."""
+        from vleval.datasets.predictions import (
+            write_censored_marks,
+            write_prediction_file,
+            write_token_limit_hits,
+        )
 
         # the marks first: a prediction file on disk always has its marks beside it (a resumed run
         # does not rewrite a prediction file that exists)
+        self.pred_file.parent.mkdir(parents=True, exist_ok=True)  # a further seed's own folder (--seeds)
         write_token_limit_hits(self.pred_file, hit_token_limit)
-        write_prediction_file(self.pred_file, self.table, predictions)
+        write_censored_marks(self.pred_file, thinking.censored if thinking is not None else {})
+        extra = {THINKING_COLUMN: thinking.reasoning} if thinking is not None else None
+        write_prediction_file(self.pred_file, self.table, predictions, extra_columns=extra)
 
     def existing_predictions(self) -> tuple[dict[Any, str], set[str]]:
         """The prediction file's cells as written ('' stays ''), by index, and the indices recorded as
@@ -204,6 +226,7 @@ class DatasetOutcome:
     n_retried: int = 0  # failed before, tried again this run
     hit_token_limit: list[int | str] = field(default_factory=list)  # indices cut at max_new_tokens
     over_context: list[int | str] = field(default_factory=list)  # prompts longer than the model's context
+    censored: dict[str, str] = field(default_factory=dict)  # thinking replies with no answer: index -> why
     issues: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -361,10 +384,14 @@ def _merge(cell: BenchmarkCell, keys: Sequence[str], outcome: DatasetOutcome, ch
     outcome.hit_token_limit = [record.index for record in chosen if record.hit_token_limit]
     outcome.over_context = [record.index for record in chosen if record.over_context]
     cell.hit_token_limit = outcome.hit_token_limit
+    thinking = thinking_output(chosen) if cell.model.thinking else None
+    if thinking is not None:
+        outcome.censored = thinking.censored
     if changed or not cell.pred_file.exists():
         cell.write_predictions(
             {sample.index: record.prediction for sample, record in zip(samples, chosen, strict=True)},
             outcome.hit_token_limit,
+            thinking,
         )
     if cell.prompts_file is not None and (changed or not cell.prompts_file.exists()):
         without = sum(1 for record in chosen if record.prompt is None)
@@ -376,6 +403,34 @@ def _merge(cell: BenchmarkCell, keys: Sequence[str], outcome: DatasetOutcome, ch
         _write_prompts(cell.prompts_file, samples, chosen)
     if changed or len(state.files) > 1:
         compact(cell.progress_dir, state)  # keeps every valid record, also those of other settings
+
+
+THINKING_COLUMN = "thinking"  # the reference's column for the reasoning (VK inference.py, SPLIT_THINK)
+
+
+@dataclass
+class ThinkingOutput:
+    """A thinking entry's replies as the reference splits them: the reasoning per index, and the
+    indices whose reply has no answer to score as such (``models.internvl.thinking``)."""
+
+    reasoning: dict[str, str]
+    censored: dict[str, str]
+
+
+def thinking_output(records: Sequence[Record]) -> ThinkingOutput:
+    """Read from each record's whole reply (``raw``). A prediction reused from a file has no reply left
+    to read (it is the answer already): its reasoning cell stays empty and it is not marked."""
+    from vleval.models.internvl.thinking import split_thinking
+
+    reasoning, censored = {}, {}
+    for record in records:
+        if not record.ok or record.raw is None:
+            continue
+        reply = split_thinking(record.raw, record.hit_token_limit)
+        reasoning[str(record.index)] = reply.reasoning
+        if reply.censored is not None:
+            censored[str(record.index)] = reply.censored
+    return ThinkingOutput(reasoning, censored)
 
 
 def _write_prompts(path: Path, samples: Sequence[Sample], records: Sequence[Record]) -> None:

@@ -27,6 +27,7 @@ from vleval.types import (
     ManifestBenchmark,
     ManifestModel,
     ManifestProtocol,
+    ModelCard,
     RunManifest,
 )
 from vleval.workdir import read_manifest, write_manifest
@@ -83,7 +84,25 @@ def eval_settings(
         checkpoint=check.status if check is not None else None,
         checkpoint_problems=check.problems if check is not None else (),
         synthetic_checkpoint=bool(check is not None and check.synthetic),
+        **sampling_settings(target.card, config.seeds),
     )
+
+
+def sampling_settings(card: ModelCard, seeds: int) -> dict[str, Any]:
+    """The thinking-mode and sampled-decoding fields of the settings record (none for a greedy model,
+    whose records then read as every record written before thinking mode could run)."""
+    if not card.thinking:
+        return {}
+    from vleval.models.internvl.thinking import reference_thinking_settings
+    from vleval.runner.seeds import seed_list
+
+    thinking = reference_thinking_settings()
+    return {
+        "thinking": True,
+        "temperature": thinking.temperature,
+        "top_p": thinking.top_p,
+        "sampling_seeds": seed_list(seeds),
+    }
 
 
 def write_run_json(
@@ -143,6 +162,8 @@ def write_run_json(
             checkpoint_digest=checkpoint_digest,
             llm_family=target.card.llm_family,
             mpo=target.card.mpo,
+            # a -Thinking entry's decoding (vleval.settings.legacy_settings reads it for `vleval eval`)
+            sampling=sampling_settings(target.card, config.seeds) if target.card.thinking else None,
             # vleval.models.verify: what the checkpoint is, against the registry
             checkpoint=None
             if check is None

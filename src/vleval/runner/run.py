@@ -36,6 +36,7 @@ from vleval.runner.infer import BenchmarkCell, DatasetOutcome, infer_dataset
 from vleval.runner.lock import WorkDirLocks
 from vleval.runner.placement import gpus_for, make_backend, release_memory, uses_cuda
 from vleval.runner.score import Scorer
+from vleval.runner.seeds import seed_cells
 from vleval.runner.targets import ModelTarget, checkpoint_digest, resolve_model
 from vleval.types import BenchmarkCard
 
@@ -247,6 +248,10 @@ def run_evaluation(config: RunConfig) -> RunSummary:
     require_tracker(config.log_to)  # a missing tracker package stops the run before it starts
     info = init_dist()
     plan = plan_run(config)
+    if config.seeds > 1:
+        from vleval.runner.seeds import check_seeds
+
+        check_seeds(config.seeds, [t.card for t in plan.models])
     if config.mmstar_gain or config.llm_base is not None:
         from vleval.runner.gain import check_gain_options
 
@@ -400,6 +405,9 @@ def _infer_all(
                         cell,
                         infer_dataset(bench, info=info, group=group, run_id=run_id, get_backend=get_backend),
                     )
+                    for seeded in seed_cells(bench, config.seeds):  # --seeds: the other seeds' passes
+                        _fill_seed(cell, seeded, infer_dataset(seeded, info=info, group=group, run_id=run_id,
+                                                               get_backend=get_backend))  # fmt: skip
                     if config.mmstar_gain and info.is_main:  # MMStar's text-only / LLM-base passes
                         from vleval.runner.gain import run_gain_passes
 
@@ -439,6 +447,7 @@ def _agreement_facts(config: RunConfig, plan: RunPlan, digests: dict[str, str]) 
         "the backend": config.backend,
         "--max-new-tokens": str(config.max_new_tokens),
         "--limit": str(config.limit),
+        "--seeds": str(config.seeds),
         "--dtype": str(config.dtype),
     }
     for target in plan.models:
@@ -513,3 +522,15 @@ def _fill(cell: CellResult, outcome: DatasetOutcome) -> None:
             f"{len(outcome.over_context)} prompt(s) longer than the model's context length (index {shown}): "
             "their predictions are unreliable"
         )
+
+
+def _fill_seed(cell: CellResult, seeded: BenchmarkCell, outcome: DatasetOutcome) -> None:
+    """A further seed's pass (``--seeds``): its samples counted with the cell's, its notes named."""
+    cell.n_inferred += outcome.n_inferred
+    cell.n_reused += outcome.n_reused
+    cell.n_failed += outcome.n_failed
+    cell.infer_s += outcome.seconds
+    seed = f"seed {seeded.sampling_seed}"
+    cell.notes.extend(f"{seed}: {issue}" for issue in outcome.issues)
+    if outcome.hit_token_limit:
+        cell.notes.append(f"{seed}: {len(outcome.hit_token_limit)} prediction(s) stopped at the token limit")

@@ -60,8 +60,9 @@ class Scorer:
 
 def score_cell(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: CellResult) -> None:
     """Score one cell with its own judge (closed when done), on the cell's already-read table."""
-    from vleval.datasets.scoring import evaluate, last_judge_error
+    from vleval.datasets.scoring import EvalResult, evaluate, last_judge_error
     from vleval.judge.client import resolve_judge
+    from vleval.runner.seeds import pool_seed_results, seed_settings
     from vleval.workflows.bill import tally
 
     protocol = plan.protocol
@@ -79,17 +80,21 @@ def score_cell(config: RunConfig, plan: RunPlan, bench: BenchmarkCell, cell: Cel
             cell.n_samples = len(bench.table)
             texts, _ = bench.existing_predictions()
             cell.n_failed = sum(1 for v in texts.values() if FAILURE_PREFIX in str(v))
-        result = evaluate(
-            bench.card,
-            protocol,
-            bench.pred_file,
-            judge,
-            table=bench.table,
-            seed=config.seed,
-            hit_token_limit=bench.token_limit_hits(),
-            subset=bench.subset,
-            settings=cell.settings,
-        )
+        def score(cell_of_seed: BenchmarkCell) -> EvalResult:
+            return evaluate(
+                cell_of_seed.card,
+                protocol,
+                cell_of_seed.pred_file,
+                judge,
+                table=bench.table,
+                seed=config.seed,
+                hit_token_limit=cell_of_seed.token_limit_hits(),
+                subset=bench.subset,
+                settings=seed_settings(cell.settings, cell_of_seed, config.seeds),
+            )
+
+        result = score(bench)
+        pool_seed_results(bench, config.seeds, result, score, bootstrap_seed=config.seed)  # --seeds
         if config.mmstar_gain:
             from vleval.runner.gain import score_gain
 

@@ -61,7 +61,7 @@ def card_from_checkpoint(path: Path, name: str | None = None) -> ModelCard:
     if known is not None:
         from vleval.models.registry import check_supported
 
-        check_supported(known)  # a folder named like a -Thinking entry must not run as a plain model
+        check_supported(known)  # a folder named like a refused entry (-HF, InternLM3) is refused too
         return dataclasses.replace(known, name=name)
     llm = config.get("llm_config") or {}
     architectures = llm.get("architectures") if isinstance(llm, dict) else None

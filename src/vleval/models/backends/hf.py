@@ -44,6 +44,7 @@ from vleval.models.internvl.loader import load_internvl
 from vleval.models.internvl.modeling import resolve_attention
 from vleval.models.internvl.tokenizer import load_tokenizer
 from vleval.models.kernels import kernel_report
+from vleval.models.sampling import request_seed
 from vleval.types import Prediction, Request
 
 logger = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ def _prepare(position: int, request: Request, cache: VisionFeatureCache | None =
         if tiles is None:
             pixels, tile_list = prepare_pixels(request.images, request.max_tiles, request.upscale_first_image)
             tiles = tuple(tile_list)
-        query = render_query(request.text, list(tiles))
+        query = render_query(request.text, list(tiles), request.system_message)
     except Exception as exc:  # one bad image must not stop the run; the error is kept per sample
         return _Prepared(position, request, error=f"image preprocessing failed: {type(exc).__name__}: {exc}")
     return _Prepared(position, request, query=query, pixels=pixels, tiles=tiles, key=key)
@@ -350,6 +351,10 @@ class HFBackend:
             attention_mask[row, width - len(ids) :] = 1
         features = [self._image_features(item) for item in batch if item.tiles]
         max_new = max(item.request.generation.max_new_tokens for item in batch)
+        generation = batch[0].request.generation  # a cell's requests share their decoding
+        seed = request_seed(batch[0].request)
+        if seed is not None:  # sampled decoding: reproducible per row (vleval.models.sampling)
+            torch.manual_seed(seed)
         new_tokens = self.model.generate(
             input_ids,
             attention_mask,
@@ -359,6 +364,9 @@ class HFBackend:
             min_new_tokens=max_new if self.ignore_eos else 0,
             pad_token_id=self.pad_token_id,
             image_embeds=torch.cat(features) if features else None,
+            do_sample=generation.do_sample,
+            temperature=generation.temperature,
+            top_p=generation.top_p,
         ).cpu()
         texts = []
         for row, item in enumerate(batch):

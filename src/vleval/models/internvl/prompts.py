@@ -18,6 +18,7 @@ import re
 import string
 from functools import cache
 from importlib import resources
+from typing import Literal
 
 from PIL import Image
 
@@ -65,13 +66,24 @@ def multiple_choice_prompt(sample: Sample) -> str:
     return text + "\n" + (OPEN_DIRECT_SUFFIX_CN if chinese else OPEN_DIRECT_SUFFIX)
 
 
-def mcq_cot_prompt(text: str) -> str:
-    """§5: drop the English direct-answer instruction wherever it occurs, strip, append the MCQ CoT."""
-    return text.replace(MCQ_DIRECT_SUFFIX, "").strip() + "\n" + prompt_text("mcq_cot.txt")
+def mcq_cot_prompt(text: str, instruction: str | None = None) -> str:
+    """§5: drop the English direct-answer instruction wherever it occurs, strip, append the MCQ CoT
+    (``instruction``: the model's own CoT text, which replaces the default one)."""
+    return text.replace(MCQ_DIRECT_SUFFIX, "").strip() + "\n" + (instruction or prompt_text("mcq_cot.txt"))
 
 
-def qa_cot_prompt(text: str) -> str:
-    return text + "\n" + prompt_text("qa_cot.txt")
+def qa_cot_prompt(text: str, instruction: str | None = None) -> str:
+    return text + "\n" + (instruction or prompt_text("qa_cot.txt"))
+
+
+def model_cot_instruction(model: ModelCard) -> str | None:
+    """The CoT text that replaces both default ones for ``model`` (the wrapper's ``self.cot_prompt``:
+    set by ``cot_prompt_version="r1"``, i.e. the thinking entries), None for the defaults."""
+    if not model.thinking:
+        return None
+    from vleval.models.internvl.thinking import reference_thinking_settings
+
+    return reference_thinking_settings().cot_prompt
 
 
 def mpo_prompt(sample: Sample) -> str:
@@ -99,13 +111,13 @@ def question_text(sample: Sample, card: BenchmarkCard, model: ModelCard, cot: bo
     elif card.task_type == "MCQ":
         text = multiple_choice_prompt(sample)
         if cot:
-            text = mcq_cot_prompt(text)
+            text = mcq_cot_prompt(text, model_cot_instruction(model))
     else:
         style = card.prompt.vqa
         if style == "detail":
             text = sample.question + "\n" + DETAIL_SUFFIX
         elif style == "verbatim":
-            text = qa_cot_prompt(sample.question) if cot else sample.question
+            text = qa_cot_prompt(sample.question, model_cot_instruction(model)) if cot else sample.question
         else:
             text = sample.question + "\n" + SHORT_ANSWER_SUFFIX
     if uses_mpo_prompt(card, model, cot) and not card.prompt.mpo_keeps_prompt:
@@ -179,6 +191,16 @@ def build_request(
     images = request_images(sample, protocol) if images is None else images
     mpo = uses_mpo_prompt(card, model, cot)
     postprocess_mpo = mpo and card.prompt.mpo_postprocess
+    # a model's own budget (the reference's wrapper kwarg, e.g. InternVL3_5-241B-A28B) replaces the default
+    generation = GenerationSettings(max_new_tokens=model.max_new_tokens or card.max_new_tokens)
+    postprocess: Literal["none", "mpo", "think"] = "mpo" if postprocess_mpo else "none"
+    system_message = None
+    if model.thinking:  # the R1 system prompt, sampled decoding, the reasoning split off the answer
+        from vleval.models.internvl.thinking import reference_thinking_settings
+
+        thinking = reference_thinking_settings()
+        generation, postprocess = thinking.generation(model.max_new_tokens), "think"
+        system_message = thinking.system_prompt
     return Request(
         dataset=card.name,
         index=sample.index,
@@ -186,7 +208,7 @@ def build_request(
         images=images,
         max_tiles=max_tiles_per_image(card, len(images)),
         upscale_first_image=bool(images) and card.prompt.upscale_first_image,
-        # a model's own budget (the reference's wrapper kwarg, e.g. InternVL3_5-241B-A28B) replaces the default
-        generation=GenerationSettings(max_new_tokens=model.max_new_tokens or card.max_new_tokens),
-        postprocess="mpo" if postprocess_mpo else "none",
+        generation=generation,
+        postprocess=postprocess,
+        system_message=system_message,
     )

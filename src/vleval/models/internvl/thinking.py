@@ -22,11 +22,13 @@ they are counted and shown beside the score instead of passing for answers (``st
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from vleval.models.internvl.prompts import prompt_text
-from vleval.types import THINKING_CENSORED, RowResult
+from vleval.types import THINKING_CENSORED, GenerationSettings, RowResult
 
 THINK_END = "</think>"
 THINK_START = "<think>"
@@ -43,6 +45,17 @@ class ThinkingSettings:
     do_sample: bool = True
     temperature: float = 0.6
     top_p: float = 0.95
+
+
+    def generation(self, max_new_tokens: int | None = None) -> GenerationSettings:
+        """The decoding of a thinking request; ``max_new_tokens``: the user's lower budget (--max-new-tokens),
+        which the settings record then shows as an override."""
+        return GenerationSettings(
+            max_new_tokens=max_new_tokens or self.max_new_tokens,
+            do_sample=self.do_sample,
+            temperature=self.temperature,
+            top_p=self.top_p,
+        )
 
 
 def reference_thinking_settings() -> ThinkingSettings:
@@ -75,13 +88,35 @@ def split_thinking(raw: str, hit_token_limit: bool) -> ThinkingReply:
     return ThinkingReply(parts[-1].strip(), reasoning, "token_limit" if hit_token_limit else None)
 
 
+CENSOR_TEXT = {
+    "no_think_end": "without </think> (the reasoning never ended)",
+    "token_limit": "cut at the token budget",
+}
+
+
+def mark_row_censored(row: RowResult, reason: str) -> None:
+    """Record on a scored row (in place) why its thinking-mode reply is censored."""
+    row.extra[THINKING_CENSORED] = reason
+    if reason == "token_limit":
+        row.hit_token_limit = True
+
+
+def censored_note(reasons: Mapping[str, str]) -> str:
+    """The score record's line for a thinking entry's censored replies: how many, and why."""
+    counts = Counter(reasons.values())
+    why = "; ".join(f"{n} {CENSOR_TEXT.get(reason, reason)}" for reason, n in sorted(counts.items()))
+    return (
+        f"{len(reasons)} thinking-mode repl{'y' if len(reasons) == 1 else 'ies'} censored ({why}): scored as "
+        "the reference scores them (the text after the last </think>, else the whole reply) and counted "
+        "among the censored rows, whose bounds the interval shows"
+    )
+
+
 def mark_censored(row: RowResult, reply: ThinkingReply) -> RowResult:
     """``row`` (scored from ``reply.reference_prediction``, as the reference scores it) with the reply's
     censoring recorded, so statistics count it among the censored rows and report bounds for it."""
     if reply.censored is None:
         return row
-    return dataclasses.replace(
-        row,
-        hit_token_limit=row.hit_token_limit or reply.censored == "token_limit",
-        extra={**row.extra, THINKING_CENSORED: reply.censored},
-    )
+    marked = dataclasses.replace(row, extra=dict(row.extra))
+    mark_row_censored(marked, reply.censored)
+    return marked
