@@ -52,7 +52,10 @@ def write_manifest(model_dir: Path, manifest: RunManifest) -> Path:
     """``<model_dir>/run.json`` (atomically: a kill never leaves half of it)."""
     path = manifest_path(model_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, json.dumps(plain(manifest), indent=2, ensure_ascii=False) + "\n")
+    data = plain(manifest)
+    if data.get("model", {}).get("sampling") is None:  # greedy: the layout of schema 1 as first written
+        data.get("model", {}).pop("sampling", None)
+    return atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_manifest(model_dir: Path) -> RunManifest | None:

@@ -112,9 +112,9 @@ def test_rescoring_a_thinking_prediction_file_keeps_its_marks(two_seeds, bench_d
     assert any("thinking-mode replies censored" in note for note in record["notes"])
     from vleval.datasets.results import read_score
     from vleval.settings import settings_of
+    from vleval.workdir import read_manifest
 
-    settings = settings_of(read_score(folder / f"{THINKING}_MMStar_score.json"),
-                           json.loads((folder / "run.json").read_text()), "MMStar")  # fmt: skip
+    settings = settings_of(read_score(folder / f"{THINKING}_MMStar_score.json"), read_manifest(folder), "MMStar")
     assert settings.thinking and settings.temperature == 0.6
 
 
