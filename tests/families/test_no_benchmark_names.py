@@ -20,8 +20,6 @@ PACKAGE = Path(vleval.__file__).parent
 ALLOWED = {
     "demo.py": "the demo's choice of benchmarks",
     "published.py": "the published figures",
-    # TODO(family-judge): the synthetic builders move into their family modules; drop this entry then
-    "synthetic/benchmarks.py": "the synthetic data builders, keyed by benchmark",
 }
 
 
