@@ -151,9 +151,11 @@ def legacy_settings(run: RunManifest | None, benchmark: str, record: ScoreRecord
     benchmark entry) and score record say, for results written before the settings record existed (or
     by VLMEvalKit: then little)."""
     run = run or RunManifest()
-    options = run.settings
-    model = run.model or ManifestModel()
     data = run.datasets.get(benchmark) or ManifestBenchmark()
+    if data.predictions_by == "elsewhere":  # `vleval eval` of another tool's predictions: the run's model,
+        run = RunManifest(protocol=run.protocol)  # options and marks say nothing of them
+    options = run.options_for(benchmark)
+    model = run.model or ManifestModel()
     protocol = run.protocol.name if run.protocol is not None else None
     if record is not None and record.protocol:
         protocol = record.protocol

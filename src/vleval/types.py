@@ -472,6 +472,16 @@ class RunManifest:
             return entry.settings
         return self.settings
 
+    def provenance(self, benchmark: str) -> str:
+        """Where ``benchmark``'s predictions and score come from, when not both from ``vleval run``
+        (then ''): "predictions made elsewhere, scored by `vleval eval`" or "re-scored by `vleval eval`"."""
+        entry = self.datasets.get(benchmark)
+        if entry is None or entry.scored_by != "eval":
+            return ""
+        if entry.predictions_by == "elsewhere":
+            return "predictions made elsewhere, scored by `vleval eval`"
+        return "re-scored by `vleval eval`"
+
 
 @dataclass
 class RotationConsistency:
