@@ -106,9 +106,9 @@ def test_report_shows_the_eval_judge_of_vlmevalkit_predictions(tmp_path, monkeyp
     folder = tmp_path / "work" / "M" / "T20241201_Gb13a37db"
     answers = {i: "I would rather not say" for i in table["index"]}  # the judge is asked on every row
     pred = write_prediction_file(folder / "M_MMStar.xlsx", table, answers)
+    args = ["eval", "--pred", str(pred), "--judge", "gpt-4o-mini", "--data-dir", str(tmp_path / "data")]
     with JudgeServer() as server:
-        assert main(["eval", "--pred", str(pred), "--judge", "gpt-4o-mini", "--judge-base-url", server.base_url,
-                     "--data-dir", str(tmp_path / "data"), "--skip-md5-check", "--no-progress"]) == 0  # fmt: skip
+        assert main([*args, "--judge-base-url", server.base_url, "--skip-md5-check", "--no-progress"]) == 0
     [run] = collect_runs(tmp_path / "work")
     assert run.settings.judge == "gpt-4o-mini-2024-07-18" and run.settings.full.judge_is_protocols is False
     assert run.settings.cot is None and run.settings.backend is None  # not recorded: made elsewhere

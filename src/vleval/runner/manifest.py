@@ -179,7 +179,8 @@ def _prediction_identity(pred_file: Path | None) -> dict[str, Any]:
 
     if pred_file is None or not Path(pred_file).is_file():
         return {}
-    return {"prediction_md5": md5_of_file(Path(pred_file)), "prediction_bytes": Path(pred_file).stat().st_size}
+    pred_file = Path(pred_file)
+    return {"prediction_md5": md5_of_file(pred_file), "prediction_bytes": pred_file.stat().st_size}
 
 
 def eval_scoring(
@@ -236,7 +237,10 @@ def write_eval_manifest(
         pred_name = str(pred_file)
     identity = _prediction_identity(pred_file)
     prior = earlier.datasets.get(card.name) if earlier is not None else None
-    the_runs = prior is not None and prior.predictions_by != "elsewhere" and prior.prediction_file == pred_name
+    # the run's own prediction file (edited or not since: said in a note), not another tool's
+    the_runs = (
+        prior is not None and prior.predictions_by != "elsewhere" and prior.prediction_file == pred_name
+    )
     notes = list(record.notes)
     if the_runs and prior.prediction_md5 and prior.prediction_md5 != identity.get("prediction_md5"):
         notes.append(

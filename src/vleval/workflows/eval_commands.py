@@ -125,7 +125,9 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record_run(args: argparse.Namespace, card, protocol, out_dir: Path, result, judge_tally, started: float) -> None:
+def _record_run(
+    args: argparse.Namespace, card, protocol, out_dir: Path, result, judge_tally, started: float
+) -> None:
     """``run.json`` of the model folder the results went to (``runner.manifest.write_eval_manifest``):
     what this eval scored and how. A folder that is no model's (a loose folder of prediction files,
     which may hold several models') gets none; an earlier record that cannot be read is left as it is."""
