@@ -49,11 +49,24 @@ def manifest_path(model_dir: Path) -> Path:
     return Path(model_dir) / MANIFEST_FILE
 
 
+# fields added within schema 1, written only when set: a record without them keeps its layout
+_ADDED_RUN_FIELDS = ("written_by",)
+_ADDED_BENCHMARK_FIELDS = ("predictions_by", "scored_by", "prediction_md5", "prediction_bytes", "scoring")
+
+
 def write_manifest(model_dir: Path, manifest: RunManifest) -> Path:
     """``<model_dir>/run.json`` (atomically: a kill never leaves half of it)."""
     path = manifest_path(model_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, json.dumps(plain(manifest), indent=2, ensure_ascii=False) + "\n")
+    data = _without_unset(plain(manifest), _ADDED_RUN_FIELDS)
+    data["datasets"] = {
+        name: _without_unset(entry, _ADDED_BENCHMARK_FIELDS) for name, entry in data["datasets"].items()
+    }
+    return atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _without_unset(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if not (k in keys and v is None)}
 
 
 def read_manifest(model_dir: Path) -> RunManifest | None:
