@@ -152,6 +152,7 @@ def test_eval_of_vlmevalkit_predictions_writes_a_record_that_says_they_were_made
     tmp_path, capsys, monkeypatch
 ):
     from vleval.datasets.files import md5_of_file
+    from vleval.report.results_file import build_results
     from vleval.settings import settings_of
     from vleval.workdir import read_manifest, recorded_runs, refuse_model_folder, scored_files
 
@@ -186,6 +187,8 @@ def test_eval_of_vlmevalkit_predictions_writes_a_record_that_says_they_were_made
     assert settings.cot is None and settings.seed == 3 and settings.rule_only
     with pytest.raises(VlevalError, match="is the folder of one model"):  # `run --work-dir` would nest in it
         refuse_model_folder(model_dir)
+    entry = build_results(tmp_path / "work")["models"]["M"]["benchmarks"]["MMStar"]
+    assert (entry["predictions_by"], entry["scored_by"], entry["settings"]) == ("elsewhere", "eval", {})
 
 
 def test_eval_into_a_loose_folder_writes_no_record(tmp_path, capsys):

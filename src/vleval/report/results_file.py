@@ -91,6 +91,9 @@ def benchmark_entry(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
         "settings": run.options_for(cell.benchmark),
         "samples": recorded.samples,
         "benchmark_file_md5": recorded.tsv_md5 or recorded.expected_md5,
+        # run.json's word on who made the predictions and who scored them (null: not recorded)
+        "predictions_by": recorded.predictions_by,
+        "scored_by": recorded.scored_by,
         "files": {
             "predictions": _relative(cell.pred_file, work_dir),
             "score": _relative(cell.score_file, work_dir),

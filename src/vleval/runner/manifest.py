@@ -3,7 +3,8 @@
 Holds the command (each argument through ``vleval.transport.redact_command``: URLs keep their address
 without credentials, known secrets are removed), versions (vleval, torch, transformers, Python),
 protocol, model identity (checkpoint folder and digest of its config/index), each benchmark file's md5,
-settings and timings.
+settings and timings. ``vleval run`` writes it (``write_run_json``); ``vleval eval`` adds what it
+scored (``write_eval_manifest``), keeping what a run recorded.
 Never the judge API key.
 """
 
