@@ -186,7 +186,8 @@ def legacy_settings(run: RunManifest | None, benchmark: str, record: ScoreRecord
         checkpoint=check.get("status"),
         checkpoint_problems=tuple(str(p) for p in check.get("problems") or ()),
         synthetic_checkpoint=bool(check.get("synthetic")),
-        stand_in_judge=run.stand_in_judge,
+        # the run's stand-in judge answered its own scoring, not a later `vleval eval`'s
+        stand_in_judge=run.stand_in_judge and data.scored_by != "eval",
     )
 
 
