@@ -187,8 +187,10 @@ def test_eval_of_vlmevalkit_predictions_writes_a_record_that_says_they_were_made
     assert settings.cot is None and settings.seed == 3 and settings.rule_only
     with pytest.raises(VlevalError, match="is the folder of one model"):  # `run --work-dir` would nest in it
         refuse_model_folder(model_dir)
-    entry = build_results(tmp_path / "work")["models"]["M"]["benchmarks"]["MMStar"]
+    results = build_results(tmp_path / "work")["models"]["M"]
+    entry = results["benchmarks"]["MMStar"]
     assert (entry["predictions_by"], entry["scored_by"], entry["settings"]) == ("elsewhere", "eval", {})
+    assert results["run"]["written_by"] == "eval"
 
 
 def test_eval_into_a_loose_folder_writes_no_record(tmp_path, capsys):

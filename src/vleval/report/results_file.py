@@ -27,7 +27,10 @@ from vleval.workdir import model_dirs, read_manifest, scored_files
 RESULTS_FILE = "results.json"
 RESULTS_SCHEMA = 1
 # the run.json sections copied into each model's entry as they are
-_RUN_SECTIONS = ("protocol", "model", "settings", "backend", "versions", "world_size", "started", "finished")
+_RUN_SECTIONS = (
+    "protocol", "model", "settings", "backend", "versions", "world_size", "started", "finished",
+    "written_by",  # "eval" for a record `vleval eval` wrote (no `vleval run` in that folder)
+)  # fmt: skip
 
 
 @dataclass
