@@ -352,10 +352,11 @@ class EvalSettings:
 
 
 # --------------------------------------------------------------------------------------------------
-# The run record: ``<work-dir>/<model>/run.json``, what a ``vleval run`` did so a result can be traced and
-# repeated. Versioned like the result contract; written and read only through ``vleval.workdir``
-# (``write_manifest``/``read_manifest``). A run.json without ``schema`` was written before the record was
-# versioned and has the same layout (schema 1); one of a later schema is refused.
+# The run record: ``<work-dir>/<model>/run.json``, what a ``vleval run`` did (and what ``vleval eval``
+# scored there) so a result can be traced and repeated. Versioned like the result contract; written and
+# read only through ``vleval.workdir`` (``write_manifest``/``read_manifest``). A run.json without
+# ``schema`` was written before the record was versioned and has the same layout (schema 1); one of a
+# later schema is refused.
 # --------------------------------------------------------------------------------------------------
 MANIFEST_SCHEMA = 1
 

@@ -70,9 +70,9 @@ def _without_unset(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any
 
 
 def read_manifest(model_dir: Path) -> RunManifest | None:
-    """The run record of one model folder; None where there is none (a folder scored with ``vleval
-    eval`` only, a VLMEvalKit run). A file that is not JSON, or of a later schema, raises
-    ``DataCorruptError`` naming it."""
+    """The run record of one model folder; None where there is none (a VLMEvalKit run ``vleval eval``
+    has not scored, a folder scored before ``eval`` wrote one). A file that is not JSON, or of a later
+    schema, raises ``DataCorruptError`` naming it."""
     path = manifest_path(model_dir)
     if not path.is_file():
         return None

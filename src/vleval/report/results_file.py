@@ -42,7 +42,7 @@ class ScoredCell:
     pred_file: Path
     score_file: Path
     record: ScoreRecord
-    run: RunManifest | None  # the model's run.json (None when the folder was scored by `vleval eval` only)
+    run: RunManifest | None  # the model's run.json (None when the folder has none)
 
     @property
     def rows_file(self) -> Path:

@@ -77,7 +77,7 @@ class ScoredBenchmark:
 class RunSide:
     label: str  # as the user gave it
     model_dir: Path
-    run: RunManifest | None  # run.json (None when absent, e.g. a directory scored with `vleval eval`)
+    run: RunManifest | None  # run.json (None when absent, e.g. a loose folder `vleval eval` scored)
     benchmarks: dict[str, ScoredBenchmark]
 
     @property
