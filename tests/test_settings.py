@@ -127,3 +127,16 @@ def test_thinking_and_sampling_settings_are_named_and_round_trip():
     assert shown["decoding"] == ("sampled at temperature 0.6, top_p 0.95", "greedy", True)
     assert shown["sampling seeds"] == ("3 (0, 1, 2)", "none", False)
     assert not differences(older, EvalSettings(protocol="2026.08", thinking=False))
+
+
+def test_a_runs_stand_in_judge_marks_its_own_scoring_not_a_later_eval(tmp_path):
+    """A demo-like run answered by the stand-in judge, then re-scored by `vleval eval` with a judge:
+    the eval's score is not marked "stand-in judge" (run.json says who scored it)."""
+    from vleval.settings import STAND_IN_MARK, marks
+
+    run_json = {"stand_in_judge": True, "datasets": {"MMStar": {"settings": {"cot": False}}}}
+    work = _scored(tmp_path / "a", EvalSettings(cot=False), run_json)
+    record = read_score(score_record_path(work / MODEL / f"{MODEL}_MMStar"))
+    assert STAND_IN_MARK in marks(settings_of(record, manifest_from_json(run_json), "MMStar"))
+    run_json["datasets"]["MMStar"]["scored_by"] = "eval"
+    assert STAND_IN_MARK not in marks(settings_of(record, manifest_from_json(run_json), "MMStar"))

@@ -173,9 +173,11 @@ def legacy_settings(run: RunManifest | None, benchmark: str, record: ScoreRecord
     benchmark entry) and score record say, for results written before the settings record existed (or
     by VLMEvalKit: then little)."""
     run = run or RunManifest()
-    options = run.settings
-    model = run.model or ManifestModel()
     data = run.datasets.get(benchmark) or ManifestBenchmark()
+    if data.predictions_by == "elsewhere":  # `vleval eval` of another tool's predictions: the run's model,
+        run = RunManifest(protocol=run.protocol)  # options and marks say nothing of them
+    options = run.options_for(benchmark)
+    model = run.model or ManifestModel()
     protocol = run.protocol.name if run.protocol is not None else None
     if record is not None and record.protocol:
         protocol = record.protocol
@@ -208,7 +210,8 @@ def legacy_settings(run: RunManifest | None, benchmark: str, record: ScoreRecord
         checkpoint=check.get("status"),
         checkpoint_problems=tuple(str(p) for p in check.get("problems") or ()),
         synthetic_checkpoint=bool(check.get("synthetic")),
-        stand_in_judge=run.stand_in_judge,
+        # the run's stand-in judge answered its own scoring, not a later `vleval eval`'s
+        stand_in_judge=run.stand_in_judge and data.scored_by != "eval",
         thinking=sampling.get("thinking") if isinstance(sampling.get("thinking"), bool) else None,
         temperature=_float_or_none(sampling.get("temperature")),
         top_p=_float_or_none(sampling.get("top_p")),

@@ -393,10 +393,11 @@ class EvalSettings:
 
 
 # --------------------------------------------------------------------------------------------------
-# The run record: ``<work-dir>/<model>/run.json``, what a ``vleval run`` did so a result can be traced and
-# repeated. Versioned like the result contract; written and read only through ``vleval.workdir``
-# (``write_manifest``/``read_manifest``). A run.json without ``schema`` was written before the record was
-# versioned and has the same layout (schema 1); one of a later schema is refused.
+# The run record: ``<work-dir>/<model>/run.json``, what a ``vleval run`` did (and what ``vleval eval``
+# scored there) so a result can be traced and repeated. Versioned like the result contract; written and
+# read only through ``vleval.workdir`` (``write_manifest``/``read_manifest``). A run.json without
+# ``schema`` was written before the record was versioned and has the same layout (schema 1); one of a
+# later schema is refused.
 # --------------------------------------------------------------------------------------------------
 MANIFEST_SCHEMA = 1
 
@@ -423,10 +424,36 @@ class ManifestModel:
     sampling: dict[str, Any] | None = None
 
 
+# Who made a benchmark's predictions: "run" (the `vleval run` of this record), "elsewhere" (a file
+# `vleval eval` scored that no vleval run of this folder made: VLMEvalKit's, another tool's)
+PredictionsBy = Literal["run", "elsewhere"]
+# Who scored them last: "run", or "eval" (`vleval eval`, whose options are then in ``scoring``)
+ScoredBy = Literal["run", "eval"]
+
+
+@dataclass(frozen=True)
+class ManifestScoring:
+    """How ``vleval eval`` scored one benchmark of a model folder (the last time it did): its command
+    (credentials removed), the judge asked for and the one used, the judge options (URL without
+    credentials, never a key), its own options (seed, md5 check, partial scoring, benchmark folder),
+    the versions that scored and when it finished."""
+
+    command: list[str] = field(default_factory=list)
+    judge_model: str | None = None  # the judge model that graded (None: rules only)
+    judge_requested: str | None = None  # --judge as given (None: the protocol's)
+    judge_options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    finished: str | None = None  # %Y-%m-%dT%H:%M:%S%z
+
+
 @dataclass(frozen=True)
 class ManifestBenchmark:
     """One benchmark of a run. ``settings``: the options it ran with (benchmarks of one work dir may run
-    with different ones); None in a run.json written before benchmarks recorded their own."""
+    with different ones); None in a run.json written before benchmarks recorded their own; ``{}`` for
+    predictions made elsewhere (nothing is known of how). When ``vleval eval`` re-scores the run's own
+    predictions, the inference fields (samples, settings, seconds' ``infer``) stay the run's and the
+    scoring ones (headline, result files, notes, judge tally, ``scoring``) are the eval's."""
 
     tsv: str | None = None
     tsv_md5: str | None = None
@@ -446,6 +473,12 @@ class ManifestBenchmark:
     seconds: dict[str, float] | None = None  # {"infer": ..., "eval": ...}
     estimate: dict[str, Any] | None = None  # what --dry-run estimated, beside ``seconds``
     settings: dict[str, Any] | None = None
+    # added within schema 1 (absent in older files: read as None, i.e. made and scored by `vleval run`)
+    predictions_by: PredictionsBy | None = None
+    scored_by: ScoredBy | None = None
+    prediction_md5: str | None = None  # the prediction file as it was scored
+    prediction_bytes: int | None = None
+    scoring: ManifestScoring | None = None  # `vleval eval`'s own record, when it scored this benchmark
 
 
 @dataclass(frozen=True)
@@ -468,15 +501,30 @@ class RunManifest:
     finished: str | None = None
     seconds: float | None = None
     schema: int = MANIFEST_SCHEMA
+    # added within schema 1: "eval" when `vleval eval` wrote the record (no `vleval run` in this folder:
+    # then the top-level command, versions and times are the eval's); None/"run": `vleval run` did
+    written_by: ScoredBy | None = None
 
     def benchmark(self, name: str) -> ManifestBenchmark | None:
         return self.datasets.get(name)
 
     def options_for(self, benchmark: str) -> dict[str, Any]:
-        """The options ``benchmark`` ran with: its own entry's, else the run's (a run.json written before
-        benchmarks recorded their own)."""
+        """The options ``benchmark`` ran with: its own entry's (``{}`` for predictions made elsewhere),
+        else the run's (a run.json written before benchmarks recorded their own)."""
         entry = self.datasets.get(benchmark)
-        return (entry.settings if entry is not None else None) or self.settings
+        if entry is not None and entry.settings is not None:
+            return entry.settings
+        return self.settings
+
+    def provenance(self, benchmark: str) -> str:
+        """Where ``benchmark``'s predictions and score come from, when not both from ``vleval run``
+        (then ''): "predictions made elsewhere, scored by `vleval eval`" or "re-scored by `vleval eval`"."""
+        entry = self.datasets.get(benchmark)
+        if entry is None or entry.scored_by != "eval":
+            return ""
+        if entry.predictions_by == "elsewhere":
+            return "predictions made elsewhere, scored by `vleval eval`"
+        return "re-scored by `vleval eval`"
 
 
 @dataclass

@@ -30,6 +30,7 @@ from vleval.types import (
     ManifestBenchmark,
     ManifestModel,
     ManifestProtocol,
+    ManifestScoring,
     RunManifest,
     ScoreRecord,
 )
@@ -48,20 +49,32 @@ def manifest_path(model_dir: Path) -> Path:
     return Path(model_dir) / MANIFEST_FILE
 
 
+# fields added within schema 1, written only when set: a record without them keeps its layout
+_ADDED_RUN_FIELDS = ("written_by",)
+_ADDED_BENCHMARK_FIELDS = ("predictions_by", "scored_by", "prediction_md5", "prediction_bytes", "scoring")
+
+
 def write_manifest(model_dir: Path, manifest: RunManifest) -> Path:
     """``<model_dir>/run.json`` (atomically: a kill never leaves half of it)."""
     path = manifest_path(model_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = plain(manifest)
-    if data.get("model", {}).get("sampling") is None:  # greedy: the layout of schema 1 as first written
-        data.get("model", {}).pop("sampling", None)
+    data = _without_unset(plain(manifest), _ADDED_RUN_FIELDS)
+    data["datasets"] = {
+        name: _without_unset(entry, _ADDED_BENCHMARK_FIELDS) for name, entry in data["datasets"].items()
+    }
+    if isinstance(data.get("model"), dict):  # greedy: no sampling section, as schema 1 was first written
+        data["model"] = _without_unset(data["model"], ("sampling",))
     return atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def _without_unset(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if not (k in keys and v is None)}
+
+
 def read_manifest(model_dir: Path) -> RunManifest | None:
-    """The run record of one model folder; None where there is none (a folder scored with ``vleval
-    eval`` only, a VLMEvalKit run). A file that is not JSON, or of a later schema, raises
-    ``DataCorruptError`` naming it."""
+    """The run record of one model folder; None where there is none (a VLMEvalKit run ``vleval eval``
+    has not scored, a folder scored before ``eval`` wrote one). A file that is not JSON, or of a later
+    schema, raises ``DataCorruptError`` naming it."""
     path = manifest_path(model_dir)
     if not path.is_file():
         return None
@@ -107,6 +120,7 @@ def manifest_from_json(data: Any, where: str = MANIFEST_FILE) -> RunManifest:
         started=_text(data.get("started")),
         finished=_text(data.get("finished")),
         seconds=data.get("seconds") if isinstance(data.get("seconds"), int | float) else None,
+        written_by=_choice(data.get("written_by"), ("run", "eval")),
     )
 
 
@@ -118,7 +132,13 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-_LIST_FIELDS = {"result_files", "notes"}
+def _choice(value: Any, allowed: tuple[str, ...]) -> Any:
+    return value if value in allowed else None
+
+
+_LIST_FIELDS = {"result_files", "notes", "command"}
+_DICT_OR_NONE = ("settings", "judge", "seconds", "estimate", "checkpoint")
+_DICT = ("judge_options", "options", "versions")
 
 
 def _typed(kind: type, value: Any) -> Any:
@@ -129,9 +149,21 @@ def _typed(kind: type, value: Any) -> Any:
     values = {k: v for k, v in value.items() if k in known}
     for name in _LIST_FIELDS & values.keys():
         values[name] = [str(v) for v in values[name]] if isinstance(values[name], list) else []
-    for name in ("settings", "judge", "seconds", "estimate", "checkpoint"):
+    for name in _DICT_OR_NONE:
         if name in values and not isinstance(values[name], dict):
             values[name] = None
+    for name in _DICT:
+        if name in values:
+            values[name] = _mapping(values[name])
+    if "versions" in values:
+        values["versions"] = {str(k): str(v) for k, v in values["versions"].items()}
+    for name, allowed in (("predictions_by", ("run", "elsewhere")), ("scored_by", ("run", "eval"))):
+        if name in values:
+            values[name] = _choice(values[name], allowed)
+    if "prediction_bytes" in values and not isinstance(values["prediction_bytes"], int):
+        values["prediction_bytes"] = None
+    if "scoring" in values:
+        values["scoring"] = _typed(ManifestScoring, values["scoring"])
     return kind(**values)
 
 
@@ -165,6 +197,18 @@ def model_dirs(work_dir: Path, flag: str = "--work-dir") -> list[Path]:
     if not dirs:
         refuse_model_folder(work_dir, flag)
     return dirs
+
+
+def model_folder_of(folder: Path, model: str) -> Path | None:
+    """The model folder (``<work-dir>/<model>/``) that ``folder`` is, or holds predictions for as one of
+    its VLMEvalKit ``T<date>`` run folders; None for a folder named otherwise (a loose folder of
+    prediction files, which may hold several models': no run record belongs there)."""
+    folder = Path(folder).resolve()
+    if folder.name == model:
+        return folder
+    if _REFERENCE_RUN_DIR.match(folder.name) and folder.parent.name == model:
+        return folder.parent
+    return None
 
 
 def recorded_runs(work_dir: Path) -> list[tuple[Path, RunManifest]]:

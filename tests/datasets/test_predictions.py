@@ -181,3 +181,53 @@ def test_blank_answer_and_empty_prediction_file_are_clear_errors(tmp_path, table
         DataCorruptError, match="H_MMBench_DEV_EN_V11.tsv: has a header but no prediction rows"
     ):
         evaluate(card, PROTOCOL, header_only, None)
+
+
+def _cells_as_written(path):
+    """The prediction cells read as text, nothing turned into NaN or a number (what scoring keeps)."""
+    if path.suffix == ".xlsx":
+        column = pd.read_excel(path, dtype=str, keep_default_na=False)["prediction"]
+    else:
+        column = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)["prediction"]
+    return [str(v) for v in column]
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".tsv"])
+@pytest.mark.parametrize(
+    "cells, reads",
+    [  # (cells of the 4 rows, reads of an xlsx, reads of a TSV)
+        (["007", " NA", "True", "=1+1\nline2\tTabbed"], (1, 1)),  # text pandas keeps: read once
+        (["A", "", "None", "NA"], (2, 2)),  # '' and NA words are NaN to pandas: read again
+        (["7", "8", "007", "1.50"], (2, 1)),  # numbers to pandas' xlsx reader (the TSV reads them as text)
+    ],
+)
+def test_prediction_cells_as_written_with_one_read_where_pandas_kept_them(
+    tmp_path, tables, monkeypatch, suffix, cells, reads
+):
+    table = tables["MMBench_DEV_EN_V11"]
+    preds = {index: cells[i % len(cells)] for i, index in enumerate(table["index"])}
+    path = write_prediction_file(tmp_path / f"p{suffix}", table, preds)
+    calls = []
+    reader = "read_excel" if suffix == ".xlsx" else "read_csv"
+    real = getattr(pd, reader)
+    monkeypatch.setattr(pd, reader, lambda *a, **k: calls.append(1) or real(*a, **k))
+    frame = read_prediction_file(path, table)
+    monkeypatch.undo()
+    assert prediction_texts(frame, NO_NAN_QUIRK) == _cells_as_written(path)
+    assert len(calls) == reads[0 if suffix == ".xlsx" else 1]
+
+
+def test_typed_xlsx_cells_read_as_the_text_reader_gives_them(tmp_path, tables):
+    """A prediction xlsx written by another tool holds numbers, booleans and text in one column."""
+    import openpyxl
+
+    table = tables["MMBench_DEV_EN_V11"]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["index", "prediction"])
+    for index, cell in zip(table["index"], [7, 1.5, True, "abc", "007", 2.0, "B", "C"], strict=False):
+        sheet.append([int(index), cell])
+    path = tmp_path / "typed.xlsx"
+    book.save(path)
+    frame = read_prediction_file(path, table)
+    assert prediction_texts(frame, NO_NAN_QUIRK) == _cells_as_written(path)

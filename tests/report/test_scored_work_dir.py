@@ -86,3 +86,31 @@ def test_verdicts_settings_and_thumbnails_come_through(scored):
     html = files.html.read_text()
     assert html.count("<svg") >= len(SCALE) - 1
     assert files.html.stat().st_size < 2_000_000
+
+
+def test_report_shows_the_eval_judge_of_vlmevalkit_predictions(tmp_path, monkeypatch):
+    """A VLMEvalKit work dir scored with `vleval eval` and a judge: the report names that judge, says
+    the predictions were made elsewhere, and knows nothing of how they were made."""
+    from vleval.cli import main
+    from vleval.datasets.loading import load_table
+    from vleval.datasets.predictions import write_prediction_file
+    from vleval.datasets.registry import get_benchmark
+    from vleval.protocol import get_protocol
+    from vleval.report.collect import collect_runs
+    from vleval.synthetic.benchmarks import make_benchmark_tsv
+    from vleval.synthetic.judge_server import JudgeServer
+
+    for name in ("OPENAI_API_KEY", "OPENAI_API_BASE", "LOCAL_LLM"):
+        monkeypatch.delenv(name, raising=False)
+    make_benchmark_tsv("MMStar", tmp_path / "data", n=4, seed=2)
+    table = load_table(get_benchmark("MMStar"), get_protocol(), root=tmp_path / "data", verify_md5=False)
+    folder = tmp_path / "work" / "M" / "T20241201_Gb13a37db"
+    answers = {i: "I would rather not say" for i in table["index"]}  # the judge is asked on every row
+    pred = write_prediction_file(folder / "M_MMStar.xlsx", table, answers)
+    args = ["eval", "--pred", str(pred), "--judge", "gpt-4o-mini", "--data-dir", str(tmp_path / "data")]
+    with JudgeServer() as server:
+        assert main([*args, "--judge-base-url", server.base_url, "--skip-md5-check", "--no-progress"]) == 0
+    [run] = collect_runs(tmp_path / "work")
+    assert run.settings.judge == "gpt-4o-mini-2024-07-18" and run.settings.full.judge_is_protocols is False
+    assert run.settings.cot is None and run.settings.backend is None  # not recorded: made elsewhere
+    assert "predictions made elsewhere, scored by `vleval eval`" in run.notes

@@ -44,3 +44,71 @@ def test_refuses_different_cot_setting(runs, capsys):
     assert main(["compare", str(runs["a"]), str(runs["c"]), "--allow-different-settings"]) == 0
     out = capsys.readouterr().out
     assert out.index("SETTINGS DIFFER") < out.index("benchmark")
+
+
+def test_eval_of_the_runs_own_predictions_keeps_the_runs_inference_record(runs):
+    """B re-scored A's prediction files (edited) with `vleval eval` in the run's folder: its run.json
+    keeps what the run did and says what the eval scored."""
+    from vleval.workdir import read_manifest
+
+    a, b = read_manifest(runs["a"] / MODEL), read_manifest(runs["b"] / MODEL)
+    ran, rescored = a.benchmark("MMStar"), b.benchmark("MMStar")
+    assert ran.scored_by == "run" and ran.predictions_by == "run" and ran.prediction_md5
+    assert rescored.scored_by == "eval" and rescored.predictions_by == "run"
+    assert rescored.settings == ran.settings and rescored.samples == ran.samples
+    assert rescored.seconds["infer"] == ran.seconds["infer"] and "eval" in rescored.seconds
+    assert rescored.prediction_md5 != ran.prediction_md5  # B edited the predictions: said in a note
+    assert any("changed after `vleval run` scored it" in note for note in rescored.notes)
+    assert rescored.scoring.judge_requested == "none" and rescored.scoring.command
+    assert b.benchmark("OCRBench") == a.benchmark("OCRBench")  # not re-scored: as the run wrote it
+    assert (b.command, b.model, b.settings, b.written_by) == (a.command, a.model, a.settings, None)
+    assert b.provenance("MMStar") == "re-scored by `vleval eval`" and a.provenance("MMStar") == ""
+
+
+def test_compare_names_an_eval_of_the_same_predictions_made_elsewhere(runs, tmp_path, capsys):
+    import shutil
+
+    from vleval.workdir import read_manifest
+
+    folder = tmp_path / "e" / MODEL
+    folder.mkdir(parents=True)
+    pred = shutil.copy(runs["a"] / MODEL / f"{MODEL}_MMStar.xlsx", folder)
+    assert main(["eval", "--pred", str(pred), "--judge", "none", "--data-dir", str(runs["data"]),
+                 "--skip-md5-check"]) == 0  # fmt: skip
+    same = read_manifest(runs["a"] / MODEL).benchmark("MMStar").prediction_md5
+    assert read_manifest(folder).benchmark("MMStar").prediction_md5 == same  # the run's very predictions
+    capsys.readouterr()
+    assert main(["compare", str(runs["a"]), str(tmp_path / "e")]) == 2  # how B's were made is unknown
+    assert "CoT: A off, B not recorded (MMStar)" in capsys.readouterr().err
+    assert main(["compare", str(runs["a"]), str(tmp_path / "e"), "--allow-different-settings"]) == 0
+    out = capsys.readouterr().out
+    side_b = next(line for line in out.splitlines() if line.startswith("B: "))
+    assert "predictions made elsewhere, scored by `vleval eval` (MMStar)" in side_b
+    assert "B better on 0, worse on 0, inconclusive on 1" in out
+
+
+def test_predictions_made_elsewhere_in_a_run_folder_carry_none_of_the_runs_marks(runs, tmp_path):
+    """A VLMEvalKit prediction file scored into a folder a `vleval run` of a synthetic checkpoint also
+    wrote: its score is not marked with that checkpoint, nor given the run's CoT or token budget."""
+    import shutil
+
+    from vleval.settings import SYNTHETIC_MARK, marks, settings_of
+    from vleval.workdir import read_manifest, scored_files
+
+    model_dir = tmp_path / MODEL
+    shutil.copytree(runs["a"] / MODEL, model_dir)
+    reference_run = model_dir / "T20241201_Gb13a37db"
+    reference_run.mkdir()
+    pred = model_dir / f"{MODEL}_MMStar.xlsx"
+    pred = pred.rename(reference_run / pred.name)
+    for stale in model_dir.glob(f"{MODEL}_MMStar_*"):  # the run's scoring of its own MMStar file
+        stale.unlink()
+    assert main(["eval", "--pred", str(pred), "--judge", "none", "--data-dir", str(runs["data"]),
+                 "--skip-md5-check"]) == 0  # fmt: skip
+    run = read_manifest(model_dir)
+    assert run.benchmark("MMStar").predictions_by == "elsewhere" and run.written_by is None
+    scored = {found.card.name: found for found in scored_files(model_dir)}
+    elsewhere = settings_of(scored["MMStar"].record(), run, "MMStar")
+    ran = settings_of(scored["OCRBench"].record(), run, "OCRBench")
+    assert SYNTHETIC_MARK in marks(ran) and SYNTHETIC_MARK not in marks(elsewhere)
+    assert ran.max_new_tokens == 8 and elsewhere.max_new_tokens is None and elsewhere.cot is None

@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
+
 from vleval.cli import main
 from vleval.datasets.loading import load_table
 from vleval.datasets.predictions import write_prediction_file
 from vleval.datasets.registry import get_benchmark
+from vleval.errors import VlevalError
 from vleval.synthetic.benchmarks import make_benchmark_tsv
 from vleval.synthetic.judge_server import JudgeServer
 
@@ -132,3 +135,87 @@ def test_eval_records_its_settings_so_the_report_knows_version_and_md5_check(tmp
     assert settings.data_md5 and settings.data_md5_matches is False  # the synthetic file is not the real one
     described = collect_runs(tmp_path / "work")[0].settings.describe()
     assert f"vleval {__version__}" in described and "md5 check off" in described
+
+
+# --------------------------------------------------------------------------------------------------
+# run.json: what `vleval eval` scored and how (issue 20)
+# --------------------------------------------------------------------------------------------------
+def vlmevalkit_folder(tmp_path, name, text):
+    """A VLMEvalKit work dir: <work>/M/T<date>_G<commit>/M_<name>.xlsx, no run.json."""
+    pred = prediction_file(tmp_path, name, text)
+    folder = tmp_path / "work" / "M" / "T20241201_Gb13a37db"
+    folder.mkdir(parents=True)
+    return pred.rename(folder / pred.name)
+
+
+def test_eval_of_vlmevalkit_predictions_writes_a_record_that_says_they_were_made_elsewhere(
+    tmp_path, capsys, monkeypatch
+):
+    from vleval.datasets.files import md5_of_file
+    from vleval.report.results_file import build_results
+    from vleval.settings import settings_of
+    from vleval.workdir import read_manifest, recorded_runs, refuse_model_folder, scored_files
+
+    key, password = "sk-evalmanifest-0123456789abcdef", "hunter2hunter2"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    pred = vlmevalkit_folder(tmp_path, "MMStar", lambda i: "A")
+    argv = ["eval", "--pred", str(pred), "--judge", "none", "--data-dir", str(tmp_path / "data"), SKIP_MD5,
+            "--judge-base-url", f"http://user:{password}@127.0.0.1:9/v1", "--seed", "3"]  # fmt: skip
+    monkeypatch.setattr("sys.argv", ["vleval", *argv])
+    assert main(argv) == 0
+    model_dir = tmp_path / "work" / "M"
+    assert str(model_dir / "run.json") in capsys.readouterr().out  # listed with the files written
+    text = (model_dir / "run.json").read_text()
+    assert key not in text and password not in text  # the command and the judge URL, redacted
+    run = read_manifest(model_dir)
+    assert run.written_by == "eval" and run.model.name == "M" and run.protocol.name == "2024.12"
+    entry = run.benchmark("MMStar")
+    assert entry.predictions_by == "elsewhere" and entry.scored_by == "eval"
+    assert entry.prediction_file == "T20241201_Gb13a37db/M_MMStar.xlsx"
+    assert entry.prediction_md5 == md5_of_file(pred) and entry.prediction_bytes == pred.stat().st_size
+    assert entry.settings == {} and run.options_for("MMStar") == {}  # nothing is known of the inference
+    scoring = entry.scoring
+    assert scoring.judge_requested == "none" and scoring.judge_model is None
+    assert scoring.judge_options["judge_base_url"] == "http://***@127.0.0.1:9/v1"
+    assert scoring.options["seed"] == 3 and scoring.options["verify_md5"] is False
+    assert scoring.command[:2] == ["vleval", "eval"] and scoring.versions["vleval"]
+    assert entry.result_files and "M_MMStar_score.json" in entry.result_files
+    # what reads it afterwards: the folder is one model's, listed as recorded, its inference unknown
+    assert [p.name for p, _ in recorded_runs(tmp_path / "work")] == ["M"]
+    [found] = scored_files(model_dir)
+    settings = settings_of(found.record(), run, "MMStar")
+    assert settings.cot is None and settings.seed == 3 and settings.rule_only
+    with pytest.raises(VlevalError, match="is the folder of one model"):  # `run --work-dir` would nest in it
+        refuse_model_folder(model_dir)
+    results = build_results(tmp_path / "work")["models"]["M"]
+    entry = results["benchmarks"]["MMStar"]
+    assert (entry["predictions_by"], entry["scored_by"], entry["settings"]) == ("elsewhere", "eval", {})
+    assert results["run"]["written_by"] == "eval"
+
+
+def test_eval_into_a_loose_folder_writes_no_record(tmp_path, capsys):
+    pred = prediction_file(tmp_path, "OCRBench", lambda i: "nothing legible")
+    assert main(["eval", "--pred", str(pred), "--data-dir", str(tmp_path / "data"), SKIP_MD5]) == 0
+    assert "no run.json written" in capsys.readouterr().out
+    assert not (tmp_path / "run.json").exists()  # a folder of several models' files is no model's
+
+
+def test_a_second_eval_adds_its_benchmark_and_an_unreadable_record_is_left_alone(tmp_path, capsys):
+    from vleval.workdir import read_manifest
+
+    pred = vlmevalkit_folder(tmp_path, "MMStar", lambda i: "A")
+    data = ["--judge", "none", "--data-dir", str(tmp_path / "data"), SKIP_MD5]
+    assert main(["eval", "--pred", str(pred), *data]) == 0
+    other = prediction_file(tmp_path, "OCRBench", lambda i: "nothing legible")
+    other = other.rename(pred.parent / other.name)
+    assert main(["eval", "--pred", str(other), *data]) == 0
+    run = read_manifest(tmp_path / "work" / "M")
+    assert sorted(run.datasets) == ["MMStar", "OCRBench"]
+    assert all(e.predictions_by == "elsewhere" for e in run.datasets.values())
+    run_json = tmp_path / "work" / "M" / "run.json"
+    run_json.write_text('{"schema": 99}')
+    capsys.readouterr()
+    assert main(["eval", "--pred", str(other), *data]) == 0  # the scores are still written
+    err = capsys.readouterr().err
+    assert "run.json not updated" in err and "schema 99" in err and "Traceback" not in err
+    assert run_json.read_text() == '{"schema": 99}'  # nothing of it lost

@@ -195,8 +195,16 @@ def _read_raw(path: Path) -> pd.DataFrame:
         raise DataCorruptError(f"{path}: cannot be read as a prediction file ({exc}).") from None
 
 
-def _raw_predictions(path: Path) -> list[str]:
-    """The prediction cells exactly as written ('' for empty; 'None' and 'NA' stay text)."""
+def _raw_predictions(path: Path, read: pd.Series | None = None) -> list[str]:
+    """The prediction cells exactly as written ('' for empty; 'None' and 'NA' stay text).
+
+    ``read``: the column as ``_read_raw`` read it. Where every cell of it is text, pandas kept each
+    cell as written (an empty cell or an NA word would be NaN, a column of numbers or booleans
+    converted): the cells are those texts, and the file is not read again. Otherwise the column is
+    read once more as text (pandas cannot give both readings from one parse without its private
+    parser: bench/prediction_read.py measures what the second one costs)."""
+    if read is not None and all(isinstance(v, str) for v in read):
+        return list(read)
     if path.suffix.lower() == ".xlsx":
         column = pd.read_excel(path, usecols=["prediction"], dtype=str, keep_default_na=False)["prediction"]
     else:
@@ -255,7 +263,7 @@ def read_prediction_file(
                 f"{path}: row {row}: index {key} repeats row {seen[key]}; keep one prediction per index."
             )
         seen[key] = row
-    raw = _raw_predictions(path)
+    raw = _raw_predictions(path, frame["prediction"])
     if table is None:
         frame.attrs[RAW_PREDICTIONS_ATTR] = RawCells(raw)
         return frame

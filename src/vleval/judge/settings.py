@@ -176,6 +176,16 @@ def add_judge_options(parser: argparse.ArgumentParser | Any) -> None:
         parser.add_argument(option.flag, help=option.full_help, **kwargs)
 
 
+def recorded_judge_options(source: Any) -> dict[str, Any]:
+    """The judge options of parsed arguments as records keep them (``vleval eval``'s entry in
+    ``run.json``): every option by its dest, URLs without credentials; the key is no option."""
+    out: dict[str, Any] = {}
+    for option in JUDGE_OPTIONS:
+        value = getattr(source, option.dest, None)
+        out[option.dest] = redact_url(str(value)) if option.url and value is not None else value
+    return out
+
+
 def judge_settings_from(source: Any, **extra: Any) -> JudgeSettings:
     """``JudgeSettings`` from parsed arguments or a ``RunConfig`` (both carry every option's dest);
     ``extra``: the settings no option gives (key, cache folder, progress). An option not given keeps

@@ -438,6 +438,8 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
             recorded = run.benchmark(benchmark) if run is not None else None
             if recorded is not None and recorded.error:
                 notes.append(f"scoring failed: {recorded.error}")
+            if run is not None and (origin := run.provenance(benchmark)):
+                notes.append(origin)  # not both made and scored by `vleval run`
             if record is not None:
                 notes.extend(record.notes)
             calibrations, calibration_notes = read_calibrations(pred_file)

@@ -27,7 +27,10 @@ from vleval.workdir import model_dirs, read_manifest, scored_files
 RESULTS_FILE = "results.json"
 RESULTS_SCHEMA = 1
 # the run.json sections copied into each model's entry as they are
-_RUN_SECTIONS = ("protocol", "model", "settings", "backend", "versions", "world_size", "started", "finished")
+_RUN_SECTIONS = (
+    "protocol", "model", "settings", "backend", "versions", "world_size", "started", "finished",
+    "written_by",  # "eval" for a record `vleval eval` wrote (no `vleval run` in that folder)
+)  # fmt: skip
 
 
 @dataclass
@@ -39,7 +42,7 @@ class ScoredCell:
     pred_file: Path
     score_file: Path
     record: ScoreRecord
-    run: RunManifest | None  # the model's run.json (None when the folder was scored by `vleval eval` only)
+    run: RunManifest | None  # the model's run.json (None when the folder has none)
 
     @property
     def rows_file(self) -> Path:
@@ -91,6 +94,9 @@ def benchmark_entry(cell: ScoredCell, work_dir: Path) -> dict[str, Any]:
         "settings": run.options_for(cell.benchmark),
         "samples": recorded.samples,
         "benchmark_file_md5": recorded.tsv_md5 or recorded.expected_md5,
+        # run.json's word on who made the predictions and who scored them (null: not recorded)
+        "predictions_by": recorded.predictions_by,
+        "scored_by": recorded.scored_by,
         "files": {
             "predictions": _relative(cell.pred_file, work_dir),
             "score": _relative(cell.score_file, work_dir),

@@ -3,12 +3,14 @@
 Holds the command (each argument through ``vleval.transport.redact_command``: URLs keep their address
 without credentials, known secrets are removed), versions (vleval, torch, transformers, Python),
 protocol, model identity (checkpoint folder and digest of its config/index), each benchmark file's md5,
-settings and timings.
+settings and timings. ``vleval run`` writes it (``write_run_json``); ``vleval eval`` adds what it
+scored (``write_eval_manifest``), keeping what a run recorded.
 Never the judge API key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import sys
@@ -27,13 +29,16 @@ from vleval.types import (
     ManifestBenchmark,
     ManifestModel,
     ManifestProtocol,
+    ManifestScoring,
     ModelCard,
     RunManifest,
+    ScoreRecord,
 )
 from vleval.workdir import read_manifest, write_manifest
 
 if TYPE_CHECKING:
     from vleval.models.verify import CheckpointCheck
+    from vleval.protocol import Protocol
 
 
 def versions() -> dict[str, str]:
@@ -147,6 +152,9 @@ def write_run_json(
             # the options this benchmark ran with: benchmarks of one work dir may run with different ones
             # (a suite file's CoT for MMMU only; a later run of another benchmark)
             settings=recorded_settings(config),
+            predictions_by="run" if cell and cell.pred_file else None,
+            scored_by="run" if cell and cell.record is not None else None,
+            **_prediction_identity(cell.pred_file if cell else None),
         )
     manifest = RunManifest(
         command=redact_command(
@@ -183,6 +191,126 @@ def write_run_json(
         finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         seconds=round(time.time() - started, 3),
     )
+    return write_manifest(model_dir, manifest)
+
+
+def _prediction_identity(pred_file: Path | None) -> dict[str, Any]:
+    """md5 and size of a prediction file as it was scored: a later ``vleval eval`` of the same folder
+    says so when the file changed in between."""
+    from vleval.datasets.files import md5_of_file
+
+    if pred_file is None or not Path(pred_file).is_file():
+        return {}
+    pred_file = Path(pred_file)
+    return {"prediction_md5": md5_of_file(pred_file), "prediction_bytes": pred_file.stat().st_size}
+
+
+def eval_scoring(
+    command: list[str],
+    secrets: list[str | None],
+    record: ScoreRecord,
+    judge_requested: str | None,
+    judge_options: dict[str, Any],
+    options: dict[str, Any],
+) -> ManifestScoring:
+    """What ``vleval eval`` records of how it scored one benchmark (``ManifestBenchmark.scoring``): the
+    command through ``redact_command`` as ``vleval run`` records its own, never a key."""
+    return ManifestScoring(
+        command=redact_command(command, secrets),
+        judge_model=record.judge.model if record.judge is not None else None,
+        judge_requested=judge_requested,
+        judge_options=judge_options,
+        options=options,
+        versions=versions(),
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+
+
+def write_eval_manifest(
+    model_dir: Path,
+    *,
+    card: BenchmarkCard,
+    protocol: Protocol,
+    pred_file: Path,
+    tsv: Path | None,
+    record: ScoreRecord,
+    files: list[Path],
+    judge_tally: dict[str, Any] | None,
+    scoring: ManifestScoring,
+    started: float,
+) -> Path:
+    """Record in ``<model_dir>/run.json`` that ``vleval eval`` scored ``card``'s predictions.
+
+    A record ``vleval run`` wrote keeps everything it says; the benchmark's entry keeps its inference
+    part (samples, options, inference seconds) when the file scored is the run's own prediction file, and
+    takes the eval's scoring part (headline, result files, notes, judge tally, ``scoring``, ``scored_by``
+    "eval"). A prediction file no vleval run of this folder made (VLMEvalKit's) gets an entry saying the
+    predictions were made elsewhere (``settings`` ``{}``: nothing is known of how), and a folder without
+    a record gets one ``written_by`` "eval". Raises ``DataCorruptError`` for an earlier record that
+    cannot be read (it is left as it is)."""
+    from vleval.datasets.files import cached_md5
+
+    earlier = read_manifest(model_dir)
+    model_dir = Path(model_dir).resolve()
+    pred_file = Path(pred_file).resolve()
+    try:
+        pred_name = str(pred_file.relative_to(model_dir))  # the name, or T<date>/name in a VLMEvalKit folder
+    except ValueError:
+        pred_name = str(pred_file)
+    identity = _prediction_identity(pred_file)
+    prior = earlier.datasets.get(card.name) if earlier is not None else None
+    # the run's own prediction file (edited or not since: said in a note), not another tool's
+    the_runs = (
+        prior is not None and prior.predictions_by != "elsewhere" and prior.prediction_file == pred_name
+    )
+    notes = list(record.notes)
+    if the_runs and prior.prediction_md5 and prior.prediction_md5 != identity.get("prediction_md5"):
+        notes.append(
+            f"{pred_file.name} changed after `vleval run` scored it (md5 {prior.prediction_md5} then, "
+            f"{identity.get('prediction_md5')} now)"
+        )
+    eval_s = round(time.time() - started, 3)
+    scored = {
+        "headline": record.headline,
+        "headline_name": record.headline_name,
+        "result_files": [Path(f).name for f in files],
+        "notes": notes,
+        "error": None,
+        "incomplete": not record.complete,
+        "judge": judge_tally,
+        "scored_by": "eval",
+        "scoring": scoring,
+        **identity,
+    }
+    if the_runs:
+        entry = dataclasses.replace(prior, seconds={**(prior.seconds or {}), "eval": eval_s}, **scored)
+    else:
+        entry = ManifestBenchmark(
+            tsv=str(tsv) if tsv is not None else None,
+            tsv_md5=cached_md5(tsv) if tsv is not None and tsv.is_file() else None,
+            expected_md5=protocol.md5_for(card),
+            samples=record.counts.total,
+            prediction_file=pred_name,
+            seconds={"eval": eval_s},
+            settings={},
+            predictions_by="elsewhere",
+            **scored,
+        )
+    if earlier is not None:
+        manifest = dataclasses.replace(earlier, datasets={**earlier.datasets, card.name: entry})
+    else:
+        manifest = RunManifest(
+            command=scoring.command,
+            cwd=os.getcwd(),
+            versions=scoring.versions,
+            protocol=ManifestProtocol(name=protocol.name, reference_commit=protocol.reference_commit),
+            model=ManifestModel(name=model_dir.name),
+            datasets={card.name: entry},
+            started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            finished=scoring.finished,
+            seconds=eval_s,
+            written_by="eval",
+        )
     return write_manifest(model_dir, manifest)
 
 

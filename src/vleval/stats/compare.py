@@ -77,7 +77,7 @@ class ScoredBenchmark:
 class RunSide:
     label: str  # as the user gave it
     model_dir: Path
-    run: RunManifest | None  # run.json (None when absent, e.g. a directory scored with `vleval eval`)
+    run: RunManifest | None  # run.json (None when absent, e.g. a loose folder `vleval eval` scored)
     benchmarks: dict[str, ScoredBenchmark]
 
     @property
@@ -385,6 +385,12 @@ def _side_line(tag: str, side: RunSide) -> str:
         flagged = [m for name in side.benchmarks for m in marks(side.settings(name))]
         if flagged:
             described += f"; MARKED: {', '.join(dict.fromkeys(flagged))}"
+        if side.run is not None:  # the run record says who made the predictions and who scored them
+            origins: dict[str, list[str]] = {}
+            for name in side.benchmarks:
+                if origin := side.run.provenance(name):
+                    origins.setdefault(origin, []).append(name)
+            described += "".join(f"; {origin} ({', '.join(names)})" for origin, names in origins.items())
     return f"{tag}: {side.model_dir}  ({described})"
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -72,7 +74,9 @@ def run_eval(args: argparse.Namespace) -> int:
     from vleval.datasets.scoring import evaluate, judge_failure_message, last_judge_error
     from vleval.report.format import censoring_text, figures_text, interval_text, score_text
     from vleval.settings import marks
+    from vleval.workflows.bill import tally
 
+    started = time.time()
     card = get_benchmark(args.data) if args.data is not None else _benchmark_from_name(args.pred)
     protocol = get_protocol(args.protocol)
     if args.skip_md5_check:
@@ -86,6 +90,7 @@ def run_eval(args: argparse.Namespace) -> int:
             settings=_settings(args, card, protocol),
         )  # fmt: skip
         last_error = last_judge_error(judge)
+        judge_tally = tally(judge)
     finally:
         close = getattr(judge, "close", None)
         if close is not None:
@@ -114,10 +119,49 @@ def run_eval(args: argparse.Namespace) -> int:
     print("files:")
     for path in result.files:
         print(f"  {path}")
+    _record_run(args, card, protocol, Path(out_dir), result, judge_tally, started)
     if counts.failed:
         print(f"vleval: {judge_failure_message(record, last_error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _record_run(
+    args: argparse.Namespace, card, protocol, out_dir: Path, result, judge_tally, started: float
+) -> None:
+    """``run.json`` of the model folder the results went to (``runner.manifest.write_eval_manifest``):
+    what this eval scored and how. A folder that is no model's (a loose folder of prediction files,
+    which may hold several models') gets none; an earlier record that cannot be read is left as it is."""
+    from vleval.datasets.files import tsv_path
+    from vleval.errors import DataCorruptError
+    from vleval.judge.settings import recorded_judge_options
+    from vleval.runner.manifest import eval_scoring, write_eval_manifest
+    from vleval.workdir import MANIFEST_FILE, model_folder_of
+
+    pred = Path(args.pred)
+    model = pred.stem[: -len(card.name) - 1] if pred.stem.endswith(f"_{card.name}") else None
+    model_dir = model_folder_of(out_dir, model) if model else None
+    if model_dir is None:
+        print(f"note: no {MANIFEST_FILE} written: {out_dir} is not a model folder (<MODEL>/ holding "
+              f"<MODEL>_{card.name}{pred.suffix})")  # fmt: skip
+        return
+    scoring = eval_scoring(
+        list(sys.argv), [os.environ.get("OPENAI_API_KEY")], result.record, args.judge,
+        recorded_judge_options(args),
+        {"seed": args.seed, "verify_md5": not args.skip_md5_check, "allow_partial": args.allow_partial,
+         "data_dir": str(args.data_dir) if args.data_dir is not None else None},
+    )  # fmt: skip
+    tsv = tsv_path(card, args.data_dir)
+    try:
+        written = write_eval_manifest(
+            model_dir, card=card, protocol=protocol, pred_file=pred, tsv=tsv if tsv.is_file() else None,
+            record=result.record, files=[Path(f) for f in result.files], judge_tally=judge_tally,
+            scoring=scoring, started=started,
+        )  # fmt: skip
+    except DataCorruptError as exc:
+        print(f"vleval: {MANIFEST_FILE} not updated (the scores above are written): {exc}", file=sys.stderr)
+        return
+    print(f"  {written}")
 
 
 def _benchmark_from_name(pred: Path):
