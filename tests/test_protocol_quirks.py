@@ -300,6 +300,7 @@ def test_pinned_protocols_keep_their_rules():
         Quirk.MMVET_MAX_TOKENS_3,
         Quirk.JPEG_REENCODE_SINGLE_IMAGE,
         Quirk.PUNCT_PERIOD_AFTER_DIGIT_STRIPPED,
+        Quirk.CHARTQA_RELAXED_ARGS_SWAPPED,  # new with the VQA family (issue 21)
     }
     new = {
         Quirk.MCQ_LAST_FIVE_TOKENS,
