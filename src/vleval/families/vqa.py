@@ -166,7 +166,9 @@ def gold_answers(value: Any, index: Any, card: BenchmarkCard) -> list[str]:
     if not isinstance(parsed, list):
         return [text]
     if not parsed:
-        raise DataCorruptError(f"{card.name}: row {index}: 'answer' is an empty list; a row needs a gold answer.")
+        raise DataCorruptError(
+            f"{card.name}: row {index}: 'answer' is an empty list; a row needs a gold answer."
+        )
     numeric_ok = isinstance(card, VQACard) and card.metric is VQAMetric.RELAXED_ACCURACY
     answers = []
     for item in parsed:
@@ -246,7 +248,9 @@ def normalise_answer(text: str, protocol: Protocol) -> str:
 # --------------------------------------------------------------------------------------------------
 # the three metrics, one row at a time
 # --------------------------------------------------------------------------------------------------
-def vqa_matches(prediction: str, answers: Sequence[str], protocol: Protocol) -> tuple[list[str], str, list[float]]:
+def vqa_matches(
+    prediction: str, answers: Sequence[str], protocol: Protocol
+) -> tuple[list[str], str, list[float]]:
     """(normalised gold answers, normalised prediction, per gold answer min(1, others equal / 3))."""
     gold = [normalise_answer(a, protocol) for a in answers]
     pred = normalise_answer(prediction, protocol)
@@ -380,7 +384,9 @@ class VQAFamily(BenchmarkFamily):
         groups: dict[str, float] = {}
         if group is not None:
             for name in sorted({str(record[group]) for record in records}):
-                groups[name] = _mean_x100([r.hit for r, row in zip(scored, rows, strict=True) if row.category == name])
+                groups[name] = _mean_x100(
+                    [r.hit for r, row in zip(scored, rows, strict=True) if row.category == name]
+                )
         # d2df(ret): one row; splits before Overall, categories after it (ImageVQADataset.evaluate)
         ordered = {**groups, "Overall": overall} if group == "split" else {"Overall": overall, **groups}
         acc = pd.DataFrame({key: [value] for key, value in ordered.items()})
