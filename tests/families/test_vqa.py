@@ -186,3 +186,31 @@ def test_a_row_scored_without_split_or_category_reports_overall_only(tmp_path):
     result = score_frame(data, get_benchmark("InfoVQA_VAL"), NEW, None, stem=tmp_path / "M_InfoVQA_VAL")
     assert list(pd.read_csv(tmp_path / "M_InfoVQA_VAL_acc.csv").columns) == ["Overall"]
     assert result.record.headline == 100.0 and result.record.categories == {}
+
+
+# --------------------------------------------------------------------------------------------------
+# published figures and the dry-run bill
+# --------------------------------------------------------------------------------------------------
+def test_published_internvl25_figures_for_every_size():
+    """arXiv 2412.05271 Table 7 prints ChartQA (test avg) and TextVQA (val) for all seven sizes; its
+    DocVQA and InfoVQA columns are the test splits, so the _VAL benchmarks have no published figure."""
+    from vleval.report.published import load_published
+
+    table = load_published()
+    sizes = ("1B", "2B", "4B", "8B", "26B", "38B", "78B")
+    for size in sizes:
+        for name in ("ChartQA_TEST", "TextVQA_VAL"):
+            assert "2412.05271" in table[(f"InternVL2_5-{size}", name)].source
+        assert (f"InternVL2_5-{size}", "DocVQA_VAL") not in table
+    assert table[("InternVL2_5-8B", "ChartQA_TEST")].score == 84.8
+    assert table[("InternVL2_5-8B", "TextVQA_VAL")].score == 79.1
+
+
+@pytest.mark.parametrize("protocol", [OLD, NEW, OURS], ids=lambda p: p.name)
+def test_the_dry_run_bill_has_no_judge(protocol):
+    from vleval.judge.bill import estimate_bill
+
+    table = pd.DataFrame(FIXTURE["cases"]["DocVQA_VAL"])
+    for name in ("ChartQA_TEST", "TextVQA_VAL", "DocVQA_VAL", "InfoVQA_VAL"):
+        bill = estimate_bill(get_benchmark(name), protocol, table, None)
+        assert bill.judge is None and bill.calls == 0 and "rule-based" in bill.note
