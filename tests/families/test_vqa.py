@@ -214,3 +214,33 @@ def test_the_dry_run_bill_has_no_judge(protocol):
     for name in ("ChartQA_TEST", "TextVQA_VAL", "DocVQA_VAL", "InfoVQA_VAL"):
         bill = estimate_bill(get_benchmark(name), protocol, table, None)
         assert bill.judge is None and bill.calls == 0 and "rule-based" in bill.note
+
+
+@pytest.mark.parametrize(
+    ("name", "tiles"), [("ChartQA_TEST", 12), ("TextVQA_VAL", 6), ("DocVQA_VAL", 18), ("InfoVQA_VAL", 24)]
+)
+def test_the_prompt_and_tiles_the_internvl_wrapper_uses(name, tiles):
+    """build_prompt's VQA branch: the question, then the short-answer instruction, with and without
+    CoT; an -MPO model switches to its MPO prompt only under CoT, and VQA answers are not cut."""
+    from PIL import Image
+
+    from vleval.models.internvl.prompts import build_request
+    from vleval.models.registry import get_model
+    from vleval.types import Sample
+
+    image = Image.new("RGB", (64, 48), (40, 90, 200))
+    row = Sample(dataset=name, index=3, question="What is the total?", options={}, hint=None,
+                 image_paths=(), image_loader=lambda: [image])  # fmt: skip
+    short = "<image>\nWhat is the total?\nAnswer the question using a single word or phrase."
+    for protocol in (OLD, NEW):
+        for cot in (False, True):
+            request = build_request(row, get_benchmark(name), get_model("InternVL2_5-8B"), protocol, cot)
+            assert (request.text, request.max_tiles, request.postprocess) == (short, tiles, "none")
+        mpo = get_model("InternVL2_5-8B-MPO")
+        assert build_request(row, get_benchmark(name), mpo, protocol, False).text == short
+        with_cot = build_request(row, get_benchmark(name), mpo, protocol, True)
+        assert (
+            with_cot.text != short
+            and "What is the total?" in with_cot.text
+            and with_cot.postprocess == "none"
+        )
