@@ -16,7 +16,8 @@ then, per protocol, runs a worker under ``--python`` with that protocol's VLMEva
   on the rows as ``evaluate`` loads them;
 
 and writes what the reference reported into the same json (``reference``: protocol -> dataset ->
-``acc`` (the acc table's one row) and ``hits`` (per row)). ``tests/families/test_vqa.py`` asserts that
+``acc`` (the acc table's one row), ``hits`` (per row) and, where the checkout writes it (e8e78f05),
+``results``: the ``eval_*`` columns of ``<stem>_results.xlsx`` as read back). ``tests/families/test_vqa.py`` asserts that
 vleval's scoring of the same rows gives these numbers. The worker imports nothing from vleval.
 """
 
@@ -68,6 +69,13 @@ def _worker(spec_file: str) -> int:
             "hits": [float(np.float64(h)) for h in hits],
             "files": sorted(p.name for p in work.glob(f"M_{name}_*")),
         }
+        detail = work / f"M_{name}_results.xlsx"  # e8e78f05 only: the per-row table, as read back
+        if detail.is_file():
+            table = pd.read_excel(detail, dtype={"eval_gt": str, "eval_pred": str, "eval_match": str})
+            out[name]["results"] = {
+                column: [float(v) for v in table[column]] if column == "eval_score" else list(table[column])
+                for column in ("eval_gt", "eval_pred", "eval_match", "eval_score")
+            }
     Path(spec["result"]).write_text(json.dumps(out, indent=1))
     return 0
 

@@ -41,6 +41,11 @@ def test_scores_equal_the_references_evaluate(name, protocol_name, tmp_path):
     assert [row.score for row in result.rows] == expected["hits"]
     assert result.record.headline == expected["acc"]["Overall"]
     assert set(expected["files"]) <= {p.name for p in result.files}
+    if "results" in expected:  # e8e78f05's per-row table, column by column as read back
+        columns = {"eval_gt": str, "eval_pred": str, "eval_match": str}
+        table = pd.read_excel(tmp_path / f"M_{name}_results.xlsx", dtype=columns)
+        for column, values in expected["results"].items():
+            assert list(table[column]) == values, column
 
 
 def test_the_pinned_protocols_differ_where_the_reference_did():
