@@ -71,7 +71,9 @@ def _worker(spec_file: str) -> int:
         }
         detail = work / f"M_{name}_results.xlsx"  # e8e78f05 only: the per-row table, as read back
         if detail.is_file():
-            table = pd.read_excel(detail, dtype={"eval_gt": str, "eval_pred": str, "eval_match": str})
+            table = pd.read_excel(
+                detail, dtype={"eval_gt": str, "eval_pred": str, "eval_match": str}, keep_default_na=False
+            )
             out[name]["results"] = {
                 column: [float(v) for v in table[column]] if column == "eval_score" else list(table[column])
                 for column in ("eval_gt", "eval_pred", "eval_match", "eval_score")

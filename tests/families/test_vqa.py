@@ -43,7 +43,7 @@ def test_scores_equal_the_references_evaluate(name, protocol_name, tmp_path):
     assert set(expected["files"]) <= {p.name for p in result.files}
     if "results" in expected:  # e8e78f05's per-row table, column by column as read back
         columns = {"eval_gt": str, "eval_pred": str, "eval_match": str}
-        table = pd.read_excel(tmp_path / f"M_{name}_results.xlsx", dtype=columns)
+        table = pd.read_excel(tmp_path / f"M_{name}_results.xlsx", dtype=columns, keep_default_na=False)
         for column, values in expected["results"].items():
             assert list(table[column]) == values, column
 
