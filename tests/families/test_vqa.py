@@ -249,3 +249,13 @@ def test_the_prompt_and_tiles_the_internvl_wrapper_uses(name, tiles):
             and "What is the total?" in with_cot.text
             and with_cot.postprocess == "none"
         )
+
+
+def test_diff_protocols_names_the_chartqa_quirk_and_its_rows(tmp_path, capsys):
+    pred = write_xlsx(pd.DataFrame(FIXTURE["cases"]["ChartQA_TEST"]), tmp_path / "M_ChartQA_TEST.xlsx")
+    code = main(["diff-protocols", "2024.12", "2026.08", "--pred", str(pred), "--data", "ChartQA_TEST",
+                 "--data-dir", str(tmp_path / "none")])  # fmt: skip
+    out = capsys.readouterr().out
+    old, new = (FIXTURE["reference"][p]["ChartQA_TEST"]["acc"]["Overall"] for p in ("2024.12", "2026.08"))
+    assert code == 0 and f"headline {old:.2f} -> {new:.2f}" in out
+    assert "ChartQA relaxed accuracy arguments swapped: 1 row right -> wrong, 2 rows wrong -> right" in out
