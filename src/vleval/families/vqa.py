@@ -350,6 +350,8 @@ class VQAFamily(BenchmarkFamily):
     name = "vqa"
     listing_order = 45
     graded = True  # rows carry a fractional score (VQA accuracy, ANLS); ChartQA's are 0/1
+    # TODO(metrics): metric = the mean grade (mean row score x 100) once vleval.stats.metrics lands;
+    # judge_role and judge_profile stay None (rule-based: no judge, an empty dry-run bill)
     headline_name = "Overall"
     headline_unit = (
         "percent: mean row score x 100 (ChartQA relaxed accuracy, TextVQA VQA accuracy, DocVQA/InfoVQA ANLS)"
