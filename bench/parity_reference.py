@@ -5,7 +5,7 @@
         --internvl /src/InternVL --work /tmp/parity-work
 
 Builds tiny random-weight checkpoints (both LLM families, plain and -MPO) and synthetic files for the
-12 benchmarks through ``vleval.synthetic`` with seeds that the test suite does not use, then runs
+16 benchmarks through ``vleval.synthetic`` with seeds that the test suite does not use, then runs
 
 - vleval: ``python -m vleval run --mode infer --save-prompts`` on the checkpoints as built;
 - the reference: a worker process started with ``--python`` (an interpreter where the given VLMEvalKit
@@ -51,6 +51,10 @@ BENCHMARKS = (
     "LLaVABench",
     "CRPE_EXIST",
     "CRPE_RELATION",
+    "ChartQA_TEST",
+    "TextVQA_VAL",
+    "DocVQA_VAL",
+    "InfoVQA_VAL",
 )
 # Checkpoint folder names: the runner derives the MPO prompt flag from "MPO" in a folder's name
 # (vleval.runner.targets.card_from_checkpoint); the reference gets use_mpo_prompt explicitly.
@@ -474,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work", type=Path, default=Path("parity-work"), help="scratch folder (default ./parity-work)"
     )
-    parser.add_argument("--data", nargs="+", default=list(BENCHMARKS), help="benchmarks (default: all 12)")
+    parser.add_argument("--data", nargs="+", default=list(BENCHMARKS), help="benchmarks (default: all 16)")
     parser.add_argument(
         "--families", nargs="+", default=["qwen2", "internlm2"], choices=["qwen2", "internlm2"]
     )

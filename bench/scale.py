@@ -65,6 +65,11 @@ PUBLISHED: dict[str, int] = {
     "LLaVABench": 60,
     "CRPE_EXIST": 2000,
     "CRPE_RELATION": 3000,
+    # the standard splits' question counts (ChartQA test: 1,250 human + 1,250 augmented)
+    "ChartQA_TEST": 2500,
+    "TextVQA_VAL": 5000,
+    "DocVQA_VAL": 5349,
+    "InfoVQA_VAL": 2801,
 }
 # MMBench_TEST_EN_V11 (the twelfth) has no answers: the reference only writes a submission file for it
 UNSCORED = ("MMBench_TEST_EN_V11",)

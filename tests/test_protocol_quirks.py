@@ -21,7 +21,7 @@ from vleval.datasets.matching import can_infer, process_punctuation
 from vleval.datasets.predictions import prediction_texts, read_prediction_file, write_prediction_file
 from vleval.datasets.registry import get_benchmark
 from vleval.datasets.scoring import evaluate, score_frame
-from vleval.families import crpe, mathvista, mcq, mmvet, yorn
+from vleval.families import crpe, mathvista, mcq, mmvet, vqa, yorn
 from vleval.protocol import (
     BUGS,
     JUDGE_MODEL_IDS,
@@ -227,6 +227,12 @@ CASES: dict[Quirk, Case] = {
     Quirk.PUNCT_PERIOD_AFTER_DIGIT_STRIPPED: Case(
         "2024.12", lambda p, _: process_punctuation("5. yes", p), reference="5 yes", vleval="5. yes"
     ),
+    Quirk.CHARTQA_RELAXED_ARGS_SWAPPED: Case(
+        "2024.12",
+        lambda p, _: vqa.score_row(vqa.VQAMetric.RELAXED_ACCURACY, "95.2", ["100"], p).hit,
+        reference=0.0,
+        vleval=1.0,
+    ),
     Quirk.EMPTY_PREDICTION_IS_NAN: Case("2026.08", _empty_prediction, reference=["nan"], vleval=["None"]),
     Quirk.JPEG_REENCODE_SINGLE_IMAGE: Case("2024.12", _image_file, reference=["7.jpg"], vleval=["7.png"]),
 }
@@ -296,6 +302,7 @@ def test_pinned_protocols_keep_their_rules():
         Quirk.MMVET_MAX_TOKENS_3,
         Quirk.JPEG_REENCODE_SINGLE_IMAGE,
         Quirk.PUNCT_PERIOD_AFTER_DIGIT_STRIPPED,
+        Quirk.CHARTQA_RELAXED_ARGS_SWAPPED,  # new with the VQA family (issue 21)
     }
     new = {
         Quirk.MCQ_LAST_FIVE_TOKENS,

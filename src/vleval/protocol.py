@@ -64,6 +64,8 @@ class Quirk(StrEnum):
     YORN_PERIOD_LIMIT_32 = "yorn_period_limit_32"  # re.sub(..., re.UNICODE) as count: <= 32 periods
     # 2024.12: smp/misc.py periodStrip '(?!<=\d)(\.)(?!\d)' (typo for a lookbehind) also strips '5.'
     PUNCT_PERIOD_AFTER_DIGIT_STRIPPED = "punct_period_after_digit_stripped"
+    # --- open VQA (VK vlmeval/dataset/utils/vqa_eval.py)
+    CHARTQA_RELAXED_ARGS_SWAPPED = "chartqa_relaxed_args_swapped"  # 2024.12: prediction as the target
     # --- predictions and images
     EMPTY_PREDICTION_IS_NAN = "empty_prediction_is_nan"  # xlsx round trip turns '' into 'nan'
     JPEG_REENCODE_SINGLE_IMAGE = "jpeg_reencode_single_image"  # 2024.12: images go through <index>.jpg
@@ -272,7 +274,7 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         "a long answer is not the word 'yes'.",
         fix="Every period is stripped.",
         example="33 sentences then 'Yes.': 2026.08 Unknown; vleval-1 Yes.",
-        families=("yorn",),
+        families=("yorn", "vqa"),
     ),
     Quirk.PUNCT_PERIOD_AFTER_DIGIT_STRIPPED: QuirkInfo(
         label="punctuation lookbehind typo",
@@ -282,7 +284,21 @@ QUIRKS: dict[Quirk, QuirkInfo] = {
         why="Meant to keep a period after a digit; the typo strips it ('5.' -> '5').",
         fix="The lookbehind, as 2026.08.",
         example="process_punctuation('5. yes'): 2024.12 '5 yes'; vleval-1 '5. yes'.",
-        families=("yorn",),
+        families=("yorn", "vqa"),
+    ),
+    Quirk.CHARTQA_RELAXED_ARGS_SWAPPED: QuirkInfo(
+        label="ChartQA relaxed accuracy arguments swapped",
+        kind="bug",
+        reference="VK b13a37db vlmeval/dataset/utils/vqa_eval.py::process_line calls "
+        "relaxed_correctness(prediction, gold) although its signature is (target, prediction) "
+        "(e8e78f05 passes (gold, prediction)).",
+        why="The 5 % tolerance is measured relative to the prediction instead of the gold answer, and a "
+        "prediction of 0 (falsy) falls back to comparing text, so '0.0' for gold '0' is wrong while "
+        "'0' for gold '0.0' is right; ChartQA (Masry et al. 2022) defines the tolerance on the gold value.",
+        fix="The gold answer is the target, as 2026.08.",
+        example="gold '100', prediction '95.2': 2024.12 wrong (4.8 / 95.2 = 5.04 %); 2026.08 and vleval-1 "
+        "right (4.8 / 100 = 4.8 %).",
+        families=("vqa",),
     ),
     Quirk.EMPTY_PREDICTION_IS_NAN: QuirkInfo(
         label="empty prediction read as 'nan'",
@@ -408,6 +424,7 @@ PROTOCOL_2024_12 = Protocol(
         Quirk.MMVET_MAX_TOKENS_3,
         Quirk.JPEG_REENCODE_SINGLE_IMAGE,
         Quirk.PUNCT_PERIOD_AFTER_DIGIT_STRIPPED,
+        Quirk.CHARTQA_RELAXED_ARGS_SWAPPED,
     },
     mcq_result_file_tag="openai",
     judge_max_tokens=1024,

@@ -19,6 +19,11 @@ EXPECTED = {
     "LLaVABench",
     "CRPE_EXIST",
     "CRPE_RELATION",
+    # issue 21: the open VQA family
+    "ChartQA_TEST",
+    "TextVQA_VAL",
+    "DocVQA_VAL",
+    "InfoVQA_VAL",
 }
 
 
@@ -48,8 +53,14 @@ def test_reference_facts():
         "mmvet",
         "llavabench",
         "crpe",
+        "vqa",
     }
     assert get_benchmark("CRPE_EXIST").url.startswith("https://huggingface.co/")
+    # VK image_vqa.py::ImageVQADataset.DATASET_MD5, the same at b13a37db and e8e78f05
+    assert get_benchmark("ChartQA_TEST").md5 == "c902e0aa9be5582a7aad6dcf52734b42"
+    assert get_benchmark("TextVQA_VAL").md5 == "b233b31f551bbf4056f2f955da3a92cd"
+    assert get_benchmark("DocVQA_VAL").md5 == "d5ee77e1926ff10690d469c56b73eabf"
+    assert get_benchmark("InfoVQA_VAL").md5 == "2342e9c225222f0ef4dec545ebb126fe"
 
 
 def test_protocol_md5_differs_where_the_reference_changed():

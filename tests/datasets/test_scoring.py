@@ -42,6 +42,10 @@ REFERENCE_FILES = {
     "LLaVABench": ["_openai_result.xlsx", "_score.csv"],
     "CRPE_EXIST": ["_score.json"],
     "CRPE_RELATION": ["_score.json"],
+    "ChartQA_TEST": ["_results.xlsx", "_acc.csv"],
+    "TextVQA_VAL": ["_results.xlsx", "_acc.csv"],
+    "DocVQA_VAL": ["_results.xlsx", "_acc.csv"],
+    "InfoVQA_VAL": ["_results.xlsx", "_acc.csv"],
 }
 
 

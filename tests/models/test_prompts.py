@@ -366,6 +366,13 @@ REFERENCE_VQA_STYLES = (
 REFERENCE_MPO_WITHOUT_COT = {"MMStar", "HallusionBench", "OCRBench"}  # exact names
 REFERENCE_MPO_KEEPS_PROMPT = ("LLaVABench", "MMVet")
 REFERENCE_UPSCALE_FIRST_IMAGE = ("MMMU",)
+# InternVLChat.set_max_num's substring lists (identical at both commits but for e8e78f05's extra 'BMMR'
+# in the 12-tile list); any other image benchmark gets 6 tiles
+REFERENCE_TILES = (
+    (("ChartQA_TEST", "MMMU_DEV_VAL", "MMMU_TEST", "MME-RealWorld", "VCR_EN", "VCR_ZH", "OCRVQA", "BMMR"), 12),
+    (("DocVQA_VAL", "DocVQA_TEST", "DUDE", "MMLongBench_DOC", "SLIDEVQA"), 18),
+    (("InfoVQA_VAL", "InfoVQA_TEST", "OCRBench", "HRBench4K", "HRBench8K"), 24),
+)
 
 
 def _first(name, table, default):
@@ -383,6 +390,7 @@ def test_each_cards_prompt_style_is_what_the_reference_decides_from_its_name(car
     assert style.mpo_keeps_prompt == any(f in card.name for f in REFERENCE_MPO_KEEPS_PROMPT)
     assert style.mpo_postprocess == (card.task_type in ("MCQ", "Y/N") or "CRPE" in card.name)
     assert style.upscale_first_image == any(f in card.name for f in REFERENCE_UPSCALE_FIRST_IMAGE)
+    assert card.max_tiles == _first(card.name, REFERENCE_TILES, 6)
 
 
 def test_a_model_budget_replaces_the_benchmark_budget_and_nothing_else():
