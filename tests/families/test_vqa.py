@@ -172,7 +172,7 @@ def test_vleval_eval_on_a_synthetic_file(name, tmp_path, capsys):
     card = get_benchmark(name)
     table = load_table(card, NEW, root=tmp_path / "data", verify_md5=False)
     rows = table.to_dict(orient="records")
-    predictions = {row["index"]: right_answer(row) if k < 3 else "Z" for k, row in enumerate(rows)}
+    predictions = {row["index"]: right_answer(name, row) if k < 3 else "Z" for k, row in enumerate(rows)}
     folder = tmp_path / "work" / "M"
     pred = write_prediction_file(folder / f"M_{name}.xlsx", table, predictions)
     code = main(["eval", "--pred", str(pred), "--data-dir", str(tmp_path / "data"), "--skip-md5-check"])
@@ -213,7 +213,7 @@ def test_published_internvl25_figures_for_every_size():
 
 @pytest.mark.parametrize("protocol", [OLD, NEW, OURS], ids=lambda p: p.name)
 def test_the_dry_run_bill_has_no_judge(protocol):
-    from vleval.judge.bill import estimate_bill
+    from vleval.workflows.bill import estimate_bill
 
     table = pd.DataFrame(FIXTURE["cases"]["DocVQA_VAL"])
     for name in ("ChartQA_TEST", "TextVQA_VAL", "DocVQA_VAL", "InfoVQA_VAL"):
