@@ -45,7 +45,12 @@ def _pair(value: Any, where: str) -> int:
     """``image_size``/``patch_size`` as the -HF config stores them ([h, w] or one int): one square side."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, list | tuple) and len(value) == 2 and value[0] == value[1] and isinstance(value[0], int):
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and value[0] == value[1]
+        and isinstance(value[0], int)
+    ):
         return int(value[0])
     raise DataCorruptError(f"{where} is {value!r}, expected a square size (an integer or [n, n])")
 
@@ -64,14 +69,20 @@ def as_custom_layout(raw: dict[str, Any], source: str = "config.json") -> dict[s
     arch = _TEXT_MODEL_TYPES.get(text_type)
     if arch is None:
         refused = _REFUSED_TEXT_MODEL_TYPES.get(text_type)
-        why = REFUSED_ARCHITECTURES.get(refused or "", f"vleval has no native transformers class for {text_type!r}")
+        why = REFUSED_ARCHITECTURES.get(
+            refused or "", f"vleval has no native transformers class for {text_type!r}"
+        )
         raise VlevalError(
             f"{source}: this -HF checkpoint's LLM (text_config.model_type {text_type!r}) cannot be loaded: "
             f"{why}; vleval never runs a checkpoint's own code"
         )
     layer = raw.get("vision_feature_layer", -1)
     strategy = raw.get("vision_feature_select_strategy", "default")
-    if not isinstance(layer, int) or strategy != "default" or raw.get("projector_hidden_act", "gelu") != "gelu":
+    if (
+        not isinstance(layer, int)
+        or strategy != "default"
+        or raw.get("projector_hidden_act", "gelu") != "gelu"
+    ):
         raise DataCorruptError(
             f"{source}: vision_feature_layer {layer!r}, vision_feature_select_strategy {strategy!r}, "
             f"projector_hidden_act {raw.get('projector_hidden_act')!r}: InternVL uses one layer, drops the CLS "
@@ -117,14 +128,18 @@ def hf_config(custom: dict[str, Any], image_token_id: int) -> dict[str, Any]:
     if family not in _TEXT_MODEL_TYPES:
         raise VlevalError(f"the -HF layout has no text model for the {family} LLM")
     side = custom.get("force_image_size") or vision["image_size"]
-    text = {k: v for k, v in llm.items() if k not in ("architectures", "auto_map", "_name_or_path", "torch_dtype")}
+    text = {
+        k: v for k, v in llm.items() if k not in ("architectures", "auto_map", "_name_or_path", "torch_dtype")
+    }
     text["model_type"] = family
     return {
         "architectures": [HF_ARCHITECTURE],
         "model_type": HF_MODEL_TYPE,
         "downsample_ratio": custom.get("downsample_ratio", 0.5),
         "image_token_id": image_token_id,
-        "image_seq_length": int((side // vision["patch_size"]) ** 2 * custom.get("downsample_ratio", 0.5) ** 2),
+        "image_seq_length": int(
+            (side // vision["patch_size"]) ** 2 * custom.get("downsample_ratio", 0.5) ** 2
+        ),
         "projector_hidden_act": "gelu",
         "vision_feature_layer": custom.get("select_layer", -1),
         "vision_feature_select_strategy": "default",
@@ -155,7 +170,10 @@ def hf_config(custom: dict[str, Any], image_token_id: int) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 _TOP = (
     ("vision_model.embeddings.class_embedding", "model.vision_tower.embeddings.cls_token"),
-    ("vision_model.embeddings.patch_embedding.", "model.vision_tower.embeddings.patch_embeddings.projection."),
+    (
+        "vision_model.embeddings.patch_embedding.",
+        "model.vision_tower.embeddings.patch_embeddings.projection.",
+    ),
     ("vision_model.embeddings.position_embedding", "model.vision_tower.embeddings.position_embeddings"),
     ("mlp1.0.", "model.multi_modal_projector.layer_norm."),
     ("mlp1.1.", "model.multi_modal_projector.linear_1."),
@@ -192,7 +210,9 @@ def to_hf_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             renamed = next((block + theirs + rest[len(ours) :] for ours, theirs in _VIT_BLOCK
                             if rest.startswith(ours)), None)  # fmt: skip
         else:
-            renamed = next((theirs + name[len(ours) :] for ours, theirs in _TOP if name.startswith(ours)), None)
+            renamed = next(
+                (theirs + name[len(ours) :] for ours, theirs in _TOP if name.startswith(ours)), None
+            )
         if renamed is None:
             raise VlevalError(f"no -HF name for the tensor {name}")
         out[renamed] = tensor.contiguous()

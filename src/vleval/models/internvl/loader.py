@@ -158,7 +158,9 @@ def load_internvl(
         device_map = split_device_map(config.llm_num_layers, torch.cuda.device_count(), config.llm_family)
     default_device = torch.device(device if device != "cuda" else "cuda:0")
     if config.hf_layout:  # transformers' own InternVLForConditionalGeneration (internvl/hf_native.py)
-        return _with_image_token(_load_hf(model_dir, config, torch_dtype, default_device, device_map), model_dir)
+        return _with_image_token(
+            _load_hf(model_dir, config, torch_dtype, default_device, device_map), model_dir
+        )
 
     shards = weight_files(model_dir)
     try:
@@ -219,7 +221,9 @@ def _with_image_token(model: InternVLModel, model_dir: Path) -> InternVLModel:
     return model.eval()
 
 
-def _load_hf(model_dir: Path, config, torch_dtype: torch.dtype, device: torch.device, device_map) -> InternVLModel:
+def _load_hf(
+    model_dir: Path, config, torch_dtype: torch.dtype, device: torch.device, device_map
+) -> InternVLModel:
     from vleval.models.internvl.hf_native import load_hf_internvl
 
     if device_map:
