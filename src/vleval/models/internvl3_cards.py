@@ -195,16 +195,11 @@ THINKING_REFUSAL = (
     "2**16 new tokens); vleval reads and censors such replies (vleval.models.internvl.thinking) but "
     "vleval run does not generate them yet; evaluate the same checkpoint without -Thinking meanwhile"
 )
-HF_FORMAT_REFUSAL = (
-    "is the transformers-native (-HF) layout (InternVLForConditionalGeneration), which vleval does not "
-    "evaluate yet; use the GitHub-format repo of the same model (the name without -HF/-hf)"
-)
 
 
 def unsupported_reason(card: ModelCard) -> str | None:
-    """Why ``card`` cannot be evaluated, or None when it can."""
-    if card.hf_format:
-        return HF_FORMAT_REFUSAL
+    """Why ``card`` cannot be evaluated, or None when it can (an -HF card loads through transformers'
+    ``InternVLForConditionalGeneration``, ``internvl/hf_native.py``, when its LLM has a native class)."""
     if card.llm_family in UNSUPPORTED_FAMILIES:
         return UNSUPPORTED_FAMILIES[card.llm_family]
     return THINKING_REFUSAL if card.thinking else None
