@@ -85,7 +85,9 @@ def test_the_conversion_renames_and_splits_the_same_tensors(twins):
     assert torch.equal(qkv, original["vision_model.encoder.layers.1.attn.qkv.weight"])
     assert torch.equal(hf["multi_modal_projector.linear_2.weight"], original["mlp1.3.weight"])
     assert torch.equal(hf["language_model.lm_head.weight"], original["language_model.lm_head.weight"])
-    assert torch.equal(hf["vision_tower.encoder.layer.0.lambda_1"], original["vision_model.encoder.layers.0.ls1"])
+    assert torch.equal(
+        hf["vision_tower.encoder.layer.0.lambda_1"], original["vision_model.encoder.layers.0.ls1"]
+    )
     assert sum(t.numel() for t in hf.values()) == sum(t.numel() for t in original.values())
 
 

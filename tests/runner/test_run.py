@@ -361,7 +361,7 @@ def test_a_registered_name_copy_runs_unverified_rule_only_and_is_never_compared(
 
 def test_an_internvl3_5_card_runs_end_to_end_and_unloadable_cards_are_refused(bench_dir, tmp_path, capsys):
     """`vleval run --model InternVL3_5-1B` on its tiny Qwen3 checkpoint: predictions and scores for every
-    benchmark, run.json naming the card and its LLM; InternVL3-9B (InternLM3) and an -HF repo are refused
+    benchmark, run.json naming the card and its LLM; InternVL3-9B (InternLM3) is refused
     before any work, in one line, exit 2, and so is a -Thinking entry, by name or by folder name (it
     would otherwise run as the plain model)."""
     from vleval.synthetic.checkpoints import make_tiny_checkpoint
@@ -387,7 +387,6 @@ def test_an_internvl3_5_card_runs_end_to_end_and_unloadable_cards_are_refused(be
     make_tiny_checkpoint(thinking_folder, "qwen3")
     for name, words in (
         ("InternVL3-9B", "InternLM3"),
-        ("InternVL3_5-8B-HF", "-HF"),
         ("InternVL3_5-8B-Thinking", "thinking mode"),
         (str(thinking_folder), "thinking mode"),
     ):

@@ -62,8 +62,8 @@ def as_custom_layout(raw: dict[str, Any], source: str = "config.json") -> dict[s
     text, vision = raw.get("text_config"), raw.get("vision_config")
     if not isinstance(text, dict) or not isinstance(vision, dict):
         raise DataCorruptError(
-            f"{source}: an {HF_ARCHITECTURE} config needs text_config and vision_config objects; "
-            "re-download the checkpoint"
+            f"{source}: model_type is 'internvl' (the -HF layout, {HF_ARCHITECTURE}), which needs "
+            "text_config and vision_config objects; re-download the checkpoint"
         )
     text_type = text.get("model_type", "qwen2")  # transformers' default text_config is Qwen2
     arch = _TEXT_MODEL_TYPES.get(text_type)
