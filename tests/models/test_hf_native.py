@@ -132,3 +132,12 @@ def test_the_hf_layout_of_internlm2_does_not_exist(tmp_path):
 
     with pytest.raises(VlevalError, match="InternLM2"):
         make_tiny_hf_checkpoint(tmp_path / "x", "internlm2")
+
+
+def test_the_vllm_backend_sends_an_hf_checkpoint_to_the_hf_backend(twins):
+    """vleval's vLLM plugin registers the original layout only: the -HF folder is refused before vLLM
+    is imported, with the way out."""
+    from vleval.models.backends.vllm import VLLMBackend
+
+    with pytest.raises(VlevalError, match="-HF checkpoint .*--backend hf"):
+        VLLMBackend(twins / "InternVL3-1B-hf")
