@@ -346,3 +346,17 @@ def _write_hf(staging: Path, family: Family, seed: int) -> None:
         hf_model = InternVLForConditionalGeneration(hf_cfg)
     hf_model.load_state_dict(to_hf_state_dict(model.state_dict()), strict=True, assign=True)
     hf_model.save_pretrained(staging, safe_serialization=True)
+    # the image processor config the -HF repos ship (transformers' GotOcr2 tiling); vleval reads it not:
+    # it tiles as the reference does (internvl/hf_native.py)
+    from transformers import GotOcr2ImageProcessorPil
+
+    from vleval.models.internvl.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+
+    GotOcr2ImageProcessorPil(
+        crop_to_patches=True,
+        min_patches=1,
+        max_patches=config["max_dynamic_patch"],
+        size={"height": config["force_image_size"], "width": config["force_image_size"]},
+        image_mean=list(IMAGENET_MEAN),
+        image_std=list(IMAGENET_STD),
+    ).save_pretrained(staging)
