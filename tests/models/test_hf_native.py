@@ -141,3 +141,25 @@ def test_the_vllm_backend_sends_an_hf_checkpoint_to_the_hf_backend(twins):
 
     with pytest.raises(VlevalError, match="-HF checkpoint .*--backend hf"):
         VLLMBackend(twins / "InternVL3-1B-hf")
+
+
+@pytest.mark.parametrize("family", ["qwen3", "qwen3_moe"])
+def test_the_internvl3_5_hf_twins_compute_the_same_features_and_tokens(family, tmp_path):
+    """Qwen3 dense and MoE -HF twins (transformers writes the MoE experts one tensor each, as the released
+    30B-A3B-HF does): the same bf16 image features and greedy tokens as the original layout."""
+    import torch
+
+    from vleval.models.internvl.loader import load_internvl
+    from vleval.synthetic.checkpoints import make_tiny_checkpoint, make_tiny_hf_checkpoint
+
+    original = load_internvl(make_tiny_checkpoint(tmp_path / "o", family), device="cpu")
+    hf = load_internvl(make_tiny_hf_checkpoint(tmp_path / "h", family), device="cpu")
+    for model in (original, hf):
+        model.set_attention("reference")
+    pixels = torch.randn(2, 3, 448, 448, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
+    assert torch.equal(original.extract_feature(pixels), hf.extract_feature(pixels))
+    image = hf.img_context_token_id
+    ids = torch.tensor([[*range(100, 110), *[image] * (2 * hf.num_image_token), *range(200, 205)]])
+    kwargs = {"max_new_tokens": 10, "min_new_tokens": 10, "eos_token_id": 0, "pad_token_id": 0}
+    tokens = [m.generate(ids, torch.ones_like(ids), pixels, **kwargs).tolist() for m in (original, hf)]
+    assert tokens[0] == tokens[1] and len(tokens[0][0]) == 10
