@@ -178,7 +178,7 @@ def internvl3_cards() -> list[ModelCard]:
     return cards
 
 
-# Why a card cannot be loaded yet, by LLM family / layout: one line each, shown before anything is
+# Why a card cannot be loaded yet, by LLM family (either layout): one line each, shown before anything is
 # downloaded or run. vleval never runs a checkpoint's own code, so an LLM needs a transformers class.
 UNSUPPORTED_FAMILIES = {
     "internlm3": (
