@@ -163,3 +163,20 @@ def test_the_internvl3_5_hf_twins_compute_the_same_features_and_tokens(family, t
     kwargs = {"max_new_tokens": 10, "min_new_tokens": 10, "eos_token_id": 0, "pad_token_id": 0}
     tokens = [m.generate(ids, torch.ones_like(ids), pixels, **kwargs).tolist() for m in (original, hf)]
     assert tokens[0] == tokens[1] and len(tokens[0][0]) == 10
+
+
+def test_transformers_own_internvl3_1b_hf_config_parses():
+    """transformers' ``InternVLConfig()`` defaults are OpenGVLab/InternVL3-1B-hf's (its docstring): read as
+    the original layout, a Qwen2 LLM, 448-pixel tiles of 14-pixel patches, 256 tokens a tile."""
+    from transformers import InternVLConfig
+
+    from vleval.models.internvl.config import parse_config
+
+    config = parse_config(InternVLConfig().to_dict(), source="InternVL3-1B-hf/config.json")
+    assert (config.llm_family, config.hf_layout, config.image_size, config.num_image_token) == (
+        "qwen2",
+        True,
+        448,
+        256,
+    )
+    assert (config.vision.hidden_size, config.vision.num_hidden_layers, config.ps_version) == (1024, 24, "v2")
