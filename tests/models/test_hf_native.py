@@ -180,3 +180,15 @@ def test_transformers_own_internvl3_1b_hf_config_parses():
         256,
     )
     assert (config.vision.hidden_size, config.vision.num_hidden_layers, config.ps_version) == (1024, 24, "v2")
+
+
+def test_weights_that_disagree_with_the_config_are_refused_in_one_line(twins, tmp_path):
+    from vleval.models.internvl.loader import load_internvl
+
+    path = shutil.copytree(twins / "InternVL3-1B-hf", tmp_path / "ckpt")
+    config = json.loads((path / "config.json").read_text())
+    config["vision_config"]["intermediate_size"] //= 2
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataCorruptError, match="shapes disagree with config.json") as info:
+        load_internvl(path, device="cpu")
+    assert "\n" not in str(info.value)

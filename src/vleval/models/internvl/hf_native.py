@@ -274,11 +274,14 @@ def load_hf_internvl(
             local_files_only=True,
             output_loading_info=True,
         )
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        why = " ".join(str(exc).split())[:300]  # one line, bounded: transformers' messages span many
+        if "ignore_mismatched_sizes" in why:  # transformers logs the table of tensors and shapes first
+            why = "tensor shapes disagree with config.json; the report above names them"
         raise DataCorruptError(
-            f"{model_dir}: the -HF checkpoint cannot be loaded ({type(exc).__name__}: {str(exc)[:300]}); "
-            "re-download it"
+            f"{model_dir}: the -HF checkpoint cannot be loaded ({type(exc).__name__}: {why}); re-download it"
         ) from None
+
     missing, unexpected = info.get("missing_keys") or [], info.get("unexpected_keys") or []
     if missing or unexpected:
         raise DataCorruptError(
