@@ -192,3 +192,31 @@ def test_weights_that_disagree_with_the_config_are_refused_in_one_line(twins, tm
     with pytest.raises(DataCorruptError, match="shapes disagree with config.json") as info:
         load_internvl(path, device="cpu")
     assert "\n" not in str(info.value)
+
+
+def test_the_reference_vit_op_order_holds_when_the_scale_is_not_a_power_of_two():
+    """Head size 8 (scale 1/sqrt(8), as the 6B tower's 128): bf16 image features of the -HF model equal the
+    original layout's bit for bit, which transformers' eager order (scaling q @ k^T) does not promise."""
+    import torch
+    from transformers import InternVLConfig, InternVLForConditionalGeneration
+
+    from vleval.models.internvl.config import parse_config
+    from vleval.models.internvl.hf_native import HFNativeInternVL, hf_config, to_hf_state_dict
+    from vleval.models.internvl.modeling import InternVLModel
+    from vleval.synthetic.checkpoints import tiny_config
+
+    raw = tiny_config("qwen2", 64, {"<|endoftext|>": 0, "<|im_end|>": 1})
+    raw["vision_config"]["num_attention_heads"] = 4
+    torch.manual_seed(0)
+    original = InternVLModel(parse_config(raw))
+    for param in original.parameters():
+        torch.nn.init.normal_(param, std=0.5)
+    hf_model = InternVLForConditionalGeneration(InternVLConfig(**hf_config(raw, image_token_id=2)))
+    hf_model.load_state_dict(to_hf_state_dict(original.state_dict()), strict=True)
+    hf = HFNativeInternVL(hf_model.to(torch.bfloat16), parse_config(raw))
+    original.to(torch.bfloat16)
+    for model in (original, hf):
+        model.set_attention("reference")
+    pixels = torch.randn(2, 3, 448, 448, generator=torch.Generator().manual_seed(1)).to(torch.bfloat16)
+    with torch.inference_mode():
+        assert torch.equal(original.extract_feature(pixels), hf.extract_feature(pixels))

@@ -29,7 +29,7 @@ from vleval.models.internvl.modeling import InternVLModel
 HF_ARCHITECTURE = "InternVLForConditionalGeneration"
 HF_MODEL_TYPE = "internvl"
 CUSTOM_ARCHITECTURE = "InternVLChatModel"
-# text_config.model_type -> the LLM class vleval builds it with (the -HF configs name no architecture)
+# text_config.model_type (every text_config carries one) -> the LLM class of the original layout
 _TEXT_MODEL_TYPES = {family: arch for arch, family in LLM_ARCHITECTURES.items() if family != "internlm2"}
 # LLMs of released -HF checkpoints without a native transformers class usable here, by model_type
 _REFUSED_TEXT_MODEL_TYPES = {"internlm3": "InternLM3ForCausalLM", "gpt_oss": "GptOssForCausalLM"}
@@ -222,6 +222,33 @@ def to_hf_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 # ------------------------------------------------------------------------------------------------
 # The model
 # ------------------------------------------------------------------------------------------------
+REFERENCE_VIT_ATTENTION = "vleval_intern_vit_reference"
+
+
+def _reference_vit_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """The ViT attention in the reference's op order (``vision.InternAttention``: scale q first, then
+    q @ k^T, softmax in the input dtype, @ v). transformers' eager kernel scales q @ k^T instead, which
+    rounds differently in bf16 unless the scale is a power of two (head size 128 of the 6B tower: it is
+    not); ``[B, heads, N, d]`` in, ``[B, N, heads, d]`` out as transformers' kernels return it."""
+    attn = ((query * scaling) @ key.transpose(-2, -1)).softmax(dim=-1)
+    return (attn @ value).transpose(1, 2).contiguous(), None
+
+
+def _register_reference_vit_attention() -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(REFERENCE_VIT_ATTENTION, _reference_vit_attention)
+
+
 class HFNativeInternVL(InternVLModel):
     """transformers' ``InternVLForConditionalGeneration`` behind ``InternVLModel``'s interface: the image
     features are its ``get_image_features``, embedding and greedy generation its own modules (``embed``
@@ -239,13 +266,14 @@ class HFNativeInternVL(InternVLModel):
         return self.hf
 
     def set_attention(self, attention: str) -> None:
-        """'reference': eager ViT attention and the reference's LLM kernel; 'sdpa': SDPA for both."""
+        """'reference': the reference's ViT op order and LLM kernel; 'sdpa': SDPA for both."""
         from vleval.models.internvl.llm import REFERENCE_ATTENTION
 
         if attention not in ("reference", "sdpa"):
             raise VlevalError(f"attention must be 'reference' or 'sdpa', not {attention!r}")
         text = REFERENCE_ATTENTION[self.config.llm_family] if attention == "reference" else "sdpa"
-        vision = "eager" if attention == "reference" else "sdpa"
+        vision = REFERENCE_VIT_ATTENTION if attention == "reference" else "sdpa"
+        _register_reference_vit_attention()
         self.hf.set_attn_implementation({"text_config": text, "vision_config": vision, "": text})
         self.attention = attention
 
