@@ -70,7 +70,7 @@ def as_custom_layout(raw: dict[str, Any], source: str = "config.json") -> dict[s
     if arch is None:
         refused = _REFUSED_TEXT_MODEL_TYPES.get(text_type)
         why = REFUSED_ARCHITECTURES.get(
-            refused or "", f"vleval has no native transformers class for {text_type!r}"
+            refused or "", f"vleval loads -HF checkpoints on {', '.join(_TEXT_MODEL_TYPES)} LLMs only"
         )
         raise VlevalError(
             f"{source}: this -HF checkpoint's LLM (text_config.model_type {text_type!r}) cannot be loaded: "
