@@ -220,3 +220,12 @@ def test_the_reference_vit_op_order_holds_when_the_scale_is_not_a_power_of_two()
     pixels = torch.randn(2, 3, 448, 448, generator=torch.Generator().manual_seed(1)).to(torch.bfloat16)
     with torch.inference_mode():
         assert torch.equal(original.extract_feature(pixels), hf.extract_feature(pixels))
+
+
+def test_a_device_map_split_is_refused_for_the_hf_layout(twins):
+    """The reference's multi-GPU split names the original layout's modules: an -HF checkpoint is refused
+    with the way out instead of being placed by names it does not have."""
+    from vleval.models.internvl.loader import load_internvl
+
+    with pytest.raises(VlevalError, match="runs on one device .*--device"):
+        load_internvl(twins / "InternVL3-1B-hf", device="cpu", device_map={"vision_model": "cpu"})
