@@ -263,9 +263,11 @@ def test_llms_without_a_native_class_are_refused_not_run(arch, words, checkpoint
     assert "cannot be evaluated yet" in str(info.value) and "\n" not in str(info.value)
 
 
-def test_hf_layout_is_refused_with_the_way_out(checkpoints, tmp_path):
+def test_an_hf_layout_config_without_its_sub_configs_is_refused(checkpoints, tmp_path):
+    """model_type 'internvl' is the -HF layout (internvl/hf_native.py): it needs text_config and
+    vision_config, not the original layout's llm_config."""
     path = shutil.copytree(checkpoints["qwen2"], tmp_path / "ckpt")
     config = json.loads((path / "config.json").read_text())
     (path / "config.json").write_text(json.dumps({**config, "model_type": "internvl"}))
-    with pytest.raises(DataCorruptError, match="-HF layout .*without -HF"):
+    with pytest.raises(DataCorruptError, match="needs text_config and vision_config"):
         load_internvl(path)

@@ -361,8 +361,9 @@ def test_a_registered_name_copy_runs_unverified_rule_only_and_is_never_compared(
 
 def test_an_internvl3_5_card_runs_end_to_end_and_unloadable_cards_are_refused(bench_dir, tmp_path, capsys):
     """`vleval run --model InternVL3_5-1B` on its tiny Qwen3 checkpoint: predictions and scores for every
-    benchmark, run.json naming the card and its LLM; InternVL3-9B (InternLM3) and an -HF repo are refused
-    before any work, in one line, exit 2 (a -Thinking entry runs: tests/runner/test_thinking_run.py)."""
+    benchmark, run.json naming the card and its LLM; InternVL3-9B (InternLM3) is refused before any work,
+    in one line, exit 2 (a -Thinking entry and an -HF repo run: tests/runner/test_thinking_run.py,
+    tests/models/test_hf_native.py)."""
     from vleval.synthetic.checkpoints import make_tiny_checkpoint
 
     models = tmp_path / "models"
@@ -382,7 +383,7 @@ def test_an_internvl3_5_card_runs_end_to_end_and_unloadable_cards_are_refused(be
     run = json.loads((out / "run.json").read_text())
     assert (run["model"]["repo_id"], run["model"]["llm_family"]) == ("OpenGVLab/InternVL3_5-1B", "qwen3")
     capsys.readouterr()
-    for name, words in (("InternVL3-9B", "InternLM3"), ("InternVL3_5-8B-HF", "-HF")):
+    for name, words in (("InternVL3-9B", "InternLM3"),):
         args[args.index("--model") + 1] = name
         assert main(["run", *args]) == 2
         err = capsys.readouterr().err

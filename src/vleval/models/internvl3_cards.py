@@ -178,7 +178,7 @@ def internvl3_cards() -> list[ModelCard]:
     return cards
 
 
-# Why a card cannot be loaded yet, by LLM family / layout: one line each, shown before anything is
+# Why a card cannot be loaded yet, by LLM family (either layout): one line each, shown before anything is
 # downloaded or run. vleval never runs a checkpoint's own code, so an LLM needs a transformers class.
 UNSUPPORTED_FAMILIES = {
     "internlm3": (
@@ -190,16 +190,11 @@ UNSUPPORTED_FAMILIES = {
         "(no tiny checkpoint or parity check), so it is refused rather than run unchecked"
     ),
 }
-HF_FORMAT_REFUSAL = (
-    "is the transformers-native (-HF) layout (InternVLForConditionalGeneration), which vleval does not "
-    "evaluate yet; use the GitHub-format repo of the same model (the name without -HF/-hf)"
-)
 
 
 def unsupported_reason(card: ModelCard) -> str | None:
-    """Why ``card`` cannot be evaluated, or None when it can."""
-    if card.hf_format:
-        return HF_FORMAT_REFUSAL
+    """Why ``card`` cannot be evaluated, or None when it can (an -HF card loads through transformers'
+    ``InternVLForConditionalGeneration``, ``internvl/hf_native.py``, when its LLM has a native class)."""
     if card.llm_family in UNSUPPORTED_FAMILIES:
         return UNSUPPORTED_FAMILIES[card.llm_family]
     return None

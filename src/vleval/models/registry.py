@@ -145,8 +145,8 @@ def get_model(name: str) -> ModelCard:
 
 
 def check_supported(card: ModelCard) -> None:
-    """Refuse, in one line, a card vleval cannot evaluate (an LLM without a native transformers class,
-    the -HF layout); called before anything is downloaded or loaded."""
+    """Refuse, in one line, a card vleval cannot evaluate (an LLM without a native transformers class, a
+    -Thinking entry); called before anything is downloaded or loaded."""
     reason = unsupported_reason(card)
     if reason is not None:
         raise VlevalError(f"{card.name} {reason}.")

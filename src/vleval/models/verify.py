@@ -87,6 +87,7 @@ def _first(value: Any) -> Any:
 def verify_checkpoint(folder: Path, card: ModelCard) -> CheckpointCheck:
     """``folder`` against what the registry knows of the model named ``card.name``."""
     from vleval.errors import VlevalError
+    from vleval.models.internvl.hf_native import as_custom_layout, is_hf_layout
     from vleval.models.registry import PARAMS_TOLERANCE, get_model, structure_of
 
     folder = Path(folder)
@@ -100,6 +101,8 @@ def verify_checkpoint(folder: Path, card: ModelCard) -> CheckpointCheck:
         return CheckpointCheck("unregistered", synthetic=synthetic)
     try:
         config = _config(folder)
+        if is_hf_layout(config):  # the -HF layout's fields, read as its original-layout twin's
+            config = as_custom_layout(config, str(folder / "config.json"))
         llm, vision = config.get("llm_config") or {}, config.get("vision_config") or {}
         pairs: list[tuple[str, Any, Any]] = [
             ("architecture", _first(config.get("architectures")), expected.architecture),
@@ -124,7 +127,7 @@ def verify_checkpoint(folder: Path, card: ModelCard) -> CheckpointCheck:
                 problems.append(
                     f"{count:,} parameters (the registry's {registered.name}: {registered.params})"
                 )
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, VlevalError) as exc:
         return CheckpointCheck("unverified", (f"cannot be checked: {exc}",), synthetic, ())
     if synthetic and not problems:  # a random-weight build can never be the published model
         problems.append("built by vleval.synthetic with random weights")

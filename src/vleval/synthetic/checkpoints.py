@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -264,21 +265,35 @@ def make_tiny_checkpoint(
     path: Path, family: Family, *, seed: int = 0, shards: int = 2, mpo: bool = False
 ) -> Path:
     """Write a tiny checkpoint of ``family`` to ``path`` (created) and return ``path``."""
-    from vleval.models.internvl.weights import save_sharded, to_checkpoint_tensors
-
-    path = Path(path)
     spec = {"version": _FORMAT_VERSION, "family": family, "seed": seed, "shards": shards, "mpo": mpo}
+    return _build_once(Path(path), spec, lambda staging: _write_original(staging, family, seed, shards, mpo))
+
+
+def _build_once(path: Path, spec: dict[str, Any], write: Callable[[Path], None]) -> Path:
+    """``write`` the files into a staging folder beside ``path`` and move it in at the end (an interrupted
+    build leaves no half checkpoint); a folder already built from the same ``spec`` is reused, and a
+    folder vleval did not build is never deleted."""
     marker = path / _MARKER
     if marker.is_file() and json.loads(marker.read_text()) == spec:
         return path
-    if path.exists() and any(path.iterdir()) and not marker.is_file():  # never delete what we did not build
+    if path.exists() and any(path.iterdir()) and not marker.is_file():
         raise VlevalError(
             f"{path} exists and is not a vleval synthetic checkpoint; choose an empty directory"
         )
-    # Build beside the target and move it in at the end, so an interrupted build leaves no half checkpoint.
     staging = path.parent / f".{path.name}.building-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    write(staging)
+    (staging / _MARKER).write_text(json.dumps(spec) + "\n")
+    if path.exists():
+        shutil.rmtree(path)  # empty, or an older synthetic build
+    staging.rename(path)
+    return path
+
+
+def _write_original(staging: Path, family: Family, seed: int, shards: int, mpo: bool) -> None:
+    from vleval.models.internvl.weights import save_sharded, to_checkpoint_tensors
+
     model, config, _ = build_tiny_model(family, seed=seed, mpo=mpo, work_dir=staging)
     llm = config["llm_config"]
     tensors = to_checkpoint_tensors(
@@ -290,11 +305,6 @@ def make_tiny_checkpoint(
     )
     gen = {"_from_model_config": True, "transformers_version": "4.37.2"}
     (staging / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n", encoding="utf-8")
-    (staging / _MARKER).write_text(json.dumps(spec) + "\n")
-    if path.exists():
-        shutil.rmtree(path)  # empty, or an older synthetic build
-    staging.rename(path)
-    return path
 
 
 def make_tiny_base_llm(path: Path, *, seed: int = 0) -> Path:
@@ -302,22 +312,51 @@ def make_tiny_base_llm(path: Path, *, seed: int = 0) -> Path:
     plain ``Qwen2ForCausalLM`` folder (config.json, model.safetensors, the Qwen2.5 tokenizer files with
     their chat template), as the Qwen2.5 chat model an InternVL2.5 checkpoint is built on is published.
     Loaded by transformers natively (``vleval.models.base_llm``); same seed -> the same files."""
-    path = Path(path)
     spec = {"version": _FORMAT_VERSION, "kind": "base-llm", "family": "qwen2", "seed": seed}
-    marker = path / _MARKER
-    if marker.is_file() and json.loads(marker.read_text()) == spec:
-        return path
-    if path.exists() and any(path.iterdir()) and not marker.is_file():
-        raise VlevalError(
-            f"{path} exists and is not a vleval synthetic checkpoint; choose an empty directory"
-        )
-    staging = path.parent / f".{path.name}.building-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    model, _, _ = build_tiny_model("qwen2", seed=seed, work_dir=staging)
-    model.language_model.save_pretrained(staging, safe_serialization=True)
-    (staging / _MARKER).write_text(json.dumps(spec) + "\n")
-    if path.exists():
-        shutil.rmtree(path)
-    staging.rename(path)
-    return path
+
+    def write(staging: Path) -> None:
+        model, _, _ = build_tiny_model("qwen2", seed=seed, work_dir=staging)
+        model.language_model.save_pretrained(staging, safe_serialization=True)
+
+    return _build_once(Path(path), spec, write)
+
+
+def make_tiny_hf_checkpoint(path: Path, family: Family = "qwen2", *, seed: int = 0) -> Path:
+    """The transformers-native ``-HF`` twin of ``make_tiny_checkpoint(path, family, seed=seed)``: the same
+    random weights converted to ``InternVLForConditionalGeneration``'s layout (``hf_native.to_hf_state_dict``:
+    renamed, the ViT's ``qkv`` split), its ``config.json`` (model_type ``internvl``, ``text_config`` +
+    ``vision_config``), written by transformers' ``save_pretrained``; the same tokenizer files. InternLM2 has
+    no -HF layout (transformers has no InternLM2 class)."""
+    if family == "internlm2":
+        raise VlevalError("the -HF layout has no InternLM2 model: choose qwen2, qwen3 or qwen3_moe")
+    spec = {"version": _FORMAT_VERSION, "layout": "hf", "family": family, "seed": seed}
+    return _build_once(Path(path), spec, lambda staging: _write_hf(staging, family, seed))
+
+
+def _write_hf(staging: Path, family: Family, seed: int) -> None:
+    from transformers import InternVLConfig, InternVLForConditionalGeneration
+
+    from vleval.models.internvl.hf_native import hf_config, to_hf_state_dict
+
+    model, config, _ = build_tiny_model(family, seed=seed, work_dir=staging)
+    fields = hf_config(config, model.img_context_token_id)
+    hf_cfg = InternVLConfig(**fields)
+    hf_cfg.architectures = fields["architectures"]
+    with torch.device("meta"):
+        hf_model = InternVLForConditionalGeneration(hf_cfg)
+    hf_model.load_state_dict(to_hf_state_dict(model.state_dict()), strict=True, assign=True)
+    hf_model.save_pretrained(staging, safe_serialization=True)
+    # the image processor config the -HF repos ship (transformers' GotOcr2 tiling); vleval reads it not:
+    # it tiles as the reference does (internvl/hf_native.py)
+    from transformers import GotOcr2ImageProcessorPil
+
+    from vleval.models.internvl.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+
+    GotOcr2ImageProcessorPil(
+        crop_to_patches=True,
+        min_patches=1,
+        max_patches=config["max_dynamic_patch"],
+        size={"height": config["force_image_size"], "width": config["force_image_size"]},
+        image_mean=list(IMAGENET_MEAN),
+        image_std=list(IMAGENET_STD),
+    ).save_pretrained(staging)

@@ -3,7 +3,9 @@
 Per request, as the reference's ``chat``: tiles (``prepare_pixels``), the templated query with
 ``<IMG_CONTEXT>`` blocks (``render_query``), tokenizer, greedy decoding with ``eos = <|im_end|>``,
 ``decode(skip_special_tokens=True).split('<|im_end|>')[0].strip()``, then the request's
-post-processing. Differences from the reference are throughput only:
+post-processing. An ``-HF`` checkpoint is the same path: the loader returns transformers'
+``InternVLForConditionalGeneration`` behind the same interface (``internvl/hf_native.py``). Differences
+from the reference are throughput only:
 
 - on GPUs several requests share one forward (left padding, positions from the attention mask so
   each row sees 0..n-1 as when alone); a batch holds at most ``max_batch_size`` requests (16 on

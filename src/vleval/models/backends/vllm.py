@@ -106,7 +106,13 @@ class VLLMBackend:
             raise DataMissingError(f"no checkpoint at {model_dir} (config.json missing)")
         from vleval.models.internvl.config import read_config
 
-        family = read_config(model_dir).llm_family  # refuses what no backend can load, in one line
+        config = read_config(model_dir)  # refuses what no backend can load, in one line
+        family = config.llm_family
+        if config.hf_layout:  # vleval's plugin registers the original layout's architecture only
+            raise VlevalError(
+                f"--backend vllm: {model_dir} is an -HF checkpoint (InternVLForConditionalGeneration), which "
+                "vleval's vLLM plugin does not load; use --backend hf, or the original-layout repo"
+            )
         if family not in VLLM_FAMILIES:
             raise VlevalError(
                 f"--backend vllm: {model_dir} has a {family} LLM, which vleval's vLLM plugin does not "

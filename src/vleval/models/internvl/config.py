@@ -7,7 +7,7 @@ configuration_intern_vit.py, internlm2/configuration_internlm2.py).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,7 @@ class InternVLConfig:
     template: str | None = "internvl2_5"
     system_message: str | None = None  # only if the checkpoint's config carries one
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    hf_layout: bool = False  # a transformers-native -HF checkpoint (internvl/hf_native.py)
 
     @property
     def image_size(self) -> int:
@@ -170,12 +171,11 @@ def parse_config(raw: Any, *, source: str = "config.json") -> InternVLConfig:
         raise DataCorruptError(
             f"{source}: holds a JSON {type(raw).__name__}, not an object; re-download the checkpoint"
         )
-    if raw.get("model_type") == "internvl":  # the transformers-native -HF layout
-        raise DataCorruptError(
-            f"{source}: model_type is 'internvl', the transformers-native -HF layout "
-            "(InternVLForConditionalGeneration), which vleval does not evaluate yet; download the "
-            "GitHub-format repo of the same model (its name without -HF)"
-        )
+    from vleval.models.internvl.hf_native import as_custom_layout, is_hf_layout
+
+    if is_hf_layout(raw):  # the transformers-native -HF layout: read as the original layout's fields
+        config = parse_config(as_custom_layout(raw, source), source=source)
+        return replace(config, raw=raw, hf_layout=True)
     if raw.get("model_type") != "internvl_chat":
         raise DataCorruptError(
             f"{source}: model_type is {raw.get('model_type')!r}, expected 'internvl_chat' "

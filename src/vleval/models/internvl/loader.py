@@ -154,9 +154,13 @@ def load_internvl(
     config = read_config(model_dir)
     device = engine.default_device(device)
     torch_dtype = resolve_dtype(dtype, device)
-    if device_map is None and device == "cuda" and torch.cuda.device_count() > 1:
+    if device_map is None and device == "cuda" and torch.cuda.device_count() > 1 and not config.hf_layout:
         device_map = split_device_map(config.llm_num_layers, torch.cuda.device_count(), config.llm_family)
     default_device = torch.device(device if device != "cuda" else "cuda:0")
+    if config.hf_layout:  # transformers' own InternVLForConditionalGeneration (internvl/hf_native.py)
+        return _with_image_token(
+            _load_hf(model_dir, config, torch_dtype, default_device, device_map), model_dir
+        )
 
     shards = weight_files(model_dir)
     try:
@@ -206,9 +210,25 @@ def load_internvl(
         raise DataCorruptError(f"{model_dir}: parameters left unfilled: {', '.join(still_meta[:10])}")
     if device_map:
         _add_device_hooks(model, device_map)
+    return _with_image_token(model, model_dir)
 
+
+def _with_image_token(model: InternVLModel, model_dir: Path) -> InternVLModel:
     from vleval.models.internvl.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(model_dir)
     model.img_context_token_id = tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>")
     return model.eval()
+
+
+def _load_hf(
+    model_dir: Path, config, torch_dtype: torch.dtype, device: torch.device, device_map
+) -> InternVLModel:
+    from vleval.models.internvl.hf_native import load_hf_internvl
+
+    if device_map:
+        raise VlevalError(
+            f"{model_dir}: an -HF checkpoint runs on one device in vleval; set --device (a multi-GPU "
+            "split is implemented for the original layout only)"
+        )
+    return load_hf_internvl(model_dir, config, torch_dtype=torch_dtype, device=device)
