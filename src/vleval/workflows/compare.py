@@ -3,7 +3,8 @@
 Per benchmark both runs scored, the paired difference B - A on the rows both scored, with a paired
 test on the scoring units (exact McNemar for right/wrong units, a paired bootstrap for graded ones),
 its interval, Holm-adjusted p-values across the benchmarks, the units whose outcome flipped, and the
-smallest difference the sample size could detect. Reads only the result contract
+smallest difference the sample size could detect (the statistics: ``vleval.stats.compare``; this
+module reads the two runs, pairs their benchmarks and prints the result). Reads only the result contract
 (``<stem>_rows.jsonl``, ``<stem>_score.json``) and ``run.json``, through ``vleval.workdir``; the
 flipped units' questions are the rows' own (the prediction file's for rows written before they
 carried them).
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,41 +27,17 @@ from vleval.console import step
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, rows_path, score_record_path
 from vleval.errors import DataMissingError, VlevalError
 from vleval.settings import describe, differences, marks, settings_of, subset_text
-from vleval.stats.core import (
-    DEFAULT_LEVEL,
-    DEFAULT_RESAMPLES,
-    UNIT,
-    PairedResult,
-    RowStatistic,
-    RowSums,
-    holm,
-    pair_rows,
-    paired_comparison,
-    unit_of,
-    unit_values,
+from vleval.stats.compare import (
+    BenchmarkComparison,
+    StatisticFor,
+    compare_benchmark,
+    family_statistic,
 )
-from vleval.stats.metrics import Metric
-from vleval.stats.scores import HEADLINE, metric_units
+from vleval.stats.core import DEFAULT_RESAMPLES, holm
 from vleval.types import EvalSettings, RowResult, RunManifest, ScoreRecord
 from vleval.workdir import folders_with_rows, prediction_file_of, read_manifest, rows_stems
 
 TEXT_LIMIT = 300  # characters of a question or prediction shown per flipped row
-
-
-@dataclass(frozen=True)
-class HeadlineStatistic:
-    """The headline of a benchmark as a function of its rows, and the metric that makes it
-    (``vleval.stats.metrics``), asked which units a resample keeps whole and whether the headline is a
-    share of right units (exact McNemar); without one, the paired bootstrap over scoring units."""
-
-    statistic: RowStatistic
-    metric: Metric | None = None
-    # the statistic as column sums of given rows (``BenchmarkFamily.row_sums``), for a fast bootstrap
-    sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None
-
-
-# (dataset, its score record) -> its HeadlineStatistic; the benchmark family's, replaceable in tests
-StatisticFor = Callable[[str, ScoreRecord], HeadlineStatistic]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -134,43 +111,6 @@ def read_side(path: Path) -> RunSide:
 # Comparing
 # --------------------------------------------------------------------------------------------------
 @dataclass
-class FlippedRow:
-    index: Any
-    question: str | None
-    a: RowResult
-    b: RowResult
-
-
-@dataclass
-class Flip:
-    benchmark: str
-    unit: str
-    a_value: float
-    b_value: float
-    rows: list[FlippedRow]
-
-
-@dataclass
-class BenchmarkComparison:
-    benchmark: str
-    paired: PairedResult
-    n_rows_a: int
-    n_rows_b: int
-    p_adjusted: float | None = None
-    flips: list[Flip] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> str:
-        """'better' / 'worse' (B against A) when the Holm-adjusted p is below 5%, else 'inconclusive'."""
-        difference = self.paired.difference
-        if difference is None or self.p_adjusted is None:
-            return "not compared"
-        if self.p_adjusted < 1 - DEFAULT_LEVEL and difference != 0:
-            return "better" if difference > 0 else "worse"
-        return "inconclusive"
-
-
-@dataclass
 class Comparison:
     a: RunSide
     b: RunSide
@@ -201,26 +141,6 @@ def subset_notes(comparison: Comparison) -> list[str]:
             if record is not None and record.subset is not None:
                 notes.append(f"{c.benchmark} {name}: {subset_text(record.subset)}")
     return notes
-
-
-def family_statistic(dataset: str, record: ScoreRecord) -> HeadlineStatistic:
-    """The headline as the benchmark family aggregates it (``BenchmarkFamily.aggregate``)."""
-    from vleval.families.base import family_of
-
-    family = family_of(dataset)
-
-    def headline(rows: Sequence[RowResult]) -> float | None:
-        value = family.aggregate(list(rows)).get(HEADLINE)
-        return None if value is None else float(value)
-
-    return HeadlineStatistic(
-        headline, metric=family.metric, sums=lambda rows: family.row_sums(list(rows)).get(HEADLINE)
-    )
-
-
-def share_of_right_units(rows: Sequence[RowResult]) -> float | None:
-    values = unit_values(rows)
-    return 100.0 * sum(values.values()) / len(values) if values else None
 
 
 def setting_differences(a: RunSide, b: RunSide, datasets: Sequence[str], decisive: bool = True) -> list[str]:
@@ -288,51 +208,16 @@ def _compare_benchmark(
     side_a, side_b = a.benchmarks[dataset], b.benchmarks[dataset]
     step(f"comparing {dataset} (paired bootstrap, {resamples:,} resamples)")
     rows_a, rows_b = read_rows(side_a.rows_path), read_rows(side_b.rows_path)
-    headline = statistic_for(dataset, side_a.record)
-    metric = headline.metric
-    keys = (metric.unit_keys() if metric is not None else metric_units(side_a.record.metrics))[HEADLINE]
-    # McNemar needs one kind of unit and a headline that is the share of right ones: the metric says
-    right_wrong = metric is not None and all(
-        metric.counts_right_units(rows) for rows in pair_rows(rows_a, rows_b)
+    return compare_benchmark(
+        dataset,
+        side_a.record,
+        rows_a,
+        rows_b,
+        statistic_for(dataset, side_a.record),
+        lambda: _questions(rows_a, side_a.stem) or _questions(rows_b, side_b.stem),
+        seed=seed,
+        resamples=resamples,
     )
-    paired = paired_comparison(
-        rows_a, rows_b, headline.statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed,
-        sums=headline.sums,
-    )  # fmt: skip
-    return BenchmarkComparison(
-        benchmark=dataset,
-        paired=paired,
-        n_rows_a=len(rows_a),
-        n_rows_b=len(rows_b),
-        flips=flipped_units(dataset, rows_a, rows_b, side_a.stem, side_b.stem),
-    )
-
-
-def flipped_units(
-    dataset: str, rows_a: Sequence[RowResult], rows_b: Sequence[RowResult], stem_a: Path, stem_b: Path
-) -> list[Flip]:
-    """Units (of the headline) with a row whose outcome differs between the runs, in A's row order,
-    each with the unit's outcome in A and B (a HallusionBench question group may stay wrong while one
-    of its rows turns right) and the rows that changed."""
-    common_a, common_b = pair_rows(rows_a, rows_b)
-    changed: dict[str, list[tuple[RowResult, RowResult]]] = {}
-    for ra, rb in zip(common_a, common_b, strict=True):
-        if ra.score != rb.score:
-            changed.setdefault(unit_of(ra, UNIT), []).append((ra, rb))
-    if not changed:
-        return []
-    values_a, values_b = unit_values(common_a), unit_values(common_b)
-    questions = _questions(rows_a, stem_a) or _questions(rows_b, stem_b)
-    return [
-        Flip(
-            dataset,
-            name.removeprefix("unit:"),
-            values_a.get(name, math.nan),
-            values_b.get(name, math.nan),
-            [FlippedRow(ra.index, questions.get(str(ra.index)), ra, rb) for ra, rb in pairs],
-        )
-        for name, pairs in changed.items()
-    ]
 
 
 def _questions(rows: Sequence[RowResult], stem: Path) -> dict[str, str]:
