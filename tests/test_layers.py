@@ -2,6 +2,8 @@
 ``stats``) never import a layer above them (``workflows``, ``runner``, ``report``, ``cli``), not even
 inside a function, where a cycle would only show when that function first runs; and the leaves they all
 use (types, errors, protocol, transport, console, settings, atomic writes) import only each other.
+Work dirs are read through ``vleval.workdir`` by the layers above only: a capability gets typed records
+(rows, score records, the run manifest) handed to it, so it never imports the reader either.
 Workflows and the runner combine capabilities; a capability that needs something from above has it in
 the wrong layer."""
 
@@ -17,6 +19,8 @@ import vleval
 PACKAGE = Path(vleval.__file__).parent
 CAPABILITIES = ("datasets", "families", "judge", "models", "stats")
 ABOVE = ("workflows", "runner", "report", "cli")
+# read by workflows, report and runner only (it lists and opens work dirs; capabilities get its records)
+WORK_DIR_READER = ("workdir",)
 LEAVES = ("types", "errors", "protocol", "transport", "console", "settings", "atomic", "__version__")
 
 
@@ -49,11 +53,11 @@ def imported_modules(source: str, module: str) -> list[tuple[int, str]]:
     return found
 
 
-def upward_imports(source: str, module: str) -> list[str]:
+def upward_imports(source: str, module: str, above: tuple[str, ...] = ABOVE) -> list[str]:
     return [
         f"{module}:{line} imports {name}"
         for line, name in imported_modules(source, module)
-        if name.split(".")[0] == "vleval" and len(name.split(".")) > 1 and name.split(".")[1] in ABOVE
+        if name.split(".")[0] == "vleval" and len(name.split(".")) > 1 and name.split(".")[1] in above
     ]
 
 
@@ -65,6 +69,32 @@ def test_no_capability_imports_a_layer_above_it(capability: str) -> None:
     assert violations == [], f"{capability} must not import workflows/runner/report/cli:\n" + "\n".join(
         violations
     )
+
+
+@pytest.mark.parametrize("capability", CAPABILITIES)
+def test_no_capability_reads_work_dirs(capability: str) -> None:
+    violations = []
+    for path in sorted((PACKAGE / capability).rglob("*.py")):
+        violations += upward_imports(path.read_text(encoding="utf-8"), module_name(path), WORK_DIR_READER)
+    assert violations == [], (
+        f"{capability} must not import vleval.workdir (a workflow reads the work dir and passes the "
+        "records):\n" + "\n".join(violations)
+    )
+
+
+def test_the_work_dir_rule_sees_every_way_of_importing_the_reader() -> None:
+    source = (
+        "from vleval.workdir import read_manifest\n"
+        "def f():\n"
+        "    from ..workdir import rows_stems\n"
+        "    import vleval.workdir\n"
+        "from vleval.workflows.compare import compare_runs\n"
+    )
+    assert upward_imports(source, "vleval.stats.compare", WORK_DIR_READER) == [
+        "vleval.stats.compare:1 imports vleval.workdir.read_manifest",
+        "vleval.stats.compare:3 imports vleval.workdir.rows_stems",
+        "vleval.stats.compare:4 imports vleval.workdir",
+    ]
 
 
 def test_the_scan_sees_imports_inside_functions_relative_and_by_name() -> None:

@@ -18,10 +18,10 @@ from vleval.families.base import default_judge
 from vleval.protocol import get_protocol
 from vleval.report.collect import collect_runs
 from vleval.settings import differences, non_defaults, settings_of
-from vleval.stats.compare import compare_runs
 from vleval.synthetic.scripted_judge import ScriptedJudge
 from vleval.types import EvalSettings
 from vleval.workdir import manifest_from_json
+from vleval.workflows.compare import compare_runs
 
 MODEL = "TinyVL"
 TABLE = pd.DataFrame(

@@ -25,7 +25,7 @@ COMMAND_MODULES = (
     "vleval.models.commands",  # models list/download
     "vleval.report.commands",  # report, demo
     "vleval.report.export_commands",  # export (results.json, parquet)
-    "vleval.stats.commands",  # compare
+    "vleval.workflows.compare_commands",  # compare
     "vleval.workflows.judge_commands",  # judge-audit
 )
 

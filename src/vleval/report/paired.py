@@ -1,5 +1,5 @@
 """The comparison page's statistics: per benchmark the paired difference B - A with its interval,
-Holm-adjusted p-value, verdict and smallest detectable difference (``vleval.stats.compare``, the same
+Holm-adjusted p-value, verdict and smallest detectable difference (``vleval.workflows.compare``, the same
 numbers ``vleval compare`` prints), and a filterable list of the units that flipped."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 
 from vleval.errors import VlevalError
-from vleval.stats.compare import Comparison, compare_runs, model_pairs, subset_notes
+from vleval.workflows.compare import Comparison, compare_runs, model_pairs, subset_notes
 
 # filters the flips list by benchmark and by text; the page's own script knows nothing of this list
 _FLIPS_SCRIPT = """

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from stats_support import FLIP_MMSTAR, MODEL, SUITE
+from compare_support import FLIP_MMSTAR, MODEL, SUITE
 
 from vleval.cli import main
 

@@ -10,10 +10,11 @@ import pytest
 
 from vleval.datasets.results import write_rows, write_score
 from vleval.errors import VlevalError
-from vleval.stats.compare import HeadlineStatistic, compare_runs, comparison_json, render_text
+from vleval.stats.compare import HeadlineStatistic
 from vleval.stats.compare import share_of_right_units as share_of_units
 from vleval.stats.metrics import MeanGrade, PointSum, ShareRight
 from vleval.types import RowResult, ScoreRecord
+from vleval.workflows.compare import compare_runs, comparison_json, render_text
 
 
 def share_of_right_units(dataset, record):

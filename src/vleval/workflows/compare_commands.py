@@ -1,4 +1,4 @@
-"""`vleval compare`: parse arguments and delegate to ``vleval.stats.compare``."""
+"""`vleval compare`: parse arguments and delegate to ``vleval.workflows.compare``."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     from vleval.atomic import atomic_write
     from vleval.errors import VlevalError
-    from vleval.stats.compare import compare_runs, comparison_json, render_text
+    from vleval.workflows.compare import compare_runs, comparison_json, render_text
 
     if args.resamples < 1 or args.flips < 0:
         raise VlevalError("--resamples must be at least 1 and --flips at least 0.")

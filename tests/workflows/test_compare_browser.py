@@ -4,7 +4,7 @@ and the flips list, filterable by benchmark and text."""
 from __future__ import annotations
 
 import pytest
-from stats_support import FLIP_MMSTAR
+from compare_support import FLIP_MMSTAR
 
 from vleval.report.build import write_compare
 
