@@ -406,6 +406,10 @@ PROTOCOL_2024_12 = Protocol(
     md5_overrides={
         "MMBench_TEST_EN_V11": "26f0f15381a21720255091d3e0316ce6",
         "MMMU_DEV_VAL": "521afc0f3bf341e6654327792781644d",
+        # re-uploaded between b13a37db and e8e78f05 (image_mcq.py DATASET_MD5)
+        "MMBench_TEST_CN_V11": "74bbe4556dac745613c7cbe5ad787050",
+        "RealWorldQA": "92321028d2bc29040284b6674721e48f",
+        "BLINK": "3b6649b6a662184ea046908e5506260e",
     },
     quirks=_COMMON_QUIRKS
     | {

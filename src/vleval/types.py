@@ -34,6 +34,9 @@ class PromptStyle:
     """
 
     yorn_instruction: str = ""  # Y/N: said before the short-answer instruction ("Please answer yes or no.")
+    # Y/N: the short-answer instruction follows the question (MME, HallusionBench); False: the question
+    # is asked as is (the wrapper's other Y/N datasets, e.g. POPE)
+    yorn_short_answer: bool = True
     vqa: Literal["short", "detail", "verbatim"] = "short"
     mpo_without_cot: bool = False  # -MPO models use the MPO prompt here even without CoT
     mpo_keeps_prompt: bool = False  # the MPO prompt leaves this benchmark's text alone
@@ -60,6 +63,10 @@ class BenchmarkCard:
     required_columns: tuple[str, ...] = ("index", "question")
     description: str = ""
     prompt: PromptStyle = PromptStyle()
+    # which of its family's scoring rules the reference applies, where its ``evaluate`` picks one by
+    # dataset name (yorn: "mme" MME_rating, "pope" POPE_rating; mcq: "mmt" report_acc_MMT, "blink" the
+    # BLINK judge prompt); "" = the family's default
+    scoring: str = ""
 
     @property
     def file_name(self) -> str:

@@ -25,6 +25,7 @@ PROMPT_SHA256 = {
     "llavabench_system.txt": "8ec001fd8f1a623f9e444c9eca7be1cc3ee529003e931167a1b44958132baf33",
     "mathvista_ice.txt": "3e9cb232be22ebb53f446686e46f0e996d6dd562bc033f0973f31914c79f900b",
     "mcq_match_cn.txt": "6cd5198da4ff3d4179a6db5bf17eeb181fa9e55caba876e632f7c583ac0eeb7c",
+    "mcq_match_blink.txt": "8db0a4df9f3b9912cccedb9987f770bbc351339a6bd6464462f6a4a39dd75b8a",
     "mcq_match_en.txt": "133b2beaa0ce149aab95c6d01d4629f034e8861c723fc302ab3853a41e690c86",
     "mmvet_fewshot.txt": "f3e131e1d998e890676bda56a63e404f601cb5166293b1ab0c9fafd9d8567323",
     "yorn_match.txt": "716c90fbf15fd5121199b207187faae67c26b0ee4c697b4a7e91ef84026d092a",

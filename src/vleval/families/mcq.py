@@ -61,7 +61,43 @@ MMB_ABBRS = {
 # judge short name -> result file tag (image_mcq.py::name_str_map; same at both commits)
 RESULT_FILE_TAGS = {"chatgpt-0125": "openai", "gpt-4-0125": "gpt4"}
 # reported as another dataset (image_mcq.py::dataset_map)
-REPORT_AS = {"MMBench_TEST_EN_V11": "MMBench_V11"}
+REPORT_AS = {"MMBench_TEST_EN_V11": "MMBench_V11", "MMBench_TEST_CN_V11": "MMBench_CN_V11"}
+# MMT-Bench meta-task (l2-category) -> the column report_acc_MMT names it by (same at both commits)
+MMT_ABBRS = {
+    "visual_recognition": "VR",
+    "localization": "Loc",
+    "ocr": "OCR",
+    "counting": "Count",
+    "hallucination": "HLN",
+    "image_retrieval": "IR",
+    "threed": "3D",
+    "visual_captioning": "VC",
+    "visual_grounding": "VG",
+    "doc_understanding": "DU",
+    "action_recognition": "AR",
+    "pixel_level_perception": "PLP",
+    "image-to-image_translation": "I2IT",
+    "relation_reasoning": "RR",
+    "intelligence_quotient_test": "IQT",
+    "emotion": "Emo",
+    "visual_illusion": "VI",
+    "meme_understanding": "MemU",
+    "visual_prompt_understanding": "VPU",
+    "anomaly_detection": "AND",
+    "keypoint_detection": "KD",
+    "visual_commonsense_reasoning": "VCR",
+    "image_evaluation_judgement": "IEJ",
+    "multiple_image_analysis": "MIA",
+    "cross_image_matching": "CIM",
+    "temporal_understanding": "TU",
+    "visual_code": "VP",
+    "medical_understanding": "MedU",
+    "autonomous_driving": "AUD",
+    "discipline_knowledge_reasoning": "DKR",
+    "embodied_ai": "EA",
+    "gui_navigation": "GN",
+}
+ALL_SPLITS = "ALL"  # report_acc_MMT's last row: every split together (MMT-Bench's headline)
 
 
 def is_circular(name: str) -> bool:
@@ -85,8 +121,12 @@ def option_str(choices: dict[str, Any]) -> str:
     return "There are several options: \n" + "".join(f"{c}. {v}\n" for c, v in choices.items())
 
 
-def build_judge_prompt(question: Any, choices: dict[str, Any], prediction: str) -> str:
-    template = judge_prompt("mcq_match_cn.txt" if cn_string(str(question)) else "mcq_match_en.txt")
+def build_judge_prompt(question: Any, choices: dict[str, Any], prediction: str, scoring: str = "") -> str:
+    """The reference's matching prompt: BLINK's own, else Chinese or English by the question's text."""
+    if scoring == BLINK_SCORING:
+        template = judge_prompt("mcq_match_blink.txt")
+    else:
+        template = judge_prompt("mcq_match_cn.txt" if cn_string(str(question)) else "mcq_match_en.txt")
     return template.format(question, option_str(choices), prediction)
 
 
@@ -104,7 +144,7 @@ def mmmu_preproc(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def extract_options(
-    rows: list[dict[str, Any]], protocol: Protocol, judge: Judge | None, seed: int
+    rows: list[dict[str, Any]], protocol: Protocol, judge: Judge | None, seed: int, scoring: str = ""
 ) -> list[tuple[str, str, str]]:
     """extract_answer_from_item for many rows: (option, match log, how) per row, where ``how`` is
     'rule', 'judge', 'no_judge', 'random', 'unparsed' (see ``after_judge_failed``) or 'failed' (the
@@ -123,7 +163,7 @@ def extract_options(
         else:
             out.append(None)
             choices_of[i] = choices
-            prompts[i] = build_judge_prompt(row.get("question"), choices, row["prediction"])
+            prompts[i] = build_judge_prompt(row.get("question"), choices, row["prediction"], scoring)
     if prompts:
         assert judge is not None
 
@@ -167,6 +207,8 @@ HOW_DECIDED: dict[str, DecidedBy] = {
 
 
 MCQ_COLUMNS = ("index", "question", "image", "A", "B")
+MMT_SCORING = "mmt"  # image_mcq.py: a dataset named '*MMT*' is reported by report_acc_MMT
+BLINK_SCORING = "blink"  # multiple_choice.py: 'BLINK' asks the judge with build_prompt_blink
 # MCQ answers of -MPO models are cut to the text after "Final answer:" (VK vlmeval/vlm/internvl/utils.py)
 MCQ_PROMPT = PromptStyle(mpo_postprocess=True)
 
@@ -226,6 +268,91 @@ CARDS: tuple[BenchmarkCard, ...] = (
         description="AI2D test split (the reference's masked variant).",
         prompt=MCQ_PROMPT,
     ),
+    # Chinese MMBench: questions and options in Chinese, so the wrapper's Chinese direct-answer
+    # instruction and the reference's Chinese judge prompt apply (both chosen by the text, not the name)
+    BenchmarkCard(
+        name="MMBench_TEST_CN_V11",
+        url=f"{OPENXLAB}/benchmarks/MMBench/MMBench_TEST_CN_V11.tsv",
+        md5="156e6569f9547afb16603eca16e85373",  # 2024.12: 74bbe455... (re-uploaded between the commits)
+        task_type="MCQ",
+        family="mcq",
+        has_answers=False,
+        required_columns=MCQ_COLUMNS,
+        description="MMBench v1.1 Chinese test split; no answers: submit to the official server.",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="MMBench_DEV_CN_V11",
+        url=f"{OPENXLAB}/benchmarks/MMBench/MMBench_DEV_CN_V11.tsv",
+        md5="593f9b5f6bea453d870a798b34ae4f37",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer", "category"),
+        description="MMBench v1.1 Chinese dev split, with answers (circular evaluation).",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="RealWorldQA",
+        url=f"{OPENXLAB}/VLMEval/RealWorldQA.tsv",
+        md5="4de008f55dc4fd008ca9e15321dc44b7",  # 2024.12: 92321028... (re-uploaded between the commits)
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer"),
+        description="RealWorldQA: real-world spatial understanding, multiple choice.",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="ScienceQA_TEST",
+        url=f"{OPENXLAB}/benchmarks/ScienceQA/ScienceQA_TEST.tsv",
+        md5="e42e9e00f9c59a80d8a5db35bc32b71f",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer"),
+        description="ScienceQA test split, the questions with an image.",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="SEEDBench_IMG",
+        url=f"{OPENXLAB}/benchmarks/SEEDBench/SEEDBench_IMG.tsv",
+        md5="68017231464752261a2526d6ca3a10c0",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer", "category"),
+        description="SEED-Bench image questions; accuracy per evaluation dimension.",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="SEEDBench2_Plus",
+        url=f"{OPENXLAB}/benchmarks/SEEDBench/SEEDBench2_Plus.tsv",
+        md5="e32d3216dc4f452b0fe497a52015d1fd",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer", "category"),
+        description="SEED-Bench2-Plus: text-rich charts, maps and webs; accuracy per category.",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="MMT-Bench_VAL",
+        url=f"{OPENXLAB}/benchmarks/MMT-Bench/MMT-Bench_VAL.tsv",
+        md5="8dd4b730f53dbf9c3aed90ca31c928e0",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer", "category", "l2-category"),
+        description="MMT-Bench validation split; meta-task scores are means of their subtasks' accuracies.",
+        prompt=MCQ_PROMPT,
+        scoring=MMT_SCORING,
+    ),
+    BenchmarkCard(
+        name="BLINK",
+        url=f"{OPENXLAB}/VLMEval/BLINK.tsv",
+        md5="d5e8af148b10ac69f535ff7b23f3f989",  # 2024.12: 3b6649b6... (re-uploaded between the commits)
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer", "category"),
+        description="BLINK validation split: multi-image perception tasks; accuracy per task.",
+        prompt=MCQ_PROMPT,
+        scoring=BLINK_SCORING,
+    ),
 )
 
 
@@ -264,10 +391,10 @@ class MCQFamily(BenchmarkFamily):
         data = data[data["index"].isin(answer_map)].copy()
         data["GT"] = [answer_map[i] for i in data["index"]]
         if is_circular(card.name):
-            scored, rows = _circular(data, protocol, judge, seed)
+            scored, rows = _circular(data, protocol, judge, seed, card.scoring)
         else:
-            scored, rows = _vanilla(data, protocol, judge, seed)
-        acc = report_acc(scored)
+            scored, rows = _vanilla(data, protocol, judge, seed, card.scoring)
+        acc = report_acc_mmt(scored) if card.scoring == MMT_SCORING else report_acc(scored)
         chosen = acc.iloc[_headline_position(acc)]
         split = f"{chosen['split']} " if "MMMU" in card.name else ""
         notes = []
@@ -445,9 +572,13 @@ def _headline_split(splits: Iterable[str]) -> str:
 
 def _headline_position(acc: pd.DataFrame) -> int:
     """The row of the accuracy table the headline reads: the 'validation' split where there is one
-    (MMMU reports its validation split), else the first."""
+    (MMMU reports its validation split), else the all-splits row where there is one (MMT-Bench's
+    ``report_acc_MMT``), else the first."""
     splits = [str(s) for s in acc["split"]]
-    return splits.index("validation") if "validation" in splits else 0
+    for wanted in ("validation", ALL_SPLITS):
+        if wanted in splits:
+            return splits.index(wanted)
+    return 0
 
 
 def _prepare(data: pd.DataFrame, card: BenchmarkCard) -> pd.DataFrame:
@@ -501,9 +632,13 @@ def _row_dicts(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.to_dict(orient="records")
 
 
-def _attributes(row: dict[str, Any]) -> dict[str, str]:
+def _attributes(row: dict[str, Any], scoring: str = "") -> dict[str, str]:
     """The row's ``RowResult.groups``: its split, and its l2-category where the benchmark has one
-    (``report_acc`` reports both category columns)."""
+    (``report_acc`` reports both category columns). MMT-Bench: the split is 'ALL' (its headline is
+    ``report_acc_MMT``'s all-splits row) and the l2-category is left out (a meta-task's value is the
+    mean of its subtasks' accuracies, not a share of its rows)."""
+    if scoring == MMT_SCORING:
+        return {"split": ALL_SPLITS}
     out = {"split": str(row.get("split", "none"))}
     if not isna(row.get(L2_CATEGORY)):
         out[L2_CATEGORY] = str(row[L2_CATEGORY])
@@ -515,9 +650,9 @@ def _category(row: dict[str, Any]) -> str | None:
     return None if isna(value) else str(value)
 
 
-def _vanilla(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult]]:
+def _vanilla(data, protocol, judge, seed, scoring: str = "") -> tuple[pd.DataFrame, list[RowResult]]:
     rows = _row_dicts(data)
-    extracted = extract_options(rows, protocol, judge, seed)
+    extracted = extract_options(rows, protocol, judge, seed, scoring)
     hits = [int(opt == row["GT"]) for (opt, _, _), row in zip(extracted, rows, strict=True)]
     logs = [f"Match Log: {log}. " for _, log, _ in extracted]
     scored = data.drop(columns=["GT"]).copy()
@@ -531,7 +666,7 @@ def _vanilla(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult]
             extracted=opt,
             answer=row["GT"],
             prediction=row["prediction"],
-            groups=_attributes(row),
+            groups=_attributes(row, scoring),
             category=_category(row),
             judge_log=[log],
         )
@@ -540,7 +675,7 @@ def _vanilla(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult]
     return scored, results
 
 
-def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult]]:
+def _circular(data, protocol, judge, seed, scoring: str = "") -> tuple[pd.DataFrame, list[RowResult]]:
     if "g_index" not in data.columns:
         data["g_index"] = [int(x % CIRCULAR_OFFSET) for x in data["index"]]
     main = data[data["index"] == data["g_index"]]
@@ -560,7 +695,7 @@ def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult
         for g in pending:
             results[g] = {"hit": 0, "log": NO_JUDGE_LOG}
     elif pending:
-        _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed)
+        _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed, scoring)
         for g, preds in pending.items():
             results[g] = _judge_group(groups[g], preds, per_copy)
     scored = main.drop(columns=["GT"]).copy()
@@ -569,7 +704,7 @@ def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult
     return scored, _copy_rows(groups, prefetched, per_copy, results, judge is None)
 
 
-def _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed) -> None:
+def _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed, scoring: str = "") -> None:
     """eval_circular_group asks the judge about a group's rotations in order and stops at the first
     one judged wrong; so the judge sees exactly the reference's requests, rotation k of every group
     still alive goes out as one batch, then rotation k + 1 of the groups that survived it."""
@@ -577,7 +712,9 @@ def _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed) -> None
     position = 0
     while alive:
         todo = [groups[g][position] for g, preds in alive.items() if not preds[position]]
-        for member, extracted in zip(todo, extract_options(todo, protocol, judge, seed), strict=True):
+        for member, extracted in zip(
+            todo, extract_options(todo, protocol, judge, seed, scoring), strict=True
+        ):
             per_copy[member["index"]] = extracted
         survivors = {}
         for g, preds in alive.items():
@@ -679,6 +816,39 @@ def report_acc(df: pd.DataFrame) -> pd.DataFrame:
             sub = df[df[group] == ability]
             res[MMB_ABBRS.get(ability, ability)] = [_mean(sub[sub["split"] == sp]["hit"]) for sp in splits]
     return pd.DataFrame(res)
+
+
+def report_acc_mmt(df: pd.DataFrame) -> pd.DataFrame:
+    """multiple_choice.py::report_acc_MMT: per split and then for all splits together (the 'ALL' row):
+    Overall, each meta-task (l2-category, abbreviated) as the plain mean of its subtasks' accuracies
+    (subtasks in order of appearance), each subtask (category, sorted). Splits sorted (the reference's
+    come from a set). Differences: a meta-task absent from the rows gets no column (the reference's
+    table then has columns of unequal length and pandas refuses it)."""
+    df = df.copy()
+    if "split" not in df.columns:
+        df["split"] = "none"
+    splits = sorted(set(df["split"]), key=str)
+
+    def per_split(sub: pd.DataFrame) -> list[float]:
+        return [_mean(sub[sub["split"] == sp]["hit"]) for sp in splits] + [_mean(sub["hit"])]
+
+    res: dict[str, list[Any]] = {"split": [*splits, ALL_SPLITS], "Overall": per_split(df)}
+    meta: dict[str, list[float]] = {name: [] for name in MMT_ABBRS.values()}
+    res.update(meta)
+    if "category" in df.columns:
+        for task in sorted(set(df["category"]), key=str):
+            res[task] = per_split(df[df["category"] == task])
+    if L2_CATEGORY in df.columns:
+        for ability in sorted(set(df[L2_CATEGORY]), key=str):
+            subtasks = [
+                per_split(df[df["category"] == t])
+                for t in df[df[L2_CATEGORY] == ability]["category"].unique()
+            ]
+            # sum(...) / len(...) as there (Python's left-to-right float sum)
+            res[MMT_ABBRS.get(ability, ability)] = [
+                sum(acc[k] for acc in subtasks) / len(subtasks) for k in range(len(splits) + 1)
+            ]
+    return pd.DataFrame({k: v for k, v in res.items() if not (k in meta and not v)})
 
 
 def _mean(values: pd.Series) -> float:
