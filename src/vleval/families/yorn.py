@@ -54,7 +54,9 @@ MME_SUPER_CATEGORIES = {
     ),
     "reasoning": ("code_reasoning", "commonsense_reasoning", "numerical_calculation", "text_translation"),
 }  # fmt: skip
-MME_UNIT = "points: perception sum + reasoning sum, each category acc + acc+ in percent (0-200 each, 0-2800)"
+MME_POINTS = 2800  # 14 categories x (acc + acc+), each at most 100
+# the report's scale is 0-100: MME's sum / 28 (as OCRBench's 0-1000 score / 10); the sums stay in ``native``
+MME_UNIT = "percent of MME's 2800 points: (perception sum + reasoning sum) / 28; a category: (acc + acc+) / 2"
 POPE_UNIT = "percent (F1 x 100 over all splits' rows, as the reference's Overall)"
 
 
@@ -338,6 +340,8 @@ class YesNoFamily(BenchmarkFamily):
         """POPE: a split's F1 counts each of its rows once (the headline counts a row once per split)."""
         if rows and _rating(rows) == POPE_SCORING:
             return number(pope_line(*_pope_counts(rows, [1] * len(rows)))["Overall"])
+        if rows and _rating(rows) == MME_SCORING:
+            return _mme_category_value(rows)
         return super().category_value(rows, protocol)
 
     def category_sums(self, rows: Sequence[RowResult], protocol: Protocol) -> dict[str, RowSums]:
@@ -346,6 +350,8 @@ class YesNoFamily(BenchmarkFamily):
                 split: _pope_sums(rows, np.asarray([float(split in _splits(row)) for row in rows]))
                 for split in _pope_splits(rows)
             }
+        if rows and _rating(rows) == MME_SCORING:
+            return _mme_category_sums(list(rows))
         return super().category_sums(rows, protocol)
 
     def read_reference(self, stem: Path, judge_model: str | None = None) -> ScoreRecord | None:
@@ -492,10 +498,18 @@ def _mme_aggregate(rows: Sequence[RowResult]) -> dict[str, float]:
     scores = mme_scores([row.category or "" for row in rows], [row.unit for row in rows],
                         [row.score == 1 for row in rows])  # fmt: skip
     return {
-        HEADLINE: scores["perception"] + scores["reasoning"],
+        HEADLINE: (scores["perception"] + scores["reasoning"]) / (MME_POINTS / 100),
         "perception": scores["perception"],
         "reasoning": scores["reasoning"],
     }
+
+
+def _mme_category_value(rows: Sequence[RowResult]) -> float | None:
+    """One category's reported value: its acc + acc+ halved (percent)."""
+    scores = mme_scores([row.category or "" for row in rows], [row.unit for row in rows],
+                        [row.score == 1 for row in rows])  # fmt: skip
+    own = [v for k, v in scores.items() if k not in MME_SUPER_CATEGORIES]
+    return own[0] / 2 if len(own) == 1 else None
 
 
 def _mme_sums(rows: list[RowResult]) -> dict[str, RowSums]:
@@ -533,10 +547,23 @@ def _mme_sums(rows: list[RowResult]) -> dict[str, RowSums]:
 
     perception, reasoning = super_sum("perception"), super_sum("reasoning")
     return {
-        HEADLINE: RowSums(columns, lambda s: perception(s) + reasoning(s), best),
+        HEADLINE: RowSums(columns, lambda s: (perception(s) + reasoning(s)) / (MME_POINTS / 100), best),
         "perception": RowSums(columns, perception, best),
         "reasoning": RowSums(columns, reasoning, best),
     }
+
+
+def _mme_category_sums(rows: list[RowResult]) -> dict[str, RowSums]:
+    """Each category's (acc + acc+) / 2 as sums over all rows (zero outside the category)."""
+    sums = _mme_sums(rows)[HEADLINE]
+    categories = sorted({row.category or "" for row in rows})
+
+    def halved(k: int) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda s: (
+            (ratio(s[:, 4 * k], s[:, 4 * k + 1]) * 100 + ratio(s[:, 4 * k + 2], s[:, 4 * k + 3]) * 100) / 2
+        )
+
+    return {c: RowSums(sums.columns, halved(k), sums.best) for k, c in enumerate(categories)}
 
 
 def _score_mme(data: pd.DataFrame, extracted: list[tuple[str, str]], notes: list[str]) -> Scored:
@@ -567,12 +594,12 @@ def _score_mme(data: pd.DataFrame, extracted: list[tuple[str, str]], notes: list
     return Scored(
         outputs=[ReferenceOutput("_auxmatch.xlsx", data), ReferenceOutput("_score.csv", table)],
         rows=rows,
-        headline=sums["perception"] + sums["reasoning"],
-        headline_name="perception + reasoning (MME sum)",
+        headline=(sums["perception"] + sums["reasoning"]) / (MME_POINTS / 100),
+        headline_name="MME sum / 28",
         tables={"score": table},
         native=sums,
         metrics=sums,
-        categories={k: v for k, v in scores.items() if k not in MME_SUPER_CATEGORIES},
+        categories={k: v / 2 for k, v in scores.items() if k not in MME_SUPER_CATEGORIES},
         notes=notes,
         headline_unit=MME_UNIT,
     )
@@ -595,11 +622,11 @@ def _read_mme_reference(
         family,
         stem,
         path,
-        headline=sum(known.values()) if len(known) == 2 else None,
-        headline_name="perception + reasoning (MME sum)",
+        headline=(known["perception"] + known["reasoning"]) / (MME_POINTS / 100) if len(known) == 2 else None,
+        headline_name="MME sum / 28",
         native=known,
         categories={
-            str(c): v
+            str(c): v / 2
             for c in table.columns
             if c not in MME_SUPER_CATEGORIES and (v := number(line[c])) is not None
         },

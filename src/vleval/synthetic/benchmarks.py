@@ -1,4 +1,4 @@
-"""Synthetic benchmark TSVs in the reference format, for the 12 registered benchmarks.
+"""Synthetic benchmark TSVs in the reference format, for the registered benchmarks.
 
 One factory for tests, ``vleval demo`` and benches: ``make_benchmark_tsv(name, root, n, seed)`` writes
 ``{root}/{name}.tsv`` with the columns the reference reads for that benchmark (docs/
@@ -455,6 +455,161 @@ def _crpe(rng: random.Random, n: int, categories: tuple[str, ...]) -> list[Row]:
     return rows
 
 
+# --------------------------------------------------------------------------------------------------
+# issue 21: the further MCQ and Y/N benchmarks (each a small builder, to move into its family)
+# --------------------------------------------------------------------------------------------------
+_CN_COLOURS = {
+    "red": "红色",
+    "green": "绿色",
+    "blue": "蓝色",
+    "yellow": "黄色",
+    "purple": "紫色",
+    "orange": "橙色",
+}
+_CN_SHAPES = {"circle": "圆形", "square": "正方形", "triangle": "三角形"}
+
+
+def _mmbench_cn(rng: random.Random, n: int, with_answers: bool, split: str) -> list[Row]:
+    """MMBench's rows in Chinese (question, hint and options), so the Chinese instruction and the
+    Chinese judge prompt are exercised."""
+    rows = _mmbench(rng, n, with_answers, split)
+    for row in rows:
+        shape = next(s for s in _CN_SHAPES if s in row["question"])
+        row["question"] = f"图中画的第一个{_CN_SHAPES[shape]}是什么颜色？"
+        if isinstance(row["hint"], str):
+            row["hint"] = "图中白色背景上画着几个形状。"
+        for letter in "ABCD":
+            if isinstance(row[letter], str):
+                row[letter] = _CN_COLOURS[row[letter]]
+    return rows
+
+
+def _plain_mcq(
+    rng: random.Random, n: int, categories: tuple[str, ...] = (), hint: bool = False, extra: Row | None = None
+) -> list[Row]:
+    """A single-image MCQ file (RealWorldQA, ScienceQA, SEED-Bench): 2 to 4 options, a category per
+    row where the benchmark has one, a hint on every other row where it has one."""
+    rows, previous = [], None
+    for i in range(n):
+        image, drawn, shared = _shared_or_new(rng, i, previous)
+        previous = None if shared else (image, drawn)
+        question, options, answer = _colour_question(rng, drawn, (4, 2, 3)[i % 3])
+        row: Row = {"index": i, "question": question}
+        if hint:
+            row["hint"] = NAN if i % 2 == 0 else f"The image shows {len(drawn)} shapes."
+        row.update(_pad_options(options, 4))
+        row["answer"] = LETTERS[answer]
+        if categories:
+            row["category"] = categories[i % len(categories)]
+        row.update(extra or {})
+        row["image"] = image
+        rows.append(row)
+    return rows
+
+
+_MMT_TASKS = (  # (subtask = category, meta-task = l2-category)
+    ("color_recognition", "visual_recognition"),
+    ("shape_recognition", "visual_recognition"),
+    ("object_counting", "counting"),
+    ("scene_text_recognition", "ocr"),
+    ("order_hallucination", "hallucination"),
+)
+
+
+def _mmt_bench(rng: random.Random, n: int) -> list[Row]:
+    """Two meta-tasks with two subtasks each (report_acc_MMT averages subtasks), the others one."""
+    rows = _plain_mcq(rng, n)
+    for i, row in enumerate(rows):
+        image = row.pop("image")
+        row["category"], row["l2-category"] = _MMT_TASKS[i % len(_MMT_TASKS)]
+        row["image"] = image
+    return rows
+
+
+_BLINK_TASKS = ("Relative_Depth", "Visual_Similarity", "Multi-view_Reasoning")
+
+
+def _blink(rng: random.Random, n: int) -> list[Row]:
+    """Two or three images per question (a list of base64 images with their file names)."""
+    rows = []
+    for i in range(n):
+        n_images = 2 + i % 2
+        images, drawn_all = [], []
+        for k in range(n_images):
+            image, drawn = _shape_image(rng, i + 3 * k)
+            images.append(image)
+            drawn_all.append(drawn)
+        question, options, answer = _colour_question(rng, drawn_all[0], (2, 4)[i % 2])
+        row: Row = {
+            "index": i + 1,
+            "question": question.replace("the image", "the first image"),
+        }
+        row.update(_pad_options(options, 4))
+        row.update(
+            {
+                "answer": LETTERS[answer],
+                "category": _BLINK_TASKS[i % len(_BLINK_TASKS)],
+                "image": str(images),
+                "image_path": str([f"blink_{i}_{k}.jpg" for k in range(n_images)]),
+            }
+        )
+        rows.append(row)
+    return rows
+
+
+_MME_CATEGORIES = ("color", "count", "existence", "OCR", "commonsense_reasoning", "code_reasoning")
+
+
+def _mme(rng: random.Random, n: int) -> list[Row]:
+    """``n`` images, two questions each (one 'Yes', one 'No'), the second naming the first's image by
+    index, as the real file does; image_path '<category>/<n>.jpg' pairs them for acc+."""
+    rows = []
+    for i in range(n):
+        category = _MME_CATEGORIES[i % len(_MME_CATEGORIES)]
+        image, drawn = _shape_image(rng, i, count=1)
+        colour = drawn[0][0]
+        other = rng.choice([c for c in COLOURS if c != colour])
+        for k, (asked, answer) in enumerate(((colour, "Yes"), (other, "No"))):
+            rows.append(
+                {
+                    "index": 2 * i + k,
+                    "category": category,
+                    "image_path": f"{category}/{i}.jpg",
+                    "question": f"Is there a {asked} shape in the image? Please answer yes or no.",
+                    "answer": answer,
+                    "image": image if k == 0 else str(2 * i),
+                }
+            )
+    return rows
+
+
+_POPE_SPLITS = ("adversarial", "popular", "random", "adversarial,popular", "popular,random,adversarial")
+
+
+def _pope(rng: random.Random, n: int) -> list[Row]:
+    """POPE rows: object-existence questions; some rows are listed under several splits at once."""
+    rows, previous = [], None
+    for i in range(n):
+        image, drawn, shared = _shared_or_new(rng, i, previous)
+        previous = None if shared else (image, drawn)
+        present = drawn[0][1]
+        asked = (
+            present
+            if i % 2 == 0
+            else rng.choice([s for s in ("circle", "square", "triangle") if s != present])
+        )
+        rows.append(
+            {
+                "index": i,
+                "question": f"Is there a {asked} in the image?",
+                "answer": "Yes" if asked == present else "No",
+                "category": _POPE_SPLITS[i % len(_POPE_SPLITS)],
+                "image": image,
+            }
+        )
+    return rows
+
+
 BUILDERS: dict[str, Callable[[random.Random, int], list[Row]]] = {
     "MMBench_TEST_EN_V11": lambda rng, n: _mmbench(rng, n, with_answers=False, split="test"),
     "MMBench_DEV_EN_V11": lambda rng, n: _mmbench(rng, n, with_answers=True, split="dev"),
@@ -468,6 +623,18 @@ BUILDERS: dict[str, Callable[[random.Random, int], list[Row]]] = {
     "LLaVABench": _llavabench,
     "CRPE_EXIST": lambda rng, n: _crpe(rng, n, ("exist",)),
     "CRPE_RELATION": lambda rng, n: _crpe(rng, n, ("subject", "predicate", "object")),
+    "MMBench_TEST_CN_V11": lambda rng, n: _mmbench_cn(rng, n, with_answers=False, split="test"),
+    "MMBench_DEV_CN_V11": lambda rng, n: _mmbench_cn(rng, n, with_answers=True, split="dev"),
+    "RealWorldQA": _plain_mcq,
+    "ScienceQA_TEST": lambda rng, n: _plain_mcq(
+        rng, n, ("natural science", "social science"), hint=True, extra={"split": "test"}
+    ),
+    "SEEDBench_IMG": lambda rng, n: _plain_mcq(rng, n, ("Scene Understanding", "Instance Identity")),
+    "SEEDBench2_Plus": lambda rng, n: _plain_mcq(rng, n, ("chart", "map", "web")),
+    "MMT-Bench_VAL": _mmt_bench,
+    "BLINK": _blink,
+    "MME": _mme,
+    "POPE": _pope,
 }
 
 
