@@ -43,6 +43,15 @@ REFERENCE_FILES = {
     "LLaVABench": ["_openai_result.xlsx", "_score.csv"],
     "CRPE_EXIST": ["_score.json"],
     "CRPE_RELATION": ["_score.json"],
+    "MMBench_DEV_CN_V11": ["_gpt-4o-mini_result.xlsx", "_acc.csv"],
+    "RealWorldQA": ["_gpt-4o-mini_result.xlsx", "_acc.csv"],
+    "ScienceQA_TEST": ["_gpt-4o-mini_result.xlsx", "_acc.csv"],
+    "SEEDBench_IMG": ["_gpt-4o-mini_result.xlsx", "_acc.csv"],
+    "SEEDBench2_Plus": ["_gpt-4o-mini_result.xlsx", "_acc.csv"],
+    "MMT-Bench_VAL": ["_gpt-4o-mini_result.xlsx", "_acc.csv"],
+    "BLINK": ["_gpt-4o-mini_result.xlsx", "_acc.csv"],
+    "MME": ["_auxmatch.xlsx", "_score.csv"],
+    "POPE": ["_auxmatch.xlsx", "_score.csv"],
 }
 
 
@@ -144,7 +153,7 @@ def test_every_registered_family_has_a_scorer():
 
 
 def test_reference_files_listed_per_benchmark_cover_the_registry():
-    assert set(REFERENCE_FILES) | {"MMBench_TEST_EN_V11"} == set(BENCHMARKS)
+    assert set(REFERENCE_FILES) | {"MMBench_TEST_EN_V11", "MMBench_TEST_CN_V11"} == set(BENCHMARKS)
     assert Path(scoring.__file__).name == "scoring.py"
 
 

@@ -302,7 +302,7 @@ class YesNoFamily(BenchmarkFamily):
         if rating == MME_SCORING:
             return _mme_sums(rows)
         if rating == POPE_SCORING:
-            return {HEADLINE: _pope_sums(rows, np.asarray([_split_weight(row) for row in rows], dtype=float))}
+            return _pope_sums(rows, np.asarray([_split_weight(row) for row in rows], dtype=float))
         parts = {
             "aAcc": share(np.asarray([row.score == 1 for row in rows], dtype=float), np.ones(len(rows))),
             "fAcc": share(*group_hits(rows, [row.groups["figure"] for row in rows])),
@@ -347,7 +347,7 @@ class YesNoFamily(BenchmarkFamily):
     def category_sums(self, rows: Sequence[RowResult], protocol: Protocol) -> dict[str, RowSums]:
         if rows and _rating(rows) == POPE_SCORING:
             return {
-                split: _pope_sums(rows, np.asarray([float(split in _splits(row)) for row in rows]))
+                split: _pope_sums(rows, np.asarray([float(split in _splits(row)) for row in rows]))[HEADLINE]
                 for split in _pope_splits(rows)
             }
         if rows and _rating(rows) == MME_SCORING:
@@ -678,21 +678,33 @@ def pope_line(tp: float, fp: float, fn: float, right: float, counted: float) -> 
     return {"Overall": f1 * 100, "acc": acc * 100, "precision": precision * 100, "recall": recall * 100}
 
 
-def _pope_sums(rows: Sequence[RowResult], weights: np.ndarray) -> RowSums:
-    """POPE's F1 as sums of (tp, fp, fn) columns, each row weighted."""
+def _pope_sums(rows: Sequence[RowResult], weights: np.ndarray) -> dict[str, RowSums]:
+    """POPE's F1 (headline), precision and recall as sums of (tp, fp, fn) columns and its accuracy as
+    a share of right rows, each row weighted (``pope_line``'s operations, row by row)."""
     truth = np.asarray([str(row.answer) == "Yes" for row in rows], dtype=float)
     said = np.asarray([str(row.extracted) == "Yes" for row in rows], dtype=float)
     columns = np.column_stack([truth * said, (1 - truth) * said, truth * (1 - said)]) * weights[:, None]
     best = np.column_stack([truth, np.zeros(len(rows)), np.zeros(len(rows))]) * weights[:, None]
 
-    def f1(sums: np.ndarray) -> np.ndarray:
-        tp, fp, fn = sums[:, 0], sums[:, 1], sums[:, 2]
-        precision = np.where(tp + fp != 0, ratio(tp, tp + fp), 0.0)
-        recall = np.where(tp + fn != 0, ratio(tp, tp + fn), 0.0)
-        both = precision + recall
-        return np.where(both != 0, ratio(2 * (precision * recall), both), 0.0) * 100
+    def precision(sums: np.ndarray) -> np.ndarray:
+        tp, fp = sums[:, 0], sums[:, 1]
+        return np.where(tp + fp != 0, ratio(tp, tp + fp), 0.0)
 
-    return RowSums(columns, f1, best)
+    def recall(sums: np.ndarray) -> np.ndarray:
+        tp, fn = sums[:, 0], sums[:, 2]
+        return np.where(tp + fn != 0, ratio(tp, tp + fn), 0.0)
+
+    def f1(sums: np.ndarray) -> np.ndarray:
+        p, r = precision(sums), recall(sums)
+        return np.where(p + r != 0, ratio(2 * (p * r), p + r), 0.0) * 100
+
+    right = np.asarray([float(row.score == 1) for row in rows])
+    return {
+        HEADLINE: RowSums(columns, f1, best),
+        "precision": RowSums(columns, lambda s: precision(s) * 100, best),
+        "recall": RowSums(columns, lambda s: recall(s) * 100, best),
+        "acc": share(right * weights, weights),
+    }
 
 
 def pope_rating(data: pd.DataFrame) -> pd.DataFrame:
