@@ -21,7 +21,9 @@ from typing import Any
 import pandas as pd
 
 from vleval.errors import VlevalError
+from vleval.families.mcq import MMT_ABBRS
 from vleval.families.ocrbench import CATEGORIES as OCRBENCH_CATEGORIES
+from vleval.families.yorn import MME_SUPER_CATEGORIES
 from vleval.protocol import Protocol
 from vleval.synthetic.images import (
     COLOURS,
@@ -507,21 +509,16 @@ def _plain_mcq(
     return rows
 
 
-_MMT_TASKS = (  # (subtask = category, meta-task = l2-category)
-    ("color_recognition", "visual_recognition"),
-    ("shape_recognition", "visual_recognition"),
-    ("object_counting", "counting"),
-    ("scene_text_recognition", "ocr"),
-    ("order_hallucination", "hallucination"),
-)
-
-
 def _mmt_bench(rng: random.Random, n: int) -> list[Row]:
-    """Two meta-tasks with two subtasks each (report_acc_MMT averages subtasks), the others one."""
+    """Row i: meta-task (l2-category) i mod 32, in report_acc_MMT's table order, subtask (category)
+    i div 32 of it: from 33 rows on, some meta-tasks average two subtasks; from 32 rows on, every
+    meta-task is there (the reference's table needs them all)."""
     rows = _plain_mcq(rng, n)
+    metas = list(MMT_ABBRS)
     for i, row in enumerate(rows):
         image = row.pop("image")
-        row["category"], row["l2-category"] = _MMT_TASKS[i % len(_MMT_TASKS)]
+        meta = metas[i % len(metas)]
+        row["category"], row["l2-category"] = f"{meta}_subtask_{i // len(metas)}", meta
         row["image"] = image
     return rows
 
@@ -557,7 +554,7 @@ def _blink(rng: random.Random, n: int) -> list[Row]:
     return rows
 
 
-_MME_CATEGORIES = ("color", "count", "existence", "OCR", "commonsense_reasoning", "code_reasoning")
+_MME_CATEGORIES = tuple(c for members in MME_SUPER_CATEGORIES.values() for c in members)  # all 14 from n = 14
 
 
 def _mme(rng: random.Random, n: int) -> list[Row]:
