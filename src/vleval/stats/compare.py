@@ -492,7 +492,7 @@ def render_text(comparison: Comparison, *, max_flips: int = 50) -> str:
     lines += [
         "",
         f"{comparison.suite_line} (Holm-adjusted p < 0.05 across {len(comparison.benchmarks)} benchmark(s)).",
-        f"Scores on each benchmark's own scale (percent; OCRBench Final Score / 10; LLaVABench's relative "
+        f"Scores on each benchmark's own scale (percent; OCRBench Final Score / 10; MME sum / 28; LLaVABench's relative "
         f"score can exceed 100), on the rows both runs scored; intervals: paired percentile "
         f"bootstrap over scoring units, {comparison.resamples} resamples, seed {comparison.seed}. MDE 80%: "
         f"the smallest |B - A| this sample size detects 80% of the time.",
