@@ -1,9 +1,11 @@
-"""Multiple-choice scoring: MMBench (circular), MMStar, AI2D, MMMU (with MMMU_preproc).
+"""Multiple-choice scoring: MMBench EN/CN (circular), MMStar, AI2D, MMMU (with MMMU_preproc), RealWorldQA,
+ScienceQA, SEED-Bench, MMT-Bench (report_acc_MMT), BLINK (its own judge prompt).
 
 Sources (open-compass/VLMEvalKit at b13a37db and e8e78f05): ``vlmeval/dataset/image_mcq.py``
 (``ImageMCQDataset.evaluate`` / ``evaluate_heuristic``) and ``vlmeval/dataset/utils/multiple_choice.py``
 (``extract_answer_from_item``, ``prefetch_circular_group``, ``eval_circular_group``,
-``mcq_vanilla_eval``, ``mcq_circular_eval``, ``MMMU_preproc``, ``report_acc``). Differences:
+``mcq_vanilla_eval``, ``mcq_circular_eval``, ``MMMU_preproc``, ``report_acc``, ``report_acc_MMT``,
+``build_prompt_blink``). Differences:
 matching rules (see ``matching.py``) and the default judge (hence the result file tag).
 
 Deliberate, documented choices where the reference is not deterministic:
@@ -361,7 +363,9 @@ class MCQFamily(BenchmarkFamily):
     listing_order = 10
     judge_role = "mcq_judge"
     headline_name = "Overall accuracy"
-    headline_unit = "percent (the reference's Overall fraction x 100; MMMU: the validation split)"
+    headline_unit = (
+        "percent (the reference's Overall fraction x 100; MMMU: the validation split; MMT-Bench: all splits)"
+    )
     required_columns = ("index", "prediction")
 
     def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:
