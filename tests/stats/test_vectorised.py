@@ -74,7 +74,8 @@ def test_scores_and_bootstrap_intervals_are_unchanged(scored):
     that is still a bootstrap in the record is that one; the others are exact binomial intervals."""
     case, result = scored
     family, protocol = family_of(case[0]), get_protocol(case[1])
-    if case_id(case) not in BEFORE:  # a benchmark added after the vectorised bootstrap: no earlier code ran it
+    # a benchmark added after the vectorised bootstrap: no earlier code ran it
+    if case_id(case) not in BEFORE:
         pytest.skip(f"{case_id(case)} was registered after intervals_before.json was recorded")
     before = BEFORE[case_id(case)]
     record = result.record
