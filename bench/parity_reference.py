@@ -51,10 +51,22 @@ BENCHMARKS = (
     "LLaVABench",
     "CRPE_EXIST",
     "CRPE_RELATION",
+    # issue 21: open-ended VQA
     "ChartQA_TEST",
     "TextVQA_VAL",
     "DocVQA_VAL",
     "InfoVQA_VAL",
+    # issue 21: multiple choice and yes/no
+    "MMBench_TEST_CN_V11",
+    "MMBench_DEV_CN_V11",
+    "RealWorldQA",
+    "ScienceQA_TEST",
+    "SEEDBench_IMG",
+    "SEEDBench2_Plus",
+    "MMT-Bench_VAL",
+    "BLINK",
+    "MME",
+    "POPE",
 )
 # Checkpoint folder names: the runner derives the MPO prompt flag from "MPO" in a folder's name
 # (vleval.runner.targets.card_from_checkpoint); the reference gets use_mpo_prompt explicitly.
@@ -478,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work", type=Path, default=Path("parity-work"), help="scratch folder (default ./parity-work)"
     )
-    parser.add_argument("--data", nargs="+", default=list(BENCHMARKS), help="benchmarks (default: all 16)")
+    parser.add_argument("--data", nargs="+", default=list(BENCHMARKS), help="benchmarks (default: all above)")
     parser.add_argument(
         "--families", nargs="+", default=["qwen2", "internlm2"], choices=["qwen2", "internlm2"]
     )

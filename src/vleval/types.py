@@ -44,6 +44,9 @@ class PromptStyle:
     """
 
     yorn_instruction: str = ""  # Y/N: said before the short-answer instruction ("Please answer yes or no.")
+    # Y/N: the short-answer instruction follows the question (MME, HallusionBench); False: the question
+    # is asked as is (the wrapper's other Y/N datasets, e.g. POPE)
+    yorn_short_answer: bool = True
     vqa: Literal["short", "detail", "verbatim"] = "short"
     mpo_without_cot: bool = False  # -MPO models use the MPO prompt here even without CoT
     mpo_keeps_prompt: bool = False  # the MPO prompt leaves this benchmark's text alone
@@ -88,6 +91,10 @@ class BenchmarkCard:
     # the benchmark defines multi-modal gain and leakage (text-only and LLM-base passes, --mmstar-gain;
     # Chen et al. 2024, MMStar)
     multimodal_gain: bool = False
+    # which of its family's scoring rules the reference applies, where its ``evaluate`` picks one by
+    # dataset name (yorn: "mme" MME_rating, "pope" POPE_rating; mcq: "mmt" report_acc_MMT, "blink" the
+    # BLINK judge prompt); "" = the family's default
+    scoring: str = ""
 
     @property
     def file_name(self) -> str:

@@ -259,3 +259,44 @@ def test_card_flags_say_what_the_reference_decides_by_name(card):
     assert card.circular == reference_is_circular(card.name)
     assert card.open_questions == ("MMMU" in card.name)
     assert card.headline_split == ("validation" if "MMMU" in card.name else None)
+def test_mmt_bench_meta_task_is_the_mean_of_its_subtasks_and_the_headline_the_all_row(tmp_path):
+    opts = {"A": "dog", "B": "cat"}
+    rows = [  # (index, subtask, meta-task, prediction) answer always A
+        (0, "t1", "ocr", "A"), (1, "t1", "ocr", "B"), (2, "t1", "ocr", "B"), (3, "t1", "ocr", "B"),
+        (4, "t2", "ocr", "A"),  # ocr: mean(25%, 100%) = 62.5%, not 2/5 of its rows
+        (5, "t3", "counting", "A"),
+    ]  # fmt: skip
+    frame = pd.DataFrame(
+        [
+            {
+                "index": i,
+                "question": "q",
+                **opts,
+                "answer": "A",
+                "prediction": p,
+                "category": c,
+                "l2-category": l2,
+            }
+            for i, c, l2, p in rows
+        ]  # fmt: skip
+    )
+    result = score_frame(frame, get_benchmark("MMT-Bench_VAL"), OLD, None, stem=tmp_path / "M_MMT", seed=0)
+    acc = pd.read_csv(tmp_path / "M_MMT_acc.csv")
+    assert list(acc["split"]) == ["none", "ALL"]
+    assert list(acc.columns) == ["split", "Overall", "OCR", "Count", "t1", "t2", "t3"]
+    assert acc.iloc[1]["OCR"] == 0.625 and acc.iloc[1]["Count"] == 1.0 and acc.iloc[1]["t1"] == 0.25
+    assert result.record.headline == 50.0 and result.record.headline_name == "Overall accuracy"
+    assert "OCR" in result.record.categories and "t1" in result.record.categories
+
+
+def test_blink_asks_the_judge_with_its_own_prompt_and_chinese_mmbench_with_the_chinese_one():
+    judge = ScriptedJudge("A", short_name="gpt-4o-mini")
+    blink = pd.DataFrame([{"index": 1, "question": "Which point is closer?", "A": "Point A", "B": "Point B",
+                           "answer": "A", "prediction": "the left one", "category": "Relative_Depth"}])  # fmt: skip
+    mcq.FAMILY.score(blink, get_benchmark("BLINK"), NEW, judge, seed=0)
+    assert "(Z) Failed" in judge.requests[0].prompt and "I'm sorry" in judge.requests[0].prompt
+    judge = ScriptedJudge("A", short_name="gpt-4o-mini")
+    cn = pd.DataFrame([{"index": 1, "question": "哪个点更近？", "A": "左边", "B": "右边", "answer": "A",
+                        "prediction": "看不出来", "category": "x"}])  # fmt: skip
+    mcq.FAMILY.score(cn, get_benchmark("MMBench_DEV_CN_V11"), NEW, judge, seed=0)
+    assert "单选题" in judge.requests[0].prompt

@@ -82,3 +82,77 @@ def test_failed_judge_calls_make_the_result_incomplete(tmp_path):
     result = score_frame(rows(), CARD, NEW, judge, stem=tmp_path / "M")
     assert len(judge.batches) == 5 and result.rows[3].decided_by == "failed"
     assert result.record.counts.failed == 1 and not result.record.complete
+
+
+# --------------------------------------------------------------------------------------------------
+# MME and POPE (hand-computed; the reference's own evaluate on edge cases: test_reference_scoring.py)
+# --------------------------------------------------------------------------------------------------
+def mme_rows():
+    def row(index, category, image, answer, prediction):
+        return {"index": index, "question": "Is it?", "answer": answer, "prediction": prediction,
+                "category": category, "image_path": f"{category}/{image}.jpg"}  # fmt: skip
+
+    return pd.DataFrame(
+        [
+            row(0, "color", 0, "Yes", "Yes"),  # image 0: both right -> acc+ counts it
+            row(1, "color", 0, "No", "No"),
+            row(2, "color", 1, "Yes", "Yes, it is."),  # image 1: one right, one wrong
+            row(3, "color", 1, "No", "Yes"),
+            row(4, "code_reasoning", 2, "Yes", "No"),  # both wrong
+            row(5, "code_reasoning", 2, "No", "Yes"),
+        ]
+    )
+
+
+def test_mme_sums_acc_and_acc_plus_per_category_and_says_which_categories_are_missing(tmp_path):
+    card = get_benchmark("MME")
+    result = score_frame(mme_rows(), card, OLD, None, stem=tmp_path / "M_MME")
+    table = pd.read_csv(tmp_path / "M_MME_score.csv")
+    assert list(table.columns) == ["perception", "reasoning", "color", "code_reasoning"]
+    # color: acc 3/4 = 75, acc+ 1/2 = 50 -> 125; code_reasoning: 0 + 0
+    assert table.iloc[0].tolist() == [125.0, 0.0, 125.0, 0.0]
+    assert result.record.native == {"perception": 125.0, "reasoning": 0.0}
+    assert result.record.headline == pytest.approx(125 / 28)  # of MME's 2800 points, on 0-100
+    assert result.record.categories == {"color": 62.5, "code_reasoning": 0.0}  # (acc + acc+) / 2
+    assert any("MME categories without rows" in note and "OCR" in note for note in result.record.notes)
+    assert yorn.FAMILY.aggregate(result.rows)["headline"] == pytest.approx(result.record.headline)
+
+
+def test_mme_limit_keeps_an_images_two_questions_together():
+    keys = yorn.FAMILY.question_keys(mme_rows(), get_benchmark("MME"), OLD)
+    assert (
+        keys
+        == ["color/color/0.jpg"] * 2 + ["color/color/1.jpg"] * 2 + ["code_reasoning/code_reasoning/2.jpg"] * 2
+    )
+
+
+def pope_rows():
+    def row(index, category, answer, prediction):
+        return {"index": index, "question": "Is there a dog?", "answer": answer, "prediction": prediction,
+                "category": category}  # fmt: skip
+
+    return pd.DataFrame(
+        [
+            row(0, "adversarial,popular", "Yes", "Yes, there is a dog."),  # tp, counted in both splits
+            row(1, "adversarial", "No", "Yes"),  # fp
+            row(2, "popular", "Yes", "I cannot tell."),  # Unknown: a negative -> fn
+            row(3, "random", "No", "no"),  # tn
+        ]
+    )
+
+
+def test_pope_counts_a_multi_split_row_once_per_split_and_unknown_as_no(tmp_path):
+    result = score_frame(pope_rows(), get_benchmark("POPE"), OLD, None, stem=tmp_path / "M_POPE")
+    table = pd.read_csv(tmp_path / "M_POPE_score.csv")
+    assert list(table.columns) == ["split", "Overall", "acc", "precision", "recall"]
+    assert list(table["split"]) == ["Overall", "adversarial", "popular", "random"]
+    # Overall over 5 counted rows (row 0 twice): tp 2, fp 1, fn 1 -> precision = recall = F1 = 2/3
+    overall = table.iloc[0]
+    assert overall["precision"] == pytest.approx(200 / 3) and overall["recall"] == pytest.approx(200 / 3)
+    assert overall["Overall"] == pytest.approx(200 / 3) and overall["acc"] == pytest.approx(60.0)
+    assert table.iloc[3].tolist()[1:] == [0.0, 100.0, 0.0, 0.0]  # random: no positive at all
+    assert result.record.headline == pytest.approx(200 / 3)
+    assert result.record.categories["adversarial"] == pytest.approx(table.iloc[1]["Overall"])
+    assert yorn.FAMILY.aggregate(result.rows)["headline"] == pytest.approx(result.record.headline)
+    aux = pd.read_excel(tmp_path / "M_POPE_auxmatch.xlsx")
+    assert list(aux["extracted"]) == ["Yes", "Yes", "Unknown", "No"]

@@ -405,3 +405,115 @@ def test_a_model_budget_replaces_the_benchmark_budget_and_nothing_else():
             CARDS[benchmark].max_new_tokens,
         )
         assert (a.text, a.max_tiles, a.postprocess) == (b.text, b.max_tiles, b.postprocess)
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 21: the MCQ and Y/N benchmarks added after the first ten (texts written by hand from the
+# reference's build_prompt / build_multi_choice_prompt / build_mpo_prompt, as EXPECTED above)
+# --------------------------------------------------------------------------------------------------
+CN_HINT = "图中有三个形状。"
+CN_Q = "第一个形状是什么颜色？"
+CN_WITH_HINT = CN_HINT + "\n" + CN_Q + "\nA. 红色\nB. 蓝色\nC. 绿色"
+CN_BARE = CN_Q + "\nA. 红色\nB. 蓝色\nC. 绿色"
+SCENE = "Which direction is the car facing?\nA. left\nB. right\nC. towards the camera"
+SCI_HINT = "Context: a magnet and a nail."
+SCI = "Will these magnets attract or repel?\nA. attract\nB. repel"
+POINTS = "Which point is closer to the camera?\nA. Point A\nB. Point B"
+SQUARE = "Is this a square?"
+TWO_IMAGES = "Image-1: <image>\nImage-2: <image>\n"
+
+
+def _mcq_expected(prefix, text, bare, suffix="\n" + DIRECT, cot_kept=""):
+    """The four (mpo model, cot) cases of an MCQ benchmark: direct prompt, CoT prompt (the English
+    instruction removed, a Chinese one kept), and the MPO prompt (no hint) under CoT only."""
+    return {
+        (False, False): (prefix + text + suffix, "none"),
+        (False, True): (prefix + text + cot_kept + "\n" + MCQ_COT, "none"),
+        (True, False): (prefix + text + suffix, "none"),
+        (True, True): (prefix + MPO + bare, "mpo"),
+    }
+
+
+NEW_SAMPLES = {
+    "MMBench_DEV_CN_V11": sample(
+        "MMBench_DEV_CN_V11", CN_Q, {"A": "红色", "B": "蓝色", "C": "绿色"}, hint=CN_HINT
+    ),
+    "MMBench_TEST_CN_V11": sample("MMBench_TEST_CN_V11", CN_Q, {"A": "红色", "B": "蓝色", "C": "绿色"}),
+    "RealWorldQA": sample(
+        "RealWorldQA",
+        "Which direction is the car facing?",
+        {"A": "left", "B": "right", "C": "towards the camera"},
+    ),
+    "ScienceQA_TEST": sample(
+        "ScienceQA_TEST",
+        "Will these magnets attract or repel?",
+        {"A": "attract", "B": "repel"},
+        hint=SCI_HINT,
+    ),
+    "SEEDBench_IMG": sample(
+        "SEEDBench_IMG", "How many dots are there?", {"A": "1", "B": "2", "C": "3", "D": "4"}
+    ),
+    "SEEDBench2_Plus": sample(
+        "SEEDBench2_Plus", "How many dots are there?", {"A": "1", "B": "2", "C": "3", "D": "4"}
+    ),
+    "MMT-Bench_VAL": sample(
+        "MMT-Bench_VAL", "How many dots are there?", {"A": "1", "B": "2", "C": "3", "D": "4"}
+    ),
+    "BLINK": sample(
+        "BLINK", "Which point is closer to the camera?", {"A": "Point A", "B": "Point B"}, n_images=2
+    ),
+    "MME": sample("MME", SQUARE),
+    "POPE": sample("POPE", SQUARE),
+}
+NEW_EXPECTED = {
+    "MMBench_DEV_CN_V11": _mcq_expected(
+        ONE, CN_WITH_HINT, CN_BARE, "\n请直接回答选项字母。", "\n请直接回答选项字母。"
+    ),
+    "MMBench_TEST_CN_V11": _mcq_expected(
+        ONE, CN_BARE, CN_BARE, "\n请直接回答选项字母。", "\n请直接回答选项字母。"
+    ),
+    "RealWorldQA": _mcq_expected(ONE, SCENE, SCENE),
+    "ScienceQA_TEST": _mcq_expected(ONE, SCI_HINT + "\n" + SCI, SCI),
+    "SEEDBench_IMG": _mcq_expected(ONE, DOTS, DOTS),
+    "SEEDBench2_Plus": _mcq_expected(ONE, DOTS, DOTS),
+    "MMT-Bench_VAL": _mcq_expected(ONE, DOTS, DOTS),
+    "BLINK": _mcq_expected(TWO_IMAGES, POINTS, POINTS),
+    "MME": {
+        (False, False): (ONE + SQUARE + " " + SHORT, "none"),
+        (False, True): (ONE + SQUARE + " " + SHORT, "none"),  # no Y/N CoT
+        (True, False): (ONE + SQUARE + " " + SHORT, "none"),
+        (True, True): (ONE + MPO + SQUARE, "mpo"),
+    },
+    "POPE": {  # the wrapper's other Y/N datasets: the question as is
+        (False, False): (ONE + SQUARE, "none"),
+        (False, True): (ONE + SQUARE, "none"),
+        (True, False): (ONE + SQUARE, "none"),
+        (True, True): (ONE + MPO + SQUARE, "mpo"),
+    },
+}
+REFERENCE_YORN_SHORT_ANSWER = ("MME", "HallusionBench", "AMBER")  # the Y/N fragments that get the suffix
+
+
+@pytest.mark.parametrize(
+    ("benchmark", "mpo", "cot", "protocol"),
+    [
+        (b, m, c, p)
+        for b in NEW_EXPECTED
+        for m in (False, True)
+        for c in (False, True)
+        for p in ("2024.12", "2026.08")
+    ],
+)
+def test_new_mcq_and_yorn_prompts_match_reference(benchmark, mpo, cot, protocol):
+    model = get_model("InternVL2_5-2B-MPO" if mpo else "InternVL2_5-2B")
+    request = build_request(NEW_SAMPLES[benchmark], BENCHMARKS[benchmark], model, get_protocol(protocol), cot)
+    assert (request.text, request.postprocess) == NEW_EXPECTED[benchmark][(mpo, cot)]
+    assert request.max_tiles == 6  # set_max_num's default; BLINK's 2-4 images stay under 64 in all
+    assert request.generation.max_new_tokens == 4096
+
+
+@pytest.mark.parametrize(
+    "card", [c for c in BENCHMARKS.values() if c.task_type == "Y/N"], ids=lambda c: c.name
+)
+def test_each_yorn_card_asks_for_a_short_answer_where_the_reference_does(card):
+    assert card.prompt.yorn_short_answer == any(f in card.name for f in REFERENCE_YORN_SHORT_ANSWER)

@@ -262,7 +262,7 @@ def score_frame(
         protocol=protocol.name,
         headline_name=scored.headline_name,
         headline=scored.headline,
-        headline_unit=family.headline_unit,
+        headline_unit=scored.headline_unit or family.headline_unit,
         metrics=scored.metrics,
         tables={name: table.to_dict(orient="records") for name, table in scored.tables.items()},
         counts=counts,

@@ -88,6 +88,7 @@ class Scored:
     metrics: dict[str, float] = field(default_factory=dict)
     categories: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    headline_unit: str | None = None  # where a benchmark's headline is not the family's unit (MME's points)
 
 
 def with_shown_columns(score: Any) -> Any:
@@ -433,6 +434,7 @@ def reference_record(
     native: dict[str, float],
     categories: dict[str, float],
     judge_model: str | None = None,
+    headline_unit: str | None = None,
 ) -> ScoreRecord:
     """A ScoreRecord for a result read from the reference's own files (no rows; protocol and dataset
     unknown here: the caller knows the dataset)."""
@@ -441,7 +443,7 @@ def reference_record(
         protocol="",
         headline_name=headline_name,
         headline=headline,
-        headline_unit=family.headline_unit,
+        headline_unit=headline_unit or family.headline_unit,
         native=native,
         categories=categories,
         category_unit=family.metric.category_unit,

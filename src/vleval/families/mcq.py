@@ -1,9 +1,11 @@
-"""Multiple-choice scoring: MMBench (circular), MMStar, AI2D, MMMU (with MMMU_preproc).
+"""Multiple-choice scoring: MMBench EN/CN (circular), MMStar, AI2D, MMMU (with MMMU_preproc), RealWorldQA,
+ScienceQA, SEED-Bench, MMT-Bench (report_acc_MMT), BLINK (its own judge prompt).
 
 Sources (open-compass/VLMEvalKit at b13a37db and e8e78f05): ``vlmeval/dataset/image_mcq.py``
 (``ImageMCQDataset.evaluate`` / ``evaluate_heuristic``) and ``vlmeval/dataset/utils/multiple_choice.py``
 (``extract_answer_from_item``, ``prefetch_circular_group``, ``eval_circular_group``,
-``mcq_vanilla_eval``, ``mcq_circular_eval``, ``MMMU_preproc``, ``report_acc``). Differences:
+``mcq_vanilla_eval``, ``mcq_circular_eval``, ``MMMU_preproc``, ``report_acc``, ``report_acc_MMT``,
+``build_prompt_blink``). Differences:
 matching rules (see ``matching.py``) and the default judge (hence the result file tag).
 
 Deliberate, documented choices where the reference is not deterministic:
@@ -72,6 +74,42 @@ MMB_ABBRS = {
 }
 # judge short name -> result file tag (image_mcq.py::name_str_map; same at both commits)
 RESULT_FILE_TAGS = {"chatgpt-0125": "openai", "gpt-4-0125": "gpt4"}
+# MMT-Bench meta-task (l2-category) -> the column report_acc_MMT names it by (same at both commits)
+MMT_ABBRS = {
+    "visual_recognition": "VR",
+    "localization": "Loc",
+    "ocr": "OCR",
+    "counting": "Count",
+    "hallucination": "HLN",
+    "image_retrieval": "IR",
+    "threed": "3D",
+    "visual_captioning": "VC",
+    "visual_grounding": "VG",
+    "doc_understanding": "DU",
+    "action_recognition": "AR",
+    "pixel_level_perception": "PLP",
+    "image-to-image_translation": "I2IT",
+    "relation_reasoning": "RR",
+    "intelligence_quotient_test": "IQT",
+    "emotion": "Emo",
+    "visual_illusion": "VI",
+    "meme_understanding": "MemU",
+    "visual_prompt_understanding": "VPU",
+    "anomaly_detection": "AND",
+    "keypoint_detection": "KD",
+    "visual_commonsense_reasoning": "VCR",
+    "image_evaluation_judgement": "IEJ",
+    "multiple_image_analysis": "MIA",
+    "cross_image_matching": "CIM",
+    "temporal_understanding": "TU",
+    "visual_code": "VP",
+    "medical_understanding": "MedU",
+    "autonomous_driving": "AUD",
+    "discipline_knowledge_reasoning": "DKR",
+    "embodied_ai": "EA",
+    "gui_navigation": "GN",
+}
+ALL_SPLITS = "ALL"  # report_acc_MMT's last row: every split together (MMT-Bench's headline)
 
 
 def result_file_tag(judge_short_name: str | None) -> str:
@@ -90,8 +128,12 @@ def option_str(choices: dict[str, Any]) -> str:
     return "There are several options: \n" + "".join(f"{c}. {v}\n" for c, v in choices.items())
 
 
-def build_judge_prompt(question: Any, choices: dict[str, Any], prediction: str) -> str:
-    template = judge_prompt("mcq_match_cn.txt" if cn_string(str(question)) else "mcq_match_en.txt")
+def build_judge_prompt(question: Any, choices: dict[str, Any], prediction: str, scoring: str = "") -> str:
+    """The reference's matching prompt: BLINK's own, else Chinese or English by the question's text."""
+    if scoring == BLINK_SCORING:
+        template = judge_prompt("mcq_match_blink.txt")
+    else:
+        template = judge_prompt("mcq_match_cn.txt" if cn_string(str(question)) else "mcq_match_en.txt")
     return template.format(question, option_str(choices), prediction)
 
 
@@ -109,7 +151,7 @@ def mmmu_preproc(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def extract_options(
-    rows: list[dict[str, Any]], protocol: Protocol, judge: Judge | None, seed: int
+    rows: list[dict[str, Any]], protocol: Protocol, judge: Judge | None, seed: int, scoring: str = ""
 ) -> list[tuple[str, str, str]]:
     """extract_answer_from_item for many rows: (option, match log, how) per row, where ``how`` is
     'rule', 'judge', 'no_judge', 'random', 'unparsed' (see ``after_judge_failed``) or 'failed' (the
@@ -128,7 +170,7 @@ def extract_options(
         else:
             out.append(None)
             choices_of[i] = choices
-            prompts[i] = build_judge_prompt(row.get("question"), choices, row["prediction"])
+            prompts[i] = build_judge_prompt(row.get("question"), choices, row["prediction"], scoring)
     if prompts:
         assert judge is not None
 
@@ -172,6 +214,8 @@ HOW_DECIDED: dict[str, DecidedBy] = {
 
 
 MCQ_COLUMNS = ("index", "question", "image", "A", "B")
+MMT_SCORING = "mmt"  # image_mcq.py: a dataset named '*MMT*' is reported by report_acc_MMT
+BLINK_SCORING = "blink"  # multiple_choice.py: 'BLINK' asks the judge with build_prompt_blink
 # MCQ answers of -MPO models are cut to the text after "Final answer:" (VK vlmeval/vlm/internvl/utils.py)
 MCQ_PROMPT = PromptStyle(mpo_postprocess=True)
 
@@ -239,6 +283,97 @@ CARDS: tuple[BenchmarkCard, ...] = (
         description="AI2D test split (the reference's masked variant).",
         prompt=MCQ_PROMPT,
     ),
+    # Chinese MMBench: questions and options in Chinese, so the wrapper's Chinese direct-answer
+    # instruction and the reference's Chinese judge prompt apply (both chosen by the text, not the name)
+    BenchmarkCard(
+        name="MMBench_TEST_CN_V11",
+        url=f"{OPENXLAB}/benchmarks/MMBench/MMBench_TEST_CN_V11.tsv",
+        md5="156e6569f9547afb16603eca16e85373",
+        md5_by_protocol=(("2024.12", "74bbe4556dac745613c7cbe5ad787050"),),  # re-uploaded between the commits
+        task_type="MCQ",
+        family="mcq",
+        has_answers=False,
+        circular=True,
+        required_columns=MCQ_COLUMNS,
+        description="MMBench v1.1 Chinese test split; no answers: submit to the official server.",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="MMBench_DEV_CN_V11",
+        url=f"{OPENXLAB}/benchmarks/MMBench/MMBench_DEV_CN_V11.tsv",
+        md5="593f9b5f6bea453d870a798b34ae4f37",
+        task_type="MCQ",
+        family="mcq",
+        circular=True,
+        required_columns=(*MCQ_COLUMNS, "answer", "category"),
+        description="MMBench v1.1 Chinese dev split, with answers (circular evaluation).",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="RealWorldQA",
+        url=f"{OPENXLAB}/VLMEval/RealWorldQA.tsv",
+        md5="4de008f55dc4fd008ca9e15321dc44b7",
+        md5_by_protocol=(("2024.12", "92321028d2bc29040284b6674721e48f"),),  # re-uploaded between the commits
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer"),
+        description="RealWorldQA: real-world spatial understanding, multiple choice.",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="ScienceQA_TEST",
+        url=f"{OPENXLAB}/benchmarks/ScienceQA/ScienceQA_TEST.tsv",
+        md5="e42e9e00f9c59a80d8a5db35bc32b71f",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer"),
+        description="ScienceQA test split, the questions with an image.",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="SEEDBench_IMG",
+        url=f"{OPENXLAB}/benchmarks/SEEDBench/SEEDBench_IMG.tsv",
+        md5="68017231464752261a2526d6ca3a10c0",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer", "category"),
+        description="SEED-Bench image questions; accuracy per evaluation dimension.",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="SEEDBench2_Plus",
+        url=f"{OPENXLAB}/benchmarks/SEEDBench/SEEDBench2_Plus.tsv",
+        md5="e32d3216dc4f452b0fe497a52015d1fd",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer", "category"),
+        description="SEED-Bench2-Plus: text-rich charts, maps and webs; accuracy per category.",
+        prompt=MCQ_PROMPT,
+    ),
+    BenchmarkCard(
+        name="MMT-Bench_VAL",
+        url=f"{OPENXLAB}/benchmarks/MMT-Bench/MMT-Bench_VAL.tsv",
+        md5="8dd4b730f53dbf9c3aed90ca31c928e0",
+        task_type="MCQ",
+        family="mcq",
+        required_columns=(*MCQ_COLUMNS, "answer", "category", "l2-category"),
+        description="MMT-Bench validation split; meta-task scores are means of their subtasks' accuracies.",
+        prompt=MCQ_PROMPT,
+        scoring=MMT_SCORING,
+    ),
+    BenchmarkCard(
+        name="BLINK",
+        url=f"{OPENXLAB}/VLMEval/BLINK.tsv",
+        md5="d5e8af148b10ac69f535ff7b23f3f989",
+        md5_by_protocol=(("2024.12", "3b6649b6a662184ea046908e5506260e"),),  # re-uploaded between the commits
+        task_type="MCQ",
+        family="mcq",
+        multi_image=True,
+        required_columns=(*MCQ_COLUMNS, "answer", "category"),
+        description="BLINK validation split: multi-image perception tasks; accuracy per task.",
+        prompt=MCQ_PROMPT,
+        scoring=BLINK_SCORING,
+    ),
 )
 
 
@@ -248,7 +383,9 @@ class MCQFamily(BenchmarkFamily):
     judge_role = JudgeRole.CHOICE
     answer_is_option = True
     headline_name = "Overall accuracy"
-    headline_unit = "percent (the reference's Overall fraction x 100; MMMU: the validation split)"
+    headline_unit = (
+        "percent (the reference's Overall fraction x 100; MMMU: the validation split; MMT-Bench: all splits)"
+    )
     required_columns = ("index", "prediction")
 
     # report_acc's Overall: a question right only if every examined rotation is (mcq_circular_eval),
@@ -282,10 +419,10 @@ class MCQFamily(BenchmarkFamily):
         data = data[data["index"].isin(answer_map)].copy()
         data["GT"] = [answer_map[i] for i in data["index"]]
         if card.circular:
-            scored, rows = _circular(data, protocol, judge, seed)
+            scored, rows = _circular(data, protocol, judge, seed, card.scoring)
         else:
-            scored, rows = _vanilla(data, protocol, judge, seed)
-        acc = report_acc(scored)
+            scored, rows = _vanilla(data, protocol, judge, seed, card.scoring)
+        acc = report_acc_mmt(scored) if card.scoring == MMT_SCORING else report_acc(scored)
         chosen = acc.iloc[_headline_position(acc)]
         split = f"{chosen['split']} " if card.headline_split else ""
         notes = []
@@ -426,9 +563,13 @@ def decided_from_log(log: Any, prediction: Any) -> DecidedBy:
 
 def _headline_position(acc: pd.DataFrame) -> int:
     """The row of the accuracy table the headline reads: the 'validation' split where there is one
-    (MMMU reports its validation split), else the first."""
+    (MMMU reports its validation split), else the all-splits row where there is one (MMT-Bench's
+    ``report_acc_MMT``), else the first."""
     splits = [str(s) for s in acc["split"]]
-    return splits.index("validation") if "validation" in splits else 0
+    for wanted in ("validation", ALL_SPLITS):
+        if wanted in splits:
+            return splits.index(wanted)
+    return 0
 
 
 def _prepare(data: pd.DataFrame, card: BenchmarkCard) -> pd.DataFrame:
@@ -482,9 +623,13 @@ def _row_dicts(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.to_dict(orient="records")
 
 
-def _attributes(row: dict[str, Any]) -> dict[str, str]:
+def _attributes(row: dict[str, Any], scoring: str = "") -> dict[str, str]:
     """The row's ``RowResult.groups``: its split, and its l2-category where the benchmark has one
-    (``report_acc`` reports both category columns)."""
+    (``report_acc`` reports both category columns). MMT-Bench: the split is 'ALL' (its headline is
+    ``report_acc_MMT``'s all-splits row) and the l2-category is left out (a meta-task's value is the
+    mean of its subtasks' accuracies, not a share of its rows)."""
+    if scoring == MMT_SCORING:
+        return {"split": ALL_SPLITS}
     out = {"split": str(row.get("split", "none"))}
     if not isna(row.get(L2_CATEGORY)):
         out[L2_CATEGORY] = str(row[L2_CATEGORY])
@@ -496,9 +641,9 @@ def _category(row: dict[str, Any]) -> str | None:
     return None if isna(value) else str(value)
 
 
-def _vanilla(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult]]:
+def _vanilla(data, protocol, judge, seed, scoring: str = "") -> tuple[pd.DataFrame, list[RowResult]]:
     rows = _row_dicts(data)
-    extracted = extract_options(rows, protocol, judge, seed)
+    extracted = extract_options(rows, protocol, judge, seed, scoring)
     hits = [int(opt == row["GT"]) for (opt, _, _), row in zip(extracted, rows, strict=True)]
     logs = [f"Match Log: {log}. " for _, log, _ in extracted]
     scored = data.drop(columns=["GT"]).copy()
@@ -512,7 +657,7 @@ def _vanilla(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult]
             extracted=opt,
             answer=row["GT"],
             prediction=row["prediction"],
-            groups=_attributes(row),
+            groups=_attributes(row, scoring),
             category=_category(row),
             judge_log=[log],
         )
@@ -521,7 +666,7 @@ def _vanilla(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult]
     return scored, results
 
 
-def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult]]:
+def _circular(data, protocol, judge, seed, scoring: str = "") -> tuple[pd.DataFrame, list[RowResult]]:
     if "g_index" not in data.columns:
         data["g_index"] = [int(x % CIRCULAR_OFFSET) for x in data["index"]]
     main = data[data["index"] == data["g_index"]]
@@ -541,7 +686,7 @@ def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult
         for g in pending:
             results[g] = {"hit": 0, "log": NO_JUDGE_LOG}
     elif pending:
-        _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed)
+        _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed, scoring)
         for g, preds in pending.items():
             results[g] = _judge_group(groups[g], preds, per_copy)
     scored = main.drop(columns=["GT"]).copy()
@@ -550,7 +695,7 @@ def _circular(data, protocol, judge, seed) -> tuple[pd.DataFrame, list[RowResult
     return scored, _copy_rows(groups, prefetched, per_copy, results, judge is None)
 
 
-def _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed) -> None:
+def _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed, scoring: str = "") -> None:
     """eval_circular_group asks the judge about a group's rotations in order and stops at the first
     one judged wrong; so the judge sees exactly the reference's requests, rotation k of every group
     still alive goes out as one batch, then rotation k + 1 of the groups that survived it."""
@@ -558,7 +703,9 @@ def _judge_by_rotation(groups, pending, per_copy, protocol, judge, seed) -> None
     position = 0
     while alive:
         todo = [groups[g][position] for g, preds in alive.items() if not preds[position]]
-        for member, extracted in zip(todo, extract_options(todo, protocol, judge, seed), strict=True):
+        for member, extracted in zip(
+            todo, extract_options(todo, protocol, judge, seed, scoring), strict=True
+        ):
             per_copy[member["index"]] = extracted
         survivors = {}
         for g, preds in alive.items():
@@ -660,6 +807,39 @@ def report_acc(df: pd.DataFrame) -> pd.DataFrame:
             sub = df[df[group] == ability]
             res[MMB_ABBRS.get(ability, ability)] = [_mean(sub[sub["split"] == sp]["hit"]) for sp in splits]
     return pd.DataFrame(res)
+
+
+def report_acc_mmt(df: pd.DataFrame) -> pd.DataFrame:
+    """multiple_choice.py::report_acc_MMT: per split and then for all splits together (the 'ALL' row):
+    Overall, each meta-task (l2-category, abbreviated) as the plain mean of its subtasks' accuracies
+    (subtasks in order of appearance), each subtask (category, sorted). Splits sorted (the reference's
+    come from a set). Differences: a meta-task absent from the rows gets no column (the reference's
+    table then has columns of unequal length and pandas refuses it)."""
+    df = df.copy()
+    if "split" not in df.columns:
+        df["split"] = "none"
+    splits = sorted(set(df["split"]), key=str)
+
+    def per_split(sub: pd.DataFrame) -> list[float]:
+        return [_mean(sub[sub["split"] == sp]["hit"]) for sp in splits] + [_mean(sub["hit"])]
+
+    res: dict[str, list[Any]] = {"split": [*splits, ALL_SPLITS], "Overall": per_split(df)}
+    meta: dict[str, list[float]] = {name: [] for name in MMT_ABBRS.values()}
+    res.update(meta)
+    if "category" in df.columns:
+        for task in sorted(set(df["category"]), key=str):
+            res[task] = per_split(df[df["category"] == task])
+    if L2_CATEGORY in df.columns:
+        for ability in sorted(set(df[L2_CATEGORY]), key=str):
+            subtasks = [
+                per_split(df[df["category"] == t])
+                for t in df[df[L2_CATEGORY] == ability]["category"].unique()
+            ]
+            # sum(...) / len(...) as there (Python's left-to-right float sum)
+            res[MMT_ABBRS.get(ability, ability)] = [
+                sum(acc[k] for acc in subtasks) / len(subtasks) for k in range(len(splits) + 1)
+            ]
+    return pd.DataFrame({k: v for k, v in res.items() if not (k in meta and not v)})
 
 
 def _mean(values: pd.Series) -> float:
@@ -799,12 +979,117 @@ def _mmmu(rng: random.Random, n: int) -> list[Row]:
     return rows
 
 
+# the further MCQ benchmarks (issue 21)
+_CN_COLOURS = {
+    "red": "红色",
+    "green": "绿色",
+    "blue": "蓝色",
+    "yellow": "黄色",
+    "purple": "紫色",
+    "orange": "橙色",
+}
+_CN_SHAPES = {"circle": "圆形", "square": "正方形", "triangle": "三角形"}
+
+
+def _mmbench_cn(rng: random.Random, n: int, with_answers: bool, split: str) -> list[Row]:
+    """MMBench's rows in Chinese (question, hint and options), so the Chinese instruction and the
+    Chinese judge prompt are exercised."""
+    rows = _mmbench(rng, n, with_answers, split)
+    for row in rows:
+        shape = next(s for s in _CN_SHAPES if s in row["question"])
+        row["question"] = f"图中画的第一个{_CN_SHAPES[shape]}是什么颜色？"
+        if isinstance(row["hint"], str):
+            row["hint"] = "图中白色背景上画着几个形状。"
+        for letter in "ABCD":
+            if isinstance(row[letter], str):
+                row[letter] = _CN_COLOURS[row[letter]]
+    return rows
+
+
+def _plain_mcq(
+    rng: random.Random, n: int, categories: tuple[str, ...] = (), hint: bool = False, extra: Row | None = None
+) -> list[Row]:
+    """A single-image MCQ file (RealWorldQA, ScienceQA, SEED-Bench): 2 to 4 options, a category per
+    row where the benchmark has one, a hint on every other row where it has one."""
+    rows, previous = [], None
+    for i in range(n):
+        image, drawn, shared = shared_or_new(rng, i, previous)
+        previous = None if shared else (image, drawn)
+        question, options, answer = colour_question(rng, drawn, (4, 2, 3)[i % 3])
+        row: Row = {"index": i, "question": question}
+        if hint:
+            row["hint"] = NAN if i % 2 == 0 else f"The image shows {len(drawn)} shapes."
+        row.update(pad_options(options, 4))
+        row["answer"] = LETTERS[answer]
+        if categories:
+            row["category"] = categories[i % len(categories)]
+        row.update(extra or {})
+        row["image"] = image
+        rows.append(row)
+    return rows
+
+
+def _mmt_bench(rng: random.Random, n: int) -> list[Row]:
+    """Row i: meta-task (l2-category) i mod 32, in report_acc_MMT's table order, subtask (category)
+    i div 32 of it: from 33 rows on, some meta-tasks average two subtasks; from 32 rows on, every
+    meta-task is there (the reference's table needs them all)."""
+    rows = _plain_mcq(rng, n)
+    metas = list(MMT_ABBRS)
+    for i, row in enumerate(rows):
+        image = row.pop("image")
+        meta = metas[i % len(metas)]
+        row["category"], row["l2-category"] = f"{meta}_subtask_{i // len(metas)}", meta
+        row["image"] = image
+    return rows
+
+
+_BLINK_TASKS = ("Relative_Depth", "Visual_Similarity", "Multi-view_Reasoning")
+
+
+def _blink(rng: random.Random, n: int) -> list[Row]:
+    """Two or three images per question (a list of base64 images with their file names)."""
+    rows = []
+    for i in range(n):
+        n_images = 2 + i % 2
+        images, drawn_all = [], []
+        for k in range(n_images):
+            image, drawn = shape_image(rng, i + 3 * k)
+            images.append(image)
+            drawn_all.append(drawn)
+        question, options, answer = colour_question(rng, drawn_all[0], (2, 4)[i % 2])
+        row: Row = {
+            "index": i + 1,
+            "question": question.replace("the image", "the first image"),
+        }
+        row.update(pad_options(options, 4))
+        row.update(
+            {
+                "answer": LETTERS[answer],
+                "category": _BLINK_TASKS[i % len(_BLINK_TASKS)],
+                "image": str(images),
+                "image_path": str([f"blink_{i}_{k}.jpg" for k in range(n_images)]),
+            }
+        )
+        rows.append(row)
+    return rows
+
+
 _SYNTHETIC: dict[str, Callable[[random.Random, int], list[Row]]] = {
     "MMBench_TEST_EN_V11": lambda rng, n: _mmbench(rng, n, with_answers=False, split="test"),
     "MMBench_DEV_EN_V11": lambda rng, n: _mmbench(rng, n, with_answers=True, split="dev"),
     "MMStar": _mmstar,
     "MMMU_DEV_VAL": _mmmu,
     "AI2D_TEST": _ai2d,
+    "MMBench_TEST_CN_V11": lambda rng, n: _mmbench_cn(rng, n, with_answers=False, split="test"),
+    "MMBench_DEV_CN_V11": lambda rng, n: _mmbench_cn(rng, n, with_answers=True, split="dev"),
+    "RealWorldQA": _plain_mcq,
+    "ScienceQA_TEST": lambda rng, n: _plain_mcq(
+        rng, n, ("natural science", "social science"), hint=True, extra={"split": "test"}
+    ),
+    "SEEDBench_IMG": lambda rng, n: _plain_mcq(rng, n, ("Scene Understanding", "Instance Identity")),
+    "SEEDBench2_Plus": lambda rng, n: _plain_mcq(rng, n, ("chart", "map", "web")),
+    "MMT-Bench_VAL": _mmt_bench,
+    "BLINK": _blink,
 }
 
 

@@ -103,11 +103,9 @@ def question_text(sample: Sample, card: BenchmarkCard, model: ModelCard, cot: bo
     """The question as the model is asked it, before the image placeholders are added."""
     if card.task_type == "Y/N":
         # the reference appends these after a space, not a newline
-        text = (
-            sample.question
-            + " "
-            + " ".join(filter(None, (card.prompt.yorn_instruction, SHORT_ANSWER_SUFFIX)))
-        )
+        short = SHORT_ANSWER_SUFFIX if card.prompt.yorn_short_answer else ""
+        said = " ".join(filter(None, (card.prompt.yorn_instruction, short)))
+        text = sample.question + " " + said if said else sample.question
     elif card.task_type == "MCQ":
         text = multiple_choice_prompt(sample)
         if cot:
