@@ -193,12 +193,12 @@ def vleval_side(name: str, protocol_name: str, rows: list[dict[str, Any]]) -> di
     import pandas as pd
 
     from vleval.datasets.registry import get_benchmark
-    from vleval.families.base import family_of
+    from vleval.families.base import default_judge, family_of
     from vleval.protocol import get_protocol
     from vleval.synthetic.scripted_judge import stand_in_judge
 
     card, protocol = get_benchmark(name), get_protocol(protocol_name)
-    short = protocol.judge_for(card)
+    short = default_judge(protocol, card)
     judge = stand_in_judge(short) if short else None
     scored = family_of(card).score(pd.DataFrame(rows), card, protocol, judge, seed=0)
     table = next(iter(scored.tables.values()))
@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     from vleval.datasets.loading import load_table
     from vleval.datasets.predictions import write_prediction_file
     from vleval.datasets.registry import get_benchmark
+    from vleval.families.base import default_judge
     from vleval.protocol import get_protocol
     from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting
 
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             pred = write_prediction_file(
                 root / "pred" / f"{MODEL}_{name}.xlsx", table, predictions_for(name, table)
             )
-            jobs.append((name, pred, protocol.judge_for(card) or "exact_matching"))
+            jobs.append((name, pred, default_judge(protocol, card) or "exact_matching"))
         reference = run_reference(root, args.python, Path(checkout), jobs)
         for name, pred, judge in jobs:
             rows = prediction_rows(pred)

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from vleval.datasets.registry import get_benchmark
-from vleval.families.base import family_of
+from vleval.families.base import default_judge, family_of
 from vleval.protocol import get_protocol
 from vleval.synthetic.scripted_judge import stand_in_judge
 
@@ -51,7 +51,7 @@ def test_every_new_mcq_and_yorn_benchmark_has_fixtures_under_both_pinned_protoco
 def test_scoring_equals_the_reference_evaluate(path):
     fixture = json.loads(path.read_text(encoding="utf-8"))
     card, protocol = get_benchmark(fixture["benchmark"]), get_protocol(fixture["protocol"])
-    judge = stand_in_judge(protocol.judge_for(card))
+    judge = stand_in_judge(default_judge(protocol, card))
     family = family_of(card)
     scored = family.score(pd.DataFrame(fixture["rows"]), card, protocol, judge, seed=0)
 
@@ -75,7 +75,7 @@ def test_the_headline_is_the_reference_tables_figure(path):
     fixture = json.loads(path.read_text(encoding="utf-8"))
     card, protocol = get_benchmark(fixture["benchmark"]), get_protocol(fixture["protocol"])
     scored = family_of(card).score(
-        pd.DataFrame(fixture["rows"]), card, protocol, stand_in_judge(protocol.judge_for(card)), seed=0
+        pd.DataFrame(fixture["rows"]), card, protocol, stand_in_judge(default_judge(protocol, card)), seed=0
     )
     table = {str(row.get("split")): row for row in fixture["reference_table"]}
     if card.name == "MME":  # perception + reasoning, of 2800 points
