@@ -70,9 +70,20 @@ PUBLISHED: dict[str, int] = {
     "TextVQA_VAL": 5000,
     "DocVQA_VAL": 5349,
     "InfoVQA_VAL": 2801,
+    # issue 21's multiple choice and yes/no benchmarks: the commonly cited sizes of the splits, UNVERIFIED
+    # against the pinned files (MMBench CN: questions, as EN; MME: images, two questions each)
+    "MMBench_DEV_CN_V11": 1500,
+    "RealWorldQA": 765,
+    "ScienceQA_TEST": 2017,
+    "SEEDBench_IMG": 14233,
+    "SEEDBench2_Plus": 2277,
+    "MMT-Bench_VAL": 31325,
+    "BLINK": 1901,
+    "MME": 1187,
+    "POPE": 5127,
 }
-# MMBench_TEST_EN_V11 (the twelfth) has no answers: the reference only writes a submission file for it
-UNSCORED = ("MMBench_TEST_EN_V11",)
+# the MMBench test splits have no answers: the reference only writes a submission file for them
+UNSCORED = ("MMBench_TEST_EN_V11", "MMBench_TEST_CN_V11")
 JUDGED = ("MathVista_MINI", "MMVet", "LLaVABench")  # the protocol's judge is required for these
 PROTOCOL = "2024.12"
 

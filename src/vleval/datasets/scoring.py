@@ -273,7 +273,7 @@ def score_frame(
         seed=seed,
         native=scored.native,
         categories=scored.categories,
-        category_unit=family.metric.category_unit,
+        category_unit=family.metric_of(card).category_unit,
         truncated_in_xlsx=list(predictions_cut or []),
         subset=subset,
     )
@@ -306,7 +306,7 @@ def score_frame(
         HEADLINE,
         record.metrics,
         seed=seed,
-        metric=family.metric,
+        metric=family.metric_of(card),
         sums=family.row_sums(scored.rows),
         categories=record.categories,
         category_sums=family.category_sums(scored.rows, protocol),

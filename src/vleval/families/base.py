@@ -163,6 +163,11 @@ class BenchmarkFamily:
         metric is rule-based."""
         return protocol.judges[self.judge_role] if self.judge_role else None
 
+    def metric_of(self, card: BenchmarkCard) -> Metric:
+        """The metric of one of its cards, what the statistics ask about units and grades. Default: the
+        family's ``metric`` (a family whose cards are scored by different rules overrides)."""
+        return self.metric
+
     def scale_of(self, card: BenchmarkCard) -> str:
         """The card's headline scale in a few words where it is not an accuracy in percent, for the
         reports' scale note. Default: the family's ``scale`` (a family whose cards differ overrides)."""

@@ -41,7 +41,7 @@ from vleval.families.base import (
 )
 from vleval.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
 from vleval.stats.core import ROW, UNIT, RowSums, ratio, share
-from vleval.stats.metrics import MeanOfSubMetrics, ShareRight
+from vleval.stats.metrics import MeanOfSubMetrics, Metric, OwnRule, ShareRight
 from vleval.synthetic.images import COLOURS
 from vleval.synthetic.rows import NAN, shape_image, shared_or_new
 from vleval.types import BenchmarkCard, DecidedBy, Judge, JudgeProfile, PromptStyle, RowResult, ScoreRecord
@@ -225,6 +225,14 @@ class YesNoFamily(BenchmarkFamily):
         )
     )
 
+
+    def metric_of(self, card: BenchmarkCard) -> Metric:
+        """HallusionBench: the mean of three accuracies (``metric``); MME and POPE: their own rules."""
+        if card.scoring == MME_SCORING:
+            return OwnRule("MME_rating")
+        if card.scoring == POPE_SCORING:
+            return OwnRule("POPE_rating")
+        return self.metric
 
     def scale_of(self, card: BenchmarkCard) -> str:
         """HallusionBench's mean of three accuracies; MME's 2800-point sum / 28; POPE's F1."""

@@ -104,7 +104,7 @@ def pool_seed_results(
         [r.rows for r in results],
         family.aggregate,
         HEADLINE,
-        family.metric.unit_keys()[HEADLINE],
+        family.metric_of(bench.card).unit_keys()[HEADLINE],
         seeds=seeds,
         seed=bootstrap_seed,
         headline_sums=lambda rows: family.row_sums(rows).get(HEADLINE),

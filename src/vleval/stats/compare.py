@@ -88,16 +88,18 @@ class BenchmarkComparison:
 
 def family_statistic(dataset: str, record: ScoreRecord) -> HeadlineStatistic:
     """The headline as the benchmark family aggregates it (``BenchmarkFamily.aggregate``)."""
+    from vleval.datasets.registry import get_benchmark
     from vleval.families.base import family_of
 
-    family = family_of(dataset)
+    card = get_benchmark(dataset)
+    family = family_of(card)
 
     def headline(rows: Sequence[RowResult]) -> float | None:
         value = family.aggregate(list(rows)).get(HEADLINE)
         return None if value is None else float(value)
 
     return HeadlineStatistic(
-        headline, metric=family.metric, sums=lambda rows: family.row_sums(list(rows)).get(HEADLINE)
+        headline, metric=family.metric_of(card), sums=lambda rows: family.row_sums(list(rows)).get(HEADLINE)
     )
 
 

@@ -378,6 +378,23 @@ class MeanOfSubMetrics(Metric):
         return {HEADLINE: RowSums(columns, mean, best), **parts}
 
 
+@dataclass(frozen=True)
+class OwnRule(Metric):
+    """A headline made by a benchmark's own rule that none of the metrics above is (MME's sums of acc and
+    acc+ per category, POPE's F1): its family computes it (``aggregate``, ``row_sums``); the statistics
+    resample its scoring units and claim nothing more of it (not a share of right units, not a mean)."""
+
+    rule: str = ""  # the reference's function, e.g. "MME_rating"
+
+    name: ClassVar[str] = "the benchmark's own rule"
+
+    def values(self, rows: Sequence[RowResult]) -> dict[str, float]:
+        raise NotImplementedError(f"{self.rule}: computed by its family's aggregate")
+
+    def row_sums(self, rows: Sequence[RowResult]) -> dict[str, RowSums]:
+        raise NotImplementedError(f"{self.rule}: computed by its family's row_sums")
+
+
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def headline_is_unit_mean(card: BenchmarkCard, rows: list[RowResult]) -> bool:
     are not)."""
     from vleval.families.base import family_of
 
-    return family_of(card).metric.is_unit_mean(rows)
+    return family_of(card).metric_of(card).is_unit_mean(rows)
 
 
 def calibrate_work_dir(
