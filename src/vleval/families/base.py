@@ -244,10 +244,16 @@ class BenchmarkFamily:
 
     def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
         """Synthetic rows of ``card`` in the reference's TSV columns, ``n`` questions, drawn only from
-        ``rng`` (same seed, same rows: parity runs and tests depend on the bytes)."""
+        ``rng`` (same seed, same rows: parity runs and tests depend on the bytes). Default: the builder
+        its module's ``SYNTHETIC`` (card name -> builder(rng, n)) holds for the card; a card without one
+        is refused rather than given another benchmark's rows."""
         from vleval.errors import VlevalError
 
-        raise VlevalError(f"no synthetic builder for {card.name!r} (family {self.name!r}).")
+        builders = getattr(importlib.import_module(type(self).__module__), "SYNTHETIC", {})
+        builder = builders.get(card.name)
+        if builder is None:
+            raise VlevalError(f"no synthetic builder for {card.name!r} (family {self.name!r}).")
+        return builder(rng, n)
 
     def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
         """A prediction this family's rules read as right for a synthetic ``row`` of ``card`` (tests and

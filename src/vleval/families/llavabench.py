@@ -224,10 +224,6 @@ class LLaVABenchFamily(BenchmarkFamily):
         templates=("llavabench_system.txt", "llavabench_rule.txt"), answer_tokens=120, every_row=True
     )
 
-    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
-        builder = _SYNTHETIC.get(card.name)
-        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
-
     def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
         """GPT-4's own answer, the reference answer the judge compares with."""
         return str(row["gpt4_ans"])
@@ -277,4 +273,4 @@ def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
 
 
 # a card of this family without a builder here is refused, rather than given another benchmark's rows
-_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"LLaVABench": _synthetic_rows}
+SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"LLaVABench": _synthetic_rows}

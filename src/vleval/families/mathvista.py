@@ -321,10 +321,6 @@ class MathVistaFamily(BenchmarkFamily):
         templates=("mathvista_ice.txt",), answer_tokens=8, every_row=False, rounds=JUDGE_ROUNDS
     )
 
-    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
-        builder = _SYNTHETIC.get(card.name)
-        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
-
     def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
         """The option letter of a multiple-choice row, else the answer."""
         return str(row["answer_option"] if row.get("question_type") == "multi_choice" else row["answer"])
@@ -416,6 +412,6 @@ def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
 
 
 # a card of this family without a builder here is refused, rather than given another benchmark's rows
-_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
+SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
     "MathVista_MINI": _synthetic_rows
 }

@@ -530,10 +530,6 @@ class MCQFamily(BenchmarkFamily):
         templates=("mcq_match_en.txt",), answer_tokens=2, every_row=False, rounds=JUDGE_ROUNDS
     )
 
-    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
-        builder = _SYNTHETIC.get(card.name)
-        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
-
     def stand_in_judge(self, prompt: str) -> str | None:
         if "several options of a single-choice question" in prompt or "单选题" in prompt:
             return _stand_in_match(prompt)
@@ -1074,7 +1070,7 @@ def _blink(rng: random.Random, n: int) -> list[Row]:
     return rows
 
 
-_SYNTHETIC: dict[str, Callable[[random.Random, int], list[Row]]] = {
+SYNTHETIC: dict[str, Callable[[random.Random, int], list[Row]]] = {
     "MMBench_TEST_EN_V11": lambda rng, n: _mmbench(rng, n, with_answers=False, split="test"),
     "MMBench_DEV_EN_V11": lambda rng, n: _mmbench(rng, n, with_answers=True, split="dev"),
     "MMStar": _mmstar,

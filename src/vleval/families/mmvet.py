@@ -297,10 +297,6 @@ class MMVetFamily(BenchmarkFamily):
         templates=("mmvet_fewshot.txt",), answer_tokens=3, every_row=True, rounds=JUDGE_ROUNDS
     )
 
-    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
-        builder = _SYNTHETIC.get(card.name)
-        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
-
     def stand_in_judge(self, prompt: str) -> str | None:
         """1.0 when the prediction holds the ground truth (every <AND> part, or one <OR> part), else 0.5."""
         if "Compare the ground truth and prediction" not in prompt:
@@ -344,4 +340,4 @@ def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
 
 
 # a card of this family without a builder here is refused, rather than given another benchmark's rows
-_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"MMVet": _synthetic_rows}
+SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"MMVet": _synthetic_rows}

@@ -193,10 +193,6 @@ class OCRBenchFamily(BenchmarkFamily):
         )
 
     # --- synthetic data (a rule-based metric: no judge profile, no stand-in rule)
-    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
-        builder = _SYNTHETIC.get(card.name)
-        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
-
     def right_answer(self, card: BenchmarkCard, row: dict[str, Any]) -> str:
         """A sentence holding the first gold answer (the rule is a substring match)."""
         return f"It reads {gold_answers(row['answer'], row['index'])[0]}"
@@ -255,4 +251,4 @@ def _synthetic_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
 
 
 # a card of this family without a builder here is refused, rather than given another benchmark's rows
-_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"OCRBench": _synthetic_rows}
+SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {"OCRBench": _synthetic_rows}

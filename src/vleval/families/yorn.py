@@ -432,10 +432,6 @@ class YesNoFamily(BenchmarkFamily):
         templates=("yorn_match.txt",), answer_tokens=2, every_row=False, rounds=JUDGE_ROUNDS
     )
 
-    def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
-        builder = _SYNTHETIC.get(card.name)
-        return builder(rng, n) if builder else super().synthetic_rows(card, rng, n)
-
     def stand_in_judge(self, prompt: str) -> str | None:
         """Yes or No when the answer says one of them only, else Unknown."""
         if "The options are only Yes / No" not in prompt:
@@ -574,7 +570,7 @@ def _synthetic_pope(rng: random.Random, n: int) -> list[dict[str, Any]]:
 
 
 # a card of this family without a builder here is refused, rather than given another benchmark's rows
-_SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
+SYNTHETIC: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
     "HallusionBench": _synthetic_rows,
     "MME": _synthetic_mme,
     "POPE": _synthetic_pope,
