@@ -108,29 +108,19 @@ def predictions_for(name: str, table) -> dict[Any, str]:
 # the reference (runs under --python)
 # --------------------------------------------------------------------------------------------------
 def _worker(spec_file: str) -> int:
-    import hashlib
-    import inspect
 
     import pandas as pd
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from scale import _import_reference
+    from scale import _import_reference, reference_prediction_copy
 
     spec = json.loads(Path(spec_file).read_text())
     os.environ["LMUData"] = spec["lmudata"]
     vk_dataset, _ = _import_reference(spec["vlmevalkit"], False)
     out: dict[str, Any] = {}
     for name, pred, judge in spec["datasets"]:
-        digest = hashlib.md5((Path(spec["lmudata"]) / f"{name}.tsv").read_bytes()).hexdigest()
-        for obj in vars(vk_dataset).values():  # accept the synthetic file instead of downloading
-            table = getattr(obj, "DATASET_MD5", None)
-            if inspect.isclass(obj) and isinstance(table, dict) and name in getattr(obj, "DATASET_URL", {}):
-                table[name] = digest
-        work = Path(spec["out"]) / name
-        shutil.rmtree(work, ignore_errors=True)  # no judge answers cached by an earlier run
-        work.mkdir(parents=True)
-        copy = work / Path(pred).name
-        shutil.copyfile(pred, copy)
+        copy = reference_prediction_copy(vk_dataset, name, spec["lmudata"], pred, spec["out"])
+        work = copy.parent
         dataset = vk_dataset.build_dataset(name)
         dataset.evaluate(str(copy), model=judge, nproc=1, retry=3)
         stem = copy.with_suffix("")

@@ -305,26 +305,35 @@ def _import_reference(vlmevalkit: str, stub: bool):
     raise RuntimeError("VLMEvalKit did not import")
 
 
-def _worker(spec_file: str) -> int:
+def reference_prediction_copy(vk_dataset, name: str, lmudata: str, pred: str, out: str) -> Path:
+    """Prepare the reference to score ``pred`` for benchmark ``name``: its dataset classes accept the
+    synthetic ``<lmudata>/<name>.tsv`` (its md5 instead of downloading the real file), and the
+    prediction is copied into a fresh ``<out>/<name>`` folder (no judge answers cached by an earlier
+    run). Returns the copy, the file to hand to ``evaluate``."""
     import hashlib
     import inspect
-    import shutil as sh
+
+    digest = hashlib.md5((Path(lmudata) / f"{name}.tsv").read_bytes()).hexdigest()
+    for obj in vars(vk_dataset).values():
+        table = getattr(obj, "DATASET_MD5", None)
+        if inspect.isclass(obj) and isinstance(table, dict) and name in getattr(obj, "DATASET_URL", {}):
+            table[name] = digest
+    work = Path(out) / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    copy = work / Path(pred).name
+    shutil.copyfile(pred, copy)
+    return copy
+
+
+def _worker(spec_file: str) -> int:
 
     spec = json.loads(Path(spec_file).read_text())
     os.environ["LMUData"] = spec["lmudata"]
     vk_dataset, stubbed = _import_reference(spec["vlmevalkit"], spec["stub"])
     out = {"stubbed": stubbed, "seconds": {}, "errors": {}}
     for name, pred in spec["datasets"]:
-        digest = hashlib.md5((Path(spec["lmudata"]) / f"{name}.tsv").read_bytes()).hexdigest()
-        for obj in vars(vk_dataset).values():  # accept the synthetic file instead of downloading
-            table = getattr(obj, "DATASET_MD5", None)
-            if inspect.isclass(obj) and isinstance(table, dict) and name in getattr(obj, "DATASET_URL", {}):
-                table[name] = digest
-        work = Path(spec["out"]) / name
-        sh.rmtree(work, ignore_errors=True)  # no judge answers cached by an earlier run
-        work.mkdir(parents=True)
-        copy = work / Path(pred).name
-        sh.copyfile(pred, copy)
+        copy = reference_prediction_copy(vk_dataset, name, spec["lmudata"], pred, spec["out"])
         judge = spec.get("judges", {}).get(name)  # run.py's default judge model, run.py's settings
         settings = (
             {"model": judge, "nproc": 4, "retry": 3} if judge else {"model": "exact_matching", "nproc": 1}
