@@ -371,8 +371,8 @@ def render_text(comparison: Comparison, *, max_flips: int = 50) -> str:
         if names:
             lines.append(f"{label} (not compared): {', '.join(names)}")
     flips = [f for c in comparison.benchmarks for f in c.flips]
-    first_seeds = " (between the first sampling seeds' rows)" if comparison.seeded else ""
-    lines += ["", f"Units with a changed row (flips){first_seeds}: {len(flips)}"]
+    first_seeds = " between the first sampling seeds' rows" if comparison.seeded else ""
+    lines += ["", f"Units with a changed row{first_seeds} (flips): {len(flips)}"]
     for flip in flips[:max_flips]:
         lines.append(
             f"- {flip.benchmark} unit {flip.unit}: A {_outcome(flip.a_value)} -> B {_outcome(flip.b_value)}"
