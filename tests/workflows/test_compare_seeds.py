@@ -149,3 +149,16 @@ def test_seeds_that_scored_other_rows_are_refused(tmp_path):
     write_rows(b / "seeds" / "seed1" / "M_MMStar_rows.jsonl", _rows(B_SEEDS[1][:-1]))
     with pytest.raises(DataCorruptError, match="M_MMStar.*seeds cannot be pooled"):
         compare_runs(a, b, statistic_for=share, resamples=50)
+
+
+def test_the_report_page_says_how_many_seeds_each_side_has(tmp_path):
+    from vleval.report.paired import paired_comparisons, paired_section
+
+    write_seeded_run(tmp_path / "a", A_SEEDS)
+    write_seeded_run(tmp_path / "b", B_SEEDS[:1])
+    comparisons, problems = paired_comparisons(tmp_path / "a", tmp_path / "b")
+    assert problems == []
+    page = paired_section(comparisons, problems)
+    assert '<td data-role="paired-seeds">2/1</td>' in page and "seeds A/B</th>" in page
+    # B's one seed (60) against A's seed mean (60), through the benchmark family's own headline
+    assert 'data-role="paired-diff">+0.00<' in page
