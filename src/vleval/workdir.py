@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -317,3 +317,31 @@ def folders_with_rows(path: Path) -> list[Path]:
 def rows_stems(folder: Path) -> list[Path]:
     """The stems (``<folder>/<model>_<benchmark>``) of every ``_rows.jsonl`` in ``folder``, in name order."""
     return [p.with_name(p.name[: -len(ROWS_SUFFIX)]) for p in sorted(Path(folder).glob(f"*{ROWS_SUFFIX}"))]
+
+
+# --------------------------------------------------------------------------------------------------
+# the other sampling seeds of a several-seed run (``vleval run --seeds N``, ``vleval.runner.seeds``)
+# --------------------------------------------------------------------------------------------------
+SEEDS_FOLDER = "seeds"
+
+
+def seed_folder(model_dir: Path, seed: int) -> Path:
+    """Where sampling seed ``seed`` (1 or more) of a several-seed run keeps its files:
+    ``<model>/seeds/seed<k>/``, under the same names as seed 0's (the model folder's own)."""
+    return Path(model_dir) / SEEDS_FOLDER / f"seed{seed}"
+
+
+def seed_rows_files(stem: Path, seeds: Sequence[int]) -> list[Path]:
+    """The per-row results of a scored stem's other sampling seeds: one file per seed of ``seeds``
+    after the first (the seeds its score record lists; the first is the stem's own rows), in that
+    order; none for a one-seed run. A listed seed whose rows file is absent (the ``seeds/`` folder
+    was not copied with the results) is refused in one line: its score's mean cannot be paired."""
+    stem = Path(stem)
+    files = [rows_path(seed_folder(stem.parent, seed) / stem.name) for seed in list(seeds)[1:]]
+    missing = [path for path in files if not path.is_file()]
+    if missing:
+        raise DataMissingError(
+            f"{stem.name}: its score is the mean of sampling seeds {', '.join(map(str, seeds))}, but "
+            f"{missing[0]} is missing; copy the run's {SEEDS_FOLDER}/ folder with its results."
+        )
+    return files

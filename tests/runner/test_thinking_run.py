@@ -114,7 +114,9 @@ def test_rescoring_a_thinking_prediction_file_keeps_its_marks(two_seeds, bench_d
     from vleval.settings import settings_of
     from vleval.workdir import read_manifest
 
-    settings = settings_of(read_score(folder / f"{THINKING}_MMStar_score.json"), read_manifest(folder), "MMStar")
+    settings = settings_of(
+        read_score(folder / f"{THINKING}_MMStar_score.json"), read_manifest(folder), "MMStar"
+    )
     assert settings.thinking and settings.temperature == 0.6
 
 
@@ -129,3 +131,23 @@ def test_seeds_for_a_greedy_model_are_refused_in_one_line(bench_dir, models, tmp
     assert main(["run", *args]) == 2
     err = capsys.readouterr().err
     assert "--seeds 3" in err and "greedily" in err and "Traceback" not in err
+
+
+def test_compare_reads_every_seed_of_a_several_seed_run(two_seeds, tmp_path, capsys):
+    """`vleval compare` of the --seeds 2 run against a copy: every benchmark is compared by its seeds'
+    mean (the pooled record's headline), and the output says each side has two seeds."""
+    import shutil
+
+    from vleval.datasets.results import read_score, score_record_path
+
+    copy = shutil.copytree(two_seeds, tmp_path / THINKING)
+    out = tmp_path / "compare.json"
+    assert main(["compare", str(two_seeds), str(copy), "--resamples", "50", "--json", str(out)]) == 0
+    assert " 2/2 " in capsys.readouterr().out
+    compared = json.loads(out.read_text())["benchmarks"]
+    assert {c["benchmark"] for c in compared} == set(DATASETS)
+    for c in compared:
+        record = read_score(score_record_path(two_seeds / f"{THINKING}_{c['benchmark']}"))
+        assert (c["seeds_a"], c["seeds_b"]) == (2, 2)
+        assert c["paired"]["a"] == pytest.approx(record.headline)
+        assert c["paired"]["difference"] == 0

@@ -79,3 +79,38 @@ def test_the_column_sums_give_the_same_interval_as_the_aggregation():
         headline_sums=lambda r: family.row_sums(r).get(HEADLINE),
     )  # fmt: skip
     assert fast.value == slow.value and fast.interval == slow.interval
+
+
+def test_a_paired_comparison_of_seeded_runs_is_the_difference_of_the_seed_means():
+    """``paired_seed_comparison`` on MMStar-like rows: the seed means' difference, on the rows both runs
+    scored, and the same interval from the family's column sums as from its aggregation."""
+    import random
+
+    from vleval.datasets.registry import get_benchmark
+    from vleval.families.base import family_of
+    from vleval.stats.compare import family_statistic
+    from vleval.stats.seeds import paired_seed_comparison
+    from vleval.types import ScoreRecord
+
+    def rows(seed: int, right: float, n: int = 60) -> list[RowResult]:
+        rng = random.Random(seed)
+        return [
+            RowResult(index=i, unit=str(i), score=float(rng.random() < right), decided_by="rule",
+                      category=f"c{i % 6}", groups={"split": "none", "l2-category": f"l{i % 18}"})
+            for i in range(n)
+        ]  # fmt: skip
+
+    card = get_benchmark("MMStar")
+    family = family_of(card)
+    headline = family_statistic("MMStar", ScoreRecord("MMStar", "2024.12", "Overall", None))
+    keys = family.metric_of(card).unit_keys()[HEADLINE]
+    a = [rows(0, 0.5), rows(1, 0.5)]
+    b = [rows(2, 0.7, n=58), rows(3, 0.7, n=58), rows(4, 0.7, n=58)]  # B scored 58 of the 60 rows
+    fast = paired_seed_comparison(a, b, headline.statistic, keys=keys, resamples=300, sums=headline.sums)
+    slow = paired_seed_comparison(a, b, headline.statistic, keys=keys, resamples=300)
+    common_a = [seed_rows[:58] for seed_rows in a]
+    mean_a = sum(headline.statistic(r) for r in common_a) / 2
+    mean_b = sum(headline.statistic(r) for r in b) / 3
+    assert fast.difference == pytest.approx(mean_b - mean_a) and fast.n_units == 58
+    assert fast == slow
+    assert fast.interval.low < fast.difference < fast.interval.high

@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 
 from vleval.errors import VlevalError
-from vleval.workflows.compare import Comparison, compare_runs, model_pairs, subset_notes
+from vleval.workflows.compare import SEEDS_NOTE, Comparison, compare_runs, model_pairs, subset_notes
 
 # filters the flips list by benchmark and by text; the page's own script knows nothing of this list
 _FLIPS_SCRIPT = """
@@ -76,9 +76,10 @@ def paired_section(comparisons: list[Comparison], problems: list[str]) -> str:
             interval = f"[{_num(p.interval.low, True)}, {_num(p.interval.high, True)}]" if p.interval else "—"
             hover = escape(f"{p.interval.method}" if p.interval else "")
             p_text = "—" if c.p_adjusted is None else f"{c.p_adjusted:.4f}"
+            seeds = f'<td data-role="paired-seeds">{c.seeds_a}/{c.seeds_b}</td>' if comparison.seeded else ""
             rows.append(
                 f'<tr data-benchmark="{escape(c.benchmark)}" data-verdict="{c.verdict}">'
-                f"<td>{escape(c.benchmark)}</td><td>{p.n_units}</td><td>{_num(p.a)}</td><td>{_num(p.b)}</td>"
+                f"<td>{escape(c.benchmark)}</td><td>{p.n_units}</td>{seeds}<td>{_num(p.a)}</td><td>{_num(p.b)}</td>"
                 f'<td data-role="paired-diff">{_num(p.difference, True)}</td>'
                 f'<td data-role="paired-interval" title="{hover}">{interval}</td>'
                 f'<td data-role="p-holm" title="{escape(p.test)}">{p_text}</td>'
@@ -89,14 +90,16 @@ def paired_section(comparisons: list[Comparison], problems: list[str]) -> str:
         parts += [
             f'<div class="settings" data-role="subset">{escape(n)}</div>' for n in subset_notes(comparison)
         ]
+        seeds_head = '<th title="sampling seeds of A and of B">seeds A/B</th>' if comparison.seeded else ""
+        seeds_note = f' <span class="muted">{escape(SEEDS_NOTE)}</span>' if comparison.seeded else ""
         parts.append(
-            '<table class="scores" data-role="paired"><thead><tr><th>benchmark</th><th>units</th><th>A</th>'
-            "<th>B</th><th>B − A</th><th>95% interval</th><th>p (Holm)</th><th>verdict</th>"
+            '<table class="scores" data-role="paired"><thead><tr><th>benchmark</th><th>units</th>'
+            f"{seeds_head}<th>A</th><th>B</th><th>B − A</th><th>95% interval</th><th>p (Holm)</th><th>verdict</th>"
             "<th>detectable at 80% power</th><th>test</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>"
             f'<p data-role="suite-line"><b>{escape(comparison.suite_line)}</b> (Holm-adjusted p &lt; 0.05). '
             f'<span class="muted">Paired bootstrap over scoring units, {comparison.resamples} resamples, '
-            f"seed {comparison.seed}; the same numbers as <code>vleval compare</code>.</span></p>"
+            f"seed {comparison.seed}; the same numbers as <code>vleval compare</code>.</span>{seeds_note}</p>"
         )
     parts.append(_flips_list(flips))
     return "".join(parts)

@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from vleval.errors import VlevalError
 from vleval.types import EvalSettings, Interval, ModelCard, ScoreRecord
+from vleval.workdir import SEEDS_FOLDER, seed_folder
 
 if TYPE_CHECKING:
     from vleval.datasets.scoring import EvalResult
     from vleval.runner.infer import BenchmarkCell
-
-SEEDS_FOLDER = "seeds"
 
 
 def seed_list(n: int) -> tuple[int, ...]:
@@ -62,7 +61,7 @@ def seed_pred_file(pred_file: Path, seed: int) -> Path:
     """Where seed ``seed``'s predictions go (seed 0: the run's own prediction file)."""
     if seed == 0:
         return pred_file
-    return pred_file.parent / SEEDS_FOLDER / f"seed{seed}" / pred_file.name
+    return seed_folder(pred_file.parent, seed) / pred_file.name
 
 
 def seed_cells(bench: BenchmarkCell, n: int) -> list[BenchmarkCell]:
@@ -160,8 +159,8 @@ def pool_record(
     record.notes.insert(
         0,
         f"mean over {len(seeds)} sampling seeds ({shown}); interval over questions and seeds "
-        "(vleval.stats.seeds); sub-scores are the seeds' means; the rows file (and so vleval compare's "
-        f"paired rows) is seed {seeds[0]}'s, the other seeds' are under {SEEDS_FOLDER}/seed<k>/",
+        "(vleval.stats.seeds); sub-scores are the seeds' means; the rows file is seed "
+        f"{seeds[0]}'s, the other seeds' are under {SEEDS_FOLDER}/seed<k>/ (vleval compare pairs them all)",
     )
     for seed, other in zip(seeds[1:], per_seed[1:], strict=True):
         record.notes.extend(f"seed {seed}: {note}" for note in other.notes)

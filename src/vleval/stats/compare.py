@@ -2,7 +2,9 @@
 
 On the rows both runs scored, the paired difference B - A with a paired test on the scoring units
 (exact McNemar for right/wrong units, a paired bootstrap for graded ones), its interval, the verdict
-once the p-values are Holm-adjusted across benchmarks, and the units whose outcome flipped. Functions
+once the p-values are Holm-adjusted across benchmarks, and the units whose outcome flipped. Where a
+run has several sampling seeds (``vleval run --seeds N``), its score is the seeds' mean and the
+interval resamples seeds too (``vleval.stats.seeds.paired_seed_comparison``). Functions
 of typed inputs only (``RowResult`` rows, a ``ScoreRecord``, a ``Metric``): reading two runs' work
 dirs, pairing their benchmarks and printing the result is ``vleval.workflows.compare``.
 """
@@ -27,6 +29,7 @@ from vleval.stats.core import (
 )
 from vleval.stats.metrics import Metric
 from vleval.stats.scores import HEADLINE, metric_units
+from vleval.stats.seeds import paired_seed_comparison
 from vleval.types import RowResult, ScoreRecord
 
 
@@ -74,6 +77,8 @@ class BenchmarkComparison:
     n_rows_b: int
     p_adjusted: float | None = None
     flips: list[Flip] = field(default_factory=list)
+    seeds_a: int = 1  # sampling seeds of each side (several: its score is their mean)
+    seeds_b: int = 1
 
     @property
     def verdict(self) -> str:
@@ -118,26 +123,53 @@ def compare_benchmark(
     *,
     seed: int,
     resamples: int,
+    more_seeds_a: Sequence[Sequence[RowResult]] = (),
+    more_seeds_b: Sequence[Sequence[RowResult]] = (),
 ) -> BenchmarkComparison:
     """B against A on one benchmark (``record``: A's score record, whose metrics name the scoring
-    units when ``headline`` has no metric); ``p_adjusted`` is left for the adjustment across benchmarks."""
+    units when ``headline`` has no metric); ``p_adjusted`` is left for the adjustment across benchmarks.
+    ``rows_a``/``rows_b`` are each side's (first) sampling seed's rows; ``more_seeds_a``/``_b`` the
+    rows of its other seeds, if it has several: then the sides' seed means are compared
+    (``vleval.stats.seeds.paired_seed_comparison``) and the flips are those of the first seeds' rows."""
     metric = headline.metric
     keys = (metric.unit_keys() if metric is not None else metric_units(record.metrics))[HEADLINE]
-    # McNemar needs one kind of unit and a headline that is the share of right ones: the metric says
-    right_wrong = metric is not None and all(
-        metric.counts_right_units(rows) for rows in pair_rows(rows_a, rows_b)
-    )
-    paired = paired_comparison(
-        rows_a, rows_b, headline.statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed,
-        sums=headline.sums,
-    )  # fmt: skip
+    if more_seeds_a or more_seeds_b:
+        paired = paired_seed_comparison(
+            [rows_a, *more_seeds_a], [rows_b, *more_seeds_b], headline.statistic, keys=keys,
+            resamples=resamples, seed=seed, sums=headline.sums,
+        )  # fmt: skip
+    else:
+        paired = _paired_one_seed(rows_a, rows_b, headline, keys, seed=seed, resamples=resamples)
     return BenchmarkComparison(
         benchmark=dataset,
         paired=paired,
         n_rows_a=len(rows_a),
         n_rows_b=len(rows_b),
         flips=flipped_units(dataset, rows_a, rows_b, questions),
+        seeds_a=1 + len(more_seeds_a),
+        seeds_b=1 + len(more_seeds_b),
     )
+
+
+def _paired_one_seed(
+    rows_a: Sequence[RowResult],
+    rows_b: Sequence[RowResult],
+    headline: HeadlineStatistic,
+    keys: Sequence[str],
+    *,
+    seed: int,
+    resamples: int,
+) -> PairedResult:
+    """B - A of two runs of one prediction per row each (greedy decoding, or one sampling seed)."""
+    metric = headline.metric
+    # McNemar needs one kind of unit and a headline that is the share of right ones: the metric says
+    right_wrong = metric is not None and all(
+        metric.counts_right_units(rows) for rows in pair_rows(rows_a, rows_b)
+    )
+    return paired_comparison(
+        rows_a, rows_b, headline.statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed,
+        sums=headline.sums,
+    )  # fmt: skip
 
 
 def flipped_units(

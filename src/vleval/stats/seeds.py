@@ -9,11 +9,14 @@ one of the N seeds uniformly, then computes the benchmark's own aggregation on t
 of these resamples is that of a score made on other questions with other draws of the sampler; it
 includes the between-seed variance in full (as a single seed's run has it), so it is conservative for
 the mean of N seeds and never narrower than the questions alone would give when the seeds disagree.
-Documented in ``docs/statistics.md`` (sampled decoding).
+``vleval compare`` of two such runs (``paired_seed_comparison``) draws the same way, paired: the same
+units for both runs and, per drawn unit, a seed of each run. Documented in ``docs/statistics.md``
+(sampled decoding).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,17 +24,26 @@ import numpy as np
 
 from vleval.stats.core import (
     DEFAULT_LEVEL,
+    DEFAULT_POWER,
     DEFAULT_RESAMPLES,
     SUM_CHUNK,
+    UNIT,
+    PairedResult,
     RowAggregate,
+    RowStatistic,
     RowSums,
+    _bootstrap_p_value,
     _by_cluster,
     _close,
     _number,
     _percentile_interval,
     _Resampler,
+    _spread,
     clusters,
     describe_units,
+    minimal_detectable_difference,
+    pair_rows,
+    paired_clusters,
 )
 from vleval.types import Interval, RowResult
 
@@ -87,12 +99,10 @@ def seed_pooled_headline(
     groups = clusters(per_seed_rows[0], keys)
     if value is None or not groups:
         return SeedPooled(value, shown, None)
-    draws = _draws(len(groups), len(per_seed_rows), resamples, seed)
-    sums_by_seed = [headline_sums(rows) for rows in per_seed_rows] if headline_sums is not None else None
-    if sums_by_seed is not None and _sums_reproduce(sums_by_seed, per_seed):
-        values = _summed(per_seed_rows, groups, sums_by_seed, draws)  # type: ignore[arg-type]
-    else:
-        values = _aggregated(per_seed_rows, groups, keys, aggregate, headline_key, draws)
+    (draws,) = side_draws(len(groups), [len(per_seed_rows)], resamples, seed)
+    values = resampled_values(
+        per_seed_rows, per_seed, groups, keys, aggregate, headline_key, draws, headline_sums
+    )
     bounds = _percentile_interval(values, level)
     if bounds is None:
         return SeedPooled(value, shown, None)
@@ -103,14 +113,42 @@ def seed_pooled_headline(
     return SeedPooled(value, shown, Interval(low=bounds[0], high=bounds[1], method=method, level=level))
 
 
-def _draws(n_units: int, n_seeds: int, resamples: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per chunk of resamples: the drawn units (with replacement) and, per drawn unit, its seed."""
+# Per chunk of resamples: the drawn units (chunk x units) and, for each drawn unit, its seed
+Draws = list[tuple[np.ndarray, np.ndarray]]
+
+
+def side_draws(n_units: int, seed_counts: Sequence[int], resamples: int, seed: int) -> list[Draws]:
+    """The two-way resamples of one run or of a pair of runs over the same units: per chunk, the
+    units drawn with replacement (shared by every side: paired) and then, for each side in turn and
+    each drawn unit, one of that side's ``seed_counts[side]`` seeds uniformly. One ``Draws`` per side.
+    One side gives the stream a single run's pooled interval has always drawn."""
     rng = np.random.default_rng(seed)
-    out = []
+    out: list[Draws] = [[] for _ in seed_counts]
     for start in range(0, resamples, SUM_CHUNK):
         size = (min(SUM_CHUNK, resamples - start), n_units)
-        out.append((rng.integers(0, n_units, size=size), rng.integers(0, n_seeds, size=size)))
+        units = rng.integers(0, n_units, size=size)
+        for side, n_seeds in enumerate(seed_counts):
+            out[side].append((units, rng.integers(0, n_seeds, size=size)))
     return out
+
+
+def resampled_values(
+    per_seed_rows: Sequence[Sequence[RowResult]],
+    per_seed: Sequence[float],
+    groups: list[list[int]],
+    keys: Sequence[str],
+    aggregate: RowAggregate,
+    headline_key: str,
+    draws: Draws,
+    headline_sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None,
+) -> np.ndarray:
+    """The headline of every two-way resample of one run's seeds (``per_seed_rows``, aligned, whose
+    headlines are ``per_seed``; ``groups``: the units as row positions): from the family's column
+    sums where they reproduce every seed's headline, else from the aggregation on each resample."""
+    sums_by_seed = [headline_sums(rows) for rows in per_seed_rows] if headline_sums is not None else None
+    if sums_by_seed is not None and _sums_reproduce(sums_by_seed, per_seed):
+        return _summed(per_seed_rows, groups, sums_by_seed, draws)  # type: ignore[arg-type]
+    return _aggregated(per_seed_rows, groups, keys, aggregate, headline_key, draws)
 
 
 def _sums_reproduce(sums_by_seed: Sequence[RowSums | None], per_seed: Sequence[float]) -> bool:
@@ -121,7 +159,7 @@ def _summed(
     per_seed_rows: Sequence[Sequence[RowResult]],
     groups: list[list[int]],
     sums_by_seed: Sequence[RowSums],
-    draws: list[tuple[np.ndarray, np.ndarray]],
+    draws: Draws,
 ) -> np.ndarray:
     """Every resample's value from the units' column sums under each seed (one gather per chunk)."""
     n = len(groups)
@@ -144,7 +182,7 @@ def _aggregated(
     keys: Sequence[str],
     aggregate: RowAggregate,
     headline_key: str,
-    draws: list[tuple[np.ndarray, np.ndarray]],
+    draws: Draws,
 ) -> np.ndarray:
     """Every resample's value from the aggregation on its rows (a unit drawn k times: k distinct units)."""
     resamplers = [_Resampler(rows, groups, keys) for rows in per_seed_rows]
@@ -159,3 +197,70 @@ def _aggregated(
                 resampled.extend(resamplers[k]._copy(unit, copy))
             values.append(_number(aggregate(resampled).get(headline_key)))
     return np.asarray(values, dtype=float)
+
+
+def paired_seed_comparison(
+    seeds_a: Sequence[Sequence[RowResult]],
+    seeds_b: Sequence[Sequence[RowResult]],
+    statistic: RowStatistic,
+    *,
+    keys: Sequence[str] = (UNIT,),
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+    power: float = DEFAULT_POWER,
+    sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None,
+) -> PairedResult:
+    """B - A of two runs of which at least one has several sampling seeds (each side: one list of
+    rows per seed, its first seed's first; a side may have one), on the rows both scored: each side's
+    score is the mean of its seeds' ``statistic``, as its pooled record's headline. The interval
+    resamples as ``seed_pooled_headline`` does for one run, paired: the same units for both sides and,
+    per drawn unit, one seed of each side drawn on its own (``side_draws``); the p-value is the
+    bootstrap's (McNemar's units have one outcome per run, not one per seed)."""
+    a_seeds, b_seeds = aligned(seeds_a), aligned(seeds_b)
+    # the common rows, in A's first seed's order: every seed of a side scored the same rows
+    a_first, b_first = pair_rows(a_seeds[0], b_seeds[0])
+    a_rows = [pair_rows(rows, b_first)[0] for rows in a_seeds]
+    b_rows = [pair_rows(a_first, rows)[1] for rows in b_seeds]
+    a_per_seed = [_number(statistic(rows)) for rows in a_rows]
+    b_per_seed = [_number(statistic(rows)) for rows in b_rows]
+    a_value, b_value = _mean_if_defined(a_per_seed), _mean_if_defined(b_per_seed)
+    difference = None if a_value is None or b_value is None else b_value - a_value
+    groups = paired_clusters(a_first, b_first, keys)
+    result = PairedResult(a_value, b_value, difference, None, None, "", n_units=len(groups))
+    if difference is None or not groups:
+        result.test = "not compared: no common scored rows"
+        return result
+
+    def as_aggregate(rows: Sequence[RowResult]) -> dict[str, float | None]:
+        return {"value": statistic(rows)}
+
+    draws_a, draws_b = side_draws(len(groups), [len(a_rows), len(b_rows)], resamples, seed)
+    va = resampled_values(a_rows, a_per_seed, groups, keys, as_aggregate, "value", draws_a, sums)
+    vb = resampled_values(b_rows, b_per_seed, groups, keys, as_aggregate, "value", draws_b, sums)
+    diffs = (vb - va)[np.isfinite(vb - va)]
+    counts = f"sampling seeds A {len(a_rows)}, B {len(b_rows)}"
+    bounds = _percentile_interval(diffs, level)
+    if bounds is not None:
+        result.interval = Interval(
+            low=bounds[0],
+            high=bounds[1],
+            method=(
+                f"paired bootstrap over {describe_units(keys)} ({len(groups)}) and, per unit and side, one "
+                f"of its seeds ({counts}), {resamples} resamples, seed {seed}"
+            ),
+            level=level,
+        )
+    result.standard_error = float(round(diffs.std(ddof=1), 10)) if diffs.size > 1 else None
+    result.p_value = _bootstrap_p_value(diffs)
+    result.test = f"paired bootstrap on {len(groups)} {describe_units(keys)} and {counts}"
+    independent = math.sqrt(_spread(va) ** 2 + _spread(vb) ** 2)
+    result.mde, result.mde_method = minimal_detectable_difference(
+        result.standard_error, independent, level=level, power=power
+    )
+    return result
+
+
+def _mean_if_defined(per_seed: Sequence[float]) -> float | None:
+    """The seeds' mean score (as ``seed_pooled_headline`` makes it); None where a seed's is undefined."""
+    return None if any(np.isnan(v) for v in per_seed) else float(np.mean(per_seed))

@@ -7,7 +7,8 @@ smallest difference the sample size could detect (the statistics: ``vleval.stats
 module reads the two runs, pairs their benchmarks and prints the result). Reads only the result contract
 (``<stem>_rows.jsonl``, ``<stem>_score.json``) and ``run.json``, through ``vleval.workdir``; the
 flipped units' questions are the rows' own (the prediction file's for rows written before they
-carried them).
+carried them). A benchmark run with several sampling seeds (``vleval run --seeds N``) is compared by
+its seeds' mean, every seed's rows read (those of seeds 1.. under ``<model>/seeds/seed<k>/``).
 
 Two runs are only comparable when they were made the same way: a different protocol, benchmark file
 or CoT setting changes scores by itself, so ``compare_runs`` refuses such pairs unless told to allow
@@ -25,7 +26,7 @@ from typing import Any
 
 from vleval.console import step
 from vleval.datasets.results import ROWS_SUFFIX, read_rows, read_score, rows_path, score_record_path
-from vleval.errors import DataMissingError, VlevalError
+from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.settings import describe, differences, marks, settings_of, subset_text
 from vleval.stats.compare import (
     BenchmarkComparison,
@@ -34,10 +35,16 @@ from vleval.stats.compare import (
     family_statistic,
 )
 from vleval.stats.core import DEFAULT_RESAMPLES, holm
+from vleval.stats.seeds import aligned
 from vleval.types import EvalSettings, RowResult, RunManifest, ScoreRecord
-from vleval.workdir import folders_with_rows, prediction_file_of, read_manifest, rows_stems
+from vleval.workdir import folders_with_rows, prediction_file_of, read_manifest, rows_stems, seed_rows_files
 
 TEXT_LIMIT = 300  # characters of a question or prediction shown per flipped row
+# said under the table where a side has several sampling seeds (`vleval run --seeds N`)
+SEEDS_NOTE = (
+    "Seeds A/B: sampling seeds per side; where a side has several, its score is their mean and the "
+    "interval also draws, per unit and side, one of that side's seeds (vleval.stats.seeds)."
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -121,6 +128,11 @@ class Comparison:
     only_b: list[str]
     seed: int
     resamples: int
+
+    @property
+    def seeded(self) -> bool:
+        """Whether a side has several sampling seeds on some benchmark (then the output says how many)."""
+        return any(c.seeds_a > 1 or c.seeds_b > 1 for c in self.benchmarks)
 
     def tally(self) -> dict[str, int]:
         verdicts = [c.verdict for c in self.benchmarks]
@@ -217,7 +229,22 @@ def _compare_benchmark(
         lambda: _questions(rows_a, side_a.stem) or _questions(rows_b, side_b.stem),
         seed=seed,
         resamples=resamples,
+        more_seeds_a=_other_seeds_rows(a, dataset, rows_a),
+        more_seeds_b=_other_seeds_rows(b, dataset, rows_b),
     )
+
+
+def _other_seeds_rows(side: RunSide, dataset: str, first: list[RowResult]) -> list[list[RowResult]]:
+    """The rows of ``dataset``'s other sampling seeds on this side (``first``: its first seed's), those
+    its settings record lists; none for a run of one seed. Seeds that scored other rows than the first
+    cannot be averaged: refused in one line."""
+    scored = side.benchmarks[dataset]
+    others = [read_rows(path) for path in seed_rows_files(scored.stem, side.settings(dataset).sampling_seeds)]
+    try:
+        aligned([first, *others])
+    except ValueError as exc:
+        raise DataCorruptError(f"{scored.stem.name} in {side.model_dir}: {exc}") from None
+    return others
 
 
 def _questions(rows: Sequence[RowResult], stem: Path) -> dict[str, str]:
@@ -304,14 +331,18 @@ def render_text(comparison: Comparison, *, max_flips: int = 50) -> str:
         "MDE 80%",
         "test",
     )
+    if comparison.seeded:
+        header = (*header[:2], "seeds A/B", *header[2:])
     table = [header]
     for c in comparison.benchmarks:
         p = c.paired
         interval = f"[{_num(p.interval.low, True)}, {_num(p.interval.high, True)}]" if p.interval else "-"
+        seeds = (f"{c.seeds_a}/{c.seeds_b}",) if comparison.seeded else ()
         table.append(
             (
                 c.benchmark,
                 str(p.n_units),
+                *seeds,
                 _num(p.a),
                 _num(p.b),
                 _num(p.difference, True),
@@ -334,11 +365,14 @@ def render_text(comparison: Comparison, *, max_flips: int = 50) -> str:
         f"bootstrap over scoring units, {comparison.resamples} resamples, seed {comparison.seed}. MDE 80%: "
         f"the smallest |B - A| this sample size detects 80% of the time.",
     ]
+    if comparison.seeded:
+        lines.append(SEEDS_NOTE)
     for label, names in (("only in A", comparison.only_a), ("only in B", comparison.only_b)):
         if names:
             lines.append(f"{label} (not compared): {', '.join(names)}")
     flips = [f for c in comparison.benchmarks for f in c.flips]
-    lines += ["", f"Units with a changed row (flips): {len(flips)}"]
+    first_seeds = " between the first sampling seeds' rows" if comparison.seeded else ""
+    lines += ["", f"Units with a changed row{first_seeds} (flips): {len(flips)}"]
     for flip in flips[:max_flips]:
         lines.append(
             f"- {flip.benchmark} unit {flip.unit}: A {_outcome(flip.a_value)} -> B {_outcome(flip.b_value)}"
@@ -372,6 +406,8 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
                     "benchmark": c.benchmark,
                     "rows_a": c.n_rows_a,
                     "rows_b": c.n_rows_b,
+                    "seeds_a": c.seeds_a,
+                    "seeds_b": c.seeds_b,
                     "paired": c.paired,
                     "p_adjusted": c.p_adjusted,
                     "verdict": c.verdict,
