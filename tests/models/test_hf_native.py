@@ -316,6 +316,9 @@ def test_a_split_hf_checkpoint_predicts_what_the_unsplit_one_does(twins):
     split = split_device_map_for(2, 2, "qwen2", hf_layout=True)  # the tiny LLM has 2 layers
     split_model = load_internvl(path, device="cpu", device_map={k: "cpu" for k in split})
     whole = load_internvl(path, device="cpu")
+    # each placed block moves its inputs to its device when it runs (the original split's hooks)
+    assert {name for name, m in split_model.hf.named_modules() if m._forward_pre_hooks} == set(split)
+    assert not any(m._forward_pre_hooks for m in whole.hf.modules())
     for model in (split_model, whole):
         model.set_attention("reference")
     pixels = torch.randn(1, 3, 448, 448, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)

@@ -252,18 +252,21 @@ def _placed_device(value: Any) -> torch.device:
     return torch.device(f"cuda:{value}" if isinstance(value, int) else value)
 
 
-def _owner(name: str, device_map: dict[str, Any]) -> str:
-    """The one device_map entry that places the tensor ``name``; refused when none or several do (a map
-    that leaves a tensor out, or names a block and one of its parts, is not a split)."""
+_HF_NAMES_HINT = (
+    "its keys are InternVLForConditionalGeneration's module names (model.vision_tower, "
+    "model.language_model.layers.N, lm_head, ...), as loader.split_device_map_for gives them"
+)
+
+
+def _check_placed_once(name: str, device_map: dict[str, Any]) -> None:
+    """Exactly one device_map entry holds the tensor ``name``: a map that leaves a tensor out, or names a
+    block and one of its parts, is not a split."""
     owners = [prefix for prefix in device_map if name == prefix or name.startswith(prefix + ".")]
     if len(owners) != 1:
-        found = ", ".join(owners) if owners else "none"
         raise VlevalError(
-            f"the -HF device_map must place {name} exactly once (entries that hold it: {found}); its keys "
-            "are InternVLForConditionalGeneration's module names (model.vision_tower, "
-            "model.language_model.layers.N, lm_head, ...), as loader.split_device_map_for gives them"
+            f"the -HF device_map must place {name} exactly once (entries that hold it: "
+            f"{', '.join(owners) or 'none'}); {_HF_NAMES_HINT}"
         )
-    return owners[0]
 
 
 def place_modules(hf_model: nn.Module, device_map: dict[str, Any]) -> None:
@@ -278,10 +281,11 @@ def place_modules(hf_model: nn.Module, device_map: dict[str, Any]) -> None:
     absent = [name for name in device_map if name not in modules]
     if absent:
         raise VlevalError(
-            f"the -HF device_map names modules this checkpoint does not have: {', '.join(absent[:5])}"
+            f"the -HF device_map names modules this checkpoint does not have: {', '.join(absent[:5])}; "
+            + _HF_NAMES_HINT
         )
     for name, _ in [*hf_model.named_parameters(), *hf_model.named_buffers()]:
-        _owner(name, device_map)
+        _check_placed_once(name, device_map)
     placed = [(modules[name], _placed_device(value)) for name, value in device_map.items()]
     for module, device in placed:
         module.to(device)
