@@ -15,7 +15,7 @@ from safetensors import safe_open
 
 from vleval.cli import main
 from vleval.errors import DataCorruptError, VlevalError
-from vleval.models.registry import get_model
+from vleval.models.registry import MODELS, get_model
 from vleval.models.verify import verify_checkpoint
 
 DATASETS = {"MMStar": 4, "OCRBench": 3}
@@ -222,10 +222,108 @@ def test_the_reference_vit_op_order_holds_when_the_scale_is_not_a_power_of_two()
         assert torch.equal(original.extract_feature(pixels), hf.extract_feature(pixels))
 
 
-def test_a_device_map_split_is_refused_for_the_hf_layout(twins):
-    """The reference's multi-GPU split names the original layout's modules: an -HF checkpoint is refused
-    with the way out instead of being placed by names it does not have."""
+def test_a_device_map_in_the_original_layouts_names_is_refused_for_the_hf_layout(twins):
+    """An -HF checkpoint is split by its own module names (``hf_device_map``): a map in the original
+    layout's names (``vision_model``) is refused in one line instead of leaving tensors unplaced."""
     from vleval.models.internvl.loader import load_internvl
 
-    with pytest.raises(VlevalError, match="runs on one device .*--device"):
+    with pytest.raises(VlevalError, match="does not have: vision_model"):
         load_internvl(twins / "InternVL3-1B-hf", device="cpu", device_map={"vision_model": "cpu"})
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 23: -HF checkpoints split over several GPUs as the original layout of the same model
+# --------------------------------------------------------------------------------------------------
+SPLIT_CARDS = sorted(c.name for c in MODELS.values() if c.hf_format and c.gpus_per_task > 1)
+
+
+def _twin(card):
+    """The original-layout card of an -HF card's weights (InternVL3-38B-hf -> InternVL3-38B)."""
+    return get_model(card.name.removesuffix("-HF").removesuffix("-hf"))
+
+
+def _meta_hf_model(card):
+    """InternVLForConditionalGeneration with the card's LLM and number of layers (tiny widths), on meta."""
+    import torch
+    from transformers import InternVLConfig, InternVLForConditionalGeneration
+
+    from vleval.models.internvl.hf_native import hf_config
+    from vleval.synthetic.checkpoints import tiny_config
+
+    raw = tiny_config(card.llm_family, 64, {"<|endoftext|>": 0, "<|im_end|>": 1})
+    raw["llm_config"]["num_hidden_layers"] = card.llm_layers
+    with torch.device("meta"):
+        return InternVLForConditionalGeneration(InternVLConfig(**hf_config(raw, image_token_id=2)))
+
+
+def test_every_card_that_needs_several_gpus_has_an_hf_twin_to_split():
+    assert SPLIT_CARDS == [
+        "InternVL3-38B-hf",
+        "InternVL3-78B-hf",
+        "InternVL3_5-241B-A28B-HF",
+        "InternVL3_5-30B-A3B-HF",
+        "InternVL3_5-38B-HF",
+    ]
+
+
+@pytest.mark.parametrize("name", SPLIT_CARDS)
+def test_the_hf_split_puts_every_block_where_the_original_layout_puts_it(name):
+    """The same layer-to-GPU assignment as the twin's reference split, name for name after renaming
+    (``vision_model`` -> ``model.vision_tower``, ``language_model.model.layers.N`` ->
+    ``model.language_model.layers.N``, ``language_model.lm_head`` -> ``lm_head`` ...); every key names a
+    module of transformers' model with that many layers, and every parameter and buffer is placed once."""
+    from vleval.models.internvl.hf_native import hf_module_name, place_modules
+    from vleval.models.internvl.loader import split_device_map, split_device_map_for
+
+    card = get_model(name)
+    twin = _twin(card)
+    assert (twin.llm_layers, twin.llm_family, twin.gpus_per_task) == (card.llm_layers, card.llm_family, 8)
+    original = split_device_map(twin.llm_layers, 8, twin.llm_family)
+    hf = split_device_map_for(card.llm_layers, 8, card.llm_family, hf_layout=True)
+    assert hf == {hf_module_name(module): gpu for module, gpu in original.items()}
+    last = card.llm_layers - 1
+    assert {hf[k] for k in ("model.vision_tower", "model.multi_modal_projector", "lm_head")} == {0}
+    assert hf["model.language_model.embed_tokens"] == hf[f"model.language_model.layers.{last}"] == 0
+    assert sorted(set(hf.values())) == list(range(8))
+    # placed on meta (no memory): place_modules checks names and coverage before it moves anything
+    place_modules(_meta_hf_model(card), {module: "meta" for module in hf})
+
+
+def test_a_split_that_misses_or_repeats_a_tensor_is_refused():
+    from vleval.models.internvl.hf_native import place_modules
+    from vleval.models.internvl.loader import split_device_map_for
+
+    card = get_model("InternVL3-38B-hf")
+    split = {k: "meta" for k in split_device_map_for(card.llm_layers, 8, card.llm_family, hf_layout=True)}
+    without_head = {k: v for k, v in split.items() if k != "lm_head"}
+    with pytest.raises(VlevalError, match="place lm_head.weight exactly once .*none"):
+        place_modules(_meta_hf_model(card), without_head)
+    with pytest.raises(
+        VlevalError, match="embed_tokens.weight exactly once .*embed_tokens, model.language_model\\)"
+    ):
+        place_modules(_meta_hf_model(card), {**split, "model.language_model": "meta"})
+
+
+def test_a_split_hf_checkpoint_predicts_what_the_unsplit_one_does(twins):
+    """The tiny -HF checkpoint loaded with its two-GPU split's entries (each block a map entry of its own,
+    forward hooks on each), all on the CPU: every parameter and buffer is placed by exactly one entry
+    (``place_modules`` checks it), and greedy tokens equal the unsplit load's."""
+    import torch
+
+    from vleval.models.internvl.loader import load_internvl, split_device_map_for
+
+    path = twins / "InternVL3-1B-hf"
+    split = split_device_map_for(2, 2, "qwen2", hf_layout=True)  # the tiny LLM has 2 layers
+    split_model = load_internvl(path, device="cpu", device_map={k: "cpu" for k in split})
+    whole = load_internvl(path, device="cpu")
+    # each placed block moves its inputs to its device when it runs (the original split's hooks)
+    assert {name for name, m in split_model.hf.named_modules() if m._forward_pre_hooks} == set(split)
+    assert not any(m._forward_pre_hooks for m in whole.hf.modules())
+    for model in (split_model, whole):
+        model.set_attention("reference")
+    pixels = torch.randn(1, 3, 448, 448, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
+    image = whole.img_context_token_id
+    ids = torch.tensor([[*range(100, 110), *[image] * whole.num_image_token, *range(200, 205)]])
+    kwargs = {"max_new_tokens": 8, "min_new_tokens": 8, "eos_token_id": 0, "pad_token_id": 0}
+    tokens = [m.generate(ids, torch.ones_like(ids), pixels, **kwargs).tolist() for m in (split_model, whole)]
+    assert tokens[0] == tokens[1] and len(tokens[0][0]) == 8

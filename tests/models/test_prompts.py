@@ -407,6 +407,17 @@ def test_a_model_budget_replaces_the_benchmark_budget_and_nothing_else():
         assert (a.text, a.max_tiles, a.postprocess) == (b.text, b.max_tiles, b.postprocess)
 
 
+def test_the_241b_hf_twin_gets_the_requests_of_the_registered_241b():
+    """The -HF repo of the same weights is evaluated as InternVL3_5-241B-A28B: the same text, tiles,
+    post-processing and 16384-token budget."""
+    hf, twin = get_model("InternVL3_5-241B-A28B-HF"), get_model("InternVL3_5-241B-A28B")
+    for benchmark in ("MMStar", "OCRBench"):
+        a = build_request(SAMPLES[benchmark], CARDS[benchmark], hf, get_protocol("2026.08"), cot=False)
+        b = build_request(SAMPLES[benchmark], CARDS[benchmark], twin, get_protocol("2026.08"), cot=False)
+        assert a.generation.max_new_tokens == b.generation.max_new_tokens == 16384
+        assert (a.text, a.max_tiles, a.postprocess) == (b.text, b.max_tiles, b.postprocess)
+
+
 # --------------------------------------------------------------------------------------------------
 # issue 21: the MCQ and Y/N benchmarks added after the first ten (texts written by hand from the
 # reference's build_prompt / build_multi_choice_prompt / build_mpo_prompt, as EXPECTED above)

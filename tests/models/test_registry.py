@@ -142,8 +142,25 @@ def test_the_reference_budget_of_the_241b_entry():
     """VLMEvalKit e8e78f05 registers InternVL3_5-241B-A28B with max_new_tokens=16384; every other
     InternVL3/3.5 entry keeps the wrapper's default (4096, the benchmark card's budget)."""
     assert get_model("InternVL3_5-241B-A28B").max_new_tokens == 16384
-    others = [c for c in MODELS.values() if c.max_new_tokens is not None and not c.thinking]
+    # -HF cards are no VLMEvalKit entries: each takes its twin's budget (the test below)
+    others = [
+        c for c in MODELS.values() if c.max_new_tokens is not None and not c.thinking and not c.hf_format
+    ]
     assert [c.name for c in others] == ["InternVL3_5-241B-A28B"]
+
+
+def test_an_hf_card_takes_the_budget_of_its_original_twin():
+    """The -HF repo holds the twin's weights and the reference never loads that layout, so vleval
+    evaluates it with the twin's VLMEvalKit entry: InternVL3_5-241B-A28B-HF generates up to 16384 tokens
+    as InternVL3_5-241B-A28B does (e8e78f05 config.py), every other -HF card the benchmark's budget. The
+    released stages (-Instruct, -MPO, -Pretrained) are other weights without an entry: no budget."""
+    hf_cards = [c for c in MODELS.values() if c.hf_format]
+    assert len(hf_cards) == 15
+    for card in hf_cards:
+        twin = get_model(card.name.removesuffix("-HF").removesuffix("-hf"))
+        assert (card.max_new_tokens, card.repo_id) == (twin.max_new_tokens, twin.repo_id + card.name[-3:])
+    assert get_model("InternVL3_5-241B-A28B-HF").max_new_tokens == 16384
+    assert get_model("InternVL3_5-241B-A28B-MPO").max_new_tokens is None
 
 
 def test_thinking_entries_are_the_same_checkpoint_with_the_long_budget():

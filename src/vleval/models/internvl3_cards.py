@@ -128,6 +128,14 @@ def _params(base: _Base) -> str:
     return f"{base.params_b:g}B"
 
 
+def _budget(base: _Base, suffix: str, hf_format: bool) -> int | None:
+    """The [VK-CONFIG] entry's ``max_new_tokens`` for the checkpoint it registers and for the -HF repo of
+    the same weights, which vleval evaluates as that checkpoint (the reference never loads the -HF layout,
+    so its twin's entry is the protocol); None (the benchmark's budget) for the released stages, other
+    weights that VLMEvalKit does not register."""
+    return base.max_new_tokens if suffix == "" or hf_format else None
+
+
 def _card(base: _Base, suffix: str, hf_format: bool = False) -> ModelCard:
     weights_gb = round(2 * base.params_b, 1)
     download_gb = base.download_gb if base.download_gb is not None else weights_gb  # stages: same weights
@@ -146,8 +154,7 @@ def _card(base: _Base, suffix: str, hf_format: bool = False) -> ModelCard:
         base_llm=base.base_llm,
         hf_format=hf_format,
         source=SOURCE,
-        # only the name VLMEvalKit registers carries its budget; stages and -HF have no entry there
-        max_new_tokens=base.max_new_tokens if suffix == "" else None,
+        max_new_tokens=_budget(base, suffix, hf_format),
     )
 
 

@@ -1,7 +1,7 @@
 """GPU placement: which device(s) a rank's model goes to, the backend loaded there, and the memory
 freed before the next model loads. A rank of a distributed run gets its share of the node's visible
 GPUs (``dist.assign_gpus``); a model larger than one GPU is split over several by layer
-(``models.internvl.loader.split_device_map``)."""
+(``models.internvl.loader.split_device_map``; an -HF checkpoint the same way, in its module names)."""
 
 from __future__ import annotations
 
@@ -60,9 +60,10 @@ def backend_kwargs(config: RunConfig, target: ModelTarget, info: DistInfo, use_c
     if len(gpus) <= 1:
         kwargs["device"] = f"cuda:{gpus[0] if gpus else 0}"
         return kwargs
-    from vleval.models.internvl.loader import split_device_map
+    from vleval.models.internvl.loader import split_device_map_for
 
-    layout = split_device_map(target.card.llm_layers, len(gpus), target.card.llm_family)
+    card = target.card
+    layout = split_device_map_for(card.llm_layers, len(gpus), card.llm_family, hf_layout=card.hf_format)
     kwargs["device_map"] = {name: gpus[slot] for name, slot in layout.items()}
     return kwargs
 

@@ -220,6 +220,79 @@ def to_hf_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 # ------------------------------------------------------------------------------------------------
+# Module names of the multi-GPU split: original layout -> InternVLForConditionalGeneration's
+# ------------------------------------------------------------------------------------------------
+# the blocks ``loader.split_device_map`` places (whole modules, so no per-tensor renames: the ViT's
+# internals move with ``vision_tower``)
+_MODULES = (
+    ("vision_model", "model.vision_tower"),
+    ("mlp1", "model.multi_modal_projector"),
+    ("language_model.model", "model.language_model"),
+    ("language_model.lm_head", "lm_head"),
+)
+
+
+def hf_module_name(name: str) -> str:
+    """An original-layout module name (``language_model.model.layers.7``) as the -HF model names that
+    module (``model.language_model.layers.7``)."""
+    for ours, theirs in _MODULES:
+        if name == ours or name.startswith(ours + "."):
+            return theirs + name[len(ours) :]
+    raise VlevalError(f"no -HF module for {name}")
+
+
+def hf_device_map(device_map: dict[str, Any]) -> dict[str, Any]:
+    """The original layout's split (``loader.split_device_map``) in -HF module names: each block goes to
+    the same device as in the original layout of the same model."""
+    return {hf_module_name(name): device for name, device in device_map.items()}
+
+
+def _placed_device(value: Any) -> torch.device:
+    """A device_map value: a GPU index (as ``split_device_map`` gives) or a device string."""
+    return torch.device(f"cuda:{value}" if isinstance(value, int) else value)
+
+
+_HF_NAMES_HINT = (
+    "its keys are InternVLForConditionalGeneration's module names (model.vision_tower, "
+    "model.language_model.layers.N, lm_head, ...), as loader.split_device_map_for gives them"
+)
+
+
+def _check_placed_once(name: str, device_map: dict[str, Any]) -> None:
+    """Exactly one device_map entry holds the tensor ``name``: a map that leaves a tensor out, or names a
+    block and one of its parts, is not a split."""
+    owners = [prefix for prefix in device_map if name == prefix or name.startswith(prefix + ".")]
+    if len(owners) != 1:
+        raise VlevalError(
+            f"the -HF device_map must place {name} exactly once (entries that hold it: "
+            f"{', '.join(owners) or 'none'}); {_HF_NAMES_HINT}"
+        )
+
+
+def place_modules(hf_model: nn.Module, device_map: dict[str, Any]) -> None:
+    """Move each module named in ``device_map`` to its device and move its inputs there when it runs, as
+    the original layout's split does (``loader.add_input_device_hooks``): the image goes to the ViT's
+    device, token ids to the embedding's, hidden states from layer to layer, and the logits come out on
+    ``lm_head``'s (GPU 0 in the reference's split, with the embeddings). Every parameter and buffer must
+    be under exactly one entry, and every entry must name a module."""
+    from vleval.models.internvl.loader import add_input_device_hooks
+
+    modules = dict(hf_model.named_modules())
+    absent = [name for name in device_map if name not in modules]
+    if absent:
+        raise VlevalError(
+            f"the -HF device_map names modules this checkpoint does not have: {', '.join(absent[:5])}; "
+            + _HF_NAMES_HINT
+        )
+    for name, _ in [*hf_model.named_parameters(), *hf_model.named_buffers()]:
+        _check_placed_once(name, device_map)
+    placed = [(modules[name], _placed_device(value)) for name, value in device_map.items()]
+    for module, device in placed:
+        module.to(device)
+    add_input_device_hooks(placed)
+
+
+# ------------------------------------------------------------------------------------------------
 # The model
 # ------------------------------------------------------------------------------------------------
 REFERENCE_VIT_ATTENTION = "vleval_intern_vit_reference"
@@ -287,10 +360,18 @@ class HFNativeInternVL(InternVLModel):
 
 
 def load_hf_internvl(
-    model_dir: Path, config: InternVLConfig, *, torch_dtype: torch.dtype, device: torch.device
+    model_dir: Path,
+    config: InternVLConfig,
+    *,
+    torch_dtype: torch.dtype,
+    device: torch.device,
+    device_map: dict[str, Any] | None = None,
 ) -> HFNativeInternVL:
     """``InternVLForConditionalGeneration.from_pretrained`` on the folder: safetensors only, no remote code,
-    every tensor present (a missing or unexpected one is refused, naming them)."""
+    every tensor present (a missing or unexpected one is refused, naming them). With ``device_map`` (-HF
+    module names: ``hf_device_map``) the blocks are split over its devices by ``place_modules``, else the
+    model goes to ``device``. The weights are read into CPU memory first either way: transformers places
+    them while loading only through accelerate, which vleval does not depend on."""
     from transformers import InternVLForConditionalGeneration
 
     try:
@@ -317,4 +398,8 @@ def load_hf_internvl(
             f"{', '.join(sorted(missing)[:10]) or 'none'}; unexpected tensors: "
             f"{', '.join(sorted(unexpected)[:10]) or 'none'}); re-download the checkpoint"
         )
-    return HFNativeInternVL(hf_model.to(device).eval(), config)
+    if device_map:
+        place_modules(hf_model, device_map)
+    else:
+        hf_model.to(device)
+    return HFNativeInternVL(hf_model.eval(), config)

@@ -82,6 +82,17 @@ def split_device_map(num_layers: int, n_gpus: int, family: str = "qwen2") -> dic
     return device_map
 
 
+def split_device_map_for(num_layers: int, n_gpus: int, family: str, hf_layout: bool) -> dict[str, int]:
+    """``split_device_map`` in the module names of the checkpoint's layout: the original layout's as they
+    are, an ``-HF`` checkpoint's renamed (``hf_native.hf_device_map``); the same GPU for the same block."""
+    device_map = split_device_map(num_layers, n_gpus, family)
+    if not hf_layout:
+        return device_map
+    from vleval.models.internvl.hf_native import hf_device_map
+
+    return hf_device_map(device_map)
+
+
 def _device_of(name: str, device_map: dict[str, Any] | None, default: torch.device) -> torch.device:
     if not device_map:
         return default
@@ -124,12 +135,15 @@ def _to_device(obj: Any, device: torch.device) -> Any:
 
 
 def _add_device_hooks(model: InternVLModel, device_map: dict[str, Any]) -> None:
-    """Move each block's inputs onto its device (what accelerate's dispatch does), so hidden states
-    flow through layers placed on different GPUs."""
     lm = model.language_model
     blocks = [*lm.model.layers, lm.model.norm, lm.lm_head]
-    for block in blocks:
-        device = next(block.parameters()).device
+    add_input_device_hooks([(block, next(block.parameters()).device) for block in blocks])
+
+
+def add_input_device_hooks(placed: list[tuple[nn.Module, torch.device]]) -> None:
+    """Move each block's inputs onto its device (what accelerate's dispatch does), so hidden states
+    flow through layers placed on different GPUs."""
+    for block, device in placed:
 
         def hook(_module, args, kwargs, device=device):
             return _to_device(args, device), _to_device(kwargs, device)
@@ -146,16 +160,18 @@ def load_internvl(
 ) -> InternVLModel:
     """Build the model from ``config.json`` and fill it from the safetensors shards.
 
-    ``device_map`` (module-name prefix -> GPU index or device string) places blocks on several
-    devices; by default, with several GPUs visible and ``device`` unset or ``'cuda'``, the
-    reference's split (``split_device_map``) is used.
+    ``device_map`` (module-name prefix -> GPU index or device string, in the names of the checkpoint's
+    layout: ``split_device_map_for``) places blocks on several devices; by default, with several GPUs
+    visible and ``device`` unset or ``'cuda'``, the reference's split (``split_device_map``) is used.
     """
     model_dir = Path(model_dir)
     config = read_config(model_dir)
     device = engine.default_device(device)
     torch_dtype = resolve_dtype(dtype, device)
-    if device_map is None and device == "cuda" and torch.cuda.device_count() > 1 and not config.hf_layout:
-        device_map = split_device_map(config.llm_num_layers, torch.cuda.device_count(), config.llm_family)
+    if device_map is None and device == "cuda" and torch.cuda.device_count() > 1:
+        device_map = split_device_map_for(
+            config.llm_num_layers, torch.cuda.device_count(), config.llm_family, config.hf_layout
+        )
     default_device = torch.device(device if device != "cuda" else "cuda:0")
     if config.hf_layout:  # transformers' own InternVLForConditionalGeneration (internvl/hf_native.py)
         return _with_image_token(
@@ -226,9 +242,4 @@ def _load_hf(
 ) -> InternVLModel:
     from vleval.models.internvl.hf_native import load_hf_internvl
 
-    if device_map:
-        raise VlevalError(
-            f"{model_dir}: an -HF checkpoint runs on one device in vleval; set --device (a multi-GPU "
-            "split is implemented for the original layout only)"
-        )
-    return load_hf_internvl(model_dir, config, torch_dtype=torch_dtype, device=device)
+    return load_hf_internvl(model_dir, config, torch_dtype=torch_dtype, device=device, device_map=device_map)
