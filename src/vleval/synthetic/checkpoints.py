@@ -23,7 +23,11 @@ import torch
 
 from vleval.errors import VlevalError
 from vleval.models.verify import SYNTHETIC_MARKER as _MARKER
-from vleval.synthetic.tokenizer import write_gpt_oss_tokenizer, write_internlm2_tokenizer, write_qwen2_tokenizer
+from vleval.synthetic.tokenizer import (
+    write_gpt_oss_tokenizer,
+    write_internlm2_tokenizer,
+    write_qwen2_tokenizer,
+)
 
 Family = Literal["qwen2", "internlm2", "qwen3", "qwen3_moe", "gpt_oss"]
 FAMILIES: tuple[Family, ...] = ("qwen2", "internlm2", "qwen3", "qwen3_moe", "gpt_oss")

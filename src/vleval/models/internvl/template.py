@@ -33,7 +33,6 @@ SEPARATOR = "<|im_end|>\n"
 EOS_TOKEN = "<|im_end|>"
 
 
-
 @dataclass(frozen=True)
 class ChatTemplate:
     """One conversation template of the reference, as data: what ``chat`` renders and where it stops.
