@@ -82,3 +82,16 @@ def test_the_hf_twin_predicts_the_same(work, bench_dir, models, tmp_path):
         assert _predictions(tmp_path / hf / f"{hf}_{name}.xlsx") == _predictions(
             work / NAME / f"{NAME}_{name}.xlsx"
         )
+
+
+def test_the_dry_run_bill_counts_the_harmony_prompt_as_fed(work, models):
+    """run.json's estimate counts the prompt tokens in the template the model was fed (issue 23)."""
+    from vleval.models.internvl.tokenizer import load_tokenizer
+
+    out = work / NAME
+    run = json.loads((out / "run.json").read_text())
+    tokenizer = load_tokenizer(models / NAME)
+    for name in DATASETS:
+        prompts = [json.loads(line)["prompt"] for line in (out / f"{NAME}_{name}_prompts.jsonl").open()]
+        fed = sum(len(tokenizer(p).input_ids) for p in prompts)
+        assert run["datasets"][name]["estimate"]["prompt_tokens"] == fed
