@@ -278,3 +278,15 @@ def test_an_hf_layout_config_without_its_sub_configs_is_refused(checkpoints, tmp
     (path / "config.json").write_text(json.dumps({**config, "model_type": "internvl"}))
     with pytest.raises(DataCorruptError, match="needs text_config and vision_config"):
         load_internvl(path)
+
+
+def test_a_quantized_gpt_oss_llm_is_refused_in_one_line(checkpoints, tmp_path):
+    """openai/gpt-oss-20b ships MXFP4 experts (``quantization_config``); vleval reads unquantized GPT-OSS
+    weights only and says so before building anything."""
+    path = shutil.copytree(checkpoints["gpt_oss"], tmp_path / "ckpt")
+    config = json.loads((path / "config.json").read_text())
+    config["llm_config"]["quantization_config"] = {"quant_method": "mxfp4"}
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(VlevalError, match="quantization_config") as info:
+        load_internvl(path)
+    assert "\n" not in str(info.value)

@@ -36,7 +36,7 @@ from transformers import (
     Qwen3MoeForCausalLM,
 )
 
-from vleval.errors import DataCorruptError
+from vleval.errors import DataCorruptError, VlevalError
 
 # Keys of llm_config that describe the file, not the model.
 _NOT_MODEL_FIELDS = {
@@ -102,9 +102,10 @@ def qwen3_config(llm: dict[str, Any], moe: bool = False) -> PretrainedConfig:
 def gpt_oss_config(llm: dict[str, Any]) -> GptOssConfig:
     fields = {k: v for k, v in llm.items() if k not in _NOT_MODEL_FIELDS}
     if fields.get("quantization_config"):  # openai/gpt-oss-20b's MXFP4 experts: not a layout vleval reads
-        raise DataCorruptError(
-            "config.json: llm_config.quantization_config is set (GPT-OSS MXFP4 weights); vleval loads "
-            "the bf16 GPT-OSS weights InternVL3.5 releases, not quantized ones"
+        raise VlevalError(
+            "config.json: llm_config.quantization_config is set (quantized GPT-OSS experts, e.g. "
+            "openai/gpt-oss-20b's MXFP4 blocks and scales); vleval loads unquantized (bf16 or fp32) "
+            "GPT-OSS weights only, the layout InternVL's GPT-OSS training code saves"
         )
     return GptOssConfig(**fields)
 
