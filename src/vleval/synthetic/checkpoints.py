@@ -389,7 +389,7 @@ def make_tiny_hf_checkpoint(path: Path, family: Family = "qwen2", *, seed: int =
     ``vision_config``), written by transformers' ``save_pretrained``; the same tokenizer files. InternLM2 has
     no -HF layout (transformers has no InternLM2 class)."""
     if family == "internlm2":
-        raise VlevalError("the -HF layout has no InternLM2 model: choose qwen2, qwen3 or qwen3_moe")
+        raise VlevalError("the -HF layout has no InternLM2 model: choose qwen2, qwen3, qwen3_moe or gpt_oss")
     spec = {"version": _FORMAT_VERSION, "layout": "hf", "family": family, "seed": seed}
     return _build_once(Path(path), spec, lambda staging: _write_hf(staging, family, seed))
 
