@@ -69,9 +69,12 @@ class ModelDims:
     llm_heads: int
     llm_kv_heads: int
     vocab_size: int
+    chat_template: str = "internvl2_5"  # the template the prompt is rendered in (its config's ``template``)
 
     @classmethod
     def from_config(cls, config: InternVLConfig) -> ModelDims:
+        from vleval.models.internvl.template import template_named
+
         llm = config.llm
         heads = int(llm["num_attention_heads"])
         return cls(
@@ -87,6 +90,7 @@ class ModelDims:
             llm_heads=heads,
             llm_kv_heads=int(llm.get("num_key_value_heads") or heads),
             vocab_size=int(llm["vocab_size"]),
+            chat_template=template_named(config.template).name,
         )
 
     @property
@@ -196,8 +200,9 @@ def benchmark_bill(
     header-only images), its query as the hf backend renders it, tokenized."""
     from vleval.models.internvl.preprocessing import tile_count
     from vleval.models.internvl.prompts import build_request
-    from vleval.models.internvl.template import render_query
+    from vleval.models.internvl.template import render_query, template_named
 
+    template = template_named(dims.chat_template)
     bill = BenchmarkBill(card.name)
     seen: set[tuple[Any, ...]] = set()
     for sample in samples:
@@ -213,7 +218,7 @@ def benchmark_bill(
         except (binascii.Error, UnidentifiedImageError, OSError, ValueError) as exc:
             bill.problems.append(f"row {sample.index}: image header unreadable ({type(exc).__name__})")
             continue
-        n_tokens = len(tokenizer(render_query(request.text, tiles)).input_ids)
+        n_tokens = len(tokenizer(render_query(request.text, tiles, template=template)).input_ids)
         budget = max_new_tokens or request.generation.max_new_tokens
         key = (identities, request.max_tiles, request.upscale_first_image)
         if tiles and key not in seen:

@@ -16,7 +16,7 @@ from PIL import Image
 
 TaskType = Literal["MCQ", "Y/N", "VQA"]
 # qwen3/qwen3_moe/internlm3/gpt_oss: the LLMs of InternVL3 and InternVL3.5 (models/internvl3_cards.py);
-# internlm3 and gpt_oss are named so their cards can say what they are built on, and are refused at load.
+# internlm3 is named so its cards can say what they are built on, and is refused at load.
 LLMFamily = Literal["qwen2", "internlm2", "qwen3", "qwen3_moe", "internlm3", "gpt_oss"]
 
 

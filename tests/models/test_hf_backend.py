@@ -171,3 +171,40 @@ def test_hit_token_limit_says_whether_generation_stopped_at_max_new_tokens(backe
     for short, full in zip(cut, long, strict=True):
         assert short.hit_token_limit == (short.raw != full.raw)  # cut short exactly when the text differs
     assert any(p.hit_token_limit for p in cut)
+
+
+def test_a_gpt_oss_checkpoint_answers_as_its_reference_chat(tmp_path):
+    """InternVL3.5-GPT-OSS (issue 23): the harmony prompt, generation stopping at ``<|return|>``, and the
+    answer decoded as the checkpoint's ``chat`` decodes it: special tokens kept, cut at ``<|return|>``,
+    stripped; batched on CPU as one at a time."""
+    import torch
+
+    from vleval.models.internvl.template import GPT_OSS
+
+    backend = HFBackend(
+        make_tiny_checkpoint(tmp_path / "gpt_oss", "gpt_oss"), dtype="float32", max_batch_size=4
+    )
+    assert backend.template is GPT_OSS
+    assert backend.eos_token_id == backend.tokenizer.convert_tokens_to_ids("<|return|>")
+    requests = _requests(4, max_new_tokens=24)
+    predictions = backend.generate(requests)
+    assert all(p.error is None for p in predictions)
+    assert predictions[0].prompt == render_query(requests[0].text, [7], template=GPT_OSS)
+    assert any(not p.hit_token_limit for p in predictions)  # the tiny model says <|return|> at times
+    for request, prediction in zip(requests, predictions, strict=True):
+        ids = torch.tensor([backend.tokenizer(prediction.prompt).input_ids])
+        pixels = None
+        if request.images:
+            from vleval.models.internvl.preprocessing import prepare_pixels
+
+            pixels, _ = prepare_pixels(request.images, request.max_tiles, request.upscale_first_image)
+        new = backend.model.generate(
+            ids,
+            torch.ones_like(ids),
+            pixels,
+            max_new_tokens=request.generation.max_new_tokens,
+            eos_token_id=backend.eos_token_id,
+            pad_token_id=backend.pad_token_id,
+        )
+        text = backend.tokenizer.batch_decode(new, skip_special_tokens=False)[0]
+        assert prediction.raw == text.split("<|return|>")[0].strip()

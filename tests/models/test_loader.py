@@ -14,7 +14,8 @@ from vleval.models.internvl.loader import load_internvl
 from vleval.models.internvl.tokenizer import load_tokenizer
 from vleval.synthetic.checkpoints import build_tiny_model, make_tiny_checkpoint
 
-FAMILIES = ("qwen2", "internlm2", "qwen3", "qwen3_moe")  # InternVL2.5/3 and InternVL3.5 dense + MoE
+# InternVL2.5/3 and InternVL3.5 dense + MoE, and InternVL3.5-GPT-OSS
+FAMILIES = ("qwen2", "internlm2", "qwen3", "qwen3_moe", "gpt_oss")
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +212,13 @@ def test_configs_written_by_old_transformers_load(family, checkpoints, tmp_path)
     config["use_flash_attn"] = True
     (path / "config.json").write_text(json.dumps(config))
     model = load_internvl(path)
-    expected = {"qwen2": "sdpa", "internlm2": "eager", "qwen3": "sdpa", "qwen3_moe": "sdpa"}[family]
+    expected = {
+        "qwen2": "sdpa",
+        "internlm2": "eager",
+        "qwen3": "sdpa",
+        "qwen3_moe": "sdpa",
+        "gpt_oss": "eager",
+    }[family]
     assert model.language_model.config._attn_implementation == expected
 
 
@@ -251,7 +258,7 @@ def test_qwen3_moe_experts_fuse_as_transformers_fuses_them(checkpoints, tmp_path
 
 @pytest.mark.parametrize(
     ("arch", "words"),
-    [("InternLM3ForCausalLM", "no native InternLM3"), ("GptOssForCausalLM", "GPT-OSS")],
+    [("InternLM3ForCausalLM", "no native InternLM3")],  # GPT-OSS loads (issue 23)
 )
 def test_llms_without_a_native_class_are_refused_not_run(arch, words, checkpoints, tmp_path):
     path = shutil.copytree(checkpoints["qwen2"], tmp_path / "ckpt")
@@ -271,3 +278,15 @@ def test_an_hf_layout_config_without_its_sub_configs_is_refused(checkpoints, tmp
     (path / "config.json").write_text(json.dumps({**config, "model_type": "internvl"}))
     with pytest.raises(DataCorruptError, match="needs text_config and vision_config"):
         load_internvl(path)
+
+
+def test_a_quantized_gpt_oss_llm_is_refused_in_one_line(checkpoints, tmp_path):
+    """openai/gpt-oss-20b ships MXFP4 experts (``quantization_config``); vleval reads unquantized GPT-OSS
+    weights only and says so before building anything."""
+    path = shutil.copytree(checkpoints["gpt_oss"], tmp_path / "ckpt")
+    config = json.loads((path / "config.json").read_text())
+    config["llm_config"]["quantization_config"] = {"quant_method": "mxfp4"}
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(VlevalError, match="quantization_config") as info:
+        load_internvl(path)
+    assert "\n" not in str(info.value)

@@ -57,3 +57,36 @@ def test_custom_system_message():
 
 def test_readable_query_collapses_image_tokens():
     assert readable_query(render_query("<image>\nQ", [3])) == HEAD + "<image>\nQ" + TAIL
+
+
+# InternVL3.5-GPT-OSS: ``internvl3_5_gpt_oss`` (IV 2410d1db internvl_chat_gpt_oss/internvl/model/internvl_chat/
+# conversation.py), written out here character for character.
+GPT_OSS_SYSTEM = (
+    "You are InternVL, a large language model trained by Shanghai AI Laboratory.\n"
+    "Knowledge cutoff: 2024-06\n"
+    "Current date: 2025-08-06\n"
+    "\n"
+    "Reasoning: low\n"
+    "\n"
+    "# Valid channels: final. Channel must be included for every message."
+)
+
+
+def test_the_gpt_oss_template_renders_harmony():
+    from vleval.models.internvl.template import GPT_OSS, answer_text, template_named
+
+    head = "<|start|>system<|message|>" + GPT_OSS_SYSTEM + "<|end|><|start|>user<|message|>"
+    assert render_query("Describe.", [2], template=GPT_OSS) == (
+        head + block(2) + "\nDescribe.<|end|><|start|>assistant"
+    )
+    assert render_query("Hi", [], system_message="Be brief.", template=GPT_OSS) == (
+        "<|start|>system<|message|>Be brief.<|end|><|start|>user<|message|>Hi<|end|><|start|>assistant"
+    )
+    # the reference's chat: eos = sep2.strip(), skip_special_tokens=False, split on it, strip
+    assert GPT_OSS.stop_token == "<|return|>" and GPT_OSS.keeps_special_tokens
+    assert answer_text("<|channel|>final<|message|> B <|return|>", GPT_OSS) == "<|channel|>final<|message|> B"
+    assert template_named("internvl3_5_gpt_oss") is GPT_OSS
+    assert template_named("internvl2_5").stop_token == EOS_TOKEN
+    assert template_named(None) is template_named("Hermes-2") is template_named("internvl2_5")
+    # InternVL2.5's template is unchanged by the second one
+    assert render_query("Hello", []) == HEAD + "Hello" + TAIL

@@ -152,3 +152,37 @@ def test_internvl3_5_layouts(family, tmp_path):
         )
     tok = load_tokenizer(path)
     assert tok.convert_tokens_to_ids("<IMG_CONTEXT>") != tok.unk_token_id
+
+
+def test_internvl3_5_gpt_oss_layout(tmp_path):
+    """InternVL3.5-GPT-OSS as its checkpoint stores it (transformers' GptOssForCausalLM names, bf16, no
+    MXFP4): attention sinks and biases, a router, fused experts input dimension first with their biases;
+    the config names the harmony template; the tokenizer is one tokenizer.json with harmony's tokens."""
+    path = make_tiny_checkpoint(tmp_path / "gpt_oss", "gpt_oss")
+    config = json.loads((path / "config.json").read_text())
+    llm = config["llm_config"]
+    assert llm["architectures"] == ["GptOssForCausalLM"] and "quantization_config" not in llm
+    assert config["template"] == "internvl3_5_gpt_oss"
+    assert config["_name_or_path"] == "tiny/InternVL3_5-GPT-OSS-20B-A4B-Preview"
+    weight_map = json.loads((path / "model.safetensors.index.json").read_text())["weight_map"]
+    layer = "language_model.model.layers.1."
+    names = ("self_attn.sinks", "self_attn.q_proj.bias", "mlp.router.weight", "mlp.router.bias")
+    fused = ("gate_up_proj", "gate_up_proj_bias", "down_proj", "down_proj_bias")
+    assert {layer + n for n in names} | {f"{layer}mlp.experts.{f}" for f in fused} <= set(weight_map)
+    name = layer + "mlp.experts.gate_up_proj"
+    with safe_open(str(path / weight_map[name]), framework="pt") as f:
+        shape = tuple(f.get_slice(name).get_shape())
+    assert shape == (llm["num_local_experts"], llm["hidden_size"], 2 * llm["intermediate_size"])
+    assert not (path / "vocab.json").exists() and not list(path.glob("*.py"))
+    tok = load_tokenizer(path)
+    assert (
+        json.loads((path / "tokenizer_config.json").read_text())["tokenizer_class"]
+        == "PreTrainedTokenizerFast"
+    )
+    text = "<|start|>user<|message|><img><IMG_CONTEXT></img>\nWhat is it?<|end|><|start|>assistant"
+    ids = tok(text).input_ids
+    assert ids[0] == tok.convert_tokens_to_ids("<|start|>")  # no BOS
+    assert tok.decode(ids) == text
+    for special in ("<|message|>", "<|end|>", "<IMG_CONTEXT>"):
+        assert tok.convert_tokens_to_ids(special) in ids
+    assert llm["eos_token_id"] == tok.convert_tokens_to_ids("<|return|>")

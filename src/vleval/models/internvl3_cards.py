@@ -186,15 +186,12 @@ def internvl3_cards() -> list[ModelCard]:
 
 
 # Why a card cannot be loaded yet, by LLM family (either layout): one line each, shown before anything is
-# downloaded or run. vleval never runs a checkpoint's own code, so an LLM needs a transformers class.
+# downloaded or run. vleval never runs a checkpoint's own code, so an LLM needs a transformers class
+# (GPT-OSS has one, GptOssForCausalLM: InternVL3.5-GPT-OSS loads, internvl/llm.py).
 UNSUPPORTED_FAMILIES = {
     "internlm3": (
         "is built on InternLM3 (internlm3-8b-instruct), for which transformers has no native model class; "
         "vleval does not run the checkpoint's own code, so it cannot be evaluated yet"
-    ),
-    "gpt_oss": (
-        "is built on GPT-OSS-20B; its native transformers loading is not wired into vleval yet "
-        "(no tiny checkpoint or parity check), so it is refused rather than run unchecked"
     ),
 }
 

@@ -111,7 +111,7 @@ def resolve_model(spec: str, model_dir: Path | None) -> ModelTarget:
     from vleval.models.registry import check_supported, get_model
 
     card = get_model(spec)
-    check_supported(card)  # an InternLM3/GPT-OSS LLM or a -Thinking entry: refused before any download
+    check_supported(card)  # an InternLM3 LLM or a -Thinking entry: refused before any download
     return ModelTarget(card, locate_checkpoint(card, model_dir)[0], False)
 
 

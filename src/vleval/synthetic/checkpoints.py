@@ -1,5 +1,6 @@
 """Tiny random-weight InternVL checkpoints in the ORIGINAL layout (as downloaded from OpenGVLab): InternVL2.5's
-two LLM layouts (Qwen2, which InternVL3 shares, and InternLM2) and InternVL3.5's Qwen3 dense and Qwen3-MoE.
+two LLM layouts (Qwen2, which InternVL3 shares, and InternLM2) and InternVL3.5's Qwen3 dense, Qwen3-MoE and
+GPT-OSS (its harmony chat template and o200k-style tokenizer).
 
 A directory holds ``config.json`` (model_type ``internvl_chat`` with ``vision_config``/``llm_config``),
 sharded safetensors with the checkpoint's own tensor names + ``model.safetensors.index.json``,
@@ -22,19 +23,29 @@ import torch
 
 from vleval.errors import VlevalError
 from vleval.models.verify import SYNTHETIC_MARKER as _MARKER
-from vleval.synthetic.tokenizer import write_internlm2_tokenizer, write_qwen2_tokenizer
+from vleval.synthetic.tokenizer import (
+    write_gpt_oss_tokenizer,
+    write_internlm2_tokenizer,
+    write_qwen2_tokenizer,
+)
 
-Family = Literal["qwen2", "internlm2", "qwen3", "qwen3_moe"]
-FAMILIES: tuple[Family, ...] = ("qwen2", "internlm2", "qwen3", "qwen3_moe")
+Family = Literal["qwen2", "internlm2", "qwen3", "qwen3_moe", "gpt_oss"]
+FAMILIES: tuple[Family, ...] = ("qwen2", "internlm2", "qwen3", "qwen3_moe", "gpt_oss")
 _FORMAT_VERSION = 2  # bump when the files change, so cached directories are rebuilt
 
 VIT_HIDDEN = 32
 LLM_HIDDEN = 128
 LLM_HEADS = 4  # head_dim 32
 LLM_KV_HEADS = 2  # two KV groups of two query heads: exercises InternLM2's group-major wqkv
-# (embedding offset on hidden dim 0, <|im_end|> weight on it): tuned so greedy answers stop after
-# roughly 2-15 tokens for most prompts.
-STOP_BIAS = {"qwen2": (2.5, 5.0), "internlm2": (2.0, 4.0), "qwen3": (2.5, 5.0), "qwen3_moe": (1.5, 3.5)}
+# (embedding offset on hidden dim 0, stop token's weight on it; the stop token is <|im_end|>, GPT-OSS's
+# <|return|>): tuned so greedy answers stop after roughly 2-15 tokens for most prompts.
+STOP_BIAS = {
+    "qwen2": (2.5, 5.0),
+    "internlm2": (2.0, 4.0),
+    "qwen3": (2.5, 5.0),
+    "qwen3_moe": (1.5, 3.5),
+    "gpt_oss": (2.0, 4.0),
+}
 MOE_EXPERTS = 4  # two routed per token: exercises routing and the per-expert tensor layout
 # LLM query/key weights are scaled up so attention is peaked: a flat average over ~2000 image tokens
 # would make every answer the same.
@@ -113,6 +124,41 @@ def _llm_config(family: Family, vocab_size: int, ids: dict[str, int]) -> dict[st
                 router_aux_loss_coef=0.001,
             )
         return qwen3
+    if family == "gpt_oss":  # field set of openai/gpt-oss-20b's config.json, bf16 (no quantization_config)
+        return {
+            "architectures": ["GptOssForCausalLM"],
+            "model_type": "gpt_oss",
+            **common,
+            "intermediate_size": LLM_HIDDEN // 2,  # per expert
+            "max_position_embeddings": 131072,  # 4096 x the YaRN factor 32, as gpt-oss-20b
+            "attention_bias": True,
+            "attention_dropout": 0.0,
+            "eos_token_id": ids["<|return|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+            "experts_per_token": 2,
+            "head_dim": LLM_HIDDEN // LLM_HEADS,
+            "initial_context_length": 4096,
+            "initializer_range": 0.02,
+            # sliding and full attention alternate, as in gpt-oss-20b (window 128 there); a window shorter
+            # than one image's 256 tokens, so the sliding layers matter
+            "layer_types": ["sliding_attention", "full_attention"],
+            "num_experts_per_tok": 2,
+            "num_local_experts": MOE_EXPERTS,
+            "output_router_logits": False,
+            "rms_norm_eps": 1e-5,
+            "rope_scaling": {
+                "beta_fast": 32.0,
+                "beta_slow": 1.0,
+                "factor": 32.0,
+                "original_max_position_embeddings": 4096,
+                "rope_type": "yarn",
+                "truncate": False,
+            },
+            "rope_theta": 150000,
+            "router_aux_loss_coef": 0.9,
+            "sliding_window": 64,
+            "swiglu_limit": 7.0,
+        }
     if family == "qwen2":
         return {
             "architectures": ["Qwen2ForCausalLM"],
@@ -155,6 +201,7 @@ def tiny_config(family: Family, vocab_size: int, ids: dict[str, int], *, mpo: bo
         "internlm2": "InternVL2_5-2B",
         "qwen3": "InternVL3_5-1B",
         "qwen3_moe": "InternVL3_5-30B-A3B",
+        "gpt_oss": "InternVL3_5-GPT-OSS-20B-A4B-Preview",
     }[family]
     return {
         "_name_or_path": f"tiny/{name}{'-MPO' if mpo else ''}",
@@ -173,7 +220,7 @@ def tiny_config(family: Family, vocab_size: int, ids: dict[str, int], *, mpo: bo
         "model_type": "internvl_chat",
         "ps_version": "v2",
         "select_layer": -1,
-        "template": "internvl2_5",
+        "template": "internvl3_5_gpt_oss" if family == "gpt_oss" else "internvl2_5",
         "torch_dtype": "bfloat16",
         "use_backbone_lora": 0,
         "use_llm_lora": 0,
@@ -182,16 +229,26 @@ def tiny_config(family: Family, vocab_size: int, ids: dict[str, int], *, mpo: bo
     }
 
 
+def stop_token(family: Family) -> str:
+    """The token the family's chat template stops on (its tiny checkpoint is tuned to emit it)."""
+    from vleval.models.internvl.template import GPT_OSS, INTERNVL2_5
+
+    return (GPT_OSS if family == "gpt_oss" else INTERNVL2_5).stop_token
+
+
 def _write_tokenizer(family: Family, out_dir: Path) -> tuple[int, dict[str, int], list[int]]:
     """(number of tokens, ids of the special tokens, ids that should rarely be generated)."""
     # Qwen3 shares Qwen2.5's byte-level BPE and chat tokens: the same tiny tokenizer serves both.
-    n_tokens = write_internlm2_tokenizer(out_dir) if family == "internlm2" else write_qwen2_tokenizer(out_dir)
+    writer = {"internlm2": write_internlm2_tokenizer, "gpt_oss": write_gpt_oss_tokenizer}.get(
+        family, write_qwen2_tokenizer
+    )
+    n_tokens = writer(out_dir)
     from vleval.models.internvl.tokenizer import load_tokenizer
 
     tok = load_tokenizer(out_dir)
-    names = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<IMG_CONTEXT>", "</s>")
+    names = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|return|>", "<IMG_CONTEXT>", "</s>")
     ids = {t: tok.convert_tokens_to_ids(t) for t in names if t in tok.get_vocab()}
-    special = set(tok.all_special_ids) - {ids["<|im_end|>"]}
+    special = set(tok.all_special_ids) - {ids[stop_token(family)]}
     quiet = []
     for i in range(n_tokens):
         text = tok.decode([i])
@@ -201,13 +258,14 @@ def _write_tokenizer(family: Family, out_dir: Path) -> tuple[int, dict[str, int]
 
 
 def _randomize(
-    model: torch.nn.Module, seed: int, im_end_id: int, quiet_ids: list[int], stop_bias: tuple[float, float]
+    model: torch.nn.Module, seed: int, stop_id: int, quiet_ids: list[int], stop_bias: tuple[float, float]
 ) -> None:
     """Fill every parameter from one seeded generator, scaled so activations stay O(1) and greedy
-    outputs vary with the input; the ``<|im_end|>`` output row is boosted so generation stops, and
+    outputs vary with the input; the stop token's output row is boosted so generation stops, and
     the rows of ``quiet_ids`` (raw bytes, control characters, other special tokens, padding rows)
     are damped so outputs are mostly readable text that survives an xlsx round trip."""
     gen = torch.Generator().manual_seed(seed)
+    experts_input_first = model.config.llm_family == "gpt_oss"  # GptOssExperts: [E, in, out]
     with torch.no_grad():
         for name, param in sorted(model.named_parameters()):
             noise = torch.randn(param.shape, generator=gen, dtype=torch.float32)
@@ -216,13 +274,16 @@ def _randomize(
                 value = 0.5 + 0.1 * noise
             elif "norm" in name and leaf == "weight" or name.startswith("mlp1.0.weight"):
                 value = 1.0 + 0.1 * noise
-            elif leaf == "bias":
+            elif leaf == "bias" or leaf.endswith("_bias"):  # GPT-OSS's fused expert biases too
                 value = 0.02 * noise
             elif "embed" in name:
                 value = 0.5 * noise
             elif param.dim() >= 2:
-                # fused MoE experts [E, out, in]: each expert is a linear layer of fan-in ``in``
-                fan_in = param.shape[-1] if ".experts." in name else param[0].numel()
+                # fused MoE experts: Qwen3-MoE's [E, out, in], GPT-OSS's [E, in, out] (x @ W)
+                if ".experts." in name:
+                    fan_in = param.shape[1] if experts_input_first else param.shape[-1]
+                else:
+                    fan_in = param[0].numel()
                 value = noise / fan_in**0.5
                 if name.startswith("language_model.") and name.endswith(("q_proj.weight", "k_proj.weight")):
                     value = value * ATTENTION_SHARPNESS
@@ -232,10 +293,10 @@ def _randomize(
         head = model.language_model.lm_head.weight
         head.mul_(4.0)
         head[quiet_ids] *= 0.1
-        # Hidden dimension 0 carries a steady positive offset from every token embedding; the
-        # <|im_end|> row reads it, so stopping competes with content tokens instead of never winning.
+        # Hidden dimension 0 carries a steady positive offset from every token embedding; the stop
+        # token's row reads it, so stopping competes with content tokens instead of never winning.
         model.language_model.get_input_embeddings().weight[:, 0] += stop_bias[0]
-        head[im_end_id, 0] += stop_bias[1]
+        head[stop_id, 0] += stop_bias[1]
 
 
 def build_tiny_model(family: Family, *, seed: int = 0, mpo: bool = False, work_dir: Path | None = None):
@@ -256,7 +317,7 @@ def build_tiny_model(family: Family, *, seed: int = 0, mpo: bool = False, work_d
     with torch.device("cpu"):
         model = InternVLModel(parse_config(config))
     quiet += list(range(n_tokens, vocab_size))
-    _randomize(model, seed + (1000 if mpo else 0), ids["<|im_end|>"], quiet, STOP_BIAS[family])
+    _randomize(model, seed + (1000 if mpo else 0), ids[stop_token(family)], quiet, STOP_BIAS[family])
     model.img_context_token_id = ids["<IMG_CONTEXT>"]
     return model.eval(), config, tok_dir
 
@@ -328,7 +389,7 @@ def make_tiny_hf_checkpoint(path: Path, family: Family = "qwen2", *, seed: int =
     ``vision_config``), written by transformers' ``save_pretrained``; the same tokenizer files. InternLM2 has
     no -HF layout (transformers has no InternLM2 class)."""
     if family == "internlm2":
-        raise VlevalError("the -HF layout has no InternLM2 model: choose qwen2, qwen3 or qwen3_moe")
+        raise VlevalError("the -HF layout has no InternLM2 model: choose qwen2, qwen3, qwen3_moe or gpt_oss")
     spec = {"version": _FORMAT_VERSION, "layout": "hf", "family": family, "seed": seed}
     return _build_once(Path(path), spec, lambda staging: _write_hf(staging, family, seed))
 

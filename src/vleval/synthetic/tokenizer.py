@@ -5,7 +5,11 @@
 - InternLM2 family (2B/8B/26B): a sentencepiece BPE ``tokenizer.model`` (byte fallback, ids
   0/1/2 = ``<unk>``/``<s>``/``</s>``) + ``tokenizer_config.json`` naming ``InternLM2Tokenizer``.
 
-Both carry the chat tokens (``<|im_start|>``, ``<|im_end|>``) and the InternVL image tokens
+- GPT-OSS (InternVL3.5-GPT-OSS): a byte-level BPE with o200k's pre-tokenizer, shipped as one
+  ``tokenizer.json`` + ``tokenizer_config.json`` naming ``PreTrainedTokenizerFast`` (gpt-oss layout),
+  with harmony's special tokens.
+
+All carry the chat tokens (``<|im_start|>``, ``<|im_end|>``) and the InternVL image tokens
 (``<img>``, ``</img>``, ``<IMG_CONTEXT>`` and the grounding tokens) as added special tokens, in the
 order the real repos add them. Same corpus and settings -> byte-identical files.
 """
@@ -150,6 +154,91 @@ def write_qwen2_tokenizer(out_dir: Path, *, vocab_size: int = 600) -> int:
         },
     )
     return next_id
+
+
+# o200k_harmony's special tokens that the harmony format uses, in id order (openai/gpt-oss-20b's
+# tokenizer.json: <|startoftext|> 199998, <|endoftext|> 199999, <|return|> 200002, <|constrain|> 200003,
+# <|channel|> 200005, <|start|> 200006, <|end|> 200007, <|message|> 200008, <|call|> 200012).
+GPT_OSS_SPECIALS = (
+    "<|startoftext|>",
+    "<|endoftext|>",
+    "<|return|>",
+    "<|constrain|>",
+    "<|channel|>",
+    "<|start|>",
+    "<|end|>",
+    "<|message|>",
+    "<|call|>",
+)
+# o200k's split pattern (tiktoken's o200k_base, which o200k_harmony extends).
+_O200K_SPLIT = (
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+    r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def write_gpt_oss_tokenizer(out_dir: Path, *, vocab_size: int = 600) -> int:
+    """Train a byte-level BPE with o200k's pre-tokenizer; write GPT-OSS's file set (``tokenizer.json``,
+    ``tokenizer_config.json``, ``special_tokens_map.json``) with the harmony and InternVL tokens added.
+
+    Returns the number of tokens including the added ones.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_O200K_SPLIT), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=[],
+    )
+    tok.train_from_iterator(corpus() + list(_GPT_OSS_CORPUS), trainer=trainer)
+    base = tok.get_vocab_size()
+    added = {content: base + i for i, content in enumerate(GPT_OSS_SPECIALS + INTERNVL_TOKENS)}
+    tok.add_special_tokens(list(added))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tok.save(str(out_dir / "tokenizer.json"))
+    _dump_json(out_dir / "tokenizer.json", json.loads((out_dir / "tokenizer.json").read_text("utf-8")))
+    _dump_json(
+        out_dir / "special_tokens_map.json",
+        {
+            "bos_token": _added_token_entry("<|startoftext|>"),
+            "eos_token": _added_token_entry("<|return|>"),
+            "pad_token": _added_token_entry("<|endoftext|>"),
+        },
+    )
+    _dump_json(
+        out_dir / "tokenizer_config.json",
+        {
+            "added_tokens_decoder": {str(i): _added_token_entry(c) for c, i in added.items()},
+            "bos_token": "<|startoftext|>",
+            "clean_up_tokenization_spaces": False,
+            "eos_token": "<|return|>",
+            "model_input_names": ["input_ids", "attention_mask"],
+            "model_max_length": 8192,
+            "pad_token": "<|endoftext|>",
+            "tokenizer_class": "PreTrainedTokenizerFast",
+        },
+    )
+    return base + len(added)
+
+
+# Words of the GPT-OSS system message and harmony headers, so the tiny vocabulary covers them.
+_GPT_OSS_CORPUS = (
+    "You are InternVL, a large language model trained by Shanghai AI Laboratory.",
+    "Knowledge cutoff: 2024-06 Current date: 2025-08-06 Reasoning: low",
+    "# Valid channels: final. Channel must be included for every message.",
+    "system user assistant final analysis commentary",
+)
 
 
 def write_internlm2_tokenizer(out_dir: Path, *, vocab_size: int = 600) -> int:

@@ -3,7 +3,9 @@
 Per request, as the reference's ``chat``: tiles (``prepare_pixels``), the templated query with
 ``<IMG_CONTEXT>`` blocks (``render_query``), tokenizer, greedy decoding with ``eos = <|im_end|>``,
 ``decode(skip_special_tokens=True).split('<|im_end|>')[0].strip()``, then the request's
-post-processing. An ``-HF`` checkpoint is the same path: the loader returns transformers'
+post-processing. The template is the one the checkpoint's config names: InternVL3.5-GPT-OSS renders
+harmony, stops on ``<|return|>`` and keeps special tokens in the answer (``template.GPT_OSS``). An
+``-HF`` checkpoint is the same path: the loader returns transformers'
 ``InternVLForConditionalGeneration`` behind the same interface (``internvl/hf_native.py``). Differences
 from the reference are throughput only:
 
@@ -44,6 +46,7 @@ from vleval.models.backends.base import each_alone_on_failure
 from vleval.models.engine import default_device, free_accelerator_memory
 from vleval.models.internvl.loader import load_internvl
 from vleval.models.internvl.modeling import resolve_attention
+from vleval.models.internvl.template import INTERNVL2_5, ChatTemplate, answer_text, template_named
 from vleval.models.internvl.tokenizer import load_tokenizer
 from vleval.models.kernels import kernel_report
 from vleval.models.sampling import request_seed
@@ -161,7 +164,12 @@ class _Prepared:
         return sum(self.tiles)
 
 
-def _prepare(position: int, request: Request, cache: VisionFeatureCache | None = None) -> _Prepared:
+def _prepare(
+    position: int,
+    request: Request,
+    cache: VisionFeatureCache | None = None,
+    template: ChatTemplate = INTERNVL2_5,
+) -> _Prepared:
     """Tiling and templating for one request (runs in a worker thread); skips the tiling when the
     request's features are cached."""
     from vleval.models.internvl.preprocessing import prepare_pixels
@@ -174,7 +182,7 @@ def _prepare(position: int, request: Request, cache: VisionFeatureCache | None =
         if tiles is None:
             pixels, tile_list = prepare_pixels(request.images, request.max_tiles, request.upscale_first_image)
             tiles = tuple(tile_list)
-        query = render_query(request.text, list(tiles), request.system_message)
+        query = render_query(request.text, list(tiles), request.system_message, template)
     except Exception as exc:  # one bad image must not stop the run; the error is kept per sample
         return _Prepared(position, request, error=f"image preprocessing failed: {type(exc).__name__}: {exc}")
     return _Prepared(position, request, query=query, pixels=pixels, tiles=tiles, key=key)
@@ -208,8 +216,6 @@ class HFBackend:
         cores), and left padding needs an explicit attention mask, which takes SDPA off its causal
         kernel (about twice the attention time at 2,000-token prompts); one at a time is also the
         reference's exact computation, so bf16 predictions are bit-identical to it."""
-        from vleval.models.internvl.template import EOS_TOKEN
-
         self.model_dir = Path(model_dir)
         self.device = default_device(device)
         self.model = (
@@ -224,7 +230,9 @@ class HFBackend:
         self.workers = max(1, workers)
         self.ignore_eos = ignore_eos
         self._executor: ThreadPoolExecutor | None = None
-        self.eos_token_id = self.tokenizer.convert_tokens_to_ids(EOS_TOKEN)
+        # the chat template the checkpoint's config names (a model passed in without a config: InternVL2.5's)
+        self.template = template_named(getattr(getattr(self.model, "config", None), "template", None))
+        self.eos_token_id = self.tokenizer.convert_tokens_to_ids(self.template.stop_token)
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else self.eos_token_id
         self.dtype = next(self.model.parameters()).dtype
@@ -286,7 +294,7 @@ class HFBackend:
                 nxt = next(upcoming, None)
                 if nxt is None:
                     return
-                pending.append(pool.submit(_prepare, *nxt, self.vision_cache))
+                pending.append(pool.submit(_prepare, *nxt, self.vision_cache, self.template))
 
         refill()
         while pending:
@@ -376,9 +384,9 @@ class HFBackend:
             ended = self.eos_token_id in tokens
             if ended:  # what a lone run returns: up to and including eos
                 tokens = tokens[: tokens.index(self.eos_token_id) + 1]
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            text = self.tokenizer.decode(tokens, skip_special_tokens=not self.template.keeps_special_tokens)
             cut = not ended and len(tokens) >= item.request.generation.max_new_tokens
-            texts.append((text.split("<|im_end|>")[0].strip(), cut))
+            texts.append((answer_text(text, self.template), cut))
         return texts
 
     @torch.inference_mode()

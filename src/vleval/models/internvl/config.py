@@ -18,11 +18,11 @@ LLM_ARCHITECTURES = {
     "InternLM2ForCausalLM": "internlm2",
     "Qwen3ForCausalLM": "qwen3",  # InternVL3.5 dense
     "Qwen3MoeForCausalLM": "qwen3_moe",  # InternVL3.5-30B-A3B and -241B-A28B
+    "GptOssForCausalLM": "gpt_oss",  # InternVL3.5-GPT-OSS-20B-A4B-Preview
 }
 # LLMs of released InternVL checkpoints that vleval cannot build from transformers classes: why, in words.
 REFUSED_ARCHITECTURES = {
     "InternLM3ForCausalLM": "transformers has no native InternLM3 model class (InternVL3-9B)",
-    "GptOssForCausalLM": "GPT-OSS loading is not wired into vleval yet (InternVL3.5-GPT-OSS-20B-A4B)",
 }
 
 

@@ -32,7 +32,7 @@ CUSTOM_ARCHITECTURE = "InternVLChatModel"
 # text_config.model_type (every text_config carries one) -> the LLM class of the original layout
 _TEXT_MODEL_TYPES = {family: arch for arch, family in LLM_ARCHITECTURES.items() if family != "internlm2"}
 # LLMs of released -HF checkpoints without a native transformers class usable here, by model_type
-_REFUSED_TEXT_MODEL_TYPES = {"internlm3": "InternLM3ForCausalLM", "gpt_oss": "GptOssForCausalLM"}
+_REFUSED_TEXT_MODEL_TYPES = {"internlm3": "InternLM3ForCausalLM"}
 
 
 def is_hf_layout(raw: dict[str, Any]) -> bool:
@@ -99,7 +99,7 @@ def as_custom_layout(raw: dict[str, Any], source: str = "config.json") -> dict[s
         "ps_version": "v2",  # transformers' pixel_shuffle is the v2 order
         "select_layer": layer,
         "force_image_size": image_size,
-        "template": "internvl2_5",
+        "template": _template_of(text_type),
         "llm_config": llm,
         "vision_config": {
             "hidden_size": vision.get("hidden_size"),
@@ -119,6 +119,12 @@ def as_custom_layout(raw: dict[str, Any], source: str = "config.json") -> dict[s
     # a field the -HF config leaves out keeps the original layout's default (VisionConfig)
     custom["vision_config"] = {k: v for k, v in custom["vision_config"].items() if v is not None}
     return custom
+
+
+def _template_of(text_model_type: str) -> str:
+    """The conversation template the original checkpoint of this LLM names (its ``config.json``'s
+    ``template``): InternVL3.5-GPT-OSS's own, else ``internvl2_5``."""
+    return "internvl3_5_gpt_oss" if text_model_type == "gpt_oss" else "internvl2_5"
 
 
 def hf_config(custom: dict[str, Any], image_token_id: int) -> dict[str, Any]:
@@ -340,11 +346,11 @@ class HFNativeInternVL(InternVLModel):
 
     def set_attention(self, attention: str) -> None:
         """'reference': the reference's ViT op order and LLM kernel; 'sdpa': SDPA for both."""
-        from vleval.models.internvl.llm import REFERENCE_ATTENTION
+        from vleval.models.internvl.llm import llm_attention
 
         if attention not in ("reference", "sdpa"):
             raise VlevalError(f"attention must be 'reference' or 'sdpa', not {attention!r}")
-        text = REFERENCE_ATTENTION[self.config.llm_family] if attention == "reference" else "sdpa"
+        text = llm_attention(self.config.llm_family, attention)
         vision = REFERENCE_VIT_ATTENTION if attention == "reference" else "sdpa"
         _register_reference_vit_attention()
         self.hf.set_attn_implementation({"text_config": text, "vision_config": vision, "": text})

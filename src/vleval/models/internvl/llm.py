@@ -10,6 +10,11 @@
   fused per layer (``weights.py`` stacks the per-expert tensors). InternVL3.5's released
   ``configuration_internvl_chat.py`` (IV ``internvl_chat_gpt_oss``) builds these configs from
   ``llm_config`` as stored and keeps its ``tie_word_embeddings`` (InternVL2.5's forces it off).
+- GPT-OSS (InternVL3.5-GPT-OSS-20B-A4B-Preview): ``GptOssForCausalLM`` from ``llm_config`` as stored, as
+  that same configuration file does; the checkpoint's names are transformers' own (the fused experts
+  ``gate_up_proj`` ``[E, H, 2I]`` with gate/up interleaved, ``down_proj`` ``[E, I, H]``, their biases, the
+  attention ``sinks``), saved by transformers in bf16, so they load one to one. transformers has no SDPA
+  path for it (attention sinks): eager attention in every mode.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from transformers import (
+    GptOssConfig,
+    GptOssForCausalLM,
     LlamaConfig,
     LlamaForCausalLM,
     PretrainedConfig,
@@ -29,7 +36,7 @@ from transformers import (
     Qwen3MoeForCausalLM,
 )
 
-from vleval.errors import DataCorruptError
+from vleval.errors import DataCorruptError, VlevalError
 
 # Keys of llm_config that describe the file, not the model.
 _NOT_MODEL_FIELDS = {
@@ -92,7 +99,20 @@ def qwen3_config(llm: dict[str, Any], moe: bool = False) -> PretrainedConfig:
     return (Qwen3MoeConfig if moe else Qwen3Config)(**fields)
 
 
+def gpt_oss_config(llm: dict[str, Any]) -> GptOssConfig:
+    fields = {k: v for k, v in llm.items() if k not in _NOT_MODEL_FIELDS}
+    if fields.get("quantization_config"):  # openai/gpt-oss-20b's MXFP4 experts: not a layout vleval reads
+        raise VlevalError(
+            "config.json: llm_config.quantization_config is set (quantized GPT-OSS experts, e.g. "
+            "openai/gpt-oss-20b's MXFP4 blocks and scales); vleval loads unquantized (bf16 or fp32) "
+            "GPT-OSS weights only, the layout InternVL's GPT-OSS training code saves"
+        )
+    return GptOssConfig(**fields)
+
+
 def llm_config(family: str, llm: dict[str, Any]) -> PretrainedConfig:
+    if family == "gpt_oss":
+        return gpt_oss_config(llm)
     if family in ("qwen3", "qwen3_moe"):
         return qwen3_config(llm, moe=family == "qwen3_moe")
     return qwen2_config(llm) if family == "qwen2" else internlm2_as_llama_config(llm)
@@ -105,12 +125,31 @@ def llm_config(family: str, llm: dict[str, Any]) -> PretrainedConfig:
 # different bf16 rounding: with these, bf16 prefill logits are bit-identical to the reference's.
 # Qwen3/Qwen3-MoE: SDPA, what transformers picks without flash-attn; not yet checked bit for bit against
 # InternVL3.5's released code (no parity recorded for 3.5, see bench/PARITY.md).
-REFERENCE_ATTENTION = {"qwen2": "sdpa", "internlm2": "eager", "qwen3": "sdpa", "qwen3_moe": "sdpa"}
+# GPT-OSS: eager, transformers' only CPU kernel with attention sinks (4.55's GptOss has no SDPA either).
+REFERENCE_ATTENTION = {
+    "qwen2": "sdpa",
+    "internlm2": "eager",
+    "qwen3": "sdpa",
+    "qwen3_moe": "sdpa",
+    "gpt_oss": "eager",
+}
+# Families whose transformers class has no SDPA kernel: 'sdpa' mode keeps their reference kernel.
+_NO_SDPA = {"gpt_oss"}
+
+
+def llm_attention(family: str, attention: str) -> str:
+    """The LLM's ``attn_implementation`` for vleval's attention mode ('reference' or 'sdpa')."""
+    if attention == "reference" or family in _NO_SDPA:
+        return REFERENCE_ATTENTION[family]
+    return "sdpa"
+
+
 _CLASSES = {
     "qwen2": Qwen2ForCausalLM,
     "internlm2": LlamaForCausalLM,
     "qwen3": Qwen3ForCausalLM,
     "qwen3_moe": Qwen3MoeForCausalLM,
+    "gpt_oss": GptOssForCausalLM,
 }
 
 

@@ -13,7 +13,7 @@ from transformers import GenerationConfig
 
 from vleval.errors import VlevalError
 from vleval.models.internvl.config import InternVLConfig
-from vleval.models.internvl.llm import REFERENCE_ATTENTION, build_llm
+from vleval.models.internvl.llm import build_llm, llm_attention
 from vleval.models.internvl.vision import InternAttention, InternVisionModel
 
 # How attention is computed (``--attention``):
@@ -77,8 +77,7 @@ class InternVLModel(nn.Module):
         for module in self.vision_model.modules():
             if isinstance(module, InternAttention):
                 module.use_sdpa = attention == "sdpa"
-        llm_kernel = REFERENCE_ATTENTION[self.config.llm_family] if attention == "reference" else "sdpa"
-        self.language_model.set_attn_implementation(llm_kernel)
+        self.language_model.set_attn_implementation(llm_attention(self.config.llm_family, attention))
         self.attention = attention
 
     @property

@@ -7,6 +7,9 @@
   prefix, as the slow InternLM2 tokenizer does; BOS ``<s>`` is prepended when ``add_bos_token``
   (default True; §4.7); decoding applies the remote tokenizer's unconditional clean-up. Running the checkpoint's
   own tokenizer code under current transformers is wrong anyway (docs/vllm-cpu.md).
+- GPT-OSS (InternVL3.5-GPT-OSS): OpenAI's o200k_harmony ``tokenizer.json``, which its
+  ``tokenizer_config.json`` names ``PreTrainedTokenizerFast``: loaded as is with that class (the file's
+  own pre-tokenizer; ``Qwen2Tokenizer`` would impose Qwen2's); no BOS.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import logging
 import os
 from pathlib import Path
 
-from transformers import LlamaTokenizer, PreTrainedTokenizerBase, Qwen2Tokenizer
+from transformers import LlamaTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast, Qwen2Tokenizer
 
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
 from vleval.models.metadata import check_checkpoint_metadata, read_metadata_json, read_metadata_object
 
-REQUIRED_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<|im_start|>", "<|im_end|>")
+IMAGE_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>")
+REQUIRED_TOKENS = (*IMAGE_TOKENS, "<|im_start|>", "<|im_end|>")  # an internvl2_5 checkpoint's
+# tokenizer_config.json's tokenizer_class of a tokenizer.json loaded as the file says (GPT-OSS's)
+GENERIC_FAST_CLASS = "PreTrainedTokenizerFast"
 
 
 class InternLM2Tokenizer(LlamaTokenizer):
@@ -119,8 +125,13 @@ def _check_tokenizer_json(path: Path) -> None:
 
 
 def tokenizer_family(model_dir: Path) -> str:
-    """'internlm2' for a sentencepiece tokenizer.model without a tokenizer.json, else 'qwen2'."""
+    """'internlm2' for a sentencepiece tokenizer.model without a tokenizer.json; 'gpt_oss' for a
+    tokenizer.json that tokenizer_config.json names ``PreTrainedTokenizerFast``; else 'qwen2'."""
     model_dir = Path(model_dir)
+    if (model_dir / "tokenizer.json").is_file() and (
+        _tokenizer_config(model_dir).get("tokenizer_class") == GENERIC_FAST_CLASS
+    ):
+        return "gpt_oss"
     if (model_dir / "tokenizer.json").is_file() or (model_dir / "vocab.json").is_file():
         return "qwen2"
     if (model_dir / "tokenizer.model").is_file():
@@ -141,11 +152,13 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     tf_logger.setLevel(logging.ERROR)
     config = _tokenizer_config(model_dir)
     main_file = model_dir / ("tokenizer.model" if family == "internlm2" else "tokenizer.json")
-    if family == "qwen2":
+    if family != "internlm2":
         _check_tokenizer_json(main_file)
     try:
         if family == "qwen2":
             tokenizer = Qwen2Tokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        elif family == "gpt_oss":
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(str(model_dir), local_files_only=True)
         else:
             tokenizer = InternLM2Tokenizer.from_pretrained(
                 str(model_dir),
@@ -165,10 +178,19 @@ def load_tokenizer(model_dir: Path) -> PreTrainedTokenizerBase:
     finally:
         tf_logger.setLevel(level)
     vocab = tokenizer.get_vocab()
-    absent = [t for t in REQUIRED_TOKENS if t not in vocab]
+    absent = [t for t in _required_tokens(family) if t not in vocab]
     if absent:
         raise DataCorruptError(
             f"{model_dir}: tokenizer lacks the InternVL special tokens {', '.join(absent)}; "
             "is this an InternVL2.5 checkpoint?"
         )
     return tokenizer
+
+
+def _required_tokens(family: str) -> tuple[str, ...]:
+    """The image tokens and the chat tokens of the template the tokenizer's checkpoint renders."""
+    if family == "gpt_oss":
+        from vleval.models.internvl.template import GPT_OSS
+
+        return (*IMAGE_TOKENS, *GPT_OSS.chat_tokens)
+    return REQUIRED_TOKENS
