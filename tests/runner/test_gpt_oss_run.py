@@ -95,3 +95,17 @@ def test_the_dry_run_bill_counts_the_harmony_prompt_as_fed(work, models):
         prompts = [json.loads(line)["prompt"] for line in (out / f"{NAME}_{name}_prompts.jsonl").open()]
         fed = sum(len(tokenizer(p).input_ids) for p in prompts)
         assert run["datasets"][name]["estimate"]["prompt_tokens"] == fed
+
+
+def test_the_openai_backend_refuses_a_gpt_oss_card_in_one_line(bench_dir, models, tmp_path, capsys):
+    """The openai backend would send the InternVL2.5 chat to a harmony-template model: refused, not run."""
+    args = [
+        *_args(NAME, bench_dir, models, tmp_path / "w"),
+        "--backend",
+        "openai",
+        "--api-base",
+        "http://127.0.0.1:9/v1",
+    ]
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert "GPT-OSS" in err and "--backend hf" in err and "Traceback" not in err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vleval.errors import VlevalError
 from vleval.runner.config import RunConfig, backend_options
 from vleval.runner.dist import DistInfo, assign_gpus
 from vleval.runner.targets import ModelTarget
@@ -70,6 +71,13 @@ def backend_kwargs(config: RunConfig, target: ModelTarget, info: DistInfo, use_c
 
 def make_backend(config: RunConfig, target: ModelTarget, info: DistInfo, use_cuda: bool) -> Any:
     """The inference backend for ``target``, loaded on its devices (or ``config.backend_factory``'s)."""
+    if config.backend == "openai" and target.card.llm_family == "gpt_oss":
+        # the openai backend sends the internvl2_5 system message and stops on <|im_end|>; this LLM's
+        # reference chat is the harmony template (models/internvl/template.GPT_OSS)
+        raise VlevalError(
+            f"--backend openai: {target.card.name} is built on GPT-OSS, whose chat template (harmony) the "
+            "openai backend does not send yet; use --backend hf"
+        )
     kwargs = backend_kwargs(config, target, info, use_cuda) | backend_options(config)
     if config.backend_factory is not None:
         return config.backend_factory(target.path, kwargs)
