@@ -66,20 +66,11 @@ def test_right_wrong_rows_get_the_exact_interval_never_zero_width(right, n):
 
 
 def boundary_cases():
-    # every family at n/n; LLaVA-Bench's relative score has no such boundary (a ratio of two means)
-    return [
-        pytest.param(
-            c,
-            # MME's headline sums per-category values: at n/n a resample that misses a category scores
-            # lower (the reference cannot score such a file at all), so the bootstrap reaches below 100
-            # instead of the exact fallback; the fix is resampling within categories (not done yet)
-            marks=pytest.mark.xfail(strict=True, reason="MME: bootstrap not stratified by category"),
-        )
-        if c[0] == "MME"
-        else c
-        for c in CASES
-        if family_of(c[0]).name != "llavabench"
-    ]
+    # every family at n/n; LLaVA-Bench's relative score has no such boundary (a ratio of two means).
+    # MME's headline sums per-category values: its bootstrap resamples within categories (a resample
+    # missing one would score lower, which the reference cannot even score), so at n/n it has no
+    # spread and the exact fallback applies as for every other family
+    return [c for c in CASES if family_of(c[0]).name != "llavabench"]
 
 
 @pytest.mark.parametrize("case", boundary_cases(), ids=case_id)
@@ -129,3 +120,16 @@ def test_identical_clustered_units_fall_back_to_a_score_interval():
     assert (headline.low, headline.high) == pytest.approx((100 * low, 100 * high))
     assert headline.method.startswith("Wilson score interval (statsmodels) of 16.7% of the top score over 2 ")
     assert headline.low < value < headline.high
+
+
+def test_mme_resamples_within_its_categories(tmp_path):
+    """MME's headline adds 14 categories' acc + acc+ (each at most 200 of 2800 points): with one wrong
+    answer, a resample drawn within categories loses at most that category's 200 points, so the interval
+    stays above 100 - 200/28; drawn across categories, resamples lacking a category reached lower."""
+    from vleval.families.yorn import MME_POINTS
+
+    case = next(c for c in CASES if c[0] == "MME")
+    record = score_case(case, tmp_path, is_wrong=lambda k: k == 0).record
+    headline = record.intervals[HEADLINE]
+    assert "drawn within each of 14 category strata" in headline.method
+    assert 100 - 200 / (MME_POINTS / 100) <= headline.low < record.headline < 100 == headline.high
