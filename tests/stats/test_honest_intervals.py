@@ -133,3 +133,19 @@ def test_mme_resamples_within_its_categories(tmp_path):
     headline = record.intervals[HEADLINE]
     assert "drawn within each of 14 category strata" in headline.method
     assert 100 - 200 / (MME_POINTS / 100) <= headline.low < record.headline < 100 == headline.high
+
+
+def test_mme_stratified_resamples_are_the_rule_rerun_on_each(tmp_path):
+    """The stratified bootstrap from MME's column sums gives the same interval as MME_rating re-run on
+    each resample's rows (the same draws within categories, the same values)."""
+    from vleval.stats.core import CATEGORY, bootstrap_intervals
+
+    case = next(c for c in CASES if c[0] == "MME")
+    rows = score_case(case, tmp_path).rows
+    mme = family_of("MME")
+    wanted = {name: ("unit",) for name in (HEADLINE, "perception", "reasoning")}
+    summed, rerun = (
+        bootstrap_intervals(rows, mme.aggregate, wanted, resamples=200, seed=5, sums=sums, strata=CATEGORY)
+        for sums in (mme.row_sums(rows), None)
+    )
+    assert summed == rerun and summed[HEADLINE].low < summed[HEADLINE].high
