@@ -6,7 +6,9 @@ Everything that can be taken from a maintained library is: ``scipy.stats`` gives
 test and the Clopper-Pearson interval, numpy draws the resamples. What is written here is the part no
 library knows: a resample draws whole *scoring units* (an MMBench question with all its circular
 rotations, a HallusionBench question or figure group), never single rows, because the benchmark scores
-the unit, and rows of one unit are not independent.
+the unit, and rows of one unit are not independent. Where a statistic gives each stratum a fixed
+weight (MME's sum over categories), a resample draws each stratum's units among its own
+(``Metric.strata``: a stratified bootstrap), so that none is missing from it.
 
 Every random number comes from ``numpy.random.default_rng(seed)``; the seed and the number of
 resamples are written into ``Interval.method``, so the same rows and seed give the same interval.
