@@ -149,3 +149,20 @@ def test_mme_stratified_resamples_are_the_rule_rerun_on_each(tmp_path):
         for sums in (mme.row_sums(rows), None)
     )
     assert summed == rerun and summed[HEADLINE].low < summed[HEADLINE].high
+
+
+def test_comparing_two_mme_runs_draws_within_categories(tmp_path):
+    """`vleval compare` on MME: the paired bootstrap of B - A draws within MME's categories too."""
+    import dataclasses
+
+    from vleval.stats.compare import compare_benchmark, family_statistic
+
+    case = next(c for c in CASES if c[0] == "MME")
+    result = score_case(case, tmp_path)
+    rows_b = [dataclasses.replace(r, score=1.0) if k % 7 == 0 else r for k, r in enumerate(result.rows)]
+    headline = family_statistic("MME", result.record)
+    paired = compare_benchmark(
+        "MME", result.record, result.rows, rows_b, headline, lambda: {}, seed=0, resamples=200
+    ).paired
+    assert paired.interval is not None
+    assert "drawn within each of 14 category strata" in paired.interval.method
