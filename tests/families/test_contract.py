@@ -46,7 +46,7 @@ from vleval.synthetic.benchmarks import make_benchmark_tsv, protocol_accepting, 
 from vleval.synthetic.judge_server import rule_based_answer
 from vleval.synthetic.scripted_judge import ScriptedJudge, stand_in_judge
 from vleval.types import JUDGE_FAILURE_TEXT, JudgeProfile
-from vleval.workflows.bill import dry_run_bill, estimate_bill
+from vleval.workflows.bill import CHARS_PER_TOKEN, dry_run_bill, estimate_bill
 
 SCORED = sorted(name for name, card in BENCHMARKS.items() if card.has_answers)
 FAMILIES = all_families()
@@ -267,8 +267,11 @@ def test_a_judged_family_declares_the_profile_its_bill_comes_from(family):
         assert profile is None, family  # a rule-based family is billed "no judge"
         return
     assert isinstance(profile, JudgeProfile), f"{family}: a judged family must declare judge_profile"
-    assert profile.templates and all(judge_prompt(name).strip() for name in profile.templates)
-    assert profile.rounds >= 1 and profile.answer_tokens >= 1
+    for card in family.cards():  # each card's own profile (BLINK: its own matching prompt)
+        profile = family.judge_profile_of(card)
+        assert isinstance(profile, JudgeProfile), card.name
+        assert profile.templates and all(judge_prompt(name).strip() for name in profile.templates)
+        assert profile.rounds >= 1 and profile.answer_tokens >= 1
 
 
 def test_a_judged_family_without_a_profile_is_billed_unknown_not_no_judge(tmp_path, monkeypatch):
@@ -303,6 +306,31 @@ def test_the_bill_counts_the_calls_scoring_makes(scored):
         assert (
             bill.calls == len(table) and bill.max_calls == len(table) * family_of(card).judge_profile.rounds
         )
+
+
+@pytest.mark.parametrize("name", JUDGED)
+def test_the_bill_sizes_the_prompts_scoring_sends(name, tmp_path):
+    """Answers the rules cannot read, so the judge is asked: the bill's prompt size per call (its card's
+    own templates, ``judge_profile_of``, plus the row's text and an assumed prediction) is about that of
+    the prompts sent, never well below (BLINK billed with the MCQ family's shorter English template
+    came to half of BLINK's own) nor far above. The Chinese MMBench is billed as the English: a
+    character of Chinese is about a token, not a quarter of one."""
+    card = BENCHMARKS[name]
+    tsv = make_benchmark_tsv(name, tmp_path / "data", n=10, seed=1)
+    protocol = protocol_accepting(get_protocol("2024.12"), {name: tsv})
+    table = load_table(card, protocol, root=tmp_path / "data")
+    predictions = {
+        row["index"]: UNREADABLE[k % len(UNREADABLE)].format(right_answer(card, row))
+        for k, row in enumerate(table.to_dict(orient="records"))
+    }
+    pred = write_prediction_file(tmp_path / "work" / f"M_{name}.xlsx", table, predictions)
+    judge = stand_in_judge(default_judge(protocol, card))
+    evaluate(card, protocol, pred, judge, table=table)
+    sent = [len(request.prompt) + len(request.system or "") for request in judge.requests]
+    assert sent
+    bill = estimate_bill(card, protocol, table, None)
+    billed = bill.prompt_tokens * CHARS_PER_TOKEN / bill.calls
+    assert 0.8 <= billed / (sum(sent) / len(sent)) <= 3.0, (billed, sent)
 
 
 @pytest.mark.parametrize("name", JUDGED)

@@ -123,3 +123,16 @@ def test_an_empty_prediction_is_shown_as_empty_and_rows_say_how_they_were_decide
     assert "judge verdict" not in script and "how it was decided" in script
     html = write_report(list(work_dirs), tmp_path / "report.html").html.read_text()
     assert "judge verdict" not in html
+
+
+def test_a_wide_results_matrix_is_cut_into_even_groups_of_benchmarks():
+    """Up to 12 benchmarks the results matrix is one table; 25 make three of 9, 8 and 8 (never a stub
+    table of one or two), in the order given (the browser test checks they fit a laptop)."""
+    from vleval.report.html import benchmark_groups
+
+    names = [f"B{k}" for k in range(25)]
+    assert benchmark_groups(names[:11]) == [names[:11]]
+    assert benchmark_groups(names[:12]) == [names[:12]]
+    assert [len(g) for g in benchmark_groups(names[:13])] == [7, 6]
+    groups = benchmark_groups(names)
+    assert [len(g) for g in groups] == [9, 8, 8] and sum(groups, []) == names

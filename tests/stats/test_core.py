@@ -301,3 +301,26 @@ def test_fast_path_gives_the_generic_paths_numbers(monkeypatch):
         assert (fast[name].low, fast[name].high) == pytest.approx(
             (generic[name].low, generic[name].high), abs=1e-8
         )
+
+
+def test_a_stratified_bootstrap_keeps_every_stratum_at_its_size():
+    """Strata "a" (3 rows, all right) and "b" (1 row, wrong): the mean of the two strata's shares is
+    50 on every resample drawn within strata (each holds 3 of a's rows and b's one row); drawn across
+    strata, a resample lacking b scores 100, so the interval reaches it."""
+
+    def mean_of_strata(rows):
+        shares = []
+        for name in ("a", "b"):
+            members = [r.score for r in rows if r.category == name]
+            if members:
+                shares.append(100 * sum(members) / len(members))
+        return sum(shares) / len(shares)
+
+    rows = [row(i, 1.0, category="a") for i in range(3)] + [row(3, 0.0, category="b")]
+    stratified = bootstrap_intervals(
+        rows, lambda r: {"value": mean_of_strata(r)}, {"value": ("unit",)}, strata="category"
+    )["value"]
+    assert (stratified.low, stratified.high) == (50.0, 50.0)
+    assert "drawn within each of 2 category strata" in stratified.method
+    across = bootstrap_intervals(rows, lambda r: {"value": mean_of_strata(r)}, {"value": ("unit",)})["value"]
+    assert across.high == 100.0 and "strata" not in across.method

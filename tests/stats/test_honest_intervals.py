@@ -66,20 +66,11 @@ def test_right_wrong_rows_get_the_exact_interval_never_zero_width(right, n):
 
 
 def boundary_cases():
-    # every family at n/n; LLaVA-Bench's relative score has no such boundary (a ratio of two means)
-    return [
-        pytest.param(
-            c,
-            # MME's headline sums per-category values: at n/n a resample that misses a category scores
-            # lower (the reference cannot score such a file at all), so the bootstrap reaches below 100
-            # instead of the exact fallback; the fix is resampling within categories (not done yet)
-            marks=pytest.mark.xfail(strict=True, reason="MME: bootstrap not stratified by category"),
-        )
-        if c[0] == "MME"
-        else c
-        for c in CASES
-        if family_of(c[0]).name != "llavabench"
-    ]
+    # every family at n/n; LLaVA-Bench's relative score has no such boundary (a ratio of two means).
+    # MME's headline sums per-category values: its bootstrap resamples within categories (a resample
+    # missing one would score lower, which the reference cannot even score), so at n/n it has no
+    # spread and the exact fallback applies as for every other family
+    return [c for c in CASES if family_of(c[0]).name != "llavabench"]
 
 
 @pytest.mark.parametrize("case", boundary_cases(), ids=case_id)
@@ -129,3 +120,49 @@ def test_identical_clustered_units_fall_back_to_a_score_interval():
     assert (headline.low, headline.high) == pytest.approx((100 * low, 100 * high))
     assert headline.method.startswith("Wilson score interval (statsmodels) of 16.7% of the top score over 2 ")
     assert headline.low < value < headline.high
+
+
+def test_mme_resamples_within_its_categories(tmp_path):
+    """MME's headline adds 14 categories' acc + acc+ (each at most 200 of 2800 points): with one wrong
+    answer, a resample drawn within categories loses at most that category's 200 points, so the interval
+    stays above 100 - 200/28; drawn across categories, resamples lacking a category reached lower."""
+    from vleval.families.yorn import MME_POINTS
+
+    case = next(c for c in CASES if c[0] == "MME")
+    record = score_case(case, tmp_path, is_wrong=lambda k: k == 0).record
+    headline = record.intervals[HEADLINE]
+    assert "drawn within each of 14 category strata" in headline.method
+    assert 100 - 200 / (MME_POINTS / 100) <= headline.low < record.headline < 100 == headline.high
+
+
+def test_mme_stratified_resamples_are_the_rule_rerun_on_each(tmp_path):
+    """The stratified bootstrap from MME's column sums gives the same interval as MME_rating re-run on
+    each resample's rows (the same draws within categories, the same values)."""
+    from vleval.stats.core import CATEGORY, bootstrap_intervals
+
+    case = next(c for c in CASES if c[0] == "MME")
+    rows = score_case(case, tmp_path).rows
+    mme = family_of("MME")
+    wanted = {name: ("unit",) for name in (HEADLINE, "perception", "reasoning")}
+    summed, rerun = (
+        bootstrap_intervals(rows, mme.aggregate, wanted, resamples=200, seed=5, sums=sums, strata=CATEGORY)
+        for sums in (mme.row_sums(rows), None)
+    )
+    assert summed == rerun and summed[HEADLINE].low < summed[HEADLINE].high
+
+
+def test_comparing_two_mme_runs_draws_within_categories(tmp_path):
+    """`vleval compare` on MME: the paired bootstrap of B - A draws within MME's categories too."""
+    import dataclasses
+
+    from vleval.stats.compare import compare_benchmark, family_statistic
+
+    case = next(c for c in CASES if c[0] == "MME")
+    result = score_case(case, tmp_path)
+    rows_b = [dataclasses.replace(r, score=1.0) if k % 7 == 0 else r for k, r in enumerate(result.rows)]
+    headline = family_statistic("MME", result.record)
+    paired = compare_benchmark(
+        "MME", result.record, result.rows, rows_b, headline, lambda: {}, seed=0, resamples=200
+    ).paired
+    assert paired.interval is not None
+    assert "drawn within each of 14 category strata" in paired.interval.method

@@ -25,7 +25,8 @@ It knows:
 - ``read_reference``: a reader for the reference's own result files, so ``vleval report`` shows runs
   made with VLMEvalKit too;
 - ``judge_profile``: how its judge is asked (templates, answer size, which rows, rounds), from which
-  ``vleval.workflows.bill`` computes the dry run's bill;
+  ``vleval.workflows.bill`` computes the dry run's bill; per card (``judge_profile_of``) where its
+  cards send different prompts (BLINK's own matching prompt in the MCQ family);
 - ``synthetic_rows`` / ``right_answer``: its synthetic benchmark rows (``vleval.synthetic.benchmarks``
   writes them as TSVs) and a prediction its rules read as right;
 - ``stand_in_judge``: the local stand-in judge's answer to the prompts its scoring sends
@@ -241,6 +242,11 @@ class BenchmarkFamily:
     # How the judge is asked, for the dry run's bill; a family with a judge role must declare it
     # (the contract suite checks), else its bill would silently be "no judge".
     judge_profile: ClassVar[JudgeProfile | None] = None
+
+    def judge_profile_of(self, card: BenchmarkCard) -> JudgeProfile | None:
+        """How the judge is asked for one of its cards (the bill sizes that card's own prompt). Default:
+        the family's ``judge_profile`` (a family whose cards send different prompts overrides)."""
+        return self.judge_profile
 
     def synthetic_rows(self, card: BenchmarkCard, rng: random.Random, n: int) -> list[dict[str, Any]]:
         """Synthetic rows of ``card`` in the reference's TSV columns, ``n`` questions, drawn only from

@@ -16,6 +16,7 @@ Deliberate, documented choices where the reference is not deterministic:
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import string
@@ -529,6 +530,13 @@ class MCQFamily(BenchmarkFamily):
     judge_profile = JudgeProfile(
         templates=("mcq_match_en.txt",), answer_tokens=2, every_row=False, rounds=JUDGE_ROUNDS
     )
+
+    def judge_profile_of(self, card: BenchmarkCard) -> JudgeProfile:
+        """BLINK's cards send BLINK's own matching prompt (``build_judge_prompt``); the others the
+        English one (``judge_profile``)."""
+        if card.scoring == BLINK_SCORING:
+            return dataclasses.replace(self.judge_profile, templates=("mcq_match_blink.txt",))
+        return self.judge_profile
 
     def stand_in_judge(self, prompt: str) -> str | None:
         if "several options of a single-choice question" in prompt or "单选题" in prompt:

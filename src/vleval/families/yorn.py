@@ -40,7 +40,7 @@ from vleval.families.base import (
     reference_record,
 )
 from vleval.protocol import DEFAULT_PROTOCOL, Protocol, get_protocol
-from vleval.stats.core import ROW, UNIT, RowSums, ratio, share
+from vleval.stats.core import CATEGORY, ROW, UNIT, RowSums, ratio, share
 from vleval.stats.metrics import MeanOfSubMetrics, Metric, OwnRule, ShareRight
 from vleval.synthetic.images import COLOURS
 from vleval.synthetic.rows import NAN, shape_image, shared_or_new
@@ -225,11 +225,11 @@ class YesNoFamily(BenchmarkFamily):
         )
     )
 
-
     def metric_of(self, card: BenchmarkCard) -> Metric:
         """HallusionBench: the mean of three accuracies (``metric``); MME and POPE: their own rules."""
         if card.scoring == MME_SCORING:
-            return OwnRule("MME_rating")
+            # MME_rating adds per-category values: resampled within categories, so none goes missing
+            return OwnRule("MME_rating", strata=CATEGORY)
         if card.scoring == POPE_SCORING:
             return OwnRule("POPE_rating")
         return self.metric
@@ -241,6 +241,7 @@ class YesNoFamily(BenchmarkFamily):
         if card.scoring == POPE_SCORING:
             return "F1 x 100"
         return self.scale
+
     def question_keys(self, table: pd.DataFrame, card: BenchmarkCard, protocol: Protocol) -> list[str]:
         """A question set (``<l2-category>_<set_id>``) holds the paired questions and figures that
         qAcc and fAcc score together (the units of ``score``): one question for ``--limit``. MME: the

@@ -341,6 +341,13 @@ def _shown_columns(row: RowResult) -> dict[str, Any]:
     }
 
 
+def rows_are_graded(family: BenchmarkFamily | None, benchmark: str) -> bool:
+    """Whether the benchmark's rows carry a grade, shown as their score (MM-Vet, LLaVA-Bench), rather
+    than right or wrong: asked of its card's metric (``metric_of``), since one family's cards may be
+    scored by different rules (the Y/N family's MME and POPE are not HallusionBench's mean of three)."""
+    return family is not None and family.metric_of(get_benchmark(benchmark)).graded
+
+
 def read_samples(
     pred_file: Path,
     rows: list[RowResult],
@@ -383,7 +390,9 @@ def read_samples(
                 or cell_text(record.get("l2-category"))
                 or cell_text(record.get("task")),
                 question=cell_text(record.get("question")),
-                options={k: cell_text(record[k]) for k in OPTION_LETTERS if k in record and cell_text(record[k])},
+                options={
+                    k: cell_text(record[k]) for k in OPTION_LETTERS if k in record and cell_text(record[k])
+                },
                 answer=cell_text(record.get("answer")),
                 prediction=prediction,
                 extracted=cell_text(row.extracted) if row is not None else "",
@@ -429,9 +438,8 @@ def collect_runs(work_dir: Path, *, thumbnails: Any = None) -> list[BenchmarkRun
             notes[:0] = run_notes
             settings = read_settings(run, record, family, benchmark)
             images = thumbnails(benchmark, run) if thumbnails else None
-            graded = bool(family is not None and family.metric.graded)
             samples, sample_notes = read_samples(
-                pred_file, rows, graded=graded, images=images,
+                pred_file, rows, graded=rows_are_graded(family, benchmark), images=images,
                 scored_rows=record.counts.total if record is not None else None,
             )  # fmt: skip
             notes.extend(sample_notes)

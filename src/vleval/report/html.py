@@ -136,15 +136,57 @@ def _cell_html(cell: Cell | None, threshold: float) -> str:
     return f'<td class="{"flag" if flag else "cell"}" {attrs}>' + "".join(parts) + "</td>"
 
 
+# the most benchmark columns one results table holds: with headers at most 84 px wide (report.css)
+# and the model column at most 220 px, 12 fit a 1280 px laptop screen
+MATRIX_COLUMNS = 12
+
+
+def benchmark_groups(benchmarks: list[str], most: int = MATRIX_COLUMNS) -> list[list[str]]:
+    """``benchmarks`` in order, cut into as few consecutive groups of at most ``most`` as possible,
+    their sizes as even as possible (25 -> 9, 8, 8), so no table is left with a stub of one or two."""
+    if not benchmarks:
+        return [[]]
+    count = -(-len(benchmarks) // most)
+    size, extra = divmod(len(benchmarks), count)
+    groups, start = [], 0
+    for k in range(count):
+        end = start + size + (k < extra)
+        groups.append(benchmarks[start:end])
+        start = end
+    return groups
+
+
+def _header(benchmark: str) -> str:
+    """A benchmark's column header, breakable after '_' and '-' (``MMBench_DEV_EN_V11`` wraps at its
+    parts, not mid-word)."""
+    text = escape(benchmark)
+    for mark in ("_", "-"):
+        text = text.replace(mark, mark + "<wbr>")
+    return text
+
+
 def results_matrix(summary: Summary) -> str:
     """The models x benchmarks table researchers paste into papers: one number per cell (its marks as
-    a footnote sign, the run's settings by reference), compact enough for 11 benchmarks on a laptop."""
-    head = "".join(f"<th>{escape(b)}</th>" for b in summary.benchmarks)
+    a footnote sign, the run's settings by reference). Up to ``MATRIX_COLUMNS`` benchmarks it is one
+    table; beyond, one table per group of consecutive benchmarks (``benchmark_groups``), each with
+    every model's row, so that it stays on a laptop's screen instead of scrolling sideways."""
     refs = _settings_refs(summary)
+    tables = "".join(_matrix_table(summary, group, refs) for group in benchmark_groups(summary.benchmarks))
+    return (
+        f'<div class="matrix" id="matrix">{tables}</div>'
+        '<p class="muted">† the number is not what its name says (hover it): incomplete, partial, '
+        "rule-only, a substitute or stand-in judge, an unverified or synthetic checkpoint. [n]: the run's "
+        "settings, below.</p>" + run_settings_table(summary, refs)
+    )
+
+
+def _matrix_table(summary: Summary, benchmarks: list[str], refs: dict[str, list[int]]) -> str:
+    """The results table of every model on ``benchmarks``."""
+    head = "".join(f"<th>{_header(b)}</th>" for b in benchmarks)
     rows = []
     for model in summary.models:
         cells = []
-        for benchmark in summary.benchmarks:
+        for benchmark in benchmarks:
             cell = summary.cell(model, benchmark)
             if cell is None:
                 cells.append('<td class="empty">—</td>')
@@ -156,14 +198,11 @@ def results_matrix(summary: Summary) -> str:
             attrs = f'data-row="{escape(cell.row)}" data-col="{escape(benchmark)}"'
             cells.append(f'<td {attrs} title="{escape(why or cell.chosen.label)}">'
                          f'<span data-role="score">{text}</span>{mark}</td>')  # fmt: skip
-        ref = ", ".join(f"[{n}]" for n in refs[model])
+        ref = ", ".join(f"[{n}]" for n in refs.get(model, []))
         rows.append(f'<tr><th>{escape(model)} <span class="muted">{ref}</span></th>{"".join(cells)}</tr>')
     return (
-        f'<table class="matrix" id="matrix"><thead><tr><th>model</th>{head}</tr></thead>'
+        f'<table class="matrix"><thead><tr><th>model</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
-        '<p class="muted">† the number is not what its name says (hover it): incomplete, partial, '
-        "rule-only, a substitute or stand-in judge, an unverified or synthetic checkpoint. [n]: the run's "
-        "settings, below.</p>" + run_settings_table(summary, refs)
     )
 
 

@@ -168,7 +168,7 @@ def _paired_one_seed(
     )
     return paired_comparison(
         rows_a, rows_b, headline.statistic, keys=keys, mcnemar=right_wrong, resamples=resamples, seed=seed,
-        sums=headline.sums,
+        sums=headline.sums, strata=None if metric is None else metric.strata,
     )  # fmt: skip
 
 

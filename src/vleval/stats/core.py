@@ -6,7 +6,9 @@ Everything that can be taken from a maintained library is: ``scipy.stats`` gives
 test and the Clopper-Pearson interval, numpy draws the resamples. What is written here is the part no
 library knows: a resample draws whole *scoring units* (an MMBench question with all its circular
 rotations, a HallusionBench question or figure group), never single rows, because the benchmark scores
-the unit, and rows of one unit are not independent.
+the unit, and rows of one unit are not independent. Where a statistic gives each stratum a fixed
+weight (MME's sum over categories), a resample draws each stratum's units among its own
+(``Metric.strata``: a stratified bootstrap), so that none is missing from it.
 
 Every random number comes from ``numpy.random.default_rng(seed)``; the seed and the number of
 resamples are written into ``Interval.method``, so the same rows and seed give the same interval.
@@ -38,6 +40,7 @@ RowAggregate = Callable[[Sequence[RowResult]], Mapping[str, float | None]]
 
 ROW = "row"  # unit key: each row on its own
 UNIT = "unit"  # unit key: RowResult.unit (the unit the headline aggregates)
+CATEGORY = "category"  # stratum key: RowResult.category (MME's headline sums per-category values)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -102,6 +105,20 @@ def _components(names: list[list[str]]) -> list[list[int]]:
     return list(members.values())
 
 
+def stratum_of(row: RowResult, key: str) -> str:
+    """The stratum ``row`` is resampled within under ``key``: ``"category"`` (``row.category``) or a
+    key of ``row.groups``; a row without one is in the stratum ``""``."""
+    value = row.category if key == CATEGORY else row.groups.get(key)
+    return "" if value is None else str(value)
+
+
+def cluster_strata(rows: Sequence[RowResult], groups: list[list[int]], key: str) -> list[list[int]]:
+    """The clusters (``groups``: row positions) of each stratum under ``key``, as cluster positions in
+    order of first appearance. A cluster whose rows lie in several strata joins them into one (a
+    resample never splits a cluster, so it cannot hold those strata's sizes apart)."""
+    return _components([sorted({stratum_of(rows[i], key) for i in members}) for members in groups])
+
+
 def describe_units(keys: Sequence[str]) -> str:
     names = {ROW: "rows", UNIT: "scoring units"}
     parts = [names.get(k, f"{k} groups") for k in keys]
@@ -113,8 +130,11 @@ def describe_units(keys: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------------------
 # Bootstrap
 # --------------------------------------------------------------------------------------------------
-def _draws(n_clusters: int, resamples: int, seed: int) -> np.ndarray:
-    """(resamples, n_clusters) cluster positions, drawn with replacement."""
+def _draws(n_clusters: int, resamples: int, seed: int, strata: list[list[int]] | None = None) -> np.ndarray:
+    """(resamples, n_clusters) cluster positions, drawn with replacement; with ``strata`` (cluster
+    positions per stratum, ``cluster_strata``) each stratum's clusters among its own (``_draw_chunks``)."""
+    if strata is not None:
+        return np.concatenate(list(_draw_chunks(n_clusters, resamples, seed, strata)))
     rng = np.random.default_rng(seed)
     return rng.integers(0, n_clusters, size=(resamples, n_clusters))
 
@@ -211,29 +231,45 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 SUM_CHUNK = 250
 
 
-def _draw_chunks(n_clusters: int, resamples: int, seed: int):
+def _draw_chunks(n_clusters: int, resamples: int, seed: int, strata: list[list[int]] | None = None):
     """The draws of ``_draws`` (the same numbers: the generator's stream does not depend on how it is
-    cut), SUM_CHUNK resamples at a time, as int32, so the (resamples x clusters) matrix is never held."""
+    cut), SUM_CHUNK resamples at a time, as int32, so the (resamples x clusters) matrix is never held.
+
+    ``strata`` (cluster positions per stratum): a stratified bootstrap, each resample drawing as many
+    clusters from each stratum as it has, among that stratum's own, so that every resample holds every
+    stratum at its size. Per chunk the strata are drawn in order; the columns are the strata's draws
+    side by side (a resample is a multiset of clusters: their order does not matter)."""
     rng = np.random.default_rng(seed)
+    members = None if strata is None else [np.asarray(s, dtype=np.int32) for s in strata]
     for start in range(0, resamples, SUM_CHUNK):
-        yield rng.integers(
-            0, n_clusters, size=(min(SUM_CHUNK, resamples - start), n_clusters), dtype=np.int32
-        )
+        size = min(SUM_CHUNK, resamples - start)
+        if members is None:
+            yield rng.integers(0, n_clusters, size=(size, n_clusters), dtype=np.int32)
+        else:
+            yield np.concatenate(
+                [s[rng.integers(0, len(s), size=(size, len(s)), dtype=np.int32)] for s in members], axis=1
+            )
 
 
 def summed_values(
-    n_rows: int, groups: list[list[int]], sums: Mapping[str, RowSums], resamples: int, seed: int
+    n_rows: int,
+    groups: list[list[int]],
+    sums: Mapping[str, RowSums],
+    resamples: int,
+    seed: int,
+    strata: list[list[int]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Each statistic's value on each resample of whole clusters (``groups``: row positions), drawn
-    as ``_draws`` draws them: the clusters' column sums once, then per chunk of resamples the count
-    of each cluster in each resample (a bincount) times those sums (one matrix product)."""
+    as ``_draws`` draws them (within ``strata`` where given): the clusters' column sums once, then per
+    chunk of resamples the count of each cluster in each resample (a bincount) times those sums (one
+    matrix product)."""
     names = list(sums)
     widths = [sums[name].columns.shape[1] for name in names]
     columns = np.concatenate([sums[name].columns for name in names], axis=1)
     by_cluster = _by_cluster(n_rows, groups, columns)
     n = len(groups)
     parts: list[np.ndarray] = []
-    for chunk in _draw_chunks(n, resamples, seed):
+    for chunk in _draw_chunks(n, resamples, seed, strata):
         offsets = (np.arange(len(chunk), dtype=np.int64) * n)[:, None]
         counts = np.bincount((chunk + offsets).ravel(), minlength=len(chunk) * n).reshape(len(chunk), n)
         parts.append(counts.astype(float) @ by_cluster)
@@ -265,6 +301,7 @@ class BinaryUnits:
     units: int
     worth: float
     form: str
+    note: str = ""  # appended to the interval's method (why a statistic counts as binary here)
 
     def interval(self, level: float, what: str) -> Interval:
         """Clopper-Pearson on ``right`` of ``units`` independent units (scipy), on the statistic's
@@ -276,12 +313,48 @@ class BinaryUnits:
         return Interval(
             low=float(ci.low) * scale,
             high=float(ci.high) * scale,
-            method=f"exact binomial (Clopper-Pearson), {self.right} of {self.units} {what} right",
+            method=f"exact binomial (Clopper-Pearson), {self.right} of {self.units} {what} right{self.note}",
             level=level,
         )
 
 
-def binary_units(n_rows: int, groups: list[list[int]], sums: RowSums) -> BinaryUnits | None:
+def binary_units(
+    n_rows: int, groups: list[list[int]], sums: RowSums, *, stratified: bool = False
+) -> BinaryUnits | None:
+    """``_binary_units``; for a ``stratified`` statistic (resampled within strata) also
+    ``_stratified_boundary``."""
+    found = _binary_units(n_rows, groups, sums)
+    if found is None and stratified:
+        found = _stratified_boundary(n_rows, groups, sums)
+    return found
+
+
+def _stratified_boundary(n_rows: int, groups: list[list[int]], sums: RowSums) -> BinaryUnits | None:
+    """A statistic resampled within strata (MME: the sum of its categories' acc + acc+), with every
+    unit it counts at its best (n/n) or every one at 0 (0/n): a stratified bootstrap has no spread
+    there, and the statistic is not a share of equal units (each category weighs the same, whatever
+    its size). At the boundary it is its top score (``best``) times the share of right units, so the
+    exact interval of that share over all its units is its fallback, as for ``_binary_units`` at the
+    boundary. None off the boundary (the bootstrap applies there) and without ``best``."""
+    if sums.best is None or not groups:
+        return None
+    own = np.asarray(sums.combine(_by_cluster(n_rows, groups, sums.columns)), dtype=float)
+    best = np.asarray(sums.combine(_by_cluster(n_rows, groups, sums.best)), dtype=float)
+    counted = np.isfinite(best) & (best != 0)
+    if not counted.any() or not np.isfinite(own[counted]).all():
+        return None
+    at_best = np.isclose(own[counted], best[counted], rtol=1e-12, atol=0)
+    right, units = int(at_best.sum()), int(counted.sum())
+    if right not in (0, units) or (right == 0 and not np.all(own[counted] == 0)):
+        return None
+    top, full = float(sums.combine(sums.best.sum(axis=0, keepdims=True))[0]), sums.value()
+    if not (top > 0 and (_close(top * right / units, full) or (right == 0 and full == 0))):
+        return None
+    note = "; every unit at the same end, so the stratified statistic is its top score x that share"
+    return BinaryUnits(right, units, top, "share", note)
+
+
+def _binary_units(n_rows: int, groups: list[list[int]], sums: RowSums) -> BinaryUnits | None:
     """Whether ``sums`` counts right units among ``groups`` (independent clusters of row positions):
     each cluster's own value is 0 or its value at its best, that best value is the same for all
     clusters, and the statistic of all rows is that worth times the share (or number) of clusters at
@@ -341,9 +414,18 @@ def no_spread_interval(
     )
 
 
-def _method(keys: Sequence[str], n_units: int, resamples: int, seed: int, extra: str = "") -> str:
+def _method(
+    keys: Sequence[str],
+    n_units: int,
+    resamples: int,
+    seed: int,
+    extra: str = "",
+    strata: list[list[int]] | None = None,
+    strata_key: str | None = None,
+) -> str:
+    within = "" if strata is None else f" drawn within each of {len(strata)} {strata_key} strata"
     return (
-        f"percentile bootstrap over {n_units} {describe_units(keys)}, {resamples} resamples, "
+        f"percentile bootstrap over {n_units} {describe_units(keys)}{within}, {resamples} resamples, "
         f"seed {seed}{extra}"
     )
 
@@ -447,13 +529,16 @@ def bootstrap_intervals(
     level: float = DEFAULT_LEVEL,
     sums: Mapping[str, RowSums] | None = None,
     method_notes: Mapping[str, str] | None = None,
+    strata: str | None = None,
 ) -> dict[str, Interval]:
     """A percentile-bootstrap interval per metric. ``metrics`` maps each metric name (a key of
     ``aggregate``'s result, or of ``sums``) to the unit keys its resamples must keep whole; metrics
     sharing the same keys share the same resamples. A metric with ``sums`` is computed from them on
     all resamples at once (``summed_values``; the caller has checked they give the aggregation);
     the others by ``aggregate`` on each resample's rows. Metrics left undefined get no interval.
-    ``method_notes``: text appended to a metric's ``Interval.method``."""
+    ``method_notes``: text appended to a metric's ``Interval.method``. ``strata``: a stratum key
+    (``stratum_of``; the metric's ``Metric.strata``): each resample draws every stratum's units among
+    its own, as many as it has (a stratified bootstrap); None: among all units."""
     out: dict[str, Interval] = {}
     by_keys: dict[tuple[str, ...], list[str]] = {}
     for name, keys in metrics.items():
@@ -462,11 +547,12 @@ def bootstrap_intervals(
         groups = clusters(rows, keys)
         if not groups:
             continue
+        within = None if strata is None else cluster_strata(rows, groups, strata)
         summed = {name: sums[name] for name in names if sums is not None and name in sums}
-        values = summed_values(len(rows), groups, summed, resamples, seed) if summed else {}
+        values = summed_values(len(rows), groups, summed, resamples, seed, within) if summed else {}
         rest = [name for name in names if name not in summed]
         if rest:
-            draws = _draws(len(groups), resamples, seed)
+            draws = _draws(len(groups), resamples, seed, within)
             values.update(_resampled_values(rows, groups, keys, aggregate, rest, draws))
         for name in names:
             bounds = _percentile_interval(values[name], level)
@@ -477,7 +563,7 @@ def bootstrap_intervals(
                 out[name] = Interval(
                     low=bounds[0],
                     high=bounds[1],
-                    method=_method(keys, len(groups), resamples, seed, note),
+                    method=_method(keys, len(groups), resamples, seed, note, within, strata),
                     level=level,
                 )
     return out
@@ -584,6 +670,7 @@ def paired_comparison(
     level: float = DEFAULT_LEVEL,
     power: float = DEFAULT_POWER,
     sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None,
+    strata: str | None = None,
 ) -> PairedResult:
     """B - A of ``statistic`` on the common rows. The paired bootstrap draws the same units for A and
     B (a resample never splits a unit), which gives the interval and the standard error of the
@@ -591,7 +678,8 @@ def paired_comparison(
     p-value is exact McNemar on the units' outcomes; otherwise it is the bootstrap's two-sided
     p-value (twice the smaller share of resampled differences on either side of 0). ``sums``: the
     statistic as column sums of given rows (the family's ``row_sums``), used for both runs' resamples
-    at once where it reproduces ``statistic`` on them (same draws, same values)."""
+    at once where it reproduces ``statistic`` on them (same draws, same values). ``strata``: the units
+    are drawn within strata (``bootstrap_intervals``; A's rows name them)."""
     a_rows, b_rows = pair_rows(rows_a, rows_b)
     a_value, b_value = statistic(a_rows), statistic(b_rows)
     difference = None if a_value is None or b_value is None else b_value - a_value
@@ -600,6 +688,7 @@ def paired_comparison(
     if difference is None or not groups:
         result.test = "not compared: no common scored rows"
         return result
+    within = None if strata is None else cluster_strata(a_rows, groups, strata)
 
     def as_aggregate(rows: Sequence[RowResult]) -> dict[str, float | None]:
         return {"value": statistic(rows)}
@@ -607,8 +696,8 @@ def paired_comparison(
     def values(rows: list[RowResult], full: float) -> np.ndarray:
         found = sums(rows) if sums is not None else None
         if found is not None and _close(found.value(), full):
-            return summed_values(len(rows), groups, {"value": found}, resamples, seed)["value"]
-        draws = _draws(len(groups), resamples, seed)
+            return summed_values(len(rows), groups, {"value": found}, resamples, seed, within)["value"]
+        draws = _draws(len(groups), resamples, seed, within)
         return _resampled_values(rows, groups, keys, as_aggregate, ["value"], draws)["value"]
 
     va, vb = values(a_rows, a_value), values(b_rows, b_value)
@@ -618,7 +707,7 @@ def paired_comparison(
         result.interval = Interval(
             low=bounds[0],
             high=bounds[1],
-            method="paired " + _method(keys, len(groups), resamples, seed),
+            method="paired " + _method(keys, len(groups), resamples, seed, "", within, strata),
             level=level,
         )
     spread = diffs

@@ -45,6 +45,9 @@ class Metric:
     graded: ClassVar[bool] = False  # rows carry a grade (MM-Vet, LLaVA-Bench) rather than right/wrong
     category_unit: ClassVar[str] = "%"  # the unit of per-category values: '%' (0-100) or 'points'
     best_row_score: float = 1.0  # a row's best score (a censored row "all right" gets it)
+    # the stratum key (``vleval.stats.core.stratum_of``) its bootstrap resamples within, where the value
+    # gives each stratum a fixed weight whatever its size (MME's sum over categories); None: no strata
+    strata: str | None = None
 
     def values(self, rows: Sequence[RowResult]) -> dict[str, float]:
         """Metric name -> value, the headline under ``HEADLINE``; NaN where undefined. A pure function of
@@ -382,9 +385,12 @@ class MeanOfSubMetrics(Metric):
 class OwnRule(Metric):
     """A headline made by a benchmark's own rule that none of the metrics above is (MME's sums of acc and
     acc+ per category, POPE's F1): its family computes it (``aggregate``, ``row_sums``); the statistics
-    resample its scoring units and claim nothing more of it (not a share of right units, not a mean)."""
+    resample its scoring units and claim nothing more of it (not a share of right units, not a mean).
+    ``strata``: where the rule adds per-stratum values (MME's categories), the bootstrap resamples
+    within each stratum, so no resample lacks one (which the rule would score as a zero)."""
 
     rule: str = ""  # the reference's function, e.g. "MME_rating"
+    strata: str | None = None
 
     name: ClassVar[str] = "the benchmark's own rule"
 

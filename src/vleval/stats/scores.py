@@ -130,7 +130,8 @@ def score_uncertainty(
         usable[category_key(name)] = found
         named[category_key(name)] = f", category {name!r}"
         notes[category_key(name)] = named[category_key(name)] + ": its units within each resample"
-    intervals = exact_intervals(rows, wanted, usable, level, named)
+    strata = metric.strata if metric is not None else None
+    intervals = exact_intervals(rows, wanted, usable, level, named, stratified=strata is not None)
     intervals.update(
         bootstrap_intervals(
             rows,
@@ -141,6 +142,7 @@ def score_uncertainty(
             level=level,
             sums=usable,
             method_notes=notes,
+            strata=strata,
         )  # fmt: skip
     )
     for name, interval in list(intervals.items()):
@@ -165,11 +167,14 @@ def exact_intervals(
     sums: Mapping[str, RowSums],
     level: float,
     notes: Mapping[str, str],
+    *,
+    stratified: bool = False,
 ) -> dict[str, Interval]:
     """Clopper-Pearson intervals for the statistics that count right units (``binary_units``): an
     accuracy over independent right/wrong units (MMStar's rows, MMBench's circular questions, CRPE's
     blocks), OCRBench's points, and any statistic on rows whose every unit is wholly right or wholly
-    wrong (n/n, 0/n), where a percentile bootstrap would give a zero-width interval."""
+    wrong (n/n, 0/n), where a percentile bootstrap would give a zero-width interval (``stratified``:
+    the metric resamples within strata, where that holds of its sum over strata too)."""
     out: dict[str, Interval] = {}
     groups_by_keys: dict[tuple[str, ...], list[list[int]]] = {}
     for name, keys in units.items():
@@ -178,7 +183,7 @@ def exact_intervals(
             continue
         groups = groups_by_keys.setdefault(tuple(keys), None) or clusters(rows, keys)
         groups_by_keys[tuple(keys)] = groups
-        binary = binary_units(len(rows), groups, found)
+        binary = binary_units(len(rows), groups, found, stratified=stratified)
         if binary is not None:
             interval = binary.interval(level, describe_units(keys))
             interval.method += notes.get(name, "")

@@ -3,7 +3,8 @@ judge model would get them, known before the run (``vleval run --dry-run``); and
 calls actually made (``tally``: read from the judge's own counters, for ``run.json``).
 
 Counts follow the reference's scoring logic, as each judged family declares it in its judge profile
-(``BenchmarkFamily.judge_profile``, a ``vleval.types.JudgeProfile``):
+(``BenchmarkFamily.judge_profile``, a ``vleval.types.JudgeProfile``; per card, ``judge_profile_of``, so
+BLINK is sized with its own matching prompt):
 
 - a family that asks the judge about every row (MM-Vet, LLaVA-Bench) gets an exact count, one call per
   row (retries, up to its rounds, only for answers that are not a grade; the stand-in and real
@@ -73,22 +74,24 @@ def _judged(card: BenchmarkCard) -> bool:
     from vleval.families.base import family_of
 
     family = family_of(card)
-    return family.judge_role is not None or family.judge_profile is not None
+    return family.judge_role is not None or family.judge_profile_of(card) is not None
 
 
 def judge_profile(card: BenchmarkCard) -> JudgeProfile:
-    """The judge profile of ``card``'s judged family. A family with a judge role but no profile is
-    refused (``VlevalError``), so its bill is "unknown", never a silent "no judge"."""
+    """The judge profile of ``card`` (its family's ``judge_profile_of``: the prompt that card sends). A
+    family with a judge role but no profile is refused (``VlevalError``), so its bill is "unknown",
+    never a silent "no judge"."""
     from vleval.errors import VlevalError
     from vleval.families.base import family_of
 
     family = family_of(card)
-    if family.judge_profile is None:
+    profile = family.judge_profile_of(card)
+    if profile is None:
         raise VlevalError(
             f"{card.name}: family {family.name!r} has a judge role but declares no judge_profile, so its "
             "judge bill is unknown; declare one (vleval.types.JudgeProfile) in the family module."
         )
-    return family.judge_profile
+    return profile
 
 
 def _row_chars(table: pd.DataFrame) -> float:
