@@ -52,3 +52,19 @@ def test_best_of_direct_and_cot_matches_such_a_publication():
                                    settings=OurSettings(cot=True, best_of_direct_and_cot=True))  # fmt: skip
     cot = next(c for c in verdict.checks if c.name == "CoT")
     assert (cot.ours, cot.status) == ("best of direct and CoT runs", "same")
+
+
+def test_an_internvl35_thinking_run_is_judged_against_the_report():
+    """OpenGVLab/InternVL#1202 reports 48.67 for InternVL3_5-8B-Thinking on MMMU val against the report's
+    73.4: the verdict finds that figure for the -Thinking card and says by how much it differs."""
+    from vleval.report.published import published_for
+
+    mmmu = published_for(load_published(), "InternVL3_5-8B-Thinking", "MMMU_DEV_VAL")
+    assert mmmu is not None and mmmu.thinking_mode and "2508.18265" in mmmu.source
+    around = Interval(low=45.0, high=52.0, method="bootstrap")
+    verdict = reproduction_verdict(
+        48.67, around, mmmu.score, published_cot=mmmu.cot, published_metric=mmmu.metric
+    )
+    assert verdict.text == "differs by -24.73 (outside the 95% interval)"
+    inside = reproduction_verdict(73.0, Interval(low=70.0, high=76.0, method="bootstrap"), mmmu.score)
+    assert inside.consistent is True
