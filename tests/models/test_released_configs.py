@@ -7,6 +7,10 @@ checkpoint's metadata (each file names its source). Only metadata is kept: no we
   github.com/YellowPerson792/ByteCaption at cb7151c0, ``InternVL3_5-8B/config.json``.
 - ``InternVL3_5-8B/weight_index_names.json``: that repository's ``model.safetensors.index.json`` for
   the same checkpoint, condensed to its tensor names and ``total_size`` (the file says how).
+- ``InternVL3-1B/config.json``: the config of OpenGVLab/InternVL3-1B as transformers printed it after
+  loading the Hub repo (``print(model.config)``: transformers adds keys such as ``layer_types`` and
+  ``use_bfloat16``), with the module tree printed beside it, in github.com/shivangjhalani/multicoco at
+  7741240b, ``InternVL3-1B_data.md``. No weight index of it was found.
 """
 
 from __future__ import annotations
@@ -76,3 +80,42 @@ def test_parameter_shapes_add_up_to_the_released_size(name: str) -> None:
     card = get_model(name)
     assert card.params == f"{round(params / 1e9, 1):g}B"
     assert card.download_gb == round(index["total_size"] / 1e9, 1)
+
+
+# InternVL3-1B's module tree as printed in the same file (``print(model)``): (module, in, out, bias)
+INTERNVL3_1B_PRINTED_LAYERS = {
+    "language_model.model.layers.0.self_attn.q_proj": (896, 896, True),
+    "language_model.model.layers.0.self_attn.k_proj": (896, 128, True),
+    "language_model.model.layers.0.self_attn.v_proj": (896, 128, True),
+    "language_model.model.layers.0.self_attn.o_proj": (896, 896, False),
+    "language_model.model.layers.0.mlp.gate_proj": (896, 4864, False),
+    "language_model.model.layers.0.mlp.down_proj": (4864, 896, False),
+    "language_model.lm_head": (896, 151674, False),
+    "mlp1.1": (4096, 896, True),
+    "mlp1.3": (896, 896, True),
+    "vision_model.encoder.layers.23.attn.qkv": (1024, 3072, True),
+    "vision_model.encoder.layers.23.mlp.fc1": (1024, 4096, True),
+}
+
+
+def test_internvl3_1b_card_and_module_shapes_agree_with_the_printed_release() -> None:
+    """The InternVL3-1B card (Qwen2 family, 24 LLM layers, 0.9B) and the modules the loader builds from the
+    printed config are those the released model printed: same layer sizes, 24 + 24 layers."""
+    card = get_model("InternVL3-1B")
+    model, family = _model_on_meta(RELEASED / "InternVL3-1B")
+    assert (
+        (family, len(model.language_model.model.layers))
+        == (card.llm_family, card.llm_layers)
+        == ("qwen2", 24)
+    )
+    assert len(model.vision_model.encoder.layers) == 24
+    modules = dict(model.named_modules())
+    for name, (inputs, outputs, bias) in INTERNVL3_1B_PRINTED_LAYERS.items():
+        linear = modules[name]
+        assert (linear.in_features, linear.out_features, linear.bias is not None) == (
+            inputs,
+            outputs,
+            bias,
+        ), name
+    params = sum(p.numel() for p in model.parameters())
+    assert card.params == f"{round(params / 1e9, 1):g}B"  # 938,193,024 -> 0.9B
