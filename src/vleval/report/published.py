@@ -21,6 +21,8 @@ import io
 from dataclasses import dataclass
 from importlib import resources
 
+from vleval.stats.verdict import PUBLISHED_THINKING
+
 
 @dataclass(frozen=True)
 class PublishedScore:
@@ -41,12 +43,11 @@ class PublishedScore:
     @property
     def thinking_mode(self) -> bool:
         """The sources say the figure was produced in the model's thinking mode."""
-        return self.cot.startswith(THINKING_MODE)
+        return self.cot.startswith(PUBLISHED_THINKING)
 
 
 PublishedTable = dict[tuple[str, str], PublishedScore]
 
-THINKING_MODE = "thinking mode"  # how the cot column starts for a figure produced in thinking mode
 THINKING_SUFFIX = "-Thinking"  # the card of a checkpoint's thinking-mode entry (models/internvl3_cards.py)
 
 
