@@ -90,3 +90,15 @@ def test_internvl35_reasoning_figures_are_marked_thinking_and_found_for_the_thin
     assert published_for(table, "InternVL3.5-8B-Thinking", "MathVista_MINI").score == 78.4
     assert published_for(table, "InternVL3_5-8B-Thinking", "MMStar") is None
     assert published_for(table, "InternVL3.5-8B", "MMStar").score == 69.3  # the README's spelling
+
+
+def test_internvl35_training_stages_have_the_reports_reasoning_figures():
+    """arXiv 2508.18265 Table 15: MMMU and MathVista after SFT (-Instruct) and after MPO (-MPO), the
+    figures OpenGVLab/InternVL#1185 tried to reproduce for 4B; no stage has a -Thinking entry."""
+    table = load_published()
+    assert table[("InternVL3_5-4B-Instruct", "MMMU_DEV_VAL")].score == 64.3
+    assert table[("InternVL3_5-4B-MPO", "MathVista_MINI")].score == 71.7
+    assert "Table 15" in table[("InternVL3_5-241B-A28B-MPO", "MMMU_DEV_VAL")].source
+    assert table[("InternVL3_5-8B-Instruct", "MMMU_DEV_VAL")].thinking_mode
+    assert ("InternVL3_5-8B-Instruct", "MMStar") not in table
+    assert "83.2" in table[("InternVL3_5-8B", "OCRBench")].alternatives  # Table 17 prints 83.2, Table 4 840
