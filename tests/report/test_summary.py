@@ -159,3 +159,29 @@ def test_samples_come_from_the_scored_rows_without_reading_the_prediction_file_a
     assert [s.question for s in samples] == list(expected["question"])
     assert samples[0].options == {k: str(expected.loc[0, k]) for k in "ABCD"}
     assert not any("could not read" in n for n in cell.chosen.notes)
+
+
+def _renamed_run(work_dir, tmp_path, model: str):
+    """The conftest run, its model folder and files renamed to ``model`` (a work dir as VLMEvalKit
+    names it: <model>/<model>_<benchmark>...)."""
+    import shutil
+
+    target = tmp_path / "renamed" / model
+    shutil.copytree(work_dir / MODEL, target)
+    for path in sorted(target.rglob(f"{MODEL}_*")):
+        path.rename(path.with_name(path.name.replace(MODEL, model, 1)))
+    return target.parent
+
+
+def test_an_internvl35_card_is_set_beside_its_report_figures(work_dirs, tmp_path):
+    """InternVL3_5-8B's runs find arXiv 2508.18265's figures; its -Thinking entry finds the reasoning
+    table's (MMMU), which the sources tie to thinking mode, and no MMStar figure."""
+    plain = build_summary(collect_runs(_renamed_run(work_dirs[0], tmp_path / "a", "InternVL3_5-8B")))
+    mmstar = plain.cell("InternVL3_5-8B", "MMStar")
+    assert mmstar.published.score == 69.3 and "2508.18265" in mmstar.published.source
+    assert round(mmstar.diff, 2) == 5.70  # 75.00 - 69.3
+    thinking = build_summary(
+        collect_runs(_renamed_run(work_dirs[0], tmp_path / "b", "InternVL3_5-8B-Thinking"))
+    )
+    assert thinking.cell("InternVL3_5-8B-Thinking", "MMMU_DEV_VAL").published.score == 73.4
+    assert thinking.cell("InternVL3_5-8B-Thinking", "MMStar").published is None

@@ -52,3 +52,41 @@ def test_best_of_direct_and_cot_matches_such_a_publication():
                                    settings=OurSettings(cot=True, best_of_direct_and_cot=True))  # fmt: skip
     cot = next(c for c in verdict.checks if c.name == "CoT")
     assert (cot.ours, cot.status) == ("best of direct and CoT runs", "same")
+
+
+def test_an_internvl35_thinking_run_is_judged_against_the_report():
+    """OpenGVLab/InternVL#1202 reports 48.67 for InternVL3_5-8B-Thinking on MMMU val against the report's
+    73.4: the verdict finds that figure for the -Thinking card and says by how much it differs."""
+    from vleval.report.published import published_for
+
+    mmmu = published_for(load_published(), "InternVL3_5-8B-Thinking", "MMMU_DEV_VAL")
+    assert mmmu is not None and mmmu.thinking_mode and "2508.18265" in mmmu.source
+    around = Interval(low=45.0, high=52.0, method="bootstrap")
+    verdict = reproduction_verdict(
+        48.67, around, mmmu.score, published_cot=mmmu.cot, published_metric=mmmu.metric
+    )
+    assert verdict.text == "differs by -24.73 (outside the 95% interval)"
+    inside = reproduction_verdict(73.0, Interval(low=70.0, high=76.0, method="bootstrap"), mmmu.score)
+    assert inside.consistent is True
+
+
+def test_thinking_mode_is_checked_where_either_side_used_it():
+    """The InternVL3.5 reasoning figures were made in thinking mode: a plain run against them differs in
+    it, a -Thinking run matches; an InternVL2.5 figure's checklist has no thinking line at all."""
+    published = load_published()
+    mmmu = published[("InternVL3_5-8B", "MMMU_DEV_VAL")]
+
+    def thinking_check(thinking, entry):
+        verdict = reproduction_verdict(50.0, INTERVAL, entry.score, published_cot=entry.cot,
+                                       settings=OurSettings(thinking=thinking))  # fmt: skip
+        return next((c for c in verdict.checks if c.name == "thinking mode"), None), verdict
+
+    check, verdict = thinking_check(False, mmmu)
+    assert (check.ours, check.status) == ("off", "differs") and check in verdict.differing
+    check, _ = thinking_check(True, mmmu)
+    assert (check.ours, check.status) == ("on", "same")
+    assert thinking_check(None, mmmu)[0].status == "unknown"
+    mmstar = published[("InternVL3_5-8B", "MMStar")]
+    assert thinking_check(False, mmstar)[0] is None
+    assert thinking_check(True, mmstar)[0].status == "unknown"  # the sources do not say
+    assert thinking_check(None, published[("InternVL2_5-8B", "MMMU_DEV_VAL")])[0] is None

@@ -1,20 +1,27 @@
-"""Published InternVL2.5 and InternVL3 scores shipped with vleval (``vleval/data/published_scores.csv``).
+"""Published InternVL2.5, InternVL3 and InternVL3.5 scores shipped with vleval
+(``vleval/data/published_scores.csv``).
 
 The file holds one figure per model x benchmark, on the 0-100 scale the report compares against
 (OCRBench's 0-1000 Final Score is divided by 10, as the reference's ``Final Score Norm`` does). It is
 derived from the project's collected figures (the per-row sources in ``data/published_scores.csv``): where
 several publications print a value for the same cell, the InternVL2.5 report (arXiv 2412.05271) is
 preferred, then the OpenCompass leaderboard as copied into the HF model cards, then the VLMEvalKit
-paper; the other printed values are kept in ``alternatives`` with their source.
+paper; the other printed values are kept in ``alternatives`` with their source. InternVL3 and InternVL3.5
+figures come from their reports (arXiv 2504.10479, 2508.18265), keyed by the VLMEvalKit names of the cards.
+
+A figure the sources say was produced in thinking mode (``cot`` starting with ``thinking mode``: the
+InternVL3.5 report's reasoning table) is also the figure of the card's ``-Thinking`` entry, the same
+checkpoint run the way the figure was produced.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from importlib import resources
+
+from vleval.stats.verdict import PUBLISHED_THINKING
 
 
 @dataclass(frozen=True)
@@ -33,8 +40,15 @@ class PublishedScore:
     def best_of_direct_and_cot(self) -> bool:
         return "max(direct, CoT)" in self.cot
 
+    @property
+    def thinking_mode(self) -> bool:
+        """The sources say the figure was produced in the model's thinking mode."""
+        return self.cot.startswith(PUBLISHED_THINKING)
+
 
 PublishedTable = dict[tuple[str, str], PublishedScore]
+
+THINKING_SUFFIX = "-Thinking"  # the card of a checkpoint's thinking-mode entry (models/internvl3_cards.py)
 
 
 def load_published() -> PublishedTable:
@@ -58,15 +72,28 @@ def load_published() -> PublishedTable:
 
 
 def canonical_model_name(name: str) -> str:
-    """``InternVL2-5-8B``, ``internvl2_5-8b-mpo`` -> ``InternVL2_5-8B``, ``InternVL2_5-8B-MPO``.
+    """A registered model's card name for any spelling the registry accepts: ``InternVL2-5-8B``,
+    ``internvl2_5-8b-mpo``, ``InternVL3.5-8B`` -> ``InternVL2_5-8B``, ``InternVL2_5-8B-MPO``,
+    ``InternVL3_5-8B``.
 
-    Names that are not InternVL2.5 checkpoints (a fine-tuned or tiny model) are returned unchanged.
+    Names the registry does not know (a fine-tuned or tiny model) are returned unchanged.
     """
-    match = re.fullmatch(r"(?i)internvl2[_-]5-(\d+)b(-mpo)?", name.strip())
-    if not match:
+    from vleval.errors import VlevalError
+    from vleval.models.registry import get_model
+
+    try:
+        return get_model(name.strip()).name
+    except VlevalError:
         return name
-    return f"InternVL2_5-{match.group(1)}B" + ("-MPO" if match.group(2) else "")
 
 
 def published_for(table: PublishedTable, model: str, benchmark: str) -> PublishedScore | None:
-    return table.get((canonical_model_name(model), benchmark))
+    """The model's published figure; for a ``-Thinking`` card, the checkpoint's figure when the sources
+    say it was produced in thinking mode."""
+    name = canonical_model_name(model)
+    entry = table.get((name, benchmark))
+    if entry is None and name.endswith(THINKING_SUFFIX):
+        plain = table.get((name.removesuffix(THINKING_SUFFIX), benchmark))
+        if plain is not None and plain.thinking_mode:
+            return plain
+    return entry

@@ -36,6 +36,7 @@ def cell_verdict(cell: Cell) -> ReproductionVerdict:
             max_tiles_override=settings.full.max_tiles,
             rule_only=settings.full.rule_only,
             best_of_direct_and_cot=cell.rule.startswith("best of direct"),
+            thinking=settings.full.thinking,
         ),
     )
 

@@ -2,7 +2,8 @@
 
 "Consistent with published" when the published value lies inside our 95% interval; otherwise
 "differs by X (outside the 95% interval)", followed by the settings that usually explain such a gap
-(chain-of-thought, judge model, protocol, image tiles, dtype/backend, benchmark file), each marked
+(chain-of-thought, thinking mode where either side used it, judge model, protocol, image tiles,
+dtype/backend, benchmark file), each marked
 ``differs`` where what we ran is known to differ from how the published number was produced (from
 the source notes in ``data/published_scores.csv``), ``same`` where it is known to match, and
 ``unknown`` where the publication does not say.
@@ -58,6 +59,7 @@ class OurSettings:
     rule_only: bool = False  # the protocol names a judge that was not used
     md5_matches: bool | None = None  # the benchmark file is the one the protocol pins
     best_of_direct_and_cot: bool = False  # the score is the better of a direct and a CoT run
+    thinking: bool | None = None  # an InternVL3.5 -Thinking entry's run (thinking mode); None: not recorded
 
 
 def reproduction_verdict(
@@ -84,8 +86,10 @@ def reproduction_verdict(
 
 
 def setting_checks(settings: OurSettings, published_cot: str, published_metric: str) -> list[SettingCheck]:
+    thinking = _thinking_check(settings.thinking, published_cot)
     return [
         _cot_check(settings.cot, published_cot, settings.best_of_direct_and_cot),
+        *([thinking] if thinking is not None else []),
         _judge_check(settings.judge, published_metric),
         _known(
             "protocol",
@@ -146,6 +150,26 @@ def _cot_check(cot: bool | None, published_cot: str, best_of_both: bool = False)
         status: Status = "unknown" if cot is None else ("same" if cot else "differs")
         return SettingCheck("CoT", ours, "unstated; the evaluation recipe sets USE_COT=1", status)
     return SettingCheck("CoT", ours, "unstated", "unknown")
+
+
+# how data/published_scores.csv's cot column starts for a figure the sources say was made in thinking mode
+PUBLISHED_THINKING = "thinking mode"
+
+
+def _thinking_check(thinking: bool | None, published_cot: str) -> SettingCheck | None:
+    """Thinking mode (InternVL3.5), said only where one side used it: a figure made in thinking mode
+    (the InternVL3.5 report's reasoning table), or a thinking run against a figure whose sources do not
+    say so. None where neither did, so older figures' checklists stay as they were."""
+    published_thinking = published_cot.startswith(PUBLISHED_THINKING)
+    if not published_thinking and not thinking:
+        return None
+    ours = {True: "on", False: "off", None: "not recorded"}[thinking]
+    if not published_thinking:
+        return SettingCheck("thinking mode", ours, "unstated", "unknown")
+    status: Status = "unknown" if thinking is None else ("same" if thinking else "differs")
+    return SettingCheck(
+        "thinking mode", ours, "on (as the sources say; see the figure's source notes)", status
+    )
 
 
 def _judge_check(judge: str | None, published_metric: str) -> SettingCheck:
