@@ -4,8 +4,10 @@
         --vlmevalkit 2024.12=/src/VLMEvalKit-b13a37db --vlmevalkit 2026.08=/src/VLMEvalKit-e8e78f05 \\
         --internvl /src/InternVL --work /tmp/parity-work
 
-Builds tiny random-weight checkpoints (both LLM families, plain and -MPO) and synthetic files for the
-16 benchmarks through ``vleval.synthetic`` with seeds that the test suite does not use, then runs
+Builds tiny random-weight checkpoints (by default InternVL2.5's two LLM families, plain and -MPO;
+``--models`` adds InternVL3 and InternVL3.5 ones, plain and -Thinking, compared under 2026.08 only) and
+synthetic files for the benchmarks through ``vleval.synthetic`` with seeds that the test suite does not
+use, then runs
 
 - vleval: ``python -m vleval run --mode infer --save-prompts`` on the checkpoints as built;
 - the reference: a worker process started with ``--python`` (an interpreter where the given VLMEvalKit
@@ -16,7 +18,11 @@ Builds tiny random-weight checkpoints (both LLM families, plain and -MPO) and sy
   ``infer_data`` does (``use_custom_prompt`` -> ``build_prompt`` -> ``generate``);
 
 for each protocol (and its VLMEvalKit checkout), CoT off and on, and compares per sample the full
-templated query (image placeholders expanded), the tiles per image and the prediction. Prints a table
+templated query (image placeholders expanded), the tiles per image and the prediction. A -Thinking
+checkpoint samples: the worker seeds torch before each row with the seed vleval's hf backend uses for
+that row (run it with ``--batch-size 1``), so both sides draw the same numbers. InternVL3.5's model code
+needs a transformers with Qwen3 and GPT-OSS (4.55); InternVL2.5/3's GitHub code fails to build its
+config there, so run those with a 4.46.3 interpreter (two invocations). Prints a table
 (dataset x variant: samples, prompts / tiles / predictions equal), writes ``summary.json`` and
 ``mismatches.jsonl`` under ``--work``, and exits 1 when a compared sample differs (rows the reference
 itself fails on are listed, not failed). See bench/PARITY.md.
