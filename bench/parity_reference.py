@@ -186,9 +186,7 @@ def _worker(spec_file: str) -> int:
         if on_cpu:
             wrapper.device = "cpu"
         if spec["dtype"] == "float32":
-            # InternVL3.5's model code casts its projector (mlp1) to bfloat16 in __init__ whatever the
-            # load dtype; a float32 comparison wants every weight in float32 (a no-op for InternVL2.5's code)
-            wrapper.model.to(torch.float32)
+            _float32_weights(wrapper.model, Path(model_path))
         sampled = bool(entry_kwargs.get("do_sample"))
         thinking = entry_kwargs.get("cot_prompt_version") == "r1"
         record = _record_queries(wrapper)
@@ -238,6 +236,23 @@ def _worker(spec_file: str) -> int:
                 )
                 print(f"reference: {model_name} {name}: {result}", file=sys.stderr, flush=True)
     return 0
+
+
+def _float32_weights(model, checkpoint: Path) -> None:
+    """Every weight of ``model`` in float32 with the checkpoint's own values. InternVL3.5's model code
+    casts its projector (``mlp1``) to bfloat16 in ``__init__`` whatever the load dtype, so loading a
+    float32 checkpoint in float32 leaves that projector rounded to bfloat16; vleval's float32 run keeps
+    the stored values. (A no-op for InternVL2.5's code, which loads everything in float32.)"""
+    import torch
+    from safetensors.torch import load_file
+
+    model.to(torch.float32)
+    state = {}
+    for shard in sorted(checkpoint.glob("*.safetensors")):
+        state.update(load_file(str(shard)))
+    unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+    if unexpected:
+        raise RuntimeError(f"{checkpoint}: tensors the reference model has no place for: {unexpected[:5]}")
 
 
 def _row_seed(run_seed: int, dataset: str, index: str) -> int:
