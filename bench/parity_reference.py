@@ -176,13 +176,20 @@ def _worker(spec_file: str) -> int:
     # [name, path, use_mpo_prompt(, the config entry's other kwargs: bench/suite.py gives none)]
     for model_name, model_path, mpo, *entry in spec["models"]:
         entry_kwargs = entry[0] if entry else {}
-        wrapper = InternVLChat(
-            model_path=model_path,
-            version="V2.0",
-            use_mpo_prompt=mpo,
-            max_new_tokens=spec["max_new_tokens"],
-            **entry_kwargs,
-        )
+        try:
+            wrapper = InternVLChat(
+                model_path=model_path,
+                version="V2.0",
+                use_mpo_prompt=mpo,
+                max_new_tokens=spec["max_new_tokens"],
+                **entry_kwargs,
+            )
+        except (ImportError, ValueError) as exc:  # the model code and this transformers do not fit
+            raise SystemExit(
+                f"reference: {model_name} does not load under transformers {transformers.__version__} "
+                f"({type(exc).__name__}: {exc}); InternVL3.5's model code needs 4.55 or later, InternVL2.5/3's "
+                "GitHub code an older one such as 4.46.3 (bench/PARITY.md)"
+            ) from None
         if on_cpu:
             wrapper.device = "cpu"
         if spec["dtype"] == "float32":
