@@ -4,8 +4,10 @@
         --vlmevalkit 2024.12=/src/VLMEvalKit-b13a37db --vlmevalkit 2026.08=/src/VLMEvalKit-e8e78f05 \\
         --internvl /src/InternVL --work /tmp/parity-work
 
-Builds tiny random-weight checkpoints (both LLM families, plain and -MPO) and synthetic files for the
-16 benchmarks through ``vleval.synthetic`` with seeds that the test suite does not use, then runs
+Builds tiny random-weight checkpoints (by default InternVL2.5's two LLM families, plain and -MPO;
+``--models`` adds InternVL3 and InternVL3.5 ones, plain and -Thinking, compared under 2026.08 only) and
+synthetic files for the benchmarks through ``vleval.synthetic`` with seeds that the test suite does not
+use, then runs
 
 - vleval: ``python -m vleval run --mode infer --save-prompts`` on the checkpoints as built;
 - the reference: a worker process started with ``--python`` (an interpreter where the given VLMEvalKit
@@ -16,7 +18,11 @@ Builds tiny random-weight checkpoints (both LLM families, plain and -MPO) and sy
   ``infer_data`` does (``use_custom_prompt`` -> ``build_prompt`` -> ``generate``);
 
 for each protocol (and its VLMEvalKit checkout), CoT off and on, and compares per sample the full
-templated query (image placeholders expanded), the tiles per image and the prediction. Prints a table
+templated query (image placeholders expanded), the tiles per image and the prediction. A -Thinking
+checkpoint samples: the worker seeds torch before each row with the seed vleval's hf backend uses for
+that row (run it with ``--batch-size 1``), so both sides draw the same numbers. InternVL3.5's model code
+needs a transformers with Qwen3 and GPT-OSS (4.55); InternVL2.5/3's GitHub code fails to build its
+config there, so run those with a 4.46.3 interpreter (two invocations). Prints a table
 (dataset x variant: samples, prompts / tiles / predictions equal), writes ``summary.json`` and
 ``mismatches.jsonl`` under ``--work``, and exits 1 when a compared sample differs (rows the reference
 itself fails on are listed, not failed). See bench/PARITY.md.
@@ -68,14 +74,29 @@ BENCHMARKS = (
     "MME",
     "POPE",
 )
-# Checkpoint folder names: the runner derives the MPO prompt flag from "MPO" in a folder's name
-# (vleval.runner.targets.card_from_checkpoint); the reference gets use_mpo_prompt explicitly.
+# Checkpoint folder name -> (LLM family, MPO, InternVL generation, the reference's extra wrapper kwargs).
+# The runner derives the MPO prompt flag from "MPO" in a folder's name, and a folder named like a registry
+# card keeps that card (vleval.runner.targets.card_from_checkpoint): "InternVL3_5-1B-Thinking" is run in
+# thinking mode. The reference gets use_mpo_prompt and the kwargs of VLMEvalKit e8e78f05's config.py entry
+# of the same name (InternVL3-*, InternVL3_5-*: version="V2.0" only; the -Thinking entries add
+# cot_prompt_version="r1", do_sample=True; their use_lmdeploy=True is an engine choice this worker
+# cannot make: it runs the wrapper's transformers path). max_new_tokens is --max-new-tokens on both sides.
 MODELS = {
-    "tiny-qwen2": ("qwen2", False),
-    "tiny-qwen2-MPO": ("qwen2", True),
-    "tiny-internlm2": ("internlm2", False),
-    "tiny-internlm2-MPO": ("internlm2", True),
+    "tiny-qwen2": ("qwen2", False, "2.5", {}),
+    "tiny-qwen2-MPO": ("qwen2", True, "2.5", {}),
+    "tiny-internlm2": ("internlm2", False, "2.5", {}),
+    "tiny-internlm2-MPO": ("internlm2", True, "2.5", {}),
+    # issue 23: InternVL3 (Qwen2.5 LLM: the qwen2 layout, InternVL2.5's model code) and InternVL3.5
+    # (Qwen3 dense and MoE: internvl_chat_gpt_oss's model code); protocol 2026.08 only
+    "InternVL3-1B": ("qwen2", False, "3", {}),
+    "InternVL3_5-1B": ("qwen3", False, "3.5", {}),
+    "InternVL3_5-30B-A3B": ("qwen3_moe", False, "3.5", {}),
+    "InternVL3_5-1B-Thinking": ("qwen3", False, "3.5", {"cot_prompt_version": "r1", "do_sample": True}),
 }
+INTERNVL25_MODELS = ("tiny-qwen2", "tiny-qwen2-MPO", "tiny-internlm2", "tiny-internlm2-MPO")
+FAMILIES = ("qwen2", "internlm2", "qwen3", "qwen3_moe")
+# VLMEvalKit has InternVL3 and InternVL3.5 entries only at e8e78f05 (protocol 2026.08).
+NEWER_GENERATIONS_PROTOCOL = "2026.08"
 
 # InternVL's GitHub layout (internvl_chat/internvl/...) -> the flat layout of an HF checkpoint repo.
 # Only import lines change; modules an HF checkpoint does not ship (phi3, LoRA, timm's DropPath, used
@@ -99,6 +120,16 @@ IMPORT_REWRITES = (
     (r"from peft import LoraConfig, get_peft_model", "LoraConfig = get_peft_model = None"),
     (r"from timm\.models\.layers import DropPath", "DropPath = None"),
 )
+# InternVL3.5's model code (Qwen3, Qwen3-MoE and GPT-OSS LLMs through AutoModelForCausalLM):
+# internvl_chat_gpt_oss/internvl/model/internvl_chat/, already in the flat layout but for timm's DropPath.
+IV35_MODEL_FILES = (
+    "conversation.py",
+    "configuration_intern_vit.py",
+    "configuration_internvl_chat.py",
+    "modeling_intern_vit.py",
+    "modeling_internvl_chat.py",
+)
+IV35_IMPORT_REWRITES = ((r"from timm\.layers import DropPath", "DropPath = None"),)
 
 
 # ==================================================================================================
@@ -142,12 +173,29 @@ def _worker(spec_file: str) -> int:
         wrapper_module.torch = Float32Torch("torch")
 
     out_root = Path(spec["out"])
-    for model_name, model_path, mpo in spec["models"]:
-        wrapper = InternVLChat(
-            model_path=model_path, version="V2.0", use_mpo_prompt=mpo, max_new_tokens=spec["max_new_tokens"]
-        )
+    # [name, path, use_mpo_prompt(, the config entry's other kwargs: bench/suite.py gives none)]
+    for model_name, model_path, mpo, *entry in spec["models"]:
+        entry_kwargs = entry[0] if entry else {}
+        try:
+            wrapper = InternVLChat(
+                model_path=model_path,
+                version="V2.0",
+                use_mpo_prompt=mpo,
+                max_new_tokens=spec["max_new_tokens"],
+                **entry_kwargs,
+            )
+        except (ImportError, ValueError) as exc:  # the model code and this transformers do not fit
+            raise SystemExit(
+                f"reference: {model_name} does not load under transformers {transformers.__version__} "
+                f"({type(exc).__name__}: {exc}); InternVL3.5's model code needs 4.55 or later, InternVL2.5/3's "
+                "GitHub code an older one such as 4.46.3 (bench/PARITY.md)"
+            ) from None
         if on_cpu:
             wrapper.device = "cpu"
+        if spec["dtype"] == "float32":
+            _float32_weights(wrapper.model, Path(model_path))
+        sampled = bool(entry_kwargs.get("do_sample"))
+        thinking = entry_kwargs.get("cot_prompt_version") == "r1"
         record = _record_queries(wrapper)
         for name in spec["datasets"]:
             lmudata = Path(spec["lmudata"])
@@ -171,12 +219,17 @@ def _worker(spec_file: str) -> int:
                             message = wrapper.build_prompt(row, dataset=name)
                         else:
                             message = dataset.build_prompt(row)
+                        if sampled:  # vleval's seed for this row, so both sides draw the same numbers
+                            torch.manual_seed(_row_seed(spec.get("sampling_seed", 0), name, entry["index"]))
                         response = wrapper.generate(message=message, dataset=name)
                     except Exception as exc:  # VLMEvalKit's loop would stop here; keep going, say why
                         entry["error"] = f"{type(exc).__name__}: {exc}"
                     else:
                         entry.update(prompt=record.get("prompt"), tiles=record.get("tiles"))
                         entry["prediction"] = str(response)  # VLMEvalKit writes str(response) to the xlsx
+                        if thinking:
+                            entry["raw"] = entry["prediction"]
+                            entry["prediction"] = _split_think_prediction(entry["raw"])
                         predictions[entry["index"]] = entry["prediction"]
                     fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
             print(f"reference: {model_name} {name}: {len(data)} samples", file=sys.stderr, flush=True)
@@ -190,6 +243,38 @@ def _worker(spec_file: str) -> int:
                 )
                 print(f"reference: {model_name} {name}: {result}", file=sys.stderr, flush=True)
     return 0
+
+
+def _float32_weights(model, checkpoint: Path) -> None:
+    """Every weight of ``model`` in float32 with the checkpoint's own values. InternVL3.5's model code
+    casts its projector (``mlp1``) to bfloat16 in ``__init__`` whatever the load dtype, so loading a
+    float32 checkpoint in float32 leaves that projector rounded to bfloat16; vleval's float32 run keeps
+    the stored values. (A no-op for InternVL2.5's code, which loads everything in float32.)"""
+    import torch
+    from safetensors.torch import load_file
+
+    model.to(torch.float32)
+    state = {}
+    for shard in sorted(checkpoint.glob("*.safetensors")):
+        state.update(load_file(str(shard)))
+    unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+    if unexpected:
+        raise RuntimeError(f"{checkpoint}: tensors the reference model has no place for: {unexpected[:5]}")
+
+
+def _row_seed(run_seed: int, dataset: str, index: str) -> int:
+    """The seed vleval's hf backend gives torch before a sampled row's generate
+    (``vleval.models.sampling.request_seed``; restated here: the worker imports nothing from vleval)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{run_seed}|{dataset}|{index}".encode()).digest()[:4], "big")
+
+
+def _split_think_prediction(reply: str) -> str:
+    """The prediction VLMEvalKit e8e78f05 keeps of a reply when SPLIT_THINK is set (as its README asks
+    for thinking models; ``vlmeval/inference.py``): the text after the last ``</think>``, stripped, or
+    the whole reply when it has none."""
+    return reply.split("</think>")[-1].strip() if "</think>" in reply else reply
 
 
 def _evaluate(dataset, name: str, predictions: dict[str, str], result_file: Path, defaults: dict):
@@ -260,8 +345,19 @@ def _accept_local_tsv(vk_dataset, name: str, tsv: Path) -> None:
 # ==================================================================================================
 # driver: runs under vleval's interpreter
 # ==================================================================================================
-def _reference_model_code(internvl: Path, dst: Path) -> None:
-    """Copy InternVL's modeling files into checkpoint folder ``dst`` in the HF-repo layout."""
+def _reference_model_code(internvl: Path, dst: Path, generation: str = "2.5") -> None:
+    """Copy InternVL's modeling files for ``generation`` ("2.5", "3": ``internvl_chat``; "3.5":
+    ``internvl_chat_gpt_oss``) into checkpoint folder ``dst`` in the HF-repo layout."""
+    if generation == "3.5":
+        code = internvl / "internvl_chat_gpt_oss" / "internvl" / "model" / "internvl_chat"
+        if not code.is_dir():
+            raise SystemExit(f"--internvl {internvl}: no internvl_chat_gpt_oss/ (InternVL3.5's model code)")
+        for name in IV35_MODEL_FILES:
+            text = (code / name).read_text(encoding="utf-8")
+            for pattern, replacement in IV35_IMPORT_REWRITES:
+                text = re.sub(pattern, replacement, text)
+            (dst / name).write_text(text, encoding="utf-8")
+        return
     github = internvl / "internvl_chat" / "internvl"
     if github.is_dir():
         for rel in IV_MODEL_FILES:
@@ -285,14 +381,13 @@ def build_inputs(args: argparse.Namespace) -> dict[str, Path]:
     from vleval.synthetic.checkpoints import make_tiny_checkpoint
 
     work = args.work
-    for name, (family, mpo) in MODELS.items():
-        if family not in args.families:
-            continue
+    for name in _models(args):
+        family, mpo, generation, _ = MODELS[name]
         ours = make_tiny_checkpoint(work / "ckpt" / name, family, seed=args.ckpt_seed, mpo=mpo)
         theirs = work / "ref_ckpt" / name
         shutil.rmtree(theirs, ignore_errors=True)
         shutil.copytree(ours, theirs)
-        _reference_model_code(args.internvl, theirs)
+        _reference_model_code(args.internvl, theirs, generation)
     # One data folder per side and protocol: each side caches decoded images under <LMUData>/images.
     tsv_root = work / "tsv"
     files = make_benchmark_tsvs(args.data, tsv_root, n=args.n, seed=args.seed)
@@ -310,15 +405,19 @@ def build_inputs(args: argparse.Namespace) -> dict[str, Path]:
     return files
 
 
-def _models(args: argparse.Namespace) -> list[str]:
-    return [name for name, (family, _) in MODELS.items() if family in args.families]
+def _models(args: argparse.Namespace, protocol: str | None = None) -> list[str]:
+    """The checkpoints chosen (--models, --families); with ``protocol``, those it has entries for."""
+    chosen = [name for name in args.models if MODELS[name][0] in args.families]
+    if protocol is None or protocol == NEWER_GENERATIONS_PROTOCOL:
+        return chosen
+    return [name for name in chosen if MODELS[name][2] == "2.5"]
 
 
 def run_vleval(args: argparse.Namespace, protocol: str, cot: bool) -> Path:
     out = args.work / "vleval" / f"{protocol}_cot{int(cot)}"
     shutil.rmtree(out, ignore_errors=True)  # a fresh run, not a resumed one
     command = [sys.executable, "-m", "vleval", "run", "--model"]
-    command += [str(args.work / "ckpt" / m) for m in _models(args)]
+    command += [str(args.work / "ckpt" / m) for m in _models(args, protocol)]
     command += [
         "--data",
         *args.data,
@@ -354,7 +453,10 @@ def run_reference(args: argparse.Namespace, protocol: str, cot: bool) -> Path:
         "image_cache_per_dataset": not args.shared_image_cache,
         "max_new_tokens": args.max_new_tokens,
         "datasets": list(args.data),
-        "models": [[m, str(args.work / "ref_ckpt" / m), MODELS[m][1]] for m in _models(args)],
+        "models": [
+            [m, str(args.work / "ref_ckpt" / m), MODELS[m][1], MODELS[m][3]] for m in _models(args, protocol)
+        ],
+        "sampling_seed": 0,  # vleval run's seed for its first (here: only) pass of a sampled model
         "out": str(out),
     }
     spec_file = args.work / "logs" / f"reference_{protocol}_cot{int(cot)}.json"
@@ -492,8 +594,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", nargs="+", default=list(BENCHMARKS), help="benchmarks (default: all above)")
     parser.add_argument(
-        "--families", nargs="+", default=["qwen2", "internlm2"], choices=["qwen2", "internlm2"]
+        "--models",
+        nargs="+",
+        default=list(INTERNVL25_MODELS),
+        choices=list(MODELS),
+        help="tiny checkpoints (default: the InternVL2.5 ones); InternVL3/3.5 ones run under 2026.08 only",
     )
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     parser.add_argument(
         "--cot", nargs="+", type=int, default=[0, 1], choices=[0, 1], help="USE_COT values (default 0 1)"
     )
@@ -528,6 +635,11 @@ def main(argv: list[str] | None = None) -> int:
         build_inputs(args)
     results, mismatches = [], []
     for protocol in args.vlmevalkit:
+        if not _models(args, protocol):
+            print(
+                f"protocol {protocol}: none of the chosen checkpoints has a VLMEvalKit entry there; skipped"
+            )
+            continue
         for cot in args.cot:
             if args.reuse:
                 ours_dir = args.work / "vleval" / f"{protocol}_cot{cot}"
@@ -536,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"protocol {protocol}, USE_COT={cot}")
                 ours_dir = run_vleval(args, protocol, bool(cot))
                 theirs_dir = run_reference(args, protocol, bool(cot))
-            for model in _models(args):
+            for model in _models(args, protocol):
                 variant = f"{model.removeprefix('tiny-')}{' cot' if cot else ''}"
                 for dataset in args.data:
                     counts, bad = compare(
