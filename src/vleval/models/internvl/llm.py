@@ -121,7 +121,7 @@ def llm_config(family: str, llm: dict[str, Any]) -> PretrainedConfig:
 # The attention kernel the reference runs per family (transformers 4.46.3 + InternVL's remote code,
 # flash-attn absent): InternLM2's remote ``modeling_internlm2.py`` runs ``InternLM2Attention`` (eager:
 # ``q @ k^T / sqrt(d)`` + mask, softmax in float32); 4.46's ``Qwen2ForCausalLM`` runs
-# ``Qwen2SdpaAttention`` even when the config says eager (docs/numerics.md). Same maths,
+# ``Qwen2SdpaAttention`` even when the config says eager (transformers 4.46.3 modeling_qwen2.py). Same maths,
 # different bf16 rounding: with these, bf16 prefill logits are bit-identical to the reference's.
 # Qwen3/Qwen3-MoE: SDPA, what transformers picks without flash-attn; bf16 predictions bit-identical to
 # InternVL3.5's GitHub model code under transformers 4.55 on tiny checkpoints (bench/PARITY.md).
