@@ -166,3 +166,28 @@ def test_comparing_two_mme_runs_draws_within_categories(tmp_path):
     ).paired
     assert paired.interval is not None
     assert "drawn within each of 14 category strata" in paired.interval.method
+
+
+def test_mme_pooled_over_sampling_seeds_resamples_within_its_categories(tmp_path):
+    """`--seeds N` on MME: the two-way bootstrap (questions and seeds) draws within MME's categories as
+    the one-seed bootstrap does, so one wrong answer in one seed keeps the interval above 100 - 200/28."""
+    from vleval.families.yorn import MME_POINTS
+    from vleval.stats.core import CATEGORY
+    from vleval.stats.seeds import seed_pooled_headline
+
+    case = next(c for c in CASES if c[0] == "MME")
+    wrong_once = score_case(case, tmp_path / "a", is_wrong=lambda k: k == 0).rows
+    all_right = score_case(case, tmp_path / "b", is_wrong=lambda k: False).rows
+    mme = family_of("MME")
+    pooled = {
+        strata: seed_pooled_headline(
+            [wrong_once, all_right], mme.aggregate, HEADLINE, ("unit",), seeds=(0, 1), resamples=400,
+            headline_sums=lambda rows: mme.row_sums(rows).get(HEADLINE), strata=strata,
+        )  # fmt: skip
+        for strata in (CATEGORY, None)
+    }
+    within, across = pooled[CATEGORY].interval, pooled[None].interval
+    assert within is not None and across is not None
+    assert "drawn within each of 14 category strata" in within.method
+    assert 100 - 200 / (MME_POINTS / 100) <= within.low < pooled[CATEGORY].value < 100
+    assert across.low < within.low  # drawn across categories, resamples lacking one reach lower

@@ -99,14 +99,16 @@ def pool_seed_results(
     results = [first, *(score_seed(cell) for cell in others)]
     seeds = seed_list(n)
     family = family_of(bench.card)
+    metric = family.metric_of(bench.card)
     pooled = seed_pooled_headline(
         [r.rows for r in results],
         family.aggregate,
         HEADLINE,
-        family.metric_of(bench.card).unit_keys()[HEADLINE],
+        metric.unit_keys()[HEADLINE],
         seeds=seeds,
         seed=bootstrap_seed,
         headline_sums=lambda rows: family.row_sums(rows).get(HEADLINE),
+        strata=metric.strata,
     )
     pool_record(first.record, [r.record for r in results], seeds, pooled.value, pooled.interval)
     path = score_record_path(bench.pred_file.with_suffix(""))

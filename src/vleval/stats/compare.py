@@ -136,7 +136,7 @@ def compare_benchmark(
     if more_seeds_a or more_seeds_b:
         paired = paired_seed_comparison(
             [rows_a, *more_seeds_a], [rows_b, *more_seeds_b], headline.statistic, keys=keys,
-            resamples=resamples, seed=seed, sums=headline.sums,
+            resamples=resamples, seed=seed, sums=headline.sums, strata=None if metric is None else metric.strata,
         )  # fmt: skip
     else:
         paired = _paired_one_seed(rows_a, rows_b, headline, keys, seed=seed, resamples=resamples)

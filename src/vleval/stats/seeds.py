@@ -39,6 +39,7 @@ from vleval.stats.core import (
     _percentile_interval,
     _Resampler,
     _spread,
+    cluster_strata,
     clusters,
     describe_units,
     minimal_detectable_difference,
@@ -85,12 +86,14 @@ def seed_pooled_headline(
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
     headline_sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None,
+    strata: str | None = None,
 ) -> SeedPooled:
     """``aggregate(rows)[headline_key]`` pooled over the seeds' rows (one list per seed, ``seeds``
     naming them), units kept whole under ``keys``; ``seed`` seeds the bootstrap itself.
     ``headline_sums``: the headline as column sums of rows (from ``Family.row_sums``), which give every
     resample at once (same numbers) where they reproduce each seed's aggregation; otherwise the
-    aggregation runs on each resample (slow at published sizes)."""
+    aggregation runs on each resample (slow at published sizes). ``strata``: the metric's stratum key
+    (``Metric.strata``): units are drawn within strata."""
     per_seed_rows = aligned(rows_by_seed)
     per_seed = [_number(aggregate(rows).get(headline_key)) for rows in per_seed_rows]
     defined = [v for v in per_seed if not np.isnan(v)]
@@ -99,7 +102,8 @@ def seed_pooled_headline(
     groups = clusters(per_seed_rows[0], keys)
     if value is None or not groups:
         return SeedPooled(value, shown, None)
-    (draws,) = side_draws(len(groups), [len(per_seed_rows)], resamples, seed)
+    within = None if strata is None else cluster_strata(per_seed_rows[0], groups, strata)
+    (draws,) = side_draws(len(groups), [len(per_seed_rows)], resamples, seed, within)
     values = resampled_values(
         per_seed_rows, per_seed, groups, keys, aggregate, headline_key, draws, headline_sums
     )
@@ -109,6 +113,7 @@ def seed_pooled_headline(
     method = (
         f"bootstrap over {describe_units(keys)} ({len(groups)}) and, per unit, one of {len(seeds)} sampling "
         f"seeds ({', '.join(map(str, seeds))}), {resamples} resamples, seed {seed}"
+        + ("" if within is None else f", units drawn within each of {len(within)} {strata} strata")
     )
     return SeedPooled(value, shown, Interval(low=bounds[0], high=bounds[1], method=method, level=level))
 
@@ -117,16 +122,30 @@ def seed_pooled_headline(
 Draws = list[tuple[np.ndarray, np.ndarray]]
 
 
-def side_draws(n_units: int, seed_counts: Sequence[int], resamples: int, seed: int) -> list[Draws]:
+def side_draws(
+    n_units: int,
+    seed_counts: Sequence[int],
+    resamples: int,
+    seed: int,
+    strata: list[list[int]] | None = None,
+) -> list[Draws]:
     """The two-way resamples of one run or of a pair of runs over the same units: per chunk, the
     units drawn with replacement (shared by every side: paired) and then, for each side in turn and
     each drawn unit, one of that side's ``seed_counts[side]`` seeds uniformly. One ``Draws`` per side.
-    One side gives the stream a single run's pooled interval has always drawn."""
+    One side gives the stream a single run's pooled interval has always drawn. ``strata`` (unit
+    positions per stratum, ``core.cluster_strata``): each stratum's units are drawn among its own, as
+    the one-seed bootstrap draws them (MME's categories)."""
     rng = np.random.default_rng(seed)
+    members = None if strata is None else [np.asarray(s) for s in strata]
     out: list[Draws] = [[] for _ in seed_counts]
     for start in range(0, resamples, SUM_CHUNK):
         size = (min(SUM_CHUNK, resamples - start), n_units)
-        units = rng.integers(0, n_units, size=size)
+        if members is None:
+            units = rng.integers(0, n_units, size=size)
+        else:
+            units = np.concatenate(
+                [m[rng.integers(0, len(m), size=(size[0], len(m)))] for m in members], axis=1
+            )
         for side, n_seeds in enumerate(seed_counts):
             out[side].append((units, rng.integers(0, n_seeds, size=size)))
     return out
@@ -210,6 +229,7 @@ def paired_seed_comparison(
     level: float = DEFAULT_LEVEL,
     power: float = DEFAULT_POWER,
     sums: Callable[[Sequence[RowResult]], RowSums | None] | None = None,
+    strata: str | None = None,
 ) -> PairedResult:
     """B - A of two runs of which at least one has several sampling seeds (each side: one list of
     rows per seed, its first seed's first; a side may have one), on the rows both scored: each side's
@@ -235,7 +255,8 @@ def paired_seed_comparison(
     def as_aggregate(rows: Sequence[RowResult]) -> dict[str, float | None]:
         return {"value": statistic(rows)}
 
-    draws_a, draws_b = side_draws(len(groups), [len(a_rows), len(b_rows)], resamples, seed)
+    within = None if strata is None else cluster_strata(a_first, groups, strata)
+    draws_a, draws_b = side_draws(len(groups), [len(a_rows), len(b_rows)], resamples, seed, within)
     va = resampled_values(a_rows, a_per_seed, groups, keys, as_aggregate, "value", draws_a, sums)
     vb = resampled_values(b_rows, b_per_seed, groups, keys, as_aggregate, "value", draws_b, sums)
     diffs = (vb - va)[np.isfinite(vb - va)]
