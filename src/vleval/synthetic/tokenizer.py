@@ -83,17 +83,14 @@ def _added_token_entry(content: str, special: bool = True) -> dict:
     }
 
 
-def write_qwen2_tokenizer(out_dir: Path, *, vocab_size: int = 600) -> int:
-    """Train a byte-level BPE with the Qwen2 pre-tokenizer; write the Qwen2.5 file set.
-
-    Returns the number of tokens including the added ones (the LLM's vocab must be at least this).
-    """
+def _trained_byte_level_bpe(split_pattern: str, vocab_size: int, texts: list[str], *, nfc: bool):
+    """A byte-level BPE (``tokenizers``) with ``split_pattern`` as its pre-tokenizer's split, trained on
+    ``texts``: the tiny tokenizers of every LLM family (``nfc``: Qwen2's NFC normalizer)."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-    # Qwen2's pre-tokenizer (transformers' Qwen2Tokenizer builds the same one).
-    split_pattern = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
     tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
-    tok.normalizer = normalizers.NFC()
+    if nfc:
+        tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(split_pattern), behavior="isolated", invert=False),
@@ -108,7 +105,18 @@ def write_qwen2_tokenizer(out_dir: Path, *, vocab_size: int = 600) -> int:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         special_tokens=[],
     )
-    tok.train_from_iterator(corpus(), trainer=trainer)
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def write_qwen2_tokenizer(out_dir: Path, *, vocab_size: int = 600) -> int:
+    """Train a byte-level BPE with the Qwen2 pre-tokenizer; write the Qwen2.5 file set.
+
+    Returns the number of tokens including the added ones (the LLM's vocab must be at least this).
+    """
+    # Qwen2's pre-tokenizer (transformers' Qwen2Tokenizer builds the same one).
+    split_pattern = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+    tok = _trained_byte_level_bpe(split_pattern, vocab_size, corpus(), nfc=True)
     model = json.loads(tok.to_str())["model"]
     vocab: dict[str, int] = model["vocab"]
     merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
@@ -184,24 +192,7 @@ def write_gpt_oss_tokenizer(out_dir: Path, *, vocab_size: int = 600) -> int:
 
     Returns the number of tokens including the added ones.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(_O200K_SPLIT), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=2,
-        show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        special_tokens=[],
-    )
-    tok.train_from_iterator(corpus() + list(_GPT_OSS_CORPUS), trainer=trainer)
+    tok = _trained_byte_level_bpe(_O200K_SPLIT, vocab_size, corpus() + list(_GPT_OSS_CORPUS), nfc=False)
     base = tok.get_vocab_size()
     added = {content: base + i for i, content in enumerate(GPT_OSS_SPECIALS + INTERNVL_TOKENS)}
     tok.add_special_tokens(list(added))
