@@ -308,6 +308,22 @@ def test_the_bill_counts_the_calls_scoring_makes(scored):
         )
 
 
+def _scored_with_unreadable_answers(name: str, protocol_name: str, tmp_path: Path):
+    """``name``'s synthetic rows answered in ways the rules cannot read, scored with the protocol's
+    judge stood in for: that judge (its requests) and the scoring result."""
+    card = BENCHMARKS[name]
+    tsv = make_benchmark_tsv(name, tmp_path / "data", n=10, seed=1)
+    protocol = protocol_accepting(get_protocol(protocol_name), {name: tsv})
+    table = load_table(card, protocol, root=tmp_path / "data")
+    predictions = {
+        row["index"]: UNREADABLE[k % len(UNREADABLE)].format(right_answer(card, row))
+        for k, row in enumerate(table.to_dict(orient="records"))
+    }
+    pred = write_prediction_file(tmp_path / "work" / f"M_{name}.xlsx", table, predictions)
+    judge = stand_in_judge(default_judge(protocol, card))
+    return protocol, table, judge, evaluate(card, protocol, pred, judge, table=table)
+
+
 @pytest.mark.parametrize("name", JUDGED)
 def test_the_bill_sizes_the_prompts_scoring_sends(name, tmp_path):
     """Answers the rules cannot read, so the judge is asked: the bill's prompt size per call (its card's
@@ -316,16 +332,7 @@ def test_the_bill_sizes_the_prompts_scoring_sends(name, tmp_path):
     came to half of BLINK's own) nor far above. The Chinese MMBench is billed as the English: a
     character of Chinese is about a token, not a quarter of one."""
     card = BENCHMARKS[name]
-    tsv = make_benchmark_tsv(name, tmp_path / "data", n=10, seed=1)
-    protocol = protocol_accepting(get_protocol("2024.12"), {name: tsv})
-    table = load_table(card, protocol, root=tmp_path / "data")
-    predictions = {
-        row["index"]: UNREADABLE[k % len(UNREADABLE)].format(right_answer(card, row))
-        for k, row in enumerate(table.to_dict(orient="records"))
-    }
-    pred = write_prediction_file(tmp_path / "work" / f"M_{name}.xlsx", table, predictions)
-    judge = stand_in_judge(default_judge(protocol, card))
-    evaluate(card, protocol, pred, judge, table=table)
+    protocol, table, judge, _ = _scored_with_unreadable_answers(name, "2024.12", tmp_path)
     sent = [len(request.prompt) + len(request.system or "") for request in judge.requests]
     assert sent
     bill = estimate_bill(card, protocol, table, None)
@@ -428,16 +435,7 @@ def test_the_stand_in_judge_answers_every_prompt_the_family_sends(name, protocol
     falls back or fails)."""
     card = BENCHMARKS[name]
     family = family_of(card)
-    tsv = make_benchmark_tsv(name, tmp_path / "data", n=10, seed=1)
-    protocol = protocol_accepting(get_protocol(protocol_name), {name: tsv})
-    table = load_table(card, protocol, root=tmp_path / "data")
-    predictions = {
-        row["index"]: UNREADABLE[k % len(UNREADABLE)].format(right_answer(card, row))
-        for k, row in enumerate(table.to_dict(orient="records"))
-    }
-    pred = write_prediction_file(tmp_path / "work" / f"M_{name}.xlsx", table, predictions)
-    judge = stand_in_judge(default_judge(protocol, card))
-    result = evaluate(card, protocol, pred, judge, table=table)
+    _, _, judge, result = _scored_with_unreadable_answers(name, protocol_name, tmp_path)
     assert judge.requests
     for request in judge.requests:
         own = family.stand_in_judge(request.prompt)
