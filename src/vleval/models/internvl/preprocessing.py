@@ -15,10 +15,13 @@ import io
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: scoring imports this module without it
+    import torch
 
 IMAGE_SIZE = 448
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -105,6 +108,8 @@ def load_tiles(image: Image.Image, max_tiles: int, upscale: bool = False) -> lis
 def tiles_to_tensor(tiles: Sequence[Image.Image]) -> torch.Tensor:
     """[n, 3, 448, 448] float32: ToTensor (uint8 / 255) then ImageNet normalisation, with the same
     float32 operations in the same order as torchvision's ToTensor + Normalize."""
+    import torch
+
     if not tiles:
         raise ValueError("tiles_to_tensor needs at least one tile")
     arrays = []
@@ -126,6 +131,8 @@ def prepare_pixels(
     """All images' tiles concatenated in order (each image's tiles, then its thumbnail) and the number
     of tiles per image. ``max_tiles`` is the per-image cap already reduced for several images.
     No images -> (None, [])."""
+    import torch
+
     if not images:
         return None, []
     tensors = []
