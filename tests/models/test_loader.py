@@ -271,3 +271,24 @@ def test_an_hf_layout_config_without_its_sub_configs_is_refused(checkpoints, tmp
     (path / "config.json").write_text(json.dumps({**config, "model_type": "internvl"}))
     with pytest.raises(DataCorruptError, match="needs text_config and vision_config"):
         load_internvl(path)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_encode_query_gives_the_tokenizers_own_ids(family, checkpoints):
+    """The fast path for image context runs must give the very ids a full tokenization gives, for
+    one and several images, text touching the blocks, and a literal context token in the user's text."""
+    from vleval.models.internvl.template import render_query
+    from vleval.models.internvl.tokenizer import _encode_collapsed, encode_query
+
+    tok = load_tokenizer(checkpoints[family])
+    queries = [
+        render_query("<image>\nWhich colour? A. red B. blue", [7]),
+        render_query("Compare <image>and<image> closely", [2, 1]),
+        render_query(" leading space, no placeholder ", [1]),
+        render_query("a literal <IMG_CONTEXT><IMG_CONTEXT> in the text <image>", [3]),
+        render_query("no image at all", []),
+    ]
+    for query in queries * 2:  # the second pass is after the tokenizer's one-time check
+        assert encode_query(tok, query) == tok(query).input_ids
+    for query in queries[:4]:
+        assert _encode_collapsed(tok, query) == tok(query).input_ids
