@@ -15,7 +15,9 @@ printing the ratio of the medians: bench/parity_reference.py's worker (VLMEvalKi
 loading InternVL's model code into a copy of the same tiny checkpoint, one ``generate`` per row as
 VLMEvalKit's ``infer_data`` does) in a fresh process under PYTHON, followed per benchmark by
 ``dataset.evaluate`` with run.py's default judge, pointed at the same local stand-in judge through
-OPENAI_API_BASE. bench/PARITY.md says what PYTHON needs.
+OPENAI_API_BASE. bench/PARITY.md says what PYTHON needs. Each process's CPU seconds (user + system,
+all threads) are printed beside its wall time, with the ratio of their medians too: on a machine
+shared with other jobs the CPU time moves much less than the wall time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -75,23 +78,39 @@ def main() -> None:
     if args.reference:
         prepare_reference(args, root, checkpoint, data)
     times: dict[str, list[float]] = {"vleval": [], "reference": []}
+    cpu: dict[str, list[float]] = {"vleval": [], "reference": []}
     with JudgeServer() as judge:
         for _ in range(args.repeat):
-            seconds, rc = run_vleval(args, extra, root, checkpoint, data, judge.base_url)
+            (seconds, rc), cpu_s = child_cpu_seconds(
+                run_vleval, args, extra, root, checkpoint, data, judge.base_url
+            )
             times["vleval"].append(seconds)
-            print(f"{seconds:.1f} s  src={args.src}  benchmarks={len(SUITE)}  rows/benchmark={args.rows}  rc={rc}",
-                  flush=True)  # fmt: skip
+            cpu["vleval"].append(cpu_s)
+            print(f"{seconds:.1f} s (cpu {cpu_s:.1f} s)  src={args.src}  benchmarks={len(SUITE)}  "
+                  f"rows/benchmark={args.rows}  rc={rc}", flush=True)  # fmt: skip
             if args.reference:
-                seconds = run_reference(args, root, judge.chat_url)
+                seconds, cpu_s = child_cpu_seconds(run_reference, args, root, judge.chat_url)
                 times["reference"].append(seconds)
-                print(f"{seconds:.1f} s  reference={args.vlmevalkit}  benchmarks={len(SUITE)}", flush=True)
+                cpu["reference"].append(cpu_s)
+                print(f"{seconds:.1f} s (cpu {cpu_s:.1f} s)  reference={args.vlmevalkit}  benchmarks={len(SUITE)}",
+                      flush=True)  # fmt: skip
     if args.reference:
-        ours, theirs = statistics.median(times["vleval"]), statistics.median(times["reference"])
-        print(
-            f"median vleval {ours:.1f} s, reference {theirs:.1f} s: vleval / reference = {ours / theirs:.2f}"
-        )
+        for what, found in (("wall", times), ("cpu", cpu)):
+            ours, theirs = statistics.median(found["vleval"]), statistics.median(found["reference"])
+            print(f"median {what}: vleval {ours:.1f} s, reference {theirs:.1f} s: vleval / reference = "
+                  f"{ours / theirs:.2f}")  # fmt: skip
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def child_cpu_seconds(run, *args):
+    """``run(*args)``'s result and the CPU seconds (user + system, all threads) of the child process it
+    starts: on a shared machine CPU time moves less with the other jobs than wall time does. The stand-in
+    judge server runs in this process and is counted on neither side."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = run(*args)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return result, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def run_vleval(

@@ -201,6 +201,7 @@ def benchmark_bill(
     from vleval.models.internvl.preprocessing import tile_count
     from vleval.models.internvl.prompts import build_request
     from vleval.models.internvl.template import render_query, template_named
+    from vleval.models.internvl.tokenizer import encode_query
 
     template = template_named(dims.chat_template)
     bill = BenchmarkBill(card.name)
@@ -218,7 +219,7 @@ def benchmark_bill(
         except (binascii.Error, UnidentifiedImageError, OSError, ValueError) as exc:
             bill.problems.append(f"row {sample.index}: image header unreadable ({type(exc).__name__})")
             continue
-        n_tokens = len(tokenizer(render_query(request.text, tiles, template=template)).input_ids)
+        n_tokens = len(encode_query(tokenizer, render_query(request.text, tiles, template=template)))
         budget = max_new_tokens or request.generation.max_new_tokens
         key = (identities, request.max_tiles, request.upscale_first_image)
         if tiles and key not in seen:

@@ -290,3 +290,22 @@ def test_a_quantized_gpt_oss_llm_is_refused_in_one_line(checkpoints, tmp_path):
     with pytest.raises(VlevalError, match="quantization_config") as info:
         load_internvl(path)
     assert "\n" not in str(info.value)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_encode_query_gives_the_tokenizers_own_ids(family, checkpoints):
+    """The fast path for image context runs must give the very ids a full tokenization gives, for
+    one and several images, text touching the blocks, and a literal context token in the user's text."""
+    from vleval.models.internvl.template import render_query
+    from vleval.models.internvl.tokenizer import _encode_collapsed, encode_query
+
+    tok = load_tokenizer(checkpoints[family])
+    queries = [
+        render_query("<image>\nWhich colour? A. red B. blue", [7]),
+        render_query("Compare <image>and<image> closely", [2, 1]),
+        render_query(" leading space, no placeholder ", [1]),
+        render_query("a literal <IMG_CONTEXT><IMG_CONTEXT> in the text <image>", [3]),
+        render_query("no image at all", []),
+    ]
+    for query in queries * 2:  # the second pass is after the tokenizer's one-time check
+        assert encode_query(tok, query) == tok(query).input_ids
+    for query in queries[:4]:
+        assert _encode_collapsed(tok, query) == tok(query).input_ids

@@ -3,6 +3,7 @@ how many image tokens, the model sees."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -100,6 +101,22 @@ def test_tensor_is_imagenet_normalised_float32():
     grey = tiles_to_tensor([Image.new("RGB", (448, 448), (128, 64, 32))])
     expected = (torch.tensor([128, 64, 32], dtype=torch.float32).div(255) - mean) / std
     assert torch.equal(grey[0, :, 100, 100], expected)
+
+
+def test_tensor_equals_torchvisions_operations_bit_for_bit_at_every_level():
+    # the lookup table must give what ToTensor + Normalize compute, for all 256 levels in each channel
+    levels = np.zeros((448, 448, 3), dtype=np.uint8)
+    levels[:256, 0, 0] = np.arange(256)
+    levels[:256, 1, 1] = np.arange(255, -1, -1)
+    levels[:256, 2, 2] = np.arange(256)
+    levels[256:, :, :] = np.random.default_rng(0).integers(0, 256, (192, 448, 3), dtype=np.uint8)
+    pixels = tiles_to_tensor([Image.fromarray(levels)])
+    computed = torch.from_numpy(levels).permute(2, 0, 1).to(torch.float32).div(255)
+    mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float32).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float32).view(3, 1, 1)
+    expected = computed.sub(mean).div(std)
+    assert pixels.is_contiguous()
+    assert torch.equal(pixels[0].view(torch.int32), expected.view(torch.int32))
 
 
 def test_prepare_pixels_concatenates_and_upscales_only_the_first_image():

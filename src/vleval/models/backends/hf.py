@@ -47,7 +47,7 @@ from vleval.models.engine import default_device, free_accelerator_memory
 from vleval.models.internvl.loader import load_internvl
 from vleval.models.internvl.modeling import resolve_attention
 from vleval.models.internvl.template import INTERNVL2_5, ChatTemplate, answer_text, template_named
-from vleval.models.internvl.tokenizer import load_tokenizer
+from vleval.models.internvl.tokenizer import encode_query, load_tokenizer
 from vleval.models.kernels import kernel_report
 from vleval.models.sampling import request_seed
 from vleval.types import Prediction, Request
@@ -350,7 +350,7 @@ class HFBackend:
 
     def _generate_texts(self, batch: list[_Prepared]) -> list[tuple[str, bool]]:
         """Each request's text, and whether generation stopped at its max_new_tokens (no end token)."""
-        encoded = [self.tokenizer(item.query).input_ids for item in batch]
+        encoded = [encode_query(self.tokenizer, item.query) for item in batch]
         for item, ids in zip(batch, encoded, strict=True):
             item.prompt_tokens = len(ids)
         width = max(len(ids) for ids in encoded)

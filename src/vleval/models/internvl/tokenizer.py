@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import weakref
 from pathlib import Path
+from typing import Any
 
 from transformers import LlamaTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast, Qwen2Tokenizer
 
 from vleval.errors import DataCorruptError, DataMissingError, VlevalError
+from vleval.models.internvl.template import IMG_CONTEXT
 from vleval.models.metadata import check_checkpoint_metadata, read_metadata_json, read_metadata_object
 
 IMAGE_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>")
@@ -194,3 +198,43 @@ def _required_tokens(family: str) -> tuple[str, ...]:
 
         return (*IMAGE_TOKENS, *GPT_OSS.chat_tokens)
     return REQUIRED_TOKENS
+# A rendered query is mostly image context tokens (256 per tile: 1,536 of a 6-tile image's ~1,600
+# tokens), which the tokenizer matches one by one in the string. Each run of them is tokenized as one
+# and repeated instead; whether that gives a tokenizer's own ids is checked once per tokenizer.
+_IMAGE_CONTEXT_RUN = re.compile(f"(?:{re.escape(IMG_CONTEXT)})+")
+_RUNS_ENCODE_EXACTLY: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _encode_collapsed(tokenizer: PreTrainedTokenizerBase, query: str) -> list[int] | None:
+    """The query's ids with each run of image context tokens tokenized once and expanded to its length;
+    None when the tokenizer does not give one context id per run (then the caller tokenizes in full)."""
+    runs = [len(match.group()) // len(IMG_CONTEXT) for match in _IMAGE_CONTEXT_RUN.finditer(query)]
+    ids = tokenizer(_IMAGE_CONTEXT_RUN.sub(IMG_CONTEXT, query)).input_ids
+    context_id = tokenizer.convert_tokens_to_ids(IMG_CONTEXT)
+    if sum(1 for token in ids if token == context_id) != len(runs):
+        return None
+    expanded: list[int] = []
+    lengths = iter(runs)
+    for token in ids:
+        if token == context_id:
+            expanded.extend([context_id] * next(lengths))
+        else:
+            expanded.append(token)
+    return expanded
+
+
+def encode_query(tokenizer: PreTrainedTokenizerBase, query: str) -> list[int]:
+    """``tokenizer(query).input_ids`` of a rendered query (``template.render_query``), the same ids
+    faster: the first query with images a tokenizer sees is also tokenized in full and compared, and a
+    tokenizer whose ids differ (none known) is always used in full."""
+    if IMG_CONTEXT not in query:
+        return tokenizer(query).input_ids
+    exact = _RUNS_ENCODE_EXACTLY.get(tokenizer)
+    if exact is False:
+        return tokenizer(query).input_ids
+    collapsed = _encode_collapsed(tokenizer, query)
+    if exact is None:
+        full = tokenizer(query).input_ids
+        _RUNS_ENCODE_EXACTLY[tokenizer] = collapsed == full
+        return full
+    return collapsed if collapsed is not None else tokenizer(query).input_ids
