@@ -290,6 +290,8 @@ def test_a_quantized_gpt_oss_llm_is_refused_in_one_line(checkpoints, tmp_path):
     with pytest.raises(VlevalError, match="quantization_config") as info:
         load_internvl(path)
     assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_encode_query_gives_the_tokenizers_own_ids(family, checkpoints):
     """The fast path for image context runs must give the very ids a full tokenization gives, for

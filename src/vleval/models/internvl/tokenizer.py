@@ -198,6 +198,8 @@ def _required_tokens(family: str) -> tuple[str, ...]:
 
         return (*IMAGE_TOKENS, *GPT_OSS.chat_tokens)
     return REQUIRED_TOKENS
+
+
 # A rendered query is mostly image context tokens (256 per tile: 1,536 of a 6-tile image's ~1,600
 # tokens), which the tokenizer matches one by one in the string. Each run of them is tokenized as one
 # and repeated instead; whether that gives a tokenizer's own ids is checked once per tokenizer.
