@@ -5,7 +5,7 @@
         --internvl /src/InternVL --work /tmp/parity-work
 
 Builds tiny random-weight checkpoints (by default InternVL2.5's two LLM families, plain and -MPO;
-``--models`` adds InternVL3 and InternVL3.5 ones, plain and -Thinking, compared under 2026.08 only) and
+``--models`` adds InternVL3 and InternVL3.5 ones, plain, -Thinking and GPT-OSS, compared under 2026.08 only) and
 synthetic files for the benchmarks through ``vleval.synthetic`` with seeds that the test suite does not
 use, then runs
 
@@ -92,9 +92,11 @@ MODELS = {
     "InternVL3_5-1B": ("qwen3", False, "3.5", {}),
     "InternVL3_5-30B-A3B": ("qwen3_moe", False, "3.5", {}),
     "InternVL3_5-1B-Thinking": ("qwen3", False, "3.5", {"cot_prompt_version": "r1", "do_sample": True}),
+    # GPT-OSS LLM, the harmony template (internvl3_5_gpt_oss) and its <|return|> stop
+    "InternVL3_5-GPT-OSS-20B-A4B-Preview": ("gpt_oss", False, "3.5", {}),
 }
 INTERNVL25_MODELS = ("tiny-qwen2", "tiny-qwen2-MPO", "tiny-internlm2", "tiny-internlm2-MPO")
-FAMILIES = ("qwen2", "internlm2", "qwen3", "qwen3_moe")
+FAMILIES = ("qwen2", "internlm2", "qwen3", "qwen3_moe", "gpt_oss")
 # VLMEvalKit has InternVL3 and InternVL3.5 entries only at e8e78f05 (protocol 2026.08).
 NEWER_GENERATIONS_PROTOCOL = "2026.08"
 
