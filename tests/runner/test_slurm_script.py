@@ -59,6 +59,27 @@ def test_printed_scripts_follow_the_source_document(tmp_path, capsys, monkeypatc
     assert not (tmp_path / "logs_eval").exists()
 
 
+@pytest.mark.parametrize(
+    "model, per_task",
+    [("InternVL3_5-1B", 1), ("InternVL3_5-GPT-OSS-20B-A4B-Preview", 1), ("InternVL3-78B", 8),
+     ("InternVL3_5-241B-A28B", 8), ("InternVL3_5-241B-A28B-HF", 8)],
+)  # fmt: skip
+def test_internvl3_cards_get_their_gpus_per_task(model, per_task, tmp_path, capsys, monkeypatch):
+    """The InternVL3/3.5 cards lay out as the 2.5 ones: a task per GPU for small models, eight GPUs per
+    task (one per node) for the large ones, -HF twins as their originals."""
+    from vleval.models.registry import get_model
+
+    monkeypatch.chdir(tmp_path)
+    assert get_model(model).gpus_per_task == per_task
+    rc = main(["slurm", "--partition", "P", "--gpus", "16", "--gpus-per-node", "8", "--model", model,
+               "--data", "MMStar"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert f"export GPUS_PER_TASK={per_task}" in out
+    assert f"#SBATCH --ntasks={16 // per_task}" in out
+    assert f"-m vleval run --model {model} --data MMStar" in out
+
+
 def test_cluster_specific_options_only_when_asked(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     main(
